@@ -1,0 +1,129 @@
+"""What every aggregate shares: readable keys, the envelope field, and the post roster."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from ledger.errors import PostNotHeldError, PostOccupiedError, RuleViolationError
+from ledger.posts import PostName
+
+#: Namespace of every aggregate id: ``uuid5(NAMESPACE, "<kind>:<key>")``.
+NAMESPACE = uuid5(NAMESPACE_URL, "urn:zq-governance-ledger")
+
+#: The audit envelope as stored on each event (JSON object; see ledger.envelope).
+EnvelopeDict = dict[str, Any]
+
+
+def aggregate_id(kind: str, key: str) -> UUID:
+    """The id of the aggregate of *kind* with readable *key*."""
+    return uuid5(NAMESPACE, f"{kind}:{key}")
+
+
+class LedgerAggregate(Aggregate):
+    """Base of the ledger's aggregates: a kind, a readable key, and its id derived from both."""
+
+    KIND: ClassVar[str] = ""
+    """Prefix of the readable key (``community``, ``town``, ``case``…)."""
+
+    @property
+    def key(self) -> str:
+        """The readable key (community code, town code, case reference…)."""
+        return str(getattr(self, "code"))  # noqa: B009 - every aggregate names its key "code"
+
+    @classmethod
+    def id_for(cls, key: str) -> UUID:
+        """The id of the aggregate of this kind with readable *key*."""
+        return aggregate_id(cls.KIND, key)
+
+
+def at(text: str) -> datetime:
+    """Parse a stored ISO datetime."""
+    return datetime.fromisoformat(text)
+
+
+class Roster:
+    """The appointment history of posts within one scope (a town or a community).
+
+    ``terms[post]`` lists every term of office: who, from when, until when (``None`` while
+    held), and the position of the event that appointed them. Kept as plain JSON-able dicts
+    so snapshots serialise without custom codecs.
+    """
+
+    def __init__(self, terms: dict[str, list[dict[str, Any]]]) -> None:
+        self.terms = terms
+
+    def holders(self, post: str, when: datetime) -> list[dict[str, Any]]:
+        """Terms of *post* in force at *when*."""
+        return [
+            t for t in self.terms.get(post, [])
+            if at(t["effective_from"]) <= when
+            and (t["effective_to"] is None or when < at(t["effective_to"]))
+        ]
+
+    def holds(self, person: str, post: str, when: datetime) -> bool:
+        """Whether *person* held *post* at *when*."""
+        return any(t["person"] == person for t in self.holders(post, when))
+
+    def term_of(self, person: str, post: str, when: datetime) -> dict[str, Any] | None:
+        """The term in which *person* held *post* at *when*, if any."""
+        return next((t for t in self.holders(post, when) if t["person"] == person), None)
+
+    def posts_of(self, person: str, when: datetime) -> list[str]:
+        """Every post *person* held at *when* (concurrent posts, 兼任, are normal)."""
+        return sorted(p for p in self.terms if self.holds(person, p, when))
+
+    def check_can_appoint(self, post: PostName, person: str, effective_from: datetime) -> None:
+        """Raise if *person* cannot take *post* from *effective_from*.
+
+        A person cannot hold the same post twice at once; a single-holder post cannot have two
+        holders whose terms overlap.
+        """
+        for t in self.terms.get(post.name, []):
+            open_after = t["effective_to"] is None or at(t["effective_to"]) > effective_from
+            if not open_after:
+                continue
+            if t["person"] == person:
+                raise RuleViolationError(
+                    f"{person} already holds {post.name} (since {t['effective_from']})"
+                )
+            if not post.kind.multi:
+                raise PostOccupiedError(
+                    f"{post.name} is held by {t['person']} ({t['person_name']}) since "
+                    f"{t['effective_from']}; vacate it first (post vacate)"
+                )
+
+    def open_term(self, post: str, person: str) -> dict[str, Any]:
+        """The term of *post* held by *person* that has no end yet; raise if none."""
+        for t in self.terms.get(post, []):
+            if t["person"] == person and t["effective_to"] is None:
+                return t
+        raise PostNotHeldError(f"{person} does not hold {post}; nothing to vacate")
+
+    def check_can_vacate(self, post: str, person: str, effective_to: datetime) -> None:
+        """Raise unless *person* holds *post* with an open term that began before *effective_to*."""
+        term = self.open_term(post, person)
+        if effective_to <= at(term["effective_from"]):
+            raise RuleViolationError(
+                f"effective_to {effective_to.isoformat()} is not after the start of "
+                f"{person}'s term in {post} ({term['effective_from']})"
+            )
+
+    # Mutators, called from the aggregates' private event methods only.
+    def add_term(self, post: str, person: str, person_name: str, effective_from: str,
+                 basis: dict[str, Any]) -> None:
+        self.terms.setdefault(post, []).append({
+            "person": person,
+            "person_name": person_name,
+            "effective_from": effective_from,
+            "effective_to": None,
+            "appointed_by": basis.get("actor"),
+            "appointed_in": basis.get("post"),
+            "command_id": basis.get("command_id"),
+        })
+
+    def end_term(self, post: str, person: str, effective_to: str) -> None:
+        self.open_term(post, person)["effective_to"] = effective_to

@@ -1,0 +1,405 @@
+"""GovernanceLedger: the one write path (:meth:`execute`) and the queries over the read models."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import sqlalchemy.exc
+import structlog
+from eventsourcing.application import AggregateNotFoundError as LibAggregateNotFound
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, OperationalError
+from pydantic import BaseModel
+from sqlalchemy import Engine, Table, and_, insert, or_, select
+from sqlalchemy.orm import Session
+
+from ledger.aggregates.base import LedgerAggregate, aggregate_id
+from ledger.commands import Command, parse_command
+from ledger.config import Settings, now
+from ledger.errors import (
+    AggregateNotFoundError,
+    CommunityNotFoundError,
+    ConcurrencyError,
+    ConfigurationError,
+    LedgerError,
+    RuleViolationError,
+)
+from ledger.eventlog import LoggedEvent, read_aggregate
+from ledger.handlers import HANDLERS, Context, load_handlers
+from ledger.projections import Projection, catch_up, rebuild
+from ledger.projections.status import StatusProjection, communities, post_terms, towns, utc_key
+from ledger.store import command_log, metadata, write_transaction
+
+log = structlog.get_logger("ledger")
+
+MAX_ATTEMPTS = 8
+
+#: Readable key prefixes, in the order ``history KEY`` tries them for a bare key.
+KEY_KINDS = ("community", "town", "case", "meeting", "firm", "oc", "appraisal", "matter")
+
+
+class CommandResult(BaseModel):
+    """What :meth:`GovernanceLedger.execute` returns."""
+
+    command_id: str
+    type: str
+    outcome: Literal["accepted", "duplicate", "dry_run"]
+    positions: list[int] = []
+    """Log positions (notification ids) of the events written."""
+    events: list[str] = []
+    """Type names of the events written."""
+    detail: dict[str, Any] = {}
+    recorded_at: str | None = None
+
+
+@dataclass(frozen=True)
+class LineOutcome:
+    """The outcome of one line of a JSON Lines file given to :meth:`GovernanceLedger.apply`."""
+
+    line: int
+    result: CommandResult | None
+    error: LedgerError | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class CommandIdReusedError(RuleViolationError):
+    """Raised when a command_id already used for a different command is sent again."""
+
+    code = "command_id_reused"
+
+
+def normalize_url(url: str) -> str:
+    """Accept ``sqlite:///file``, ``postgresql://…`` and ``postgresql+psycopg://…``."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if not (url.startswith("sqlite://") or url.startswith("postgresql+psycopg://")):
+        raise ConfigurationError(
+            f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:///FILE or "
+            "postgresql+psycopg://USER@HOST:PORT/DB"
+        )
+    return url
+
+
+def _command_digest(cmd: Command) -> str:
+    body = cmd.model_dump(mode="json", exclude_unset=True, exclude={"command_id"})
+    body["type"] = cmd.type
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+class GovernanceLedger(Application[UUID]):
+    """The ledger: commands in through :meth:`execute`, plain data out through queries."""
+
+    name = "Ledger"
+
+    def __init__(self, db_url: str | None = None, *, settings: Settings | None = None) -> None:
+        settings = settings or (Settings(db_url=db_url) if db_url else Settings())
+        self.settings = settings
+        url = normalize_url(settings.db_url)
+        env = {
+            "PERSISTENCE_MODULE": "ledger.store:LedgerFactory",
+            "SQLALCHEMY_URL": url,
+            "LEDGER_SQLITE_SYNC": settings.sqlite_sync,
+            "CREATE_TABLE": "y",
+            "IS_SNAPSHOTTING_ENABLED": "n",
+        }
+        try:
+            super().__init__(env)
+        except (sqlalchemy.exc.OperationalError, OperationalError) as e:
+            raise ConfigurationError(f"cannot open the ledger database: {_short(e)}") from None
+        datastore = self.factory.datastore  # type: ignore[attr-defined]
+        self.datastore = datastore
+        self.engine: Engine = datastore.engine
+        self.events_table: Table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
+        metadata.create_all(self.engine)
+        self.projections: dict[str, Projection] = {"status": StatusProjection()}
+        self._overlay: dict[UUID, LedgerAggregate] | None = None
+        self._overlay_commands: set[str] = set()
+        load_handlers()
+
+    # ------------------------------------------------------------------ writing
+    def execute(self, command: Command | Mapping[str, Any] | str, *,
+                dry_run: bool = False) -> CommandResult:
+        """Validate, authorize and record one command atomically; return what was written.
+
+        A repeated ``command_id`` writes nothing and returns the first result (outcome
+        ``duplicate``). Raises a :class:`LedgerError` subclass on refusal; nothing is written.
+        """
+        try:
+            cmd = parse_command(command)
+        except LedgerError as e:
+            log.info("command", outcome="rejected", error=e.code, reason=str(e))
+            raise
+        bound = log.bind(command_id=cmd.command_id, type=cmd.type, actor=cmd.actor)
+        try:
+            result = self._dry_run(cmd) if dry_run else self._execute(cmd)
+        except LedgerError as e:
+            bound.info("command", outcome="rejected", error=e.code, reason=str(e))
+            raise
+        bound.info("command", outcome=result.outcome, positions=result.positions)
+        return result
+
+    def _handler(self, cmd: Command) -> Any:
+        handler = HANDLERS.get(cmd.type)
+        if handler is None:  # pragma: no cover - every registered command has a handler
+            raise LedgerError(f"internal: no handler for {cmd.type}")
+        return handler
+
+    def _execute(self, cmd: Command) -> CommandResult:
+        handler = self._handler(cmd)
+        digest = _command_digest(cmd)
+        prior = self._prior(cmd.command_id, digest)
+        if prior:
+            return prior
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                with write_transaction(self.datastore) as session:
+                    prior = self._prior(cmd.command_id, digest, session)
+                    if prior:
+                        return prior
+                    ctx = Context(self, cmd, dry_run=False)
+                    detail = handler(ctx, cmd) or {}
+                    if not ctx.authorized:  # pragma: no cover - programming error guard
+                        raise LedgerError(f"internal: handler for {cmd.type} never authorized")
+                    recordings = self.save(*ctx.touched.values(), session=session)
+                    positions = [r.notification.id for r in recordings]
+                    result = CommandResult(
+                        command_id=cmd.command_id, type=cmd.type, outcome="accepted",
+                        positions=positions,
+                        events=[type(r.domain_event).__qualname__ for r in recordings],
+                        detail=detail, recorded_at=now().isoformat(),
+                    )
+                    session.execute(insert(command_log).values(
+                        command_id=cmd.command_id, type=cmd.type, actor=cmd.actor,
+                        recorded_at=result.recorded_at,
+                        first_notification_id=positions[0] if positions else None,
+                        last_notification_id=positions[-1] if positions else None,
+                        result=json.dumps({"digest": digest,
+                                           "result": result.model_dump(mode="json")}),
+                    ))
+                return result
+            except (IntegrityError, sqlalchemy.exc.IntegrityError,
+                    OperationalError, sqlalchemy.exc.OperationalError) as e:
+                # A concurrent writer took the same aggregate version or the same command_id,
+                # or the database was busy: look again, then retry from a fresh read.
+                prior = self._prior(cmd.command_id, digest)
+                if prior:
+                    return prior
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise ConcurrencyError(
+                        f"{cmd.type} {cmd.command_id}: still conflicting with concurrent "
+                        f"writers after {MAX_ATTEMPTS} attempts ({_short(e)}); send it again"
+                    ) from None
+                time.sleep(0.005 * (2 ** attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _prior(self, command_id: str, digest: str,
+               session: Session | None = None) -> CommandResult | None:
+        q = select(command_log.c.result).where(command_log.c.command_id == command_id)
+        if session is not None:
+            row = session.execute(q).first()
+        else:
+            with self.engine.connect() as conn:
+                row = conn.execute(q).first()
+        if row is None:
+            return None
+        stored = json.loads(row[0])
+        if stored["digest"] != digest:
+            raise CommandIdReusedError(
+                f"command_id {command_id!r} was already used for a different command; "
+                "use a new command_id"
+            )
+        result = CommandResult.model_validate(stored["result"])
+        return result.model_copy(update={"outcome": "duplicate"})
+
+    # Dry runs: every check and every aggregate method runs, against an in-memory overlay.
+    @contextmanager
+    def dry_run_session(self) -> Iterator[None]:
+        """Within this block, dry-run commands see the effects of earlier dry-run commands."""
+        self._overlay, self._overlay_commands = {}, set()
+        try:
+            yield
+        finally:
+            self._overlay, self._overlay_commands = None, set()
+
+    def _dry_run(self, cmd: Command) -> CommandResult:
+        handler = self._handler(cmd)
+        digest = _command_digest(cmd)
+        if cmd.command_id in self._overlay_commands:
+            return CommandResult(command_id=cmd.command_id, type=cmd.type, outcome="duplicate")
+        prior = self._prior(cmd.command_id, digest)
+        if prior:
+            return prior
+        ctx = Context(self, cmd, dry_run=True)
+        detail = handler(ctx, cmd) or {}
+        events: list[str] = []
+        for agg in ctx.touched.values():
+            events += [type(e).__qualname__ for e in agg.collect_events()]
+            if self._overlay is not None:
+                self._overlay[agg.id] = agg
+        self._overlay_commands.add(cmd.command_id)
+        return CommandResult(command_id=cmd.command_id, type=cmd.type, outcome="dry_run",
+                             events=events, detail=detail)
+
+    def load(self, agg_id: UUID, *, dry_run: bool = False) -> LedgerAggregate | None:
+        """The aggregate with *agg_id* as stored (or as changed by earlier dry-run commands)."""
+        if dry_run and self._overlay is not None and agg_id in self._overlay:
+            return copy.deepcopy(self._overlay[agg_id])
+        try:
+            agg = self.repository.get(agg_id)
+        except LibAggregateNotFound:
+            return None
+        return agg if isinstance(agg, LedgerAggregate) else None
+
+    def is_empty(self, *, dry_run: bool = False) -> bool:
+        """Whether the ledger holds no events (counting dry-run changes when *dry_run*)."""
+        if dry_run and self._overlay:
+            return False
+        return self.recorder.max_notification_id() is None
+
+    def apply(self, lines: Iterable[str], *, dry_run: bool = False,
+              keep_going: bool = False) -> Iterator[LineOutcome]:
+        """Execute one command per JSON Lines line, each atomically, yielding each outcome.
+
+        Blank lines are skipped. Without *keep_going* it stops after the first refused line.
+        """
+        with self.dry_run_session() if dry_run else _nullcontext():
+            for number, text in enumerate(lines, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    result = self.execute(text, dry_run=dry_run)
+                except LedgerError as e:
+                    yield LineOutcome(number, None, e)
+                    if not keep_going:
+                        return
+                else:
+                    yield LineOutcome(number, result, None)
+
+    # ------------------------------------------------------------------ reading
+    def catch_up(self, name: str | None = None) -> None:
+        """Bring projections (all, or *name*) up to the end of the log."""
+        for key, projection in self.projections.items():
+            if name is None or key == name:
+                catch_up(self, projection)
+
+    def rebuild(self, name: str | None = None) -> dict[str, int]:
+        """Rebuild projections (all, or *name*) from zero; return events read per projection."""
+        return {key: rebuild(self, p) for key, p in self.projections.items()
+                if name is None or key == name}
+
+    def status(self, community: str | None = None) -> dict[str, Any]:
+        """Towns and communities with who holds each post now."""
+        self.catch_up("status")
+        at = utc_key(now())
+        with self.engine.connect() as conn:
+            q = select(communities).order_by(communities.c.code)
+            if community:
+                q = q.where(communities.c.code == community)
+            comms = [dict(r._mapping) for r in conn.execute(q)]
+            if community and not comms:
+                raise CommunityNotFoundError(f"community {community!r} does not exist")
+            town_rows = [dict(r._mapping) for r in conn.execute(select(towns).order_by(towns.c.code))]
+            scopes = [c["code"] for c in comms] + ([] if community else [t["code"] for t in town_rows])
+            holders = self._terms_at(conn, scopes, at)
+        by_scope: dict[str, list[dict[str, Any]]] = {}
+        for h in holders:
+            by_scope.setdefault(h["scope"], []).append(h)
+        for c in comms:
+            c["posts"] = by_scope.get(c["code"], [])
+        for t in town_rows:
+            t["posts"] = by_scope.get(t["code"], [])
+        return {"as_of": now().isoformat(), "towns": [] if community else town_rows,
+                "communities": comms}
+
+    def roster(self, community: str, as_of: datetime | None = None) -> dict[str, Any]:
+        """Who held each post of *community* at *as_of* (default now), with later changes."""
+        self.catch_up("status")
+        when = as_of or now()
+        at = utc_key(when)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(communities).where(communities.c.code == community)).first()
+            if row is None:
+                raise CommunityNotFoundError(f"community {community!r} does not exist")
+            held = self._terms_at(conn, [community], at)
+        return {"community": dict(row._mapping), "as_of": when.isoformat(), "posts": held}
+
+    @staticmethod
+    def _terms_at(conn: Any, scopes: list[str], at: str) -> list[dict[str, Any]]:
+        if not scopes:
+            return []
+        rows = conn.execute(
+            select(post_terms).where(and_(
+                post_terms.c.scope.in_(scopes),
+                post_terms.c.from_utc <= at,
+                or_(post_terms.c.to_utc.is_(None), post_terms.c.to_utc > at),
+            )).order_by(post_terms.c.scope, post_terms.c.post, post_terms.c.from_utc)
+        ).all()
+        out = [dict(r._mapping) for r in rows]
+        # Concurrent posts (兼任): what else each person held at that moment.
+        by_person: dict[str, list[str]] = {}
+        for r in out:
+            by_person.setdefault(r["person"], []).append(r["post"])
+        for r in out:
+            r["also_holds"] = [p for p in by_person[r["person"]] if p != r["post"]]
+        return out
+
+    def resolve_key(self, key: str) -> tuple[str, str, UUID]:
+        """Turn ``community:ZQ-001``, ``ZQ-001`` or a UUID into (kind, key, id)."""
+        try:
+            agg_id = UUID(key)
+        except ValueError:
+            pass
+        else:
+            return ("aggregate", key, agg_id)
+        if ":" in key:
+            kind, _, rest = key.partition(":")
+            return (kind, rest, aggregate_id(kind, rest))
+        with self.engine.connect() as conn:
+            for kind in KEY_KINDS:
+                agg_id = aggregate_id(kind, key)
+                hit = conn.execute(select(self.events_table.c.id)
+                                   .where(self.events_table.c.originator_id == agg_id)
+                                   .limit(1)).first()
+                if hit:
+                    return (kind, key, agg_id)
+        raise AggregateNotFoundError(
+            f"no aggregate has the key {key!r}; try a prefixed key such as community:ZQ-001"
+        )
+
+    def history(self, key: str) -> list[LoggedEvent]:
+        """Every event of one aggregate, oldest first, with envelopes and recorded times."""
+        _kind, _key, agg_id = self.resolve_key(key)
+        with self.engine.connect() as conn:
+            events = list(read_aggregate(conn, self.events_table, self.mapper, agg_id))
+        if not events:
+            raise AggregateNotFoundError(f"no events for {key!r}")
+        return events
+
+    def close(self) -> None:
+        """Release database connections."""
+        super().close()
+        self.engine.dispose()
+
+
+@contextmanager
+def _nullcontext() -> Iterator[None]:
+    yield
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:300]

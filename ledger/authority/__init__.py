@@ -1,0 +1,147 @@
+"""The authority matrix: which post may issue which command, for which scope.
+
+The matrix is data in this package (one TOML file per domain, merged); its version — the
+declared :data:`MATRIX_VERSION` plus a digest of the files — is recorded on every event.
+``python -m ledger.authority`` prints ``docs/authority.md`` from it.
+
+Checks run against the roster **as it was at the command's** ``occurred_at``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from functools import lru_cache
+from importlib import resources
+
+#: Bumped by hand whenever the matrix's meaning changes; the digest catches every edit.
+MATRIX_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Who may issue one command (or one refined command key)."""
+
+    key: str
+    description: str
+    posts: tuple[str, ...]
+    system: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """The merged authority matrix."""
+
+    version: str
+    entries: dict[str, Entry]
+
+    def entry_for(self, key: str) -> Entry | None:
+        """The entry for *key* (``type`` or ``type/qualifier``), falling back to ``type``."""
+        if key in self.entries:
+            return self.entries[key]
+        base = key.split("/", 1)[0]
+        return self.entries.get(base)
+
+    def allowed_posts(self, key: str, town: str | None, community: str | None) -> list[str]:
+        """The post patterns allowed for *key* with the scope filled in."""
+        entry = self.entry_for(key)
+        if entry is None:
+            return []
+        out = []
+        for pattern in entry.posts:
+            if "{community}" in pattern and community is None:
+                continue
+            if "{town}" in pattern and town is None:
+                continue
+            out.append(pattern.replace("{town}", town or "").replace("{community}", community or ""))
+        return out
+
+    def permits(self, key: str, post: str, town: str | None, community: str | None) -> bool:
+        """Whether *post* may issue *key* in that scope."""
+        return any(fnmatchcase(post, p) for p in self.allowed_posts(key, town, community))
+
+    def permits_system(self, key: str, actor: str) -> bool:
+        """Whether the system actor *actor* may issue *key*."""
+        entry = self.entry_for(key)
+        return entry is not None and actor in entry.system
+
+
+@lru_cache(maxsize=1)
+def matrix() -> Matrix:
+    """Load and merge every ``*.toml`` in this package."""
+    entries: dict[str, Entry] = {}
+    digest = hashlib.sha256()
+    files = sorted(
+        (f for f in resources.files(__package__).iterdir() if f.name.endswith(".toml")),
+        key=lambda f: f.name,
+    )
+    for f in files:
+        raw = f.read_bytes()
+        digest.update(f.name.encode() + b"\0" + raw + b"\0")
+        data = tomllib.loads(raw.decode("utf-8"))
+        for key, spec in data.get("commands", {}).items():
+            if key in entries:
+                raise ValueError(f"authority matrix: {key!r} defined in {entries[key].source} "
+                                 f"and {f.name}")
+            entries[key] = Entry(
+                key=key,
+                description=str(spec.get("description", "")),
+                posts=tuple(spec.get("posts", [])),
+                system=tuple(spec.get("system", [])),
+                source=f.name,
+            )
+    return Matrix(version=f"authority@{MATRIX_VERSION}+{digest.hexdigest()[:12]}",
+                  entries=entries)
+
+
+def render_markdown() -> str:
+    """``docs/authority.md``: the posts, and who may issue each command."""
+    from ledger.commands import known_types  # noqa: PLC0415
+    from ledger.posts import CATALOGUE  # noqa: PLC0415
+
+    m = matrix()
+    lines = [
+        "# Authority matrix",
+        "",
+        "Generated from `ledger/authority/*.toml` by `python -m ledger.authority > docs/authority.md`;",
+        "a test fails when this file and the matrix differ. Every command is checked against the",
+        "roster **as it was at the command's `occurred_at`**: the actor must hold the post named",
+        "in the command's `post` at that moment, and that post must be listed here for the",
+        "command in the command's scope.",
+        "",
+        f"Matrix version recorded on every event: `{m.version}` (the number is bumped by hand",
+        "when the meaning changes; the digest changes with every edit).",
+        "",
+        "`{town}` and `{community}` stand for the command's target town and community;",
+        "`*` matches any department code. A key `type/kind` refines `type` for that kind of post.",
+        "",
+        "## Commands",
+        "",
+        "| command | who may issue it | what it does |",
+        "|---|---|---|",
+    ]
+    for key in sorted(m.entries):
+        e = m.entries[key]
+        who = ", ".join(f"`{p}`" for p in e.posts + e.system) or "nobody"
+        lines.append(f"| `{key}` | {who} | {e.description} |")
+    missing = [t for t in known_types() if m.entry_for(t) is None]
+    if missing:
+        lines += ["", "Commands without an entry (refused for everyone): "
+                  + ", ".join(f"`{t}`" for t in missing)]
+    lines += [
+        "",
+        "## Posts",
+        "",
+        "| post | level | holders | filled by | 中文 |",
+        "|---|---|---|---|---|",
+    ]
+    for k in CATALOGUE:
+        example = {"town": "@ZQ", "community": "@ZQ-001", "unit": "@ZQ-001/B12"}[k.level]
+        lines.append(
+            f"| `{k.pattern}{example}` | {k.level} | {'many' if k.multi else 'one'} | "
+            f"{k.requires or 'appointment'} | {k.zh} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,105 @@
+"""Reading the global event log: stored records decoded into :class:`LoggedEvent`.
+
+The log is the library's events table; its autoincrement ``id`` is the notification id (the
+position in log order). Readers tolerate gaps in ids (rolled-back inserts on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, StoredEvent
+from sqlalchemy import Connection, Table, select
+
+_HIDDEN = ("originator_id", "originator_version", "timestamp", "originator_topic", "envelope")
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """One event as read back from the log, in the ledger's public shape."""
+
+    position: int
+    """Notification id: the event's position in the global log (gaps possible)."""
+    aggregate_id: UUID
+    version: int
+    type: str
+    """Public type name: ``<Aggregate>.<Event>``, e.g. ``Community.PostAppointed``."""
+    recorded_at: datetime
+    """When the ledger recorded it (the library's timestamp, UTC)."""
+    data: dict[str, Any]
+    """The event's own fields (without the envelope)."""
+    envelope: dict[str, Any] = field(default_factory=dict)
+    """The audit envelope: actor, post, basis, occurred_at, command_id, command, authority."""
+    topic: str = ""
+    state: bytes = b""
+
+    def public(self) -> dict[str, Any]:
+        """The event in the stable public JSON shape (schema ``ledger-event/1``)."""
+        return {
+            "position": self.position,
+            "aggregate_id": str(self.aggregate_id),
+            "version": self.version,
+            "type": self.type,
+            "recorded_at": self.recorded_at.isoformat(),
+            "envelope": self.envelope,
+            "data": self.data,
+        }
+
+
+def decode(mapper: Mapper[UUID], position: int, originator_id: UUID, version: int, topic: str,
+           state: bytes) -> LoggedEvent:
+    """Decode one stored record."""
+    ev = mapper.to_domain_event(StoredEvent(
+        originator_id=originator_id, originator_version=version, topic=topic, state=state,
+    ))
+    attrs = ev.__dict__
+    data = {k: v for k, v in attrs.items() if k not in _HIDDEN}
+    return LoggedEvent(
+        position=position,
+        aggregate_id=originator_id,
+        version=version,
+        type=type(ev).__qualname__,
+        recorded_at=attrs["timestamp"],
+        data=data,
+        envelope=dict(attrs.get("envelope") or {}),
+        topic=topic,
+        state=state,
+    )
+
+
+def read_log(conn: Connection, table: Table, mapper: Mapper[UUID], after: int, limit: int,
+             stop: int | None = None) -> list[LoggedEvent]:
+    """Up to *limit* events with position > *after* (and <= *stop*), in log order."""
+    q = select(table.c.id, table.c.originator_id, table.c.originator_version, table.c.topic,
+               table.c.state).where(table.c.id > after)
+    if stop is not None:
+        q = q.where(table.c.id <= stop)
+    rows = conn.execute(q.order_by(table.c.id).limit(limit)).all()
+    return [decode(mapper, r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+
+
+def iter_log(conn: Connection, table: Table, mapper: Mapper[UUID], after: int = 0,
+             batch: int = 2000, stop: int | None = None) -> Iterator[LoggedEvent]:
+    """Stream the log from *after* without holding it in memory."""
+    while True:
+        page = read_log(conn, table, mapper, after, batch, stop)
+        if not page:
+            return
+        yield from page
+        after = page[-1].position
+
+
+def read_aggregate(conn: Connection, table: Table, mapper: Mapper[UUID], aggregate_id: UUID,
+                   ) -> Sequence[LoggedEvent]:
+    """Every event of one aggregate, oldest first, with its log position."""
+    rows = conn.execute(
+        select(table.c.id, table.c.originator_id, table.c.originator_version, table.c.topic,
+               table.c.state)
+        .where(table.c.originator_id == aggregate_id)
+        .order_by(table.c.originator_version)
+    ).all()
+    return [decode(mapper, r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]

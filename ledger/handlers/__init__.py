@@ -1,0 +1,158 @@
+"""Command handlers: one function per command type, registered with :func:`handles`.
+
+A handler loads what it needs through the :class:`Context`, calls ``ctx.authorize(...)`` with
+the command's target scope before changing anything, then calls aggregate methods. The
+application saves every aggregate the context touched in one atomic write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ledger.aggregates.base import LedgerAggregate
+from ledger.aggregates.community import Community
+from ledger.aggregates.town import Town
+from ledger.authority import matrix
+from ledger.commands import Command, import_submodules
+from ledger.errors import (
+    AuthorityError,
+    CommandValidationError,
+    CommunityNotFoundError,
+    LedgerError,
+    PostNotHeldError,
+    TownNotFoundError,
+)
+from ledger.posts import parse_post
+
+if TYPE_CHECKING:
+    from ledger.application import GovernanceLedger
+
+A = TypeVar("A", bound=LedgerAggregate)
+Handler = Callable[["Context", Any], Any]
+
+#: Handler for each command type.
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(*command_classes: type[Command]) -> Callable[[Handler], Handler]:
+    """Register a handler for the given command classes."""
+
+    def deco(fn: Handler) -> Handler:
+        for cls in command_classes:
+            HANDLERS[cls.model_fields["type"].default] = fn
+        return fn
+
+    return deco
+
+
+class Context:
+    """What a handler works with: the command, its envelope, and the aggregates it touches."""
+
+    def __init__(self, ledger: GovernanceLedger, command: Command, *, dry_run: bool) -> None:
+        self.ledger = ledger
+        self.command = command
+        self.dry_run = dry_run
+        self.authorized = False
+        self.loaded: dict[Any, LedgerAggregate] = {}
+        self.touched: dict[Any, LedgerAggregate] = {}
+        self.result: dict[str, Any] = {}
+        self.envelope: dict[str, Any] = {
+            "actor": command.actor,
+            "post": command.post,
+            "basis": command.basis,
+            "occurred_at": command.occurred_at.isoformat(),
+            "command_id": command.command_id,
+            "command": command.type,
+            "authority": matrix().version,
+        }
+
+    @property
+    def at(self) -> datetime:
+        """The command's business time."""
+        return self.command.occurred_at
+
+    # Loading.
+    def find(self, cls: type[A], key: str) -> A | None:
+        """The aggregate of *cls* with readable *key*, or ``None``."""
+        agg_id = cls.id_for(key)
+        if agg_id in self.loaded:
+            return self.loaded[agg_id]  # type: ignore[return-value]
+        agg = self.ledger.load(agg_id, dry_run=self.dry_run)
+        if agg is None:
+            return None
+        if not isinstance(agg, cls):
+            raise LedgerError(f"{key!r} is a {type(agg).__name__}, not a {cls.__name__}")
+        self.loaded[agg_id] = agg
+        return agg
+
+    def get(self, cls: type[A], key: str, error: type[LedgerError], what: str) -> A:
+        """The aggregate of *cls* with *key*; raise *error* naming *what* when missing."""
+        agg = self.find(cls, key)
+        if agg is None:
+            raise error(f"{what} {key!r} does not exist")
+        return agg
+
+    def town(self, code: str) -> Town:
+        """The town *code*; :class:`TownNotFoundError` if not registered."""
+        return self.get(Town, code, TownNotFoundError, "town")
+
+    def community(self, code: str) -> Community:
+        """The community *code*; :class:`CommunityNotFoundError` if not registered."""
+        return self.get(Community, code, CommunityNotFoundError, "community")
+
+    def scope_roster(self, post_scope: str, level: str) -> Town | Community:
+        """The aggregate holding the roster of a post's scope."""
+        return self.town(post_scope) if level == "town" else self.community(post_scope)
+
+    # Writing.
+    def add(self, *aggs: LedgerAggregate) -> None:
+        """Mark aggregates (new or changed) to be saved with this command."""
+        if not self.authorized:
+            raise LedgerError("internal: a handler changed state before authorizing")
+        for agg in aggs:
+            self.touched[agg.id] = agg
+            self.loaded[agg.id] = agg
+
+    # Authority.
+    def authorize(self, *, town: str | None, community: str | None = None) -> None:
+        """Check the actor held the claimed post at ``occurred_at`` and that the post may issue
+        this command for this scope (the authority matrix). Raises on refusal.
+        """
+        cmd = self.command
+        key = cmd.authority_key()
+        m = matrix()
+        if cmd.actor.startswith("system:"):
+            if not (cmd.system_allowed and m.permits_system(key, cmd.actor)):
+                raise AuthorityError(
+                    f"{cmd.actor} may not issue {cmd.type}: system actors only bootstrap the "
+                    "ledger and record rule outcomes"
+                )
+            self.authorized = True
+            return
+        if not cmd.post:
+            raise CommandValidationError(
+                f"{cmd.type}: field 'post': required: the post {cmd.actor} acts in"
+            )
+        post = parse_post(cmd.post)
+        holder = self.scope_roster(post.scope, post.kind.level)
+        if not holder.roster.holds(cmd.actor, post.name, self.at):
+            held = holder.roster.holders(post.name, self.at)
+            who = ", ".join(f"{t['person']} ({t['person_name']})" for t in held) or "nobody"
+            raise PostNotHeldError(
+                f"{cmd.actor} did not hold {post.name} at {self.at.isoformat()} "
+                f"(held then by {who}); act in a post you held at that time"
+            )
+        if not m.permits(key, post.name, town, community):
+            allowed = m.allowed_posts(key, town, community)
+            raise AuthorityError(
+                f"{post.name} has no authority for {key} in {community or town}; "
+                f"allowed: {', '.join(allowed) or 'nobody (not in the authority matrix)'}"
+            )
+        self.authorized = True
+
+
+def load_handlers() -> None:
+    """Import every handler module (registration happens on import)."""
+    import_submodules(__name__)

@@ -1,0 +1,117 @@
+"""Handlers for towns, communities and posts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.aggregates.community import Community
+from ledger.aggregates.town import STANDARD_DEPARTMENTS, Town
+from ledger.commands.roster import (
+    AddDepartment,
+    AppointPost,
+    BootstrapTown,
+    RegisterCommunity,
+    SetParameter,
+    VacatePost,
+)
+from ledger.errors import (
+    AlreadyExistsError,
+    BootstrapRefusedError,
+    ContractRequiredError,
+    ElectionRequiredError,
+    TownNotFoundError,
+)
+from ledger.handlers import Context, handles
+from ledger.posts import parse_post, town_of_community
+
+
+@handles(BootstrapTown)
+def bootstrap(ctx: Context, cmd: BootstrapTown) -> dict[str, Any]:
+    """Create the town and appoint its first ledger administrator, on an empty ledger only."""
+    if not ctx.ledger.is_empty(dry_run=ctx.dry_run):
+        raise BootstrapRefusedError(
+            "this ledger already holds events; bootstrap runs once, on an empty ledger"
+        )
+    ctx.authorize(town=cmd.code)
+    town = Town(code=cmd.code, name=cmd.name,
+                departments=cmd.departments or STANDARD_DEPARTMENTS, envelope=ctx.envelope)
+    ctx.add(town)
+    admin_post = parse_post(f"town.ledger_admin@{cmd.code}")
+    town.appoint(admin_post, cmd.admin, cmd.admin_name, ctx.at, ctx.envelope)
+    return {"town": cmd.code, "admin_post": admin_post.name}
+
+
+@handles(AddDepartment)
+def add_department(ctx: Context, cmd: AddDepartment) -> dict[str, Any]:
+    """Add a department to the town."""
+    town = ctx.town(cmd.town)
+    ctx.authorize(town=cmd.town)
+    town.add_department(cmd.code, cmd.name, ctx.envelope)
+    ctx.add(town)
+    return {"town": cmd.town, "department": cmd.code}
+
+
+@handles(SetParameter)
+def set_parameter(ctx: Context, cmd: SetParameter) -> dict[str, Any]:
+    """Set a town parameter."""
+    town = ctx.town(cmd.town)
+    ctx.authorize(town=cmd.town)
+    town.set_parameter(cmd.name, cmd.value, ctx.envelope)
+    ctx.add(town)
+    return {"town": cmd.town, "parameter": cmd.name}
+
+
+@handles(RegisterCommunity)
+def register_community(ctx: Context, cmd: RegisterCommunity) -> dict[str, Any]:
+    """Register a community in its town."""
+    town_code = cmd.town or town_of_community(cmd.code)
+    if ctx.find(Town, town_code) is None:
+        raise TownNotFoundError(f"town {town_code!r} does not exist; register the town first")
+    ctx.authorize(town=town_code, community=cmd.code)
+    if ctx.find(Community, cmd.code) is not None:
+        raise AlreadyExistsError(f"community {cmd.code!r} is already registered")
+    community = Community(code=cmd.code, name=cmd.name, town=town_code, address=cmd.address,
+                          envelope=ctx.envelope)
+    ctx.add(community)
+    return {"community": cmd.code}
+
+
+def _scope_of(ctx: Context, post_text: str) -> tuple[Town | Community, str, str | None]:
+    post = parse_post(post_text)
+    if post.kind.level == "town":
+        return ctx.town(post.scope), post.scope, None
+    community = ctx.community(post.scope)
+    return community, community.town, community.code
+
+
+@handles(AppointPost)
+def appoint(ctx: Context, cmd: AppointPost) -> dict[str, Any]:
+    """Appoint a person to a town or community post."""
+    post = parse_post(cmd.target_post)
+    holder, town_code, community_code = _scope_of(ctx, cmd.target_post)
+    if post.department:
+        ctx.town(town_code).check_department(post.department)
+    if post.kind.requires == "election":
+        raise ElectionRequiredError(
+            f"{post.name} is an owners'-committee post: it is filled only through an election "
+            "by the owners' assembly (oc elect), not by appointment"
+        )
+    if post.kind.requires == "contract":
+        raise ContractRequiredError(
+            f"{post.name} is a property-firm post: it is filled through the firm's contract"
+        )
+    ctx.authorize(town=town_code, community=community_code)
+    holder.appoint(post, cmd.person, cmd.person_name, cmd.effective_from or ctx.at, ctx.envelope)
+    ctx.add(holder)
+    return {"post": post.name, "person": cmd.person}
+
+
+@handles(VacatePost)
+def vacate(ctx: Context, cmd: VacatePost) -> dict[str, Any]:
+    """End a person's term in a post."""
+    post = parse_post(cmd.target_post)
+    holder, town_code, community_code = _scope_of(ctx, cmd.target_post)
+    ctx.authorize(town=town_code, community=community_code)
+    holder.vacate(post.name, cmd.person, cmd.effective_to or ctx.at, cmd.reason, ctx.envelope)
+    ctx.add(holder)
+    return {"post": post.name, "person": cmd.person}

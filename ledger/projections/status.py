@@ -1,0 +1,125 @@
+"""The status read model: towns, departments, communities, and every term of every post.
+
+Times are stored twice: as recorded (with offset, for display) and as fixed-width UTC text
+(``*_utc``) so that "who held what at time T" is a plain string comparison in SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    insert,
+    update,
+)
+
+from ledger.eventlog import LoggedEvent
+from ledger.posts import parse_post
+from ledger.projections import Projection
+from ledger.store import metadata
+
+ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utc_key(value: str | datetime) -> str:
+    """Fixed-width UTC text of an ISO datetime, comparable as a string."""
+    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+towns = Table(
+    "rm_towns", metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("registered_at", String(40), nullable=False),
+)
+departments = Table(
+    "rm_departments", metadata,
+    Column("town", String(32), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+)
+communities = Table(
+    "rm_communities", metadata,
+    Column("code", String(32), primary_key=True),
+    Column("town", String(32), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("address", Text(), nullable=False),
+    Column("registered_at", String(40), nullable=False),
+    Column("registered_by", String(64), nullable=False),
+)
+post_terms = Table(
+    "rm_post_terms", metadata,
+    Column("post", String(200), primary_key=True),
+    Column("person", String(64), primary_key=True),
+    Column("appointed_event", ID, primary_key=True),
+    Column("scope", String(32), nullable=False, index=True),
+    Column("community", String(32), index=True),
+    Column("body", String(100), nullable=False),
+    Column("kind", String(100), nullable=False),
+    Column("person_name", String(200), nullable=False),
+    Column("effective_from", String(40), nullable=False),
+    Column("effective_to", String(40)),
+    Column("from_utc", String(26), nullable=False),
+    Column("to_utc", String(26)),
+    Column("appointed_by", String(64)),
+    Column("appointed_in", String(200)),
+    Column("basis", Text()),
+    Column("vacated_event", ID),
+    Column("vacated_by", String(64)),
+    Column("vacate_reason", Text()),
+)
+
+
+class StatusProjection(Projection):
+    """Communities and who holds which post, with full term history for as-of queries."""
+
+    name = "status"
+    schema_version = 1
+    tables = (towns, departments, communities, post_terms)
+    topics = frozenset({
+        "Town.Registered", "Town.DepartmentAdded", "Town.PostAppointed", "Town.PostVacated",
+        "Community.Registered", "Community.PostAppointed", "Community.PostVacated",
+    })
+
+    def apply(self, conn: Connection, event: LoggedEvent) -> None:
+        d, env = event.data, event.envelope
+        if event.type == "Town.Registered":
+            conn.execute(insert(towns).values(code=d["code"], name=d["name"],
+                                              registered_at=env.get("occurred_at", "")))
+            for code, name in sorted(d["departments"].items()):
+                conn.execute(insert(departments).values(town=d["code"], code=code, name=name))
+        elif event.type == "Town.DepartmentAdded":
+            conn.execute(insert(departments).values(town=d["town"], code=d["code"],
+                                                    name=d["name"]))
+        elif event.type == "Community.Registered":
+            conn.execute(insert(communities).values(
+                code=d["code"], town=d["town"], name=d["name"], address=d["address"],
+                registered_at=env.get("occurred_at", ""), registered_by=env.get("actor", "")))
+        elif event.type.endswith(".PostAppointed"):
+            post = parse_post(d["post"])
+            conn.execute(insert(post_terms).values(
+                post=post.name, person=d["person"], appointed_event=event.position,
+                scope=post.scope, community=post.community, body=post.body,
+                kind=post.kind.pattern, person_name=d["person_name"],
+                effective_from=d["effective_from"], from_utc=utc_key(d["effective_from"]),
+                appointed_by=env.get("actor"), appointed_in=env.get("post"),
+                basis=env.get("basis"),
+            ))
+        elif event.type.endswith(".PostVacated"):
+            conn.execute(update(post_terms).where(and_(
+                post_terms.c.post == d["post"], post_terms.c.person == d["person"],
+                post_terms.c.effective_to.is_(None),
+            )).values(
+                effective_to=d["effective_to"], to_utc=utc_key(d["effective_to"]),
+                vacated_event=event.position, vacated_by=env.get("actor"),
+                vacate_reason=d.get("reason") or None,
+            ))

@@ -1,0 +1,124 @@
+"""The event store: eventsourcing-sqlalchemy on SQLite (default) or PostgreSQL, tuned and wrapped.
+
+What this module adds to the library:
+
+- SQLite connections get a busy timeout, WAL, the configured ``synchronous`` level, and write
+  transactions that start with ``BEGIN IMMEDIATE`` (so a reader never has to upgrade to a
+  writer mid-transaction and fail with "database is locked").
+- One write transaction (:meth:`Store.write`) that the command path shares with the library's
+  recorder, so events, the command log row and nothing else commit together.
+- Our own tables (command log, projection tracking, read models) in one SQLAlchemy ``MetaData``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
+from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+#: Our own tables (not the library's event tables).
+metadata = MetaData()
+
+#: One row per accepted command: what a repeated ``command_id`` is answered with.
+command_log = Table(
+    "ledger_command_log",
+    metadata,
+    Column("command_id", String(128), primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+    Column("first_notification_id", BigInteger().with_variant(Integer(), "sqlite")),
+    Column("last_notification_id", BigInteger().with_variant(Integer(), "sqlite")),
+    Column("result", Text(), nullable=False),
+)
+
+#: Position of each projection in the notification log.
+projection_tracking = Table(
+    "ledger_projection_tracking",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
+    Column("schema_version", Integer(), nullable=False),
+)
+
+_write_intent: ContextVar[bool] = ContextVar("ledger_write_intent", default=False)
+
+
+class LedgerDatastore(SQLAlchemyDatastore):
+    """The library's datastore, with connection settings applied before the first connect."""
+
+    def __init__(self, *, url: str, sqlite_sync: str = "NORMAL") -> None:
+        is_sqlite_file = url.startswith("sqlite") and ":memory:" not in url
+        kwargs: dict[str, Any] = {}
+        if is_sqlite_file:
+            kwargs["connect_args"] = {"timeout": 60}
+        super().__init__(url=url, **kwargs)
+        engine = self.engine
+        if not isinstance(engine, Engine):  # pragma: no cover - a URL always makes an Engine
+            raise TypeError("expected an Engine")
+        if engine.dialect.name == "sqlite":
+            _tune_sqlite(engine, sqlite_sync, wal=is_sqlite_file)
+
+
+def _tune_sqlite(engine: Engine, sync: str, *, wal: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 60000")
+        if wal:
+            cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute(f"PRAGMA synchronous = {sync}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+
+
+class LedgerFactory(SQLAlchemyFactory):
+    """Infrastructure factory that builds a :class:`LedgerDatastore`."""
+
+    def __init__(self, env: Any) -> None:
+        InfrastructureFactory.__init__(self, env)
+        self._schema_name = self.env.get(self.SQLALCHEMY_SCHEMA)
+        url = self.env.get(self.SQLALCHEMY_URL)
+        if not url:
+            raise ValueError("SQLALCHEMY_URL is required")
+        self.datastore = LedgerDatastore(
+            url=url, sqlite_sync=self.env.get("LEDGER_SQLITE_SYNC") or "NORMAL"
+        )
+
+
+@contextmanager
+def write_intent() -> Iterator[None]:
+    """Mark transactions begun inside as writes (``BEGIN IMMEDIATE`` on SQLite)."""
+    token = _write_intent.set(True)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
+
+
+@contextmanager
+def write_transaction(datastore: SQLAlchemyDatastore) -> Iterator[Session]:
+    """One write transaction shared with the library's recorder; commits on success."""
+    with write_intent(), datastore.transaction(commit=True) as session:
+        yield session
