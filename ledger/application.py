@@ -35,8 +35,8 @@ from ledger.errors import (
 )
 from ledger.eventlog import LoggedEvent, read_aggregate
 from ledger.handlers import HANDLERS, Context, load_handlers
-from ledger.projections import Projection, catch_up, rebuild
-from ledger.projections.status import StatusProjection, communities, post_terms, towns, utc_key
+from ledger.projections import Projection, catch_up, discover, position, rebuild
+from ledger.projections.status import communities, post_terms, towns, utc_key
 from ledger.store import command_log, metadata, write_transaction
 
 log = structlog.get_logger("ledger")
@@ -125,7 +125,7 @@ class GovernanceLedger(Application[UUID]):
         self.engine: Engine = datastore.engine
         self.events_table: Table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
         metadata.create_all(self.engine)
-        self.projections: dict[str, Projection] = {"status": StatusProjection()}
+        self.projections: dict[str, Projection] = discover()
         self._overlay: dict[UUID, LedgerAggregate] | None = None
         self._overlay_commands: set[str] = set()
         load_handlers()
@@ -300,6 +300,17 @@ class GovernanceLedger(Application[UUID]):
         """Rebuild projections (all, or *name*) from zero; return events read per projection."""
         return {key: rebuild(self, p) for key, p in self.projections.items()
                 if name is None or key == name}
+
+    def projection_status(self) -> list[dict[str, Any]]:
+        """Each projection's tracked position and how many log positions it is behind."""
+        head = self.recorder.max_notification_id() or 0
+        out = []
+        with self.engine.connect() as conn:
+            for name in self.projections:
+                tracked = position(conn, name)
+                pos = tracked[0] if tracked else 0
+                out.append({"name": name, "position": pos, "head": head, "lag": head - pos})
+        return out
 
     def status(self, community: str | None = None) -> dict[str, Any]:
         """Towns and communities with who holds each post now."""

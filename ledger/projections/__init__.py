@@ -8,7 +8,7 @@ before they read. ``rebuild`` empties the tables and replays from zero.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
@@ -17,6 +17,28 @@ from ledger.store import projection_tracking, write_intent
 
 if TYPE_CHECKING:
     from ledger.application import GovernanceLedger
+
+P = TypeVar("P", bound="Projection")
+
+
+#: Every projection class, by name (domain modules register theirs with :func:`projection`).
+REGISTRY: dict[str, type[Projection]] = {}
+
+
+def projection(cls: type[P]) -> type[P]:
+    """Class decorator: register a projection."""
+    if not cls.name or cls.name in REGISTRY:
+        raise TypeError(f"projection {cls.__name__} needs a unique name, got {cls.name!r}")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def discover() -> dict[str, Projection]:
+    """One instance of every projection (importing this package's modules registers them)."""
+    from ledger.commands import import_submodules  # noqa: PLC0415
+
+    import_submodules(__name__)
+    return {name: cls() for name, cls in sorted(REGISTRY.items())}
 
 
 class Projection:

@@ -23,7 +23,7 @@ from sqlalchemy import (
 
 from ledger.eventlog import LoggedEvent
 from ledger.posts import parse_post
-from ledger.projections import Projection
+from ledger.projections import Projection, projection
 from ledger.store import metadata
 
 ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -79,6 +79,7 @@ post_terms = Table(
 )
 
 
+@projection
 class StatusProjection(Projection):
     """Communities and who holds which post, with full term history for as-of queries."""
 

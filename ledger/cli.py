@@ -1,0 +1,554 @@
+"""The command line: parse, call :class:`~ledger.application.GovernanceLedger`, render.
+
+Domain modules in :mod:`ledger.commandline` attach their own command groups.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ledger import __version__
+from ledger.application import CommandResult, GovernanceLedger, LineOutcome
+from ledger.commands import COMMANDS, import_submodules, known_types, parse_command
+from ledger.config import Settings, default_db_url, default_lang
+from ledger.errors import ConfigurationError, LedgerError, LedgerNotEmptyError
+from ledger.logs import LEVELS, configure
+from ledger.posts import parse_post
+from ledger.render import Renderer, short_time, to_json
+
+F = TypeVar("F", bound=Callable[..., Any])
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+DEMO_DB = "sqlite:///ledger-demo.db"
+
+
+class State:
+    """Per-invocation state: settings, renderer, and the ledger (opened on first use)."""
+
+    def __init__(self, db_url: str, lang: str, db_given: bool) -> None:
+        self.db_url = db_url
+        self.lang = lang
+        self.db_given = db_given
+        self._ledger: GovernanceLedger | None = None
+
+    def ledger(self, db_url: str | None = None) -> GovernanceLedger:
+        if self._ledger is None:
+            self._ledger = GovernanceLedger(settings=Settings(db_url=db_url or self.db_url))
+        return self._ledger
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+
+class LedgerGroup(click.Group):
+    """A group that turns every :class:`LedgerError` into ``Error: …`` and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LedgerError as e:
+            raise click.ClickException(str(e)) from None
+
+
+def json_option(f: F) -> F:
+    """``--json``: print JSON instead of tables."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(f)
+
+
+def envelope_options(f: F) -> F:
+    """The audit envelope of a write command."""
+    options = [
+        click.option("--actor", envvar="LEDGER_ACTOR", required=True, metavar="PERSON",
+                     help="Who acts (person id, e.g. P-0001). Env: LEDGER_ACTOR."),
+        click.option("--post", "acting_post", envvar="LEDGER_POST", metavar="POST",
+                     help="The post you act in, e.g. town.ledger_admin@ZQ. Env: LEDGER_POST."),
+        click.option("--basis", metavar="REF", help="Resolution, rule or document reference."),
+        click.option("--at", "occurred_at", metavar="DATETIME",
+                     help="Business time (ISO date or datetime; default now, LEDGER_TZ)."),
+        click.option("--command-id", metavar="ID",
+                     help="Idempotency key; repeating it writes nothing."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def envelope(kw: dict[str, Any]) -> dict[str, Any]:
+    """Pop the envelope options out of *kw* as command fields."""
+    out = {"actor": kw.pop("actor"), "post": kw.pop("acting_post"), "basis": kw.pop("basis"),
+           "occurred_at": kw.pop("occurred_at"), "command_id": kw.pop("command_id")}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def state() -> State:
+    return click.get_current_context().find_object(State)  # type: ignore[return-value]
+
+
+def renderer(as_json: bool) -> Renderer:
+    return Renderer(lang=state().lang, json=as_json)
+
+
+def execute(payload: dict[str, Any], as_json: bool) -> CommandResult:
+    """Run one command through the ledger and print its outcome."""
+    result = state().ledger().execute({k: v for k, v in payload.items() if v is not None})
+    r = renderer(as_json)
+    if as_json:
+        r.emit(result)
+    else:
+        events = ", ".join(f"{e}#{p}" for e, p in zip(result.events, result.positions, strict=False))
+        r.line(f"{r.label(result.outcome)}: {result.type} [{result.command_id}] {events}")
+    return result
+
+
+@click.group(cls=LedgerGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="ledger")
+@click.option("--db", metavar="URL", envvar="LEDGER_DB", default=None,
+              help="Ledger database: sqlite:///FILE (default sqlite:///ledger.db) or "
+                   "postgresql+psycopg://USER@HOST:PORT/DB. Env: LEDGER_DB.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=None,
+              help="Label language (default zh). Env: LEDGER_LANG.")
+@click.option("--log-level", type=click.Choice(LEVELS), default="warning", show_default=True,
+              help="Log level; logs go to stderr (JSON when not a terminal).")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, lang: str | None, log_level: str) -> None:
+    """Zhuanqiao governance ledger (颛桥镇协同治理台账): every appointment, resolution, warning,
+    inspection and rating as an immutable, attributed event.
+
+    \b
+    Example:
+      ledger init --town ZQ --town-name 颛桥镇 --admin P-0001 --admin-name 王明
+      ledger apply ledger/samples/zq/00-roster.jsonl
+      ledger status ZQ-001
+    """
+    configure(log_level)
+    try:
+        resolved_lang = lang or default_lang()
+    except ConfigurationError as e:
+        raise click.ClickException(str(e)) from None
+    st = State(db_url=db or default_db_url(), lang=resolved_lang, db_given=db is not None)
+    ctx.obj = st
+    ctx.call_on_close(st.close)
+
+
+# ---------------------------------------------------------------------------- init
+@cli.command()
+@click.option("--town", metavar="CODE", help="Town code to bootstrap, e.g. ZQ.")
+@click.option("--town-name", metavar="NAME", help="Town name, e.g. 颛桥镇.")
+@click.option("--admin", metavar="PERSON", help="Person id of the first ledger administrator.")
+@click.option("--admin-name", metavar="NAME", help="Name of the first ledger administrator.")
+@click.option("--at", "occurred_at", metavar="DATETIME", help="Business time (default now).")
+@json_option
+def init(town: str | None, town_name: str | None, admin: str | None, admin_name: str | None,
+         occurred_at: str | None, as_json: bool) -> None:
+    """Create the ledger's tables (idempotent) and, with --town, bootstrap the town.
+
+    The bootstrap records the Town and its first post, a town ledger administrator, as events
+    by system:bootstrap. It runs once: a ledger that already holds events refuses it.
+
+    \b
+    Example:
+      ledger init --town ZQ --town-name 颛桥镇 --admin P-0001 --admin-name 王明
+    """
+    ledger = state().ledger()
+    given = [v for v in (town, town_name, admin, admin_name) if v]
+    if given and len(given) != 4:
+        raise click.UsageError("--town, --town-name, --admin and --admin-name go together")
+    if not given:
+        click.echo(f"ledger ready at {state().db_url}")
+        return
+    execute({"type": "town.bootstrap", "actor": "system:bootstrap", "code": town,
+             "name": town_name, "admin": admin, "admin_name": admin_name,
+             "occurred_at": occurred_at}, as_json)
+    del ledger
+
+
+# ---------------------------------------------------------------------------- apply
+def _report(r: Renderer, outcome: LineOutcome) -> dict[str, Any]:
+    if outcome.error is not None:
+        return {"line": outcome.line, "outcome": "rejected", "error": outcome.error.code,
+                "message": str(outcome.error)}
+    res = outcome.result
+    if res is None:  # pragma: no cover - an outcome has a result or an error
+        raise LedgerError("internal: empty outcome")
+    return {"line": outcome.line, "outcome": res.outcome, "type": res.type,
+            "command_id": res.command_id, "positions": res.positions, "events": res.events}
+
+
+@contextmanager
+def _open_lines(path: str) -> Iterator[Iterator[str]]:
+    if path == "-":
+        yield iter(sys.stdin)
+        return
+    try:
+        fh = open(path, encoding="utf-8", errors="strict")  # noqa: SIM115
+    except OSError as e:
+        raise click.ClickException(f"cannot read {path}: {e.strerror}") from None
+    with fh:
+        yield _decoded(fh, path)
+
+
+def _decoded(fh: Any, path: str) -> Iterator[str]:
+    lineno = 0
+    try:
+        for lineno, line in enumerate(fh, start=1):  # noqa: B007
+            yield line
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path}: line {lineno + 1} is not valid UTF-8") from None
+
+
+@cli.command()
+@click.argument("file", metavar="FILE.jsonl")
+@click.option("--dry-run", is_flag=True, help="Check every line (each seeing the ones before) "
+              "and write nothing.")
+@click.option("--keep-going", is_flag=True, help="Go on after a rejected line (each line is "
+              "atomic on its own); default: stop at the first.")
+@json_option
+def apply(file: str, dry_run: bool, keep_going: bool, as_json: bool) -> None:
+    """Apply a JSON Lines file of commands, one per line, each atomic; report every line.
+
+    Exit status 1 if any line was rejected. FILE may be - for standard input.
+
+    \b
+    Example:
+      ledger apply --dry-run --keep-going commands.jsonl
+      ledger apply ledger/samples/zq/00-roster.jsonl
+    """
+    r = renderer(as_json)
+    ledger = state().ledger()
+    reports = []
+    counts = {"accepted": 0, "duplicate": 0, "dry_run": 0, "rejected": 0}
+    last_line = 0
+    with _open_lines(file) as lines:
+        for outcome in ledger.apply(lines, dry_run=dry_run, keep_going=keep_going):
+            rep = _report(r, outcome)
+            last_line = outcome.line
+            counts[rep["outcome"]] += 1
+            if as_json:
+                reports.append(rep)
+            elif rep["outcome"] == "rejected":
+                r.line(f"line {rep['line']}: {r.label('rejected')}: {rep['message']}")
+            else:
+                r.line(f"line {rep['line']}: {r.label(rep['outcome'])}: {rep['type']} "
+                       f"[{rep['command_id']}]"
+                       + (f" → {','.join(map(str, rep['positions']))}" if rep["positions"] else ""))
+    stopped = counts["rejected"] > 0 and not keep_going
+    summary = {k: v for k, v in counts.items() if v} | (
+        {"stopped_at_line": last_line} if stopped else {})
+    if as_json:
+        r.emit({"lines": reports, "summary": summary, "dry_run": dry_run})
+    else:
+        text = ", ".join(f"{v} {r.label(k)}" for k, v in counts.items() if v) or "nothing to do"
+        if stopped:
+            text += f"; stopped at line {last_line} (later lines not applied; see --keep-going)"
+        click.echo(text, err=True)
+    if counts["rejected"]:
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------------------- community, post
+@cli.group()
+def community() -> None:
+    """Register communities (居民区)."""
+
+
+@community.command("register")
+@click.argument("code")
+@click.argument("name")
+@click.option("--town", metavar="CODE", help="Town code (default: the code's prefix).")
+@click.option("--address", default="", help="Address or area description.")
+@envelope_options
+@json_option
+def community_register(code: str, name: str, town: str | None, address: str, as_json: bool,
+                       **kw: Any) -> None:
+    """Register a residential area.
+
+    \b
+    Example:
+      ledger community register ZQ-001 阳光花园 --actor P-0001 --post town.ledger_admin@ZQ
+    """
+    execute({"type": "community.register", "code": code, "name": name, "town": town,
+             "address": address, **envelope(kw)}, as_json)
+
+
+@cli.group()
+def post() -> None:
+    """Appoint to and vacate posts (岗位任免)."""
+
+
+@post.command("appoint")
+@click.argument("target_post", metavar="POST")
+@click.argument("person")
+@click.option("--name", "person_name", required=True, help="The person's name.")
+@click.option("--from", "effective_from", metavar="DATETIME",
+              help="Effective from (default: --at, i.e. now).")
+@envelope_options
+@json_option
+def post_appoint(target_post: str, person: str, person_name: str, effective_from: str | None,
+                 as_json: bool, **kw: Any) -> None:
+    """Appoint PERSON to POST (named <body>.<role>@<scope>).
+
+    \b
+    Example:
+      ledger post appoint party_org.secretary@ZQ-001 P-0101 --name 李华 \\
+          --actor P-0001 --post town.ledger_admin@ZQ --from 2025-01-01
+    """
+    execute({"type": "post.appoint", "target_post": target_post, "person": person,
+             "person_name": person_name, "effective_from": effective_from, **envelope(kw)},
+            as_json)
+
+
+@post.command("vacate")
+@click.argument("target_post", metavar="POST")
+@click.argument("person")
+@click.option("--to", "effective_to", metavar="DATETIME",
+              help="Effective end (default: --at, i.e. now).")
+@click.option("--reason", default="", help="Why the post is vacated.")
+@envelope_options
+@json_option
+def post_vacate(target_post: str, person: str, effective_to: str | None, reason: str,
+                as_json: bool, **kw: Any) -> None:
+    """End PERSON's term in POST.
+
+    \b
+    Example:
+      ledger post vacate building_leader@ZQ-001/B12 P-0150 --reason 搬离 \\
+          --actor P-0101 --post party_org.secretary@ZQ-001
+    """
+    execute({"type": "post.vacate", "target_post": target_post, "person": person,
+             "effective_to": effective_to, "reason": reason, **envelope(kw)}, as_json)
+
+
+# ---------------------------------------------------------------------------- queries
+def _post_rows(r: Renderer, posts: list[dict[str, Any]]) -> list[list[Any]]:
+    rows = []
+    for p in posts:
+        label = parse_post(p["post"]).label(r.lang)
+        rows.append([label, p["post"], p["person"], p["person_name"],
+                     short_time(p["effective_from"]),
+                     short_time(p["effective_to"]) if p.get("effective_to") else "",
+                     ", ".join(p.get("also_holds", []))])
+    return rows
+
+
+POST_COLUMNS = ("role", "post", "person", "person_name", "since", "until", "also_holds")
+
+
+@cli.command()
+@click.argument("community_code", metavar="[COMMUNITY]", required=False)
+@json_option
+def status(community_code: str | None, as_json: bool) -> None:
+    """Show communities and who holds each post now (and the town's posts).
+
+    \b
+    Example:
+      ledger status
+      ledger --lang en status ZQ-001 --json
+    """
+    data = state().ledger().status(community_code)
+    r = renderer(as_json)
+    if as_json:
+        r.emit(data)
+        return
+    for t in data["towns"]:
+        r.table(f"{t['name']} ({t['code']}) — {r.label('town_posts')}", POST_COLUMNS,
+                _post_rows(r, t["posts"]))
+    for c in data["communities"]:
+        r.table(f"{c['code']} {c['name']}", POST_COLUMNS, _post_rows(r, c["posts"]))
+    if not data["communities"] and not data["towns"]:
+        r.line("the ledger holds no towns or communities yet (see ledger init, ledger demo)")
+
+
+@cli.command()
+@click.argument("community_code", metavar="COMMUNITY")
+@click.option("--as-of", metavar="DATETIME", help="Show the roster as it was then.")
+@json_option
+def roster(community_code: str, as_of: str | None, as_json: bool) -> None:
+    """Show who held each post of COMMUNITY at a time (default now).
+
+    Someone since vacated shows with the end of their term.
+
+    \b
+    Example:
+      ledger roster ZQ-001 --as-of 2025-03-01
+    """
+    when: datetime | None = None
+    if as_of:
+        when = _parse_when_option(as_of, "--as-of")
+    data = state().ledger().roster(community_code, when)
+    r = renderer(as_json)
+    if as_json:
+        r.emit(data)
+        return
+    c = data["community"]
+    r.table(f"{r.label('roster_title')} {c['code']} {c['name']} — {r.label('as_of')} "
+            f"{short_time(data['as_of'])}", POST_COLUMNS, _post_rows(r, data["posts"]))
+
+
+def _parse_when_option(value: str, name: str) -> datetime:
+    from ledger.commands import When  # noqa: PLC0415
+    from pydantic import TypeAdapter, ValidationError  # noqa: PLC0415
+
+    try:
+        return TypeAdapter(When).validate_python(value)
+    except ValidationError as e:
+        msg = e.errors()[0]["msg"].removeprefix("Value error, ")
+        raise click.BadParameter(msg, param_hint=name) from None
+
+
+@cli.command()
+@click.argument("key")
+@json_option
+def history(key: str, as_json: bool) -> None:
+    """Show the events of one aggregate, oldest first, with their audit envelopes.
+
+    KEY is a readable key such as ZQ-001, community:ZQ-001 or town:ZQ.
+
+    \b
+    Example:
+      ledger history ZQ-001
+      ledger history town:ZQ --json
+    """
+    events = state().ledger().history(key)
+    r = renderer(as_json)
+    if as_json:
+        r.emit([e.public() for e in events])
+        return
+    rows = []
+    for e in events:
+        env = e.envelope
+        rows.append([e.position, e.version, e.type, env.get("actor"), env.get("post") or "",
+                     env.get("basis") or "", short_time(env.get("occurred_at")),
+                     e.recorded_at.isoformat(timespec="seconds"),
+                     json.dumps(e.data, ensure_ascii=False)])
+    r.table(f"{r.label('history_title')}: {key}",
+            ("position", "version", "event", "actor", "acting_post", "basis", "occurred_at",
+             "recorded_at", "data"), rows)
+
+
+@cli.command("commands")
+@click.argument("type_", metavar="[TYPE]", required=False)
+def commands_(type_: str | None) -> None:
+    """List the command types, or print the JSON schema of one.
+
+    \b
+    Example:
+      ledger commands
+      ledger commands post.appoint
+    """
+    if type_ is None:
+        for name in known_types():
+            doc = (COMMANDS[name].__doc__ or "").strip().splitlines()[0]
+            click.echo(f"{name:32} {doc}")
+        return
+    if type_ not in known_types():
+        raise click.ClickException(f"unknown command type {type_!r}; run 'ledger commands'")
+    click.echo(to_json(COMMANDS[type_].model_json_schema()))
+
+
+# ---------------------------------------------------------------------------- projections
+@cli.group()
+def projections() -> None:
+    """Read models: status and rebuild."""
+
+
+@projections.command("rebuild")
+@click.argument("name", required=False)
+def projections_rebuild(name: str | None) -> None:
+    """Rebuild read models (all, or NAME) from zero; the rows come out identical.
+
+    \b
+    Example:
+      ledger projections rebuild
+      ledger projections rebuild status
+    """
+    ledger = state().ledger()
+    if name is not None and name not in ledger.projections:
+        raise click.ClickException(
+            f"unknown projection {name!r}; known: {', '.join(sorted(ledger.projections))}")
+    for key, count in ledger.rebuild(name).items():
+        click.echo(f"{key}: rebuilt from {count} events")
+
+
+@projections.command("status")
+@json_option
+def projections_status(as_json: bool) -> None:
+    """Show each projection's position in the log and its lag.
+
+    \b
+    Example:
+      ledger projections status
+    """
+    data = state().ledger().projection_status()
+    r = renderer(as_json)
+    if as_json:
+        r.emit(data)
+        return
+    r.table(r.label("projection"), ("projection", "position", "lag"),
+            [[d["name"], d["position"], d["lag"]] for d in data])
+
+
+# ---------------------------------------------------------------------------- demo
+def sample_files() -> list[Path]:
+    """The bundled sample year, in load order."""
+    root = resources.files("ledger") / "samples" / "zq"
+    return sorted((Path(str(p)) for p in root.iterdir() if p.name.endswith(".jsonl")),
+                  key=lambda p: p.name)
+
+
+DEMO_SECTIONS: list[Callable[[GovernanceLedger, Renderer], None]] = []
+"""Extra demo output registered by domain modules (resolution tracker, warnings, tables…)."""
+
+
+@cli.command()
+@json_option
+def demo(as_json: bool) -> None:
+    """Load the bundled Zhuanqiao sample year into a new ledger and print the status.
+
+    Uses --db when given, else a new ledger-demo.db in the working directory. Refuses a
+    ledger that already holds events.
+
+    \b
+    Example:
+      ledger demo
+      ledger --db sqlite:///tmp/zq.db --lang en demo
+    """
+    st = state()
+    ledger = st.ledger(None if st.db_given else DEMO_DB)
+    if not ledger.is_empty():
+        raise LedgerNotEmptyError(
+            f"{ledger.settings.db_url} already holds events; the demo loads into an empty "
+            "ledger (pass a new --db, or remove the file)")
+    r = renderer(as_json)
+    loaded = 0
+    for path in sample_files():
+        with path.open(encoding="utf-8") as fh:
+            for outcome in ledger.apply(fh):
+                if outcome.error is not None:
+                    raise LedgerError(f"sample {path.name} line {outcome.line}: {outcome.error}")
+                loaded += 1
+    if as_json:
+        r.emit({"commands": loaded, "status": ledger.status()})
+        return
+    click.echo(f"loaded {loaded} commands from the sample year into {ledger.settings.db_url}")
+    ctx = click.get_current_context()
+    ctx.invoke(status, community_code=None, as_json=False)
+    for section in DEMO_SECTIONS:
+        section(ledger, r)
+
+
+def main() -> None:
+    """Entry point for ``python -m ledger``."""
+    cli(prog_name="ledger")
+
+
+import_submodules("ledger.commandline")

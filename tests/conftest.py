@@ -1,0 +1,123 @@
+"""Shared fixtures: a fresh ledger per test on SQLite and, when configured, on PostgreSQL.
+
+PostgreSQL tests run when ``LEDGER_TEST_POSTGRES_URL`` is set (``.ci/run`` sets it), e.g.
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``. Each test run creates its own database
+on that server and drops it at the end; each test gets its own schema inside it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from ledger.application import GovernanceLedger
+
+PG_ENV = "LEDGER_TEST_POSTGRES_URL"
+PG_SKIP = (
+    f"PostgreSQL tests need {PG_ENV}, e.g. "
+    f"{PG_ENV}=postgresql+psycopg://postgres@127.0.0.1:5432/test ./scripts/test"
+)
+
+ADMIN = {"actor": "P-0001", "post": "town.ledger_admin@ZQ"}
+
+
+def _pg_admin_url() -> str | None:
+    url = os.environ.get(PG_ENV)
+    if not url:
+        return None
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A database of our own on the PostgreSQL server, dropped at the end of the run."""
+    admin_url = _pg_admin_url()
+    if admin_url is None:
+        pytest.skip(PG_SKIP)
+    name = f"ledger_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def pg_schema_url(database_url: str, schema: str) -> str:
+    """A URL whose connections use *schema* first (so each test has its own tables)."""
+    eng = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    eng.dispose()
+    u = sa.engine.make_url(database_url)
+    return u.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL for an empty ledger: a SQLite file, or a fresh schema on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    database = request.getfixturevalue("pg_database")
+    return pg_schema_url(database, f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A URL for an empty SQLite ledger file."""
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+@pytest.fixture
+def ledger(db_url: str) -> Iterator[GovernanceLedger]:
+    """An empty ledger on each store."""
+    led = GovernanceLedger(db_url)
+    try:
+        yield led
+    finally:
+        led.close()
+
+
+def bootstrap(led: GovernanceLedger, **extra: Any) -> None:
+    """Town ZQ with ledger admin P-0001 (from 2025-01-01)."""
+    led.execute({"type": "town.bootstrap", "actor": "system:bootstrap", "code": "ZQ",
+                 "name": "颛桥镇", "admin": "P-0001", "admin_name": "王明",
+                 "occurred_at": "2025-01-01", **extra})
+
+
+def sunny_garden(led: GovernanceLedger) -> None:
+    """Town ZQ; community ZQ-001 Sunny Garden with secretary P-0101 and RC director P-0102."""
+    bootstrap(led)
+    led.execute({"type": "community.register", **ADMIN, "code": "ZQ-001", "name": "阳光花园",
+                 "occurred_at": "2025-01-02"})
+    for post, person, name in (("party_org.secretary@ZQ-001", "P-0101", "李华"),
+                               ("residents_committee.director@ZQ-001", "P-0102", "张敏")):
+        led.execute({"type": "post.appoint", **ADMIN, "target_post": post, "person": person,
+                     "person_name": name, "occurred_at": "2025-01-03"})
+
+
+def store_snapshot(led: GovernanceLedger) -> tuple[int, list[Any]]:
+    """(event count, command-log ids): what 'the store is unchanged' compares."""
+    from ledger.store import command_log  # noqa: PLC0415
+
+    with led.engine.connect() as conn:
+        n = conn.execute(sa.select(sa.func.count()).select_from(led.events_table)).scalar_one()
+        ids = conn.execute(sa.select(command_log.c.command_id).order_by(
+            command_log.c.command_id)).scalars().all()
+    return int(n), list(ids)
