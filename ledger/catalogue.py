@@ -1,0 +1,98 @@
+"""The event catalogue, generated from the aggregate classes: ``docs/events.md``.
+
+``python -m ledger.catalogue > docs/events.md``; a test fails when the file is out of date.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from typing import Any
+
+from ledger.aggregates.base import LedgerAggregate
+from ledger.commands import import_submodules
+
+_SKIP = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+
+
+def aggregate_classes() -> list[type[LedgerAggregate]]:
+    """Every aggregate class, by kind."""
+    import_submodules("ledger.aggregates")
+
+    def walk(cls: type[Any]) -> list[type[Any]]:
+        out = []
+        for sub in cls.__subclasses__():
+            out.append(sub)
+            out += walk(sub)
+        return out
+
+    classes = {c for c in walk(LedgerAggregate) if getattr(c, "KIND", "")}
+    return sorted(classes, key=lambda c: (c.KIND, c.__name__))
+
+
+def event_classes(agg: type[LedgerAggregate]) -> list[tuple[str, type[Any]]]:
+    """The events defined on *agg*, in definition order."""
+    base = agg.Event
+    out = []
+    for name, value in vars(agg).items():
+        if inspect.isclass(value) and issubclass(value, base) and name not in ("Event",):
+            out.append((name, value))
+    return out
+
+
+def fields_of(event_cls: type[Any]) -> list[tuple[str, str]]:
+    """(name, type) of the event's own fields, in order."""
+    hints: dict[str, Any] = {}
+    for klass in reversed(event_cls.__mro__):
+        hints.update(getattr(klass, "__annotations__", {}))
+    return [(k, v if isinstance(v, str) else getattr(v, "__name__", str(v)))
+            for k, v in hints.items() if k not in _SKIP and not k.startswith("_")]
+
+
+def _doc_of(agg: type[Any], event_name: str) -> str:
+    for value in vars(agg).values():
+        fn = getattr(value, "__wrapped__", None) or value
+        if getattr(value, "event_cls_name", None) == event_name:
+            return inspect.getdoc(fn) or ""
+    # Fall back to the public method that triggers it: none found.
+    return ""
+
+
+def render() -> str:
+    """The markdown catalogue."""
+    lines = [
+        "# Event catalogue",
+        "",
+        "Generated from the aggregate classes by `python -m ledger.catalogue > docs/events.md`;",
+        "a test fails when this file and the code differ.",
+        "",
+        "Every event's public type name is `<Aggregate>.<Event>`. Every event also carries",
+        "`originator_id` (aggregate id), `originator_version`, `timestamp` (recorded time, UTC)",
+        "and the audit envelope in `envelope`:",
+        "",
+        "| envelope field | meaning |",
+        "|---|---|",
+        "| `actor` | person id of who acted, or `system:bootstrap` / `system:rules` |",
+        "| `post` | the post the actor acted in (checked against the roster at `occurred_at`) |",
+        "| `basis` | resolution, rule (`id@version` + inputs digest) or document reference |",
+        "| `occurred_at` | business time, ISO 8601 with offset |",
+        "| `command_id` | the command that produced the event (idempotency key) |",
+        "| `command` | the command type |",
+        "| `authority` | version of the authority matrix the command was checked against |",
+        "",
+        "Payload values are JSON: datetimes as ISO 8601 text, money as decimal strings.",
+        "",
+    ]
+    for agg in aggregate_classes():
+        doc = (inspect.getdoc(agg) or "").splitlines()[0]
+        lines += [f"## {agg.__name__} (`{agg.KIND}:<key>`)", "", doc, ""]
+        lines += ["| event | fields |", "|---|---|"]
+        for name, cls in event_classes(agg):
+            fields = ", ".join(f"`{f}`: {t}" for f, t in fields_of(cls) if f != "envelope")
+            lines.append(f"| `{agg.__name__}.{name}` | {fields or '—'} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
