@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import sys
 from typing import Any
@@ -35,27 +36,15 @@ def event_classes(agg: type[LedgerAggregate]) -> list[tuple[str, type[Any]]]:
     base = agg.Event
     out = []
     for name, value in vars(agg).items():
-        if inspect.isclass(value) and issubclass(value, base) and name not in ("Event",):
+        if inspect.isclass(value) and issubclass(value, base) and name not in ("Event", "Created"):
             out.append((name, value))
     return out
 
 
 def fields_of(event_cls: type[Any]) -> list[tuple[str, str]]:
     """(name, type) of the event's own fields, in order."""
-    hints: dict[str, Any] = {}
-    for klass in reversed(event_cls.__mro__):
-        hints.update(getattr(klass, "__annotations__", {}))
-    return [(k, v if isinstance(v, str) else getattr(v, "__name__", str(v)))
-            for k, v in hints.items() if k not in _SKIP and not k.startswith("_")]
-
-
-def _doc_of(agg: type[Any], event_name: str) -> str:
-    for value in vars(agg).values():
-        fn = getattr(value, "__wrapped__", None) or value
-        if getattr(value, "event_cls_name", None) == event_name:
-            return inspect.getdoc(fn) or ""
-    # Fall back to the public method that triggers it: none found.
-    return ""
+    return [(f.name, f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type)))
+            for f in dataclasses.fields(event_cls) if f.name not in _SKIP]
 
 
 def render() -> str:
