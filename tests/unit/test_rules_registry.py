@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import hashlib
 import json
 from decimal import Decimal
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import ledger.rules
+import ledger.rules.credit_code
 from ledger.rules import (
     RULES,
     DuplicateRuleError,
@@ -224,3 +227,9 @@ def test_the_rules_document_names_every_rule_and_parameter() -> None:
         assert f"`{key}`" in text, key
         for info in describe_parameters(rule):
             assert f"`{info.name}`" in text, f"{key}: {info.name}"
+
+
+def test_the_examples_in_the_docstrings_run() -> None:
+    for module in (ledger.rules, ledger.rules.credit_code):
+        failed, attempted = doctest.testmod(module)
+        assert (failed, attempted > 0) == (0, True), module.__name__
