@@ -17,7 +17,8 @@ from ledger.rules.credit_code import (
     validate_credit_code,
 )
 
-# Codes published by the companies themselves (business licences, annual reports, web footers).
+# Codes of real companies as they publish them; each passes both check characters, which a
+# mistyped code does about once in 341.
 REAL_CODES = {
     "914403001922038216": "华为技术有限公司 (Huawei Technologies)",
     "91110000710926094P": "中国石油化工股份有限公司 (Sinopec)",
