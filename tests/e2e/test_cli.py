@@ -41,7 +41,7 @@ def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple
     return out
 
 
-@pytest.mark.parametrize("path", all_commands(cli), ids=lambda p: " ".join(p))
+@pytest.mark.parametrize("path", all_commands(cli), ids=" ".join)
 def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
     result = CliRunner().invoke(cli, [*path, "--help"])
     assert result.exit_code == 0
