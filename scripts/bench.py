@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ledger.application import GovernanceLedger  # noqa: E402
+from ledger.logs import configure  # noqa: E402
 
 ADMIN = {"actor": "P-0001", "post": "town.ledger_admin@ZQ"}
 COMMUNITIES = 20
@@ -138,6 +139,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     a = p.parse_args()
+    configure("warning")
     n_exec, n_apply, repeats = (300, 1000, 1) if a.quick else (2000, 10_000, a.repeats)
     results = []
     for sync in a.sync or ["NORMAL", "FULL"]:
