@@ -104,7 +104,7 @@ def inclusion_proof(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
 
 
 def _subproof(
-    m: int, leaves: Sequence[bytes], lo: int, hi: int, complete: bool, out: list[bytes]
+    m: int, leaves: Sequence[bytes], lo: int, hi: int, *, complete: bool, out: list[bytes]
 ) -> None:
     """Append SUBPROOF(m, D[lo:hi], b) (RFC 9162 §2.1.4.1) to ``out``; ``m`` is absolute."""
     if m == hi:
@@ -113,10 +113,10 @@ def _subproof(
         return
     k = _split(hi - lo)
     if m <= lo + k:
-        _subproof(m, leaves, lo, lo + k, complete, out)
+        _subproof(m, leaves, lo, lo + k, complete=complete, out=out)
         out.append(_mth(leaves, lo + k, hi))
     else:
-        _subproof(m, leaves, lo + k, hi, False, out)
+        _subproof(m, leaves, lo + k, hi, complete=False, out=out)
         out.append(_mth(leaves, lo, lo + k))
 
 
@@ -131,7 +131,7 @@ def consistency_proof(leaf_hashes: Sequence[bytes], size1: int) -> list[bytes]:
         raise ProofRequestError(f"size {size1} is outside a tree of size {size2}")
     out: list[bytes] = []
     if size1 < size2:
-        _subproof(size1, leaf_hashes, 0, size2, True, out)
+        _subproof(size1, leaf_hashes, 0, size2, complete=True, out=out)
     return out
 
 
