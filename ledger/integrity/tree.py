@@ -326,8 +326,7 @@ class IncrementalTree:
         self._check_size(size2, "size2")
         if isinstance(size1, bool) or not isinstance(size1, int) or not 0 < size1 <= size2:
             raise ProofRequestError(
-                f"a consistency proof needs 0 < size1 <= size2, got size1={size1!r}, "
-                f"size2={size2}"
+                f"a consistency proof needs 0 < size1 <= size2, got size1={size1!r}, size2={size2}"
             )
         plan: list[list[NodeKey]] = []
         lo, hi, complete = 0, size2, True
@@ -344,4 +343,3 @@ class IncrementalTree:
             plan.append(range_keys(lo, hi))
         plan.reverse()
         return self._resolve(plan, f"the consistency proof from {size1} to {size2}")
-

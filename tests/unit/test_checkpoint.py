@@ -49,8 +49,7 @@ GO_TEXT = (
     "then you don't know what your problem is.\n"
 )
 GO_NOTE = (
-    GO_TEXT
-    + "\n— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNX"
+    GO_TEXT + "\n— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNX"
     "gKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
 )
 
@@ -94,9 +93,7 @@ def test_signed_note_is_body_blank_line_and_em_dash_signature_line() -> None:
 
 
 def test_key_id_is_the_first_four_bytes_of_the_named_ed25519_key_hash() -> None:
-    raw = KEY.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
+    raw = KEY.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     want = hashlib.sha256(ORIGIN.encode() + b"\n\x01" + raw).digest()[:4]
     assert key_id(ORIGIN, KEY.public_key()) == want
 
@@ -127,8 +124,11 @@ def test_empty_tree_checkpoint_has_size_zero() -> None:
 def test_signatures_by_other_keys_are_ignored() -> None:
     note = _note()
     text, _ = parse_note(note)
-    witness = Signature("witness.example", key_id("witness.example", OTHER_KEY.public_key()),
-                        OTHER_KEY.sign(text.encode()))
+    witness = Signature(
+        "witness.example",
+        key_id("witness.example", OTHER_KEY.public_key()),
+        OTHER_KEY.sign(text.encode()),
+    )
     cosigned = note + witness.line()
     assert verify_checkpoint(cosigned, ORIGIN, KEY.public_key()).size == 3
     assert verify_note(cosigned, "witness.example", OTHER_KEY.public_key()) == text

@@ -320,8 +320,7 @@ def test_deterministic_5000_leaf_tree_matches_the_reference_implementation() -> 
     assert tree.size == 5000
     assert tree.root() == root(leaves)
     sizes = sorted(
-        {1, 2, 3, 4095, 4096, 4097, 4999, 5000}
-        | {(i * 7919) % 5000 + 1 for i in range(40)}
+        {1, 2, 3, 4095, 4096, 4097, 4999, 5000} | {(i * 7919) % 5000 + 1 for i in range(40)}
     )
     for size in sizes:
         prefix = leaves[:size]
