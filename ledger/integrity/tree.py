@@ -23,10 +23,11 @@ The proofs are byte-identical to ``ledger.integrity.merkle`` over the same leave
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from itertools import groupby, repeat
+from bisect import bisect_right
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import count, groupby, repeat
 from operator import itemgetter
-from typing import Protocol, cast, runtime_checkable
+from typing import Protocol, cast, overload, runtime_checkable
 
 from ledger.integrity.errors import NodeStoreError, ProofRequestError, TreeError
 from ledger.integrity.merkle import EMPTY_ROOT, HASH_SIZE
@@ -34,6 +35,7 @@ from ledger.integrity.merkle import EMPTY_ROOT, HASH_SIZE
 __all__ = [
     "IncrementalTree",
     "MemoryNodeStore",
+    "NodeBatch",
     "NodeItem",
     "NodeKey",
     "NodeStore",
@@ -76,6 +78,60 @@ class NodeStore(Protocol):
         ...
 
 
+class NodeBatch(Sequence[NodeItem]):
+    """The nodes written by one append, as runs of consecutive indexes per level.
+
+    It is a read-only ``Sequence`` of ``(level, index, hash)`` items, ordered by level and
+    then index, that builds each item tuple only when asked. A store may instead read
+    ``runs()`` (``(level, first_index, hashes)``) to write a whole level at once.
+    """
+
+    __slots__ = ("_length", "_runs", "_starts")
+
+    def __init__(self) -> None:
+        self._runs: list[tuple[int, int, list[bytes]]] = []
+        self._starts: list[int] = []
+        self._length = 0
+
+    def add_run(self, level: int, first_index: int, hashes: list[bytes]) -> None:
+        """Add nodes ``(level, first_index + i, hashes[i])``; levels must be added in order."""
+        if self._runs and level <= self._runs[-1][0]:
+            raise NodeStoreError(f"runs must be added by increasing level, got level {level}")
+        if hashes:
+            self._runs.append((level, first_index, hashes))
+            self._starts.append(self._length)
+            self._length += len(hashes)
+
+    def runs(self) -> list[tuple[int, int, list[bytes]]]:
+        """``(level, first_index, hashes)`` for each level, by increasing level."""
+        return list(self._runs)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[NodeItem]:
+        for level, first, hashes in self._runs:
+            yield from zip(repeat(level), count(first), hashes)
+
+    @overload
+    def __getitem__(self, position: int) -> NodeItem: ...
+
+    @overload
+    def __getitem__(self, position: slice) -> list[NodeItem]: ...
+
+    def __getitem__(self, position: int | slice) -> NodeItem | list[NodeItem]:
+        if isinstance(position, slice):
+            return list(self)[position]
+        if position < 0:
+            position += self._length
+        if not 0 <= position < self._length:
+            raise IndexError("NodeBatch index out of range")
+        run = bisect_right(self._starts, position) - 1
+        level, first, hashes = self._runs[run]
+        offset = position - self._starts[run]
+        return (level, first + offset, hashes[offset])
+
+
 class MemoryNodeStore:
     """``NodeStore`` in memory: one ``bytearray`` per level holding its hashes end to end.
 
@@ -106,14 +162,27 @@ class MemoryNodeStore:
         """Store items; rewriting a node with its own hash is a no-op. Either every item is
         stored or, if one is refused (``NodeStoreError``), none is.
         """
-        by_level: dict[int, list[NodeItem]] = {}
-        for level, group in groupby(items, key=itemgetter(0)):
-            by_level.setdefault(level, []).extend(group)
-        appends = [(level, self._new_bytes(level, group)) for level, group in by_level.items()]
+        if isinstance(items, NodeBatch):
+            appends = [
+                (level, self._new_run_bytes(level, first, hashes))
+                for level, first, hashes in items.runs()
+            ]
+        else:
+            by_level: dict[int, list[NodeItem]] = {}
+            for level, group in groupby(items, key=itemgetter(0)):
+                by_level.setdefault(level, []).extend(group)
+            appends = [(level, self._new_bytes(level, group)) for level, group in by_level.items()]
         for level, new_bytes in appends:
             while len(self._levels) <= level:
                 self._levels.append(bytearray())
             self._levels[level] += new_bytes
+
+    def _new_run_bytes(self, level: int, first: int, hashes: list[bytes]) -> bytes:
+        """Bytes to append for a run of consecutive nodes of one level."""
+        stored = len(self._levels[level]) // HASH_SIZE if 0 <= level < len(self._levels) else 0
+        if first == stored and _all_hashes(hashes):
+            return b"".join(hashes)  # the common case: the next nodes of the level
+        return self._new_bytes(level, list(zip(repeat(level), count(first), hashes)))
 
     def _new_bytes(self, level: int, items: list[NodeItem]) -> bytes:
         """Check the items of one level against what is stored; return the bytes to append."""
@@ -242,9 +311,8 @@ class IncrementalTree:
         new_size = old_size + len(leaves)
         old_frontier = self._frontier
         frontier = old_frontier + [None] * (new_size.bit_length() - len(old_frontier))
-        items: list[NodeItem] = list(
-            zip(repeat(0), range(old_size, new_size), leaves, strict=False)
-        )
+        batch = NodeBatch()
+        batch.add_run(0, old_size, leaves)
         sha256, prefix = _sha256, _NODE_PREFIX
         level = 0
         first = old_size  # index at `level` of current[0]
@@ -268,8 +336,8 @@ class IncrementalTree:
             ]
             level += 1
             first >>= 1
-            items.extend(zip(repeat(level), range(first, first + pairs), current, strict=False))
-        self._store.put_nodes(items)
+            batch.add_run(level, first, current)
+        self._store.put_nodes(batch)
         self._frontier = frontier
         self._size = new_size
         return new_size

@@ -27,6 +27,7 @@ from ledger.integrity.merkle import (
 from ledger.integrity.tree import (
     IncrementalTree,
     MemoryNodeStore,
+    NodeBatch,
     NodeItem,
     NodeKey,
     NodeStore,
@@ -440,3 +441,21 @@ def test_merkle_module_exports_the_documented_api() -> None:
         "verify_inclusion",
         "verify_consistency",
     }
+
+
+def test_node_batch_is_a_sequence_of_level_index_hash_items() -> None:
+    batch = NodeBatch()
+    batch.add_run(0, 6, [b"a" * 32, b"b" * 32, b"c" * 32])
+    batch.add_run(1, 3, [b"d" * 32])
+    batch.add_run(2, 1, [])
+    items = [(0, 6, b"a" * 32), (0, 7, b"b" * 32), (0, 8, b"c" * 32), (1, 3, b"d" * 32)]
+    assert list(batch) == items
+    assert len(batch) == 4
+    assert [batch[i] for i in range(4)] == items
+    assert batch[-1] == items[-1]
+    assert batch[1:3] == items[1:3]
+    assert batch.runs() == [(0, 6, [b"a" * 32, b"b" * 32, b"c" * 32]), (1, 3, [b"d" * 32])]
+    with pytest.raises(IndexError):
+        batch[4]
+    with pytest.raises(NodeStoreError, match="increasing level"):
+        batch.add_run(1, 9, [b"e" * 32])
