@@ -64,9 +64,14 @@ class NodeStore(Protocol):
       passed may repeat.
     - ``put_nodes(items)`` stores every ``(level, index, hash)`` item. All nodes produced by
       one ``IncrementalTree.append`` arrive in one call, ordered by level and then by index,
-      so a database implementation can write them in one transaction. Nodes are immutable:
-      writing a node again with the same hash must succeed (a retried append); writing it
-      with a different hash must raise (``NodeStoreError``).
+      so a database implementation can write them in one transaction. From ``append`` the
+      sequence is a ``NodeBatch``, whose ``runs()`` give each level's new nodes as one run
+      of consecutive indexes, for bulk writes. Nodes are immutable: writing a node again
+      with the same hash must succeed (a retried append); writing it with a different hash
+      must raise (``NodeStoreError``).
+
+    The tree never asks a store for its size: the caller passes the size it recorded
+    (e.g. in the same transaction as the events) to ``IncrementalTree``.
     """
 
     def get_nodes(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]:
