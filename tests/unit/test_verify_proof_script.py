@@ -327,3 +327,16 @@ def test_script_inclusion_check_agrees_with_the_rfc_9162_vectors(path: Path) -> 
     reached = script.inclusion_root(leaf, case["leafIdx"], case["treeSize"], proof)
     accepted = reached is not None and reached == tree_root
     assert accepted is (not case["wantErr"]), case["desc"]
+
+
+def test_the_example_proof_in_the_documentation_verifies(tmp_path: Path) -> None:
+    text = (ROOT_DIR / "docs" / "integrity.md").read_text(encoding="utf-8")
+    block = text.split("```json\n", 1)[1].split("```", 1)[0]
+    doc = json.loads(block)
+    result = _run(doc, tmp_path, "--key", doc["verifier_key"], "--origin", ORIGIN)
+    assert result.returncode == 0, result.stderr
+    record = event_record_bytes(
+        **{k: v for k, v in doc["record"].items() if k != "payload_b64"},
+        payload=base64.b64decode(doc["record"]["payload_b64"]),
+    )
+    assert _b64(leaf_hash(record)) == doc["leaf_hash"]
