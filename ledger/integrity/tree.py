@@ -194,12 +194,12 @@ class MemoryNodeStore:
         if isinstance(level, bool) or not isinstance(level, int) or level < 0:
             raise NodeStoreError(f"node level {level!r} is not a non-negative integer")
         stored = self._levels[level] if level < len(self._levels) else bytearray()
-        count = len(stored) // HASH_SIZE
+        stored_count = len(stored) // HASH_SIZE
         hashes = list(map(itemgetter(2), items))
         if not _all_hashes(hashes):
             raise NodeStoreError(f"a node hash at level {level} is not {HASH_SIZE} bytes")
         indexes = list(map(itemgetter(1), items))
-        if indexes == list(range(count, count + len(items))):
+        if indexes == list(range(stored_count, stored_count + len(items))):
             return b"".join(hashes)  # the common case: the next nodes of the level, in order
         known = bytearray(stored)
         for index, value in sorted(zip(indexes, hashes, strict=True)):
