@@ -22,7 +22,7 @@ from eventsourcing.application import AggregateNotFoundError as LibAggregateNotF
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, OperationalError
 from pydantic import BaseModel
-from sqlalchemy import Engine, Table, and_, func, insert, or_, select
+from sqlalchemy import Engine, Table, and_, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.aggregates.base import LedgerAggregate, aggregate_id
@@ -52,6 +52,10 @@ APPLY_BATCH = 200
 #: Errors after which a write is retried from a fresh read.
 RETRYABLE = (IntegrityError, sqlalchemy.exc.IntegrityError, OperationalError,
              sqlalchemy.exc.OperationalError)
+
+
+_PRIOR_COMMAND = select(command_log.c.result).where(command_log.c.command_id == bindparam("cid"))
+_INSERT_COMMAND = insert(command_log)
 
 
 class AggregateCache:
@@ -161,6 +165,7 @@ class GovernanceLedger(Application[UUID]):
         self.engine: Engine = datastore.engine
         self.events_table: Table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
         metadata.create_all(self.engine)
+        self._head_query = select(func.max(self.events_table.c.id))
         appendonly.install(self.engine, [self.events_table.name, command_log.name])
         self.projections: dict[str, Projection] = discover()
         self._aggregates = AggregateCache(AGGREGATE_CACHE_SIZE)
@@ -252,20 +257,20 @@ class GovernanceLedger(Application[UUID]):
             events=[type(r.domain_event).__qualname__ for r in recordings],
             detail=detail, recorded_at=now().isoformat(),
         )
-        session.execute(insert(command_log).values(
-            command_id=cmd.command_id, type=cmd.type, actor=cmd.actor,
-            recorded_at=result.recorded_at,
-            first_notification_id=positions[0] if positions else None,
-            last_notification_id=positions[-1] if positions else None,
-            result=json.dumps({"digest": digest, "result": result.model_dump(mode="json")}),
-        ))
+        session.connection().execute(_INSERT_COMMAND, {
+            "command_id": cmd.command_id, "type": cmd.type, "actor": cmd.actor,
+            "recorded_at": result.recorded_at,
+            "first_notification_id": positions[0] if positions else None,
+            "last_notification_id": positions[-1] if positions else None,
+            "result": json.dumps({"digest": digest, "result": result.model_dump(mode="json")}),
+        })
         for agg_id, agg in ctx.loaded.items():
             self._aggregates.put(agg_id, agg)
         return result
 
     def _check_head(self, session: Session) -> None:
         """Forget cached aggregates if anyone else wrote since this process last committed."""
-        head = session.execute(select(func.max(self.events_table.c.id))).scalar()
+        head = session.connection().execute(self._head_query).scalar()
         if head != self._known_head:
             self._aggregates.clear()
             self._known_head = head
@@ -276,12 +281,11 @@ class GovernanceLedger(Application[UUID]):
 
     def _prior(self, command_id: str, digest: str,
                session: Session | None = None) -> CommandResult | None:
-        q = select(command_log.c.result).where(command_log.c.command_id == command_id)
         if session is not None:
-            row = session.execute(q).first()
+            row = session.connection().execute(_PRIOR_COMMAND, {"cid": command_id}).first()
         else:
             with self.engine.connect() as conn:
-                row = conn.execute(q).first()
+                row = conn.execute(_PRIOR_COMMAND, {"cid": command_id}).first()
         if row is None:
             return None
         stored = json.loads(row[0])
