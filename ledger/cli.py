@@ -185,25 +185,17 @@ def _report(r: Renderer, outcome: LineOutcome) -> dict[str, Any]:
 
 
 @contextmanager
-def _open_lines(path: str) -> Iterator[Iterator[str]]:
+def _open_lines(path: str) -> Iterator[Iterator[bytes]]:
+    """Lines as bytes: each is decoded (and refused if not UTF-8) on its own."""
     if path == "-":
-        yield iter(sys.stdin)
+        yield iter(sys.stdin.buffer)
         return
     try:
-        fh = open(path, encoding="utf-8", errors="strict")  # noqa: SIM115
+        fh = open(path, "rb")  # noqa: SIM115
     except OSError as e:
         raise click.ClickException(f"cannot read {path}: {e.strerror}") from None
     with fh:
-        yield _decoded(fh, path)
-
-
-def _decoded(fh: Any, path: str) -> Iterator[str]:
-    lineno = 0
-    try:
-        for lineno, line in enumerate(fh, start=1):  # noqa: B007
-            yield line
-    except UnicodeDecodeError:
-        raise click.ClickException(f"{path}: line {lineno + 1} is not valid UTF-8") from None
+        yield iter(fh)
 
 
 @cli.command()
