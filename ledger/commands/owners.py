@@ -32,7 +32,7 @@ MAX_AMOUNT = Decimal("1e15")
 
 
 def _parse_money(value: Any) -> Any:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise ValueError(
             "amounts are exact decimals: give them as a string such as \"1234.50\" "
             "(a floating-point number may already have lost precision)"

@@ -10,7 +10,7 @@ string comparison in SQL.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -379,6 +379,7 @@ def contracts(ledger: GovernanceLedger, firm: str | None = None, community: str 
             r.pop(k)
         if "fee_then" in r:
             r["annual_fee"] = r.pop("fee_then")
+        r["last_day"] = (datetime.fromisoformat(r["end_at"]) - timedelta(days=1)).date().isoformat()
     return {"as_of": as_of.isoformat() if as_of else None, "contracts": rows}
 
 
