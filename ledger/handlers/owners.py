@@ -372,8 +372,10 @@ def terminate(ctx: Context, cmd: TerminateContract) -> dict[str, Any]:
     firm.terminate_contract(cmd.contract, effective, cmd.kind, cmd.reason, cmd.decision,
                             cmd.legal_counsel, ctx.envelope)
     if cmd.kind == "dismissal":
+        # The ban runs from the assembly's decision (or the end of service, if earlier).
         firm.dismiss_for_non_performance(cmd.contract, cmd.reason, cmd.decision or "",
-                                         effective, ctx.envelope)
+                                         min(ctx.at, effective), ctx.envelope)
+    ctx.add(firm)
     post = _manager_post(community.code)
     manager = contract["manager"]
     if any(t["person"] == manager and t["effective_to"] is None
@@ -381,7 +383,6 @@ def terminate(ctx: Context, cmd: TerminateContract) -> dict[str, Any]:
         community.vacate(post.name, manager, effective, f"contract {cmd.contract} terminated "
                          f"({cmd.kind})", {**ctx.envelope, "contract": cmd.contract})
         ctx.add(community)
-    ctx.add(firm)
     out: dict[str, Any] = {"contract": cmd.contract, "kind": cmd.kind}
     if cmd.kind == "dismissal":
         out["ban"] = firm.bans[-1]["ban"]
