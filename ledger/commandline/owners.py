@@ -557,21 +557,20 @@ def _cols(*keys: str) -> tuple[str, ...]:
 
 
 def _render_ocs(r: Renderer, rows: list[dict[str, Any]]) -> None:
+    """One row per committee term; rules, votes and money records are in ``--json``."""
     table = []
     for o in rows:
-        elected = o["elected"] or {}
         director = o["director"] or ""
         name = (o["candidates"] or {}).get(director, {}).get("name", "")
         table.append([
             o["key"], _t(r, o["kind"]), short_time(o["assembly_date"]), o["turnout"] or "",
-            f"{director} {name}".strip(), len(elected), short_time(o["term_start"]),
-            short_time(o["term_end"]), ", ".join(sorted(o["rules"] or {})), o["fund_total"],
-            o["revenue_total"], o["mediations"],
-            ", ".join(f"{t['tender']} ({t['status']})" for t in o["tenders"])])
+            f"{director} {name}".strip(), len(o["elected"] or {}),
+            f"{short_time(o['term_start'])}–{short_time(o['term_end'])}"
+            if o["term_start"] else "",
+            o["fund_total"], o["revenue_total"], len(o["tenders"])])
     r.table(_t(r, "oc_title"), _cols("oc", "oc_kind", "assembly_date", "turnout", "director",
-                                  "members", "term_start", "term_end", "rules_adopted",
-                                  "fund_total", "revenue_total", "mediations", "tenders"),
-            table)
+                                     "members", "term", "fund_total", "revenue_total",
+                                     "tenders"), table)
 
 
 @cli.command("ocs")
@@ -595,17 +594,19 @@ def ocs_command(community: str | None, as_json: bool) -> None:
 
 
 def _render_contracts(r: Renderer, data: dict[str, Any]) -> None:
-    rows = [[c["community"], c["contract"], c["firm"], c["firm_name"], short_time(c["start_at"]),
-             c["last_day"], c["annual_fee"], f"{c['manager']} {c['manager_name']}",
-             _t(r, c["status"]), short_time(c["terminated_at"]),
-             _t(r, c["termination_kind"]) if c["termination_kind"] else ""]
-            for c in data["contracts"]]
+    """One row per contract; the manager and the termination details are in ``--json``."""
+    rows = []
+    for c in data["contracts"]:
+        status = _t(r, c["status"])
+        if c["termination_kind"]:
+            status += f" {short_time(c['terminated_at'])} ({_t(r, c['termination_kind'])})"
+        rows.append([c["community"], c["contract"], c["firm"], c["firm_name"],
+                     short_time(c["start_at"]), c["last_day"], c["annual_fee"], status])
     title = _t(r, "contracts_title")
     if data["as_of"]:
         title += f" — {r.label('as_of')} {short_time(data['as_of'])}"
     r.table(title, _cols("community", "contract", "firm_code", "firm_name", "start", "end",
-                    "annual_fee", "manager", "contract_status", "terminated_at", "termination"),
-            rows)
+                         "annual_fee", "contract_status"), rows)
     if not rows:
         r.line(_t(r, "no_contracts"))
 
