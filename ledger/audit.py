@@ -195,14 +195,14 @@ def _replay(ledger: GovernanceLedger, events: list[LoggedEvent]) -> tuple[dict[s
     agg: Any = None
     note = ""
     for e in events:
-        dom = ledger.mapper.to_domain_event(StoredEvent(
+        dom: Any = ledger.mapper.to_domain_event(StoredEvent(
             originator_id=e.aggregate_id, originator_version=e.version, topic=e.topic,
             state=e.state))
         try:
             if agg is None:
                 agg = dom.mutate(None)
             else:
-                dom.apply(agg)  # type: ignore[attr-defined]
+                dom.apply(agg)
                 agg.version = e.version
         except LedgerError as err:
             note = f"state stops before event {e.position}: {err}"

@@ -6,6 +6,8 @@ catch the whole family at once or a single kind.
 
 from __future__ import annotations
 
+from ledger.errors import LedgerError
+
 __all__ = [
     "CheckpointError",
     "IntegrityError",
@@ -17,7 +19,7 @@ __all__ = [
 ]
 
 
-class IntegrityError(ValueError):
+class IntegrityError(LedgerError, ValueError):
     """Raised when an integrity operation cannot be carried out; base of this package's errors."""
 
 
