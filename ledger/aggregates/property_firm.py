@@ -141,10 +141,11 @@ class PropertyFirm(LedgerAggregate):
     def sign_contract(self, ref: str, community: str, oc: str, tender: str, start: datetime,
                       end: datetime, annual_fee: Decimal, manager: str, manager_name: str,
                       envelope: EnvelopeDict) -> None:
-        """Sign a service contract won in *tender*; refused while banned."""
+        """Sign a service contract won in *tender*; refused while banned (at signing or at the
+        start of service, whichever is later)."""
         if ref in self.contracts:
             raise ContractStateError(f"firm {self.code} already holds contract {ref!r}")
-        self.check_may_bid(start)
+        self.check_may_bid(max(start, at(envelope["occurred_at"])))
         self._contract_signed(ref, community, oc, tender, start.isoformat(), end.isoformat(),
                               f"{annual_fee:f}", manager, manager_name, envelope)
 

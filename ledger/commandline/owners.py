@@ -562,6 +562,9 @@ def _render_ocs(r: Renderer, rows: list[dict[str, Any]]) -> None:
     for o in rows:
         director = o["director"] or ""
         name = (o["candidates"] or {}).get(director, {}).get("name", "")
+        concurrent = [m for m in o["members"] if m["also_holds"]]
+        if concurrent:
+            name += f" ({_t(r, 'concurrent')} {len(concurrent)})"
         table.append([
             o["key"], _t(r, o["kind"]), short_time(o["assembly_date"]), o["turnout"] or "",
             f"{director} {name}".strip(), len(o["elected"] or {}),

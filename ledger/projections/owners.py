@@ -25,6 +25,7 @@ from sqlalchemy import (
     and_,
     delete,
     insert,
+    or_,
     select,
     update,
 )
@@ -32,7 +33,7 @@ from sqlalchemy import (
 from ledger.config import now
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
-from ledger.projections.status import ID, utc_key
+from ledger.projections.status import ID, post_terms, utc_key
 from ledger.store import metadata
 
 if TYPE_CHECKING:
@@ -325,10 +326,34 @@ def total(items: list[dict[str, Any]]) -> str:
     return f"{sum((Decimal(i['amount']) for i in items), Decimal('0.00')):f}"
 
 
+def _members(conn: Connection, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The elected, each with votes and the other community posts they held concurrently
+    (兼任) at the start of the term — e.g. a two-committee member serving as director."""
+    elected: dict[str, str] = row["elected"] or {}
+    if not elected:
+        return []
+    at = row["term_start"] or row["assembly_date"]
+    key = utc_key(at)
+    terms = _rows(conn, select(post_terms.c.person, post_terms.c.post).where(and_(
+        post_terms.c.community == row["community"], post_terms.c.person.in_(list(elected)),
+        post_terms.c.from_utc <= key,
+        or_(post_terms.c.to_utc.is_(None), post_terms.c.to_utc > key))))
+    out = []
+    for person, role in elected.items():
+        also = sorted(t["post"] for t in terms if t["person"] == person
+                      and not t["post"].startswith("owners_committee."))
+        out.append({"person": person, "name": (row["candidates"] or {}).get(person, {})
+                    .get("name"), "role": role, "votes": (row["votes"] or {}).get(person),
+                    "also_holds": also})
+    order = {"director": 0, "deputy_director": 1, "member": 2}
+    return sorted(out, key=lambda m: (order[m["role"]], m["person"]))
+
+
 def ocs(ledger: GovernanceLedger, community: str | None = None) -> list[dict[str, Any]]:
     """Every owners' committee term (of one community), with its election, members, rules,
     money totals (decimal text) and tenders."""
     ledger.catch_up("owners")
+    ledger.catch_up("status")
     with ledger.engine.connect() as conn:
         q = select(committees).order_by(committees.c.community, committees.c.term)
         if community:
@@ -345,6 +370,7 @@ def ocs(ledger: GovernanceLedger, community: str | None = None) -> list[dict[str
             row["revenues"] = [m for m in money if m["kind"] == "revenue"]
             row["fund_total"] = total(row["fund_uses"])
             row["revenue_total"] = total(row["revenues"])
+            row["members"] = _members(conn, row)
             ts = _rows(conn, select(tenders).where(tenders.c.oc == row["key"])
                        .order_by(tenders.c.launched_at))
             for t in ts:

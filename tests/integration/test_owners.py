@@ -453,3 +453,34 @@ def test_only_the_committees_director_may_tender(ledger: GovernanceLedger) -> No
                                       "post": "owners_committee.member@ZQ-001"},
             "2025-04-01", oc=OC, tender="T1", title="x")
     assert store_snapshot(ledger) == before
+
+
+def test_a_firm_banned_between_award_and_signing_cannot_sign_even_with_an_earlier_start(
+        ledger: GovernanceLedger) -> None:
+    elected_committee(ledger)
+    firms(ledger)
+    run(ledger, "tender.launch", DIRECTOR, "2025-04-01", oc=OC, tender="T1", title="物业招标")
+    run(ledger, "tender.bid", DIRECTOR, "2025-04-10", oc=OC, tender="T1", firm=EVERGREEN)
+    run(ledger, "tender.award", DIRECTOR, "2025-04-20", oc=OC, tender="T1", firm=EVERGREEN,
+        decision="决议")
+    # Put on another year's elimination list after the award…
+    run(ledger, "firm.record_elimination", {"actor": "system:rules"}, "2025-04-25",
+        firm=EVERGREEN, year=2024, rule="firm.elimination@1", reason="bottom three twice")
+    before = store_snapshot(ledger)
+    # …so signing afterwards is refused, even with a start of service before the ban.
+    with pytest.raises(BiddingBannedError, match="BAN-1 since 2025-04-25"):
+        run(ledger, "contract.sign", DIRECTOR, "2025-04-28", oc=OC, contract="HT-1",
+            tender="T1", firm=EVERGREEN, start="2025-04-01", end="2027-03-31",
+            annual_fee="980000.00", manager="P-M101", manager_name="罗兵")
+    assert store_snapshot(ledger) == before
+
+
+def test_committees_list_their_members_with_concurrent_two_committee_posts(
+        ledger: GovernanceLedger) -> None:
+    elected_committee(ledger)
+    [committee] = ocs(ledger, "ZQ-001")
+    assert [(m["person"], m["role"], m["votes"], m["also_holds"])
+            for m in committee["members"]] == [
+        ("P-0101", "director", 250, ["party_org.secretary@ZQ-001",
+                                     "residents_committee.member@ZQ-001"]),
+        ("P-0201", "member", 201, [])]
