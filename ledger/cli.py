@@ -283,10 +283,13 @@ def post() -> None:
 @click.option("--name", "person_name", required=True, help="The person's name.")
 @click.option("--from", "effective_from", metavar="DATETIME",
               help="Effective from (default: --at, i.e. now).")
+@click.option("--election", metavar="OC",
+              help="For an owners'-committee post: the election that filled it "
+                   "(<community>/<term>).")
 @envelope_options
 @json_option
 def post_appoint(target_post: str, person: str, person_name: str, effective_from: str | None,
-                 as_json: bool, **kw: Any) -> None:
+                 election: str | None, as_json: bool, **kw: Any) -> None:
     """Appoint PERSON to POST (named <body>.<role>@<scope>).
 
     \b
@@ -295,7 +298,8 @@ def post_appoint(target_post: str, person: str, person_name: str, effective_from
           --actor P-0001 --post town.ledger_admin@ZQ --from 2025-01-01
     """
     execute({"type": "post.appoint", "target_post": target_post, "person": person,
-             "person_name": person_name, "effective_from": effective_from, **envelope(kw)},
+             "person_name": person_name, "effective_from": effective_from,
+             "election": election, **envelope(kw)},
             as_json)
 
 
