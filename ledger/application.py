@@ -259,7 +259,7 @@ class GovernanceLedger(Application[UUID]):
         if dry_run and self._overlay is not None and agg_id in self._overlay:
             return copy.deepcopy(self._overlay[agg_id])
         try:
-            agg = self.repository.get(agg_id)
+            agg: Any = self.repository.get(agg_id)
         except LibAggregateNotFound:
             return None
         return agg if isinstance(agg, LedgerAggregate) else None

@@ -18,7 +18,7 @@ import click
 
 from ledger import __version__
 from ledger.application import CommandResult, GovernanceLedger, LineOutcome
-from ledger.commands import COMMANDS, import_submodules, known_types, parse_command
+from ledger.commands import COMMANDS, import_submodules, known_types
 from ledger.config import Settings, default_db_url, default_lang
 from ledger.errors import ConfigurationError, LedgerError, LedgerNotEmptyError
 from ledger.logs import LEVELS, configure
@@ -395,8 +395,9 @@ def roster(community_code: str, as_of: str | None, as_json: bool) -> None:
 
 
 def _parse_when_option(value: str, name: str) -> datetime:
-    from ledger.commands import When  # noqa: PLC0415
-    from pydantic import TypeAdapter, ValidationError  # noqa: PLC0415
+    from pydantic import TypeAdapter, ValidationError
+
+    from ledger.commands import When
 
     try:
         return TypeAdapter(When).validate_python(value)
