@@ -194,7 +194,7 @@ class Meeting(LedgerAggregate):
     def item(self, resolution: str, item: int) -> dict[str, Any]:
         """The item ``R<n>/<item>``; raise :class:`ResolutionItemNotFoundError`."""
         res = self.resolutions.get(resolution)
-        found = res["items"].get(str(item)) if res else None
+        found: dict[str, Any] | None = res["items"].get(str(item)) if res else None
         if found is None:
             raise ResolutionItemNotFoundError(
                 f"resolution item {self.code}/{resolution}/{item} does not exist; "

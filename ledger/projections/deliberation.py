@@ -291,6 +291,10 @@ class DeliberationProjection(Projection):
 
 
 # ---------------------------------------------------------------------------- queries
+def _pairs(rows: Any) -> dict[Any, Any]:
+    return {r[0]: r[1] for r in rows}
+
+
 def _as_of(as_of: date | None) -> date:
     return as_of or now().date()
 
@@ -367,10 +371,10 @@ def meeting_list(ledger: GovernanceLedger, *, community: str | None = None,
     with ledger.engine.connect() as conn:
         out = [dict(r._mapping) for r in conn.execute(q.order_by(meetings.c.held_at,
                                                                   meetings.c.code))]
-        absent = dict(conn.execute(
+        absent: dict[str, int] = _pairs(conn.execute(
             select(items.c.meeting, func.count()).where(items.c.absent_body.is_(True))
             .group_by(items.c.meeting)).all())
-        n_items = dict(conn.execute(
+        n_items: dict[str, int] = _pairs(conn.execute(
             select(items.c.meeting, func.count()).group_by(items.c.meeting)).all())
     for m in out:
         m.pop("aggregate_id", None)
@@ -403,8 +407,8 @@ def cadence_report(ledger: GovernanceLedger, *, as_of: date | None = None,
         if community:
             q = q.where(communities.c.code == community)
         comms = [dict(r._mapping) for r in conn.execute(q)]
-        days = dict(conn.execute(select(cadence.c.town, cadence.c.days)).all())
-        last = dict(conn.execute(
+        days: dict[str, int] = _pairs(conn.execute(select(cadence.c.town, cadence.c.days)).all())
+        last: dict[str, str] = _pairs(conn.execute(
             select(meetings.c.community, func.max(meetings.c.held_on))
             .where(and_(meetings.c.kind == "four_in_one", meetings.c.held_on <= day))
             .group_by(meetings.c.community)).all())
