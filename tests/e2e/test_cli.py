@@ -187,9 +187,8 @@ def test_projections_rebuild_and_status(db: str) -> None:
     init(db)
     assert run(db, "status").exit_code == 0
     assert "status: rebuilt from 2 events" in run(db, "projections", "rebuild").output
-    st = json.loads(run(db, "projections", "status", "--json").output)
-    by_name = {p["name"]: p for p in st}
-    assert by_name["status"]["lag"] == 0
+    st = {p["name"]: p for p in json.loads(run(db, "projections", "status", "--json").output)}
+    assert st["status"]["lag"] == 0
 
 
 def test_each_command_logs_one_json_line_with_id_type_actor_and_outcome(db: str) -> None:
@@ -231,3 +230,21 @@ def test_unsupported_database_url_is_a_clear_error() -> None:
     result = CliRunner().invoke(cli, ["--db", "mysql://x/y", "status"])
     assert result.exit_code == 1
     assert "unsupported database URL 'mysql'" in result.output
+
+
+def test_audit_decision_and_actor_in_the_cli(db: str) -> None:
+    run(db, "demo")
+    out = run(db, "--lang", "en", "audit", "decision", "ZQ-001@20").output
+    assert "Authority chain" in out and "system:bootstrap" in out
+    did = json.loads(run(db, "audit", "actor", "P-1001", "--json").output)
+    assert did and all(a["post"] == "party_org.secretary@ZQ-001" for a in did)
+    bad = CliRunner().invoke(cli, ["--db", db, "audit", "decision", "nope"])
+    assert bad.exit_code == 1 and "neither a log position" in bad.output
+
+
+def test_history_effective_shows_the_state_by_business_time(db: str) -> None:
+    run(db, "demo")
+    data = json.loads(run(db, "history", "ZQ-001", "--effective", "2025-01-09", "--json").output)
+    assert data["view"] == "effective"
+    assert "building_leader@ZQ-001/B1" not in data["state"]["terms"]
+    assert "party_org.secretary@ZQ-001" in data["state"]["terms"]
