@@ -104,7 +104,11 @@ def convene(ctx: Context, cmd: ConveneMeeting) -> dict[str, Any]:
                                  "reference")
     for a in cmd.agenda:
         if a.matter is not None:
-            _matter(ctx, a.matter)
+            matter = _matter(ctx, a.matter)
+            if matter.town != town_code or cmd.community not in (None, matter.community):
+                raise RuleViolationError(
+                    f"agenda item {a.title!r}: matter {matter.code} is in {matter.community}; "
+                    f"meeting {cmd.meeting} cannot take it up")
     agenda = [{"no": n, "title": a.title, "matter": a.matter}
               for n, a in enumerate(cmd.agenda, start=1)]
     meeting = Meeting(code=cmd.meeting, kind=cmd.kind, town=town_code, community=cmd.community,

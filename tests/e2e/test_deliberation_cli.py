@@ -73,6 +73,23 @@ def test_a_meeting_is_convened_attended_and_its_resolution_tracked_from_the_cli(
         == [("ZQ-001-M-2025-03", "closed", 3, 1)]
 
 
+def test_the_meetings_history_shows_who_convened_attended_adopted_and_completed(
+        db: str) -> None:
+    hold_march_meeting(db)
+    ok(db, "resolution", "complete", "ZQ-001-M-2025-03/R1/2", "--evidence", "公告照片",
+       *DIRECTOR, "--at", "2025-03-20")
+    events = json.loads(ok(db, "history", "ZQ-001-M-2025-03", "--json").output)
+    assert [(e["type"], e["envelope"]["actor"], e["envelope"]["post"]) for e in events] == [
+        ("Meeting.Convened", "P-0101", "party_org.secretary@ZQ-001"),
+        ("Meeting.AttendanceRecorded", "P-0101", "party_org.secretary@ZQ-001"),
+        ("Meeting.ResolutionAdopted", "P-0101", "party_org.secretary@ZQ-001"),
+        ("Meeting.ItemCompleted", "P-0102", "residents_committee.director@ZQ-001"),
+    ]
+    assert events[0]["envelope"]["command_id"] == "t-convene"
+    table = ok(db, "--lang", "en", "history", "ZQ-001-M-2025-03").output
+    assert "P-0102" in table and "P-0101" in table  # wrapped columns: ids stay whole
+
+
 def test_tables_are_labelled_in_chinese_by_default_and_in_english_on_request(db: str) -> None:
     hold_march_meeting(db)
     zh = ok(db, "resolutions", "--as-of", "2025-05-01").output
