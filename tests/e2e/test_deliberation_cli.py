@@ -90,6 +90,16 @@ def test_the_meetings_history_shows_who_convened_attended_adopted_and_completed(
     assert "P-0102" in table and "P-0101" in table  # wrapped columns: ids stay whole
 
 
+def test_meeting_show_lists_attendance_and_items(db: str) -> None:
+    hold_march_meeting(db)
+    data = json.loads(ok(db, "meeting", "show", "ZQ-001-M-2025-03", "--json").output)
+    assert [a["person"] for a in data["attendance"]] == ["P-0101", "P-0102", "P-0301"]
+    assert [(i["ref"], i["absent_body"]) for i in data["items"]] == [
+        ("ZQ-001-M-2025-03/R1/2", False), ("ZQ-001-M-2025-03/R1/1", True)]
+    assert run(db, "meeting", "show", "ZQ-001-M-2025-09").output == (
+        "Error: meeting 'ZQ-001-M-2025-09' has not been convened\n")
+
+
 def test_tables_are_labelled_in_chinese_by_default_and_in_english_on_request(db: str) -> None:
     hold_march_meeting(db)
     zh = ok(db, "resolutions", "--as-of", "2025-05-01").output
