@@ -98,6 +98,7 @@ items = Table(
     Column("completed_post", String(200)),
     Column("lapsed_on", String(10)),
     Column("handed_to", String(64)),
+    Column("handed_on", String(10)),
 )
 progress = Table(
     "rm_delib_progress", metadata,
@@ -244,7 +245,7 @@ class DeliberationProjection(Projection):
         elif name == "ItemHandedOver":
             conn.execute(update(items).where(
                 items.c.ref == f"{code}/{d['resolution']}/{d['item']}").values(
-                handed_to=d["to_meeting"]))
+                handed_to=d["to_meeting"], handed_on=_day(env.get("occurred_at", ""))))
         elif name == "TopicHeard":
             conn.execute(update(meetings).where(meetings.c.code == code).values(
                 topics=m["topics"] + 1))
@@ -313,8 +314,8 @@ def resolution_items(ledger: GovernanceLedger, *, community: str | None = None,
                      overdue: bool = False, as_of: date | None = None) -> dict[str, Any]:
     """Resolution items as they stood on *as_of* (default today), with their state.
 
-    Items adopted after *as_of* are left out; completion, lapse and progress recorded after it
-    are not counted.
+    Items adopted after *as_of* are left out; completion, lapse, hand-over and progress recorded
+    after it are not counted.
     """
     ledger.catch_up("deliberation")
     when = _as_of(as_of)
@@ -340,6 +341,8 @@ def resolution_items(ledger: GovernanceLedger, *, community: str | None = None,
             r["completed_on"] = r["evidence"] = r["completed_by"] = r["completed_post"] = None
         if r["lapsed_on"] is not None and r["lapsed_on"] > day:
             r["lapsed_on"] = None
+        if r["handed_on"] is not None and r["handed_on"] > day:
+            r["handed_to"] = r["handed_on"] = None
         r["days_overdue"] = (when - date.fromisoformat(r["due"])).days \
             if r["state"] == "overdue" else 0
         r["progress_notes"], r["last_progress_on"] = by_item.get(r["ref"], (0, None))

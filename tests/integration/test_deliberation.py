@@ -324,6 +324,8 @@ def test_an_item_handed_to_a_later_meeting_is_recorded_on_both(ledger: Governanc
     assert taken.data["item_ref"] == f"{MARCH}/R1/1"
     assert [i["handed_to"] for i in resolution_items(ledger, meeting=MARCH)["items"]] == [
         None, "ZQ-001-M-2025-04"]
+    before = resolution_items(ledger, meeting=MARCH, as_of=date(2025, 4, 1))["items"]
+    assert [i["handed_to"] for i in before] == [None, None]
 
 
 def test_a_town_joint_item_for_a_community_secretary_is_reported_by_that_secretary(

@@ -8,6 +8,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.aggregates.matter import Matter, MatterStateError
 from ledger.aggregates.meeting import (
@@ -56,6 +58,23 @@ def test_an_items_state_depends_on_the_date_it_is_judged(
         completed_on: str | None, as_of: str, state: str) -> None:
     row = {"due": "2025-04-30", "completed_on": completed_on}
     assert item_state(row, date.fromisoformat(as_of)) == state
+
+
+DAYS = st.dates(min_value=date(2025, 1, 1), max_value=date(2026, 12, 31))
+
+
+@settings(max_examples=200, deadline=None)
+@given(due=DAYS, done=st.none() | DAYS, first=DAYS, later=DAYS)
+def test_an_item_done_stays_done_and_an_overdue_item_stays_overdue_until_done(
+        due: date, done: date | None, first: date, later: date) -> None:
+    first, later = min(first, later), max(first, later)
+    row = {"due": due.isoformat(), "completed_on": done.isoformat() if done else None}
+    before, after = item_state(row, first), item_state(row, later)
+    if before in ("done", "done_late"):
+        assert after == before
+    if before == "overdue":
+        assert after in ("overdue", "done_late")
+    assert (after == "overdue") == (due < later and (done is None or done > later))
 
 
 def test_an_item_reference_names_meeting_resolution_and_item() -> None:
