@@ -39,6 +39,7 @@ from ledger.errors import (
 )
 from ledger.eventlog import LoggedEvent, read_aggregate
 from ledger.handlers import HANDLERS, Context, load_handlers
+from ledger import privacy  # noqa: F401 - registers the personal-data key table
 from ledger.integrity import appendonly
 from ledger.projections import Projection, catch_up, discover, position, rebuild
 from ledger.projections.status import communities, post_terms, towns, utc_key
