@@ -6,8 +6,8 @@ position in log order). Readers tolerate gaps in ids (rolled-back inserts on Pos
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -18,7 +18,6 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper
 from sqlalchemy import Connection, Table, select
 
-_HIDDEN = ("originator_id", "originator_version", "timestamp", "originator_topic", "envelope")
 
 
 @dataclass(frozen=True)
