@@ -19,7 +19,6 @@ from eventsourcing.persistence import Mapper
 from sqlalchemy import Connection, Table, select
 
 
-
 @dataclass(frozen=True)
 class LoggedEvent:
     """One event as read back from the log, in the ledger's public shape."""
