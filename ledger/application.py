@@ -124,8 +124,9 @@ class GovernanceLedger(Application[UUID]):
         self.datastore = datastore
         self.engine: Engine = datastore.engine
         self.events_table: Table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
-        metadata.create_all(self.engine)
+        # Discover the projections first: importing their modules defines their tables.
         self.projections: dict[str, Projection] = discover()
+        metadata.create_all(self.engine)
         self._overlay: dict[UUID, LedgerAggregate] | None = None
         self._overlay_commands: set[str] = set()
         load_handlers()

@@ -10,7 +10,7 @@ control.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from eventsourcing.domain import event
@@ -23,6 +23,8 @@ from ledger.errors import NotFoundError, RuleViolationError
 LEVELS = ("none", "orange", "red", "black")
 #: Decision actions and the level change each allows.
 ACTIONS = ("raise", "escalate", "deescalate", "lift")
+#: Measures the decision itself carries out (listing the community as a key target).
+BY_DECISION = frozenset({"key_focus_listing", "key_rectification_listing"})
 #: The review measure of a black warning, and the measure it may lead to.
 REVIEW, THIRD_PARTY = "improvement_review", "third_party_patrol_control"
 
@@ -141,7 +143,7 @@ class CommunityWarning(LedgerAggregate):
                 "due": (start + timedelta(days=int(m["due_in_days"]))).isoformat(),
                 "repeat_every_days": m.get("repeat_every_days"),
                 "condition": m.get("condition"),
-                "status": "open",
+                "status": "fulfilled" if m["code"] in BY_DECISION else "open",
             })
         superseded = [m["id"] for m in self.measures if m["status"] == "open"]
         suggested = suggestion["decision"]["level"]
@@ -252,7 +254,3 @@ class CommunityWarning(LedgerAggregate):
             if m["id"] == measure:
                 m["status"] = "fulfilled"
 
-
-def parse_day(text: str) -> date:
-    """A stored ISO date."""
-    return date.fromisoformat(text)
