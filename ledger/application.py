@@ -35,6 +35,7 @@ from ledger.errors import (
 )
 from ledger.eventlog import LoggedEvent, read_aggregate
 from ledger.handlers import HANDLERS, Context, load_handlers
+from ledger.integrity import appendonly
 from ledger.projections import Projection, catch_up, discover, position, rebuild
 from ledger.projections.status import communities, post_terms, towns, utc_key
 from ledger.store import command_log, metadata, write_transaction
@@ -127,6 +128,7 @@ class GovernanceLedger(Application[UUID]):
         # Discover the projections first: importing their modules defines their tables.
         self.projections: dict[str, Projection] = discover()
         metadata.create_all(self.engine)
+        appendonly.install(self.engine, [self.events_table.name, command_log.name])
         self._overlay: dict[UUID, LedgerAggregate] | None = None
         self._overlay_commands: set[str] = set()
         load_handlers()
@@ -260,7 +262,7 @@ class GovernanceLedger(Application[UUID]):
         if dry_run and self._overlay is not None and agg_id in self._overlay:
             return copy.deepcopy(self._overlay[agg_id])
         try:
-            agg = self.repository.get(agg_id)
+            agg: Any = self.repository.get(agg_id)
         except LibAggregateNotFound:
             return None
         return agg if isinstance(agg, LedgerAggregate) else None

@@ -6,7 +6,8 @@
 | time zone for naive datetimes and bare dates | | ``LEDGER_TZ`` | ``Asia/Shanghai`` |
 | label language | ``--lang`` | ``LEDGER_LANG`` | ``zh`` |
 | SQLite durability | | ``LEDGER_SQLITE_SYNC`` | ``NORMAL`` (WAL) |
-| signing key file | ``--key-file`` | ``LEDGER_KEY_FILE`` | beside the SQLite file, else ``./ledger-signing.key`` |
+| signing key file | ``--key-file`` | ``LEDGER_KEY_FILE`` | beside the SQLite file, else |
+|  |  |  | ``./ledger-signing.key`` |
 """
 
 from __future__ import annotations

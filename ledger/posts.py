@@ -133,7 +133,7 @@ class PostName:
         parts = self.path.split(".")
         if parts[0] == "department":
             return f"department:{parts[1]}"
-        if parts[0] == "town" and len(parts) > 2:  # noqa: PLR2004 - town.<office>.<role>
+        if parts[0] == "town" and len(parts) > 2:
             return f"town.{parts[1]}"
         return parts[0]
 

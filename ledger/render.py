@@ -55,9 +55,9 @@ class Renderer:
 
     @property
     def console(self) -> Console:
-        out = click.get_text_stream("stdout")
-        return Console(file=out, width=None if out.isatty() else 160,
-                       no_color=not out.isatty(), soft_wrap=False)
+        out = sys.stdout
+        tty = out.isatty()
+        return Console(file=out, width=None if tty else 160, no_color=not tty, soft_wrap=False)
 
     def label(self, key: str) -> str:
         return t(key, self.lang)

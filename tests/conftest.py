@@ -114,7 +114,7 @@ def sunny_garden(led: GovernanceLedger) -> None:
 
 def store_snapshot(led: GovernanceLedger) -> tuple[int, list[Any]]:
     """(event count, command-log ids): what 'the store is unchanged' compares."""
-    from ledger.store import command_log  # noqa: PLC0415
+    from ledger.store import command_log
 
     with led.engine.connect() as conn:
         n = conn.execute(sa.select(sa.func.count()).select_from(led.events_table)).scalar_one()

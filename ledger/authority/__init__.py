@@ -99,8 +99,8 @@ def matrix() -> Matrix:
 
 def render_markdown() -> str:
     """``docs/authority.md``: the posts, and who may issue each command."""
-    from ledger.commands import known_types  # noqa: PLC0415
-    from ledger.posts import CATALOGUE  # noqa: PLC0415
+    from ledger.commands import known_types
+    from ledger.posts import CATALOGUE
 
     m = matrix()
     lines = [

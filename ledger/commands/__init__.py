@@ -137,7 +137,7 @@ COMMANDS: dict[str, type[Command]] = {}
 
 def register(cls: C) -> C:
     """Class decorator: add a command model to the union (its ``type`` literal is the key)."""
-    field = cls.model_fields["type"]
+    field = cls.__pydantic_fields__["type"]
     tag = field.default
     if not isinstance(tag, str) or tag in COMMANDS:
         raise TypeError(f"{cls.__name__} needs a unique default for 'type', got {tag!r}")

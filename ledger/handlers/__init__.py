@@ -41,7 +41,7 @@ def handles(*command_classes: type[Command]) -> Callable[[Handler], Handler]:
 
     def deco(fn: Handler) -> Handler:
         for cls in command_classes:
-            HANDLERS[cls.model_fields["type"].default] = fn
+            HANDLERS[cls.__pydantic_fields__["type"].default] = fn
         return fn
 
     return deco

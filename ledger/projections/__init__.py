@@ -35,7 +35,7 @@ def projection(cls: type[P]) -> type[P]:
 
 def discover() -> dict[str, Projection]:
     """One instance of every projection (importing this package's modules registers them)."""
-    from ledger.commands import import_submodules  # noqa: PLC0415
+    from ledger.commands import import_submodules
 
     import_submodules(__name__)
     return {name: cls() for name, cls in sorted(REGISTRY.items())}

@@ -102,9 +102,11 @@ class RecordMismatchError(RuleError):
 
 
 class RuleModel(BaseModel):
-    """Base of every rule model: frozen, no unknown fields, defaults validated like input."""
+    """Base of rule models: frozen, no unknown fields, defaults validated, docstrings described."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_default=True, use_attribute_docstrings=True
+    )
 
 
 def _refuse_float(value: object) -> object:

@@ -392,8 +392,7 @@ def decide_bottom_three(inputs: FirmGrades, params: BottomThreeParameters) -> Bo
 
 def _number(value: Decimal) -> str:
     """A decimal as people write it: 60.00 -> '60', 59.50 -> '59.5'."""
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
 
 
 _ZH_DIGITS = "零一二三四五六七八九十"

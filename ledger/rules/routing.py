@@ -19,8 +19,8 @@ the ledger needs a precedence. The reading adopted here, one route per matter:
    owners' committee). This comes before residents'-committee autonomy by default
    (``joint_handling_precedes_autonomy``): "自治处置" is the residents' committee deciding on its
    own, which it cannot do for a matter that needs the firm or the owners' committee to act;
-   their meeting exists for exactly that. Setting the parameter to false gives the literal order
-   of the brief instead (autonomy before joint handling).
+   their meeting exists for exactly that. Setting the parameter to false gives the other
+   reading, autonomy before joint handling.
 3. ``rc_autonomous``: public interest of all residents in the residents' committee's fields
    (management, building, service, public order). The party organisation acting alongside does
    not change this (it leads the committee's major-matter procedure), nor does a single
