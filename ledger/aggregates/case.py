@@ -121,7 +121,7 @@ def add_days(start: date, days: int, *, working_days: bool = False,
     day, left = start, days
     while left > 0:
         day += timedelta(days=1)
-        if day.weekday() < 5 and day not in holidays:  # noqa: PLR2004 - Saturday is 5
+        if day.weekday() < 5 and day not in holidays:
             left -= 1
     return day
 
@@ -141,7 +141,7 @@ def party_of_post(post: str | None) -> str | None:
     """The party a post acts for: ``department:<code>``, ``joint_enforcement_office`` or None."""
     if not post:
         return None
-    from ledger.posts import parse_post  # noqa: PLC0415
+    from ledger.posts import parse_post
 
     p = parse_post(post)
     if p.department:
@@ -299,7 +299,7 @@ class Case(LedgerAggregate):
             raise CaseRuleError(
                 f"case {self.code} was assessed single-department: dispatch it to exactly one "
                 f"department, not {len(departments)}")
-        if self.mode == "multi" and len(departments) < 2:  # noqa: PLR2004
+        if self.mode == "multi" and len(departments) < 2:
             raise CaseRuleError(
                 f"case {self.code} was assessed multi-department: name at least two "
                 "departments (the joint-enforcement office leads), or reassess it")

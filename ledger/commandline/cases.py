@@ -792,9 +792,9 @@ def document_file(template: str, case_ref: str | None, community: str | None,
 # ---------------------------------------------------------------------------- demo
 def demo_section(ledger: GovernanceLedger, r: Renderer) -> None:
     """Demo output: the warnings board and the overdue cases at the end of the sample year."""
-    from ledger.config import localize  # noqa: PLC0415
+    from ledger.config import localize
 
-    end = localize(datetime(2025, 12, 31, 18, 0))  # noqa: DTZ001 - localized on this line
+    end = localize(datetime(2025, 12, 31, 18, 0))
     warnings = warning_board(ledger, as_of=end)
     r.table(f"{r.label('warnings_title')} — {r.label('as_of')} {short_time(warnings['as_of'])}",
             ("community", "problem_type", "level", "since", "measures", "missed"),

@@ -129,7 +129,7 @@ class InspectCase(CaseCommand):
 
     type: Literal["case.inspect"] = "case.inspect"
     findings: Text = Field(min_length=1)
-    evidence: Evidence = []
+    evidence: Evidence = Field(default_factory=list)
 
 
 @register
@@ -147,7 +147,7 @@ class FeedbackCase(CaseCommand):
 
     type: Literal["case.feedback"] = "case.feedback"
     result: Text = Field(min_length=1)
-    evidence: Evidence = []
+    evidence: Evidence = Field(default_factory=list)
 
 
 @register
@@ -252,7 +252,7 @@ class WarningCommand(Command):
     community: CommunityCode
     problem_type: ProblemType
     reason: Text = ""
-    evidence: Evidence = []
+    evidence: Evidence = Field(default_factory=list)
 
 
 @register
@@ -295,7 +295,7 @@ class FulfilMeasure(Command):
     problem_type: ProblemType
     measure: Code = Field(description="Measure code, e.g. rectification_plan")
     note: Text = ""
-    evidence: Evidence = []
+    evidence: Evidence = Field(default_factory=list)
     person: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")] | None = Field(
         default=None, description="Who was sent (on-site supervision, stationed team)")
     outcome: Literal["improved", "not_improved"] | None = Field(

@@ -305,8 +305,9 @@ def case_counts(ctx: Context, community: str, town: str, problem_type: str) -> C
         reopened += 1 if case.reopens else 0
     duties = ctx.find(ResponsibilityList, town)
     failures = duties.failures_in(community, problem_type, local_day(ctx.at).year) if duties else 0
-    return CaseCounts(community=community, problem_type=problem_type, open_cases=open_,
-                      overdue_cases=overdue, reopened_cases=reopened, duty_failures=failures)
+    return CaseCounts.model_validate({
+        "community": community, "problem_type": problem_type, "open_cases": open_,
+        "overdue_cases": overdue, "reopened_cases": reopened, "duty_failures": failures})
 
 
 def _decide(ctx: Context, cmd: WarningCommand, action: str, level: str) -> dict[str, Any]:
@@ -324,7 +325,7 @@ def _decide(ctx: Context, cmd: WarningCommand, action: str, level: str) -> dict[
     suggestion: Evaluation = suggest.evaluate(counts, rule_parameters(suggest, town.parameters))
     measures_rule = get_rule(MEASURES_RULE)
     measures: Evaluation = measures_rule.evaluate(
-        MeasuresInputs(level=level), rule_parameters(measures_rule, town.parameters))
+        MeasuresInputs.model_validate({"level": level}), rule_parameters(measures_rule, town.parameters))
     warning.decide(action, level, cmd.reason, list(cmd.evidence),
                    suggestion.model_dump(mode="json"), measures.model_dump(mode="json"),
                    ctx.at, ctx.envelope)

@@ -293,7 +293,8 @@ class WarningsProjection(Projection):
     schema_version = 1
     tables = (warning_keys, warning_levels, warning_measures, measure_fulfilments)
     topics = frozenset({
-        "CommunityWarning.Opened", "CommunityWarning.Raised", "CommunityWarning.Escalated", "CommunityWarning.Deescalated",
+        "CommunityWarning.Opened", "CommunityWarning.Raised", "CommunityWarning.Escalated",
+        "CommunityWarning.Deescalated",
         "CommunityWarning.Lifted", "CommunityWarning.MeasureFulfilled",
         "CommunityWarning.ThirdPartyPatrolEngaged",
     })
