@@ -36,7 +36,7 @@ class ResponsibilityList(LedgerAggregate):
     def __init__(self, code: str, envelope: EnvelopeDict) -> None:
         self.code = code
         """Town code."""
-        self.version = 0
+        self.list_version = 0
         """Version of the list in force (0: none issued yet)."""
         self.entries: list[dict[str, Any]] = []
         """The list in force: problem_type, stage, party, duties [{code, text}]."""
@@ -52,10 +52,10 @@ class ResponsibilityList(LedgerAggregate):
                         return dict(d)
                 known = ", ".join(d["code"] for d in e["duties"])
                 raise DutyNotListedError(
-                    f"responsibility list v{self.version} gives {party} no duty {code!r} for "
+                    f"responsibility list v{self.list_version} gives {party} no duty {code!r} for "
                     f"{problem_type}/{stage}; its duties there: {known}")
         raise DutyNotListedError(
-            f"responsibility list v{self.version} lists no duties of {party} for "
+            f"responsibility list v{self.list_version} lists no duties of {party} for "
             f"{problem_type}/{stage}; issue a list that does (duty issue)")
 
     def failures_in(self, community: str, problem_type: str, year: int) -> int:
@@ -73,7 +73,7 @@ class ResponsibilityList(LedgerAggregate):
                 raise ResponsibilityListError(
                     f"the list names {'/'.join(key)} twice; merge its duties into one entry")
             seen.add(key)
-        self._issued(self.version + 1, entries, effective_from, envelope)
+        self._issued(self.list_version + 1, entries, effective_from, envelope)
 
     def record_failure(self, party: str, community: str, problem_type: str, stage: str,
                        duty_code: str, case: str | None, description: str, year: int,
@@ -81,12 +81,12 @@ class ResponsibilityList(LedgerAggregate):
         """Record that *party* failed a listed duty (counts against it at the year's appraisal)."""
         duty = self.duty(problem_type, stage, party, duty_code)
         self._failure_recorded(party, community, problem_type, stage, duty_code, duty["text"],
-                               self.version, case, description, year, envelope)
+                               self.list_version, case, description, year, envelope)
 
     @event("Issued")
     def _issued(self, version: int, entries: list[dict[str, Any]], effective_from: str,
                 envelope: EnvelopeDict) -> None:
-        self.version = version
+        self.list_version = version
         self.entries = [dict(e) for e in entries]
 
     @event("DutyFailureRecorded")

@@ -251,7 +251,7 @@ def issue_duties(ctx: Context, cmd: IssueDuties) -> dict[str, Any]:
     effective = (cmd.effective_from or local_day(ctx.at)).isoformat()
     duties.issue([e.model_dump(mode="json") for e in cmd.entries], effective, ctx.envelope)
     ctx.add(duties)
-    return {"town": cmd.town, "version": duties.version}
+    return {"town": cmd.town, "version": duties.list_version}
 
 
 @handles(RecordDutyFailure)
@@ -270,7 +270,7 @@ def record_duty_failure(ctx: Context, cmd: RecordDutyFailure) -> dict[str, Any]:
     duties.record_failure(cmd.party, community.code, cmd.problem_type, cmd.stage, cmd.duty,
                           cmd.case, cmd.description, local_day(ctx.at).year, ctx.envelope)
     ctx.add(duties)
-    return {"party": cmd.party, "duty": cmd.duty, "list_version": duties.version}
+    return {"party": cmd.party, "duty": cmd.duty, "list_version": duties.list_version}
 
 
 # ---------------------------------------------------------------------------- warnings
