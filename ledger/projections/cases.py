@@ -82,6 +82,7 @@ case_intervals = Table(
     Column("ref", String(40), primary_key=True),
     Column("seq", Integer(), primary_key=True),
     Column("status", String(32), nullable=False),
+    Column("since", String(40), nullable=False),
     Column("from_at", String(40), nullable=False),
     Column("from_utc", String(26), nullable=False, index=True),
     Column("to_utc", String(26), index=True),
@@ -263,7 +264,8 @@ class CasesProjection(Projection):
             case_intervals.c.ref == ref, case_intervals.c.to_utc.is_(None))).values(
             to_utc=utc_key(at)))
         conn.execute(insert(case_intervals).values(
-            ref=ref, seq=seq + 1, status=new["status"], from_at=at, from_utc=utc_key(at),
+            ref=ref, seq=seq + 1, status=new["status"], since=new["status_since"], from_at=at,
+            from_utc=utc_key(at),
             due=new["due"], mode=new["mode"], departments=new["departments"],
             returns=new["returns"], reopens=new["reopens"], supervisions=new["supervisions"],
             event=event.type, actor=env.get("actor"), post=env.get("post")))
@@ -407,7 +409,7 @@ def case_board(ledger: GovernanceLedger, *, community: str | None = None,
     when, at_utc, day = _when(as_of)
     q = (select(cases.c.ref, cases.c.community, cases.c.channel, cases.c.problem_type,
                 cases.c.stage, cases.c.location, case_intervals.c.status,
-                case_intervals.c.from_at.label("since"), case_intervals.c.due,
+                case_intervals.c.since, case_intervals.c.due,
                 case_intervals.c.mode, case_intervals.c.departments,
                 case_intervals.c.returns, case_intervals.c.reopens,
                 case_intervals.c.supervisions)
