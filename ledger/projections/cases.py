@@ -205,6 +205,11 @@ class CasesProjection(Projection):
     name = "cases"
     schema_version = 1
     tables = (case_keys, cases, case_intervals, documents)
+    topics = frozenset({f"Case.{name}" for name in (
+        "Received", "Accepted", "Rejected", "Assessed", "Dispatched", "Acknowledged",
+        "Returned", "JointPlanDrawnUp", "Inspected", "RectificationPlanned", "FeedbackReported",
+        "Verified", "Closed", "CalledBack", "Reopened", "MergedInto", "DuplicateMerged",
+        "Supervised", "DocumentFiled")} | {"ProblemFile.Opened", "ProblemFile.DocumentFiled"})
 
     def apply(self, conn: Connection, event: LoggedEvent) -> None:
         agg, _, kind = event.type.partition(".")
