@@ -15,6 +15,7 @@ from eventsourcing.domain import event
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate
 from ledger.config import ledger_tz
 from ledger.errors import AuthorityError, NotFoundError, RuleViolationError
+from ledger.posts import parse_post
 
 CHANNELS = ("hotline", "street_patrol", "rc_report")
 """How a case arrives: telephone hotline, street patrol, residents'-committee report."""
@@ -141,7 +142,6 @@ def party_of_post(post: str | None) -> str | None:
     """The party a post acts for: ``department:<code>``, ``joint_enforcement_office`` or None."""
     if not post:
         return None
-    from ledger.posts import parse_post
 
     p = parse_post(post)
     if p.department:
