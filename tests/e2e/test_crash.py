@@ -10,6 +10,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from tests.conftest import ADMIN, bootstrap
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = int(os.environ.get("LEDGER_CRASH_KILLS", "6"))
 LINES = 1500
+PROJECTION_LINES = 600
 
 
 def _ledger_with_communities(url: str) -> None:
@@ -37,9 +39,9 @@ def _ledger_with_communities(url: str) -> None:
     led.close()
 
 
-def _commands(path: Path) -> None:
+def _commands(path: Path, count: int = LINES) -> None:
     lines = []
-    for i in range(LINES):
+    for i in range(count):
         lines.append(json.dumps({
             "type": "post.appoint", **ADMIN, "target_post": f"volunteer@ZQ-00{i % 5 + 1}",
             "person": f"V-{i:05d}", "person_name": f"志愿者{i}", "occurred_at": "2025-03-01",
@@ -54,6 +56,26 @@ def _run_and_kill(args: list[str], delay: float) -> int:
     time.sleep(delay)
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
+    return proc.wait()
+
+
+def _run_and_kill_when(args: list[str], db_file: str, target: int) -> int:
+    """Kill the process as soon as the status projection has committed past *target*."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LEDGER_PROJECTION_BATCH": "50"}
+    proc = subprocess.Popen([sys.executable, "-m", "ledger", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen_reset = False
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        with sqlite3.connect(db_file, timeout=5) as conn:
+            row = conn.execute("SELECT position FROM ledger_projection_tracking "
+                               "WHERE name = 'status'").fetchone()
+        pos = row[0] if row else 0
+        seen_reset = seen_reset or pos < target
+        if seen_reset and pos >= target:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.002)
     return proc.wait()
 
 
@@ -75,7 +97,7 @@ def test_apply_killed_at_random_points_leaves_no_partial_or_doubled_command(
             killed += 1
     # The last run completes; every line is then accepted or a duplicate of a committed one.
     final = subprocess.run([sys.executable, "-m", "ledger", "--db", url, "apply", "--json",
-                            str(cmds)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            str(cmds)], check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                            capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
     assert killed >= 1
@@ -99,7 +121,7 @@ def test_projection_killed_mid_batch_resumes_exactly_where_it_stopped(tmp_path: 
     url = f"sqlite:///{tmp_path / 'proj.db'}"
     _ledger_with_communities(url)
     cmds = tmp_path / "cmds.jsonl"
-    _commands(cmds)
+    _commands(cmds, PROJECTION_LINES)
     led = GovernanceLedger(url)
     assert all(o.ok for o in led.apply(cmds.read_text(encoding="utf-8").splitlines()))
     led.status()
@@ -107,8 +129,11 @@ def test_projection_killed_mid_batch_resumes_exactly_where_it_stopped(tmp_path: 
     led.close()
     rng = random.Random(11)
     stopped_at = []
+    head = 2 + 5 + PROJECTION_LINES
+    db_file = url.removeprefix("sqlite:///")
     for _ in range(KILLS):
-        _run_and_kill(["--db", url, "projections", "rebuild"], rng.uniform(0.8, 2.5))
+        target = rng.randrange(100, head - 100)
+        _run_and_kill_when(["--db", url, "projections", "rebuild"], db_file, target)
         led = GovernanceLedger(url)
         with led.engine.connect() as conn:
             tracked = position(conn, "status")
@@ -120,5 +145,4 @@ def test_projection_killed_mid_batch_resumes_exactly_where_it_stopped(tmp_path: 
         led.catch_up()           # resumes from the tracked position
         assert _status_rows(led) == expected
         led.close()
-    head = 2 + 5 + LINES
     assert any(p is not None and 0 < p < head for p in stopped_at), stopped_at
