@@ -174,7 +174,9 @@ def build() -> None:
         v1 += [
             {"problem_type": ptype, "stage": "source_control", "party": "residents_committee",
              "duties": [{"code": "inspection_patrol", "text": "日常巡查、发现上报"},
-                        {"code": "rental_registration", "text": "出租房屋信息登记"}]},
+                        {"code": "rental_registration", "text": "出租房屋信息登记"}
+                        if ptype == "group_renting" else
+                        {"code": "renovation_filing", "text": "装修搭建登记备案、劝阻"}]},
             {"problem_type": ptype, "stage": "classified_management",
              "party": f"department:{dept}",
              "duties": [{"code": "timely_handling", "text": "按时限签收、核查、处置"}]},

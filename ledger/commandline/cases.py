@@ -81,36 +81,38 @@ add_labels({
     "template:coordination_supervision": ("协调督办", "coordination and supervision"),
     "template:notification_feedback": ("通报反馈", "notification and feedback"),
     # Columns and titles.
-    "ref": ("案件编号", "case"),
-    "channel": ("来源", "channel"),
-    "problem_type": ("问题类型", "problem type"),
-    "stage": ("阶段", "stage"),
-    "status": ("状态", "status"),
-    "due": ("时限", "due"),
-    "overdue": ("超期", "overdue"),
-    "mode": ("处置方式", "mode"),
-    "departments_col": ("承办部门", "departments"),
-    "returns": ("退单", "returns"),
-    "reopens": ("重启", "reopens"),
-    "supervisions": ("督办", "supervised"),
-    "level": ("预警等级", "level"),
-    "suggested": ("规则建议", "suggested"),
-    "decided_by": ("决定人", "decided by"),
-    "measures": ("规定措施", "measures"),
-    "measure": ("措施", "measure"),
-    "missed": ("逾期措施", "missed"),
-    "party": ("责任方", "party"),
-    "duty": ("职责", "duty"),
-    "failures": ("履责不力", "duty failures"),
-    "template": ("模板", "template"),
-    "target": ("对象", "target"),
-    "cases_title": ("案件看板", "Case board"),
-    "overdue_title": ("超期案件", "Overdue cases"),
-    "warnings_title": ("三级三色预警", "Three-colour warnings"),
-    "duties_title": ("责任清单", "Responsibility list"),
-    "failures_title": ("履责不力记录", "Duty failures"),
-    "documents_title": ("五大制度模板文书", "Template documents"),
-    "yes": ("是", "yes"),
+    "cases.ref": ("案件编号", "case"),
+    "cases.channel": ("来源", "channel"),
+    "cases.problem_type": ("问题类型", "problem type"),
+    "cases.stage": ("阶段", "stage"),
+    "cases.status": ("状态", "status"),
+    "cases.due": ("时限", "due"),
+    "cases.overdue": ("超期", "overdue"),
+    "cases.mode": ("处置方式", "mode"),
+    "cases.departments_col": ("承办部门", "departments"),
+    "cases.returns": ("退单", "returns"),
+    "cases.reopens": ("重启", "reopens"),
+    "cases.supervisions": ("督办", "supervised"),
+    "cases.level": ("预警等级", "level"),
+    "cases.suggested": ("规则建议", "suggested"),
+    "cases.decided_by": ("决定人", "decided by"),
+    "cases.measures": ("规定措施", "measures"),
+    "cases.measure": ("措施", "measure"),
+    "cases.missed": ("逾期措施", "missed"),
+    "cases.party": ("责任方", "party"),
+    "cases.duty": ("职责", "duty"),
+    "cases.failures": ("履责不力", "duty failures"),
+    "cases.template": ("模板", "template"),
+    "cases.target": ("对象", "target"),
+    "cases.cases_title": ("案件看板", "Case board"),
+    "cases.overdue_title": ("超期案件", "Overdue cases"),
+    "cases.warnings_title": ("三级三色预警", "Three-colour warnings"),
+    "cases.duties_title": ("责任清单", "Responsibility list"),
+    "cases.failures_title": ("履责不力记录", "Duty failures"),
+    "cases.documents_title": ("五大制度模板文书", "Template documents"),
+    "cases.yes": ("是", "yes"),
+    "cases.year": ("年度", "year"),
+    "cases.failure_counts": ("履责不力次数(计入年度考核)", "Duty failures per party (year-end appraisal)"),
 })
 
 
@@ -445,8 +447,9 @@ def _case_rows(r: Renderer, rows: list[dict[str, Any]]) -> list[list[Any]]:
             for c in rows]
 
 
-CASE_COLUMNS = ("ref", "community", "channel", "problem_type", "status", "since", "due",
-                "overdue", "mode", "departments_col", "returns", "reopens", "supervisions")
+CASE_COLUMNS = ("cases.ref", "community", "cases.channel", "cases.problem_type", "cases.status",
+                "since", "cases.due", "cases.overdue", "cases.mode", "cases.departments_col",
+                "cases.returns", "cases.reopens", "cases.supervisions")
 
 
 @cli.command("cases")
@@ -470,7 +473,7 @@ def cases_cmd(community: str | None, status: str | None, overdue: bool, as_of: s
     if as_json:
         r.emit(data)
         return
-    title = r.label("overdue_title" if overdue else "cases_title")
+    title = r.label("cases.overdue_title" if overdue else "cases.cases_title")
     r.table(f"{title} — {r.label('as_of')} {short_time(data['as_of'])}", CASE_COLUMNS,
             _case_rows(r, data["cases"]))
 
@@ -479,7 +482,7 @@ def _measure_text(r: Renderer, m: dict[str, Any]) -> str:
     name = m["name_zh"] if r.lang == "zh" else m["name_en"]
     text = f"{name}: {r.label('measure:' + m['status'])}"
     if m["due"]:
-        text += f" ({r.label('due')} {m['due']})"
+        text += f" ({r.label('cases.due')} {m['due']})"
     if m.get("third_party") and m["status"] == "fulfilled":
         text += f" [{m['third_party']}]"
     if m.get("outcome"):
@@ -512,9 +515,9 @@ def warnings_cmd(level: str | None, community: str | None, as_of: str | None,
              f"{w['decided_by']} {w['post']}",
              "\n".join(_measure_text(r, m) for m in w["measures"]), w["missed"] or ""]
             for w in data["warnings"]]
-    r.table(f"{r.label('warnings_title')} — {r.label('as_of')} {short_time(data['as_of'])}",
-            ("community", "problem_type", "level", "since", "suggested", "decided_by",
-             "measures", "missed"), rows)
+    r.table(f"{r.label('cases.warnings_title')} — {r.label('as_of')} {short_time(data['as_of'])}",
+            ("community", "cases.problem_type", "cases.level", "since", "cases.suggested",
+             "cases.decided_by", "cases.measures", "cases.missed"), rows)
 
 
 @cli.command("duties")
@@ -536,16 +539,16 @@ def duties_cmd(town: str | None, year: int | None, as_json: bool) -> None:
         r.emit({"lists": lists["lists"], "failures": failures})
         return
     for lst in lists["lists"]:
-        r.table(f"{r.label('duties_title')} {lst['town']} v{lst['version']} "
+        r.table(f"{r.label('cases.duties_title')} {lst['town']} v{lst['version']} "
                 f"({lst['effective_from']})",
-                ("problem_type", "stage", "party", "code", "duty"),
+                ("cases.problem_type", "cases.stage", "cases.party", "code", "cases.duty"),
                 [[_lbl(r, "problem", e["problem_type"]), _lbl(r, "stage", e["stage"]),
                   e["party"], e["code"], e["text"]] for e in lst["entries"]])
-    r.table(r.label("failures_title"), ("party", "year", "failures"),
+    r.table(r.label("cases.failure_counts"), ("cases.party", "cases.year", "cases.failures"),
             [[p["party"], p["year"], p["failures"]] for p in failures["parties"]])
-    r.table(r.label("failures_title"),
-            ("occurred_at", "party", "community", "problem_type", "duty", "ref", "actor",
-             "detail"),
+    r.table(r.label("cases.failures_title"),
+            ("occurred_at", "cases.party", "community", "cases.problem_type", "cases.duty",
+             "cases.ref", "actor", "detail"),
             [[short_time(f["occurred_at"]), f["party"], f["community"],
               _lbl(r, "problem", f["problem_type"]), f"{f['duty_code']} (v{f['list_version']})",
               f["case_ref"] or "", f["actor"], f["description"]] for f in failures["failures"]])
@@ -566,7 +569,8 @@ def documents_cmd(target: str | None, as_json: bool) -> None:
     if as_json:
         r.emit(docs)
         return
-    r.table(r.label("documents_title"), ("occurred_at", "template", "target", "actor", "data"),
+    r.table(r.label("cases.documents_title"),
+            ("occurred_at", "cases.template", "cases.target", "actor", "data"),
             [[short_time(d["occurred_at"]), _lbl(r, "template", d["template"]), d["target"],
               f"{d['actor']} {d['post']}", json.dumps(d["fields"], ensure_ascii=False)]
              for d in docs])
@@ -796,14 +800,16 @@ def demo_section(ledger: GovernanceLedger, r: Renderer) -> None:
 
     end = localize(datetime(2025, 12, 31, 18, 0))
     warnings = warning_board(ledger, as_of=end)
-    r.table(f"{r.label('warnings_title')} — {r.label('as_of')} {short_time(warnings['as_of'])}",
-            ("community", "problem_type", "level", "since", "measures", "missed"),
+    title = f"{r.label('cases.warnings_title')} — {r.label('as_of')}"
+    r.table(f"{title} {short_time(warnings['as_of'])}",
+            ("community", "cases.problem_type", "cases.level", "since", "cases.measures",
+             "cases.missed"),
             [[w["community"], _lbl(r, "problem", w["problem_type"]),
               _lbl(r, "level", w["level"]), short_time(w["since"]),
               "\n".join(_measure_text(r, m) for m in w["measures"]), w["missed"] or ""]
              for w in warnings["warnings"]])
     overdue = case_board(ledger, overdue=True, as_of=end)
-    r.table(f"{r.label('overdue_title')} — {r.label('as_of')} {short_time(overdue['as_of'])}",
+    r.table(f"{r.label('cases.overdue_title')} — {r.label('as_of')} {short_time(overdue['as_of'])}",
             CASE_COLUMNS, _case_rows(r, overdue["cases"]))
 
 
