@@ -64,6 +64,13 @@ class ReceiveCase(Command):
     caller: Caller | None = Field(
         default=None, description="Hotline caller (name, phone): personal data, kept minimal")
 
+    @model_validator(mode="after")
+    def _caller_only_for_the_hotline(self) -> ReceiveCase:
+        if self.caller is not None and self.channel != "hotline":
+            raise ValueError("caller: only hotline cases record a caller (personal data is "
+                             "kept to what the channel needs)")
+        return self
+
 
 @register
 class AcceptCase(CaseCommand):

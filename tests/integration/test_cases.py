@@ -304,3 +304,11 @@ def test_template_documents_attach_to_a_case_or_a_community_with_their_required_
             fields={"problem_type": "group_renting", "assessment": "x",
                     "suggested_level": "red"})
     assert store_snapshot(ledger) == before
+
+
+def test_only_a_hotline_case_records_a_caller(ledger: GovernanceLedger) -> None:
+    world(ledger)
+    before = store_snapshot(ledger)
+    with pytest.raises(Exception, match="only hotline cases record a caller"):
+        receive(ledger, "ZQ-2025-000013", channel="street_patrol", caller={"name": "路人"})
+    assert store_snapshot(ledger) == before
