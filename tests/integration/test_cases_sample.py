@@ -59,3 +59,16 @@ def test_the_sample_year_has_joint_returned_reopened_merged_and_overdue_cases(
     assert any(c["overdue"] and c["supervisions"] for c in cases)
     parties = {p["party"] for p in duty_failure_counts(sample, 2025)["parties"]}
     assert parties == {"residents_committee", "department:housing", "department:demolition"}
+
+
+@pytest.mark.slow
+def test_the_demo_shows_the_warnings_board_and_the_overdue_cases(
+        sample: GovernanceLedger, capsys: pytest.CaptureFixture[str]) -> None:
+    from ledger.commandline.cases import demo_section
+    from ledger.render import Renderer
+
+    demo_section(sample, Renderer(lang="en", json=False))
+    out = capsys.readouterr().out
+    assert "Three-colour warnings — as of 2025-12-31 18:00" in out
+    assert "black (severe)" in out and "MISSED" in out
+    assert "Overdue cases — as of 2025-12-31 18:00" in out
