@@ -178,7 +178,7 @@ class GovernanceLedger(Application[UUID]):
         load_handlers()
 
     # ------------------------------------------------------------------ writing
-    def execute(self, command: Command | Mapping[str, Any] | str, *,
+    def execute(self, command: Command | Mapping[str, Any] | str | bytes, *,
                 dry_run: bool = False) -> CommandResult:
         """Validate, authorize and record one command atomically; return what was written.
 
@@ -364,7 +364,7 @@ class GovernanceLedger(Application[UUID]):
             return False
         return self.recorder.max_notification_id() is None
 
-    def apply(self, lines: Iterable[str], *, dry_run: bool = False, keep_going: bool = False,
+    def apply(self, lines: Iterable[str | bytes], *, dry_run: bool = False, keep_going: bool = False,
               batch_size: int = APPLY_BATCH) -> Iterator[LineOutcome]:
         """Execute one command per JSON Lines line, each atomically, yielding each outcome.
 
@@ -398,7 +398,8 @@ class GovernanceLedger(Application[UUID]):
         except LedgerError as e:
             return LineOutcome(number, None, e)
 
-    def _apply_batch(self, batch: list[tuple[int, str]], keep_going: bool) -> list[LineOutcome]:
+    def _apply_batch(self, batch: list[tuple[int, str | bytes]], keep_going: bool,
+                     ) -> list[LineOutcome]:
         """One transaction for the batch; each line in a savepoint. Falls back to one
         transaction per line if the batch as a whole hits a concurrent writer."""
         outcomes: list[LineOutcome] = []
@@ -426,7 +427,7 @@ class GovernanceLedger(Application[UUID]):
                 break
         return outcomes
 
-    def _batched_line(self, number: int, text: str, session: Session) -> LineOutcome:
+    def _batched_line(self, number: int, text: str | bytes, session: Session) -> LineOutcome:
         try:
             cmd = parse_command(text)
         except LedgerError as e:
