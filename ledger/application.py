@@ -36,6 +36,7 @@ from ledger.errors import (
 from ledger.eventlog import LoggedEvent, read_aggregate
 from ledger.handlers import HANDLERS, Context, load_handlers
 from ledger.integrity import appendonly
+from ledger.integrity.sqlstore import INTEGRITY_TABLES
 from ledger.projections import Projection, catch_up, discover, position, rebuild
 from ledger.projections.status import communities, post_terms, towns, utc_key
 from ledger.store import command_log, metadata, write_transaction
@@ -126,7 +127,8 @@ class GovernanceLedger(Application[UUID]):
         self.engine: Engine = datastore.engine
         self.events_table: Table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
         metadata.create_all(self.engine)
-        appendonly.install(self.engine, [self.events_table.name, command_log.name])
+        appendonly.install(self.engine,
+                           [self.events_table.name, command_log.name, *INTEGRITY_TABLES])
         self.projections: dict[str, Projection] = discover()
         self._overlay: dict[UUID, LedgerAggregate] | None = None
         self._overlay_commands: set[str] = set()
