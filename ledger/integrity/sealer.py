@@ -55,8 +55,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger("ledger.integrity")
 
 __all__ = [
-    "INCLUSION_FORMAT",
     "CONSISTENCY_FORMAT",
+    "INCLUSION_FORMAT",
     "ORIGIN_PREFIX",
     "EventRow",
     "SealResult",

@@ -40,8 +40,8 @@ from ledger.store import metadata
 
 __all__ = [
     "INTEGRITY_TABLES",
-    "TreeHead",
     "SqlNodeStore",
+    "TreeHead",
     "checkpoints",
     "merkle_leaves",
     "merkle_nodes",
@@ -129,13 +129,13 @@ class SqlNodeStore:
             runs = items.runs()
         else:
             runs = [(level, idx, [value]) for level, idx, value in items]
+        if any(len(value) != HASH_SIZE for _, _, hashes in runs for value in hashes):
+            raise NodeStoreError(f"a node hash is not {HASH_SIZE} bytes")
         rows = [
             {"level": level, "idx": first + offset, "hash": value}
             for level, first, hashes in runs
             for offset, value in enumerate(hashes)
         ]
-        if any(len(r["hash"]) != HASH_SIZE for r in rows):
-            raise NodeStoreError(f"a node hash is not {HASH_SIZE} bytes")
         for start in range(0, len(rows), 20_000):
             self.conn.execute(insert(merkle_nodes), rows[start : start + 20_000])
 
