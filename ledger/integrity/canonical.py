@@ -145,11 +145,14 @@ def fast_event_record_bytes(
     it byte for byte against ``rfc8785`` on generated records. Raises ``RecordFormatError``
     for the same inputs as the general encoder.
     """
-    simple = all(
-        number.__class__ is int and 0 <= number <= MAX_SAFE_INTEGER
-        for number in (position, notification_id, version)
-    ) and all(text.__class__ is str for text in (aggregate_id, type, recorded_at))
-    if not simple or not isinstance(payload, bytes | bytearray | memoryview):
+    m = MAX_SAFE_INTEGER
+    if not (
+        position.__class__ is int and 0 <= position <= m
+        and notification_id.__class__ is int and 0 <= notification_id <= m
+        and version.__class__ is int and 0 <= version <= m
+        and aggregate_id.__class__ is str and type.__class__ is str
+        and recorded_at.__class__ is str and isinstance(payload, bytes | bytearray | memoryview)
+    ):
         # The general path raises the precise error.
         return event_record_bytes(
             position=position, notification_id=notification_id, aggregate_id=aggregate_id,

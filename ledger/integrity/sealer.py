@@ -43,7 +43,14 @@ from ledger.integrity.errors import (
     RecordMismatchError,
 )
 from ledger.integrity.merkle import leaf_hash
-from ledger.integrity.sqlstore import SqlNodeStore, checkpoints, merkle_leaves, tree_head
+from ledger.integrity.sqlstore import (
+    SqlNodeStore,
+    bulk_insert,
+    checkpoints,
+    merkle_leaves,
+    placeholder,
+    tree_head,
+)
 from ledger.integrity.tree import IncrementalTree
 from ledger.store import write_intent
 
@@ -92,7 +99,8 @@ class EventRow:
     """One stored event, as the Merkle leaf sees it."""
 
     notification_id: int
-    originator_id: UUID
+    aggregate_id: str
+    """The aggregate's UUID as text (8-4-4-4-12, lowercase)."""
     version: int
     topic: str
     state: bytes
@@ -110,13 +118,22 @@ def event_rows(conn: Connection, table: Table, after: int = 0, page: int = 5000,
 
 
 def event_page(conn: Connection, table: Table, after: int, limit: int) -> list[EventRow]:
-    """Up to *limit* stored events with notification id > *after*, in log order."""
-    t = table
-    rows = conn.execute(
-        select(t.c.id, t.c.originator_id, t.c.originator_version, t.c.topic, t.c.state)
-        .where(t.c.id > after).order_by(t.c.id).limit(limit)
-    ).all()
-    return [EventRow(int(r[0]), r[1], int(r[2]), r[3], bytes(r[4])) for r in rows]
+    """Up to *limit* stored events with notification id > *after*, in log order (read
+    through the driver: the id column holds 16 bytes on SQLite, a UUID on PostgreSQL).
+    """
+    mark = placeholder(conn)
+    rows = conn.exec_driver_sql(
+        f"SELECT id, originator_id, originator_version, topic, state FROM {table.name} "
+        f"WHERE id > {mark} ORDER BY id LIMIT {mark}", (after, limit)).all()
+    return [EventRow(r[0], _uuid_text(r[1]), r[2], r[3], bytes(r[4])) for r in rows]
+
+
+def _uuid_text(value: object) -> str:
+    """A stored aggregate id as ``str(UUID)`` (16 raw bytes on SQLite, a UUID on PostgreSQL)."""
+    if isinstance(value, bytes | bytearray | memoryview) and len(value) == 16:
+        h = bytes(value).hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return str(value if isinstance(value, UUID) else UUID(str(value)))
 
 
 def _type_and_time(row: EventRow, mapper: Mapper[UUID]) -> tuple[str, str]:
@@ -132,7 +149,8 @@ def _type_and_time(row: EventRow, mapper: Mapper[UUID]) -> tuple[str, str]:
         end = state.find(b'"', len(_TIMESTAMP_PREFIX))
         if end > 0 and state[end : end + 2] == b'"}':
             return qualname, state[len(_TIMESTAMP_PREFIX) : end].decode("ascii")
-    ev = decode(mapper, row.notification_id, row.originator_id, row.version, row.topic, state)
+    ev = decode(mapper, row.notification_id, UUID(row.aggregate_id), row.version, row.topic,
+                state)
     return ev.type, ev.recorded_at.isoformat()
 
 
@@ -142,7 +160,7 @@ def record_fields(position: int, row: EventRow, mapper: Mapper[UUID]) -> dict[st
     return {
         "position": position,
         "notification_id": row.notification_id,
-        "aggregate_id": str(row.originator_id),
+        "aggregate_id": row.aggregate_id,
         "version": row.version,
         "type": type_name,
         "recorded_at": recorded_at,
@@ -301,9 +319,8 @@ def seal(ledger: GovernanceLedger, *, key: Ed25519PrivateKey | None = None,
             if rows:
                 mapper = ledger.mapper
                 tree.append([leaf_of(size + i, r, mapper) for i, r in enumerate(rows)])
-                conn.execute(insert(merkle_leaves), [
-                    {"position": size + i, "notification_id": r.notification_id}
-                    for i, r in enumerate(rows)])
+                bulk_insert(conn, merkle_leaves, ("position", "notification_id"),
+                            [(size + i, r.notification_id) for i, r in enumerate(rows)])
                 added += len(rows)
             if len(rows) == batch:
                 continue  # commit this part; more events may follow
@@ -365,7 +382,7 @@ def inclusion_proof_document(ledger: GovernanceLedger, ref: str | int,
         tree = IncrementalTree(SqlNodeStore(conn), tree_head(conn).size)
         proof = tree.inclusion_proof(position, stored.size)
         stored_leaf = SqlNodeStore(conn).get_nodes([(0, position)]).get((0, position))
-    row = EventRow(ev.position, ev.aggregate_id, ev.version, ev.topic, ev.state)
+    row = EventRow(ev.position, str(ev.aggregate_id), ev.version, ev.topic, ev.state)
     fields = record_fields(position, row, ledger.mapper)
     leaf = leaf_hash(fast_event_record_bytes(**fields))
     if stored_leaf != leaf:

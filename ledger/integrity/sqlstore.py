@@ -28,7 +28,6 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    insert,
     select,
     tuple_,
 )
@@ -132,12 +131,25 @@ class SqlNodeStore:
         if any(len(value) != HASH_SIZE for _, _, hashes in runs for value in hashes):
             raise NodeStoreError(f"a node hash is not {HASH_SIZE} bytes")
         rows = [
-            {"level": level, "idx": first + offset, "hash": value}
+            (level, first + offset, value)
             for level, first, hashes in runs
             for offset, value in enumerate(hashes)
         ]
-        for start in range(0, len(rows), 20_000):
-            self.conn.execute(insert(merkle_nodes), rows[start : start + 20_000])
+        bulk_insert(self.conn, merkle_nodes, ("level", "idx", "hash"), rows)
+
+
+def placeholder(conn: Connection) -> str:
+    """The DB-API positional parameter marker of the connection's driver."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def bulk_insert(conn: Connection, table: Table, columns: Sequence[str],
+                rows: Sequence[tuple[object, ...]], chunk: int = 20_000) -> None:
+    """Insert many rows through the driver's ``executemany`` (no per-row SQLAlchemy work)."""
+    marks = ", ".join([placeholder(conn)] * len(columns))
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+    for start in range(0, len(rows), chunk):
+        conn.exec_driver_sql(sql, list(rows[start : start + chunk]))
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,13 @@ from ledger.integrity import checkpoint as cp
 from ledger.integrity.errors import IntegrityError
 from ledger.integrity.merkle import EMPTY_ROOT, HASH_SIZE, verify_consistency
 from ledger.integrity.sealer import EventRow, event_rows, leaf_of, log_origin, signing_key
-from ledger.integrity.sqlstore import SqlNodeStore, checkpoints, merkle_leaves, merkle_nodes
+from ledger.integrity.sqlstore import (
+    SqlNodeStore,
+    checkpoints,
+    merkle_leaves,
+    merkle_nodes,
+    placeholder,
+)
 from ledger.integrity.tree import IncrementalTree, NodeItem, NodeKey
 from ledger.store import command_log
 
@@ -102,19 +108,18 @@ def _b64(data: bytes) -> str:
 
 def _leaf_rows(conn: Connection, page: int = 5000) -> Iterator[tuple[int, int, bytes | None]]:
     """(position, notification id, sealed leaf hash or None) in position order, paged."""
-    lv, n = merkle_leaves, merkle_nodes
+    mark = placeholder(conn)
+    sql = (f"SELECT l.position, l.notification_id, n.hash FROM {merkle_leaves.name} l "
+           f"LEFT OUTER JOIN {merkle_nodes.name} n ON n.level = 0 AND n.idx = l.position "
+           f"WHERE l.position > {mark} ORDER BY l.position LIMIT {mark}")
     after = -1
     while True:
-        rows = conn.execute(
-            select(lv.c.position, lv.c.notification_id, n.c.hash)
-            .select_from(lv.outerjoin(n, and_(n.c.level == 0, n.c.idx == lv.c.position)))
-            .where(lv.c.position > after).order_by(lv.c.position).limit(page)
-        ).all()
+        rows = conn.exec_driver_sql(sql, (after, page)).all()
         for pos, nid, value in rows:
-            yield int(pos), int(nid), bytes(value) if value is not None else None
+            yield pos, nid, bytes(value) if value is not None else None
         if len(rows) < page:
             return
-        after = int(rows[-1][0])
+        after = rows[-1][0]
 
 
 def _command_ranges(conn: Connection, page: int = 5000) -> Iterator[tuple[int, int]]:
@@ -242,7 +247,7 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
                                   f"the sealed hash of leaf {pos} is missing from the tree"))
                 elif leaf != sealed:
                     found(Finding(pos, "leaf_mismatch",
-                                  f"event {nid} (aggregate {ev.originator_id} version "
+                                  f"event {nid} (aggregate {ev.aggregate_id} version "
                                   f"{ev.version}) does not hash to the sealed leaf {pos} "
                                   "(altered, or moved)"))
                 ev = next(events, None)
@@ -332,6 +337,6 @@ def _checked_events(conn: Connection, ledger: GovernanceLedger,
             current = next(ranges, None)
         if current is None or not current[0] <= nid <= current[1]:
             found(Finding(None, "event_without_command",
-                          f"event {nid} (aggregate {row.originator_id} version {row.version}) "
+                          f"event {nid} (aggregate {row.aggregate_id} version {row.version}) "
                           "was not written by any command in the command log (forged?)"))
         yield row
