@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import structlog
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Table, insert, select, text
 
 from ledger.config import Settings, now
@@ -426,7 +426,3 @@ def consistency_proof_document(ledger: GovernanceLedger, from_size: int,
         "verifier_key": target.verifier_key,
     }
 
-
-def public_key_of(verifier_key_text: str) -> tuple[str, Ed25519PublicKey]:
-    """(key name, public key) of a verifier key string."""
-    return cp.parse_verifier_key(verifier_key_text)

@@ -27,7 +27,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    and_,
     select,
     tuple_,
 )
@@ -103,21 +102,6 @@ class SqlNodeStore:
             for level, idx, value in rows:
                 found[(int(level), int(idx))] = bytes(value)
         return found
-
-    def get_range(self, level: int, first: int, count: int) -> list[bytes | None]:
-        """The hashes of nodes ``(level, first)`` … ``(level, first + count - 1)``, ``None``
-        where a node is missing.
-        """
-        t = merkle_nodes
-        rows = self.conn.execute(
-            select(t.c.idx, t.c.hash).where(
-                and_(t.c.level == level, t.c.idx >= first, t.c.idx < first + count)
-            )
-        )
-        out: list[bytes | None] = [None] * count
-        for idx, value in rows:
-            out[int(idx) - first] = bytes(value)
-        return out
 
     def put_nodes(self, items: Sequence[NodeItem]) -> None:
         """Insert new nodes. The sealer only ever writes nodes beyond the tree's recorded
