@@ -27,8 +27,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
+    or_,
     select,
-    tuple_,
 )
 
 from ledger.integrity.errors import NodeStoreError
@@ -95,9 +96,16 @@ class SqlNodeStore:
         found: dict[NodeKey, bytes] = {}
         t = merkle_nodes
         for start in range(0, len(wanted), _IN_CHUNK):
-            chunk = wanted[start : start + _IN_CHUNK]
+            by_level: dict[int, list[int]] = {}
+            for level, idx in wanted[start : start + _IN_CHUNK]:
+                by_level.setdefault(level, []).append(idx)
+            # One (level = ? AND idx IN (...)) term per level, so both databases search the
+            # primary key (a row-value IN list makes SQLite scan the table).
             rows = self.conn.execute(
-                select(t.c.level, t.c.idx, t.c.hash).where(tuple_(t.c.level, t.c.idx).in_(chunk))
+                select(t.c.level, t.c.idx, t.c.hash).where(or_(*(
+                    and_(t.c.level == level, t.c.idx.in_(idxs))
+                    for level, idxs in by_level.items()
+                )))
             )
             for level, idx, value in rows:
                 found[(int(level), int(idx))] = bytes(value)
