@@ -27,6 +27,8 @@ from ledger.errors import (
 from ledger.posts import parse_post
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from ledger.application import GovernanceLedger
 
 A = TypeVar("A", bound=LedgerAggregate)
@@ -50,8 +52,10 @@ def handles(*command_classes: type[Command]) -> Callable[[Handler], Handler]:
 class Context:
     """What a handler works with: the command, its envelope, and the aggregates it touches."""
 
-    def __init__(self, ledger: GovernanceLedger, command: Command, *, dry_run: bool) -> None:
+    def __init__(self, ledger: GovernanceLedger, command: Command, *, dry_run: bool,
+                 session: Session | None = None) -> None:
         self.ledger = ledger
+        self.session = session
         self.command = command
         self.dry_run = dry_run
         self.authorized = False
@@ -79,6 +83,8 @@ class Context:
         agg_id = cls.id_for(key)
         if agg_id in self.loaded:
             return self.loaded[agg_id]  # type: ignore[return-value]
+        if self.session is not None:
+            self.ledger.lock_aggregate(self.session, agg_id)
         agg = self.ledger.load(agg_id, dry_run=self.dry_run)
         if agg is None:
             return None

@@ -8,6 +8,7 @@ before they read. ``rebuild`` empties the tables and replays from zero.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
@@ -71,10 +72,16 @@ def position(conn: Connection, name: str, *, lock: bool = False) -> tuple[int, i
     return (int(row[0]), int(row[1])) if row else None
 
 
-def catch_up(ledger: GovernanceLedger, projection: Projection, batch: int = 1000,
+def batch_size() -> int:
+    """Events per projection transaction (``LEDGER_PROJECTION_BATCH``, default 1000)."""
+    return max(1, int(os.environ.get("LEDGER_PROJECTION_BATCH") or 1000))
+
+
+def catch_up(ledger: GovernanceLedger, projection: Projection, batch: int | None = None,
              stop: int | None = None) -> int:
     """Apply every event after the tracked position; return how many were read."""
     engine = ledger.engine
+    batch = batch or batch_size()
     total = 0
     while True:
         with write_intent(), engine.begin() as conn:
@@ -100,7 +107,7 @@ def catch_up(ledger: GovernanceLedger, projection: Projection, batch: int = 1000
             return total
 
 
-def rebuild(ledger: GovernanceLedger, projection: Projection, batch: int = 1000) -> int:
+def rebuild(ledger: GovernanceLedger, projection: Projection, batch: int | None = None) -> int:
     """Empty the projection's tables and replay the whole log into them."""
     with write_intent(), ledger.engine.begin() as conn:
         projection.reset(conn)
