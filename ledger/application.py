@@ -39,6 +39,7 @@ from ledger.errors import (
 )
 from ledger.eventlog import LoggedEvent, read_aggregate
 from ledger.handlers import HANDLERS, Context, load_handlers
+from ledger import privacy  # noqa: F401 - registers the personal-data key table
 from ledger.integrity import appendonly
 from ledger.integrity.sqlstore import INTEGRITY_TABLES
 from ledger.projections import Projection, catch_up, discover, position, rebuild
@@ -180,7 +181,7 @@ class GovernanceLedger(Application[UUID]):
         load_handlers()
 
     # ------------------------------------------------------------------ writing
-    def execute(self, command: Command | Mapping[str, Any] | str, *,
+    def execute(self, command: Command | Mapping[str, Any] | str | bytes, *,
                 dry_run: bool = False) -> CommandResult:
         """Validate, authorize and record one command atomically; return what was written.
 
@@ -366,7 +367,7 @@ class GovernanceLedger(Application[UUID]):
             return False
         return self.recorder.max_notification_id() is None
 
-    def apply(self, lines: Iterable[str], *, dry_run: bool = False, keep_going: bool = False,
+    def apply(self, lines: Iterable[str | bytes], *, dry_run: bool = False, keep_going: bool = False,
               batch_size: int = APPLY_BATCH) -> Iterator[LineOutcome]:
         """Execute one command per JSON Lines line, each atomically, yielding each outcome.
 
@@ -400,7 +401,8 @@ class GovernanceLedger(Application[UUID]):
         except LedgerError as e:
             return LineOutcome(number, None, e)
 
-    def _apply_batch(self, batch: list[tuple[int, str]], keep_going: bool) -> list[LineOutcome]:
+    def _apply_batch(self, batch: list[tuple[int, str | bytes]], keep_going: bool,
+                     ) -> list[LineOutcome]:
         """One transaction for the batch; each line in a savepoint. Falls back to one
         transaction per line if the batch as a whole hits a concurrent writer."""
         outcomes: list[LineOutcome] = []
@@ -428,7 +430,7 @@ class GovernanceLedger(Application[UUID]):
                 break
         return outcomes
 
-    def _batched_line(self, number: int, text: str, session: Session) -> LineOutcome:
+    def _batched_line(self, number: int, text: str | bytes, session: Session) -> LineOutcome:
         try:
             cmd = parse_command(text)
         except LedgerError as e:
