@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, Table, and_, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
+from ledger import privacy  # noqa: F401 - registers the personal-data key table
 from ledger.aggregates.base import LedgerAggregate, aggregate_id
 from ledger.commands import Command, parse_command
 from ledger.config import Settings, now
@@ -39,7 +40,6 @@ from ledger.errors import (
 )
 from ledger.eventlog import LoggedEvent, read_aggregate
 from ledger.handlers import HANDLERS, Context, load_handlers
-from ledger import privacy  # noqa: F401 - registers the personal-data key table
 from ledger.integrity import appendonly
 from ledger.integrity.sqlstore import INTEGRITY_TABLES
 from ledger.projections import Projection, catch_up, discover, position, rebuild
