@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from ledger import privacy
 from ledger.application import GovernanceLedger
-from ledger.backup import BackupError
+from ledger.backup import BackupError, restore
 from ledger.cli import cli
 from tests.conftest import store_snapshot
 
@@ -54,10 +54,9 @@ def test_backup_refuses_to_overwrite_and_restore_refuses_a_non_ledger(tmp_path: 
     r = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 'new.db'}", "restore",
                                  str(existing)])
     assert r.exit_code == 1 and "is not a ledger backup" in r.output
+    copy = tmp_path / "copy.db"
+    CliRunner().invoke(cli, ["--db", db, "backup", str(copy)])
     with pytest.raises(BackupError, match="already exists"):
-        from ledger.backup import restore
-        copy = tmp_path / "copy.db"
-        CliRunner().invoke(cli, ["--db", db, "backup", str(copy)])
         restore(copy, db)
 
 
