@@ -152,7 +152,8 @@ def _read_key(value: str | None) -> str | None:
               metavar="FILE", help="A signed checkpoint you kept: check the log still extends it.")
 @click.option("--key", "verifier_key", metavar="VERIFIER_KEY",
               help="The published verifier key (or a file holding it) to check signatures "
-                   "with; default: the public half of the ledger's key file.")
+                   "with; default: the public half of the ledger's key file, else (with a "
+                   "warning) the key stored with the ledger's first checkpoint.")
 @json_option
 def verify_cmd(checkpoint_file: str | None, verifier_key: str | None, as_json: bool) -> None:
     """Check the whole log against its Merkle tree and signed checkpoints.
@@ -174,11 +175,16 @@ def verify_cmd(checkpoint_file: str | None, verifier_key: str | None, as_json: b
     with _progress_bar(sys.stderr.isatty() and not as_json) as progress:
         result = verify_ledger(state().ledger(), note, verifier_key=_read_key(verifier_key),
                                progress=progress)
+    if result.key_source == "stored":
+        click.echo("WARNING: no key file and no --key: signatures were checked against the "
+                   "verifier key stored in the ledger itself; pass --key with the published key",
+                   err=True)
     if as_json:
         renderer(True).emit({
             "ok": result.ok, "events": result.events, "tree_size": result.tree_size,
             "root": sealer._b64(result.root), "checkpoints": result.checkpoints,
-            "unsealed": result.unsealed, "findings": [f.public() for f in result.findings]})
+            "unsealed": result.unsealed, "key": result.key_source,
+            "findings": [f.public() for f in result.findings]})
     else:
         for finding in result.findings:
             click.echo(json.dumps(finding.public(), ensure_ascii=False))

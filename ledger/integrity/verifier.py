@@ -32,9 +32,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, and_, func, select
 
 from ledger.integrity import checkpoint as cp
-from ledger.integrity.errors import IntegrityError
+from ledger.integrity.errors import IntegrityError, KeyFileError
 from ledger.integrity.merkle import EMPTY_ROOT, HASH_SIZE, verify_consistency
-from ledger.integrity.sealer import EventRow, event_rows, leaf_of, log_origin, signing_key
+from ledger.integrity.sealer import (
+    EventRow,
+    event_rows,
+    key_path,
+    leaf_of,
+    log_origin,
+    signing_key,
+)
 from ledger.integrity.sqlstore import (
     SqlNodeStore,
     checkpoints,
@@ -79,6 +86,10 @@ class Verification:
     checkpoints: int = 0
     unsealed: int = 0
     """Events after the last sealed one (not yet covered by a checkpoint)."""
+    key_source: str = "given"
+    """Which key signatures were checked with: ``given``, ``key file``, or ``stored`` (the
+    verifier key recorded with the first checkpoint: no key file and none given).
+    """
 
     @property
     def ok(self) -> bool:
@@ -140,15 +151,26 @@ def _command_ranges(conn: Connection, page: int = 5000) -> Iterator[tuple[int, i
         after = int(rows[-1][0])
 
 
-def _keys(ledger: GovernanceLedger, verifier_key: str | None) -> tuple[str, Ed25519PublicKey]:
+def _keys(ledger: GovernanceLedger, verifier_key: str | None,
+          ) -> tuple[str, Ed25519PublicKey, str]:
+    """(key name, public key, where it came from): the key given, else the ledger's key file,
+    else (a restored copy, an auditor's replica) the verifier key stored with the first
+    checkpoint, which only shows the ledger is consistent with itself.
+    """
     if verifier_key is not None:
-        return cp.parse_verifier_key(verifier_key)
-    try:
-        key = signing_key(ledger.settings)
-    except IntegrityError as e:
-        raise type(e)(f"{e}; an auditor without the key file passes the published verifier "
-                      "key with --key") from None
-    return log_origin(ledger), key.public_key()
+        name, public_key = cp.parse_verifier_key(verifier_key)
+        return name, public_key, "given"
+    if key_path(ledger.settings).exists():
+        return log_origin(ledger), signing_key(ledger.settings).public_key(), "key file"
+    with ledger.engine.connect() as conn:
+        stored = conn.execute(select(checkpoints.c.verifier_key).order_by(checkpoints.c.size)
+                              .limit(1)).scalar()
+    if stored is None:
+        raise KeyFileError(
+            f"signing key file {key_path(ledger.settings)} does not exist and the ledger has no "
+            "checkpoint; pass the published verifier key with --key")
+    name, public_key = cp.parse_verifier_key(str(stored))
+    return name, public_key, "stored"
 
 
 def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
@@ -160,8 +182,8 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
     key to check signatures with (default: the public half of the ledger's key file).
     *progress* is called with (events done, events in the log) now and then.
     """
-    name, public_key = _keys(ledger, verifier_key)
-    out = Verification()
+    name, public_key, source = _keys(ledger, verifier_key)
+    out = Verification(key_source=source)
     found = out.findings.append
     with ledger.engine.connect() as conn:
         # 1. The stored checkpoints.

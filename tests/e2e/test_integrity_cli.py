@@ -160,3 +160,13 @@ def test_demo_seals_so_verify_passes(tmp_path: Path) -> None:
     verified = run(db, "verify")
     assert verified.exit_code == 0, verified.output
     assert verified.stdout.startswith("verified ")
+
+
+def test_verify_without_key_file_or_key_uses_the_stored_key_and_warns(
+        db: str, tmp_path: Path) -> None:
+    assert run(db, *INIT).exit_code == 0
+    (tmp_path / "cli.db.signing.key").unlink()
+    r = run(db, "verify")
+    assert r.exit_code == 0, r.output
+    assert "WARNING: no key file and no --key" in r.stderr
+    assert r.stdout.startswith("verified 2 events")
