@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 from structlog.testing import capture_logs
 
 from ledger import privacy
 from ledger.application import GovernanceLedger
 from ledger.cli import cli
+from ledger.errors import LedgerError
 from ledger.integrity.sealer import ensure_key_file, seal
 from ledger.integrity.verifier import verify
 from ledger.logs import configure
@@ -53,10 +55,8 @@ def test_logs_never_contain_a_callers_personal_data(ledger: GovernanceLedger) ->
     configure("info")
     with capture_logs() as logs:
         receive(ledger, REF, "2025-03-03T09:00:00", caller={"name": NAME, "phone": PHONE})
-        try:
+        with pytest.raises(LedgerError):  # refused as a duplicate reference; logged too
             receive(ledger, REF, "2025-03-03T09:00:00", caller={"name": NAME, "phone": PHONE})
-        except Exception:  # noqa: BLE001 - refused as a duplicate reference; logged too
-            pass
         ledger.status()
     configure("warning")
     text = json.dumps(logs, ensure_ascii=False, default=str)
