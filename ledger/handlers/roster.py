@@ -35,11 +35,11 @@ ELECTION_CHECKS: list[Callable[[Context, PostName, AppointPost], None]] = []
 @handles(BootstrapTown)
 def bootstrap(ctx: Context, cmd: BootstrapTown) -> dict[str, Any]:
     """Create the town and appoint its first ledger administrator, on an empty ledger only."""
+    ctx.authorize(town=cmd.code)
     if not ctx.ledger.is_empty(dry_run=ctx.dry_run):
         raise BootstrapRefusedError(
             "this ledger already holds events; bootstrap runs once, on an empty ledger"
         )
-    ctx.authorize(town=cmd.code)
     town = Town(code=cmd.code, name=cmd.name,
                 departments=cmd.departments or STANDARD_DEPARTMENTS, envelope=ctx.envelope)
     ctx.add(town)
