@@ -30,6 +30,9 @@ from tests.conftest import store_snapshot
 
 #: Command types the sample year does not use, with a valid example of each.
 EXAMPLES: dict[str, dict[str, Any]] = {
+    "town.register": {"type": "town.register", "actor": "P-0001", "post": "town.ledger_admin@ZQ",
+                      "code": "MH", "name": "梅陇镇", "admin": "P-9001", "admin_name": "周明",
+                      "occurred_at": "2025-06-01"},
     "town.add_department": {"type": "town.add_department", "actor": "P-0001",
                             "post": "town.ledger_admin@ZQ", "town": "ZQ", "code": "fire",
                             "name": "消防救援站", "occurred_at": "2025-06-01"},
