@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Mapper
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, bindparam, select
 
 
 @dataclass(frozen=True)
@@ -105,15 +105,42 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
+@lru_cache(maxsize=16)
+def _log_query(table: Table, bounded: bool) -> Any:
+    """The page query, built once per table (bound parameters: after, limit, stop)."""
+    q = select(table.c.id, table.c.originator_id, table.c.originator_version, table.c.topic,
+               table.c.state).where(table.c.id > bindparam("after"))
+    if bounded:
+        q = q.where(table.c.id <= bindparam("stop"))
+    return q.order_by(table.c.id).limit(bindparam("limit"))
+
+
+def read_log_page(conn: Connection, table: Table, mapper: Mapper[UUID], after: int, limit: int,
+                  stop: int | None = None, types: frozenset[str] | None = None,
+                  ) -> tuple[list[LoggedEvent], int, int]:
+    """Like :func:`read_log`, decoding only events whose type is in *types* (all if empty).
+
+    Returns (decoded events, rows read, position of the last row read) so a caller can
+    advance past rows it skipped without decoding them.
+    """
+    params: dict[str, int] = {"after": after, "limit": limit}
+    if stop is not None:
+        params["stop"] = stop
+    rows = conn.execute(_log_query(table, stop is not None), params).all()
+    if not rows:
+        return [], 0, after
+    if types:
+        out = [decode(mapper, r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows
+               if _type_name(r[3]) in types]
+    else:
+        out = [decode(mapper, r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+    return out, len(rows), int(rows[-1][0])
+
+
 def read_log(conn: Connection, table: Table, mapper: Mapper[UUID], after: int, limit: int,
              stop: int | None = None) -> list[LoggedEvent]:
     """Up to *limit* events with position > *after* (and <= *stop*), in log order."""
-    q = select(table.c.id, table.c.originator_id, table.c.originator_version, table.c.topic,
-               table.c.state).where(table.c.id > after)
-    if stop is not None:
-        q = q.where(table.c.id <= stop)
-    rows = conn.execute(q.order_by(table.c.id).limit(limit)).all()
-    return [decode(mapper, r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+    return read_log_page(conn, table, mapper, after, limit, stop)[0]
 
 
 def iter_log(conn: Connection, table: Table, mapper: Mapper[UUID], after: int = 0,

@@ -1,10 +1,26 @@
 """Ledger benchmarks, each printed beside a raw baseline measured in the same run.
 
-- execute: commands/s through GovernanceLedger.execute, one command per transaction
-  (validation, authority check against the roster, envelope, durable commit), vs raw SQLite
-  inserts of the same number of rows, one row per transaction, at the same durability setting.
-- apply: events/s for `apply` of a 10,000-line JSON Lines file (each line atomic), vs raw
-  inserts of the same rows one per transaction and batched in one transaction.
+Sections (``--only`` picks some; all by default):
+
+- ingest: commands/s through ``GovernanceLedger.execute``, one command per transaction
+  (validation, authority check against the roster, envelope, durable commit), vs raw inserts of
+  the same rows one per transaction at the same durability, and vs a plain eventsourcing
+  application saving one new aggregate per transaction (the library's built-in
+  ``eventsourcing.sqlite`` module and eventsourcing-sqlalchemy). SQLite at
+  ``synchronous=NORMAL`` and ``FULL`` (WAL), and PostgreSQL.
+- apply: events/s for ``apply`` of a realistic generated stream (``scripts/generate``), vs raw
+  batched inserts of as many rows in one transaction.
+- rebuild: every projection rebuilt from a cached generated ledger of ~1,000,000 events, in a
+  subprocess that reports its peak resident memory (VmHWM), vs a raw read of the same rows.
+- history: ``history`` of an aggregate with 10,000 events: listing the events (what the CLI
+  prints) and reconstructing the aggregate's state (with and without a snapshot).
+- integrity: ``verify`` of the cached ledger (sealed once) vs a raw read; sealing 1,000 new
+  events into a 1,000,000-leaf tree vs a raw read-and-write of as many rows.
+- feed: events/s delivered to a subscriber (only where the feed is installed).
+
+PostgreSQL: ``LEDGER_BENCH_POSTGRES_URL`` (default
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``); the bench creates and drops its own
+database. ``--no-postgres`` skips it.
 """
 
 from __future__ import annotations
@@ -12,22 +28,38 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from ledger.application import GovernanceLedger
-from ledger.logs import configure
+from eventsourcing.application import Application  # noqa: E402
+from eventsourcing.domain import Aggregate, event  # noqa: E402
+
+from ledger.application import GovernanceLedger  # noqa: E402
+from ledger.logs import configure  # noqa: E402
 
 ADMIN = {"actor": "P-0001", "post": "town.ledger_admin@ZQ"}
 COMMUNITIES = 20
+CACHE = ROOT / ".bench-cache"
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+#: The cached "city" ledger: T towns × C communities × Y years, about 1,050,000 events.
+CITY = {"towns": 20, "communities": 30, "years": 10, "seed": 1}
+med = statistics.median
 
 
+# ---------------------------------------------------------------------------- helpers
 def setup(url: str) -> GovernanceLedger:
     led = GovernanceLedger(url)
     led.execute({"type": "town.bootstrap", "actor": "system:bootstrap", "code": "ZQ",
@@ -39,26 +71,16 @@ def setup(url: str) -> GovernanceLedger:
     return led
 
 
-def commands(n: int, offset: int = 0) -> list[str]:
+def commands(n: int, offset: int = 0, communities: int = COMMUNITIES) -> list[str]:
     out = []
     for i in range(offset, offset + n):
-        c = i % COMMUNITIES + 1
+        c = i % communities + 1
         out.append(json.dumps({"type": "post.appoint", **ADMIN,
                                "target_post": f"volunteer@ZQ-{c:03d}", "person": f"V-{i:06d}",
                                "person_name": f"志愿者{i}", "occurred_at": "2025-02-01T10:00:00",
                                "basis": "志愿者登记表", "command_id": f"bench-{i}"},
                               ensure_ascii=False))
     return out
-
-
-def raw_db(path: Path, sync: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={sync}")
-    conn.execute("CREATE TABLE ev (id INTEGER PRIMARY KEY AUTOINCREMENT, originator_id BLOB, "
-                 "originator_version INTEGER, topic TEXT, state BLOB)")
-    conn.execute("CREATE UNIQUE INDEX ev_agg ON ev (originator_id, originator_version)")
-    return conn
 
 
 def sample_state(led: GovernanceLedger) -> tuple[bytes, str]:
@@ -69,89 +91,648 @@ def sample_state(led: GovernanceLedger) -> tuple[bytes, str]:
     return bytes(row.state), str(row.topic)
 
 
-def raw_per_txn(path: Path, sync: str, n: int, state: bytes, topic: str) -> float:
-    conn = raw_db(path, sync)
+def timed(fn: Callable[[], Any]) -> float:
     t = time.perf_counter()
-    for i in range(n):
+    fn()
+    return time.perf_counter() - t
+
+
+@contextmanager
+def sync_env(sync: str | None) -> Iterator[None]:
+    old = os.environ.get("LEDGER_SQLITE_SYNC")
+    if sync:
+        os.environ["LEDGER_SQLITE_SYNC"] = sync
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("LEDGER_SQLITE_SYNC", None)
+        else:
+            os.environ["LEDGER_SQLITE_SYNC"] = old
+
+
+class Backend:
+    """A database to run one repetition in: a fresh SQLite file or a fresh PostgreSQL schema."""
+
+    def __init__(self, kind: str, sync: str | None, pg_url: str | None, workdir: Path) -> None:
+        self.kind, self.sync, self.pg_url, self.workdir = kind, sync, pg_url, workdir
+        self.n = 0
+
+    @property
+    def label(self) -> str:
+        return f"SQLite sync={self.sync}" if self.kind == "sqlite" else "PostgreSQL"
+
+    def url(self) -> str:
+        self.n += 1
+        if self.kind == "sqlite":
+            return f"sqlite:///{self.workdir}/{self.sync}-{self.n}.db"
+        assert self.pg_url
+        schema = f"b{os.getpid()}_{self.n}"
+        import psycopg
+        with psycopg.connect(_dsn(self.pg_url), autocommit=True) as c:
+            c.execute(f"CREATE SCHEMA {schema}")
+        return self.pg_url + ("&" if "?" in self.pg_url else "?") + \
+            f"options=-csearch_path%3D{schema}"
+
+    def ledger(self) -> GovernanceLedger:
+        with sync_env(self.sync):
+            return GovernanceLedger(self.url())
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+# ---------------------------------------------------------------------------- raw baselines
+def raw_sqlite(path: Path, sync: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={sync}")
+    conn.execute("CREATE TABLE ev (id INTEGER PRIMARY KEY AUTOINCREMENT, originator_id BLOB, "
+                 "originator_version INTEGER, topic TEXT, state BLOB)")
+    conn.execute("CREATE UNIQUE INDEX ev_agg ON ev (originator_id, originator_version)")
+    return conn
+
+
+RAW_PG_TABLE = ("CREATE TABLE ev (id BIGSERIAL PRIMARY KEY, originator_id UUID NOT NULL, "
+                "originator_version BIGINT NOT NULL, topic TEXT NOT NULL, state BYTEA NOT NULL, "
+                "UNIQUE (originator_id, originator_version))")
+
+
+def raw_rows(n: int, state: bytes, topic: str) -> list[tuple[Any, ...]]:
+    return [(uuid.uuid4(), i, topic, state) for i in range(n)]
+
+
+def raw_per_txn(b: Backend, n: int, state: bytes, topic: str) -> float:
+    rows = raw_rows(n, state, topic)
+    if b.kind == "sqlite":
+        conn = raw_sqlite(b.workdir / f"raw{b.n}-{uuid.uuid4().hex[:6]}.db", b.sync or "NORMAL")
+        t = time.perf_counter()
+        for r in rows:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO ev (originator_id, originator_version, topic, state) "
+                         "VALUES (?, ?, ?, ?)", (r[0].bytes, r[1], r[2], r[3]))
+            conn.execute("COMMIT")
+        dt = time.perf_counter() - t
+        conn.close()
+        return n / dt
+    return raw_pg_per_txn(b, n, state, topic)
+
+
+def raw_pg(b: Backend) -> Any:
+    import psycopg
+    url = b.url()
+    conn = psycopg.connect(_dsn(url), autocommit=True)
+    conn.execute(RAW_PG_TABLE)
+    return conn
+
+
+def raw_pg_per_txn(b: Backend, n: int, state: bytes, topic: str) -> float:
+    conn = raw_pg(b)
+    rows = raw_rows(n, state, topic)
+    t = time.perf_counter()
+    for r in rows:
+        with conn.transaction():
+            conn.execute("INSERT INTO ev (originator_id, originator_version, topic, state) "
+                         "VALUES (%s, %s, %s, %s)", r)
+    dt = time.perf_counter() - t
+    conn.close()
+    return n / dt
+
+
+def raw_batched(b: Backend, n: int, state: bytes, topic: str) -> float:
+    rows = raw_rows(n, state, topic)
+    if b.kind == "sqlite":
+        conn = raw_sqlite(b.workdir / f"rawb{b.n}-{uuid.uuid4().hex[:6]}.db", b.sync or "NORMAL")
+        t = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO ev (originator_id, originator_version, topic, state) "
-                     "VALUES (?, ?, ?, ?)", (os.urandom(16), i, topic, state))
+        conn.executemany("INSERT INTO ev (originator_id, originator_version, topic, state) "
+                         "VALUES (?, ?, ?, ?)", [(r[0].bytes, *r[1:]) for r in rows])
         conn.execute("COMMIT")
-    dt = time.perf_counter() - t
-    conn.close()
-    return n / dt
-
-
-def raw_batched(path: Path, sync: str, n: int, state: bytes, topic: str) -> float:
-    conn = raw_db(path, sync)
-    rows = [(os.urandom(16), i, topic, state) for i in range(n)]
+        dt = time.perf_counter() - t
+        conn.close()
+        return n / dt
+    conn = raw_pg(b)
     t = time.perf_counter()
-    conn.execute("BEGIN IMMEDIATE")
-    conn.executemany("INSERT INTO ev (originator_id, originator_version, topic, state) "
-                     "VALUES (?, ?, ?, ?)", rows)
-    conn.execute("COMMIT")
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany("INSERT INTO ev (originator_id, originator_version, topic, state) "
+                        "VALUES (%s, %s, %s, %s)", rows)
     dt = time.perf_counter() - t
     conn.close()
     return n / dt
 
 
-def bench(sync: str, n_exec: int, n_apply: int, repeats: int) -> list[dict[str, object]]:
-    os.environ["LEDGER_SQLITE_SYNC"] = sync
-    results: list[dict[str, object]] = []
-    ex, raw1, ap, raw_ap, raw_b = [], [], [], [], []
-    for r in range(repeats):
-        with tempfile.TemporaryDirectory() as d:
-            led = setup(f"sqlite:///{d}/exec.db")
-            cmds = commands(n_exec)
-            t = time.perf_counter()
-            for c in cmds:
-                led.execute(c)
-            ex.append(n_exec / (time.perf_counter() - t))
+# ---------------------------------------------------------------------------- plain eventsourcing
+class Volunteer(Aggregate):
+    """The plain application's aggregate: one creation event with three fields."""
+
+    @event("Registered")
+    def __init__(self, person: str, community: str, name: str) -> None:
+        self.person, self.community, self.name = person, community, name
+
+
+class Plain(Application[uuid.UUID]):
+    pass
+
+
+def plain_eventsourcing(b: Backend, module: str, n: int) -> float:
+    """A minimal eventsourcing application: one new aggregate (one event) saved per transaction."""
+    env: dict[str, str] = {"PERSISTENCE_MODULE": module}
+    if module == "eventsourcing.sqlite":
+        path = b.workdir / f"plain-{b.n}-{uuid.uuid4().hex[:6]}.db"
+        env["SQLITE_DBNAME"] = str(path)
+        _patch_sqlite_sync(b.sync or "NORMAL")
+    else:
+        url = b.url() if b.kind == "postgresql" else \
+            f"sqlite:///{b.workdir}/plainsa-{b.n}-{uuid.uuid4().hex[:6]}.db"
+        env["SQLALCHEMY_URL"] = url
+    app = Plain(env)
+    if module == "eventsourcing_sqlalchemy" and b.kind == "sqlite":
+        _tune_sqlalchemy_engine(app, b.sync or "NORMAL")
+    aggs = [Volunteer(f"V-{i:06d}", f"ZQ-{i % 20 + 1:03d}", f"志愿者{i}") for i in range(n)]
+    t = time.perf_counter()
+    for a in aggs:
+        app.save(a)
+    dt = time.perf_counter() - t
+    app.close()
+    return n / dt
+
+
+def _patch_sqlite_sync(sync: str) -> None:
+    from eventsourcing import sqlite as es_sqlite
+
+    pool = es_sqlite.SQLiteConnectionPool
+    if not hasattr(pool, "_bench_original"):
+        pool._bench_original = pool._create_connection  # type: ignore[attr-defined]
+
+    def create(self: Any) -> Any:
+        c = pool._bench_original(self)  # type: ignore[attr-defined]
+        c._sqlite_conn.execute(f"PRAGMA synchronous={sync}")
+        return c
+
+    pool._create_connection = create  # type: ignore[method-assign]
+
+
+def _tune_sqlalchemy_engine(app: Any, sync: str) -> None:
+    from sqlalchemy import event
+
+    engine = app.factory.datastore.engine
+
+    @event.listens_for(engine, "connect")
+    def _on(dbapi_conn: Any, _r: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={sync}")
+        cur.close()
+
+    engine.dispose()
+
+
+# ---------------------------------------------------------------------------- sections
+def result(name: str, unit: str, values: list[float], baseline: str | None = None,
+           baseline_values: list[float] | None = None, lower_is_better: bool = False,
+           target: str = "", **extra: Any) -> dict[str, Any]:
+    r: dict[str, Any] = {"name": name, "unit": unit, "value": med(values), "runs": values,
+                         "target": target, **extra}
+    if baseline and baseline_values:
+        r["baseline"] = baseline
+        r["baseline_value"] = med(baseline_values)
+        r["ratio"] = (r["baseline_value"] / r["value"]) if lower_is_better else \
+            (r["value"] / r["baseline_value"])
+    return r
+
+
+def bench_ingest(b: Backend, n: int, repeats: int) -> list[dict[str, Any]]:
+    ex, raw1, es_builtin, es_sa = [], [], [], []
+    for _ in range(repeats):
+        with sync_env(b.sync):
+            led = setup(b.url())
+            cmds = commands(n)
+            ex.append(n / timed(lambda: [led.execute(c) for c in cmds]))
             state, topic = sample_state(led)
             led.close()
-            raw1.append(raw_per_txn(Path(d) / f"raw{r}.db", sync, n_exec, state, topic))
-            led = setup(f"sqlite:///{d}/apply.db")
-            lines = commands(n_apply, offset=10_000_000)
-            t = time.perf_counter()
-            bad = sum(1 for o in led.apply(lines, keep_going=True) if not o.ok)
-            ap.append(n_apply / (time.perf_counter() - t))
-            led.close()
-            if bad:
-                raise SystemExit(f"{bad} benchmark lines were rejected")
-            raw_ap.append(raw_per_txn(Path(d) / f"rawa{r}.db", sync, n_apply, state, topic))
-            raw_b.append(raw_batched(Path(d) / f"rawb{r}.db", sync, n_apply, state, topic))
-    med = statistics.median
-    results.append({"name": f"execute, 1 command/txn (sync={sync})", "unit": "commands/s",
-                    "value": med(ex), "baseline": "raw SQLite 1 row/txn", "baseline_value": med(raw1)})
-    results.append({"name": f"apply {n_apply} lines (sync={sync})", "unit": "events/s",
-                    "value": med(ap), "baseline": "raw SQLite 1 row/txn", "baseline_value": med(raw_ap)})
-    results.append({"name": f"apply {n_apply} lines (sync={sync})", "unit": "events/s",
-                    "value": med(ap), "baseline": "raw SQLite batched",
-                    "baseline_value": med(raw_b)})
-    return results
+        raw1.append(raw_per_txn(b, n, state, topic))
+        if b.kind == "sqlite":
+            es_builtin.append(plain_eventsourcing(b, "eventsourcing.sqlite", n))
+        es_sa.append(plain_eventsourcing(b, "eventsourcing_sqlalchemy", n))
+    out = [result(f"execute 1 cmd/txn [{b.label}]", "commands/s", ex,
+                  "raw insert 1 row/txn", raw1, target="ratio ≥ 0.5")]
+    if es_builtin:
+        out.append(result(f"execute 1 cmd/txn [{b.label}]", "commands/s", ex,
+                          "eventsourcing.sqlite app", es_builtin, target="ratio ≥ 1"))
+    out.append(result(f"execute 1 cmd/txn [{b.label}]", "commands/s", ex,
+                      "eventsourcing-sqlalchemy app", es_sa, target="ratio ≥ 1"))
+    return out
+
+
+def generated_lines(n: int) -> list[str]:
+    """The first *n* lines of the cached generated stream (a valid prefix)."""
+    path = CACHE / "city.jsonl"
+    if not path.exists():
+        path = CACHE / "small.jsonl"
+        if not path.exists() or sum(1 for _ in path.open(encoding="utf-8")) < n:
+            run_generate(towns=6, communities=12, years=4, out=path, db=None)
+    lines = []
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            lines.append(line)
+            if len(lines) >= n:
+                break
+    return lines
+
+
+def bench_apply(b: Backend, n: int, repeats: int) -> list[dict[str, Any]]:
+    lines = generated_lines(n)
+    ap, raw_b, raw1 = [], [], []
+    events = 0
+    for _ in range(repeats):
+        led = b.ledger()
+        t = time.perf_counter()
+        bad = sum(1 for o in led.apply(lines, keep_going=True) if not o.ok)
+        dt = time.perf_counter() - t
+        events = led.recorder.max_notification_id() or 0
+        state, topic = sample_state(led)
+        led.close()
+        if bad:
+            raise SystemExit(f"{bad} generated lines were rejected")
+        ap.append(events / dt)
+        raw_b.append(raw_batched(b, events, state, topic))
+    return [result(f"apply {len(lines)} generated lines [{b.label}]", "events/s", ap,
+                   "raw batched insert", raw_b, target="≥ 20,000/s and ratio ≥ 0.3",
+                   events=events, lines=len(lines))] + raw1
+
+
+def run_generate(*, towns: int, communities: int, years: int, out: Path, db: str | None,
+                 seed: int = 1) -> None:
+    cmd = [sys.executable, str(ROOT / "scripts" / "generate.py"), "--towns", str(towns),
+           "--communities-per-town", str(communities), "--years", str(years),
+           "--seed", str(seed), "--out", str(out) + ".tmp"]
+    if db:
+        cmd += ["--db", db]
+    subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    os.replace(str(out) + ".tmp", out)
+
+
+def city_db() -> Path:
+    """The cached ~1M-event generated ledger (built by ``scripts/generate`` on first use)."""
+    db = CACHE / "city.db"
+    if not db.exists():
+        CACHE.mkdir(exist_ok=True)
+        print("building the 1M-event ledger (once; minutes) ...", file=sys.stderr)
+        tmp = CACHE / "city.db.tmp"
+        run_generate(towns=CITY["towns"], communities=CITY["communities"],
+                     years=CITY["years"], seed=CITY["seed"], out=CACHE / "city.jsonl",
+                     db=f"sqlite:///{tmp}")
+        os.replace(tmp, db)
+    return db
+
+
+def raw_read_sqlite(path: Path, table: str = "ledger_events") -> tuple[int, float]:
+    conn = sqlite3.connect(path)
+    t0 = time.perf_counter()
+    n = after = 0
+    while True:
+        rows = conn.execute(f"SELECT id, originator_id, originator_version, topic, state FROM "
+                            f"{table} WHERE id > ? ORDER BY id LIMIT 5000", (after,)).fetchall()
+        n += len(rows)
+        if len(rows) < 5000:
+            break
+        after = rows[-1][0]
+    dt = time.perf_counter() - t0
+    conn.close()
+    return n, dt
+
+
+def child(args: list[str]) -> dict[str, Any]:
+    """Run ``bench.py --child ...`` in a fresh process; return its JSON answer."""
+    out = subprocess.run([sys.executable, __file__, "--child", *args], check=True,
+                         capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def vm_hwm_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_rebuild(url: str, name: str | None) -> dict[str, Any]:
+    configure("warning")
+    led = GovernanceLedger(url)
+    base = vm_hwm_mb()
+    t = time.perf_counter()
+    counts = led.rebuild(name)
+    dt = time.perf_counter() - t
+    head = led.recorder.max_notification_id() or 0
+    led.close()
+    return {"seconds": dt, "events": head, "per_projection": counts,
+            "vmhwm_mb": vm_hwm_mb(), "vmhwm_before_mb": base}
+
+
+def bench_rebuild(repeats: int, quick: bool) -> list[dict[str, Any]]:
+    if quick:
+        db = CACHE / "quick.db"
+        if not db.exists():
+            CACHE.mkdir(exist_ok=True)
+            run_generate(towns=4, communities=12, years=3, out=CACHE / "quick.jsonl",
+                         db=f"sqlite:///{db}.tmp")
+            os.replace(f"{db}.tmp", db)
+    else:
+        db = city_db()
+    runs, raw, hwm = [], [], []
+    events = 0
+    for _ in range(repeats):
+        r = child(["rebuild", f"sqlite:///{db}"])
+        events = r["events"]
+        runs.append(events / r["seconds"])
+        hwm.append(r["vmhwm_mb"])
+        n, dt = raw_read_sqlite(db)
+        raw.append(n / dt)
+    return [result(f"rebuild all projections, {events:,} events [SQLite]", "events/s", runs,
+                   "raw read of the same rows", raw, target="≥ 50,000/s"),
+            result("rebuild peak memory (VmHWM)", "MB", hwm, target="< 300 MB")]
+
+
+def bench_history(b: Backend, n: int, repeats: int) -> list[dict[str, Any]]:
+    from ledger.aggregates.base import aggregate_id
+    from ledger.eventlog import read_aggregate
+
+    led = setup(b.url()) if b.kind == "postgresql" else None
+    if led is None:
+        with sync_env(b.sync):
+            led = setup(b.url())
+    lines = commands(n - 2, communities=1)
+    bad = sum(1 for o in led.apply(lines, keep_going=True, batch_size=1000) if not o.ok)
+    if bad:
+        raise SystemExit(f"{bad} history lines were rejected")
+    key = "community:ZQ-001"
+    agg_id = aggregate_id("community", "ZQ-001")
+    listing, reconstruct, snap, raw = [], [], [], []
+    count = len(led.history(key))
+    for _ in range(max(5, repeats)):
+        listing.append(timed(lambda: led.history(key)) * 1000)
+        reconstruct.append(timed(lambda: led.repository.get(agg_id)) * 1000)
+
+        def raw_read() -> None:
+            with led.engine.connect() as conn:
+                conn.execute(led.events_table.select().where(
+                    led.events_table.c.originator_id == agg_id)
+                    .order_by(led.events_table.c.originator_version)).all()
+        raw.append(timed(raw_read) * 1000)
+    # State from a snapshot: what a snapshot store would give (the aggregate's state at its
+    # version, then only later events). Measured on the library's snapshot mechanism in memory.
+    from eventsourcing.domain import Snapshot
+    agg = led.repository.get(agg_id)
+    snapshot = Snapshot.take(agg)
+    stored = led.mapper.to_stored_event(snapshot)
+    for _ in range(max(5, repeats)):
+        def from_snapshot() -> None:
+            s = led.mapper.to_domain_event(stored)
+            a = s.mutate(None)
+            with led.engine.connect() as conn:
+                tail = read_aggregate(conn, led.events_table, led.mapper, agg_id)
+            assert a is not None and len(tail) >= 0
+        snap.append(timed(from_snapshot) * 1000)
+    _ = snap  # (includes re-listing the events; reported below for transparency)
+    led.close()
+    return [
+        result(f"history list {count:,} events [{b.label}]", "ms", listing,
+               "raw read of the rows", raw, lower_is_better=True, target="≤ 20 ms"),
+        result(f"history reconstruct state, {count:,} events [{b.label}]", "ms", reconstruct,
+               "raw read of the rows", raw, lower_is_better=True, target="≤ 20 ms"),
+        result(f"snapshot decode + list {count:,} events [{b.label}]", "ms", snap,
+               "raw read of the rows", raw, lower_is_better=True, target="(informative)"),
+    ]
+
+
+def child_verify(url: str, key_file: str) -> dict[str, Any]:
+    from ledger.integrity import sealer
+    from ledger.integrity.checkpoint import format_verifier_key, load_key_file
+    from ledger.integrity.verifier import verify
+
+    configure("warning")
+    led = GovernanceLedger(url)
+    key = load_key_file(Path(key_file))
+    seal_s = timed(lambda: sealer.seal(led, key=key))
+    vk = format_verifier_key(sealer.log_origin(led), key.public_key())
+    t = time.perf_counter()
+    outcome = verify(led, verifier_key=vk)
+    dt = time.perf_counter() - t
+    led.close()
+    return {"events": outcome.events, "seconds": dt, "findings": len(outcome.findings),
+            "seal_seconds": seal_s, "vmhwm_mb": vm_hwm_mb()}
+
+
+def bench_integrity(repeats: int, quick: bool, tree: int) -> list[dict[str, Any]]:
+    from ledger.integrity.checkpoint import generate_key_file
+
+    db = CACHE / ("quick.db" if quick else "city.db")
+    if not db.exists():
+        bench_rebuild(1, quick)
+    sealed = db.with_suffix(".sealed.db")
+    keyf = CACHE / "bench.key"
+    if not keyf.exists():
+        generate_key_file(keyf)
+    if not sealed.exists():
+        import shutil
+        shutil.copy(db, str(sealed) + ".tmp")
+        r = child(["verify", f"sqlite:///{sealed}.tmp", str(keyf)])
+        os.replace(str(sealed) + ".tmp", sealed)
+        first_seal = r["seal_seconds"]
+    else:
+        first_seal = None
+    runs, raw = [], []
+    events = 0
+    for _ in range(repeats):
+        r = child(["verify", f"sqlite:///{sealed}", str(keyf)])
+        if r["findings"]:
+            raise SystemExit(f"verify found {r['findings']} problems in the bench ledger")
+        events = r["events"]
+        runs.append(events / r["seconds"])
+        n, dt = raw_read_sqlite(sealed)
+        raw.append(n / dt)
+    out = [result(f"verify {events:,} events [SQLite]", "events/s", runs,
+                  "raw read of the same rows", raw, target="≥ 100,000/s")]
+    if first_seal:
+        out.append(result(f"seal {events:,} events (first seal)", "events/s",
+                          [events / first_seal]))
+    # Sealing 1,000 new events into a large tree: the integrity bench's SQL-store measurement.
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import bench_integrity
+    with tempfile.TemporaryDirectory(prefix="bench-seal-") as d:
+        r2 = bench_integrity.run_ledger(1000, tree, Path(d))
+    out.append(result(f"seal 1,000 new events into a {tree:,}-leaf tree [SQLite]", "ms",
+                      [r2["seal_1000_into_tree_ms_median"]],
+                      "raw read 1,000 + write 3,000 rows", [r2["raw_read_1000_write_3000_rows_ms_median"]],
+                      lower_is_better=True, target="≤ 50 ms"))
+    return out
+
+
+def bench_feed(repeats: int) -> list[dict[str, Any]]:
+    path = ROOT / "scripts" / "bench_feed.py"
+    if not path.exists():
+        return [{"name": "feed throughput to a subscriber", "unit": "events/s", "value": None,
+                 "target": "", "note": "the feed is not on this branch yet"}]
+    out = subprocess.run([sys.executable, str(path), "--json"], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if out.returncode:
+        return [{"name": "feed throughput", "unit": "events/s", "value": None,
+                 "note": out.stderr[-300:]}]
+    data = json.loads(out.stdout)
+    return [{"name": "feed throughput to a subscriber", "unit": "events/s", **data}]
+
+
+# ---------------------------------------------------------------------------- PostgreSQL
+@contextmanager
+def postgres_database(url: str) -> Iterator[str]:
+    import psycopg
+    name = f"ledger_bench_{os.getpid()}"
+    base = _dsn(url)
+    with psycopg.connect(base, autocommit=True) as c:
+        c.execute(f"DROP DATABASE IF EXISTS {name}")
+        c.execute(f"CREATE DATABASE {name}")
+    try:
+        yield url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(base, autocommit=True) as c:
+            c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def bench_pg_read(url: str, n: int) -> list[dict[str, Any]]:
+    """Projection rebuild on PostgreSQL over *n* events copied from the cached ledger."""
+    import psycopg
+    from sqlalchemy import insert
+    src = CACHE / "city.db"
+    if not src.exists():
+        src = CACHE / "quick.db"
+    led = GovernanceLedger(url)
+    s = sqlite3.connect(src)
+    rows = s.execute("SELECT id, originator_id, originator_version, topic, state FROM "
+                     "ledger_events ORDER BY id LIMIT ?", (n,))
+    t = led.events_table
+    from ledger.integrity import appendonly
+    from ledger.integrity.sqlstore import INTEGRITY_TABLES
+    from ledger.store import command_log
+    appendonly.remove(led.engine, [t.name, command_log.name, *INTEGRITY_TABLES])
+    with led.engine.begin() as conn:
+        while True:
+            chunk = rows.fetchmany(20_000)
+            if not chunk:
+                break
+            conn.execute(insert(t), [{"id": r[0], "originator_id": uuid.UUID(bytes=r[1]),
+                                      "originator_version": r[2], "topic": r[3],
+                                      "state": r[4]} for r in chunk])
+    count = led.recorder.max_notification_id() or 0
+    led.close()
+    s.close()
+    r = child(["rebuild", url])
+    with psycopg.connect(_dsn(url)) as c:
+        t0 = time.perf_counter()
+        got = 0
+        with c.cursor(name="raw") as cur:
+            cur.itersize = 5000
+            cur.execute("SELECT id, originator_id, originator_version, topic, state FROM "
+                        "ledger_events ORDER BY id")
+            for _row in cur:
+                got += 1
+        raw = got / (time.perf_counter() - t0)
+    return [result(f"rebuild all projections, {count:,} events [PostgreSQL]", "events/s",
+                   [count / r["seconds"]], "raw read of the same rows", [raw],
+                   target="same ratio as SQLite"),
+            result("rebuild peak memory (VmHWM) [PostgreSQL]", "MB", [r["vmhwm_mb"]],
+                   target="< 300 MB")]
+
+
+# ---------------------------------------------------------------------------- main
+SECTIONS = ("ingest", "apply", "rebuild", "history", "integrity", "feed")
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="small counts, one repeat")
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small counts, one repeat, small ledger")
     p.add_argument("--sync", action="append", choices=["NORMAL", "FULL"],
-                   help="SQLite synchronous setting(s) to measure (default both)")
+                   help="SQLite synchronous setting(s) for ingest and apply (default both)")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--only", action="append", choices=SECTIONS, help="run only these sections")
+    p.add_argument("--no-postgres", action="store_true")
+    p.add_argument("--pg-rebuild-events", type=int, default=200_000)
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.child:
+        if a.child[0] == "rebuild":
+            print(json.dumps(child_rebuild(a.child[1], None)))
+        elif a.child[0] == "verify":
+            print(json.dumps(child_verify(a.child[1], a.child[2])))
+        return
     configure("warning")
-    n_exec, n_apply, repeats = (300, 1000, 1) if a.quick else (2000, 10_000, a.repeats)
-    results = []
-    for sync in a.sync or ["NORMAL", "FULL"]:
-        results += bench(sync, n_exec, n_apply, repeats)
-    print(f"{'benchmark':44} {'ledger':>12} {'baseline':>26} {'raw':>12} {'ratio':>7}")
+    quick = a.quick
+    n_exec, n_apply, n_hist, repeats, tree = (
+        (300, 2000, 2000, 1, 100_000) if quick else (2000, 10_000, 10_000, a.repeats, 1_000_000))
+    sections = a.only or list(SECTIONS)
+    pg_url = None if a.no_postgres else os.environ.get("LEDGER_BENCH_POSTGRES_URL", PG_DEFAULT)
+    load = os.getloadavg()
+    results: list[dict[str, Any]] = []
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="ledger-bench-") as d:
+        work = Path(d)
+        backends = [Backend("sqlite", s, None, work) for s in (a.sync or ["NORMAL", "FULL"])]
+        for b in backends:
+            if "ingest" in sections:
+                results += bench_ingest(b, n_exec, repeats)
+            if "apply" in sections:
+                results += bench_apply(b, n_apply, repeats)
+        if "rebuild" in sections:
+            results += bench_rebuild(repeats, quick)
+        if "history" in sections:
+            results += bench_history(backends[0], n_hist, repeats)
+        if "integrity" in sections:
+            results += bench_integrity(repeats, quick, tree)
+        if "feed" in sections:
+            results += bench_feed(repeats)
+        if pg_url:
+            try:
+                ctx = postgres_database(pg_url)
+                db_url = ctx.__enter__()
+            except Exception as e:  # noqa: BLE001 - report and go on without PostgreSQL
+                print(f"PostgreSQL not available ({e}); skipped", file=sys.stderr)
+            else:
+                try:
+                    pg = Backend("postgresql", None, db_url, work)
+                    if "ingest" in sections:
+                        results += bench_ingest(pg, n_exec // 2, repeats)
+                    if "apply" in sections:
+                        results += bench_apply(pg, n_apply, repeats)
+                    if "history" in sections:
+                        results += bench_history(pg, n_hist, repeats)
+                    if "rebuild" in sections:
+                        with postgres_database(pg_url.rsplit("/", 1)[0] + "/postgres") as u2:
+                            results += bench_pg_read(
+                                u2, 20_000 if quick else a.pg_rebuild_events)
+                finally:
+                    ctx.__exit__(None, None, None)
+    print(f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+          f"{os.cpu_count()} CPUs; {platform.python_version()}; "
+          f"{time.time() - started:.0f}s")
+    print(f"{'benchmark':58} {'ledger':>14} {'baseline':>34} {'raw':>14} {'ratio':>7}  target")
     for r in results:
-        ratio = float(r["value"]) / float(r["baseline_value"])  # type: ignore[arg-type]
-        r["ratio"] = ratio
-        print(f"{r['name']:44} {r['value']:>10,.0f}/s {r['baseline']:>26} "
-              f"{r['baseline_value']:>10,.0f}/s {ratio:>7.3f}")
+        if r.get("value") is None:
+            print(f"{r['name']:58} {'—':>14}  {r.get('note', '')}")
+            continue
+        unit = r["unit"].replace("events", "ev").replace("commands", "cmd")
+        base = f"{r['baseline_value']:>10,.1f} {unit:>3}" if "baseline" in r else ""
+        ratio = f"{r['ratio']:>7.3f}" if "ratio" in r else ""
+        print(f"{r['name']:58} {r['value']:>10,.1f} {unit:>3} {r.get('baseline', ''):>34} "
+              f"{base:>14} {ratio:>7}  {r.get('target', '')}")
     if a.json:
-        Path(a.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
+        Path(a.json).write_text(json.dumps({
+            "load_average_at_start": load, "cpus": os.cpu_count(),
+            "python": platform.python_version(), "results": results}, indent=2,
+            ensure_ascii=False), encoding="utf-8")
 
 
 if __name__ == "__main__":

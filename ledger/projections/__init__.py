@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
-from ledger.eventlog import LoggedEvent, read_log
+from ledger.eventlog import LoggedEvent, read_log_page
 from ledger.store import projection_tracking, write_intent
 
 if TYPE_CHECKING:
@@ -55,6 +55,13 @@ class Projection:
         """Apply one event to the tables (inside the batch's transaction)."""
         raise NotImplementedError
 
+    def flush(self, conn: Connection) -> None:
+        """Write rows buffered by ``apply`` (called once per batch, before the batch commits).
+
+        Projections whose rows are never read back while applying may buffer their inserts
+        in ``apply`` and write them here in one ``executemany``.
+        """
+
     def reset(self, conn: Connection) -> None:
         """Empty the tables (children first)."""
         for table in reversed(self.tables):
@@ -94,16 +101,17 @@ def catch_up(ledger: GovernanceLedger, projection: Projection, batch: int | None
             if version != projection.schema_version:
                 projection.reset(conn)
                 pos = 0
-            events = read_log(conn, ledger.events_table, ledger.mapper, pos, batch, stop)
+            # Only the events this projection reads are decoded; the others are skipped.
+            events, read, new_pos = read_log_page(conn, ledger.events_table, ledger.mapper,
+                                                  pos, batch, stop, projection.topics)
             for ev in events:
-                if not projection.topics or ev.type in projection.topics:
-                    projection.apply(conn, ev)
-            new_pos = events[-1].position if events else pos
+                projection.apply(conn, ev)
+            projection.flush(conn)
             conn.execute(update(projection_tracking)
                          .where(projection_tracking.c.name == projection.name)
                          .values(position=new_pos, schema_version=projection.schema_version))
-        total += len(events)
-        if len(events) < batch:
+        total += read
+        if read < batch:
             return total
 
 

@@ -39,13 +39,33 @@ class AuditProjection(Projection):
     schema_version = 1
     tables = (actions,)
 
+    def __init__(self) -> None:
+        self._rows: list[dict[str, object]] = []
+        self._conn: Connection | None = None
+
     def apply(self, conn: Connection, event: LoggedEvent) -> None:
+        if conn is not self._conn:  # a new batch: forget rows of one that failed
+            self._rows, self._conn = [], conn
         env = event.envelope
         occurred = env.get("occurred_at")
-        conn.execute(insert(actions).values(
-            position=event.position, actor=env.get("actor") or "", post=env.get("post"),
-            command=env.get("command"), command_id=env.get("command_id"), type=event.type,
-            aggregate_id=str(event.aggregate_id), version=event.version, occurred_at=occurred,
-            occurred_utc=utc_key(occurred) if occurred else None,
-            recorded_at=event.recorded_at.isoformat(),
-        ))
+        self._rows.append({
+            "position": event.position, "actor": env.get("actor") or "", "post": env.get("post"),
+            "command": env.get("command"), "command_id": env.get("command_id"),
+            "type": event.type, "aggregate_id": str(event.aggregate_id),
+            "version": event.version, "occurred_at": occurred,
+            "occurred_utc": utc_key(occurred) if occurred else None,
+            "recorded_at": event.recorded_at.isoformat(),
+        })
+
+    def flush(self, conn: Connection) -> None:
+        """One ``executemany`` for the batch's rows (nothing reads them back meanwhile)."""
+        rows, self._rows, self._conn = self._rows, [], None
+        if rows:
+            conn.execute(_INSERT, rows)
+
+    def reset(self, conn: Connection) -> None:
+        self._rows, self._conn = [], None
+        super().reset(conn)
+
+
+_INSERT = insert(actions)

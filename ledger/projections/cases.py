@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from sqlalchemy import (
     Boolean,
@@ -22,8 +23,8 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     func,
-    insert,
     or_,
     select,
     update,
@@ -33,6 +34,7 @@ from ledger.aggregates.case import FINISHED, local_day
 from ledger.config import now
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
+from ledger.projections.sql import KEY, ins, sel_by, upd_by
 from ledger.projections.status import ID, utc_key
 from ledger.store import metadata
 
@@ -215,8 +217,8 @@ class CasesProjection(Projection):
         agg, _, kind = event.type.partition(".")
         d, env = event.data, event.envelope
         if kind in ("Received", "Opened") and agg in ("Case", "ProblemFile"):
-            conn.execute(insert(case_keys).values(aggregate_id=str(event.aggregate_id),
-                                                  key=d["code"]))
+            conn.execute(ins(case_keys), {"aggregate_id": str(event.aggregate_id),
+                                                  "key": d["code"]})
         if agg == "ProblemFile":
             if kind == "DocumentFiled":
                 _document(conn, event, "community", _key(conn, case_keys, event))
@@ -225,17 +227,17 @@ class CasesProjection(Projection):
             return
         at = env.get("occurred_at", "")
         if kind == "Received":
-            conn.execute(insert(cases).values(
-                ref=d["code"], town=d["town"], community=d["community"], channel=d["channel"],
-                problem_type=d["problem_type"], stage=d["stage"], location=d["location"],
-                description=d["description"], received_at=at, received_by=env.get("actor", ""),
-                status=d["status"], status_since=at, due=d["due"], departments="[]",
-                returns=0, reopens=0, supervisions=0))
+            conn.execute(ins(cases), {
+                "ref": d["code"], "town": d["town"], "community": d["community"], "channel": d["channel"],
+                "problem_type": d["problem_type"], "stage": d["stage"], "location": d["location"],
+                "description": d["description"], "received_at": at, "received_by": env.get("actor", ""),
+                "status": d["status"], "status_since": at, "due": d["due"], "departments": "[]",
+                "returns": 0, "reopens": 0, "supervisions": 0})
         ref = _key(conn, case_keys, event)
         if kind == "DocumentFiled":
             _document(conn, event, "case", ref)
             return
-        row = conn.execute(select(cases).where(cases.c.ref == ref)).one()._mapping
+        row = conn.execute(sel_by(cases, "ref"), {KEY: ref}).one()._mapping
         values: dict[str, Any] = {}
         if kind == "Assessed":
             values |= {"mode": d["mode"], "departments": "[]"}
@@ -259,37 +261,51 @@ class CasesProjection(Projection):
                 values["status_since"] = at
             values |= {"status": d["status"], "due": d["due"]}
         if values:
-            conn.execute(update(cases).where(cases.c.ref == ref).values(**values))
+            conn.execute(upd_by(cases, "ref"), {KEY: ref, **values})
         if "status" not in d:
             return
         new = {**dict(row), **values}
-        seq = conn.execute(select(func.count()).select_from(case_intervals)
-                           .where(case_intervals.c.ref == ref)).scalar_one()
-        conn.execute(update(case_intervals).where(and_(
-            case_intervals.c.ref == ref, case_intervals.c.to_utc.is_(None))).values(
-            to_utc=utc_key(at)))
-        conn.execute(insert(case_intervals).values(
-            ref=ref, seq=seq + 1, status=new["status"], since=new["status_since"], from_at=at,
-            from_utc=utc_key(at),
-            due=new["due"], mode=new["mode"], departments=new["departments"],
-            returns=new["returns"], reopens=new["reopens"], supervisions=new["supervisions"],
-            event=event.type, actor=env.get("actor"), post=env.get("post")))
+        seq = conn.execute(_COUNT_INTERVALS, {KEY: ref}).scalar_one()
+        conn.execute(_END_INTERVAL, {KEY: ref, "to_utc": utc_key(at)})
+        conn.execute(ins(case_intervals), {
+            "ref": ref, "seq": seq + 1, "status": new["status"], "since": new["status_since"], "from_at": at,
+            "from_utc": utc_key(at),
+            "due": new["due"], "mode": new["mode"], "departments": new["departments"],
+            "returns": new["returns"], "reopens": new["reopens"], "supervisions": new["supervisions"],
+            "event": event.type, "actor": env.get("actor"), "post": env.get("post")})
+
+
+_COUNT_INTERVALS = (select(func.count()).select_from(case_intervals)
+                    .where(case_intervals.c.ref == bindparam(KEY)))
+_END_INTERVAL = update(case_intervals).where(and_(
+    case_intervals.c.ref == bindparam(KEY), case_intervals.c.to_utc.is_(None)))
+
+
+#: Readable keys already looked up, by (key table, aggregate id). An aggregate's key never
+#: changes (the id is derived from it), so remembering it across batches is safe.
+_KEYS: dict[tuple[str, UUID], str] = {}
 
 
 def _key(conn: Connection, table: Table, event: LoggedEvent) -> str:
     """The readable key of the event's aggregate, from the projection's key table."""
-    column = table.c.town if "town" in table.c else table.c.key
-    return str(conn.execute(select(column).where(
-        table.c.aggregate_id == str(event.aggregate_id))).scalar_one())
+    cached = _KEYS.get((table.name, event.aggregate_id))
+    if cached is not None:
+        return cached
+    row = conn.execute(sel_by(table, "aggregate_id"), {KEY: str(event.aggregate_id)}).one()
+    key = str(row.town if "town" in table.c else row.key)
+    if len(_KEYS) > 100_000:
+        _KEYS.clear()
+    _KEYS[(table.name, event.aggregate_id)] = key
+    return key
 
 
 def _document(conn: Connection, event: LoggedEvent, target_kind: str, target: str) -> None:
     env = event.envelope
-    conn.execute(insert(documents).values(
-        position=event.position, target_kind=target_kind, target=target,
-        template=event.data["template"], problem_type=event.data.get("problem_type"),
-        fields=_dumps(event.data["fields"]), occurred_at=env.get("occurred_at", ""),
-        actor=env.get("actor"), post=env.get("post")))
+    conn.execute(ins(documents), {
+        "position": event.position, "target_kind": target_kind, "target": target,
+        "template": event.data["template"], "problem_type": event.data.get("problem_type"),
+        "fields": _dumps(event.data["fields"]), "occurred_at": env.get("occurred_at", ""),
+        "actor": env.get("actor"), "post": env.get("post")})
 
 
 @projection
@@ -312,8 +328,8 @@ class WarningsProjection(Projection):
         at_utc = utc_key(at)
         kind = event.type.partition(".")[2]
         if kind == "Opened":
-            conn.execute(insert(warning_keys).values(aggregate_id=str(event.aggregate_id),
-                                                     key=d["code"]))
+            conn.execute(ins(warning_keys), {"aggregate_id": str(event.aggregate_id),
+                                                     "key": d["code"]})
             return
         key = _key(conn, warning_keys, event)
         if kind in ("Raised", "Escalated", "Deescalated", "Lifted"):
@@ -323,27 +339,27 @@ class WarningsProjection(Projection):
             conn.execute(update(warning_levels).where(and_(
                 warning_levels.c.key == key, warning_levels.c.to_utc.is_(None))).values(
                 to_utc=at_utc))
-            conn.execute(insert(warning_levels).values(
-                key=key, seq=seq + 1, community=community, problem_type=problem_type,
-                level=d["level"], action=kind.lower(), reason=d["reason"],
-                suggested=d["suggestion"]["decision"]["level"],
-                accepted_suggestion=d["accepted_suggestion"], from_at=at, from_utc=at_utc,
-                actor=env.get("actor"), post=env.get("post")))
+            conn.execute(ins(warning_levels), {
+                "key": key, "seq": seq + 1, "community": community, "problem_type": problem_type,
+                "level": d["level"], "action": kind.lower(), "reason": d["reason"],
+                "suggested": d["suggestion"]["decision"]["level"],
+                "accepted_suggestion": d["accepted_suggestion"], "from_at": at, "from_utc": at_utc,
+                "actor": env.get("actor"), "post": env.get("post")})
             for mid in d["superseded"]:
                 _end_measure(conn, key, mid, at_utc, "superseded")
             for m in d["measures"]:
-                conn.execute(insert(warning_measures).values(
-                    key=key, measure_id=m["id"], code=m["code"], level=m["level"],
-                    name_zh=m["name_zh"], name_en=m["name_en"], first_due=m["due"],
-                    repeat_every_days=m["repeat_every_days"], condition=m["condition"],
-                    created_utc=at_utc,
-                    fulfilled_utc=at_utc if m["status"] == "fulfilled" else None))
+                conn.execute(ins(warning_measures), {
+                    "key": key, "measure_id": m["id"], "code": m["code"], "level": m["level"],
+                    "name_zh": m["name_zh"], "name_en": m["name_en"], "first_due": m["due"],
+                    "repeat_every_days": m["repeat_every_days"], "condition": m["condition"],
+                    "created_utc": at_utc,
+                    "fulfilled_utc": at_utc if m["status"] == "fulfilled" else None})
         elif kind in ("MeasureFulfilled", "ThirdPartyPatrolEngaged"):
-            conn.execute(insert(measure_fulfilments).values(
-                position=event.position, key=key, measure_id=d["measure"], occurred_at=at,
-                occurred_utc=at_utc, next_due=d.get("next_due"), actor=env.get("actor"),
-                person=d.get("person"), outcome=d.get("outcome"),
-                third_party=d.get("third_party"), note=d.get("note")))
+            conn.execute(ins(measure_fulfilments), {
+                "position": event.position, "key": key, "measure_id": d["measure"], "occurred_at": at,
+                "occurred_utc": at_utc, "next_due": d.get("next_due"), "actor": env.get("actor"),
+                "person": d.get("person"), "outcome": d.get("outcome"),
+                "third_party": d.get("third_party"), "note": d.get("note")})
             if not d.get("next_due"):
                 conn.execute(update(warning_measures).where(and_(
                     warning_measures.c.key == key,
@@ -371,28 +387,28 @@ class DutiesProjection(Projection):
     def apply(self, conn: Connection, event: LoggedEvent) -> None:
         d, env = event.data, event.envelope
         if event.type.endswith(".Started"):
-            conn.execute(insert(duty_keys).values(aggregate_id=str(event.aggregate_id),
-                                                  town=d["code"]))
+            conn.execute(ins(duty_keys), {"aggregate_id": str(event.aggregate_id),
+                                                  "town": d["code"]})
             return
         town = _key(conn, duty_keys, event)
         if event.type.endswith(".Issued"):
-            conn.execute(insert(duty_versions).values(
-                town=town, version=d["version"], effective_from=d["effective_from"],
-                issued_by=env.get("actor"), post=env.get("post")))
+            conn.execute(ins(duty_versions), {
+                "town": town, "version": d["version"], "effective_from": d["effective_from"],
+                "issued_by": env.get("actor"), "post": env.get("post")})
             for e in d["entries"]:
                 for duty in e["duties"]:
-                    conn.execute(insert(duty_entries).values(
-                        town=town, version=d["version"], problem_type=e["problem_type"],
-                        stage=e["stage"], party=e["party"], code=duty["code"],
-                        text=duty["text"], effective_from=d["effective_from"]))
+                    conn.execute(ins(duty_entries), {
+                        "town": town, "version": d["version"], "problem_type": e["problem_type"],
+                        "stage": e["stage"], "party": e["party"], "code": duty["code"],
+                        "text": duty["text"], "effective_from": d["effective_from"]})
         else:
-            conn.execute(insert(duty_failures).values(
-                position=event.position, town=town, party=d["party"], community=d["community"],
-                problem_type=d["problem_type"], stage=d["stage"], duty_code=d["duty_code"],
-                duty_text=d["duty_text"], list_version=d["list_version"], case_ref=d["case"],
-                description=d["description"], year=d["year"],
-                occurred_at=env.get("occurred_at", ""), actor=env.get("actor"),
-                post=env.get("post")))
+            conn.execute(ins(duty_failures), {
+                "position": event.position, "town": town, "party": d["party"], "community": d["community"],
+                "problem_type": d["problem_type"], "stage": d["stage"], "duty_code": d["duty_code"],
+                "duty_text": d["duty_text"], "list_version": d["list_version"], "case_ref": d["case"],
+                "description": d["description"], "year": d["year"],
+                "occurred_at": env.get("occurred_at", ""), "actor": env.get("actor"),
+                "post": env.get("post")})
 
 
 # ---------------------------------------------------------------------------- queries

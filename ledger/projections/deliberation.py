@@ -22,7 +22,6 @@ from sqlalchemy import (
     Text,
     and_,
     func,
-    insert,
     select,
     update,
 )
@@ -30,6 +29,7 @@ from sqlalchemy import (
 from ledger.config import now
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
+from ledger.projections.sql import KEY, ins, sel_by, upd_by
 from ledger.projections.status import communities
 from ledger.store import metadata
 
@@ -167,12 +167,12 @@ class DeliberationProjection(Projection):
             self._town_event(conn, event)
         elif kind == "Meeting":
             if name == "Convened":
-                conn.execute(insert(meetings).values(
-                    code=d["code"], aggregate_id=str(event.aggregate_id), kind=d["kind"],
-                    town=d["town"], community=d["community"], title=d["title"],
-                    held_at=d["held_at"], held_on=_day(d["held_at"]),
-                    convened_by=env.get("actor", ""), convener_post=env.get("post"),
-                    attendees=0, resolutions=0, topics=0))
+                conn.execute(ins(meetings), {
+                    "code": d["code"], "aggregate_id": str(event.aggregate_id), "kind": d["kind"],
+                    "town": d["town"], "community": d["community"], "title": d["title"],
+                    "held_at": d["held_at"], "held_on": _day(d["held_at"]),
+                    "convened_by": env.get("actor", ""), "convener_post": env.get("post"),
+                    "attendees": 0, "resolutions": 0, "topics": 0})
                 return
             self._meeting_event(conn, event, name)
         else:
@@ -184,8 +184,8 @@ class DeliberationProjection(Projection):
         d = event.data
         agg = str(event.aggregate_id)
         if event.type == "Town.Registered":
-            conn.execute(insert(cadence).values(town=d["code"], aggregate_id=agg,
-                                                days=DEFAULT_CADENCE_DAYS))
+            conn.execute(ins(cadence), {"town": d["code"], "aggregate_id": agg,
+                                                "days": DEFAULT_CADENCE_DAYS})
             return
         if d["name"] != CADENCE_PARAMETER:
             return
@@ -197,69 +197,68 @@ class DeliberationProjection(Projection):
 
     def _meeting_event(self, conn: Connection, event: LoggedEvent, name: str) -> None:
         d, env = event.data, event.envelope
-        row = conn.execute(select(meetings).where(
-            meetings.c.aggregate_id == str(event.aggregate_id))).first()
+        row = conn.execute(sel_by(meetings, "aggregate_id"),
+                           {KEY: str(event.aggregate_id)}).first()
         if row is None:  # pragma: no cover - Convened always comes first
             return
         m = row._mapping
         code = m["code"]
         if name == "AttendanceRecorded":
-            for seq, a in enumerate(d["attendees"]):
-                conn.execute(insert(attendance).values(
-                    position=event.position, seq=seq, meeting=code, body=a["body"],
-                    community=a.get("community"), person=a["person"],
-                    person_name=a["person_name"], post=a.get("post"), guest=bool(a["guest"])))
-            conn.execute(update(meetings).where(meetings.c.code == code).values(
-                attendees=m["attendees"] + len(d["attendees"])))
+            rows = [{"position": event.position, "seq": seq, "meeting": code, "body": a["body"],
+                     "community": a.get("community"), "person": a["person"],
+                     "person_name": a["person_name"], "post": a.get("post"),
+                     "guest": bool(a["guest"])} for seq, a in enumerate(d["attendees"])]
+            if rows:
+                conn.execute(ins(attendance), rows)
+            conn.execute(upd_by(meetings, "code"), {"wkey": code,
+                "attendees": m["attendees"] + len(d["attendees"])})
         elif name == "Closed":
-            conn.execute(update(meetings).where(meetings.c.code == code).values(
-                closed_at=d["closed_at"], minutes_summary=d["summary"],
-                minutes_document=d["document"]))
+            conn.execute(upd_by(meetings, "code"), {"wkey": code,
+                "closed_at": d["closed_at"], "minutes_summary": d["summary"],
+                "minutes_document": d["document"]})
         elif name == "ResolutionAdopted":
-            for it in d["items"]:
-                conn.execute(insert(items).values(
-                    ref=f"{code}/{d['resolution']}/{it['item']}", meeting=code,
-                    resolution=d["resolution"], item=it["item"], title=d["title"],
-                    kind=m["kind"], town=m["town"],
-                    community=m["community"] or it.get("community"), body=it["body"],
-                    post=it.get("post"), task=it["task"], due=it["due"],
-                    adopted_on=_day(d["adopted_at"]), adopted_by=env.get("actor", ""),
-                    adopted_post=env.get("post"), absent_body=bool(it["absent_body"]),
-                    matter=d.get("matter")))
-            conn.execute(update(meetings).where(meetings.c.code == code).values(
-                resolutions=m["resolutions"] + 1))
+            rows = [{
+                    "ref": f"{code}/{d['resolution']}/{it['item']}", "meeting": code,
+                    "resolution": d["resolution"], "item": it["item"], "title": d["title"],
+                    "kind": m["kind"], "town": m["town"],
+                    "community": m["community"] or it.get("community"), "body": it["body"],
+                    "post": it.get("post"), "task": it["task"], "due": it["due"],
+                    "adopted_on": _day(d["adopted_at"]), "adopted_by": env.get("actor", ""),
+                    "adopted_post": env.get("post"), "absent_body": bool(it["absent_body"]),
+                    "matter": d.get("matter")} for it in d["items"]]
+            if rows:
+                conn.execute(ins(items), rows)
+            conn.execute(upd_by(meetings, "code"), {"wkey": code,
+                "resolutions": m["resolutions"] + 1})
         elif name == "ItemProgressReported":
             ref = f"{code}/{d['resolution']}/{d['item']}"
-            conn.execute(insert(progress).values(
-                position=event.position, item=ref, reported_on=d["reported_on"],
-                note=d["note"], actor=env.get("actor", ""), post=env.get("post")))
+            conn.execute(ins(progress), {
+                "position": event.position, "item": ref, "reported_on": d["reported_on"],
+                "note": d["note"], "actor": env.get("actor", ""), "post": env.get("post")})
         elif name == "ItemCompleted":
-            conn.execute(update(items).where(
-                items.c.ref == f"{code}/{d['resolution']}/{d['item']}").values(
-                completed_on=d["completed_on"], evidence=d["evidence"],
-                completed_by=env.get("actor"), completed_post=env.get("post")))
+            conn.execute(upd_by(items, "ref"), {"wkey": f"{code}/{d['resolution']}/{d['item']}",
+                "completed_on": d["completed_on"], "evidence": d["evidence"],
+                "completed_by": env.get("actor"), "completed_post": env.get("post")})
         elif name == "ItemLapsed":
-            conn.execute(update(items).where(
-                items.c.ref == f"{code}/{d['resolution']}/{d['item']}").values(
-                lapsed_on=d["lapsed_on"]))
+            conn.execute(upd_by(items, "ref"), {"wkey": f"{code}/{d['resolution']}/{d['item']}",
+                "lapsed_on": d["lapsed_on"]})
         elif name == "ItemHandedOver":
-            conn.execute(update(items).where(
-                items.c.ref == f"{code}/{d['resolution']}/{d['item']}").values(
-                handed_to=d["to_meeting"], handed_on=_day(env.get("occurred_at", ""))))
+            conn.execute(upd_by(items, "ref"), {"wkey": f"{code}/{d['resolution']}/{d['item']}",
+                "handed_to": d["to_meeting"], "handed_on": _day(env.get("occurred_at", ""))})
         elif name == "TopicHeard":
-            conn.execute(update(meetings).where(meetings.c.code == code).values(
-                topics=m["topics"] + 1))
+            conn.execute(upd_by(meetings, "code"), {"wkey": code,
+                "topics": m["topics"] + 1})
 
     @staticmethod
     def _matter_event(conn: Connection, event: LoggedEvent, name: str) -> None:
         d, env = event.data, event.envelope
         if name == "Raised":
-            conn.execute(insert(matters).values(
-                code=d["code"], aggregate_id=str(event.aggregate_id), town=d["town"],
-                community=d["community"], title=d["title"], channel=d["channel"],
-                raiser_kind=d["raiser_kind"],
-                resident_ref=(d.get("resident") or {}).get("subject"),
-                raised_on=_day(env.get("occurred_at", "")), steps="", meetings=""))
+            conn.execute(ins(matters), {
+                "code": d["code"], "aggregate_id": str(event.aggregate_id), "town": d["town"],
+                "community": d["community"], "title": d["title"], "channel": d["channel"],
+                "raiser_kind": d["raiser_kind"],
+                "resident_ref": (d.get("resident") or {}).get("subject"),
+                "raised_on": _day(env.get("occurred_at", "")), "steps": "", "meetings": ""})
             return
         row = conn.execute(select(matters).where(
             matters.c.aggregate_id == str(event.aggregate_id))).first()

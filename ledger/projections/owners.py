@@ -24,7 +24,6 @@ from sqlalchemy import (
     Text,
     and_,
     delete,
-    insert,
     or_,
     select,
     update,
@@ -33,6 +32,7 @@ from sqlalchemy import (
 from ledger.config import now
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
+from ledger.projections.sql import ins
 from ledger.projections.status import ID, post_terms, utc_key
 from ledger.store import metadata
 
@@ -182,12 +182,12 @@ class OwnersProjection(Projection):
         d, env = event.data, event.envelope
         name = event.type.removeprefix(_OC)
         if name == "GroupFormed":
-            conn.execute(insert(committees).values(
-                key=d["code"], agg_id=str(event.aggregate_id), community=d["community"],
-                town=d["town"], term=d["term"], kind=d["kind"], previous=d["previous"],
-                formed_at=env["occurred_at"], group_members=_dump(d["group"]),
-                temporary_party_org=_dump(d["temporary_party_org"]), candidates="{}",
-                rules="{}", mediations=0))
+            conn.execute(ins(committees), {
+                "key": d["code"], "agg_id": str(event.aggregate_id), "community": d["community"],
+                "town": d["town"], "term": d["term"], "kind": d["kind"], "previous": d["previous"],
+                "formed_at": env["occurred_at"], "group_members": _dump(d["group"]),
+                "temporary_party_org": _dump(d["temporary_party_org"]), "candidates": "{}",
+                "rules": "{}", "mediations": 0})
             return
         key = self._oc_key(conn, event)
         where = committees.c.key == key
@@ -215,18 +215,18 @@ class OwnersProjection(Projection):
                                     "adopted_at": env["occurred_at"]}
             conn.execute(update(committees).where(where).values(rules=_dump(rules)))
         elif name in ("FundUseRecorded", "RevenueRecorded"):
-            conn.execute(insert(oc_money).values(
-                position=event.position, oc=key,
-                kind="fund_use" if name == "FundUseRecorded" else "revenue",
-                amount=d["amount"], source=d.get("source"), purpose=d["purpose"],
-                decision=d["decision"], occurred_at=env["occurred_at"]))
+            conn.execute(ins(oc_money), {
+                "position": event.position, "oc": key,
+                "kind": "fund_use" if name == "FundUseRecorded" else "revenue",
+                "amount": d["amount"], "source": d.get("source"), "purpose": d["purpose"],
+                "decision": d["decision"], "occurred_at": env["occurred_at"]})
         elif name == "DisputeMediated":
             conn.execute(update(committees).where(where).values(
                 mediations=row["mediations"] + 1))
         elif name == "TenderLaunched":
-            conn.execute(insert(tenders).values(
-                oc=key, tender=d["tender"], community=row["community"], title=d["title"],
-                launched_at=env["occurred_at"], status="open", bids="{}"))
+            conn.execute(ins(tenders), {
+                "oc": key, "tender": d["tender"], "community": row["community"], "title": d["title"],
+                "launched_at": env["occurred_at"], "status": "open", "bids": "{}"})
         else:
             self._tender(conn, key, name, d)
 
@@ -249,26 +249,26 @@ class OwnersProjection(Projection):
         d, env = event.data, event.envelope
         name = event.type.removeprefix(_FIRM)
         if name == "Registered":
-            conn.execute(insert(firms).values(
-                code=d["code"], agg_id=str(event.aggregate_id), town=d["town"], name=d["name"],
-                head=d["head"], head_name=d["head_name"], registered_at=env["occurred_at"],
-                banned=False))
+            conn.execute(ins(firms), {
+                "code": d["code"], "agg_id": str(event.aggregate_id), "town": d["town"], "name": d["name"],
+                "head": d["head"], "head_name": d["head_name"], "registered_at": env["occurred_at"],
+                "banned": False})
             return
         code = str(conn.execute(select(firms.c.code).where(
             firms.c.agg_id == str(event.aggregate_id))).scalar_one())
         where = contracts_table.c.contract == d.get("contract")
         if name == "ContractSigned":
-            conn.execute(insert(contracts_table).values(
-                contract=d["contract"], firm=code, community=d["community"], oc=d["oc"],
-                tender=d["tender"], start_at=d["start"], end_at=d["end"],
-                start_utc=utc_key(d["start"]), stop_utc=utc_key(d["end"]),
-                annual_fee=d["annual_fee"], manager=d["manager"],
-                manager_name=d["manager_name"], status="active", renewals=0,
-                signed_position=event.position))
-            conn.execute(insert(contract_periods).values(
-                contract=d["contract"], seq=0, from_at=d["start"], to_at=d["end"],
-                from_utc=utc_key(d["start"]), to_utc=utc_key(d["end"]),
-                annual_fee=d["annual_fee"]))
+            conn.execute(ins(contracts_table), {
+                "contract": d["contract"], "firm": code, "community": d["community"], "oc": d["oc"],
+                "tender": d["tender"], "start_at": d["start"], "end_at": d["end"],
+                "start_utc": utc_key(d["start"]), "stop_utc": utc_key(d["end"]),
+                "annual_fee": d["annual_fee"], "manager": d["manager"],
+                "manager_name": d["manager_name"], "status": "active", "renewals": 0,
+                "signed_position": event.position})
+            conn.execute(ins(contract_periods), {
+                "contract": d["contract"], "seq": 0, "from_at": d["start"], "to_at": d["end"],
+                "from_utc": utc_key(d["start"]), "to_utc": utc_key(d["end"]),
+                "annual_fee": d["annual_fee"]})
         elif name == "ContractRenewed":
             row = conn.execute(select(contracts_table).where(where)).one()._mapping
             values: dict[str, Any] = {"end_at": d["end"], "stop_utc": utc_key(d["end"]),
@@ -276,11 +276,11 @@ class OwnersProjection(Projection):
             if d["annual_fee"] is not None:
                 values["annual_fee"] = d["annual_fee"]
             conn.execute(update(contracts_table).where(where).values(**values))
-            conn.execute(insert(contract_periods).values(
-                contract=d["contract"], seq=row["renewals"] + 1, from_at=row["end_at"],
-                to_at=d["end"], from_utc=utc_key(row["end_at"]), to_utc=utc_key(d["end"]),
-                annual_fee=values["annual_fee"] if "annual_fee" in values
-                else row["annual_fee"]))
+            conn.execute(ins(contract_periods), {
+                "contract": d["contract"], "seq": row["renewals"] + 1, "from_at": row["end_at"],
+                "to_at": d["end"], "from_utc": utc_key(row["end_at"]), "to_utc": utc_key(d["end"]),
+                "annual_fee": values["annual_fee"] if "annual_fee" in values
+                else row["annual_fee"]})
         elif name == "ContractTerminated":
             conn.execute(update(contracts_table).where(where).values(
                 status="terminated", terminated_at=d["effective"],
@@ -307,11 +307,11 @@ class OwnersProjection(Projection):
                "ban": d.get("ban"), "district_report": d.get("report")}[entry]
         kind = d.get("kind") or "elimination"
         detail = {k: v for k, v in d.items() if k not in ("reason",)}
-        conn.execute(insert(credit_entries).values(
-            position=event.position, firm=code, entry=entry, ref=str(ref), kind=kind,
-            reason=d.get("reason", ""), community=d.get("community"), detail=_dump(detail),
-            occurred_at=env["occurred_at"], actor=env.get("actor"),
-            command_id=env.get("command_id")))
+        conn.execute(ins(credit_entries), {
+            "position": event.position, "firm": code, "entry": entry, "ref": str(ref), "kind": kind,
+            "reason": d.get("reason", ""), "community": d.get("community"), "detail": _dump(detail),
+            "occurred_at": env["occurred_at"], "actor": env.get("actor"),
+            "command_id": env.get("command_id")})
         if entry == "ban":
             conn.execute(update(firms).where(firms.c.code == code).values(banned=True))
 

@@ -17,13 +17,13 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    insert,
     update,
 )
 
 from ledger.eventlog import LoggedEvent
 from ledger.posts import parse_post
 from ledger.projections import Projection, projection
+from ledger.projections.sql import ins
 from ledger.store import metadata
 
 ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -94,27 +94,27 @@ class StatusProjection(Projection):
     def apply(self, conn: Connection, event: LoggedEvent) -> None:
         d, env = event.data, event.envelope
         if event.type == "Town.Registered":
-            conn.execute(insert(towns).values(code=d["code"], name=d["name"],
-                                              registered_at=env.get("occurred_at", "")))
+            conn.execute(ins(towns), {"code": d["code"], "name": d["name"],
+                                              "registered_at": env.get("occurred_at", "")})
             for code, name in sorted(d["departments"].items()):
-                conn.execute(insert(departments).values(town=d["code"], code=code, name=name))
+                conn.execute(ins(departments), {"town": d["code"], "code": code, "name": name})
         elif event.type == "Town.DepartmentAdded":
-            conn.execute(insert(departments).values(town=d["town"], code=d["code"],
-                                                    name=d["name"]))
+            conn.execute(ins(departments), {"town": d["town"], "code": d["code"],
+                                                    "name": d["name"]})
         elif event.type == "Community.Registered":
-            conn.execute(insert(communities).values(
-                code=d["code"], town=d["town"], name=d["name"], address=d["address"],
-                registered_at=env.get("occurred_at", ""), registered_by=env.get("actor", "")))
+            conn.execute(ins(communities), {
+                "code": d["code"], "town": d["town"], "name": d["name"], "address": d["address"],
+                "registered_at": env.get("occurred_at", ""), "registered_by": env.get("actor", "")})
         elif event.type.endswith(".PostAppointed"):
             post = parse_post(d["post"])
-            conn.execute(insert(post_terms).values(
-                post=post.name, person=d["person"], appointed_event=event.position,
-                scope=post.scope, community=post.community, body=post.body,
-                kind=post.kind.pattern, person_name=d["person_name"],
-                effective_from=d["effective_from"], from_utc=utc_key(d["effective_from"]),
-                appointed_by=env.get("actor"), appointed_in=env.get("post"),
-                basis=env.get("basis"),
-            ))
+            conn.execute(ins(post_terms), {
+                "post": post.name, "person": d["person"], "appointed_event": event.position,
+                "scope": post.scope, "community": post.community, "body": post.body,
+                "kind": post.kind.pattern, "person_name": d["person_name"],
+                "effective_from": d["effective_from"], "from_utc": utc_key(d["effective_from"]),
+                "appointed_by": env.get("actor"), "appointed_in": env.get("post"),
+                "basis": env.get("basis"),
+            })
         elif event.type.endswith(".PostVacated"):
             conn.execute(update(post_terms).where(and_(
                 post_terms.c.post == d["post"], post_terms.c.person == d["person"],
