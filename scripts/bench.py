@@ -456,9 +456,27 @@ def bench_rebuild(repeats: int, quick: bool) -> list[dict[str, Any]]:
             result("rebuild peak memory (VmHWM)", "MB", hwm, target="< 300 MB")]
 
 
+def raw_aggregate_read(led: GovernanceLedger, agg_id: uuid.UUID) -> float:
+    """Seconds to read one aggregate's rows through the driver alone (sqlite3 / psycopg)."""
+    sql = ("SELECT id, originator_id, originator_version, topic, state FROM ledger_events "
+           "WHERE originator_id = {p} ORDER BY originator_version")
+    url = led.engine.url
+    if url.get_backend_name() == "sqlite":
+        conn = sqlite3.connect(str(url.database))
+        t = time.perf_counter()
+        conn.execute(sql.format(p="?"), (agg_id.bytes,)).fetchall()
+        dt = time.perf_counter() - t
+        conn.close()
+        return dt
+    import psycopg
+    with psycopg.connect(_dsn(url.render_as_string(hide_password=False))) as c:
+        t = time.perf_counter()
+        c.execute(sql.format(p="%s"), (agg_id,)).fetchall()
+        return time.perf_counter() - t
+
+
 def bench_history(b: Backend, n: int, repeats: int) -> list[dict[str, Any]]:
     from ledger.aggregates.base import aggregate_id
-    from ledger.eventlog import read_aggregate
 
     led = setup(b.url()) if b.kind == "postgresql" else None
     if led is None:
@@ -476,35 +494,34 @@ def bench_history(b: Backend, n: int, repeats: int) -> list[dict[str, Any]]:
         listing.append(timed(lambda: led.history(key)) * 1000)
         reconstruct.append(timed(lambda: led.repository.get(agg_id)) * 1000)
 
-        def raw_read() -> None:
-            with led.engine.connect() as conn:
-                conn.execute(led.events_table.select().where(
-                    led.events_table.c.originator_id == agg_id)
-                    .order_by(led.events_table.c.originator_version)).all()
-        raw.append(timed(raw_read) * 1000)
-    # State from a snapshot: what a snapshot store would give (the aggregate's state at its
-    # version, then only later events). Measured on the library's snapshot mechanism in memory.
+        raw.append(raw_aggregate_read(led, agg_id) * 1000)
+    # State from a snapshot: what the library's snapshot store would give (the aggregate's
+    # state at its version, then only the events after it). The snapshot is taken with the
+    # library's own Snapshot class and stored form, held in memory here: the ledger does not
+    # enable a snapshot store (see docs/performance.md).
     from eventsourcing.domain import Snapshot
+    from sqlalchemy import bindparam, select
     agg = led.repository.get(agg_id)
-    snapshot = Snapshot.take(agg)
-    stored = led.mapper.to_stored_event(snapshot)
+    stored = led.mapper.to_stored_event(Snapshot.take(agg))
+    t = led.events_table
+    after = (select(t.c.id, t.c.originator_id, t.c.originator_version, t.c.topic, t.c.state)
+             .where(t.c.originator_id == bindparam("a"), t.c.originator_version > bindparam("v"))
+             .order_by(t.c.originator_version))
     for _ in range(max(5, repeats)):
         def from_snapshot() -> None:
-            s = led.mapper.to_domain_event(stored)
-            a = s.mutate(None)
+            state = led.mapper.to_domain_event(stored).mutate(None)
             with led.engine.connect() as conn:
-                tail = read_aggregate(conn, led.events_table, led.mapper, agg_id)
-            assert a is not None and len(tail) >= 0
+                tail = conn.execute(after, {"a": agg_id, "v": stored.originator_version}).all()
+            assert state is not None and not tail
         snap.append(timed(from_snapshot) * 1000)
-    _ = snap  # (includes re-listing the events; reported below for transparency)
     led.close()
     return [
         result(f"history list {count:,} events [{b.label}]", "ms", listing,
                "raw read of the rows", raw, lower_is_better=True, target="≤ 20 ms"),
         result(f"history reconstruct state, {count:,} events [{b.label}]", "ms", reconstruct,
                "raw read of the rows", raw, lower_is_better=True, target="≤ 20 ms"),
-        result(f"snapshot decode + list {count:,} events [{b.label}]", "ms", snap,
-               "raw read of the rows", raw, lower_is_better=True, target="(informative)"),
+        result(f"history state from a snapshot, {count:,} events [{b.label}]", "ms", snap,
+               "raw read of the rows", raw, lower_is_better=True, target="≤ 20 ms"),
     ]
 
 
@@ -657,6 +674,8 @@ def main() -> None:
     p.add_argument("--sync", action="append", choices=["NORMAL", "FULL"],
                    help="SQLite synchronous setting(s) for ingest and apply (default both)")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--big-repeats", type=int, default=1,
+                   help="repeats of the 1M-event sections (rebuild, verify); default 1")
     p.add_argument("--only", action="append", choices=SECTIONS, help="run only these sections")
     p.add_argument("--no-postgres", action="store_true")
     p.add_argument("--pg-rebuild-events", type=int, default=200_000)
@@ -687,11 +706,11 @@ def main() -> None:
             if "apply" in sections:
                 results += bench_apply(b, n_apply, repeats)
         if "rebuild" in sections:
-            results += bench_rebuild(repeats, quick)
+            results += bench_rebuild(1 if quick else a.big_repeats, quick)
         if "history" in sections:
             results += bench_history(backends[0], n_hist, repeats)
         if "integrity" in sections:
-            results += bench_integrity(repeats, quick, tree)
+            results += bench_integrity(1 if quick else a.big_repeats, quick, tree)
         if "feed" in sections:
             results += bench_feed(repeats)
         if pg_url:

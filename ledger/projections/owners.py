@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from eventsourcing.domain import CanMutateAggregate
 from sqlalchemy import (
     Boolean,
     Column,
@@ -29,10 +30,12 @@ from sqlalchemy import (
     update,
 )
 
+from ledger.aggregates.owners_committee import OwnersCommittee
+from ledger.aggregates.property_firm import PropertyFirm
 from ledger.config import now
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
-from ledger.projections.sql import ins
+from ledger.projections.sql import KEY, ins, sel_by
 from ledger.projections.status import ID, post_terms, utc_key
 from ledger.store import metadata
 
@@ -165,6 +168,11 @@ class OwnersProjection(Projection):
     schema_version = 1
     tables = (committees, oc_money, tenders, firms, contracts_table, contract_periods,
               credit_entries)
+    #: Every event of the two aggregates (so other events are skipped without decoding).
+    topics = frozenset(
+        f"{agg.__name__}.{name}" for agg in (OwnersCommittee, PropertyFirm)
+        for name, value in vars(agg).items()
+        if isinstance(value, type) and issubclass(value, CanMutateAggregate))
 
     def apply(self, conn: Connection, event: LoggedEvent) -> None:
         if event.type.startswith(_OC):
@@ -175,8 +183,8 @@ class OwnersProjection(Projection):
     # ------------------------------------------------------------------ committees
     @staticmethod
     def _oc_key(conn: Connection, event: LoggedEvent) -> str:
-        return str(conn.execute(select(committees.c.key).where(
-            committees.c.agg_id == str(event.aggregate_id))).scalar_one())
+        return str(conn.execute(sel_by(committees, "agg_id"),
+                                {KEY: str(event.aggregate_id)}).one().key)
 
     def _committee(self, conn: Connection, event: LoggedEvent) -> None:
         d, env = event.data, event.envelope
@@ -191,7 +199,7 @@ class OwnersProjection(Projection):
             return
         key = self._oc_key(conn, event)
         where = committees.c.key == key
-        row = conn.execute(select(committees).where(where)).one()._mapping
+        row = conn.execute(sel_by(committees, "key"), {KEY: key}).one()._mapping
         if name == "CandidateNominated":
             cands = json.loads(row["candidates"])
             cands[d["person"]] = {"name": d["person_name"], "role": d["role"],
