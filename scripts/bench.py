@@ -527,12 +527,12 @@ def bench_history(b: Backend, n: int, repeats: int) -> list[dict[str, Any]]:
 
 def child_verify(url: str, key_file: str) -> dict[str, Any]:
     from ledger.integrity import sealer
-    from ledger.integrity.checkpoint import format_verifier_key, load_key_file
+    from ledger.integrity.checkpoint import format_verifier_key, load_private_key
     from ledger.integrity.verifier import verify
 
     configure("warning")
     led = GovernanceLedger(url)
-    key = load_key_file(Path(key_file))
+    key = load_private_key(Path(key_file))
     seal_s = timed(lambda: sealer.seal(led, key=key))
     vk = format_verifier_key(sealer.log_origin(led), key.public_key())
     t = time.perf_counter()
