@@ -46,7 +46,8 @@ def serve(host: str, port: int, heartbeat: float) -> None:
     app = create_app(state().ledger(), heartbeat=heartbeat)
     click.echo(f"serving {state().db_url} on http://{host}:{port} (docs: /docs)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=2)
+                timeout_graceful_shutdown=2,
+                h11_max_incomplete_event_size=1 << 20)
 
 
 @cli.command()

@@ -49,8 +49,11 @@ def public_event(event: LoggedEvent) -> dict[str, Any]:
 
 
 def _like_suffix(type_name: str) -> str:
-    escaped = type_name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%:{escaped}"
+    """``Community.PostAppointed`` matches that type; ``PropertyFirm.*`` every PropertyFirm event."""
+    wildcard = type_name.endswith(".*")
+    name = type_name[:-1] if wildcard else type_name
+    escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%:{escaped}%" if wildcard else f"%:{escaped}"
 
 
 def head(conn: Connection, ledger: GovernanceLedger) -> int:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from ledger.errors import CommandValidationError
+from ledger.config import localize
 from ledger.feed.log import public_event
 from ledger.feed.models import PublicEvent, errors
 from ledger.feed.queries import LedgerDep, query_router
@@ -92,17 +93,27 @@ class Roster(BaseModel):
 
 
 CODE = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
-                          description="Community code, e.g. ZQ-001.")]
+                          description="Community code, e.g. ZQ-001.", examples=["ZQ-001"])]
 
 
-def _when(value: str) -> datetime:
-    from ledger.commands import When  # noqa: PLC0415
+def _iso_text(value: object) -> object:
+    """Only ISO text: no Unix timestamps (which pydantic would otherwise accept)."""
+    if isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}", value):
+        return value
+    raise ValueError("expected an ISO date or datetime, e.g. 2025-03-01 or 2025-03-01T09:30+08:00")
 
+
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _when(value: datetime | date) -> datetime:
+    """Naive times and bare dates in LEDGER_TZ; clamped to 1900–9000 (nothing lies outside)."""
+    when = localize(value)
     try:
-        return TypeAdapter(When).validate_python(value)
-    except ValidationError as e:
-        msg = e.errors()[0]["msg"].removeprefix("Value error, ")
-        raise CommandValidationError(f"as_of: {msg}") from None
+        return min(max(when, EARLIEST), LATEST)
+    except OverflowError:  # pragma: no cover - offsets at datetime.min/max
+        return EARLIEST if when.year < 2000 else LATEST
 
 
 @router.get("/status", response_model=Status, responses=errors(404),
@@ -118,12 +129,12 @@ def status(ledger: LedgerDep,
 @router.get("/communities/{code}/roster", response_model=Roster, responses=errors(404),
             summary="Who held each post of a community at a time")
 def roster(ledger: LedgerDep, code: CODE,
-           as_of: Annotated[str | None, Query(
-               max_length=64, description="ISO date or datetime (default now; naive times "
-                                          "are read in LEDGER_TZ).")] = None,
+           as_of: Annotated[datetime | date | None, BeforeValidator(_iso_text), Query(
+               description="ISO date or datetime (default now; naive times and dates are "
+                           "read in LEDGER_TZ).", examples=["2025-03-01"])] = None,
            ) -> JSONResponse:
     """Like ``ledger roster COMMUNITY --as-of T --json``."""
-    when = _when(as_of) if as_of else None
+    when = _when(as_of) if as_of is not None else None
     return JSONResponse(ledger.roster(code, when))
 
 
@@ -131,7 +142,8 @@ def roster(ledger: LedgerDep, code: CODE,
             summary="Every event of one aggregate, oldest first")
 def history(ledger: LedgerDep,
             key: Annotated[str, Path(min_length=1, max_length=200,
-                                     description="ZQ-001, community:ZQ-001, town:ZQ or a UUID")],
+                                     description="ZQ-001, community:ZQ-001, town:ZQ or a UUID",
+                                     examples=["community:ZQ-001"])],
             ) -> JSONResponse:
     """Like ``ledger history KEY --json``, each event in schema ``ledger-event/1``."""
     events: list[dict[str, Any]] = [public_event(e) for e in ledger.history(key)]
