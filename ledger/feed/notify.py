@@ -99,7 +99,7 @@ class PgNotifyWaker(Waker):
                     self._wake()  # catch up on anything written while not listening
                     while not self._stopped.is_set():
                         got = False
-                        for _n in driver.notifies(timeout=0.5):
+                        for _n in driver.notifies(timeout=0.2):
                             got = True
                             break
                         if got:
