@@ -39,9 +39,9 @@ def serve(host: str, port: int, heartbeat: float) -> None:
       ledger --db sqlite:///zq.db serve --port 8080
       curl 'http://127.0.0.1:8080/events?after=0&limit=10'
     """
-    import uvicorn  # noqa: PLC0415
+    import uvicorn
 
-    from ledger.feed.app import create_app  # noqa: PLC0415
+    from ledger.feed.app import create_app
 
     app = create_app(state().ledger(), heartbeat=heartbeat)
     click.echo(f"serving {state().db_url} on http://{host}:{port} (docs: /docs)", err=True)
@@ -70,8 +70,8 @@ def project(names: tuple[str, ...], follow: bool, poll_max: float, as_json: bool
       ledger project --follow
       ledger project status --follow
     """
-    from ledger.projections import catch_up  # noqa: PLC0415
-    from ledger.projections.runner import follow as run  # noqa: PLC0415
+    from ledger.projections import catch_up
+    from ledger.projections.runner import follow as run
 
     ledger = state().ledger()
     unknown = [n for n in names if n not in ledger.projections]
@@ -117,7 +117,7 @@ def projections_status(as_json: bool) -> None:
       ledger projections status
       ledger projections status --json
     """
-    from ledger.projections.runner import runner_states  # noqa: PLC0415
+    from ledger.projections.runner import runner_states
 
     ledger = state().ledger()
     data = ledger.projection_status()

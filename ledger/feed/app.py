@@ -9,6 +9,7 @@ Errors are JSON ``{"error": {"code", "message"}}``; unexpected errors answer 500
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import os
@@ -64,7 +65,7 @@ class BearerAuth:
         self.tokens = [t.encode() for t in tokens]
 
     def _allowed(self, header: bytes | None) -> bool:
-        if not header or not header[:7].lower() == b"bearer ":
+        if not header or header[:7].lower() != b"bearer ":
             return False
         given = header[7:].strip()
         ok = False
@@ -123,7 +124,7 @@ def create_app(ledger_or_url: GovernanceLedger | str, *, tokens: Sequence[str] |
         app.include_router(router)
     token_list = list(tokens) if tokens is not None else tokens_from_env()
     if token_list:
-        app.add_middleware(BearerAuth, tokens=token_list)  # type: ignore[arg-type]
+        app.add_middleware(BearerAuth, tokens=token_list)
     return app
 
 
@@ -180,7 +181,7 @@ def _event_routes(app: FastAPI) -> None:
              summary="Liveness and the head of the log")
     def health(ledger: LedgerDep) -> JSONResponse:
         with ledger.engine.connect() as conn:
-            from ledger.feed.log import head  # noqa: PLC0415
+            from ledger.feed.log import head
 
             top = head(conn, ledger)
         return JSONResponse({"status": "ok", "head": top, "event_schema": EVENT_SCHEMA,
@@ -255,10 +256,8 @@ async def _sse(request: Request, ledger: GovernanceLedger, after: int, types: li
         idle += 1
         wait = min(waker.next_wait(idle), max(0.0, last_sent + heartbeat - loop.time()))
         if wait > 0:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(token.wait(), timeout=wait)
-            except TimeoutError:
-                pass
         if loop.time() - last_sent >= heartbeat:
             yield ": heartbeat\n\n"
             last_sent = loop.time()

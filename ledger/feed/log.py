@@ -34,7 +34,7 @@ class Page:
     has_more: bool
 
     def public(self) -> dict[str, Any]:
-        from ledger.feed import PAGE_SCHEMA  # noqa: PLC0415
+        from ledger.feed import PAGE_SCHEMA
 
         return {"schema": PAGE_SCHEMA, "after": self.after, "next_after": self.next_after,
                 "head": self.head, "has_more": self.has_more,
@@ -43,7 +43,7 @@ class Page:
 
 def public_event(event: LoggedEvent) -> dict[str, Any]:
     """The event in schema ``ledger-event/1``."""
-    from ledger.feed import EVENT_SCHEMA  # noqa: PLC0415
+    from ledger.feed import EVENT_SCHEMA
 
     return {"schema": EVENT_SCHEMA, **event.public()}
 

@@ -108,7 +108,7 @@ def rebuild(ledger: GovernanceLedger, projection: Projection, batch: int = 1000)
     An in-memory SQLite database has no room for shadow tables: there the tables are
     emptied and replayed in place.
     """
-    from ledger.projections.runner import can_swap, rebuild_swapped  # noqa: PLC0415
+    from ledger.projections.runner import can_swap, rebuild_swapped
 
     if can_swap(ledger):
         return rebuild_swapped(ledger, projection, batch)

@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 import structlog
 from sqlalchemy import Connection, Engine, create_engine, event, insert, text, update
@@ -140,8 +140,8 @@ class FileLock(ProjectionLock):
 class ThreadLock(ProjectionLock):
     """In-memory SQLite: only this process can see the database, so a process-wide lock."""
 
-    _held: set[str] = set()
-    _guard = threading.Lock()
+    _held: ClassVar[set[str]] = set()
+    _guard: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, name: str) -> None:
         self.name = name

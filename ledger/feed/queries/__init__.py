@@ -37,7 +37,7 @@ def query_router(router: APIRouter) -> APIRouter:
 
 def discover() -> list[APIRouter]:
     """Every query router (importing this package's modules registers them)."""
-    from ledger.commands import import_submodules  # noqa: PLC0415
+    from ledger.commands import import_submodules
 
     import_submodules(__name__)
     return list(ROUTERS)
