@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from eventsourcing.application import AggregateNotFoundError as LibAggregateNotF
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, OperationalError
 from pydantic import BaseModel
-from sqlalchemy import Engine, Table, and_, insert, or_, select
+from sqlalchemy import Engine, Table, and_, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.aggregates.base import LedgerAggregate, aggregate_id
@@ -35,6 +38,7 @@ from ledger.errors import (
 )
 from ledger.eventlog import LoggedEvent, read_aggregate
 from ledger.handlers import HANDLERS, Context, load_handlers
+from ledger.integrity import appendonly
 from ledger.projections import Projection, catch_up, discover, position, rebuild
 from ledger.projections.status import communities, post_terms, towns, utc_key
 from ledger.store import command_log, metadata, write_transaction
@@ -42,6 +46,42 @@ from ledger.store import command_log, metadata, write_transaction
 log = structlog.get_logger("ledger")
 
 MAX_ATTEMPTS = 8
+AGGREGATE_CACHE_SIZE = 20_000
+#: Lines of an ``apply`` file committed together (each line still atomic on its own).
+APPLY_BATCH = 200
+#: Errors after which a write is retried from a fresh read.
+RETRYABLE = (IntegrityError, sqlalchemy.exc.IntegrityError, OperationalError,
+             sqlalchemy.exc.OperationalError)
+
+
+_PRIOR_COMMAND = select(command_log.c.result).where(command_log.c.command_id == bindparam("cid"))
+_INSERT_COMMAND = insert(command_log)
+
+
+class AggregateCache:
+    """Aggregates as this process last saw them committed, least recently used evicted first."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: OrderedDict[UUID, LedgerAggregate] = OrderedDict()
+
+    def get(self, key: UUID) -> LedgerAggregate | None:
+        item = self._items.get(key)
+        if item is not None:
+            self._items.move_to_end(key)
+        return item
+
+    def put(self, key: UUID, value: LedgerAggregate) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.maxsize:
+            self._items.popitem(last=False)
+
+    def pop(self, key: UUID, default: None = None) -> LedgerAggregate | None:
+        return self._items.pop(key, default)
+
+    def clear(self) -> None:
+        self._items.clear()
 
 #: Readable key prefixes, in the order ``history KEY`` tries them for a bare key.
 KEY_KINDS = ("community", "town", "case", "meeting", "firm", "oc", "appraisal", "matter")
@@ -125,7 +165,12 @@ class GovernanceLedger(Application[UUID]):
         self.engine: Engine = datastore.engine
         self.events_table: Table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
         metadata.create_all(self.engine)
+        self._head_query = select(func.max(self.events_table.c.id))
+        appendonly.install(self.engine, [self.events_table.name, command_log.name])
         self.projections: dict[str, Projection] = discover()
+        self._aggregates = AggregateCache(AGGREGATE_CACHE_SIZE)
+        self._known_head: int | None = None
+        self._write_lock = threading.RLock()
         self._overlay: dict[UUID, LedgerAggregate] | None = None
         self._overlay_commands: set[str] = set()
         load_handlers()
@@ -161,59 +206,86 @@ class GovernanceLedger(Application[UUID]):
     def _execute(self, cmd: Command) -> CommandResult:
         handler = self._handler(cmd)
         digest = _command_digest(cmd)
-        prior = self._prior(cmd.command_id, digest)
-        if prior:
-            return prior
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                with write_transaction(self.datastore) as session:
-                    prior = self._prior(cmd.command_id, digest, session)
+        with self._write_lock:
+            for attempt in range(MAX_ATTEMPTS):
+                try:
+                    with write_transaction(self.datastore) as session:
+                        self._check_head(session)
+                        result = self._run(cmd, handler, digest, session)
+                    self._committed(result)
+                    return result
+                except LedgerError:
+                    raise
+                except RETRYABLE as e:
+                    # A concurrent writer took the same aggregate version or the same
+                    # command_id, or the database was busy: retry from a fresh read.
+                    self._aggregates.clear()
+                    prior = self._prior(cmd.command_id, digest)
                     if prior:
                         return prior
-                    ctx = Context(self, cmd, dry_run=False)
-                    detail = handler(ctx, cmd) or {}
-                    if not ctx.authorized:  # pragma: no cover - programming error guard
-                        raise LedgerError(f"internal: handler for {cmd.type} never authorized")
-                    recordings = self.save(*ctx.touched.values(), session=session)
-                    positions = [r.notification.id for r in recordings]
-                    result = CommandResult(
-                        command_id=cmd.command_id, type=cmd.type, outcome="accepted",
-                        positions=positions,
-                        events=[type(r.domain_event).__qualname__ for r in recordings],
-                        detail=detail, recorded_at=now().isoformat(),
-                    )
-                    session.execute(insert(command_log).values(
-                        command_id=cmd.command_id, type=cmd.type, actor=cmd.actor,
-                        recorded_at=result.recorded_at,
-                        first_notification_id=positions[0] if positions else None,
-                        last_notification_id=positions[-1] if positions else None,
-                        result=json.dumps({"digest": digest,
-                                           "result": result.model_dump(mode="json")}),
-                    ))
-                return result
-            except (IntegrityError, sqlalchemy.exc.IntegrityError,
-                    OperationalError, sqlalchemy.exc.OperationalError) as e:
-                # A concurrent writer took the same aggregate version or the same command_id,
-                # or the database was busy: look again, then retry from a fresh read.
-                prior = self._prior(cmd.command_id, digest)
-                if prior:
-                    return prior
-                if attempt == MAX_ATTEMPTS - 1:
-                    raise ConcurrencyError(
-                        f"{cmd.type} {cmd.command_id}: still conflicting with concurrent "
-                        f"writers after {MAX_ATTEMPTS} attempts ({_short(e)}); send it again"
-                    ) from None
-                time.sleep(0.005 * (2 ** attempt))
+                    if attempt == MAX_ATTEMPTS - 1:
+                        raise ConcurrencyError(
+                            f"{cmd.type} {cmd.command_id}: still conflicting with concurrent "
+                            f"writers after {MAX_ATTEMPTS} attempts ({_short(e)}); send it again"
+                        ) from None
+                    time.sleep(0.005 * (2 ** attempt))
+                except BaseException:
+                    self._aggregates.clear()
+                    raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _run(self, cmd: Command, handler: Any, digest: str, session: Session) -> CommandResult:
+        """Run one command inside an open write transaction; no commit here."""
+        prior = self._prior(cmd.command_id, digest, session)
+        if prior:
+            return prior
+        ctx = Context(self, cmd, dry_run=False)
+        try:
+            detail = handler(ctx, cmd) or {}
+            if not ctx.authorized:  # pragma: no cover - programming error guard
+                raise LedgerError(f"internal: handler for {cmd.type} never authorized")
+            events = [e for agg in ctx.touched.values() for e in agg.collect_events()]
+            recordings = self.events.put(events, session=session)
+        except BaseException:
+            # The command's aggregates may be half-changed in memory: forget them.
+            for agg_id in ctx.loaded:
+                self._aggregates.pop(agg_id, None)
+            raise
+        positions = [r.notification.id for r in recordings]
+        result = CommandResult(
+            command_id=cmd.command_id, type=cmd.type, outcome="accepted", positions=positions,
+            events=[type(r.domain_event).__qualname__ for r in recordings],
+            detail=detail, recorded_at=now().isoformat(),
+        )
+        session.connection().execute(_INSERT_COMMAND, {
+            "command_id": cmd.command_id, "type": cmd.type, "actor": cmd.actor,
+            "recorded_at": result.recorded_at,
+            "first_notification_id": positions[0] if positions else None,
+            "last_notification_id": positions[-1] if positions else None,
+            "result": json.dumps({"digest": digest, "result": result.model_dump(mode="json")}),
+        })
+        for agg_id, agg in ctx.loaded.items():
+            self._aggregates.put(agg_id, agg)
+        return result
+
+    def _check_head(self, session: Session) -> None:
+        """Forget cached aggregates if anyone else wrote since this process last committed."""
+        head = session.connection().execute(self._head_query).scalar()
+        if head != self._known_head:
+            self._aggregates.clear()
+            self._known_head = head
+
+    def _committed(self, result: CommandResult) -> None:
+        if result.positions and result.outcome == "accepted":
+            self._known_head = max(self._known_head or 0, result.positions[-1])
 
     def _prior(self, command_id: str, digest: str,
                session: Session | None = None) -> CommandResult | None:
-        q = select(command_log.c.result).where(command_log.c.command_id == command_id)
         if session is not None:
-            row = session.execute(q).first()
+            row = session.connection().execute(_PRIOR_COMMAND, {"cid": command_id}).first()
         else:
             with self.engine.connect() as conn:
-                row = conn.execute(q).first()
+                row = conn.execute(_PRIOR_COMMAND, {"cid": command_id}).first()
         if row is None:
             return None
         stored = json.loads(row[0])
@@ -255,9 +327,18 @@ class GovernanceLedger(Application[UUID]):
                              events=events, detail=detail)
 
     def load(self, agg_id: UUID, *, dry_run: bool = False) -> LedgerAggregate | None:
-        """The aggregate with *agg_id* as stored (or as changed by earlier dry-run commands)."""
-        if dry_run and self._overlay is not None and agg_id in self._overlay:
-            return copy.deepcopy(self._overlay[agg_id])
+        """The aggregate with *agg_id* as stored (or as changed by earlier dry-run commands).
+
+        Writes reuse aggregates cached by this process while nobody else has written
+        (checked against the log head in the same transaction); dry runs always copy.
+        """
+        if dry_run:
+            if self._overlay is not None and agg_id in self._overlay:
+                return copy.deepcopy(self._overlay[agg_id])
+        else:
+            cached = self._aggregates.get(agg_id)
+            if cached is not None:
+                return cached
         try:
             agg: Any = self.repository.get(agg_id)
         except LibAggregateNotFound:
@@ -270,24 +351,85 @@ class GovernanceLedger(Application[UUID]):
             return False
         return self.recorder.max_notification_id() is None
 
-    def apply(self, lines: Iterable[str], *, dry_run: bool = False,
-              keep_going: bool = False) -> Iterator[LineOutcome]:
+    def apply(self, lines: Iterable[str], *, dry_run: bool = False, keep_going: bool = False,
+              batch_size: int = APPLY_BATCH) -> Iterator[LineOutcome]:
         """Execute one command per JSON Lines line, each atomically, yielding each outcome.
 
-        Blank lines are skipped. Without *keep_going* it stops after the first refused line.
+        Lines are committed in batches of *batch_size* (one transaction, each line in its own
+        savepoint, so a refused line undoes only itself); outcomes are yielded once their batch
+        has committed. Blank lines are skipped. Without *keep_going* it stops after the first
+        refused line, keeping the lines before it.
         """
-        with self.dry_run_session() if dry_run else _nullcontext():
-            for number, text in enumerate(lines, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    result = self.execute(text, dry_run=dry_run)
-                except LedgerError as e:
-                    yield LineOutcome(number, None, e)
-                    if not keep_going:
+        numbered = ((n, t) for n, t in enumerate(lines, start=1) if t.strip())
+        if dry_run:
+            with self.dry_run_session():
+                for number, text in numbered:
+                    outcome = self._line(number, lambda t=text: self.execute(t, dry_run=True))
+                    yield outcome
+                    if not (outcome.ok or keep_going):
                         return
-                else:
-                    yield LineOutcome(number, result, None)
+            return
+        while True:
+            batch = list(itertools.islice(numbered, max(1, batch_size)))
+            if not batch:
+                return
+            outcomes = self._apply_batch(batch, keep_going)
+            yield from outcomes
+            if outcomes and not outcomes[-1].ok and not keep_going:
+                return
+
+    @staticmethod
+    def _line(number: int, run: Any) -> LineOutcome:
+        try:
+            return LineOutcome(number, run(), None)
+        except LedgerError as e:
+            return LineOutcome(number, None, e)
+
+    def _apply_batch(self, batch: list[tuple[int, str]], keep_going: bool) -> list[LineOutcome]:
+        """One transaction for the batch; each line in a savepoint. Falls back to one
+        transaction per line if the batch as a whole hits a concurrent writer."""
+        outcomes: list[LineOutcome] = []
+        with self._write_lock:
+            try:
+                with write_transaction(self.datastore) as session:
+                    self._check_head(session)
+                    for number, text in batch:
+                        outcome = self._batched_line(number, text, session)
+                        outcomes.append(outcome)
+                        if not (outcome.ok or keep_going):
+                            break
+                for o in outcomes:
+                    if o.result is not None:
+                        self._committed(o.result)
+                return outcomes
+            except RETRYABLE:
+                self._aggregates.clear()
+        # Someone else wrote the same aggregates meanwhile: go line by line, with retries.
+        outcomes = []
+        for number, text in batch:
+            outcome = self._line(number, lambda t=text: self.execute(t))
+            outcomes.append(outcome)
+            if not (outcome.ok or keep_going):
+                break
+        return outcomes
+
+    def _batched_line(self, number: int, text: str, session: Session) -> LineOutcome:
+        try:
+            cmd = parse_command(text)
+        except LedgerError as e:
+            log.info("command", outcome="rejected", error=e.code, reason=str(e), line=number)
+            return LineOutcome(number, None, e)
+        bound = log.bind(command_id=cmd.command_id, type=cmd.type, actor=cmd.actor)
+        savepoint = session.begin_nested()
+        try:
+            result = self._run(cmd, self._handler(cmd), _command_digest(cmd), session)
+        except LedgerError as e:
+            savepoint.rollback()
+            bound.info("command", outcome="rejected", error=e.code, reason=str(e), line=number)
+            return LineOutcome(number, None, e)
+        savepoint.commit()
+        bound.info("command", outcome=result.outcome, positions=result.positions, line=number)
+        return LineOutcome(number, result, None)
 
     # ------------------------------------------------------------------ reading
     def catch_up(self, name: str | None = None) -> None:

@@ -408,21 +408,38 @@ def _parse_when_option(value: str, name: str) -> datetime:
 
 @cli.command()
 @click.argument("key")
+@click.option("--as-of", metavar="DATETIME",
+              help="Only what the ledger had recorded by then, and the state it gave.")
+@click.option("--effective", metavar="DATETIME",
+              help="Only events in effect by then (business time), and the state they give.")
 @json_option
-def history(key: str, as_json: bool) -> None:
+def history(key: str, as_of: str | None, effective: str | None, as_json: bool) -> None:
     """Show the events of one aggregate, oldest first, with their audit envelopes.
 
-    KEY is a readable key such as ZQ-001, community:ZQ-001 or town:ZQ.
+    KEY is a readable key such as ZQ-001, community:ZQ-001 or town:ZQ. With --as-of the
+    view is what the ledger knew at that time (by recorded time) and the aggregate's state
+    then; with --effective it is by business time (occurred_at).
 
     \b
     Example:
       ledger history ZQ-001
+      ledger history ZQ-001 --effective 2025-03-01
       ledger history town:ZQ --json
     """
-    events = state().ledger().history(key)
+    led = state().ledger()
     r = renderer(as_json)
+    view: dict[str, Any] | None = None
+    if as_of or effective:
+        from ledger import audit
+
+        when = _parse_when_option(as_of or effective or "", "--as-of" if as_of else "--effective")
+        view = audit.as_of(led, key, when, effective=bool(effective))
+        events = [e for e in led.history(key) if e.position in
+                  {p["position"] for p in view["events"]}]
+    else:
+        events = led.history(key)
     if as_json:
-        r.emit([e.public() for e in events])
+        r.emit(view if view is not None else [e.public() for e in events])
         return
     rows = []
     for e in events:
@@ -434,6 +451,12 @@ def history(key: str, as_json: bool) -> None:
     r.table(f"{r.label('history_title')}: {key}",
             ("position", "version", "event", "actor", "acting_post", "basis", "occurred_at",
              "recorded_at", "data"), rows)
+    if view is not None:
+        r.line(f"{r.label('as_of')} {view['as_of']} ({view['view']}): "
+               f"{view['later_events']} later event(s) not shown")
+        r.line(json.dumps(view["state"], ensure_ascii=False, default=str))
+        if view["note"]:
+            r.line(view["note"])
 
 
 @cli.command("commands")

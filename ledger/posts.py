@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import lru_cache
 
 from ledger.errors import InvalidPostError
 
@@ -161,6 +162,7 @@ class PostName:
         return self.name
 
 
+@lru_cache(maxsize=8192)
 def parse_post(text: str) -> PostName:
     """Parse and check a post name against the catalogue.
 

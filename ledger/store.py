@@ -12,14 +12,15 @@ What this module adds to the library:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.persistence import InfrastructureFactory, StoredEvent
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     event,
+    insert,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -93,8 +95,32 @@ def _tune_sqlite(engine: Engine, sync: str, *, wal: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
 
 
+class LedgerApplicationRecorder(SQLAlchemyApplicationRecorder):
+    """The library's recorder, inserting with one Core ``INSERT … RETURNING`` per save.
+
+    The library adds ORM objects one at a time and flushes; a Core multi-row insert does the
+    same work (same table lock on PostgreSQL, same NOTIFY) with far less Python per event.
+    """
+
+    def _insert_stored_events(self, session: Session, stored_events: Sequence[StoredEvent],
+                              **kwargs: Any) -> Sequence[int]:
+        if not stored_events:
+            return []
+        self._lock_table(session)
+        table = self.events_record_cls.__table__
+        rows = [{"originator_id": e.originator_id, "originator_version": e.originator_version,
+                 "topic": e.topic, "state": e.state} for e in stored_events]
+        result = session.connection().execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+        ids = [int(r[0]) for r in result]
+        self._notify_channel(session)
+        return ids
+
+
 class LedgerFactory(SQLAlchemyFactory):
     """Infrastructure factory that builds a :class:`LedgerDatastore`."""
+
+    application_recorder_class = LedgerApplicationRecorder
 
     def __init__(self, env: Any) -> None:
         InfrastructureFactory.__init__(self, env)

@@ -1,0 +1,212 @@
+"""Auditors' queries: who decided what, everything a person did, and the past of an aggregate.
+
+- :func:`decision`: for one event, the actor, the post, the appointment that gave the actor that
+  post (and who made it, up the chain to the bootstrap), the basis, and — for rule outcomes — the
+  rule, its parameters and each input event with who entered it.
+- :func:`actor_actions`: everything one person did, in which post, between two times.
+- :func:`as_of`: an aggregate's events and state as recorded at a time (what the ledger knew
+  then), or by business time (``effective``).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.persistence import StoredEvent
+from sqlalchemy import and_, or_, select
+
+from ledger.errors import AggregateNotFoundError, LedgerError, NotFoundError
+from ledger.eventlog import LoggedEvent, decode
+from ledger.projections.audit import actions
+from ledger.projections.status import post_terms, utc_key
+
+if TYPE_CHECKING:
+    from ledger.application import GovernanceLedger
+
+_REF_AT = re.compile(r"^(?P<key>.+)@(?P<version>\d+)$")
+MAX_CHAIN = 20
+
+
+class EventNotFoundError(NotFoundError):
+    """Raised when an event reference (log position or KEY@VERSION) names no event."""
+
+    code = "unknown_event"
+
+
+def event_at(ledger: GovernanceLedger, ref: str | int) -> LoggedEvent:
+    """The event at a log position (``123``) or an aggregate version (``ZQ-001@3``)."""
+    t = ledger.events_table
+    text = str(ref).strip()
+    q = select(t.c.id, t.c.originator_id, t.c.originator_version, t.c.topic, t.c.state)
+    if text.isdigit():
+        q = q.where(t.c.id == int(text))
+    else:
+        m = _REF_AT.match(text)
+        if not m:
+            raise EventNotFoundError(
+                f"event reference {text!r} is neither a log position (e.g. 42) nor KEY@VERSION "
+                "(e.g. ZQ-001@3)")
+        _kind, _key, agg_id = ledger.resolve_key(m["key"])
+        q = q.where(and_(t.c.originator_id == agg_id, t.c.originator_version == int(m["version"])))
+    with ledger.engine.connect() as conn:
+        row = conn.execute(q).first()
+    if row is None:
+        raise EventNotFoundError(f"no event {text!r} in this ledger")
+    return decode(ledger.mapper, row[0], row[1], row[2], row[3], bytes(row[4]))
+
+
+def _appointment(ledger: GovernanceLedger, actor: str, post: str, occurred_at: str,
+                 ) -> dict[str, Any] | None:
+    at = utc_key(occurred_at)
+    with ledger.engine.connect() as conn:
+        row = conn.execute(select(post_terms).where(and_(
+            post_terms.c.post == post, post_terms.c.person == actor,
+            post_terms.c.from_utc <= at,
+            or_(post_terms.c.to_utc.is_(None), post_terms.c.to_utc > at),
+        ))).first()
+    return dict(row._mapping) if row else None
+
+
+def authority_chain(ledger: GovernanceLedger, actor: str, post: str | None,
+                    occurred_at: str) -> list[dict[str, Any]]:
+    """Who appointed the actor to the post, who appointed that person, … up to the bootstrap."""
+    chain: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    while post and not actor.startswith("system:") and len(chain) < MAX_CHAIN:
+        if (actor, post) in seen:
+            break
+        seen.add((actor, post))
+        term = _appointment(ledger, actor, post, occurred_at)
+        if term is None:
+            chain.append({"person": actor, "post": post, "appointment": None})
+            break
+        appointing = event_at(ledger, term["appointed_event"])
+        chain.append({
+            "person": actor, "person_name": term["person_name"], "post": post,
+            "effective_from": term["effective_from"], "effective_to": term["effective_to"],
+            "appointment_position": term["appointed_event"],
+            "appointed_by": term["appointed_by"], "appointed_in": term["appointed_in"],
+            "basis": term["basis"], "appointed_at": appointing.envelope.get("occurred_at"),
+        })
+        actor = term["appointed_by"] or ""
+        post = term["appointed_in"]
+        occurred_at = appointing.envelope.get("occurred_at") or occurred_at
+    return chain
+
+
+def decision(ledger: GovernanceLedger, ref: str | int) -> dict[str, Any]:
+    """Everything an auditor needs to know about who decided one event, and on what basis."""
+    ledger.catch_up()
+    ev = event_at(ledger, ref)
+    env = ev.envelope
+    out: dict[str, Any] = {
+        "event": ev.public(),
+        "actor": env.get("actor"),
+        "post": env.get("post"),
+        "body": _body_of(env.get("post")),
+        "basis": env.get("basis"),
+        "occurred_at": env.get("occurred_at"),
+        "recorded_at": ev.recorded_at.isoformat(),
+        "command": env.get("command"),
+        "command_id": env.get("command_id"),
+        "authority_matrix": env.get("authority"),
+        "authority_chain": authority_chain(ledger, env.get("actor") or "", env.get("post"),
+                                           env.get("occurred_at") or ""),
+        "same_command": [e.public() for e in _same_command(ledger, ev)],
+    }
+    rule = ev.data.get("rule")
+    if rule:
+        out["rule"] = rule
+        inputs = []
+        for pos in ev.data.get("input_events", []) or []:
+            try:
+                src = event_at(ledger, pos)
+            except LedgerError:
+                inputs.append({"position": pos, "missing": True})
+                continue
+            inputs.append({"position": pos, "type": src.type, "actor": src.envelope.get("actor"),
+                           "post": src.envelope.get("post"), "data": src.data,
+                           "occurred_at": src.envelope.get("occurred_at")})
+        out["inputs"] = inputs
+    return out
+
+
+def _same_command(ledger: GovernanceLedger, ev: LoggedEvent) -> list[LoggedEvent]:
+    cid = ev.envelope.get("command_id")
+    if not cid:
+        return []
+    with ledger.engine.connect() as conn:
+        positions = conn.execute(select(actions.c.position).where(actions.c.command_id == cid)
+                                 .order_by(actions.c.position)).scalars().all()
+    return [event_at(ledger, p) for p in positions if p != ev.position]
+
+
+def _body_of(post: str | None) -> str | None:
+    if not post:
+        return None
+    from ledger.posts import parse_post
+
+    try:
+        return parse_post(post).body
+    except LedgerError:
+        return None
+
+
+def actor_actions(ledger: GovernanceLedger, person: str, start: datetime | None = None,
+                  end: datetime | None = None) -> list[dict[str, Any]]:
+    """Everything *person* did (by business time, oldest first), with the post they acted in."""
+    ledger.catch_up("audit")
+    q = select(actions).where(actions.c.actor == person)
+    if start is not None:
+        q = q.where(actions.c.occurred_utc >= utc_key(start))
+    if end is not None:
+        q = q.where(actions.c.occurred_utc < utc_key(end))
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(q.order_by(actions.c.occurred_utc, actions.c.position)).all()
+    return [{k: v for k, v in r._mapping.items() if k != "occurred_utc"} for r in rows]
+
+
+def as_of(ledger: GovernanceLedger, key: str, when: datetime, *, effective: bool = False,
+          ) -> dict[str, Any]:
+    """The aggregate *key* as the ledger knew it at *when* (recorded time), or by business time.
+
+    Returns the events included and the state they produce (public attributes of the aggregate).
+    """
+    events = ledger.history(key)
+    if effective:
+        cut = utc_key(when)
+        chosen = [e for e in events
+                  if e.envelope.get("occurred_at") and utc_key(e.envelope["occurred_at"]) <= cut]
+    else:
+        chosen = [e for e in events if e.recorded_at <= when]
+    if not chosen:
+        raise AggregateNotFoundError(
+            f"{key!r} had no events {'in effect' if effective else 'recorded'} by {when.isoformat()}")
+    state, note = _replay(ledger, chosen)
+    return {"key": key, "as_of": when.isoformat(), "view": "effective" if effective else "recorded",
+            "events": [e.public() for e in chosen], "state": state, "note": note,
+            "later_events": len(events) - len(chosen)}
+
+
+def _replay(ledger: GovernanceLedger, events: list[LoggedEvent]) -> tuple[dict[str, Any], str]:
+    agg: Any = None
+    note = ""
+    for e in events:
+        dom: Any = ledger.mapper.to_domain_event(StoredEvent(
+            originator_id=e.aggregate_id, originator_version=e.version, topic=e.topic,
+            state=e.state))
+        try:
+            if agg is None:
+                agg = dom.mutate(None)
+            else:
+                dom.apply(agg)
+                agg.version = e.version
+        except LedgerError as err:
+            note = f"state stops before event {e.position}: {err}"
+            break
+    state = {k.lstrip("_"): copy.deepcopy(v) for k, v in vars(agg).items()
+             if k not in ("_pending_events",)} if agg is not None else {}
+    return state, note

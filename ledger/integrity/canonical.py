@@ -1,0 +1,173 @@
+"""The canonical bytes of an event record: the data of its Merkle leaf.
+
+An auditor must be able to rebuild these bytes from a record alone, so the format is
+fixed here exactly.
+
+The record is a JSON object with exactly these seven members:
+
+==================  =======  =====================================================
+key                 type     value
+==================  =======  =====================================================
+``position``        integer  the record's position in the log, 0-based; equal to its
+                             Merkle leaf index
+``notification_id`` integer  the event store's notification id
+``aggregate_id``    string   the aggregate's id, as stored (e.g. a UUID in 8-4-4-4-12 form)
+``version``         integer  the aggregate version the event created
+``type``            string   the event's type name, as stored
+``recorded_at``     string   the recording timestamp, as stored
+``payload_b64``     string   the stored event payload bytes in standard base64
+                             (RFC 4648 §4, alphabet ``A-Z a-z 0-9 + /``, ``=`` padded)
+==================  =======  =====================================================
+
+Integers lie in ``[0, 2**53 - 1]``; strings are Unicode without lone surrogates.
+
+It is serialised with the JSON Canonicalization Scheme, RFC 8785, which for this shape
+means:
+
+- members sorted by key (UTF-16 code units; here plain ASCII order): ``aggregate_id``,
+  ``notification_id``, ``payload_b64``, ``position``, ``recorded_at``, ``type``,
+  ``version``;
+- no whitespace anywhere: ``{"key":value,"key":value}``;
+- integers in plain decimal, no sign, no leading zeros, no exponent;
+- strings in double quotes, encoded as UTF-8 with only these escapes: ``\\"``, ``\\\\``,
+  ``\\b``, ``\\f``, ``\\n``, ``\\r``, ``\\t``, and ``\\u00XX`` (lowercase hex) for the other
+  characters below U+0020. Every other character, U+007F and all non-ASCII included, is
+  written as itself in UTF-8.
+
+Example (``payload = b'{"name":"x"}'``)::
+
+    {"aggregate_id":"agg-1","notification_id":6,"payload_b64":"eyJuYW1lIjoieCJ9",
+    "position":5,"recorded_at":"2024-05-01T08:00:00+00:00","type":"Named","version":1}
+
+(one line, no newline at the end). The leaf hash is
+``SHA-256(0x00 || those bytes)`` (``ledger.integrity.merkle.leaf_hash``).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import cast
+
+import rfc8785
+
+from ledger.integrity.errors import RecordFormatError
+
+__all__ = [
+    "MAX_SAFE_INTEGER",
+    "RECORD_KEYS",
+    "event_record",
+    "event_record_bytes",
+    "record_bytes",
+]
+
+MAX_SAFE_INTEGER = 2**53 - 1
+"""Largest integer RFC 8785 serialises exactly (an IEEE 754 double's integer range)."""
+
+_INT_KEYS = ("position", "notification_id", "version")
+_STR_KEYS = ("aggregate_id", "type", "recorded_at", "payload_b64")
+RECORD_KEYS = frozenset(_INT_KEYS + _STR_KEYS)
+"""The exact member names of a record."""
+
+
+def event_record(
+    *,
+    position: int,
+    notification_id: int,
+    aggregate_id: str,
+    version: int,
+    type: str,
+    recorded_at: str,
+    payload: bytes,
+) -> dict[str, int | str]:
+    """Return the record object (a JSON-ready ``dict``) for an event.
+
+    Arguments are keyword-only: three of them are integers that must not be swapped.
+    """
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise RecordFormatError(f"payload must be bytes, got {_type_name(payload)}")
+    record: dict[str, int | str] = {
+        "position": position,
+        "notification_id": notification_id,
+        "aggregate_id": aggregate_id,
+        "version": version,
+        "type": type,
+        "recorded_at": recorded_at,
+        "payload_b64": base64.b64encode(bytes(payload)).decode("ascii"),
+    }
+    _check(record)
+    return record
+
+
+def event_record_bytes(
+    *,
+    position: int,
+    notification_id: int,
+    aggregate_id: str,
+    version: int,
+    type: str,
+    recorded_at: str,
+    payload: bytes,
+) -> bytes:
+    """Return the canonical bytes (RFC 8785 JSON) of an event's record; see the module doc."""
+    return record_bytes(
+        event_record(
+            position=position,
+            notification_id=notification_id,
+            aggregate_id=aggregate_id,
+            version=version,
+            type=type,
+            recorded_at=recorded_at,
+            payload=payload,
+        )
+    )
+
+
+def record_bytes(record: Mapping[str, object]) -> bytes:
+    """Return the canonical bytes of a record object, after checking its exact shape."""
+    _check(record)
+    try:
+        encoded: bytes = rfc8785.dumps(cast("dict[str, int | str]", dict(record)))
+    except rfc8785.CanonicalizationError as exc:
+        raise RecordFormatError(f"record cannot be canonicalised: {exc}") from exc
+    return encoded
+
+
+def _type_name(value: object) -> str:
+    """Name of a value's type, for error messages."""
+    return type(value).__name__
+
+
+def _check(record: Mapping[str, object]) -> None:
+    keys = set(record)
+    if keys != RECORD_KEYS:
+        missing = sorted(RECORD_KEYS - keys)
+        extra = sorted(keys - RECORD_KEYS, key=str)
+        raise RecordFormatError(f"record keys are wrong: missing {missing}, unexpected {extra}")
+    for key in _INT_KEYS:
+        value = record[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RecordFormatError(f"record {key} must be an integer, got {_type_name(value)}")
+        if not 0 <= value <= MAX_SAFE_INTEGER:
+            raise RecordFormatError(f"record {key} {value} is outside [0, 2**53 - 1]")
+    for key in _STR_KEYS:
+        value = record[key]
+        if not isinstance(value, str):
+            raise RecordFormatError(f"record {key} must be a string, got {_type_name(value)}")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise RecordFormatError(
+                f"record {key} is not valid Unicode (lone surrogate at {exc.start})"
+            ) from exc
+    payload_b64 = record["payload_b64"]
+    if not isinstance(payload_b64, str) or not _is_canonical_base64(payload_b64):
+        raise RecordFormatError("record payload_b64 is not standard padded base64")
+
+
+def _is_canonical_base64(text: str) -> bool:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        return False
+    return base64.b64encode(raw).decode("ascii") == text

@@ -1,0 +1,51 @@
+"""The audit index: one row per event with who did it, in which post, under which command.
+
+Answers "everything this person did" without scanning the log.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Connection, Index, Integer, String, Table, insert
+
+from ledger.eventlog import LoggedEvent
+from ledger.projections import Projection, projection
+from ledger.projections.status import utc_key
+from ledger.store import metadata
+
+ID = BigInteger().with_variant(Integer(), "sqlite")
+
+actions = Table(
+    "rm_audit_actions", metadata,
+    Column("position", ID, primary_key=True),
+    Column("actor", String(64), nullable=False),
+    Column("post", String(200)),
+    Column("command", String(64)),
+    Column("command_id", String(128)),
+    Column("type", String(100), nullable=False),
+    Column("aggregate_id", String(36), nullable=False),
+    Column("version", Integer(), nullable=False),
+    Column("occurred_at", String(40)),
+    Column("occurred_utc", String(26)),
+    Column("recorded_at", String(40), nullable=False),
+    Index("rm_audit_actions_actor", "actor", "occurred_utc"),
+)
+
+
+@projection
+class AuditProjection(Projection):
+    """Who did what, indexed by actor and business time."""
+
+    name = "audit"
+    schema_version = 1
+    tables = (actions,)
+
+    def apply(self, conn: Connection, event: LoggedEvent) -> None:
+        env = event.envelope
+        occurred = env.get("occurred_at")
+        conn.execute(insert(actions).values(
+            position=event.position, actor=env.get("actor") or "", post=env.get("post"),
+            command=env.get("command"), command_id=env.get("command_id"), type=event.type,
+            aggregate_id=str(event.aggregate_id), version=event.version, occurred_at=occurred,
+            occurred_utc=utc_key(occurred) if occurred else None,
+            recorded_at=event.recorded_at.isoformat(),
+        ))
