@@ -19,15 +19,23 @@ def run(db: str, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def entry(out: str, name: str) -> dict[str, object]:
+    return next(p for p in json.loads(out) if p["name"] == name)
+
+
+def lag(led: GovernanceLedger) -> int:
+    return next(int(p["lag"]) for p in led.projection_status() if p["name"] == "status")
+
+
 def test_project_catches_up_and_status_shows_position_lag_and_runner(sqlite_url: str) -> None:
     led = GovernanceLedger(sqlite_url)
     sunny_garden(led)
     led.close()
     code, out = run(sqlite_url, "projections", "status", "--json")
     assert code == 0
-    assert json.loads(out) == [{"name": "status", "position": 0, "head": 5, "lag": 5,
-                                "runner": False}]
-    assert run(sqlite_url, "project") == (0, "status: 5 events applied\n")
+    assert entry(out, "status") == {"name": "status", "position": 0, "head": 5, "lag": 5,
+                                    "runner": False}
+    assert run(sqlite_url, "project", "status") == (0, "status: 5 events applied\n")
     code, out = run(sqlite_url, "projections", "status")
     assert code == 0
     assert "not running" in out
@@ -41,18 +49,18 @@ def test_project_catches_up_and_status_shows_position_lag_and_runner(sqlite_url:
 def test_a_second_follower_of_the_same_projections_is_refused(sqlite_url: str) -> None:
     led = GovernanceLedger(sqlite_url)
     sunny_garden(led)
-    first = subprocess.Popen([PYTHON, "-m", "ledger", "--db", sqlite_url, "project", "--follow",
-                              "--poll-max", "0.1"], env=subprocess_env(),
+    first = subprocess.Popen([PYTHON, "-m", "ledger", "--db", sqlite_url, "project", "status",
+                              "--follow", "--poll-max", "0.1"], env=subprocess_env(),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
-        while led.projection_status()[0]["lag"] and time.monotonic() < deadline:
+        while lag(led) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert led.projection_status()[0]["lag"] == 0
+        assert lag(led) == 0
         code, out = run(sqlite_url, "projections", "status", "--json")
-        assert json.loads(out)[0]["runner"] is True
+        assert entry(out, "status")["runner"] is True
         second = subprocess.run([PYTHON, "-m", "ledger", "--db", sqlite_url, "project",
-                                 "--follow"], env=subprocess_env(), capture_output=True,
+                                 "status", "--follow"], env=subprocess_env(), capture_output=True,
                                 text=True, timeout=60, check=False)
         assert second.returncode == 1
         assert "already has a runner" in second.stderr
