@@ -164,10 +164,11 @@ class GovernanceLedger(Application[UUID]):
         self.datastore = datastore
         self.engine: Engine = datastore.engine
         self.events_table: Table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
+        # Discover projections first: importing them adds their tables to the metadata.
+        self.projections: dict[str, Projection] = discover()
         metadata.create_all(self.engine)
         self._head_query = select(func.max(self.events_table.c.id))
         appendonly.install(self.engine, [self.events_table.name, command_log.name])
-        self.projections: dict[str, Projection] = discover()
         self._aggregates = AggregateCache(AGGREGATE_CACHE_SIZE)
         self._known_head: int | None = None
         self._write_lock = threading.RLock()

@@ -57,7 +57,7 @@ def test_a_second_follower_of_the_same_projections_is_refused(sqlite_url: str) -
         while lag(led) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert lag(led) == 0
-        code, out = run(sqlite_url, "projections", "status", "--json")
+        _code, out = run(sqlite_url, "projections", "status", "--json")
         assert entry(out, "status")["runner"] is True
         second = subprocess.run([PYTHON, "-m", "ledger", "--db", sqlite_url, "project",
                                  "status", "--follow"], env=subprocess_env(), capture_output=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -163,3 +164,23 @@ def test_the_openapi_document_names_every_route(client: TestClient) -> None:
     assert {"/events", "/events/stream", "/health", "/status", "/communities/{code}/roster",
             "/history/{key}"} <= paths
     assert client.get("/docs").status_code == 200
+
+
+def test_audit_endpoints_answer_like_the_cli(client: TestClient, ledger: GovernanceLedger,
+                                            ) -> None:
+    from ledger import audit
+
+    decision = client.get("/audit/decision/ZQ-001@2").json()
+    assert decision["actor"] == "P-0001"
+    assert decision["event"]["type"] == "Community.PostAppointed"
+    assert decision["authority_chain"][0]["post"] == "town.ledger_admin@ZQ"
+    actions = client.get("/audit/actor/P-0001", params={"from": "2025-01-02"}).json()
+    assert [a["command"] for a in actions] == ["community.register", "post.appoint",
+                                               "post.appoint"]
+    view = client.get("/history/ZQ-001/state",
+                      params={"at": "2025-01-02T12:00", "view": "effective"}).json()
+    expected = audit.as_of(ledger, "ZQ-001", datetime.fromisoformat("2025-01-02T12:00+08:00"),
+                           effective=True)
+    assert view["events"] == expected["events"]
+    assert view["later_events"] == 2
+    assert client.get("/audit/decision/9999").json()["error"]["code"] == "unknown_event"

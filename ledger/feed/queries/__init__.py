@@ -19,11 +19,17 @@ Routes must only read.
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator
 
 from ledger.application import GovernanceLedger
+from ledger.config import localize
 
 #: Every registered query router, in registration order.
 ROUTERS: list[APIRouter] = []
@@ -50,3 +56,31 @@ def get_ledger(request: Request) -> GovernanceLedger:
 
 
 LedgerDep = Annotated[GovernanceLedger, Depends(get_ledger)]
+
+
+def _iso_text(value: object) -> object:
+    """Only ISO text: no Unix timestamps (which pydantic would otherwise accept)."""
+    if isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}", value):
+        return value
+    raise ValueError("expected an ISO date or datetime, e.g. 2025-03-01 or 2025-03-01T09:30+08:00")
+
+
+IsoWhen = Annotated[datetime | date, BeforeValidator(_iso_text)]
+"""A query parameter holding an ISO date or datetime (use :func:`moment` on it)."""
+
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def moment(value: datetime | date) -> datetime:
+    """Naive times and bare dates in LEDGER_TZ; clamped to 1900–9000 (nothing lies outside)."""
+    when = localize(value)
+    try:
+        return min(max(when, EARLIEST), LATEST)
+    except OverflowError:  # pragma: no cover - offsets at datetime.min/max
+        return EARLIEST if when.year < 2000 else LATEST
+
+
+def json_response(obj: object) -> JSONResponse:
+    """A JSON answer for plain query data (UUIDs, datetimes and decimals become text)."""
+    return JSONResponse(jsonable_encoder(obj))

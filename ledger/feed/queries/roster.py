@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from ledger.config import localize
 from ledger.feed.log import public_event
 from ledger.feed.models import PublicEvent, errors
-from ledger.feed.queries import LedgerDep, query_router
+from ledger.feed.queries import IsoWhen, LedgerDep, json_response, moment, query_router
 
 router = query_router(APIRouter(tags=["roster"]))
 
@@ -96,26 +93,6 @@ CODE = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:
                           description="Community code, e.g. ZQ-001.", examples=["ZQ-001"])]
 
 
-def _iso_text(value: object) -> object:
-    """Only ISO text: no Unix timestamps (which pydantic would otherwise accept)."""
-    if isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}", value):
-        return value
-    raise ValueError("expected an ISO date or datetime, e.g. 2025-03-01 or 2025-03-01T09:30+08:00")
-
-
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-
-
-def _when(value: datetime | date) -> datetime:
-    """Naive times and bare dates in LEDGER_TZ; clamped to 1900–9000 (nothing lies outside)."""
-    when = localize(value)
-    try:
-        return min(max(when, EARLIEST), LATEST)
-    except OverflowError:  # pragma: no cover - offsets at datetime.min/max
-        return EARLIEST if when.year < 2000 else LATEST
-
-
 @router.get("/status", response_model=Status, responses=errors(404),
             summary="Communities and who holds each post now")
 def status(ledger: LedgerDep,
@@ -123,19 +100,19 @@ def status(ledger: LedgerDep,
                max_length=64, description="Only this community (and no towns).")] = None,
            ) -> JSONResponse:
     """Like ``ledger status [COMMUNITY] --json``."""
-    return JSONResponse(ledger.status(community or None))
+    return json_response(ledger.status(community or None))
 
 
 @router.get("/communities/{code}/roster", response_model=Roster, responses=errors(404),
             summary="Who held each post of a community at a time")
 def roster(ledger: LedgerDep, code: CODE,
-           as_of: Annotated[datetime | date | None, BeforeValidator(_iso_text), Query(
+           as_of: Annotated[IsoWhen | None, Query(
                description="ISO date or datetime (default now; naive times and dates are "
                            "read in LEDGER_TZ).", examples=["2025-03-01"])] = None,
            ) -> JSONResponse:
     """Like ``ledger roster COMMUNITY --as-of T --json``."""
-    when = _when(as_of) if as_of is not None else None
-    return JSONResponse(ledger.roster(code, when))
+    when = moment(as_of) if as_of is not None else None
+    return json_response(ledger.roster(code, when))
 
 
 @router.get("/history/{key}", response_model=list[PublicEvent], responses=errors(404),
@@ -147,4 +124,4 @@ def history(ledger: LedgerDep,
             ) -> JSONResponse:
     """Like ``ledger history KEY --json``, each event in schema ``ledger-event/1``."""
     events: list[dict[str, Any]] = [public_event(e) for e in ledger.history(key)]
-    return JSONResponse(events)
+    return json_response(events)
