@@ -1,5 +1,8 @@
 """Processes the feed's end-to-end tests start: a subscriber and a writer.
 
+The tests fork them (``multiprocessing`` with ``fork``: separate processes that need not
+import everything again); they can also run on their own:
+
     python -m tests.e2e.feed_procs subscribe FEED_URL DB [--until N] [--poll] [--delay S]
     python -m tests.e2e.feed_procs write DB_URL COMMUNITY COUNT [--commit-delay S] [--go FILE]
 """
@@ -60,7 +63,7 @@ def write(args: argparse.Namespace) -> None:
     ledger.close()
 
 
-def main() -> None:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="what", required=True)
     s = sub.add_parser("subscribe")
@@ -76,8 +79,17 @@ def main() -> None:
     w.add_argument("count", type=int)
     w.add_argument("--commit-delay", type=float, default=0.0)
     w.add_argument("--go", help="Wait for this file to exist before writing.")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Run as the command line says (the target of a forked process, or ``main``)."""
+    args = parse(argv)
     subscribe(args) if args.what == "subscribe" else write(args)
+
+
+def main() -> None:
+    run()
 
 
 if __name__ == "__main__":

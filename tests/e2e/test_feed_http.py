@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import random
 import signal
 import sqlite3
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import httpx
@@ -19,7 +20,8 @@ import pytest
 from ledger.application import GovernanceLedger
 from ledger.eventlog import iter_log
 from tests.conftest import ADMIN, bootstrap, pg_schema_url, sunny_garden
-from tests.feedkit import PYTHON, serve, subprocess_env
+from tests.e2e import feed_procs
+from tests.feedkit import serve
 
 
 def log_positions(ledger: GovernanceLedger) -> list[int]:
@@ -45,10 +47,18 @@ def received(db: Path) -> list[int]:
         conn.close()
 
 
-def subscriber(feed: str, db: Path, *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([PYTHON, "-m", "tests.e2e.feed_procs", "subscribe", feed, str(db),
-                             *extra], env=subprocess_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+FORK = multiprocessing.get_context("fork")
+
+
+def process(*argv: str) -> BaseProcess:
+    """A separate (forked) process running ``tests.e2e.feed_procs`` with *argv*."""
+    proc = FORK.Process(target=feed_procs.run, args=(list(argv),), daemon=True)
+    proc.start()
+    return proc
+
+
+def subscriber(feed: str, db: str, *extra: str) -> BaseProcess:
+    return process("subscribe", feed, db, *extra)
 
 
 def sse(response: httpx.Response) -> Iterator[tuple[str, str]]:
@@ -106,21 +116,26 @@ def test_a_subscriber_killed_at_random_points_receives_every_event_once_in_order
     for n in range(60):
         appoint(garden, "ZQ-001", n)
     db = tmp_path / "subscriber.db"
-    kills = 0
+    kills = behind = 0
     with serve(sqlite_url) as url:
         for round_ in range(6):
-            proc = subscriber(url, str(db), "--page-size", "7", "--delay", "0.002")
+            proc = subscriber(url, str(db), "--page-size", "7", "--delay", "0.01")
             time.sleep(rng.uniform(0.3, 0.8))
             for n in range(5):  # written while it runs: reaches it by the stream
                 appoint(garden, "ZQ-001", 100 + round_ * 5 + n)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            assert proc.pid is not None
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.join()
             kills += 1
+            if len(received(db)) < len(log_positions(garden)):
+                behind += 1  # killed while it still had events to process
         head = log_positions(garden)[-1]
         proc = subscriber(url, str(db), "--until", str(head))
-        assert proc.wait(timeout=30) == 0
+        proc.join(timeout=30)
+        assert proc.exitcode == 0
     got = received(db)
     assert kills == 6
+    assert behind >= 2, "most kills should land while the subscriber is at work"
     assert got == log_positions(garden), f"seed {seed}"
     assert len(got) == len(set(got))
 
@@ -145,10 +160,8 @@ def test_four_writers_committing_concurrently_skip_nothing_for_a_streaming_subsc
     go = tmp_path / "go"
     per_writer = 25
     # The writers start first (they take a few seconds to start up) and wait for "go".
-    writers = [subprocess.Popen(
-        [PYTHON, "-m", "tests.e2e.feed_procs", "write", url, code, str(per_writer),
-         "--commit-delay", "0.01", "--go", str(go)], env=subprocess_env())
-        for code in communities]
+    writers = [process("write", url, code, str(per_writer), "--commit-delay", "0.01",
+                       "--go", str(go)) for code in communities]
     try:
         with serve(url) as feed:
             sub = subscriber(feed, str(db))
@@ -158,7 +171,8 @@ def test_four_writers_committing_concurrently_skip_nothing_for_a_streaming_subsc
                 time.sleep(0.02)
             go.touch()  # the subscriber is streaming; all four writers commit at once
             for w in writers:
-                assert w.wait(timeout=60) == 0
+                w.join(timeout=60)
+                assert w.exitcode == 0
             writers_done = time.time()
             expected = log_positions(led)
             assert len(expected) == 1 + 1 + len(communities) * (1 + per_writer)
@@ -166,12 +180,12 @@ def test_four_writers_committing_concurrently_skip_nothing_for_a_streaming_subsc
             while received(db) != expected and time.monotonic() < deadline:
                 time.sleep(0.05)
             sub.terminate()
-            sub.wait(timeout=10)
+            sub.join(timeout=10)
     finally:
         for w in writers:
-            if w.poll() is None:
+            if w.is_alive():
                 w.kill()
-                w.wait()
+                w.join()
         led.close()
     got = received(db)
     assert got == expected
