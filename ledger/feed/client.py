@@ -56,7 +56,10 @@ class Subscriber:
     def __init__(self, feed_url: str, db_path: str | Path, *, name: str = "default",
                  types: Sequence[str] = (), aggregate: str | None = None,
                  token: str | None = None, page_size: int = 500, stream: bool = True,
-                 synchronous: str = "FULL", timeout: float = 30.0) -> None:
+                 synchronous: str = "FULL", timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous={synchronous!r}: use OFF, NORMAL, FULL or EXTRA")
         self.feed_url = feed_url.rstrip("/")
         self.name = name
         self.types = list(types)
@@ -64,7 +67,7 @@ class Subscriber:
         self.page_size = page_size
         self.stream = stream
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=self.feed_url, headers=headers,
+        self.http = httpx.Client(base_url=self.feed_url, headers=headers, transport=transport,
                                  timeout=httpx.Timeout(timeout, connect=5.0))
         self.db = sqlite3.connect(str(db_path), isolation_level=None, timeout=60,
                                   check_same_thread=False)
