@@ -6,6 +6,7 @@ import copy
 import hashlib
 import itertools
 import json
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -25,6 +26,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, Table, and_, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
+from ledger import privacy  # noqa: F401 - registers the personal-data key table
 from ledger.aggregates.base import LedgerAggregate, aggregate_id
 from ledger.commands import Command, parse_command
 from ledger.config import Settings, now
@@ -56,6 +58,7 @@ RETRYABLE = (IntegrityError, sqlalchemy.exc.IntegrityError, OperationalError,
 
 _PRIOR_COMMAND = select(command_log.c.result).where(command_log.c.command_id == bindparam("cid"))
 _INSERT_COMMAND = insert(command_log)
+_ADVISORY_LOCK = select(func.pg_advisory_xact_lock(bindparam("k")))
 
 
 class AggregateCache:
@@ -164,8 +167,7 @@ class GovernanceLedger(Application[UUID]):
         self.datastore = datastore
         self.engine: Engine = datastore.engine
         self.events_table: Table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
-        # Discover projections first: importing them adds their tables to the metadata.
-        self.projections: dict[str, Projection] = discover()
+        self.projections: dict[str, Projection] = discover()  # registers their tables
         metadata.create_all(self.engine)
         self._head_query = select(func.max(self.events_table.c.id))
         appendonly.install(self.engine, [self.events_table.name, command_log.name])
@@ -177,7 +179,7 @@ class GovernanceLedger(Application[UUID]):
         load_handlers()
 
     # ------------------------------------------------------------------ writing
-    def execute(self, command: Command | Mapping[str, Any] | str, *,
+    def execute(self, command: Command | Mapping[str, Any] | str | bytes, *,
                 dry_run: bool = False) -> CommandResult:
         """Validate, authorize and record one command atomically; return what was written.
 
@@ -229,7 +231,7 @@ class GovernanceLedger(Application[UUID]):
                             f"{cmd.type} {cmd.command_id}: still conflicting with concurrent "
                             f"writers after {MAX_ATTEMPTS} attempts ({_short(e)}); send it again"
                         ) from None
-                    time.sleep(0.005 * (2 ** attempt))
+                    time.sleep(random.uniform(0.002, 0.01) * (2 ** attempt))  # noqa: S311
                 except BaseException:
                     self._aggregates.clear()
                     raise
@@ -240,7 +242,7 @@ class GovernanceLedger(Application[UUID]):
         prior = self._prior(cmd.command_id, digest, session)
         if prior:
             return prior
-        ctx = Context(self, cmd, dry_run=False)
+        ctx = Context(self, cmd, dry_run=False, session=session)
         try:
             detail = handler(ctx, cmd) or {}
             if not ctx.authorized:  # pragma: no cover - programming error guard
@@ -268,6 +270,17 @@ class GovernanceLedger(Application[UUID]):
         for agg_id, agg in ctx.loaded.items():
             self._aggregates.put(agg_id, agg)
         return result
+
+    def lock_aggregate(self, session: Session, agg_id: UUID) -> None:
+        """On PostgreSQL, serialise writers of one aggregate for the rest of the transaction.
+
+        Optimistic concurrency (the unique version index) stays the guarantee; the advisory
+        lock only turns most conflicts between busy writers into short waits. SQLite needs
+        none: its write transactions are serial.
+        """
+        if self.engine.dialect.name == "postgresql":
+            key = int.from_bytes(agg_id.bytes[:8], "big", signed=True)
+            session.connection().execute(_ADVISORY_LOCK, {"k": key})
 
     def _check_head(self, session: Session) -> None:
         """Forget cached aggregates if anyone else wrote since this process last committed."""
@@ -352,7 +365,7 @@ class GovernanceLedger(Application[UUID]):
             return False
         return self.recorder.max_notification_id() is None
 
-    def apply(self, lines: Iterable[str], *, dry_run: bool = False, keep_going: bool = False,
+    def apply(self, lines: Iterable[str | bytes], *, dry_run: bool = False, keep_going: bool = False,
               batch_size: int = APPLY_BATCH) -> Iterator[LineOutcome]:
         """Execute one command per JSON Lines line, each atomically, yielding each outcome.
 
@@ -386,7 +399,8 @@ class GovernanceLedger(Application[UUID]):
         except LedgerError as e:
             return LineOutcome(number, None, e)
 
-    def _apply_batch(self, batch: list[tuple[int, str]], keep_going: bool) -> list[LineOutcome]:
+    def _apply_batch(self, batch: list[tuple[int, str | bytes]], keep_going: bool,
+                     ) -> list[LineOutcome]:
         """One transaction for the batch; each line in a savepoint. Falls back to one
         transaction per line if the batch as a whole hits a concurrent writer."""
         outcomes: list[LineOutcome] = []
@@ -414,7 +428,7 @@ class GovernanceLedger(Application[UUID]):
                 break
         return outcomes
 
-    def _batched_line(self, number: int, text: str, session: Session) -> LineOutcome:
+    def _batched_line(self, number: int, text: str | bytes, session: Session) -> LineOutcome:
         try:
             cmd = parse_command(text)
         except LedgerError as e:

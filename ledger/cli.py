@@ -185,25 +185,17 @@ def _report(r: Renderer, outcome: LineOutcome) -> dict[str, Any]:
 
 
 @contextmanager
-def _open_lines(path: str) -> Iterator[Iterator[str]]:
+def _open_lines(path: str) -> Iterator[Iterator[bytes]]:
+    """Lines as bytes: each is decoded (and refused if not UTF-8) on its own."""
     if path == "-":
-        yield iter(sys.stdin)
+        yield iter(sys.stdin.buffer)
         return
     try:
-        fh = open(path, encoding="utf-8", errors="strict")  # noqa: SIM115
+        fh = open(path, "rb")  # noqa: SIM115
     except OSError as e:
         raise click.ClickException(f"cannot read {path}: {e.strerror}") from None
     with fh:
-        yield _decoded(fh, path)
-
-
-def _decoded(fh: Any, path: str) -> Iterator[str]:
-    lineno = 0
-    try:
-        for lineno, line in enumerate(fh, start=1):  # noqa: B007
-            yield line
-    except UnicodeDecodeError:
-        raise click.ClickException(f"{path}: line {lineno + 1} is not valid UTF-8") from None
+        yield iter(fh)
 
 
 @cli.command()
@@ -291,10 +283,13 @@ def post() -> None:
 @click.option("--name", "person_name", required=True, help="The person's name.")
 @click.option("--from", "effective_from", metavar="DATETIME",
               help="Effective from (default: --at, i.e. now).")
+@click.option("--election", metavar="OC",
+              help="For an owners'-committee post: the election that filled it "
+                   "(<community>/<term>).")
 @envelope_options
 @json_option
 def post_appoint(target_post: str, person: str, person_name: str, effective_from: str | None,
-                 as_json: bool, **kw: Any) -> None:
+                 election: str | None, as_json: bool, **kw: Any) -> None:
     """Appoint PERSON to POST (named <body>.<role>@<scope>).
 
     \b
@@ -303,7 +298,8 @@ def post_appoint(target_post: str, person: str, person_name: str, effective_from
           --actor P-0001 --post town.ledger_admin@ZQ --from 2025-01-01
     """
     execute({"type": "post.appoint", "target_post": target_post, "person": person,
-             "person_name": person_name, "effective_from": effective_from, **envelope(kw)},
+             "person_name": person_name, "effective_from": effective_from,
+             "election": election, **envelope(kw)},
             as_json)
 
 

@@ -17,6 +17,9 @@ import pytest
 import sqlalchemy as sa
 
 from ledger.application import GovernanceLedger
+from ledger.logs import configure
+
+configure("warning")  # library code logs at info; tests only want warnings and up
 
 PG_ENV = "LEDGER_TEST_POSTGRES_URL"
 PG_SKIP = (

@@ -96,7 +96,8 @@ Ref = Annotated[str, Field(min_length=1, max_length=500)]
 class Command(BaseModel):
     """Base of every command: the audit envelope."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
+                              allow_inf_nan=False)
 
     type: str
     actor: PersonId = Field(description="Person id of who acts, or system:… for the system")
@@ -177,8 +178,8 @@ def _format_errors(tag: str, err: ValidationError) -> str:
     parts = []
     for e in err.errors(include_url=False):
         loc = [str(x) for x in e["loc"] if x != tag]
-        where = ".".join(loc) or "command"
-        msg = e["msg"]
+        where = show(".".join(loc) or "command")
+        msg = " ".join(str(e["msg"]).split())
         if e["type"] == "missing":
             msg = "required field is missing"
         elif e["type"] == "extra_forbidden":
@@ -187,6 +188,40 @@ def _format_errors(tag: str, err: ValidationError) -> str:
             msg = msg.removeprefix("Value error, ")
         parts.append(f"field '{where}': {msg}")
     return f"{tag}: " + "; ".join(parts)
+
+
+#: Deepest nesting of objects and lists accepted in a command.
+MAX_DEPTH = 8
+_BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def show(text: str, limit: int = 60) -> str:
+    """User-supplied text made safe for a one-line message: escaped and shortened."""
+    shown = text.encode("unicode_escape").decode("ascii")
+    return shown if len(shown) <= limit else shown[:limit] + "…"
+
+
+def _check_values(value: Any, where: str, depth: int) -> None:
+    """Refuse what no field may hold: control characters (but tab and newlines), unpaired
+    surrogates (not encodable as UTF-8), and deep nesting."""
+    if depth > MAX_DEPTH:
+        raise CommandValidationError(
+            f"field '{show(where or 'command')}': nested deeper than {MAX_DEPTH}")
+    if isinstance(value, str):
+        bad = _BAD_CHARS.search(value)
+        if bad:
+            raise CommandValidationError(
+                f"field '{show(where or 'command')}': contains the control or invalid character "
+                f"U+{ord(bad.group()):04X} at offset {bad.start()}")
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise CommandValidationError(f"field '{show(where)}': keys must be text")
+            _check_values(k, where, depth + 1)
+            _check_values(v, f"{where}.{k}" if where else k, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_values(v, f"{where}[{i}]", depth + 1)
 
 
 def parse_command(data: Mapping[str, Any] | str | bytes | Command) -> Command:
@@ -202,9 +237,15 @@ def parse_command(data: Mapping[str, Any] | str | bytes | Command) -> Command:
             raise CommandValidationError(
                 f"command is {len(data)} bytes; the limit is {MAX_COMMAND_BYTES}"
             )
+        if isinstance(data, bytes):
+            try:
+                data = data.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise CommandValidationError(
+                    f"not valid UTF-8 (byte {e.start}: {data[e.start:e.start + 1]!r})") from None
         try:
             data = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except json.JSONDecodeError as e:
             raise CommandValidationError(f"not valid JSON: {e}") from None
         except RecursionError:
             raise CommandValidationError("not valid JSON: nested too deeply") from None
@@ -212,6 +253,7 @@ def parse_command(data: Mapping[str, Any] | str | bytes | Command) -> Command:
         raise CommandValidationError(
             f"a command must be a JSON object, got {type(data).__name__}"
         )
+    _check_values(data, "", 0)
     tag = data.get("type")
     adapter = command_adapter()
     if not isinstance(tag, str) or tag not in COMMANDS:

@@ -79,6 +79,11 @@ class AppointPost(Command):
     person: PersonId
     person_name: Name
     effective_from: When | None = None
+    election: str | None = Field(
+        default=None, max_length=64,
+        description="For an owners'-committee post: the election that filled it, as the "
+                    "committee key <community>/<term> (e.g. ZQ-001/2025)",
+    )
 
     @field_validator("target_post")
     @classmethod

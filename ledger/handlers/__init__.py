@@ -27,6 +27,8 @@ from ledger.errors import (
 from ledger.posts import parse_post
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from ledger.application import GovernanceLedger
 
 A = TypeVar("A", bound=LedgerAggregate)
@@ -50,8 +52,10 @@ def handles(*command_classes: type[Command]) -> Callable[[Handler], Handler]:
 class Context:
     """What a handler works with: the command, its envelope, and the aggregates it touches."""
 
-    def __init__(self, ledger: GovernanceLedger, command: Command, *, dry_run: bool) -> None:
+    def __init__(self, ledger: GovernanceLedger, command: Command, *, dry_run: bool,
+                 session: Session | None = None) -> None:
         self.ledger = ledger
+        self.session = session
         self.command = command
         self.dry_run = dry_run
         self.authorized = False
@@ -79,6 +83,8 @@ class Context:
         agg_id = cls.id_for(key)
         if agg_id in self.loaded:
             return self.loaded[agg_id]  # type: ignore[return-value]
+        if self.session is not None:
+            self.ledger.lock_aggregate(self.session, agg_id)
         agg = self.ledger.load(agg_id, dry_run=self.dry_run)
         if agg is None:
             return None
@@ -114,6 +120,17 @@ class Context:
         for agg in aggs:
             self.touched[agg.id] = agg
             self.loaded[agg.id] = agg
+
+    # Personal data.
+    def seal_personal(self, subject: str, data: dict[str, Any]) -> dict[str, str]:
+        """Encrypt a resident's personal data under their own key (see ledger.privacy)."""
+        from ledger import privacy
+
+        if self.session is None:  # dry run: check the id, create no key
+            if not privacy.SUBJECT_RE.match(subject):
+                raise privacy.PersonalDataError(f"subject id {subject[:40]!r} is not a valid id")
+            return {"subject": subject, "nonce": "", "ciphertext": ""}
+        return privacy.seal(self.session.connection(), subject, data)
 
     # Authority.
     def authorize(self, *, town: str | None, community: str | None = None) -> None:

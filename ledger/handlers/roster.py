@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ledger.aggregates.community import Community
@@ -17,12 +18,18 @@ from ledger.commands.roster import (
 from ledger.errors import (
     AlreadyExistsError,
     BootstrapRefusedError,
+    CommandValidationError,
     ContractRequiredError,
     ElectionRequiredError,
     TownNotFoundError,
 )
 from ledger.handlers import Context, handles
-from ledger.posts import parse_post, town_of_community
+from ledger.posts import PostName, parse_post, town_of_community
+
+#: Checks of the election an appointment to an owners'-committee post cites
+#: (``post.appoint`` with ``election``); the owners' committee domain registers its check here.
+#: Each raises when the election does not support the appointment.
+ELECTION_CHECKS: list[Callable[[Context, PostName, AppointPost], None]] = []
 
 
 @handles(BootstrapTown)
@@ -92,16 +99,27 @@ def appoint(ctx: Context, cmd: AppointPost) -> dict[str, Any]:
     if post.department:
         ctx.town(town_code).check_department(post.department)
     if post.kind.requires == "election":
-        raise ElectionRequiredError(
-            f"{post.name} is an owners'-committee post: it is filled only through an election "
-            "by the owners' assembly (oc elect), not by appointment"
+        if not cmd.election or not ELECTION_CHECKS:
+            raise ElectionRequiredError(
+                f"{post.name} is an owners'-committee post: it is filled only through an "
+                "election by the owners' assembly; cite the election (election: "
+                f"<community>/<term>, e.g. {post.scope}/2025) or start the elected "
+                "committee's term (oc start-term)"
+            )
+        for check in ELECTION_CHECKS:
+            check(ctx, post, cmd)
+    elif cmd.election:
+        raise CommandValidationError(
+            f"post.appoint: field 'election': {post.name} is not an owners'-committee post; "
+            "only those are filled through an election"
         )
     if post.kind.requires == "contract":
         raise ContractRequiredError(
             f"{post.name} is a property-firm post: it is filled through the firm's contract"
         )
     ctx.authorize(town=town_code, community=community_code)
-    holder.appoint(post, cmd.person, cmd.person_name, cmd.effective_from or ctx.at, ctx.envelope)
+    env = {**ctx.envelope, "election": cmd.election} if cmd.election else ctx.envelope
+    holder.appoint(post, cmd.person, cmd.person_name, cmd.effective_from or ctx.at, env)
     ctx.add(holder)
     return {"post": post.name, "person": cmd.person}
 

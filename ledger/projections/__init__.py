@@ -10,6 +10,7 @@ continuously, one runner per view).
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
@@ -73,10 +74,16 @@ def position(conn: Connection, name: str, *, lock: bool = False) -> tuple[int, i
     return (int(row[0]), int(row[1])) if row else None
 
 
-def catch_up(ledger: GovernanceLedger, projection: Projection, batch: int = 1000,
+def batch_size() -> int:
+    """Events per projection transaction (``LEDGER_PROJECTION_BATCH``, default 1000)."""
+    return max(1, int(os.environ.get("LEDGER_PROJECTION_BATCH") or 1000))
+
+
+def catch_up(ledger: GovernanceLedger, projection: Projection, batch: int | None = None,
              stop: int | None = None) -> int:
     """Apply every event after the tracked position; return how many were read."""
     engine = ledger.engine
+    batch = batch or batch_size()
     total = 0
     while True:
         with write_intent(), engine.begin() as conn:
@@ -102,7 +109,7 @@ def catch_up(ledger: GovernanceLedger, projection: Projection, batch: int = 1000
             return total
 
 
-def rebuild(ledger: GovernanceLedger, projection: Projection, batch: int = 1000) -> int:
+def rebuild(ledger: GovernanceLedger, projection: Projection, batch: int | None = None) -> int:
     """Replay the whole log into new tables and swap them in; return the events read.
 
     An in-memory SQLite database has no room for shadow tables: there the tables are
@@ -111,7 +118,7 @@ def rebuild(ledger: GovernanceLedger, projection: Projection, batch: int = 1000)
     from ledger.projections.runner import can_swap, rebuild_swapped
 
     if can_swap(ledger):
-        return rebuild_swapped(ledger, projection, batch)
+        return rebuild_swapped(ledger, projection, batch or batch_size())
     with write_intent(), ledger.engine.begin() as conn:
         projection.reset(conn)
         conn.execute(delete(projection_tracking)

@@ -1,0 +1,279 @@
+"""The PropertyFirm (物业服务企业): registration, contracts held, and its credit file.
+
+Key: the unified social credit code (统一社会信用代码), validated per GB 32100-2015 by
+:mod:`ledger.rules.credit_code`.
+
+Public methods other domains build on (the year-end appraisal among them):
+
+- :meth:`PropertyFirm.check_may_bid` raises :class:`BiddingBannedError` citing the ban;
+  :meth:`PropertyFirm.ban_at` returns the ban in force at a time, or ``None``.
+- :meth:`PropertyFirm.sign_contract`, :meth:`renew_contract`, :meth:`terminate_contract`;
+  :meth:`contract` and :meth:`contracts_at` read them.
+- :meth:`PropertyFirm.dismiss_for_non_performance` (owners' assembly dismissal) and
+  :meth:`PropertyFirm.put_on_elimination_list` (a rule outcome, recorded with the rule's id,
+  version, parameters and inputs) each add a credit record, a town-wide bidding ban, and a
+  report to the district credit platform (``PropertyFirm.ReportedToDistrict``, the event other
+  services subscribe to).
+
+Amounts are stored as decimal strings.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from eventsourcing.domain import event
+
+from ledger.aggregates.base import EnvelopeDict, LedgerAggregate, at
+from ledger.errors import NotFoundError, RuleViolationError
+
+#: Name of the district platform firms' bad records are reported to.
+DISTRICT_PLATFORM = "闵行区房管局物业征信平台 (Minhang district property credit platform)"
+
+
+class FirmNotFoundError(NotFoundError):
+    """Raised when a credit code names no registered property firm."""
+
+    code = "unknown_firm"
+
+
+class ContractNotFoundError(NotFoundError):
+    """Raised when a contract reference names no contract of that firm."""
+
+    code = "unknown_contract"
+
+
+class ContractStateError(RuleViolationError):
+    """Raised when a contract action does not fit the contract (renewing a terminated one,
+    terminating before it started, a termination kind whose conditions are not met…)."""
+
+    code = "contract_state"
+
+
+class BiddingBannedError(RuleViolationError):
+    """Raised when a firm with a town-wide bidding ban bids, is awarded or contracts; the
+    message cites the ban: which, since when, why, and the event that imposed it."""
+
+    code = "bidding_banned"
+
+    def __init__(self, message: str, ban: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.ban = ban
+        """The ban as recorded on the firm."""
+
+
+class PropertyFirm(LedgerAggregate):
+    """A property-management firm: registration, contracts held, elimination and credit file."""
+
+    KIND = "firm"
+
+    @staticmethod
+    def create_id(code: str) -> Any:
+        """Firm ids derive from the unified social credit code."""
+        return PropertyFirm.id_for(code)
+
+    @event("Registered")
+    def __init__(self, code: str, name: str, town: str, head: str, head_name: str,
+                 envelope: EnvelopeDict) -> None:
+        self.code = code
+        """Unified social credit code (18 characters)."""
+        self.name = name
+        """Registered name."""
+        self.town = town
+        """Town where it is registered to serve."""
+        self.head = head
+        """Person id of the firm's head (负责人)."""
+        self.head_name = head_name
+        """The head's name."""
+        self.contracts: dict[str, dict[str, Any]] = {}
+        """Contract ref → community, committee, tender, start, end, fee, status, history."""
+        self.eliminations: list[dict[str, Any]] = []
+        """Elimination-list entries: year, rule id@version, parameters, inputs, reason."""
+        self.credit_records: list[dict[str, Any]] = []
+        """Bad records in the credit file: id, kind, reason, community, basis."""
+        self.bans: list[dict[str, Any]] = []
+        """Town-wide bidding bans: id, since, kind, reason, record, event version, command."""
+        self.reports: list[dict[str, Any]] = []
+        """Reports to the district credit platform."""
+
+    # ------------------------------------------------------------------ reading
+    def ban_at(self, when: datetime) -> dict[str, Any] | None:
+        """The first bidding ban in force at *when* (bans are permanent), or ``None``."""
+        return next((b for b in self.bans if at(b["since"]) <= when), None)
+
+    def check_may_bid(self, when: datetime) -> None:
+        """Raise :class:`BiddingBannedError`, citing the ban, if the firm may not bid at *when*."""
+        ban = self.ban_at(when)
+        if ban is None:
+            return
+        raise BiddingBannedError(
+            f"firm {self.code} ({self.name}) is banned from every property tender in town "
+            f"{self.town}: ban {ban['ban']} since {ban['since']} ({ban['kind']}: "
+            f"{ban['reason']}), imposed by event PropertyFirm.BiddingBanned version "
+            f"{ban['version']} of firm:{self.code} (command {ban['command_id']}); "
+            "a banned firm cannot bid, be awarded or contract", ban)
+
+    def contract(self, ref: str) -> dict[str, Any]:
+        """The contract *ref*; :class:`ContractNotFoundError` if the firm holds none."""
+        if ref not in self.contracts:
+            raise ContractNotFoundError(f"firm {self.code} ({self.name}) holds no contract "
+                                        f"{ref!r}")
+        return self.contracts[ref]
+
+    @staticmethod
+    def effective_end(contract: dict[str, Any]) -> str:
+        """When the contract stops (termination, else its end date at midnight), ISO text."""
+        return str(contract["terminated_at"] or contract["end_at"])
+
+    def contracts_at(self, when: datetime) -> list[dict[str, Any]]:
+        """Contracts in force at *when*."""
+        return [c for c in self.contracts.values()
+                if at(c["start_at"]) <= when < at(self.effective_end(c))]
+
+    @property
+    def eliminated(self) -> bool:
+        """Whether the firm was ever put on the elimination list."""
+        return bool(self.eliminations)
+
+    # ------------------------------------------------------------------ contracts
+    def sign_contract(self, ref: str, community: str, oc: str, tender: str, start: datetime,
+                      end: datetime, annual_fee: Decimal, manager: str, manager_name: str,
+                      envelope: EnvelopeDict) -> None:
+        """Sign a service contract won in *tender*; refused while banned (at signing or at the
+        start of service, whichever is later)."""
+        if ref in self.contracts:
+            raise ContractStateError(f"firm {self.code} already holds contract {ref!r}")
+        self.check_may_bid(max(start, at(envelope["occurred_at"])))
+        self._contract_signed(ref, community, oc, tender, start.isoformat(), end.isoformat(),
+                              f"{annual_fee:f}", manager, manager_name, envelope)
+
+    def renew_contract(self, ref: str, end: datetime, annual_fee: Decimal | None,
+                       decision: str, when: datetime, envelope: EnvelopeDict) -> None:
+        """Extend a contract in force to a later end date (and a new fee); refused while banned."""
+        c = self.contract(ref)
+        if c["status"] != "active":
+            raise ContractStateError(f"contract {ref!r} is {c['status']}; only an active "
+                                     "contract is renewed")
+        if end <= at(c["end_at"]):
+            raise ContractStateError(f"the new end {end.date()} is not after the current end "
+                                     f"{at(c['end_at']).date()}")
+        self.check_may_bid(when)
+        self._contract_renewed(ref, end.isoformat(),
+                               None if annual_fee is None else f"{annual_fee:f}", decision,
+                               envelope)
+
+    def terminate_contract(self, ref: str, effective: datetime, kind: str, reason: str,
+                           decision: str | None, legal_counsel: str | None,
+                           envelope: EnvelopeDict) -> None:
+        """Terminate a contract at *effective*. ``elimination`` needs the firm on the list."""
+        c = self.contract(ref)
+        if c["status"] != "active":
+            raise ContractStateError(f"contract {ref!r} is already {c['status']}")
+        if effective <= at(c["start_at"]):
+            raise ContractStateError(f"contract {ref!r} starts {c['start_at']}; it cannot end "
+                                     f"at {effective.isoformat()}")
+        if kind == "elimination" and not self.eliminated:
+            raise ContractStateError(
+                f"firm {self.code} ({self.name}) is not on the elimination list; a "
+                "termination after elimination needs the list entry (firm record-elimination)")
+        self._contract_terminated(ref, effective.isoformat(), kind, reason, decision,
+                                  legal_counsel, envelope)
+
+    # ------------------------------------------------------------------ credit file
+    def dismiss_for_non_performance(self, ref: str, reason: str, decision: str,
+                                    when: datetime, envelope: EnvelopeDict) -> None:
+        """The owners' assembly dismissed the firm under contract *ref* for not performing it:
+        credit record, town-wide bidding ban from *when*, report to the district."""
+        c = self.contract(ref)
+        self._add_bad_record("dismissal", c["community"], ref,
+                             f"dismissed by the owners' assembly of {c['community']} for not "
+                             f"performing contract {ref}: {reason}", decision, when, envelope)
+
+    def put_on_elimination_list(self, year: int, rule: str, parameters: dict[str, Any],
+                                inputs: dict[str, Any], reason: str, when: datetime,
+                                envelope: EnvelopeDict) -> None:
+        """Put the firm on the town's elimination list for *year* as decided by *rule*
+        (``id@version``, with the *parameters* and *inputs* it saw): credit record, town-wide
+        bidding ban from *when*, report to the district."""
+        if any(e["year"] == year for e in self.eliminations):
+            raise RuleViolationError(f"firm {self.code} is already on the elimination list for "
+                                     f"{year}")
+        self._put_on_elimination_list(year, rule, dict(parameters), dict(inputs), reason,
+                                      envelope)
+        self._add_bad_record("elimination", None, None,
+                             f"on the town elimination list for {year} ({rule}): {reason}",
+                             rule, when, envelope)
+
+    def _add_bad_record(self, kind: str, community: str | None, contract: str | None,
+                        reason: str, basis: str | None, when: datetime,
+                        envelope: EnvelopeDict) -> None:
+        record = f"CR-{len(self.credit_records) + 1}"
+        self._credit_recorded(record, kind, community, contract, reason, basis, envelope)
+        self._bidding_banned(f"BAN-{len(self.bans) + 1}", when.isoformat(), kind, reason,
+                             record, self.town, envelope)
+        self._reported_to_district(f"RPT-{len(self.reports) + 1}", DISTRICT_PLATFORM, record,
+                                   kind, reason, envelope)
+
+    # ------------------------------------------------------------------ events
+    @event("ContractSigned")
+    def _contract_signed(self, contract: str, community: str, oc: str, tender: str,
+                         start: str, end: str, annual_fee: str, manager: str,
+                         manager_name: str, envelope: EnvelopeDict) -> None:
+        self.contracts[contract] = {
+            "contract": contract, "community": community, "oc": oc, "tender": tender,
+            "start_at": start, "end_at": end, "annual_fee": annual_fee, "manager": manager,
+            "manager_name": manager_name, "status": "active", "terminated_at": None,
+            "termination": None, "renewals": [],
+        }
+
+    @event("ContractRenewed")
+    def _contract_renewed(self, contract: str, end: str, annual_fee: str | None,
+                          decision: str, envelope: EnvelopeDict) -> None:
+        c = self.contracts[contract]
+        c["renewals"].append({"previous_end": c["end_at"], "end": end,
+                              "annual_fee": annual_fee, "decision": decision,
+                              "at": envelope["occurred_at"]})
+        c["end_at"] = end
+        if annual_fee is not None:
+            c["annual_fee"] = annual_fee
+
+    @event("ContractTerminated")
+    def _contract_terminated(self, contract: str, effective: str, kind: str, reason: str,
+                             decision: str | None, legal_counsel: str | None,
+                             envelope: EnvelopeDict) -> None:
+        c = self.contracts[contract]
+        c["status"] = "terminated"
+        c["terminated_at"] = effective
+        c["termination"] = {"kind": kind, "reason": reason, "decision": decision,
+                            "legal_counsel": legal_counsel}
+
+    @event("PutOnEliminationList")
+    def _put_on_elimination_list(self, year: int, rule: str, parameters: dict[str, Any],
+                                 inputs: dict[str, Any], reason: str,
+                                 envelope: EnvelopeDict) -> None:
+        self.eliminations.append({"year": year, "rule": rule, "parameters": parameters,
+                                  "inputs": inputs, "reason": reason,
+                                  "at": envelope["occurred_at"]})
+
+    @event("CreditRecorded")
+    def _credit_recorded(self, record: str, kind: str, community: str | None,
+                         contract: str | None, reason: str, basis: str | None,
+                         envelope: EnvelopeDict) -> None:
+        self.credit_records.append({"record": record, "kind": kind, "community": community,
+                                    "contract": contract, "reason": reason, "basis": basis,
+                                    "at": envelope["occurred_at"]})
+
+    @event("BiddingBanned")
+    def _bidding_banned(self, ban: str, since: str, kind: str, reason: str, record: str,
+                        scope: str, envelope: EnvelopeDict) -> None:
+        self.bans.append({"ban": ban, "since": since, "kind": kind, "reason": reason,
+                          "record": record, "scope": scope, "version": self.version + 1,
+                          "command_id": envelope.get("command_id")})
+
+    @event("ReportedToDistrict")
+    def _reported_to_district(self, report: str, platform: str, record: str, kind: str,
+                              reason: str, envelope: EnvelopeDict) -> None:
+        self.reports.append({"report": report, "platform": platform, "record": record,
+                             "kind": kind, "at": envelope["occurred_at"]})

@@ -1,0 +1,467 @@
+"""Read models of owners' committees, property firms, tenders, contracts and the credit file,
+with the queries the CLI and other services use (:func:`ocs`, :func:`contracts`,
+:func:`credit_file`, :func:`blacklist`).
+
+Amounts are kept as decimal text and summed as :class:`~decimal.Decimal`, never as floats.
+Contract periods are stored as fixed-width UTC text so "who served where at time T" is a
+string comparison in SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from ledger.config import now
+from ledger.eventlog import LoggedEvent
+from ledger.projections import Projection, projection
+from ledger.projections.status import ID, post_terms, utc_key
+from ledger.store import metadata
+
+if TYPE_CHECKING:
+    from ledger.application import GovernanceLedger
+
+committees = Table(
+    "rm_owners_committees", metadata,
+    Column("key", String(48), primary_key=True),
+    Column("agg_id", String(36), nullable=False, unique=True),
+    Column("community", String(32), nullable=False, index=True),
+    Column("town", String(32), nullable=False),
+    Column("term", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("previous", String(48)),
+    Column("formed_at", String(40), nullable=False),
+    Column("group_members", Text(), nullable=False),
+    Column("temporary_party_org", Text(), nullable=False),
+    Column("candidates", Text(), nullable=False),
+    Column("assembly_date", String(40)),
+    Column("owners_total", Integer()),
+    Column("owners_voted", Integer()),
+    Column("turnout", String(16)),
+    Column("votes", Text()),
+    Column("elected", Text()),
+    Column("director", String(64)),
+    Column("term_start", String(40)),
+    Column("planned_end", String(40)),
+    Column("term_end", String(40)),
+    Column("rules", Text(), nullable=False),
+    Column("mediations", Integer(), nullable=False),
+)
+oc_money = Table(
+    "rm_oc_money", metadata,
+    Column("position", ID, primary_key=True),
+    Column("oc", String(48), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("amount", String(40), nullable=False),
+    Column("source", Text()),
+    Column("purpose", Text(), nullable=False),
+    Column("decision", Text(), nullable=False),
+    Column("occurred_at", String(40), nullable=False),
+)
+tenders = Table(
+    "rm_tenders", metadata,
+    Column("oc", String(48), primary_key=True),
+    Column("tender", String(64), primary_key=True),
+    Column("community", String(32), nullable=False, index=True),
+    Column("title", String(200), nullable=False),
+    Column("launched_at", String(40), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("bids", Text(), nullable=False),
+    Column("winner", String(18)),
+    Column("contract", String(64)),
+)
+firms = Table(
+    "rm_firms", metadata,
+    Column("code", String(18), primary_key=True),
+    Column("agg_id", String(36), nullable=False, unique=True),
+    Column("town", String(32), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("head", String(64), nullable=False),
+    Column("head_name", String(200), nullable=False),
+    Column("registered_at", String(40), nullable=False),
+    Column("banned", Boolean(), nullable=False),
+)
+contracts_table = Table(
+    "rm_contracts", metadata,
+    Column("contract", String(64), primary_key=True),
+    Column("firm", String(18), nullable=False, index=True),
+    Column("community", String(32), nullable=False, index=True),
+    Column("oc", String(48), nullable=False),
+    Column("tender", String(64), nullable=False),
+    Column("start_at", String(40), nullable=False),
+    Column("end_at", String(40), nullable=False),
+    Column("start_utc", String(26), nullable=False),
+    Column("stop_utc", String(26), nullable=False),
+    Column("annual_fee", String(40), nullable=False),
+    Column("manager", String(64), nullable=False),
+    Column("manager_name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("terminated_at", String(40)),
+    Column("termination_kind", String(16)),
+    Column("termination_reason", Text()),
+    Column("decision", Text()),
+    Column("legal_counsel", String(64)),
+    Column("renewals", Integer(), nullable=False),
+    Column("signed_position", ID, nullable=False),
+)
+contract_periods = Table(
+    "rm_contract_periods", metadata,
+    Column("contract", String(64), primary_key=True),
+    Column("seq", Integer(), primary_key=True),
+    Column("from_at", String(40), nullable=False),
+    Column("to_at", String(40), nullable=False),
+    Column("from_utc", String(26), nullable=False, index=True),
+    Column("to_utc", String(26), nullable=False, index=True),
+    Column("annual_fee", String(40), nullable=False),
+)
+"""Each contract's periods at one fee: signing, then each renewal (from the previous end);
+a termination cuts them short. As-of queries read these."""
+credit_entries = Table(
+    "rm_credit_file", metadata,
+    Column("position", ID, primary_key=True),
+    Column("firm", String(18), nullable=False, index=True),
+    Column("entry", String(24), nullable=False),
+    Column("ref", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Column("community", String(32)),
+    Column("detail", Text(), nullable=False),
+    Column("occurred_at", String(40), nullable=False),
+    Column("actor", String(64)),
+    Column("command_id", String(128)),
+)
+
+_OC = "OwnersCommittee."
+_FIRM = "PropertyFirm."
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+@projection
+class OwnersProjection(Projection):
+    """Committees, tenders, firms, contracts (with periods for as-of queries), credit file."""
+
+    name = "owners"
+    schema_version = 1
+    tables = (committees, oc_money, tenders, firms, contracts_table, contract_periods,
+              credit_entries)
+
+    def apply(self, conn: Connection, event: LoggedEvent) -> None:
+        if event.type.startswith(_OC):
+            self._committee(conn, event)
+        elif event.type.startswith(_FIRM):
+            self._firm(conn, event)
+
+    # ------------------------------------------------------------------ committees
+    @staticmethod
+    def _oc_key(conn: Connection, event: LoggedEvent) -> str:
+        return str(conn.execute(select(committees.c.key).where(
+            committees.c.agg_id == str(event.aggregate_id))).scalar_one())
+
+    def _committee(self, conn: Connection, event: LoggedEvent) -> None:
+        d, env = event.data, event.envelope
+        name = event.type.removeprefix(_OC)
+        if name == "GroupFormed":
+            conn.execute(insert(committees).values(
+                key=d["code"], agg_id=str(event.aggregate_id), community=d["community"],
+                town=d["town"], term=d["term"], kind=d["kind"], previous=d["previous"],
+                formed_at=env["occurred_at"], group_members=_dump(d["group"]),
+                temporary_party_org=_dump(d["temporary_party_org"]), candidates="{}",
+                rules="{}", mediations=0))
+            return
+        key = self._oc_key(conn, event)
+        where = committees.c.key == key
+        row = conn.execute(select(committees).where(where)).one()._mapping
+        if name == "CandidateNominated":
+            cands = json.loads(row["candidates"])
+            cands[d["person"]] = {"name": d["person_name"], "role": d["role"],
+                                  "recommended_by_town": d["recommended_by_town"],
+                                  "recommendation": d["recommendation"]}
+            conn.execute(update(committees).where(where).values(candidates=_dump(cands)))
+        elif name == "ElectionRecorded":
+            director = next(p for p, r in d["elected"].items() if r == "director")
+            conn.execute(update(committees).where(where).values(
+                assembly_date=d["assembly_date"], owners_total=d["owners_total"],
+                owners_voted=d["owners_voted"], turnout=d["turnout"], votes=_dump(d["votes"]),
+                elected=_dump(d["elected"]), director=director))
+        elif name == "TermStarted":
+            conn.execute(update(committees).where(where).values(
+                term_start=d["start"], planned_end=d["planned_end"]))
+        elif name == "TermEnded":
+            conn.execute(update(committees).where(where).values(term_end=d["end"]))
+        elif name == "RulesAdopted":
+            rules = json.loads(row["rules"])
+            rules[d["document"]] = {"ref": d["ref"], "decision": d["decision"],
+                                    "adopted_at": env["occurred_at"]}
+            conn.execute(update(committees).where(where).values(rules=_dump(rules)))
+        elif name in ("FundUseRecorded", "RevenueRecorded"):
+            conn.execute(insert(oc_money).values(
+                position=event.position, oc=key,
+                kind="fund_use" if name == "FundUseRecorded" else "revenue",
+                amount=d["amount"], source=d.get("source"), purpose=d["purpose"],
+                decision=d["decision"], occurred_at=env["occurred_at"]))
+        elif name == "DisputeMediated":
+            conn.execute(update(committees).where(where).values(
+                mediations=row["mediations"] + 1))
+        elif name == "TenderLaunched":
+            conn.execute(insert(tenders).values(
+                oc=key, tender=d["tender"], community=row["community"], title=d["title"],
+                launched_at=env["occurred_at"], status="open", bids="{}"))
+        else:
+            self._tender(conn, key, name, d)
+
+    @staticmethod
+    def _tender(conn: Connection, key: str, name: str, d: dict[str, Any]) -> None:
+        where = and_(tenders.c.oc == key, tenders.c.tender == d["tender"])
+        if name == "BidReceived":
+            bids = json.loads(conn.execute(select(tenders.c.bids).where(where)).scalar_one())
+            bids[d["firm"]] = d["annual_fee"]
+            conn.execute(update(tenders).where(where).values(bids=_dump(bids)))
+        elif name == "TenderAwarded":
+            conn.execute(update(tenders).where(where).values(status="awarded",
+                                                             winner=d["firm"]))
+        elif name == "ContractConcluded":
+            conn.execute(update(tenders).where(where).values(status="contracted",
+                                                             contract=d["contract"]))
+
+    # ------------------------------------------------------------------ firms
+    def _firm(self, conn: Connection, event: LoggedEvent) -> None:
+        d, env = event.data, event.envelope
+        name = event.type.removeprefix(_FIRM)
+        if name == "Registered":
+            conn.execute(insert(firms).values(
+                code=d["code"], agg_id=str(event.aggregate_id), town=d["town"], name=d["name"],
+                head=d["head"], head_name=d["head_name"], registered_at=env["occurred_at"],
+                banned=False))
+            return
+        code = str(conn.execute(select(firms.c.code).where(
+            firms.c.agg_id == str(event.aggregate_id))).scalar_one())
+        where = contracts_table.c.contract == d.get("contract")
+        if name == "ContractSigned":
+            conn.execute(insert(contracts_table).values(
+                contract=d["contract"], firm=code, community=d["community"], oc=d["oc"],
+                tender=d["tender"], start_at=d["start"], end_at=d["end"],
+                start_utc=utc_key(d["start"]), stop_utc=utc_key(d["end"]),
+                annual_fee=d["annual_fee"], manager=d["manager"],
+                manager_name=d["manager_name"], status="active", renewals=0,
+                signed_position=event.position))
+            conn.execute(insert(contract_periods).values(
+                contract=d["contract"], seq=0, from_at=d["start"], to_at=d["end"],
+                from_utc=utc_key(d["start"]), to_utc=utc_key(d["end"]),
+                annual_fee=d["annual_fee"]))
+        elif name == "ContractRenewed":
+            row = conn.execute(select(contracts_table).where(where)).one()._mapping
+            values: dict[str, Any] = {"end_at": d["end"], "stop_utc": utc_key(d["end"]),
+                                      "renewals": row["renewals"] + 1}
+            if d["annual_fee"] is not None:
+                values["annual_fee"] = d["annual_fee"]
+            conn.execute(update(contracts_table).where(where).values(**values))
+            conn.execute(insert(contract_periods).values(
+                contract=d["contract"], seq=row["renewals"] + 1, from_at=row["end_at"],
+                to_at=d["end"], from_utc=utc_key(row["end_at"]), to_utc=utc_key(d["end"]),
+                annual_fee=values["annual_fee"] if "annual_fee" in values
+                else row["annual_fee"]))
+        elif name == "ContractTerminated":
+            conn.execute(update(contracts_table).where(where).values(
+                status="terminated", terminated_at=d["effective"],
+                stop_utc=utc_key(d["effective"]), termination_kind=d["kind"],
+                termination_reason=d["reason"], decision=d["decision"],
+                legal_counsel=d["legal_counsel"]))
+            cut = utc_key(d["effective"])
+            conn.execute(delete(contract_periods).where(and_(
+                contract_periods.c.contract == d["contract"], contract_periods.c.from_utc >= cut)))
+            conn.execute(update(contract_periods).where(and_(
+                contract_periods.c.contract == d["contract"], contract_periods.c.to_utc > cut,
+            )).values(to_at=d["effective"], to_utc=cut))
+        else:
+            self._credit(conn, code, name, event)
+
+    @staticmethod
+    def _credit(conn: Connection, code: str, name: str, event: LoggedEvent) -> None:
+        d, env = event.data, event.envelope
+        entry = {"PutOnEliminationList": "elimination", "CreditRecorded": "credit_record",
+                 "BiddingBanned": "ban", "ReportedToDistrict": "district_report"}.get(name)
+        if entry is None:
+            return
+        ref = {"elimination": f"EL-{d.get('year')}", "credit_record": d.get("record"),
+               "ban": d.get("ban"), "district_report": d.get("report")}[entry]
+        kind = d.get("kind") or "elimination"
+        detail = {k: v for k, v in d.items() if k not in ("reason",)}
+        conn.execute(insert(credit_entries).values(
+            position=event.position, firm=code, entry=entry, ref=str(ref), kind=kind,
+            reason=d.get("reason", ""), community=d.get("community"), detail=_dump(detail),
+            occurred_at=env["occurred_at"], actor=env.get("actor"),
+            command_id=env.get("command_id")))
+        if entry == "ban":
+            conn.execute(update(firms).where(firms.c.code == code).values(banned=True))
+
+
+# ---------------------------------------------------------------------------- queries
+def _rows(conn: Connection, q: Any) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def total(items: list[dict[str, Any]]) -> str:
+    """The exact sum of the items' ``amount`` (decimal text), as decimal text."""
+    return f"{sum((Decimal(i['amount']) for i in items), Decimal('0.00')):f}"
+
+
+def _members(conn: Connection, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The elected, each with votes and the other community posts they held concurrently
+    (兼任) at the start of the term — e.g. a two-committee member serving as director."""
+    elected: dict[str, str] = row["elected"] or {}
+    if not elected:
+        return []
+    at = row["term_start"] or row["assembly_date"]
+    key = utc_key(at)
+    terms = _rows(conn, select(post_terms.c.person, post_terms.c.post).where(and_(
+        post_terms.c.community == row["community"], post_terms.c.person.in_(list(elected)),
+        post_terms.c.from_utc <= key,
+        or_(post_terms.c.to_utc.is_(None), post_terms.c.to_utc > key))))
+    out = []
+    for person, role in elected.items():
+        also = sorted(t["post"] for t in terms if t["person"] == person
+                      and not t["post"].startswith("owners_committee."))
+        out.append({"person": person, "name": (row["candidates"] or {}).get(person, {})
+                    .get("name"), "role": role, "votes": (row["votes"] or {}).get(person),
+                    "also_holds": also})
+    order = {"director": 0, "deputy_director": 1, "member": 2}
+    return sorted(out, key=lambda m: (order[m["role"]], m["person"]))
+
+
+def ocs(ledger: GovernanceLedger, community: str | None = None) -> list[dict[str, Any]]:
+    """Every owners' committee term (of one community), with its election, members, rules,
+    money totals (decimal text) and tenders."""
+    ledger.catch_up("owners")
+    ledger.catch_up("status")
+    with ledger.engine.connect() as conn:
+        q = select(committees).order_by(committees.c.community, committees.c.term)
+        if community:
+            q = q.where(committees.c.community == community)
+        out = []
+        for row in _rows(conn, q):
+            row.pop("agg_id")
+            for k in ("group_members", "temporary_party_org", "candidates", "rules", "votes",
+                      "elected"):
+                row[k] = json.loads(row[k]) if row[k] else None
+            money = _rows(conn, select(oc_money).where(oc_money.c.oc == row["key"])
+                          .order_by(oc_money.c.position))
+            row["fund_uses"] = [m for m in money if m["kind"] == "fund_use"]
+            row["revenues"] = [m for m in money if m["kind"] == "revenue"]
+            row["fund_total"] = total(row["fund_uses"])
+            row["revenue_total"] = total(row["revenues"])
+            row["members"] = _members(conn, row)
+            ts = _rows(conn, select(tenders).where(tenders.c.oc == row["key"])
+                       .order_by(tenders.c.launched_at))
+            for t in ts:
+                t["bids"] = json.loads(t["bids"])
+            row["tenders"] = ts
+            out.append(row)
+    return out
+
+
+def contracts(ledger: GovernanceLedger, firm: str | None = None, community: str | None = None,
+              as_of: datetime | None = None) -> dict[str, Any]:
+    """Contracts (of a firm, of a community); with *as_of*, only those in force then — which
+    firm served which community at that moment."""
+    ledger.catch_up("owners")
+    with ledger.engine.connect() as conn:
+        q = (select(contracts_table, firms.c.name.label("firm_name"))
+             .join(firms, firms.c.code == contracts_table.c.firm)
+             .order_by(contracts_table.c.community, contracts_table.c.start_utc))
+        if firm:
+            q = q.where(contracts_table.c.firm == firm)
+        if community:
+            q = q.where(contracts_table.c.community == community)
+        if as_of is not None:
+            key = utc_key(as_of)
+            q = (q.add_columns(contract_periods.c.annual_fee.label("fee_then"))
+                 .join(contract_periods, contract_periods.c.contract == contracts_table.c.contract)
+                 .where(and_(contract_periods.c.from_utc <= key,
+                             contract_periods.c.to_utc > key)))
+        rows = _rows(conn, q)
+    for r in rows:
+        for k in ("start_utc", "stop_utc", "signed_position"):
+            r.pop(k)
+        if "fee_then" in r:
+            r["annual_fee"] = r.pop("fee_then")
+        r["last_day"] = (datetime.fromisoformat(r["end_at"]) - timedelta(days=1)).date().isoformat()
+    return {"as_of": as_of.isoformat() if as_of else None, "contracts": rows}
+
+
+def credit_file(ledger: GovernanceLedger, firm: str | None = None) -> list[dict[str, Any]]:
+    """Each firm (or one) with its registration, contracts and credit-file entries (eliminations,
+    credit records, bans, district reports), oldest first."""
+    ledger.catch_up("owners")
+    with ledger.engine.connect() as conn:
+        q = select(firms).order_by(firms.c.code)
+        if firm:
+            q = q.where(firms.c.code == firm)
+        out = []
+        for row in _rows(conn, q):
+            row.pop("agg_id")
+            entries = _rows(conn, select(credit_entries).where(credit_entries.c.firm == row["code"])
+                            .order_by(credit_entries.c.position))
+            for e in entries:
+                e["detail"] = json.loads(e["detail"])
+            row["entries"] = entries
+            row["contracts"] = [c["contract"] for c in _rows(
+                conn, select(contracts_table.c.contract).where(
+                    contracts_table.c.firm == row["code"]).order_by(
+                    contracts_table.c.start_utc))]
+            out.append(row)
+    return out
+
+
+def blacklist(ledger: GovernanceLedger) -> list[dict[str, Any]]:
+    """Firms with a town-wide bidding ban: the ban (ref, since, kind, reason), the event
+    position that imposed it, and whether it was reported to the district."""
+    ledger.catch_up("owners")
+    with ledger.engine.connect() as conn:
+        bans = _rows(conn, select(credit_entries, firms.c.name.label("firm_name"),
+                                  firms.c.town)
+                     .join(firms, firms.c.code == credit_entries.c.firm)
+                     .where(credit_entries.c.entry == "ban")
+                     .order_by(credit_entries.c.position))
+        reported = {(r["firm"], r["detail"]) for r in _rows(
+            conn, select(credit_entries.c.firm, credit_entries.c.detail)
+            .where(credit_entries.c.entry == "district_report"))}
+    reported_records = {(f, json.loads(detail).get("record")) for f, detail in reported}
+    out = []
+    for b in bans:
+        detail = json.loads(b["detail"])
+        out.append({"firm": b["firm"], "firm_name": b["firm_name"], "town": b["town"],
+                    "ban": b["ref"], "since": detail.get("since"), "kind": b["kind"],
+                    "reason": b["reason"], "record": detail.get("record"),
+                    "position": b["position"], "command_id": b["command_id"],
+                    "reported": (b["firm"], detail.get("record")) in reported_records})
+    return out
+
+
+def in_force(row: dict[str, Any], when: datetime | None = None) -> bool:
+    """Whether a contract row is in force at *when* (default now)."""
+    key = utc_key(when or now())
+    stop = row.get("terminated_at") or row["end_at"]
+    return utc_key(row["start_at"]) <= key < utc_key(stop)
+
+
