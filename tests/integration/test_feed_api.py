@@ -184,3 +184,14 @@ def test_audit_endpoints_answer_like_the_cli(client: TestClient, ledger: Governa
     assert view["events"] == expected["events"]
     assert view["later_events"] == 2
     assert client.get("/audit/decision/9999").json()["error"]["code"] == "unknown_event"
+
+
+def test_domain_query_routes_are_registered_and_answer(client: TestClient) -> None:
+    assert client.get("/firms/credit-file").json() == []
+    assert client.get("/firms/blacklist").json() == []
+    assert client.get("/meetings", params={"community": "ZQ-001"}).json() == []
+    assert client.get("/matters").json() == []
+    resolutions = client.get("/resolutions", params={"as_of": "2025-06-01"}).json()
+    assert resolutions["as_of"] == "2025-06-01"
+    assert resolutions["items"] == []
+    assert client.get("/firms/credit-file", params={"firm": "nonsense"}).status_code == 422
