@@ -13,11 +13,11 @@ from ledger.cli import cli, json_option, projections, renderer, state
 from ledger.i18n import add_labels
 
 add_labels({
-    "head": ("日志末位", "log head"),
-    "runner": ("运行器", "runner"),
-    "running": ("运行中", "running"),
-    "not_running": ("未运行", "not running"),
-    "events_applied": ("已应用事件", "events applied"),
+    "feed.head": ("日志末位", "log head"),
+    "feed.runner": ("运行器", "runner"),
+    "feed.running": ("运行中", "running"),
+    "feed.not_running": ("未运行", "not running"),
+    "feed.events_applied": ("已应用事件", "events applied"),
 })
 
 
@@ -85,7 +85,7 @@ def project(names: tuple[str, ...], follow: bool, poll_max: float, as_json: bool
             r.emit(counts)
         else:
             for n, c in counts.items():
-                r.line(f"{n}: {c} {r.label('events_applied')}")
+                r.line(f"{n}: {c} {r.label('feed.events_applied')}")
         return
     stop = threading.Event()
 
@@ -128,6 +128,6 @@ def projections_status(as_json: bool) -> None:
     if as_json:
         r.emit(data)
         return
-    r.table(r.label("projection"), ("projection", "position", "head", "lag", "runner"),
+    r.table(r.label("projection"), ("projection", "position", "feed.head", "lag", "feed.runner"),
             [[d["name"], d["position"], d["head"], d["lag"],
-              r.label("running" if d["runner"] else "not_running")] for d in data])
+              r.label("feed.running" if d["runner"] else "feed.not_running")] for d in data])
