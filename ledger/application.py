@@ -43,7 +43,7 @@ from ledger.handlers import HANDLERS, Context, load_handlers
 from ledger.integrity import appendonly
 from ledger.projections import Projection, catch_up, discover, position, rebuild
 from ledger.projections.status import communities, post_terms, towns, utc_key
-from ledger.store import command_log, metadata, write_transaction
+from ledger.store import command_log, metadata, write_intent, write_transaction
 
 log = structlog.get_logger("ledger")
 
@@ -168,7 +168,7 @@ class GovernanceLedger(Application[UUID]):
         self.engine: Engine = datastore.engine
         self.events_table: Table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
         self.projections: dict[str, Projection] = discover()  # registers their tables
-        metadata.create_all(self.engine)
+        self._create_schema()
         self._head_query = select(func.max(self.events_table.c.id))
         appendonly.install(self.engine, [self.events_table.name, command_log.name])
         self._aggregates = AggregateCache(AGGREGATE_CACHE_SIZE)
@@ -177,6 +177,13 @@ class GovernanceLedger(Application[UUID]):
         self._overlay: dict[UUID, LedgerAggregate] | None = None
         self._overlay_commands: set[str] = set()
         load_handlers()
+
+    def _create_schema(self) -> None:
+        """Create our tables (idempotent; processes starting together take turns)."""
+        with write_intent(), self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(7342000)))
+            metadata.create_all(conn)
 
     # ------------------------------------------------------------------ writing
     def execute(self, command: Command | Mapping[str, Any] | str | bytes, *,
