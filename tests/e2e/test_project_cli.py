@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
+from pathlib import Path
 
 from click.testing import CliRunner
 
 from ledger.application import GovernanceLedger
 from ledger.cli import cli
-from tests.conftest import sunny_garden
+from tests.conftest import ADMIN, sunny_garden
 from tests.feedkit import PYTHON, subprocess_env
 
 
@@ -71,3 +73,32 @@ def test_a_second_follower_of_the_same_projections_is_refused(sqlite_url: str) -
     assert first.returncode == 0
     assert "status: +5" in out
     assert "stopped (status)" in err
+
+
+def test_a_rebuild_killed_before_its_swap_leaves_the_live_tables_whole(
+        sqlite_url: str, tmp_path: Path) -> None:
+    led = GovernanceLedger(sqlite_url)
+    sunny_garden(led)
+    lines = [json.dumps({"type": "post.appoint", **ADMIN,
+                         "target_post": f"building_leader@ZQ-001/B{n}", "person": f"P-{n:04d}",
+                         "person_name": f"楼组长{n}", "occurred_at": "2025-02-01"})
+             for n in range(400)]
+    assert all(o.ok for o in led.apply(lines))
+    led.catch_up("status")
+    before = led.status("ZQ-001")["communities"][0]["posts"]
+    db_file = Path(sqlite_url.removeprefix("sqlite:///"))
+    proc = subprocess.Popen([PYTHON, "-m", "ledger", "--db", sqlite_url, "projections",
+                             "rebuild", "status"], env=subprocess_env(LEDGER_PROJECTION_BATCH="20"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(f"{db_file.name}.rebuild-*")) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.05)  # well inside the shadow build
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL  # killed mid-build: its shadow file is left behind
+    assert list(tmp_path.glob(f"{db_file.name}.rebuild-*"))
+    assert lag(led) == 0
+    assert led.status("ZQ-001")["communities"][0]["posts"] == before
+    assert run(sqlite_url, "projections", "rebuild", "status")[0] == 0
+    assert led.status("ZQ-001")["communities"][0]["posts"] == before
+    led.close()
