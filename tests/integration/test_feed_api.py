@@ -195,3 +195,6 @@ def test_domain_query_routes_are_registered_and_answer(client: TestClient) -> No
     assert resolutions["as_of"] == "2025-06-01"
     assert resolutions["items"] == []
     assert client.get("/firms/credit-file", params={"firm": "nonsense"}).status_code == 422
+    assert client.get("/cases", params={"community": "ZQ-001"}).status_code == 200
+    assert client.get("/warnings", params={"as_of": "2025-06-01"}).status_code == 200
+    assert client.get("/warnings", params={"level": "purple"}).status_code == 422
