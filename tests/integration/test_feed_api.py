@@ -198,3 +198,22 @@ def test_domain_query_routes_are_registered_and_answer(client: TestClient) -> No
     assert client.get("/cases", params={"community": "ZQ-001"}).status_code == 200
     assert client.get("/warnings", params={"as_of": "2025-06-01"}).status_code == 200
     assert client.get("/warnings", params={"level": "purple"}).status_code == 422
+
+
+def test_integrity_routes_serve_the_latest_checkpoint_and_proofs(
+        client: TestClient, ledger: GovernanceLedger) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ledger.integrity import sealer
+
+    assert client.get("/checkpoints/latest").json()["error"]["code"] == "not_sealed"
+    sealed = sealer.seal(ledger, key=Ed25519PrivateKey.generate()).checkpoint
+    latest = client.get("/checkpoints/latest").json()
+    assert latest == sealed.public()
+    inclusion = client.get("/proofs/inclusion", params={"event": "ZQ-001@2"}).json()
+    assert inclusion == sealer.inclusion_proof_document(ledger, "ZQ-001@2")
+    consistency = client.get("/proofs/consistency", params={"from": 2}).json()
+    assert consistency == sealer.consistency_proof_document(ledger, 2)
+    beyond = client.get("/proofs/consistency", params={"from": 99})
+    assert beyond.status_code == 404
+    assert beyond.json()["error"]["code"] == "proof_unavailable"
