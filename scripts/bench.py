@@ -16,7 +16,8 @@ Sections (``--only`` picks some; all by default):
   prints) and reconstructing the aggregate's state (with and without a snapshot).
 - integrity: ``verify`` of the cached ledger (sealed once) vs a raw read; sealing 1,000 new
   events into a 1,000,000-leaf tree vs a raw read-and-write of as many rows.
-- feed: events/s delivered to a subscriber (only where the feed is installed).
+- feed: events/s delivered over HTTP to a subscriber, vs a raw read of the same rows
+  (``scripts/bench_feed.py``).
 
 PostgreSQL: ``LEDGER_BENCH_POSTGRES_URL`` (default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``); the bench creates and drops its own
@@ -588,18 +589,17 @@ def bench_integrity(repeats: int, quick: bool, tree: int) -> list[dict[str, Any]
     return out
 
 
-def bench_feed(repeats: int) -> list[dict[str, Any]]:
-    path = ROOT / "scripts" / "bench_feed.py"
-    if not path.exists():
-        return [{"name": "feed throughput to a subscriber", "unit": "events/s", "value": None,
-                 "target": "", "note": "the feed is not on this branch yet"}]
-    out = subprocess.run([sys.executable, str(path), "--json"], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
-    if out.returncode:
-        return [{"name": "feed throughput", "unit": "events/s", "value": None,
-                 "note": out.stderr[-300:]}]
-    data = json.loads(out.stdout)
-    return [{"name": "feed throughput to a subscriber", "unit": "events/s", **data}]
+def bench_feed(n: int) -> list[dict[str, Any]]:
+    """Feed throughput to a subscriber (scripts/bench_feed.py), beside a raw read."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_feed import bench as feed_bench  # scripts/bench_feed.py
+
+    out = []
+    for r in feed_bench(n):
+        value, base = float(r["value"]), float(r["baseline_value"])  # type: ignore[arg-type]
+        out.append({**r, "name": f"{r['name']} [SQLite]", "runs": [value],
+                    "ratio": value / base, "target": "(no target)"})
+    return out
 
 
 # ---------------------------------------------------------------------------- PostgreSQL
@@ -712,7 +712,7 @@ def main() -> None:
         if "integrity" in sections:
             results += bench_integrity(1 if quick else a.big_repeats, quick, tree)
         if "feed" in sections:
-            results += bench_feed(repeats)
+            results += bench_feed(3000 if quick else 20_000)
         if pg_url:
             try:
                 ctx = postgres_database(pg_url)
