@@ -377,8 +377,14 @@ def run_generate(*, towns: int, communities: int, years: int, out: Path, db: str
     os.replace(str(out) + ".tmp", out)
 
 
+#: A ledger given with ``--ledger`` instead of the cached one.
+BIG_LEDGER: dict[str, Path] = {}
+
+
 def city_db() -> Path:
     """The cached ~1M-event generated ledger (built by ``scripts/generate`` on first use)."""
+    if "path" in BIG_LEDGER:
+        return BIG_LEDGER["path"]
     db = CACHE / "city.db"
     if not db.exists():
         CACHE.mkdir(exist_ok=True)
@@ -551,7 +557,7 @@ def child_verify(url: str, key_file: str) -> dict[str, Any]:
 def bench_integrity(repeats: int, quick: bool, tree: int) -> list[dict[str, Any]]:
     from ledger.integrity.checkpoint import generate_key_file
 
-    db = CACHE / ("quick.db" if quick else "city.db")
+    db = CACHE / "quick.db" if quick else city_db()
     if not db.exists():
         bench_rebuild(1, quick)
     sealed = db.with_suffix(".sealed.db")
@@ -684,6 +690,9 @@ def main() -> None:
     p.add_argument("--no-postgres", action="store_true")
     p.add_argument("--pg-rebuild-events", type=int, default=200_000)
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--ledger", metavar="SQLITE_FILE",
+                   help="the large ledger for rebuild and verify (default: the cached one, "
+                        "built with scripts/generate on first use)")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
@@ -693,6 +702,8 @@ def main() -> None:
             print(json.dumps(child_verify(a.child[1], a.child[2])))
         return
     configure("warning")
+    if a.ledger:
+        BIG_LEDGER["path"] = Path(a.ledger).resolve()
     quick = a.quick
     n_exec, n_apply, n_hist, repeats, tree = (
         (300, 2000, 2000, 1, 100_000) if quick else (2000, 10_000, 10_000, a.repeats, 1_000_000))
