@@ -614,9 +614,9 @@ def bench_feed(n: int) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------------------- PostgreSQL
 @contextmanager
-def postgres_database(url: str) -> Iterator[str]:
+def postgres_database(url: str, suffix: str = "") -> Iterator[str]:
     import psycopg
-    name = f"ledger_bench_{os.getpid()}"
+    name = f"ledger_bench_{os.getpid()}{suffix}"
     base = _dsn(url)
     with psycopg.connect(base, autocommit=True) as c:
         c.execute(f"DROP DATABASE IF EXISTS {name}")
@@ -744,7 +744,7 @@ def main() -> None:
                     if "history" in sections:
                         results += bench_history(pg, n_hist, repeats)
                     if "rebuild" in sections:
-                        with postgres_database(pg_url.rsplit("/", 1)[0] + "/postgres") as u2:
+                        with postgres_database(pg_url, "_rebuild") as u2:
                             results += bench_pg_read(
                                 u2, 20_000 if quick else a.pg_rebuild_events)
                 finally:

@@ -82,7 +82,7 @@ def test_a_rebuild_killed_before_its_swap_leaves_the_live_tables_whole(
     lines = [json.dumps({"type": "post.appoint", **ADMIN,
                          "target_post": f"building_leader@ZQ-001/B{n}", "person": f"P-{n:04d}",
                          "person_name": f"楼组长{n}", "occurred_at": "2025-02-01"})
-             for n in range(400)]
+             for n in range(1000)]
     assert all(o.ok for o in led.apply(lines))
     led.catch_up("status")
     before = led.status("ZQ-001")["communities"][0]["posts"]
@@ -93,7 +93,7 @@ def test_a_rebuild_killed_before_its_swap_leaves_the_live_tables_whole(
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(f"{db_file.name}.rebuild-*")) and time.monotonic() < deadline:
         time.sleep(0.005)
-    time.sleep(0.05)  # well inside the shadow build
+    time.sleep(0.005)  # inside the shadow build (a few ms of its 20 batches)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL  # killed mid-build: its shadow file is left behind
     assert list(tmp_path.glob(f"{db_file.name}.rebuild-*"))
