@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import sys
@@ -90,15 +89,21 @@ class Rekey:
     """Re-key one template line for town *t*, community block *b*, year index *y*."""
 
     def __init__(self, t: int, b: int, y: int, term_start: int, town_persons: set[str],
-                 communities: int, firms: dict[str, str]) -> None:
+                 communities: int, firms: dict[str, str], seed: int = 1) -> None:
         self.t, self.b, self.y, self.term_start = t, b, y, term_start
         self.code = town_code(t)
         self.town_persons = town_persons
         self.communities = communities
         self.firms = firms
+        # Which of the block's community codes each sample community becomes (a permutation
+        # drawn from the seed per town and block; the first town's first block keeps the
+        # sample's own order). With fewer than six communities it picks the ones kept.
+        self.order = list(range(BLOCK))
+        if t or b:
+            random.Random(f"{seed}:{t}:{b}").shuffle(self.order)
 
     def community(self, k: int) -> str | None:
-        n = self.b * BLOCK + k
+        n = self.b * BLOCK + self.order[k - 1] + 1
         return f"{self.code}-{n:03d}" if n <= self.communities else None
 
     def line(self, text: str) -> str | None:
@@ -155,7 +160,6 @@ class Rekey:
 
 def candidates(towns: int, per_town: int, years: int, seed: int) -> Iterator[tuple[str, str]]:
     """(template type, re-keyed line) in the order they are to be applied."""
-    rng = random.Random(seed)
     tpl = templates()
     roster = tpl["00-roster.jsonl"]
     tpersons = town_people(roster)
@@ -168,7 +172,8 @@ def candidates(towns: int, per_town: int, years: int, seed: int) -> Iterator[tup
                      if t else {})
             for b in range(blocks):
                 rk = Rekey(t, b, y, term_start=(y // TERM_YEARS) * TERM_YEARS,
-                           town_persons=tpersons, communities=per_town, firms=firms)
+                           town_persons=tpersons, communities=per_town, firms=firms,
+                           seed=seed)
                 for name, lines in tpl.items():
                     if y > 0 and name.startswith("00-"):
                         continue  # registrations and first appointments: once
@@ -195,7 +200,6 @@ def candidates(towns: int, per_town: int, years: int, seed: int) -> Iterator[tup
                         out = rk.line(text)
                         if out is not None:
                             yield kind, out
-    _ = rng  # the templates fix the proportions; the seed is kept for future variation
 
 
 def generate(towns: int, per_town: int, years: int, seed: int, db_url: str | None,
@@ -257,7 +261,7 @@ def main() -> None:
     if a.stats:
         for k, v in stats.most_common():
             print(f"  dropped {v:6d}  {k}", file=sys.stderr)
-    os.sys.stdout.flush()
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
