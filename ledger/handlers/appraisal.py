@@ -507,3 +507,63 @@ def record_indicator(ctx: Context, cmd: RecordIndicatorValue) -> dict[str, Any]:
     ctx.add(year)
     return {"appraisal": year.code, "indicator": cmd.code, "community": community.code,
             "value": value}
+
+
+# ---------------------------------------------------------------------------- what-if
+def simulate(ledger: Any, key: str, overrides: list[str]) -> dict[str, Any]:
+    """Recompute appraisal year *key* under other parameters and compare; writes nothing.
+
+    The baseline is the last recorded run (its parameters and outcomes) when the year has been
+    closed, else a run under the town's parameters. The simulation applies *overrides*
+    (``elimination.score_below=65`` or ``firm.elimination.score_below=65``) on the baseline's
+    parameters, to the grades as they stand now.
+    """
+    from ledger.aggregates.property_firm import PropertyFirm
+
+    def load(k: str) -> AppraisalYear | None:
+        agg = ledger.load(AppraisalYear.id_for(k))
+        return agg if isinstance(agg, AppraisalYear) else None
+
+    year = load(key)
+    if year is None:
+        raise AppraisalYearNotFoundError(f"appraisal year {key!r} does not exist")
+    town = ledger.load(Town.id_for(year.town))
+    if year.evaluation is not None:
+        base = FirmAppraisalParameters.model_validate(year.evaluation["parameters"])
+        recorded: dict[str, Any] = year.outcomes
+    else:
+        base = firm_parameters(town.parameters if town is not None else {})
+        recorded = {}
+    try:
+        params = parse_overrides(
+            FIRM_APPRAISAL, [o.strip().removeprefix(FIRM_PARAMETER_PREFIX) for o in overrides],
+            base=base)
+    except RuleError as e:
+        raise AppraisalParameterError(str(e)) from None
+    inputs = build_inputs(year, load)
+    if not recorded:
+        recorded = {f.firm_id: f.model_dump(mode="json")
+                    for f in FIRM_APPRAISAL.decide(inputs, base).elimination.firms}
+    decision = FIRM_APPRAISAL.decide(inputs, params)
+    simulated = {f.firm_id: f.model_dump(mode="json") for f in decision.elimination.firms}
+    firms = []
+    for code in [f.firm_id for f in decision.elimination.firms] + \
+            sorted(set(recorded) - set(simulated)):
+        before, after = recorded.get(code), simulated.get(code)
+        agg = ledger.load(PropertyFirm.id_for(code))
+        b_actions = set(before["actions"]) if before else set()
+        a_actions = set(after["actions"]) if after else set()
+        firms.append({
+            "firm": code, "firm_name": getattr(agg, "name", ""),
+            "recorded": before, "simulated": after,
+            "changed": before is None or after is None
+            or {k: before[k] for k in ("rank", "bottom_three", "eliminated", "actions")}
+            != {k: after[k] for k in ("rank", "bottom_three", "eliminated", "actions")},
+            "added": sorted(a_actions - b_actions), "withdrawn": sorted(b_actions - a_actions),
+        })
+    return {"appraisal": key, "baseline": "recorded run" if year.evaluation else "town parameters",
+            "run": year.runs, "parameters": base.model_dump(mode="json"),
+            "simulated_parameters": params.model_dump(mode="json"), "overrides": list(overrides),
+            "eliminated": list(decision.elimination.eliminated),
+            "bottom_three": list(decision.bottom_three.firm_ids), "firms": firms,
+            "changes": [f for f in firms if f["changed"]]}
