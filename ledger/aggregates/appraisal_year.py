@@ -253,12 +253,10 @@ class AppraisalYear(LedgerAggregate):
                 continue
             b_actions = set(before["actions"]) if before else set()
             a_actions = set(after["actions"]) if after else set()
-            change = {"firm": firm, "run": run,
-                      "added": sorted(a_actions - b_actions),
-                      "withdrawn": sorted(b_actions - a_actions),
+            added, withdrawn = sorted(a_actions - b_actions), sorted(b_actions - a_actions)
+            change = {"firm": firm, "run": run, "added": added, "withdrawn": withdrawn,
                       "before": before, "after": after}
-            self._outcome_changed(firm, run, change["added"], change["withdrawn"], before, after,
-                                  envelope)
+            self._outcome_changed(firm, run, added, withdrawn, before, after, envelope)
             changes.append(change)
         return changes
 

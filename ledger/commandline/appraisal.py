@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ledger.aggregates.appraisal_year import OC_CRITERIA
 from ledger.application import GovernanceLedger
 from ledger.cli import (
     DEMO_SECTIONS,
@@ -121,6 +122,12 @@ def _reasons(row: dict[str, Any], lang: str) -> str:
     return ("；" if lang == "zh" else "; ").join(r[key] for r in row["reasons"])
 
 
+def _criterion(name: str) -> Callable[[dict[str, Any], str], Any]:
+    def cell(row: dict[str, Any], lang: str) -> Any:
+        return row["criteria"][name]
+    return cell
+
+
 COLUMNS: dict[str, list[Column]] = {
     "firms": [
         ("ap.rank", lambda r, lang: r["rank"]),
@@ -137,9 +144,7 @@ COLUMNS: dict[str, list[Column]] = {
     "ocs": [
         ("ap.oc", lambda r, lang: r["oc"]),
         ("ap.community", lambda r, lang: r["community"]),
-        *[(f"ap.{c}", (lambda c: lambda r, lang: r["criteria"][c])(c)) for c in (
-            "safe_community_cooperation", "maintenance_fund_use", "public_revenue_use",
-            "firm_supervision", "dispute_mediation")],
+        *[(f"ap.{c}", _criterion(c)) for c in OC_CRITERIA],
         ("ap.overall", lambda r, lang: r["overall"]),
         ("ap.comment", lambda r, lang: r["comment"]),
     ],

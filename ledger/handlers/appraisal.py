@@ -298,6 +298,7 @@ def close_year(ctx: Context, cmd: CloseYear) -> dict[str, Any]:
     changes = year.close(evaluation, rule, input_events, objection_days, ctx.envelope)
     ctx.add(year)
     eliminated, warned, withdrawn = [], [], []
+    targets: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None]]
     if year.runs == 1:
         targets = [(o["firm_id"], None, o) for o in
                    evaluation["decision"]["elimination"]["firms"]]
@@ -310,7 +311,7 @@ def close_year(ctx: Context, cmd: CloseYear) -> dict[str, Any]:
         ctx.add(firm)
         added = set(outcome["actions"]) if change is None and outcome else \
             set(change["added"] if change else [])
-        gone = set(change["withdrawn"]) if change else set()
+        gone: set[str] = set(change["withdrawn"]) if change else set()
         bottom_reason = next((r["zh"] for r in (outcome or {}).get("reasons", [])
                               if r["code"] == "bottom_three"), "")
         if "interview" in added:

@@ -20,6 +20,7 @@ from ledger.config import localize
 from ledger.errors import CommandValidationError, PostNotHeldError
 from ledger.handlers.appraisal import AppraisalParameterError, simulate
 from ledger.projections.appraisal import firm_table, follow_up_list, indicator_table, oc_table
+from ledger.projections.owners import blacklist
 from tests.appraisal_world import FIRMS, PEACE, SECRETARY, grade, types, world
 from tests.conftest import ADMIN, store_snapshot
 from tests.owners_world import HOUSING, run
@@ -220,6 +221,7 @@ def test_a_score_corrected_after_closing_needs_a_reopening_and_the_rerun_records
     tail = types(ledger, f"firm:{FIRMS['chunshen']}")[-4:]
     assert tail == ["PropertyFirm.AppraisalOutcomeRecorded", "PropertyFirm.EliminationWithdrawn",
                     "PropertyFirm.BanLifted", "PropertyFirm.ReportedToDistrict"]
+    assert FIRMS["chunshen"] not in {b["firm"] for b in blacklist(ledger)}
     assert _rows(ledger, 2025)["chunshen"]["score"] == "68.00"
     assert _rows(ledger, 2025)["chunshen"]["run"] == 2
 

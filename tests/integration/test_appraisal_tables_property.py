@@ -3,6 +3,7 @@ sequence of scores, satisfaction rates, closings, reopenings and corrections pro
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +62,9 @@ def _apply(led: GovernanceLedger, step: tuple[str, int, str, str], day: int) -> 
         cmd |= {"type": "appraisal.close_year"}
     else:
         cmd |= {"type": "appraisal.reopen", "reason": "更正"}
-    try:
+    # Refused steps (closing an incomplete year, reopening an open one) write nothing.
+    with contextlib.suppress(LedgerError):
         led.execute(cmd)
-    except LedgerError:
-        pass  # refused steps (closing an incomplete year, reopening an open one) write nothing
 
 
 @settings(max_examples=12, deadline=None,
