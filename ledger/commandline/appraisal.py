@@ -105,6 +105,10 @@ add_labels({
     "ap.action:interview": ("约谈", "interview"),
     "ap.action:written_warning": ("书面警告", "written warning"),
     "ap.action:elimination_list": ("淘汰名单", "elimination list"),
+    # Credit-file entries the appraisal adds (shown by the owners' credit-file command).
+    "owners.elimination_withdrawn": ("撤回淘汰名单", "elimination withdrawn"),
+    "owners.ban_lifted": ("解除禁止投标", "bidding ban lifted"),
+    "owners.correction": ("考核更正", "appraisal correction"),
 })
 
 KINDS = ("firms", "ocs", "communities", "indicators", "objections", "follow_ups")
