@@ -26,8 +26,9 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, Table, and_, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
+from ledger import privacy  # noqa: F401 - registers the personal-data key table
 from ledger.aggregates.base import LedgerAggregate, aggregate_id
-from ledger.commands import Command, parse_command
+from ledger.commands import Command, parse_command, show
 from ledger.config import Settings, now
 from ledger.errors import (
     AggregateNotFoundError,
@@ -42,7 +43,7 @@ from ledger.handlers import HANDLERS, Context, load_handlers
 from ledger.integrity import appendonly
 from ledger.projections import Projection, catch_up, discover, position, rebuild
 from ledger.projections.status import communities, post_terms, towns, utc_key
-from ledger.store import command_log, metadata, write_transaction
+from ledger.store import command_log, metadata, write_intent, write_transaction
 
 log = structlog.get_logger("ledger")
 
@@ -122,6 +123,41 @@ class CommandIdReusedError(RuleViolationError):
     code = "command_id_reused"
 
 
+def _prior_result(command_id: str, digest: str, stored_text: str) -> CommandResult:
+    stored = json.loads(stored_text)
+    if stored["digest"] != digest:
+        raise CommandIdReusedError(
+            f"command_id {show(command_id)!r} was already used for a different command; "
+            "use a new command_id")
+    result = CommandResult.model_validate(stored["result"])
+    return result.model_copy(update={"outcome": "duplicate"})
+
+
+class _Batch:
+    """What one ``apply`` batch knows about command ids: those logged before it and its own."""
+
+    def __init__(self, logged: dict[str, str]) -> None:
+        self.logged = logged
+        self.rows: list[dict[str, Any]] = []
+        self.mine: dict[str, tuple[str, CommandResult]] = {}
+
+    def prior(self, command_id: str, digest: str) -> CommandResult | None:
+        if command_id in self.mine:
+            first_digest, result = self.mine[command_id]
+            if first_digest != digest:
+                raise CommandIdReusedError(
+                    f"command_id {show(command_id)!r} was already used for a different command; "
+                    "use a new command_id")
+            return result.model_copy(update={"outcome": "duplicate"})
+        if command_id in self.logged:
+            return _prior_result(command_id, digest, self.logged[command_id])
+        return None
+
+    def add(self, row: dict[str, Any], digest: str, result: CommandResult) -> None:
+        self.rows.append(row)
+        self.mine[row["command_id"]] = (digest, result)
+
+
 def normalize_url(url: str) -> str:
     """Accept ``sqlite:///file``, ``postgresql://…`` and ``postgresql+psycopg://…``."""
     if url.startswith("postgres://"):
@@ -167,7 +203,7 @@ class GovernanceLedger(Application[UUID]):
         self.engine: Engine = datastore.engine
         self.events_table: Table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
         self.projections: dict[str, Projection] = discover()  # registers their tables
-        metadata.create_all(self.engine)
+        self._create_schema()
         self._head_query = select(func.max(self.events_table.c.id))
         appendonly.install(self.engine, [self.events_table.name, command_log.name])
         self._aggregates = AggregateCache(AGGREGATE_CACHE_SIZE)
@@ -176,6 +212,13 @@ class GovernanceLedger(Application[UUID]):
         self._overlay: dict[UUID, LedgerAggregate] | None = None
         self._overlay_commands: set[str] = set()
         load_handlers()
+
+    def _create_schema(self) -> None:
+        """Create our tables (idempotent; processes starting together take turns)."""
+        with write_intent(), self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(7342000)))
+            metadata.create_all(conn)
 
     # ------------------------------------------------------------------ writing
     def execute(self, command: Command | Mapping[str, Any] | str | bytes, *,
@@ -236,9 +279,15 @@ class GovernanceLedger(Application[UUID]):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _run(self, cmd: Command, handler: Any, digest: str, session: Session) -> CommandResult:
-        """Run one command inside an open write transaction; no commit here."""
-        prior = self._prior(cmd.command_id, digest, session)
+    def _run(self, cmd: Command, handler: Any, digest: str, session: Session,
+             batch: _Batch | None = None) -> CommandResult:
+        """Run one command inside an open write transaction; no commit here.
+
+        In a batch, duplicates are looked up in the batch's pre-read of the command log and
+        the command-log row is written with the rest of the batch's rows.
+        """
+        prior = (batch.prior(cmd.command_id, digest) if batch is not None
+                 else self._prior(cmd.command_id, digest, session))
         if prior:
             return prior
         ctx = Context(self, cmd, dry_run=False, session=session)
@@ -259,13 +308,17 @@ class GovernanceLedger(Application[UUID]):
             events=[type(r.domain_event).__qualname__ for r in recordings],
             detail=detail, recorded_at=now().isoformat(),
         )
-        session.connection().execute(_INSERT_COMMAND, {
+        row = {
             "command_id": cmd.command_id, "type": cmd.type, "actor": cmd.actor,
             "recorded_at": result.recorded_at,
             "first_notification_id": positions[0] if positions else None,
             "last_notification_id": positions[-1] if positions else None,
             "result": json.dumps({"digest": digest, "result": result.model_dump(mode="json")}),
-        })
+        }
+        if batch is not None:
+            batch.add(row, digest, result)
+        else:
+            session.connection().execute(_INSERT_COMMAND, row)
         for agg_id, agg in ctx.loaded.items():
             self._aggregates.put(agg_id, agg)
         return result
@@ -301,15 +354,9 @@ class GovernanceLedger(Application[UUID]):
                 row = conn.execute(_PRIOR_COMMAND, {"cid": command_id}).first()
         if row is None:
             return None
-        stored = json.loads(row[0])
-        if stored["digest"] != digest:
-            raise CommandIdReusedError(
-                f"command_id {command_id!r} was already used for a different command; "
-                "use a new command_id"
-            )
-        result = CommandResult.model_validate(stored["result"])
-        return result.model_copy(update={"outcome": "duplicate"})
+        return _prior_result(command_id, digest, row[0])
 
+    # Dry runs
     # Dry runs: every check and every aggregate method runs, against an in-memory overlay.
     @contextmanager
     def dry_run_session(self) -> Iterator[None]:
@@ -407,11 +454,16 @@ class GovernanceLedger(Application[UUID]):
             try:
                 with write_transaction(self.datastore) as session:
                     self._check_head(session)
-                    for number, text in batch:
-                        outcome = self._batched_line(number, text, session)
+                    parsed = [(n, self._parse_line(n, t)) for n, t in batch]
+                    state = _Batch(self._priors(
+                        [c.command_id for _, c in parsed if isinstance(c, Command)], session))
+                    for number, cmd in parsed:
+                        outcome = self._batched_line(number, cmd, session, state)
                         outcomes.append(outcome)
                         if not (outcome.ok or keep_going):
                             break
+                    if state.rows:
+                        session.connection().execute(_INSERT_COMMAND, state.rows)
                 for o in outcomes:
                     if o.result is not None:
                         self._committed(o.result)
@@ -427,21 +479,38 @@ class GovernanceLedger(Application[UUID]):
                 break
         return outcomes
 
-    def _batched_line(self, number: int, text: str | bytes, session: Session) -> LineOutcome:
+    @staticmethod
+    def _parse_line(number: int, text: str | bytes) -> Command | LedgerError:
         try:
-            cmd = parse_command(text)
+            return parse_command(text)
         except LedgerError as e:
             log.info("command", outcome="rejected", error=e.code, reason=str(e), line=number)
-            return LineOutcome(number, None, e)
+            return e
+
+    def _priors(self, command_ids: list[str], session: Session) -> dict[str, str]:
+        """Stored results of the command ids already in the log (one query per batch)."""
+        if not command_ids:
+            return {}
+        rows = session.connection().execute(
+            select(command_log.c.command_id, command_log.c.result)
+            .where(command_log.c.command_id.in_(command_ids))).all()
+        return {r[0]: r[1] for r in rows}
+
+    def _batched_line(self, number: int, cmd: Command | LedgerError, session: Session,
+                      batch: _Batch) -> LineOutcome:
+        if isinstance(cmd, LedgerError):
+            return LineOutcome(number, None, cmd)
         bound = log.bind(command_id=cmd.command_id, type=cmd.type, actor=cmd.actor)
-        savepoint = session.begin_nested()
+        conn = session.connection()
+        conn.exec_driver_sql("SAVEPOINT ledger_line")
         try:
-            result = self._run(cmd, self._handler(cmd), _command_digest(cmd), session)
+            result = self._run(cmd, self._handler(cmd), _command_digest(cmd), session, batch)
         except LedgerError as e:
-            savepoint.rollback()
+            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT ledger_line")
+            conn.exec_driver_sql("RELEASE SAVEPOINT ledger_line")
             bound.info("command", outcome="rejected", error=e.code, reason=str(e), line=number)
             return LineOutcome(number, None, e)
-        savepoint.commit()
+        conn.exec_driver_sql("RELEASE SAVEPOINT ledger_line")
         bound.info("command", outcome=result.outcome, positions=result.positions, line=number)
         return LineOutcome(number, result, None)
 

@@ -6,16 +6,17 @@ position in log order). Readers tolerate gaps in ids (rolled-back inserts on Pos
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import Mapper
 from sqlalchemy import Connection, Table, select
-
-_HIDDEN = ("originator_id", "originator_version", "timestamp", "originator_topic", "envelope")
 
 
 @dataclass(frozen=True)
@@ -50,25 +51,58 @@ class LoggedEvent:
         }
 
 
-def decode(mapper: Mapper[UUID], position: int, originator_id: UUID, version: int, topic: str,
-           state: bytes) -> LoggedEvent:
-    """Decode one stored record."""
-    ev = mapper.to_domain_event(StoredEvent(
-        originator_id=originator_id, originator_version=version, topic=topic, state=state,
-    ))
-    attrs = ev.__dict__
-    data = {k: v for k, v in attrs.items() if k not in _HIDDEN}
+def decode(mapper: Mapper[UUID] | None, position: int, originator_id: UUID, version: int,
+           topic: str, state: bytes) -> LoggedEvent:
+    """Decode one stored record straight from its JSON (no event objects are built).
+
+    Payloads hold JSON values only; the library's own wrappers (``{"_type_": …,
+    "_data_": …}`` for the timestamp, and for any UUID, Decimal or datetime) are unwrapped.
+    *mapper* is accepted for callers that have one; it is not needed.
+    """
+    obj = json.loads(state)
+    if state.count(b'"_type_"') > 1:
+        obj = _unwrap(obj)
+    ts = obj.pop("timestamp")
+    recorded = ts if isinstance(ts, datetime) else datetime.fromisoformat(
+        ts["_data_"] if isinstance(ts, dict) else ts)
+    obj.pop("originator_topic", None)
+    obj.pop("originator_id", None)
+    obj.pop("originator_version", None)
+    envelope = obj.pop("envelope", None) or {}
     return LoggedEvent(
         position=position,
         aggregate_id=originator_id,
         version=version,
-        type=type(ev).__qualname__,
-        recorded_at=attrs["timestamp"],
-        data=data,
-        envelope=dict(attrs.get("envelope") or {}),
+        type=_type_name(topic),
+        recorded_at=recorded,
+        data=obj,
+        envelope=envelope,
         topic=topic,
         state=state,
     )
+
+
+@lru_cache(maxsize=4096)
+def _type_name(topic: str) -> str:
+    """``ledger.aggregates.town:Town.Registered`` → ``Town.Registered``."""
+    return topic.rpartition(":")[2]
+
+
+_UNWRAP: dict[str, Any] = {
+    "datetime_iso": datetime.fromisoformat,
+    "uuid_hex": UUID,
+    "decimal_str": Decimal,
+}
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"_type_", "_data_"} and value["_type_"] in _UNWRAP:
+            return _UNWRAP[value["_type_"]](_unwrap(value["_data_"]))
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
 
 
 def read_log(conn: Connection, table: Table, mapper: Mapper[UUID], after: int, limit: int,

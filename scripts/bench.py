@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ledger.application import GovernanceLedger  # noqa: E402
-from ledger.logs import configure  # noqa: E402
+from ledger.application import GovernanceLedger
+from ledger.logs import configure
 
 ADMIN = {"actor": "P-0001", "post": "town.ledger_admin@ZQ"}
 COMMUNITIES = 20

@@ -121,6 +121,17 @@ class Context:
             self.touched[agg.id] = agg
             self.loaded[agg.id] = agg
 
+    # Personal data.
+    def seal_personal(self, subject: str, data: dict[str, Any]) -> dict[str, str]:
+        """Encrypt a resident's personal data under their own key (see ledger.privacy)."""
+        from ledger import privacy
+
+        if self.session is None:  # dry run: check the id, create no key
+            if not privacy.SUBJECT_RE.match(subject):
+                raise privacy.PersonalDataError(f"subject id {subject[:40]!r} is not a valid id")
+            return {"subject": subject, "nonce": "", "ciphertext": ""}
+        return privacy.seal(self.session.connection(), subject, data)
+
     # Authority.
     def authorize(self, *, town: str | None, community: str | None = None) -> None:
         """Check the actor held the claimed post at ``occurred_at`` and that the post may issue

@@ -1,0 +1,557 @@
+"""The Case (案件): a stubborn-problem report from intake to callback, as an explicit lifecycle.
+
+The lifecycle is the table :data:`TRANSITIONS` (state × command → state); every public method
+checks it first, so an illegal command is refused naming the case's current state. Guards that
+depend on the case itself (single- or multi-department, who acts, who handled it) come after.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from eventsourcing.domain import event
+
+from ledger.aggregates.base import EnvelopeDict, LedgerAggregate
+from ledger.config import ledger_tz
+from ledger.errors import AuthorityError, NotFoundError, RuleViolationError
+from ledger.posts import parse_post
+
+CHANNELS = ("hotline", "street_patrol", "rc_report")
+"""How a case arrives: telephone hotline, street patrol, residents'-committee report."""
+PROBLEM_TYPES = ("illegal_construction", "group_renting", "unlicensed_business", "other")
+"""The stubborn problems (违法建筑, 群租, 无证无照经营) and everything else."""
+STAGES = ("source_control", "classified_management", "consolidation")
+"""事前源头管控, 事中分类管理, 事后长效巩固."""
+MODES = ("single", "multi")
+"""Single-department case, or multi-department case led by the joint-enforcement office."""
+
+#: The party a joint-enforcement-office post acts for.
+JOINT_OFFICE = "joint_enforcement_office"
+
+#: Every state a case can be in, in lifecycle order.
+STATES = (
+    "received", "accepted", "rejected", "assessed", "dispatched", "acknowledged", "planned",
+    "inspecting", "rectifying", "feedback_reported", "verified", "closed", "called_back",
+    "reopened", "merged",
+)
+#: States from which nothing but a callback or a reopen can follow.
+FINISHED = frozenset({"rejected", "closed", "called_back", "merged"})
+#: States in which the case is still being worked on (time limits run, supervision applies).
+OPEN_STATES = tuple(s for s in STATES if s not in FINISHED)
+#: States before dispatch from which a duplicate report can be merged into another case.
+MERGEABLE = ("received", "accepted", "reopened", "assessed", "dispatched")
+
+#: The lifecycle: (state, command) → next state. ``None`` is "no case yet".
+TRANSITIONS: dict[tuple[str | None, str], str] = {
+    (None, "receive"): "received",
+    ("received", "accept"): "accepted",
+    ("received", "reject"): "rejected",
+    ("accepted", "assess"): "assessed",
+    ("reopened", "assess"): "assessed",
+    ("assessed", "dispatch"): "dispatched",
+    ("dispatched", "acknowledge"): "acknowledged",
+    ("dispatched", "return"): "accepted",
+    ("acknowledged", "plan"): "planned",
+    ("acknowledged", "inspect"): "inspecting",
+    ("planned", "inspect"): "inspecting",
+    ("inspecting", "inspect"): "inspecting",
+    ("inspecting", "rectify"): "rectifying",
+    ("rectifying", "rectify"): "rectifying",
+    ("rectifying", "inspect"): "rectifying",
+    ("rectifying", "feedback"): "feedback_reported",
+    ("feedback_reported", "verify"): "verified",
+    ("verified", "close"): "closed",
+    ("closed", "callback"): "called_back",
+    ("closed", "reopen"): "reopened",
+    ("called_back", "reopen"): "reopened",
+    **{(s, "merge"): "merged" for s in MERGEABLE},
+    **{(s, "supervise"): s for s in OPEN_STATES},
+}
+
+#: Default time limit (calendar days) for a case to leave each state; the town overrides them
+#: with ``case.limit.<state>_days``. A rectification plan's own deadline replaces the limit of
+#: ``rectifying``.
+DEFAULT_LIMITS: dict[str, int] = {
+    "received": 1, "accepted": 2, "reopened": 2, "assessed": 1, "dispatched": 2,
+    "acknowledged": 5, "planned": 5, "inspecting": 10, "rectifying": 30,
+    "feedback_reported": 5, "verified": 2,
+}
+
+
+class CaseNotFoundError(NotFoundError):
+    """Raised when a case reference names no case."""
+
+    code = "unknown_case"
+
+
+class CaseTransitionError(RuleViolationError):
+    """Raised when a command is not allowed in the case's current state (the lifecycle table)."""
+
+    code = "illegal_case_transition"
+
+
+class CaseNotAssignedError(AuthorityError):
+    """Raised when a department or office acts on a case that was not dispatched to it."""
+
+    code = "case_not_assigned"
+
+
+class HandlerCannotVerifyError(RuleViolationError):
+    """Raised when someone who handled a case tries to verify or close it themselves."""
+
+    code = "handler_cannot_verify"
+
+
+class CaseRuleError(RuleViolationError):
+    """Raised when a case command breaks a rule of its own (mode, sub-tasks, satisfaction…)."""
+
+    code = "case_rule"
+
+
+def local_day(when: datetime) -> date:
+    """The calendar day of *when* in ``LEDGER_TZ``."""
+    return when.astimezone(ledger_tz()).date()
+
+
+def add_days(start: date, days: int, *, working_days: bool = False,
+             holidays: frozenset[date] = frozenset()) -> date:
+    """*start* plus *days*: calendar days, or working days (Monday–Friday minus *holidays*)."""
+    if not working_days:
+        return start + timedelta(days=days)
+    day, left = start, days
+    while left > 0:
+        day += timedelta(days=1)
+        if day.weekday() < 5 and day not in holidays:
+            left -= 1
+    return day
+
+
+def due_for(state: str, since: datetime, parameters: dict[str, Any]) -> str | None:
+    """The due date (ISO) for a case entering *state* at *since*, from the town's parameters."""
+    if state not in DEFAULT_LIMITS:
+        return None
+    days = int(parameters.get(f"case.limit.{state}_days", DEFAULT_LIMITS[state]))
+    working = parameters.get("case.calendar", "calendar") == "working_days"
+    raw = str(parameters.get("case.holidays") or "")
+    holidays = frozenset(date.fromisoformat(d.strip()) for d in raw.split(",") if d.strip())
+    return add_days(local_day(since), days, working_days=working, holidays=holidays).isoformat()
+
+
+def party_of_post(post: str | None) -> str | None:
+    """The party a post acts for: ``department:<code>``, ``joint_enforcement_office`` or None."""
+    if not post:
+        return None
+
+    p = parse_post(post)
+    if p.department:
+        return f"department:{p.department}"
+    if p.body == f"town.{JOINT_OFFICE}":
+        return JOINT_OFFICE
+    return None
+
+
+class Case(LedgerAggregate):
+    """A problem case: intake, assessment, dispatch, handling, verification, closure, callback."""
+
+    KIND = "case"
+
+    @staticmethod
+    def create_id(code: str) -> Any:
+        """Case ids derive from the case reference."""
+        return Case.id_for(code)
+
+    @classmethod
+    def receive(cls, *, code: str, town: str, community: str, channel: str,
+                problem_type: str, stage: str, location: str, description: str,
+                caller: dict[str, str] | None, received_at: datetime,
+                parameters: dict[str, Any], envelope: EnvelopeDict) -> Case:
+        """Record a new case (the lifecycle's first step)."""
+        status = TRANSITIONS[(None, "receive")]
+        return cls(code=code, town=town, community=community, channel=channel,
+                   problem_type=problem_type, stage=stage, location=location,
+                   description=description, caller=caller,
+                   status=status, due=due_for(status, received_at, parameters),
+                   envelope=envelope)
+
+    @event("Received")
+    def __init__(self, code: str, town: str, community: str, channel: str, problem_type: str,
+                 stage: str, location: str, description: str, caller: dict[str, str] | None,
+                 status: str, due: str | None, envelope: EnvelopeDict) -> None:
+        self.code = code
+        """Case reference, e.g. ``ZQ-2025-000123``."""
+        self.town = town
+        """Town code."""
+        self.community = community
+        """Community code where the problem is."""
+        self.channel = channel
+        """hotline, street_patrol or rc_report."""
+        self.problem_type = problem_type
+        """illegal_construction, group_renting, unlicensed_business or other."""
+        self.stage = stage
+        """source_control, classified_management or consolidation."""
+        self.location = location
+        """Where (address, building, shop)."""
+        self.description = description
+        """What was reported."""
+        self.caller: dict[str, str] | None = caller
+        """Hotline caller's personal data (name, phone), kept minimal and in this one place."""
+        self.status = status
+        """Current lifecycle state (see :data:`TRANSITIONS`)."""
+        self.status_since: str = envelope["occurred_at"]
+        """When the case entered its current state."""
+        self.due: str | None = due
+        """Date by which the case should leave its current state (None when finished)."""
+        self.mode: str | None = None
+        """single or multi, once assessed."""
+        self.departments: list[str] = []
+        """Departments the case is dispatched to."""
+        self.subtasks: dict[str, str] = {}
+        """Joint plan: department → its sub-task (multi-department cases)."""
+        self.handlers: list[str] = []
+        """Persons who handled the case (acknowledged, inspected, rectified, reported)."""
+        self.returns = 0
+        """Times a department returned the case as not its own."""
+        self.reopens = 0
+        """Times the case was reopened."""
+        self.inspections = 0
+        """Inspections recorded."""
+        self.rectification_deadline: str | None = None
+        """Deadline of the current rectification plan."""
+        self.satisfied: bool | None = None
+        """Outcome of the last callback."""
+        self.merged_into: str | None = None
+        """The case this duplicate was merged into."""
+        self.duplicates: list[str] = []
+        """Duplicate cases merged into this one."""
+        self.supervisions = 0
+        """Coordination-and-supervision (督办) events recorded."""
+
+    # ------------------------------------------------------------------ checks
+    def next_state(self, command: str) -> str:
+        """The state *command* leads to; :class:`CaseTransitionError` if the table forbids it."""
+        nxt = TRANSITIONS.get((self.status, command))
+        if nxt is None:
+            allowed = sorted(c for (s, c) in TRANSITIONS if s == self.status)
+            raise CaseTransitionError(
+                f"case {self.code} is {self.status}: '{command}' is not allowed in that state; "
+                f"allowed now: {', '.join(allowed) or 'nothing'}"
+            )
+        return nxt
+
+    def assigned_parties(self, command: str) -> set[str]:
+        """The parties that may act on the case for *command*."""
+        if self.mode == "single":
+            return {f"department:{d}" for d in self.departments}
+        if command in ("acknowledge", "return", "plan"):
+            return {JOINT_OFFICE}
+        return {JOINT_OFFICE} | {f"department:{d}" for d in self.subtasks}
+
+    def check_party(self, command: str, post: str | None) -> None:
+        """Raise :class:`CaseNotAssignedError` unless *post* acts for a party assigned the case."""
+        party = party_of_post(post)
+        allowed = self.assigned_parties(command)
+        if party not in allowed:
+            raise CaseNotAssignedError(
+                f"case {self.code} is not dispatched to {party or post}: only "
+                f"{', '.join(sorted(allowed))} may {command} it"
+            )
+
+    def check_not_handler(self, actor: str, command: str) -> None:
+        """Raise :class:`HandlerCannotVerifyError` if *actor* handled the case."""
+        if actor in self.handlers:
+            raise HandlerCannotVerifyError(
+                f"{actor} handled case {self.code}; someone other than its handlers "
+                f"({', '.join(self.handlers)}) must {command} it"
+            )
+
+    def _due(self, state: str, at: datetime, parameters: dict[str, Any]) -> str | None:
+        return due_for(state, at, parameters)
+
+    # ------------------------------------------------------------------ commands
+    def accept(self, note: str, at: datetime, parameters: dict[str, Any],
+               envelope: EnvelopeDict) -> None:
+        """Accept the case at intake."""
+        nxt = self.next_state("accept")
+        self._accepted(note, nxt, self._due(nxt, at, parameters), envelope)
+
+    def reject(self, reason: str, envelope: EnvelopeDict) -> None:
+        """Reject the case at intake, with a reason."""
+        nxt = self.next_state("reject")
+        if not reason:
+            raise CaseRuleError(f"rejecting case {self.code} needs a reason")
+        self._rejected(reason, nxt, None, envelope)
+
+    def assess(self, mode: str, reason: str, at: datetime, parameters: dict[str, Any],
+               envelope: EnvelopeDict) -> None:
+        """Assess (研判) the case as single- or multi-department."""
+        nxt = self.next_state("assess")
+        self._assessed(mode, reason, nxt, self._due(nxt, at, parameters), envelope)
+
+    def dispatch(self, departments: list[str], note: str, at: datetime,
+                 parameters: dict[str, Any], envelope: EnvelopeDict) -> None:
+        """Dispatch to one department (single) or, through the joint-enforcement office, to
+        several (multi). The caller checks the departments exist."""
+        nxt = self.next_state("dispatch")
+        if len(set(departments)) != len(departments):
+            raise CaseRuleError(f"case {self.code}: a department is named twice")
+        if self.mode == "single" and len(departments) != 1:
+            raise CaseRuleError(
+                f"case {self.code} was assessed single-department: dispatch it to exactly one "
+                f"department, not {len(departments)}")
+        if self.mode == "multi" and len(departments) < 2:
+            raise CaseRuleError(
+                f"case {self.code} was assessed multi-department: name at least two "
+                "departments (the joint-enforcement office leads), or reassess it")
+        lead = departments[0] if self.mode == "single" else JOINT_OFFICE
+        self._dispatched(departments, lead, note, nxt, self._due(nxt, at, parameters), envelope)
+
+    def acknowledge(self, actor: str, post: str | None, at: datetime,
+                    parameters: dict[str, Any], envelope: EnvelopeDict) -> None:
+        """The department (or the joint-enforcement office) acknowledges the case."""
+        nxt = self.next_state("acknowledge")
+        self.check_party("acknowledge", post)
+        self._acknowledged(actor, nxt, self._due(nxt, at, parameters), envelope)
+
+    def give_back(self, reason: str, post: str | None, at: datetime,
+                  parameters: dict[str, Any], envelope: EnvelopeDict) -> None:
+        """The department returns the case as not its own: back to assessment."""
+        nxt = self.next_state("return")
+        self.check_party("return", post)
+        if not reason:
+            raise CaseRuleError(f"returning case {self.code} needs a reason")
+        self._returned(party_of_post(post) or "", reason, nxt,
+                       self._due(nxt, at, parameters), envelope)
+
+    def plan(self, subtasks: dict[str, str], actor: str, post: str | None, at: datetime,
+             parameters: dict[str, Any], envelope: EnvelopeDict) -> None:
+        """The joint-enforcement office's joint plan: one sub-task per dispatched department."""
+        nxt = self.next_state("plan")
+        if self.mode != "multi":
+            raise CaseRuleError(
+                f"case {self.code} is a single-department case: a joint plan is only for "
+                "multi-department cases; inspect it instead")
+        self.check_party("plan", post)
+        missing = sorted(set(self.departments) - set(subtasks))
+        extra = sorted(set(subtasks) - set(self.departments))
+        if missing or extra:
+            raise CaseRuleError(
+                f"case {self.code}: the joint plan needs one sub-task per dispatched department "
+                f"({', '.join(self.departments)}); "
+                + (f"missing {', '.join(missing)}" if missing else f"not dispatched: {', '.join(extra)}"))
+        self._planned(dict(subtasks), actor, nxt, self._due(nxt, at, parameters), envelope)
+
+    def inspect(self, findings: str, evidence: list[str], actor: str, post: str | None,
+                at: datetime, parameters: dict[str, Any], envelope: EnvelopeDict) -> None:
+        """Record an inspection: findings and evidence references."""
+        nxt = self.next_state("inspect")
+        if self.status == "acknowledged" and self.mode == "multi":
+            raise CaseRuleError(
+                f"case {self.code} is a multi-department case: the joint-enforcement office "
+                "draws up the joint plan before inspections")
+        self.check_party("inspect", post)
+        due = self.due if nxt == self.status else self._due(nxt, at, parameters)
+        self._inspected(findings, evidence, party_of_post(post) or "", actor, nxt, due, envelope)
+
+    def rectify(self, plan: str, deadline: date, actor: str, post: str | None, at: datetime,
+                envelope: EnvelopeDict) -> None:
+        """Record the rectification plan and its deadline."""
+        nxt = self.next_state("rectify")
+        self.check_party("rectify", post)
+        if deadline < local_day(at):
+            raise CaseRuleError(
+                f"case {self.code}: the rectification deadline {deadline} is before "
+                f"{local_day(at)}")
+        self._rectification_planned(plan, deadline.isoformat(), actor, nxt,
+                                    deadline.isoformat(), envelope)
+
+    def report_feedback(self, result: str, evidence: list[str], actor: str, post: str | None,
+                        at: datetime, parameters: dict[str, Any], envelope: EnvelopeDict) -> None:
+        """The handler reports the result (feedback)."""
+        nxt = self.next_state("feedback")
+        self.check_party("feedback", post)
+        self._feedback_reported(result, evidence, actor, nxt,
+                                self._due(nxt, at, parameters), envelope)
+
+    def verify(self, actor: str, note: str, at: datetime, parameters: dict[str, Any],
+               envelope: EnvelopeDict) -> None:
+        """Someone other than the handlers verifies the result."""
+        nxt = self.next_state("verify")
+        self.check_not_handler(actor, "verify")
+        self._verified(note, nxt, self._due(nxt, at, parameters), envelope)
+
+    def close(self, actor: str, note: str, envelope: EnvelopeDict) -> None:
+        """Close a verified case (not by one of its handlers)."""
+        nxt = self.next_state("close")
+        self.check_not_handler(actor, "close")
+        self._closed(note, nxt, None, envelope)
+
+    def callback(self, satisfied: bool, note: str, envelope: EnvelopeDict) -> None:
+        """Record the callback to the reporter: satisfied or not."""
+        nxt = self.next_state("callback")
+        self._called_back(satisfied, note, nxt, None, envelope)
+
+    def reopen(self, reason: str, at: datetime, parameters: dict[str, Any],
+               envelope: EnvelopeDict) -> None:
+        """Reopen a closed case (after a dissatisfied callback, or when the problem returns)."""
+        nxt = self.next_state("reopen")
+        if self.status == "called_back" and self.satisfied:
+            raise CaseRuleError(
+                f"case {self.code}: the callback was satisfied; reopen only after a "
+                "dissatisfied callback or a new finding (before any callback)")
+        if not reason:
+            raise CaseRuleError(f"reopening case {self.code} needs a reason")
+        self._reopened(reason, nxt, self._due(nxt, at, parameters), envelope)
+
+    def merge_into(self, target: Case, envelope: EnvelopeDict) -> None:
+        """Merge this duplicate report into *target* (both record it)."""
+        nxt = self.next_state("merge")
+        if target.code == self.code:
+            raise CaseRuleError(f"case {self.code} cannot be merged into itself")
+        if target.status in FINISHED:
+            raise CaseTransitionError(
+                f"case {target.code} is {target.status}: merge duplicates only into an open case")
+        if target.community != self.community:
+            raise CaseRuleError(
+                f"case {self.code} is in {self.community} and {target.code} in "
+                f"{target.community}: only reports of the same problem are duplicates")
+        self._merged_into(target.code, nxt, None, envelope)
+        target._duplicate_merged(self.code, target.status, target.due, envelope)
+
+    def supervise(self, instruction: str, deadline: date | None, at: datetime,
+                  envelope: EnvelopeDict) -> None:
+        """Record coordination and supervision (督办), typically of an overdue case."""
+        nxt = self.next_state("supervise")
+        overdue_days = 0
+        if self.due is not None:
+            overdue_days = max(0, (local_day(at) - date.fromisoformat(self.due)).days)
+        due = deadline.isoformat() if deadline else self.due
+        self._supervised(instruction, self.status, self.due, overdue_days, nxt, due, envelope)
+
+    def file_document(self, template: str, fields: dict[str, Any],
+                      envelope: EnvelopeDict) -> None:
+        """Attach one of the five template documents to the case."""
+        self._document_filed(template, fields, envelope)
+
+    # ------------------------------------------------------------------ events
+    def _move(self, status: str, due: str | None, envelope: EnvelopeDict) -> None:
+        if status != self.status:
+            self.status_since = envelope["occurred_at"]
+        self.status = status
+        self.due = due
+
+    @event("Accepted")
+    def _accepted(self, note: str, status: str, due: str | None, envelope: EnvelopeDict) -> None:
+        self._move(status, due, envelope)
+
+    @event("Rejected")
+    def _rejected(self, reason: str, status: str, due: str | None,
+                  envelope: EnvelopeDict) -> None:
+        self._move(status, due, envelope)
+
+    @event("Assessed")
+    def _assessed(self, mode: str, reason: str, status: str, due: str | None,
+                  envelope: EnvelopeDict) -> None:
+        self.mode = mode
+        self.departments = []
+        self.subtasks = {}
+        self._move(status, due, envelope)
+
+    @event("Dispatched")
+    def _dispatched(self, departments: list[str], lead: str, note: str, status: str,
+                    due: str | None, envelope: EnvelopeDict) -> None:
+        self.departments = list(departments)
+        self._move(status, due, envelope)
+
+    @event("Acknowledged")
+    def _acknowledged(self, handler: str, status: str, due: str | None,
+                      envelope: EnvelopeDict) -> None:
+        if handler not in self.handlers:
+            self.handlers.append(handler)
+        self._move(status, due, envelope)
+
+    @event("Returned")
+    def _returned(self, party: str, reason: str, status: str, due: str | None,
+                  envelope: EnvelopeDict) -> None:
+        self.returns += 1
+        self.departments = []
+        self._move(status, due, envelope)
+
+    @event("JointPlanDrawnUp")
+    def _planned(self, subtasks: dict[str, str], handler: str, status: str, due: str | None,
+                 envelope: EnvelopeDict) -> None:
+        self.subtasks = dict(subtasks)
+        if handler not in self.handlers:
+            self.handlers.append(handler)
+        self._move(status, due, envelope)
+
+    @event("Inspected")
+    def _inspected(self, findings: str, evidence: list[str], party: str, handler: str,
+                   status: str, due: str | None, envelope: EnvelopeDict) -> None:
+        self.inspections += 1
+        if handler not in self.handlers:
+            self.handlers.append(handler)
+        self._move(status, due, envelope)
+
+    @event("RectificationPlanned")
+    def _rectification_planned(self, plan: str, deadline: str, handler: str, status: str,
+                               due: str | None, envelope: EnvelopeDict) -> None:
+        self.rectification_deadline = deadline
+        if handler not in self.handlers:
+            self.handlers.append(handler)
+        self._move(status, due, envelope)
+
+    @event("FeedbackReported")
+    def _feedback_reported(self, result: str, evidence: list[str], handler: str, status: str,
+                           due: str | None, envelope: EnvelopeDict) -> None:
+        if handler not in self.handlers:
+            self.handlers.append(handler)
+        self._move(status, due, envelope)
+
+    @event("Verified")
+    def _verified(self, note: str, status: str, due: str | None, envelope: EnvelopeDict) -> None:
+        self._move(status, due, envelope)
+
+    @event("Closed")
+    def _closed(self, note: str, status: str, due: str | None, envelope: EnvelopeDict) -> None:
+        self._move(status, due, envelope)
+
+    @event("CalledBack")
+    def _called_back(self, satisfied: bool, note: str, status: str, due: str | None,
+                     envelope: EnvelopeDict) -> None:
+        self.satisfied = satisfied
+        self._move(status, due, envelope)
+
+    @event("Reopened")
+    def _reopened(self, reason: str, status: str, due: str | None,
+                  envelope: EnvelopeDict) -> None:
+        self.reopens += 1
+        self.satisfied = None
+        self.mode = None
+        self.departments = []
+        self.subtasks = {}
+        self.rectification_deadline = None
+        self._move(status, due, envelope)
+
+    @event("MergedInto")
+    def _merged_into(self, target: str, status: str, due: str | None,
+                     envelope: EnvelopeDict) -> None:
+        self.merged_into = target
+        self._move(status, due, envelope)
+
+    @event("DuplicateMerged")
+    def _duplicate_merged(self, duplicate: str, status: str, due: str | None,
+                          envelope: EnvelopeDict) -> None:
+        self.duplicates.append(duplicate)
+
+    @event("Supervised")
+    def _supervised(self, instruction: str, overdue_state: str, overdue_due: str | None,
+                    overdue_days: int, status: str, due: str | None,
+                    envelope: EnvelopeDict) -> None:
+        self.supervisions += 1
+        self._move(status, due, envelope)
+
+    @event("DocumentFiled")
+    def _document_filed(self, template: str, fields: dict[str, Any],
+                        envelope: EnvelopeDict) -> None:
+        pass

@@ -1,0 +1,816 @@
+"""CLI for problem cases, warnings, responsibility lists and template documents."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ledger.aggregates.case import CHANNELS, PROBLEM_TYPES, STAGES, STATES
+from ledger.application import GovernanceLedger
+from ledger.cli import (
+    DEMO_SECTIONS,
+    _parse_when_option,
+    cli,
+    envelope,
+    envelope_options,
+    execute,
+    json_option,
+    renderer,
+    state,
+)
+from ledger.commands.cases import TEMPLATES
+from ledger.i18n import add_labels
+from ledger.projections.cases import (
+    case_board,
+    case_documents,
+    duty_failure_counts,
+    duty_lists,
+    warning_board,
+)
+from ledger.render import Renderer, short_time
+
+add_labels({
+    # Case states.
+    "case:received": ("已受理登记", "received"),
+    "case:accepted": ("待研判", "awaiting assessment"),
+    "case:rejected": ("不予受理", "rejected"),
+    "case:assessed": ("已研判", "assessed"),
+    "case:dispatched": ("已派单", "dispatched"),
+    "case:acknowledged": ("已签收", "acknowledged"),
+    "case:planned": ("已制定联合方案", "joint plan drawn up"),
+    "case:inspecting": ("核查中", "inspecting"),
+    "case:rectifying": ("整改中", "rectifying"),
+    "case:feedback_reported": ("已反馈", "feedback reported"),
+    "case:verified": ("已核实", "verified"),
+    "case:closed": ("已结案", "closed"),
+    "case:called_back": ("已回访", "called back"),
+    "case:reopened": ("已重启", "reopened"),
+    "case:merged": ("已合并", "merged"),
+    # Channels, problem types, stages, modes.
+    "channel:hotline": ("热线电话", "hotline"),
+    "channel:street_patrol": ("街面巡查", "street patrol"),
+    "channel:rc_report": ("居委上报", "residents' committee report"),
+    "problem:illegal_construction": ("违法建筑", "illegal construction"),
+    "problem:group_renting": ("群租", "group renting"),
+    "problem:unlicensed_business": ("无证无照经营", "unlicensed business"),
+    "problem:other": ("其他", "other"),
+    "stage:source_control": ("事前源头管控", "source control"),
+    "stage:classified_management": ("事中分类管理", "classified management"),
+    "stage:consolidation": ("事后长效巩固", "long-term consolidation"),
+    "mode:single": ("单部门处置", "single department"),
+    "mode:multi": ("多部门联合处置", "multi-department"),
+    # Warning levels and measure states.
+    "level:none": ("无预警", "none"),
+    "level:orange": ("橙色(关注级)", "orange (attention)"),
+    "level:red": ("红色(警告级)", "red (warning)"),
+    "level:black": ("黑色(严重级)", "black (severe)"),
+    "measure:due": ("待落实", "due"),
+    "measure:missed": ("逾期未落实", "MISSED"),
+    "measure:fulfilled": ("已落实", "fulfilled"),
+    "measure:conditional": ("视复核结果", "depends on review"),
+    "measure:not_required": ("无需启动", "not required"),
+    "measure:superseded": ("已被替代", "superseded"),
+    # Templates.
+    "template:analysis_review": ("分析点评", "analysis and review"),
+    "template:assessment_warning": ("研判预警", "assessment and warning"),
+    "template:advice_guidance": ("建议指导", "advice and guidance"),
+    "template:coordination_supervision": ("协调督办", "coordination and supervision"),
+    "template:notification_feedback": ("通报反馈", "notification and feedback"),
+    # Columns and titles.
+    "cases.ref": ("案件编号", "case"),
+    "cases.channel": ("来源", "channel"),
+    "cases.problem_type": ("问题类型", "problem type"),
+    "cases.stage": ("阶段", "stage"),
+    "cases.status": ("状态", "status"),
+    "cases.due": ("时限", "due"),
+    "cases.overdue": ("超期", "overdue"),
+    "cases.mode": ("处置方式", "mode"),
+    "cases.departments_col": ("承办部门", "departments"),
+    "cases.returns": ("退单", "returns"),
+    "cases.reopens": ("重启", "reopens"),
+    "cases.supervisions": ("督办", "supervised"),
+    "cases.level": ("预警等级", "level"),
+    "cases.suggested": ("规则建议", "suggested"),
+    "cases.decided_by": ("决定人", "decided by"),
+    "cases.measures": ("规定措施", "measures"),
+    "cases.measure": ("措施", "measure"),
+    "cases.missed": ("逾期措施", "missed"),
+    "cases.party": ("责任方", "party"),
+    "cases.duty": ("职责", "duty"),
+    "cases.failures": ("履责不力", "duty failures"),
+    "cases.template": ("模板", "template"),
+    "cases.target": ("对象", "target"),
+    "cases.cases_title": ("案件看板", "Case board"),
+    "cases.overdue_title": ("超期案件", "Overdue cases"),
+    "cases.warnings_title": ("三级三色预警", "Three-colour warnings"),
+    "cases.duties_title": ("责任清单", "Responsibility list"),
+    "cases.failures_title": ("履责不力记录", "Duty failures"),
+    "cases.documents_title": ("五大制度模板文书", "Template documents"),
+    "cases.yes": ("是", "yes"),
+    "cases.year": ("年度", "year"),
+    "cases.failure_counts": ("履责不力次数(计入年度考核)", "Duty failures per party (year-end appraisal)"),
+})
+
+
+def _lbl(r: Renderer, prefix: str, value: str | None) -> str:
+    return r.label(f"{prefix}:{value}") if value else ""
+
+
+def _as_of(value: str | None) -> datetime | None:
+    return _parse_when_option(value, "--as-of") if value else None
+
+
+def _case_cmd(type_: str, ref: str, kw: dict[str, Any], as_json: bool, **fields: Any) -> None:
+    execute({"type": type_, "ref": ref, **fields, **envelope(kw)}, as_json)
+
+
+# ---------------------------------------------------------------------------- case
+@cli.group()
+def case() -> None:
+    """Problem cases (案件): intake, assessment, dispatch, handling, closure, callback."""
+
+
+@case.command("receive")
+@click.argument("ref")
+@click.option("--community", required=True, help="Community code, e.g. ZQ-001.")
+@click.option("--channel", type=click.Choice(CHANNELS), required=True, help="How it arrived.")
+@click.option("--problem-type", type=click.Choice(PROBLEM_TYPES), required=True)
+@click.option("--stage", type=click.Choice(STAGES), default="classified_management",
+              show_default=True)
+@click.option("--location", default="", help="Where (address, building, shop).")
+@click.option("--description", required=True, help="What was reported.")
+@click.option("--caller-name", help="Hotline caller's name (personal data).")
+@click.option("--caller-phone", help="Hotline caller's phone (personal data).")
+@envelope_options
+@json_option
+def case_receive(ref: str, community: str, channel: str, problem_type: str, stage: str,
+                 location: str, description: str, caller_name: str | None,
+                 caller_phone: str | None, as_json: bool, **kw: Any) -> None:
+    """Receive case REF (e.g. ZQ-2025-000123).
+
+    \b
+    Example:
+      ledger case receive ZQ-2025-000123 --community ZQ-001 --channel hotline \\
+          --problem-type group_renting --description 疑似群租 \\
+          --actor P-0005 --post town.peace_office.staff@ZQ
+    """
+    caller = {k: v for k, v in (("name", caller_name), ("phone", caller_phone)) if v}
+    _case_cmd("case.receive", ref, kw, as_json, community=community, channel=channel,
+              problem_type=problem_type, stage=stage, location=location,
+              description=description, caller=caller or None)
+
+
+@case.command("accept")
+@click.argument("ref")
+@click.option("--note", default="")
+@envelope_options
+@json_option
+def case_accept(ref: str, note: str, as_json: bool, **kw: Any) -> None:
+    """Accept case REF at intake.
+
+    \b
+    Example:
+      ledger case accept ZQ-2025-000123 --actor P-0005 --post town.peace_office.staff@ZQ
+    """
+    _case_cmd("case.accept", ref, kw, as_json, note=note)
+
+
+@case.command("reject")
+@click.argument("ref")
+@click.option("--reason", required=True)
+@envelope_options
+@json_option
+def case_reject(ref: str, reason: str, as_json: bool, **kw: Any) -> None:
+    """Reject case REF at intake, with the reason.
+
+    \b
+    Example:
+      ledger case reject ZQ-2025-000124 --reason 不属于本镇管辖 \\
+          --actor P-0005 --post town.peace_office.staff@ZQ
+    """
+    _case_cmd("case.reject", ref, kw, as_json, reason=reason)
+
+
+@case.command("assess")
+@click.argument("ref")
+@click.option("--mode", type=click.Choice(["single", "multi"]), required=True)
+@click.option("--reason", default="")
+@envelope_options
+@json_option
+def case_assess(ref: str, mode: str, reason: str, as_json: bool, **kw: Any) -> None:
+    """Assess (研判) case REF as single- or multi-department.
+
+    \b
+    Example:
+      ledger case assess ZQ-2025-000123 --mode multi --reason 涉及房管与公安 \\
+          --actor P-0006 --post town.joint_enforcement_office.director@ZQ
+    """
+    _case_cmd("case.assess", ref, kw, as_json, mode=mode, reason=reason)
+
+
+@case.command("dispatch")
+@click.argument("ref")
+@click.option("--department", "departments", multiple=True, required=True,
+              help="Department code; repeat for a multi-department case.")
+@click.option("--note", default="")
+@envelope_options
+@json_option
+def case_dispatch(ref: str, departments: tuple[str, ...], note: str, as_json: bool,
+                  **kw: Any) -> None:
+    """Dispatch case REF to its department(s).
+
+    \b
+    Example:
+      ledger case dispatch ZQ-2025-000123 --department housing --department police \\
+          --actor P-0004 --post town.peace_office.director@ZQ
+    """
+    _case_cmd("case.dispatch", ref, kw, as_json, departments=list(departments), note=note)
+
+
+@case.command("acknowledge")
+@click.argument("ref")
+@envelope_options
+@json_option
+def case_acknowledge(ref: str, as_json: bool, **kw: Any) -> None:
+    """Acknowledge dispatched case REF (the department or the joint-enforcement office).
+
+    \b
+    Example:
+      ledger case acknowledge ZQ-2025-000123 --actor P-0007 \\
+          --post town.joint_enforcement_office.staff@ZQ
+    """
+    _case_cmd("case.acknowledge", ref, kw, as_json)
+
+
+@case.command("return")
+@click.argument("ref")
+@click.option("--reason", required=True)
+@envelope_options
+@json_option
+def case_return(ref: str, reason: str, as_json: bool, **kw: Any) -> None:
+    """Return dispatched case REF as not your department's (back to assessment).
+
+    \b
+    Example:
+      ledger case return ZQ-2025-000125 --reason 属市场监管职责 \\
+          --actor P-0041 --post department.urban_management.staff@ZQ
+    """
+    _case_cmd("case.return", ref, kw, as_json, reason=reason)
+
+
+@case.command("plan")
+@click.argument("ref")
+@click.option("--task", "tasks", multiple=True, required=True, metavar="DEPT=TASK",
+              help="One sub-task per dispatched department.")
+@envelope_options
+@json_option
+def case_plan(ref: str, tasks: tuple[str, ...], as_json: bool, **kw: Any) -> None:
+    """Record the joint plan of multi-department case REF.
+
+    \b
+    Example:
+      ledger case plan ZQ-2025-000123 --task housing=核查租赁备案 --task police=人员登记 \\
+          --actor P-0006 --post town.joint_enforcement_office.director@ZQ
+    """
+    subtasks = {}
+    for t in tasks:
+        dept, sep, text = t.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{t!r} is not DEPT=TASK", param_hint="--task")
+        subtasks[dept.strip()] = text.strip()
+    _case_cmd("case.plan", ref, kw, as_json, subtasks=subtasks)
+
+
+@case.command("inspect")
+@click.argument("ref")
+@click.option("--findings", required=True)
+@click.option("--evidence", multiple=True, help="Evidence reference; repeatable.")
+@envelope_options
+@json_option
+def case_inspect(ref: str, findings: str, evidence: tuple[str, ...], as_json: bool,
+                 **kw: Any) -> None:
+    """Record an inspection of case REF.
+
+    \b
+    Example:
+      ledger case inspect ZQ-2025-000123 --findings 一套房隔成8间 --evidence photo:0312-1 \\
+          --actor P-0042 --post department.housing.staff@ZQ
+    """
+    _case_cmd("case.inspect", ref, kw, as_json, findings=findings, evidence=list(evidence))
+
+
+@case.command("rectify")
+@click.argument("ref")
+@click.option("--plan", "plan_text", required=True)
+@click.option("--deadline", required=True, metavar="DATE")
+@envelope_options
+@json_option
+def case_rectify(ref: str, plan_text: str, deadline: str, as_json: bool, **kw: Any) -> None:
+    """Record the rectification plan of case REF and its deadline.
+
+    \b
+    Example:
+      ledger case rectify ZQ-2025-000123 --plan 恢复原始格局 --deadline 2025-04-15 \\
+          --actor P-0042 --post department.housing.staff@ZQ
+    """
+    _case_cmd("case.rectify", ref, kw, as_json, plan=plan_text, deadline=deadline)
+
+
+@case.command("feedback")
+@click.argument("ref")
+@click.option("--result", required=True)
+@click.option("--evidence", multiple=True)
+@envelope_options
+@json_option
+def case_feedback(ref: str, result: str, evidence: tuple[str, ...], as_json: bool,
+                  **kw: Any) -> None:
+    """Report the result of case REF.
+
+    \b
+    Example:
+      ledger case feedback ZQ-2025-000123 --result 已恢复原状 --evidence photo:0414-2 \\
+          --actor P-0007 --post town.joint_enforcement_office.staff@ZQ
+    """
+    _case_cmd("case.feedback", ref, kw, as_json, result=result, evidence=list(evidence))
+
+
+@case.command("verify")
+@click.argument("ref")
+@click.option("--note", default="")
+@envelope_options
+@json_option
+def case_verify(ref: str, note: str, as_json: bool, **kw: Any) -> None:
+    """Verify the result of case REF (not by one of its handlers).
+
+    \b
+    Example:
+      ledger case verify ZQ-2025-000123 --note 现场复核属实 \\
+          --actor P-0008 --post town.supervision_team.leader@ZQ
+    """
+    _case_cmd("case.verify", ref, kw, as_json, note=note)
+
+
+@case.command("close")
+@click.argument("ref")
+@click.option("--note", default="")
+@envelope_options
+@json_option
+def case_close(ref: str, note: str, as_json: bool, **kw: Any) -> None:
+    """Close verified case REF (not by one of its handlers).
+
+    \b
+    Example:
+      ledger case close ZQ-2025-000123 --actor P-0004 --post town.peace_office.director@ZQ
+    """
+    _case_cmd("case.close", ref, kw, as_json, note=note)
+
+
+@case.command("callback")
+@click.argument("ref")
+@click.option("--satisfied/--dissatisfied", required=True)
+@click.option("--note", default="")
+@envelope_options
+@json_option
+def case_callback(ref: str, satisfied: bool, note: str, as_json: bool, **kw: Any) -> None:
+    """Record the callback to the reporter of case REF.
+
+    \b
+    Example:
+      ledger case callback ZQ-2025-000123 --dissatisfied --note 又有人入住 \\
+          --actor P-0005 --post town.peace_office.staff@ZQ
+    """
+    _case_cmd("case.callback", ref, kw, as_json, satisfied=satisfied, note=note)
+
+
+@case.command("reopen")
+@click.argument("ref")
+@click.option("--reason", required=True)
+@envelope_options
+@json_option
+def case_reopen(ref: str, reason: str, as_json: bool, **kw: Any) -> None:
+    """Reopen closed case REF.
+
+    \b
+    Example:
+      ledger case reopen ZQ-2025-000123 --reason 回访不满意，问题反弹 \\
+          --actor P-0004 --post town.peace_office.director@ZQ
+    """
+    _case_cmd("case.reopen", ref, kw, as_json, reason=reason)
+
+
+@case.command("merge")
+@click.argument("ref")
+@click.option("--into", required=True, metavar="REF", help="The case it duplicates.")
+@envelope_options
+@json_option
+def case_merge(ref: str, into: str, as_json: bool, **kw: Any) -> None:
+    """Merge duplicate report REF into another open case.
+
+    \b
+    Example:
+      ledger case merge ZQ-2025-000130 --into ZQ-2025-000123 \\
+          --actor P-0005 --post town.peace_office.staff@ZQ
+    """
+    _case_cmd("case.merge", ref, kw, as_json, into=into)
+
+
+@case.command("supervise")
+@click.argument("ref")
+@click.option("--instruction", required=True)
+@click.option("--deadline", metavar="DATE", help="New deadline for the current step.")
+@envelope_options
+@json_option
+def case_supervise(ref: str, instruction: str, deadline: str | None, as_json: bool,
+                   **kw: Any) -> None:
+    """Record coordination and supervision (督办) of case REF, typically an overdue one.
+
+    \b
+    Example:
+      ledger case supervise ZQ-2025-000123 --instruction 限三日内签收 --deadline 2025-03-20 \\
+          --actor P-0008 --post town.supervision_team.leader@ZQ
+    """
+    _case_cmd("case.supervise", ref, kw, as_json, instruction=instruction, deadline=deadline)
+
+
+# ---------------------------------------------------------------------------- boards
+def _case_rows(r: Renderer, rows: list[dict[str, Any]]) -> list[list[Any]]:
+    return [[c["ref"], c["community"], _lbl(r, "channel", c["channel"]),
+             _lbl(r, "problem", c["problem_type"]), _lbl(r, "case", c["status"]),
+             short_time(c["since"]), c["due"] or "",
+             f"{c['days_overdue']}d" if c["overdue"] else "",
+             _lbl(r, "mode", c["mode"]), ",".join(c["departments"]),
+             c["returns"] or "", c["reopens"] or "", c["supervisions"] or ""]
+            for c in rows]
+
+
+CASE_COLUMNS = ("cases.ref", "community", "cases.channel", "cases.problem_type", "cases.status",
+                "since", "cases.due", "cases.overdue", "cases.mode", "cases.departments_col",
+                "cases.returns", "cases.reopens", "cases.supervisions")
+
+
+@cli.command("cases")
+@click.option("--community", help="Only this community.")
+@click.option("--status", type=click.Choice(STATES), help="Only cases in this state.")
+@click.option("--overdue", is_flag=True, help="Only cases past their time limit.")
+@click.option("--as-of", metavar="DATETIME", help="The board as it was then (default now).")
+@json_option
+def cases_cmd(community: str | None, status: str | None, overdue: bool, as_of: str | None,
+              as_json: bool) -> None:
+    """Show the case board: each case's state, time limit and whether it is overdue.
+
+    \b
+    Example:
+      ledger cases --overdue --as-of 2025-06-30
+      ledger --lang en cases --community ZQ-003 --json
+    """
+    data = case_board(state().ledger(), community=community, status=status, overdue=overdue,
+                      as_of=_as_of(as_of))
+    r = renderer(as_json)
+    if as_json:
+        r.emit(data)
+        return
+    title = r.label("cases.overdue_title" if overdue else "cases.cases_title")
+    r.table(f"{title} — {r.label('as_of')} {short_time(data['as_of'])}", CASE_COLUMNS,
+            _case_rows(r, data["cases"]))
+
+
+def _measure_text(r: Renderer, m: dict[str, Any]) -> str:
+    name = m["name_zh"] if r.lang == "zh" else m["name_en"]
+    text = f"{name}: {r.label('measure:' + m['status'])}"
+    if m["due"]:
+        text += f" ({r.label('cases.due')} {m['due']})"
+    if m.get("third_party") and m["status"] == "fulfilled":
+        text += f" [{m['third_party']}]"
+    if m.get("outcome"):
+        text += f" [{m['outcome']}]"
+    return text
+
+
+@cli.command("warnings")
+@click.option("--level", type=click.Choice(["orange", "red", "black"]), help="Only this colour.")
+@click.option("--community", help="Only this community.")
+@click.option("--as-of", metavar="DATETIME", help="The board as it was then (default now).")
+@json_option
+def warnings_cmd(level: str | None, community: str | None, as_of: str | None,
+                 as_json: bool) -> None:
+    """Show the colour of each community and problem type, with its measures due or missed.
+
+    \b
+    Example:
+      ledger warnings
+      ledger warnings --level black --as-of 2025-08-31 --json
+    """
+    data = warning_board(state().ledger(), level=level, community=community,
+                         as_of=_as_of(as_of))
+    r = renderer(as_json)
+    if as_json:
+        r.emit(data)
+        return
+    rows = [[w["community"], _lbl(r, "problem", w["problem_type"]), _lbl(r, "level", w["level"]),
+             short_time(w["since"]), _lbl(r, "level", w["suggested"]),
+             f"{w['decided_by']} {w['post']}",
+             "\n".join(_measure_text(r, m) for m in w["measures"]), w["missed"] or ""]
+            for w in data["warnings"]]
+    r.table(f"{r.label('cases.warnings_title')} — {r.label('as_of')} {short_time(data['as_of'])}",
+            ("community", "cases.problem_type", "cases.level", "since", "cases.suggested",
+             "cases.decided_by", "cases.measures", "cases.missed"), rows)
+
+
+@cli.command("duties")
+@click.option("--town", help="Only this town.")
+@click.option("--year", type=int, help="Duty failures of this year only.")
+@json_option
+def duties_cmd(town: str | None, year: int | None, as_json: bool) -> None:
+    """Show the responsibility list in force and the duty failures per party.
+
+    \b
+    Example:
+      ledger duties
+      ledger duties --year 2025 --json
+    """
+    led = state().ledger()
+    lists, failures = duty_lists(led, town), duty_failure_counts(led, year)
+    r = renderer(as_json)
+    if as_json:
+        r.emit({"lists": lists["lists"], "failures": failures})
+        return
+    for lst in lists["lists"]:
+        r.table(f"{r.label('cases.duties_title')} {lst['town']} v{lst['version']} "
+                f"({lst['effective_from']})",
+                ("cases.problem_type", "cases.stage", "cases.party", "code", "cases.duty"),
+                [[_lbl(r, "problem", e["problem_type"]), _lbl(r, "stage", e["stage"]),
+                  e["party"], e["code"], e["text"]] for e in lst["entries"]])
+    r.table(r.label("cases.failure_counts"), ("cases.party", "cases.year", "cases.failures"),
+            [[p["party"], p["year"], p["failures"]] for p in failures["parties"]])
+    r.table(r.label("cases.failures_title"),
+            ("occurred_at", "cases.party", "community", "cases.problem_type", "cases.duty",
+             "cases.ref", "actor", "detail"),
+            [[short_time(f["occurred_at"]), f["party"], f["community"],
+              _lbl(r, "problem", f["problem_type"]), f"{f['duty_code']} (v{f['list_version']})",
+              f["case_ref"] or "", f["actor"], f["description"]] for f in failures["failures"]])
+
+
+@cli.command("documents")
+@click.argument("target", required=False, metavar="[CASE-REF|COMMUNITY]")
+@json_option
+def documents_cmd(target: str | None, as_json: bool) -> None:
+    """List the template documents filed (on a case, a community, or all).
+
+    \b
+    Example:
+      ledger documents ZQ-2025-000003
+    """
+    docs = case_documents(state().ledger(), target)
+    r = renderer(as_json)
+    if as_json:
+        r.emit(docs)
+        return
+    r.table(r.label("cases.documents_title"),
+            ("occurred_at", "cases.template", "cases.target", "actor", "data"),
+            [[short_time(d["occurred_at"]), _lbl(r, "template", d["template"]), d["target"],
+              f"{d['actor']} {d['post']}", json.dumps(d["fields"], ensure_ascii=False)]
+             for d in docs])
+
+
+# ---------------------------------------------------------------------------- warning
+@cli.group()
+def warning() -> None:
+    """Three-level, three-colour warnings (三级三色预警) and their mandated measures."""
+
+
+def _warning_cmd(type_: str, community: str, problem_type: str, reason: str,
+                 evidence: tuple[str, ...], kw: dict[str, Any], as_json: bool,
+                 **fields: Any) -> None:
+    execute({"type": type_, "community": community, "problem_type": problem_type,
+             "reason": reason, "evidence": list(evidence), **fields, **envelope(kw)}, as_json)
+
+
+def _warning_options(f: Any) -> Any:
+    for option in reversed([
+        click.argument("community"),
+        click.argument("problem_type", type=click.Choice(PROBLEM_TYPES)),
+        click.option("--reason", default="", help="Why (required)."),
+        click.option("--evidence", multiple=True, help="Evidence reference (required); repeat."),
+    ]):
+        f = option(f)
+    return f
+
+
+@warning.command("raise")
+@_warning_options
+@click.option("--level", type=click.Choice(["orange", "red", "black"]), required=True)
+@envelope_options
+@json_option
+def warning_raise(community: str, problem_type: str, reason: str, evidence: tuple[str, ...],
+                  level: str, as_json: bool, **kw: Any) -> None:
+    """Raise a warning on COMMUNITY for PROBLEM_TYPE.
+
+    \b
+    Example:
+      ledger warning raise ZQ-003 group_renting --level orange --reason 群租投诉集中 \\
+          --evidence case:ZQ-2025-000010 --actor P-0004 --post town.peace_office.director@ZQ
+    """
+    _warning_cmd("warning.raise", community, problem_type, reason, evidence, kw, as_json,
+                 level=level)
+
+
+@warning.command("escalate")
+@_warning_options
+@click.option("--level", type=click.Choice(["red", "black"]), required=True)
+@envelope_options
+@json_option
+def warning_escalate(community: str, problem_type: str, reason: str, evidence: tuple[str, ...],
+                     level: str, as_json: bool, **kw: Any) -> None:
+    """Escalate the warning on COMMUNITY for PROBLEM_TYPE to a more severe colour.
+
+    \b
+    Example:
+      ledger warning escalate ZQ-003 group_renting --level red --reason 整改无进展 \\
+          --evidence inspection:0501 --actor P-0008 --post town.supervision_team.leader@ZQ
+    """
+    _warning_cmd("warning.escalate", community, problem_type, reason, evidence, kw, as_json,
+                 level=level)
+
+
+@warning.command("deescalate")
+@_warning_options
+@click.option("--level", type=click.Choice(["orange", "red"]), required=True)
+@envelope_options
+@json_option
+def warning_deescalate(community: str, problem_type: str, reason: str,
+                       evidence: tuple[str, ...], level: str, as_json: bool,
+                       **kw: Any) -> None:
+    """De-escalate the warning on COMMUNITY for PROBLEM_TYPE to a milder colour.
+
+    \b
+    Example:
+      ledger warning deescalate ZQ-003 group_renting --level orange --reason 明显改善 \\
+          --evidence review:0701 --actor P-0004 --post town.peace_office.director@ZQ
+    """
+    _warning_cmd("warning.deescalate", community, problem_type, reason, evidence, kw, as_json,
+                 level=level)
+
+
+@warning.command("lift")
+@_warning_options
+@envelope_options
+@json_option
+def warning_lift(community: str, problem_type: str, reason: str, evidence: tuple[str, ...],
+                 as_json: bool, **kw: Any) -> None:
+    """Lift the warning on COMMUNITY for PROBLEM_TYPE.
+
+    \b
+    Example:
+      ledger warning lift ZQ-003 group_renting --reason 连续两月无新增 \\
+          --evidence review:0901 --actor P-0004 --post town.peace_office.director@ZQ
+    """
+    _warning_cmd("warning.lift", community, problem_type, reason, evidence, kw, as_json)
+
+
+@warning.command("measure")
+@click.argument("community")
+@click.argument("problem_type", type=click.Choice(PROBLEM_TYPES))
+@click.argument("measure")
+@click.option("--note", default="")
+@click.option("--evidence", multiple=True, help="Evidence reference (required); repeat.")
+@click.option("--person", help="Who was sent (on-site supervision, stationed team).")
+@click.option("--outcome", type=click.Choice(["improved", "not_improved"]),
+              help="Review of a black warning.")
+@click.option("--third-party", help="Third-party force engaged for patrol control.")
+@envelope_options
+@json_option
+def warning_measure(community: str, problem_type: str, measure: str, note: str,
+                    evidence: tuple[str, ...], person: str | None, outcome: str | None,
+                    third_party: str | None, as_json: bool, **kw: Any) -> None:
+    """Record that MEASURE of the warning on COMMUNITY for PROBLEM_TYPE was taken.
+
+    \b
+    Example:
+      ledger warning measure ZQ-005 illegal_construction improvement_review \\
+          --outcome not_improved --third-party 上海安保巡查服务公司 --evidence review:0915 \\
+          --actor P-0008 --post town.supervision_team.leader@ZQ
+    """
+    execute({"type": "warning.measure", "community": community, "problem_type": problem_type,
+             "measure": measure, "note": note, "evidence": list(evidence), "person": person,
+             "outcome": outcome, "third_party": third_party, **envelope(kw)}, as_json)
+
+
+# ---------------------------------------------------------------------------- duty, document
+@cli.group()
+def duty() -> None:
+    """Responsibility lists (工作清单) and duty failures (履责不力)."""
+
+
+@duty.command("issue")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--town", required=True)
+@click.option("--effective-from", metavar="DATE")
+@envelope_options
+@json_option
+def duty_issue(file: Path, town: str, effective_from: str | None, as_json: bool,
+               **kw: Any) -> None:
+    """Issue a new version of the town's responsibility list from FILE (a JSON array of
+    {problem_type, stage, party, duties: [{code, text}]}).
+
+    \b
+    Example:
+      ledger duty issue duties.json --town ZQ --actor P-0003 --post town.government.mayor@ZQ
+    """
+    try:
+        entries = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise click.ClickException(f"cannot read {file}: {e}") from None
+    execute({"type": "duty.issue", "town": town, "entries": entries,
+             "effective_from": effective_from, **envelope(kw)}, as_json)
+
+
+@duty.command("fail")
+@click.argument("party")
+@click.option("--community", required=True)
+@click.option("--problem-type", type=click.Choice(PROBLEM_TYPES), required=True)
+@click.option("--stage", type=click.Choice(STAGES), required=True)
+@click.option("--duty", "duty_code", required=True, help="Duty code in the list in force.")
+@click.option("--case", "case_ref", help="The case where it showed.")
+@click.option("--description", required=True)
+@envelope_options
+@json_option
+def duty_fail(party: str, community: str, problem_type: str, stage: str, duty_code: str,
+              case_ref: str | None, description: str, as_json: bool, **kw: Any) -> None:
+    """Record that PARTY (department:<code> or residents_committee) failed a listed duty.
+
+    \b
+    Example:
+      ledger duty fail residents_committee --community ZQ-003 --problem-type group_renting \\
+          --stage source_control --duty rental_registration --description 未登记出租房屋 \\
+          --actor P-0008 --post town.supervision_team.leader@ZQ
+    """
+    execute({"type": "duty.record_failure", "party": party, "community": community,
+             "problem_type": problem_type, "stage": stage, "duty": duty_code,
+             "case": case_ref, "description": description, **envelope(kw)}, as_json)
+
+
+@cli.group()
+def document() -> None:
+    """The five template documents (五大制度模板) filed on a case or a community."""
+
+
+@document.command("file")
+@click.argument("template", type=click.Choice(sorted(TEMPLATES)))
+@click.option("--case", "case_ref", help="Case reference.")
+@click.option("--community", help="Community code.")
+@click.option("--problem-type", type=click.Choice(PROBLEM_TYPES))
+@click.option("--field", "fields", multiple=True, metavar="NAME=VALUE", required=True,
+              help="A field of the template; repeat.")
+@envelope_options
+@json_option
+def document_file(template: str, case_ref: str | None, community: str | None,
+                  problem_type: str | None, fields: tuple[str, ...], as_json: bool,
+                  **kw: Any) -> None:
+    """File a TEMPLATE document (its required fields as NAME=VALUE).
+
+    \b
+    Example:
+      ledger document file coordination_supervision --case ZQ-2025-000123 \\
+          --field supervised_party=department:housing --field matter=超期未签收 \\
+          --field requirement=三日内签收 --field deadline=2025-03-20 \\
+          --actor P-0008 --post town.supervision_team.leader@ZQ
+    """
+    values: dict[str, Any] = {}
+    for f in fields:
+        name, sep, value = f.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{f!r} is not NAME=VALUE", param_hint="--field")
+        if name in values and isinstance(values[name], list):
+            values[name].append(value)
+        else:
+            values[name] = value
+    execute({"type": "document.file", "template": template, "case": case_ref,
+             "community": community, "problem_type": problem_type, "fields": values,
+             **envelope(kw)}, as_json)
+
+
+# ---------------------------------------------------------------------------- demo
+def demo_section(ledger: GovernanceLedger, r: Renderer) -> None:
+    """Demo output: the warnings board and the overdue cases at the end of the sample year."""
+    from ledger.config import localize
+
+    end = localize(datetime(2025, 12, 31, 18, 0))
+    warnings = warning_board(ledger, as_of=end)
+    title = f"{r.label('cases.warnings_title')} — {r.label('as_of')}"
+    r.table(f"{title} {short_time(warnings['as_of'])}",
+            ("community", "cases.problem_type", "cases.level", "since", "cases.measures",
+             "cases.missed"),
+            [[w["community"], _lbl(r, "problem", w["problem_type"]),
+              _lbl(r, "level", w["level"]), short_time(w["since"]),
+              "\n".join(_measure_text(r, m) for m in w["measures"]), w["missed"] or ""]
+             for w in warnings["warnings"]])
+    overdue = case_board(ledger, overdue=True, as_of=end)
+    r.table(f"{r.label('cases.overdue_title')} — {r.label('as_of')} {short_time(overdue['as_of'])}",
+            CASE_COLUMNS, _case_rows(r, overdue["cases"]))
+
+
+DEMO_SECTIONS.append(demo_section)

@@ -1,0 +1,395 @@
+"""Handlers for problem cases, responsibility lists, warnings and template documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.aggregates.case import (
+    OPEN_STATES,
+    Case,
+    CaseNotFoundError,
+    CaseRuleError,
+    local_day,
+)
+from ledger.aggregates.duties import DutyNotListedError, ResponsibilityList
+from ledger.aggregates.problems import ProblemFile
+from ledger.aggregates.warning import (
+    CommunityWarning,
+    MeasureNotFoundError,
+    warning_key,
+)
+from ledger.commands.cases import (
+    AcceptCase,
+    AcknowledgeCase,
+    AssessCase,
+    CallbackCase,
+    CloseCase,
+    DeescalateWarning,
+    DispatchCase,
+    EscalateWarning,
+    FeedbackCase,
+    FileDocument,
+    FulfilMeasure,
+    InspectCase,
+    IssueDuties,
+    LiftWarning,
+    MergeCase,
+    PlanCase,
+    RaiseWarning,
+    ReceiveCase,
+    RecordDutyFailure,
+    RectifyCase,
+    RejectCase,
+    ReopenCase,
+    ReturnCase,
+    SuperviseCase,
+    VerifyCase,
+    WarningCommand,
+    town_of_case,
+)
+from ledger.errors import AlreadyExistsError, RuleViolationError
+from ledger.handlers import Context, handles
+from ledger.posts import town_of_community
+from ledger.rules import Evaluation, Rule, RuleError, get_rule, parse_overrides
+from ledger.rules.warning import CaseCounts, MeasuresInputs
+
+SUGGEST_RULE = "warning.suggest@1"
+MEASURES_RULE = "warning.measures@1"
+
+
+def _case(ctx: Context, ref: str) -> Case:
+    return ctx.get(Case, ref, CaseNotFoundError, "case")
+
+
+def _open_step(ctx: Context, ref: str) -> tuple[Case, dict[str, Any]]:
+    """Load the case, authorize in its town and community, and return the town parameters."""
+    case = _case(ctx, ref)
+    ctx.authorize(town=case.town, community=case.community)
+    return case, ctx.town(case.town).parameters
+
+
+def _done(ctx: Context, case: Case) -> dict[str, Any]:
+    ctx.add(case)
+    return {"case": case.code, "status": case.status, "due": case.due}
+
+
+# ---------------------------------------------------------------------------- cases
+@handles(ReceiveCase)
+def receive(ctx: Context, cmd: ReceiveCase) -> dict[str, Any]:
+    """Record a new case and index it in the community's problem file."""
+    town_code = town_of_case(cmd.ref)
+    if town_of_community(cmd.community) != town_code:
+        raise CaseRuleError(
+            f"case {cmd.ref} belongs to town {town_code} but community {cmd.community} does not")
+    town = ctx.town(town_code)
+    community = ctx.community(cmd.community)
+    ctx.authorize(town=town_code, community=community.code)
+    if ctx.find(Case, cmd.ref) is not None:
+        raise AlreadyExistsError(f"case {cmd.ref} already exists; use a new reference")
+    case = Case.receive(
+        code=cmd.ref, town=town_code, community=community.code, channel=cmd.channel,
+        problem_type=cmd.problem_type, stage=cmd.stage, location=cmd.location,
+        description=cmd.description,
+        caller=cmd.caller.model_dump(exclude_none=True) if cmd.caller else None,
+        received_at=ctx.at, parameters=town.parameters, envelope=ctx.envelope)
+    problems = ctx.find(ProblemFile, community.code)
+    if problems is None:
+        problems = ProblemFile(code=community.code, town=town_code, envelope=ctx.envelope)
+    problems.track(cmd.ref, cmd.problem_type, ctx.envelope)
+    ctx.add(problems)
+    return _done(ctx, case)
+
+
+@handles(AcceptCase)
+def accept(ctx: Context, cmd: AcceptCase) -> dict[str, Any]:
+    """Accept at intake."""
+    case, params = _open_step(ctx, cmd.ref)
+    case.accept(cmd.note, ctx.at, params, ctx.envelope)
+    return _done(ctx, case)
+
+
+@handles(RejectCase)
+def reject(ctx: Context, cmd: RejectCase) -> dict[str, Any]:
+    """Reject at intake."""
+    case, _params = _open_step(ctx, cmd.ref)
+    case.reject(cmd.reason, ctx.envelope)
+    return _done(ctx, case)
+
+
+@handles(AssessCase)
+def assess(ctx: Context, cmd: AssessCase) -> dict[str, Any]:
+    """Assess as single- or multi-department."""
+    case, params = _open_step(ctx, cmd.ref)
+    case.assess(cmd.mode, cmd.reason, ctx.at, params, ctx.envelope)
+    return _done(ctx, case)
+
+
+@handles(DispatchCase)
+def dispatch(ctx: Context, cmd: DispatchCase) -> dict[str, Any]:
+    """Dispatch to departments that exist in the town."""
+    case, params = _open_step(ctx, cmd.ref)
+    case.next_state("dispatch")
+    town = ctx.town(case.town)
+    for department in cmd.departments:
+        town.check_department(department)
+    case.dispatch(list(cmd.departments), cmd.note, ctx.at, params, ctx.envelope)
+    return _done(ctx, case)
+
+
+@handles(AcknowledgeCase)
+def acknowledge(ctx: Context, cmd: AcknowledgeCase) -> dict[str, Any]:
+    """The assigned department or office acknowledges."""
+    case, params = _open_step(ctx, cmd.ref)
+    case.acknowledge(cmd.actor, cmd.post, ctx.at, params, ctx.envelope)
+    return _done(ctx, case)
+
+
+@handles(ReturnCase)
+def give_back(ctx: Context, cmd: ReturnCase) -> dict[str, Any]:
+    """The assigned department returns the case as not its own."""
+    case, params = _open_step(ctx, cmd.ref)
+    case.give_back(cmd.reason, cmd.post, ctx.at, params, ctx.envelope)
+    return _done(ctx, case) | {"returns": case.returns}
+
+
+@handles(PlanCase)
+def plan(ctx: Context, cmd: PlanCase) -> dict[str, Any]:
+    """The joint-enforcement office's joint plan."""
+    case, params = _open_step(ctx, cmd.ref)
+    case.plan(dict(cmd.subtasks), cmd.actor, cmd.post, ctx.at, params, ctx.envelope)
+    return _done(ctx, case)
+
+
+@handles(InspectCase)
+def inspect(ctx: Context, cmd: InspectCase) -> dict[str, Any]:
+    """An inspection by an assigned party."""
+    case, params = _open_step(ctx, cmd.ref)
+    case.inspect(cmd.findings, list(cmd.evidence), cmd.actor, cmd.post, ctx.at, params,
+                 ctx.envelope)
+    return _done(ctx, case)
+
+
+@handles(RectifyCase)
+def rectify(ctx: Context, cmd: RectifyCase) -> dict[str, Any]:
+    """The rectification plan with its deadline."""
+    case, _params = _open_step(ctx, cmd.ref)
+    case.rectify(cmd.plan, cmd.deadline, cmd.actor, cmd.post, ctx.at, ctx.envelope)
+    return _done(ctx, case)
+
+
+@handles(FeedbackCase)
+def feedback(ctx: Context, cmd: FeedbackCase) -> dict[str, Any]:
+    """The handler's feedback."""
+    case, params = _open_step(ctx, cmd.ref)
+    case.report_feedback(cmd.result, list(cmd.evidence), cmd.actor, cmd.post, ctx.at, params,
+                         ctx.envelope)
+    return _done(ctx, case)
+
+
+@handles(VerifyCase)
+def verify(ctx: Context, cmd: VerifyCase) -> dict[str, Any]:
+    """Verification by someone other than the handlers."""
+    case, params = _open_step(ctx, cmd.ref)
+    case.verify(cmd.actor, cmd.note, ctx.at, params, ctx.envelope)
+    return _done(ctx, case)
+
+
+@handles(CloseCase)
+def close(ctx: Context, cmd: CloseCase) -> dict[str, Any]:
+    """Closure of a verified case."""
+    case, _params = _open_step(ctx, cmd.ref)
+    case.close(cmd.actor, cmd.note, ctx.envelope)
+    return _done(ctx, case)
+
+
+@handles(CallbackCase)
+def callback(ctx: Context, cmd: CallbackCase) -> dict[str, Any]:
+    """The callback to the reporter."""
+    case, _params = _open_step(ctx, cmd.ref)
+    case.callback(cmd.satisfied, cmd.note, ctx.envelope)
+    return _done(ctx, case)
+
+
+@handles(ReopenCase)
+def reopen(ctx: Context, cmd: ReopenCase) -> dict[str, Any]:
+    """Reopen a closed case."""
+    case, params = _open_step(ctx, cmd.ref)
+    case.reopen(cmd.reason, ctx.at, params, ctx.envelope)
+    return _done(ctx, case)
+
+
+@handles(MergeCase)
+def merge(ctx: Context, cmd: MergeCase) -> dict[str, Any]:
+    """Merge a duplicate into an open case; both cases record it."""
+    case, _params = _open_step(ctx, cmd.ref)
+    target = _case(ctx, cmd.into)
+    case.merge_into(target, ctx.envelope)
+    ctx.add(target)
+    return _done(ctx, case) | {"into": target.code}
+
+
+@handles(SuperviseCase)
+def supervise(ctx: Context, cmd: SuperviseCase) -> dict[str, Any]:
+    """Coordination and supervision (督办)."""
+    case, _params = _open_step(ctx, cmd.ref)
+    case.supervise(cmd.instruction, cmd.deadline, ctx.at, ctx.envelope)
+    return _done(ctx, case)
+
+
+# ---------------------------------------------------------------------------- duties
+@handles(IssueDuties)
+def issue_duties(ctx: Context, cmd: IssueDuties) -> dict[str, Any]:
+    """Issue a new version of the town's responsibility lists."""
+    town = ctx.town(cmd.town)
+    ctx.authorize(town=cmd.town)
+    for entry in cmd.entries:
+        if entry.party.startswith("department:"):
+            town.check_department(entry.party.removeprefix("department:"))
+    duties = ctx.find(ResponsibilityList, cmd.town)
+    if duties is None:
+        duties = ResponsibilityList(code=cmd.town, envelope=ctx.envelope)
+    effective = (cmd.effective_from or local_day(ctx.at)).isoformat()
+    duties.issue([e.model_dump(mode="json") for e in cmd.entries], effective, ctx.envelope)
+    ctx.add(duties)
+    return {"town": cmd.town, "version": duties.list_version}
+
+
+@handles(RecordDutyFailure)
+def record_duty_failure(ctx: Context, cmd: RecordDutyFailure) -> dict[str, Any]:
+    """A supervision team records a party's failure of a listed duty."""
+    community = ctx.community(cmd.community)
+    ctx.authorize(town=community.town, community=community.code)
+    duties = ctx.find(ResponsibilityList, community.town)
+    if duties is None:
+        raise DutyNotListedError(
+            f"town {community.town} has issued no responsibility list; issue one first")
+    if cmd.case is not None:
+        case = _case(ctx, cmd.case)
+        if case.community != community.code:
+            raise CaseRuleError(f"case {cmd.case} is in {case.community}, not {community.code}")
+    duties.record_failure(cmd.party, community.code, cmd.problem_type, cmd.stage, cmd.duty,
+                          cmd.case, cmd.description, local_day(ctx.at).year, ctx.envelope)
+    ctx.add(duties)
+    return {"party": cmd.party, "duty": cmd.duty, "list_version": duties.list_version}
+
+
+# ---------------------------------------------------------------------------- warnings
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "none" if value is None else str(value)
+
+
+def rule_parameters(rule: Rule[Any, Any, Any], parameters: dict[str, Any]) -> Any:
+    """The rule's parameters: its defaults with the town's ``<rule id>.<name>`` settings applied."""
+    prefix = f"{rule.rule_id}."
+    overrides = [f"{name.removeprefix(prefix)}={_scalar(value)}"
+                 for name, value in sorted(parameters.items()) if name.startswith(prefix)]
+    try:
+        return parse_overrides(rule, overrides)
+    except RuleError as e:
+        raise RuleViolationError(f"town parameter for {rule.key}: {e}") from None
+
+
+def case_counts(ctx: Context, community: str, town: str, problem_type: str) -> CaseCounts:
+    """The counts ``warning.suggest@1`` reads, as the ledger holds them at the command's time."""
+    day = local_day(ctx.at).isoformat()
+    open_, overdue, reopened = 0, 0, 0
+    problems = ctx.find(ProblemFile, community)
+    for ref in problems.refs_of(problem_type) if problems else []:
+        case = ctx.find(Case, ref)
+        if case is None or case.status not in OPEN_STATES:
+            continue
+        open_ += 1
+        overdue += 1 if case.due is not None and case.due < day else 0
+        reopened += 1 if case.reopens else 0
+    duties = ctx.find(ResponsibilityList, town)
+    failures = duties.failures_in(community, problem_type, local_day(ctx.at).year) if duties else 0
+    return CaseCounts.model_validate({
+        "community": community, "problem_type": problem_type, "open_cases": open_,
+        "overdue_cases": overdue, "reopened_cases": reopened, "duty_failures": failures})
+
+
+def _decide(ctx: Context, cmd: WarningCommand, action: str, level: str) -> dict[str, Any]:
+    community = ctx.community(cmd.community)
+    town = ctx.town(community.town)
+    ctx.authorize(town=community.town, community=community.code)
+    key = warning_key(community.code, cmd.problem_type)
+    warning = ctx.find(CommunityWarning, key)
+    if warning is None:
+        warning = CommunityWarning(code=key, town=community.town, community=community.code,
+                                   problem_type=cmd.problem_type, envelope=ctx.envelope)
+    warning.check_decision(action, level, cmd.reason, list(cmd.evidence))
+    suggest = get_rule(SUGGEST_RULE)
+    counts = case_counts(ctx, community.code, community.town, cmd.problem_type)
+    suggestion: Evaluation = suggest.evaluate(counts, rule_parameters(suggest, town.parameters))
+    measures_rule = get_rule(MEASURES_RULE)
+    measures: Evaluation = measures_rule.evaluate(
+        MeasuresInputs.model_validate({"level": level}), rule_parameters(measures_rule, town.parameters))
+    warning.decide(action, level, cmd.reason, list(cmd.evidence),
+                   suggestion.model_dump(mode="json"), measures.model_dump(mode="json"),
+                   ctx.at, ctx.envelope)
+    ctx.add(warning)
+    return {"warning": key, "level": warning.level,
+            "suggested": suggestion.decision["level"],
+            "measures": [m["id"] for m in warning.measures if m["status"] == "open"]}
+
+
+@handles(RaiseWarning)
+def raise_warning(ctx: Context, cmd: RaiseWarning) -> dict[str, Any]:
+    """Raise a warning."""
+    return _decide(ctx, cmd, "raise", cmd.level)
+
+
+@handles(EscalateWarning)
+def escalate_warning(ctx: Context, cmd: EscalateWarning) -> dict[str, Any]:
+    """Escalate a warning."""
+    return _decide(ctx, cmd, "escalate", cmd.level)
+
+
+@handles(DeescalateWarning)
+def deescalate_warning(ctx: Context, cmd: DeescalateWarning) -> dict[str, Any]:
+    """De-escalate a warning."""
+    return _decide(ctx, cmd, "deescalate", cmd.level)
+
+
+@handles(LiftWarning)
+def lift_warning(ctx: Context, cmd: LiftWarning) -> dict[str, Any]:
+    """Lift a warning."""
+    return _decide(ctx, cmd, "lift", "none")
+
+
+@handles(FulfilMeasure)
+def fulfil_measure(ctx: Context, cmd: FulfilMeasure) -> dict[str, Any]:
+    """Record that a mandated measure was taken."""
+    community = ctx.community(cmd.community)
+    ctx.authorize(town=community.town, community=community.code)
+    key = warning_key(community.code, cmd.problem_type)
+    warning = ctx.find(CommunityWarning, key)
+    if warning is None:
+        raise MeasureNotFoundError(f"no warning was ever raised on {key}")
+    warning.fulfil(cmd.measure, cmd.note, list(cmd.evidence), cmd.person, cmd.outcome,
+                   cmd.third_party, ctx.at, ctx.envelope)
+    ctx.add(warning)
+    return {"warning": key, "measure": cmd.measure, "level": warning.level}
+
+
+# ---------------------------------------------------------------------------- documents
+@handles(FileDocument)
+def file_document(ctx: Context, cmd: FileDocument) -> dict[str, Any]:
+    """File a template document on a case or a community."""
+    fields = cmd.document()
+    if cmd.case is not None:
+        case = _case(ctx, cmd.case)
+        ctx.authorize(town=case.town, community=case.community)
+        case.file_document(cmd.template, fields, ctx.envelope)
+        ctx.add(case)
+        return {"case": case.code, "template": cmd.template}
+    community = ctx.community(cmd.community or "")
+    ctx.authorize(town=community.town, community=community.code)
+    problems = ctx.find(ProblemFile, community.code)
+    if problems is None:
+        problems = ProblemFile(code=community.code, town=community.town, envelope=ctx.envelope)
+    problems.file_document(cmd.template, cmd.problem_type, fields, ctx.envelope)
+    ctx.add(problems)
+    return {"community": community.code, "template": cmd.template}

@@ -1,0 +1,118 @@
+"""Residents' personal data, encrypted with a key per person (crypto-erasure).
+
+A resident's name, phone or other contact details never enter an event in clear: the command
+handler seals them with AES-GCM under that person's own key (one row per data subject in
+``ledger_subject_keys``) and the event stores only the subject id, the nonce and the
+ciphertext. ``ledger erase-subject SUBJECT`` destroys the key: the data can no longer be read
+anywhere, while every event stays in the log, every other field stays readable, and
+``ledger verify`` still passes (the Merkle log hashes the ciphertext, which does not change).
+
+The key table is the one mutable store of secrets in the ledger; it is not in the event log
+and erasure is not undone by replaying events. Backups made before an erasure still hold the
+key: destroy them too (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Column, LargeBinary, String, Table, select, update
+
+from ledger.config import now
+from ledger.errors import LedgerError, NotFoundError
+from ledger.store import metadata
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from ledger.application import GovernanceLedger
+
+subject_keys = Table(
+    "ledger_subject_keys", metadata,
+    Column("subject", String(64), primary_key=True),
+    Column("key", LargeBinary(), nullable=True),
+    Column("created_at", String(40), nullable=False),
+    Column("erased_at", String(40), nullable=True),
+)
+
+SUBJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+ERASED = "[erased]"
+
+
+class SubjectNotFoundError(NotFoundError):
+    """Raised when erasing a data subject the ledger holds no key for."""
+
+    code = "unknown_subject"
+
+
+class PersonalDataError(LedgerError):
+    """Raised when sealed personal data is malformed or cannot be decrypted with its key."""
+
+    code = "personal_data"
+
+
+def _key_for(conn: Connection, subject: str, *, create: bool) -> bytes | None:
+    row = conn.execute(select(subject_keys.c.key, subject_keys.c.erased_at)
+                       .where(subject_keys.c.subject == subject)).first()
+    if row is not None:
+        return bytes(row[0]) if row[0] is not None else None
+    if not create:
+        return None
+    key = AESGCM.generate_key(bit_length=256)
+    conn.execute(subject_keys.insert().values(subject=subject, key=key,
+                                              created_at=now().isoformat()))
+    return key
+
+
+def seal(conn: Connection, subject: str, data: dict[str, Any]) -> dict[str, str]:
+    """Encrypt *data* for *subject* (creating the subject's key in this transaction)."""
+    if not SUBJECT_RE.match(subject):
+        raise PersonalDataError(f"subject id {subject[:40]!r} is not a valid id")
+    key = _key_for(conn, subject, create=True)
+    if key is None:
+        raise PersonalDataError(
+            f"subject {subject} was erased; new personal data needs a new subject id")
+    nonce = os.urandom(12)
+    plain = json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    sealed = AESGCM(key).encrypt(nonce, plain, subject.encode())
+    return {"subject": subject, "nonce": base64.b64encode(nonce).decode(),
+            "ciphertext": base64.b64encode(sealed).decode()}
+
+
+def unseal(conn: Connection, sealed: dict[str, str]) -> dict[str, Any] | None:
+    """The personal data in *sealed*, or ``None`` once its subject has been erased."""
+    try:
+        subject = sealed["subject"]
+        nonce = base64.b64decode(sealed["nonce"])
+        ciphertext = base64.b64decode(sealed["ciphertext"])
+    except (KeyError, TypeError, ValueError):
+        raise PersonalDataError("sealed personal data is malformed") from None
+    key = _key_for(conn, subject, create=False)
+    if key is None:
+        return None
+    try:
+        plain = AESGCM(key).decrypt(nonce, ciphertext, subject.encode())
+    except Exception:  # noqa: BLE001 - cryptography raises InvalidTag; say which subject only
+        raise PersonalDataError(f"personal data of {subject} does not decrypt") from None
+    result: dict[str, Any] = json.loads(plain)
+    return result
+
+
+def erase(ledger: GovernanceLedger, subject: str) -> dict[str, Any]:
+    """Destroy *subject*'s key; return what was erased (never the data itself)."""
+    with ledger.engine.begin() as conn:
+        row = conn.execute(select(subject_keys.c.erased_at)
+                           .where(subject_keys.c.subject == subject)).first()
+        if row is None:
+            raise SubjectNotFoundError(f"the ledger holds no personal data for {subject!r}")
+        if row[0] is not None:
+            return {"subject": subject, "erased_at": row[0], "already": True}
+        when = now().isoformat()
+        conn.execute(update(subject_keys).where(subject_keys.c.subject == subject)
+                     .values(key=None, erased_at=when))
+    return {"subject": subject, "erased_at": when, "already": False}

@@ -1,0 +1,563 @@
+"""Read models for cases, warnings, responsibility lists and template documents, and their queries.
+
+Boards can be asked "as of" a past moment, so the tables keep history, not just the present:
+every case state the case passed through is an interval (from, to) with the due date and the
+assignment then in force; every warning level is an interval; every measure keeps when it was
+created, fulfilled or ended, and every fulfilment of a recurring measure keeps its next due date.
+Times compared in SQL are fixed-width UTC text (``*_utc``, see ``utc_key``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from ledger.aggregates.case import FINISHED, local_day
+from ledger.config import now
+from ledger.eventlog import LoggedEvent
+from ledger.projections import Projection, projection
+from ledger.projections.status import ID, utc_key
+from ledger.store import metadata
+
+if TYPE_CHECKING:
+    from ledger.application import GovernanceLedger
+
+case_keys = Table(
+    "rm_case_keys", metadata,
+    Column("aggregate_id", String(36), primary_key=True),
+    Column("key", String(40), nullable=False),
+)
+warning_keys = Table(
+    "rm_warning_keys", metadata,
+    Column("aggregate_id", String(36), primary_key=True),
+    Column("key", String(80), nullable=False),
+)
+duty_keys = Table(
+    "rm_duty_keys", metadata,
+    Column("aggregate_id", String(36), primary_key=True),
+    Column("town", String(32), nullable=False),
+)
+cases = Table(
+    "rm_cases", metadata,
+    Column("ref", String(40), primary_key=True),
+    Column("town", String(32), nullable=False),
+    Column("community", String(32), nullable=False, index=True),
+    Column("channel", String(32), nullable=False),
+    Column("problem_type", String(32), nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("location", Text(), nullable=False),
+    Column("description", Text(), nullable=False),
+    Column("received_at", String(40), nullable=False),
+    Column("received_by", String(64), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("status_since", String(40), nullable=False),
+    Column("due", String(10)),
+    Column("mode", String(16)),
+    Column("departments", Text(), nullable=False, default="[]"),
+    Column("returns", Integer(), nullable=False, default=0),
+    Column("reopens", Integer(), nullable=False, default=0),
+    Column("supervisions", Integer(), nullable=False, default=0),
+    Column("merged_into", String(40)),
+    Column("satisfied", Boolean()),
+)
+case_intervals = Table(
+    "rm_case_intervals", metadata,
+    Column("ref", String(40), primary_key=True),
+    Column("seq", Integer(), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("since", String(40), nullable=False),
+    Column("from_at", String(40), nullable=False),
+    Column("from_utc", String(26), nullable=False, index=True),
+    Column("to_utc", String(26), index=True),
+    Column("due", String(10)),
+    Column("mode", String(16)),
+    Column("departments", Text(), nullable=False),
+    Column("returns", Integer(), nullable=False),
+    Column("reopens", Integer(), nullable=False),
+    Column("supervisions", Integer(), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("actor", String(64)),
+    Column("post", String(200)),
+)
+warning_levels = Table(
+    "rm_warning_levels", metadata,
+    Column("key", String(80), primary_key=True),
+    Column("seq", Integer(), primary_key=True),
+    Column("community", String(32), nullable=False, index=True),
+    Column("problem_type", String(32), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Column("suggested", String(16), nullable=False),
+    Column("accepted_suggestion", Boolean(), nullable=False),
+    Column("from_at", String(40), nullable=False),
+    Column("from_utc", String(26), nullable=False),
+    Column("to_utc", String(26)),
+    Column("actor", String(64)),
+    Column("post", String(200)),
+)
+warning_measures = Table(
+    "rm_warning_measures", metadata,
+    Column("key", String(80), primary_key=True),
+    Column("measure_id", String(80), primary_key=True),
+    Column("code", String(64), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("name_zh", Text(), nullable=False),
+    Column("name_en", Text(), nullable=False),
+    Column("first_due", String(10), nullable=False),
+    Column("repeat_every_days", Integer()),
+    Column("condition", String(64)),
+    Column("created_utc", String(26), nullable=False),
+    Column("fulfilled_utc", String(26)),
+    Column("ended_utc", String(26)),
+    Column("ended_status", String(16)),
+)
+measure_fulfilments = Table(
+    "rm_warning_fulfilments", metadata,
+    Column("position", ID, primary_key=True),
+    Column("key", String(80), nullable=False, index=True),
+    Column("measure_id", String(80), nullable=False),
+    Column("occurred_at", String(40), nullable=False),
+    Column("occurred_utc", String(26), nullable=False),
+    Column("next_due", String(10)),
+    Column("actor", String(64)),
+    Column("person", String(64)),
+    Column("outcome", String(16)),
+    Column("third_party", Text()),
+    Column("note", Text()),
+)
+duty_entries = Table(
+    "rm_duties", metadata,
+    Column("town", String(32), primary_key=True),
+    Column("version", Integer(), primary_key=True),
+    Column("problem_type", String(32), primary_key=True),
+    Column("stage", String(32), primary_key=True),
+    Column("party", String(80), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("text", Text(), nullable=False),
+    Column("effective_from", String(10), nullable=False),
+)
+duty_versions = Table(
+    "rm_duty_versions", metadata,
+    Column("town", String(32), primary_key=True),
+    Column("version", Integer(), primary_key=True),
+    Column("effective_from", String(10), nullable=False),
+    Column("issued_by", String(64)),
+    Column("post", String(200)),
+)
+duty_failures = Table(
+    "rm_duty_failures", metadata,
+    Column("position", ID, primary_key=True),
+    Column("town", String(32), nullable=False),
+    Column("party", String(80), nullable=False, index=True),
+    Column("community", String(32), nullable=False),
+    Column("problem_type", String(32), nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("duty_code", String(64), nullable=False),
+    Column("duty_text", Text(), nullable=False),
+    Column("list_version", Integer(), nullable=False),
+    Column("case_ref", String(40)),
+    Column("description", Text(), nullable=False),
+    Column("year", Integer(), nullable=False, index=True),
+    Column("occurred_at", String(40), nullable=False),
+    Column("actor", String(64)),
+    Column("post", String(200)),
+)
+documents = Table(
+    "rm_documents", metadata,
+    Column("position", ID, primary_key=True),
+    Column("target_kind", String(16), nullable=False),
+    Column("target", String(40), nullable=False, index=True),
+    Column("template", String(40), nullable=False),
+    Column("problem_type", String(32)),
+    Column("fields", Text(), nullable=False),
+    Column("occurred_at", String(40), nullable=False),
+    Column("actor", String(64)),
+    Column("post", String(200)),
+)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+@projection
+class CasesProjection(Projection):
+    """Cases now and as they were: current row plus one interval per state and due date."""
+
+    name = "cases"
+    schema_version = 1
+    tables = (case_keys, cases, case_intervals, documents)
+    topics = frozenset({f"Case.{name}" for name in (
+        "Received", "Accepted", "Rejected", "Assessed", "Dispatched", "Acknowledged",
+        "Returned", "JointPlanDrawnUp", "Inspected", "RectificationPlanned", "FeedbackReported",
+        "Verified", "Closed", "CalledBack", "Reopened", "MergedInto", "DuplicateMerged",
+        "Supervised", "DocumentFiled")} | {"ProblemFile.Opened", "ProblemFile.DocumentFiled"})
+
+    def apply(self, conn: Connection, event: LoggedEvent) -> None:
+        agg, _, kind = event.type.partition(".")
+        d, env = event.data, event.envelope
+        if kind in ("Received", "Opened") and agg in ("Case", "ProblemFile"):
+            conn.execute(insert(case_keys).values(aggregate_id=str(event.aggregate_id),
+                                                  key=d["code"]))
+        if agg == "ProblemFile":
+            if kind == "DocumentFiled":
+                _document(conn, event, "community", _key(conn, case_keys, event))
+            return
+        if agg != "Case":
+            return
+        at = env.get("occurred_at", "")
+        if kind == "Received":
+            conn.execute(insert(cases).values(
+                ref=d["code"], town=d["town"], community=d["community"], channel=d["channel"],
+                problem_type=d["problem_type"], stage=d["stage"], location=d["location"],
+                description=d["description"], received_at=at, received_by=env.get("actor", ""),
+                status=d["status"], status_since=at, due=d["due"], departments="[]",
+                returns=0, reopens=0, supervisions=0))
+        ref = _key(conn, case_keys, event)
+        if kind == "DocumentFiled":
+            _document(conn, event, "case", ref)
+            return
+        row = conn.execute(select(cases).where(cases.c.ref == ref)).one()._mapping
+        values: dict[str, Any] = {}
+        if kind == "Assessed":
+            values |= {"mode": d["mode"], "departments": "[]"}
+        elif kind == "Dispatched":
+            values["departments"] = _dumps(d["departments"])
+        elif kind == "Returned":
+            values |= {"returns": row["returns"] + 1, "departments": "[]"}
+        elif kind == "JointPlanDrawnUp":
+            values["departments"] = _dumps(sorted(d["subtasks"]))
+        elif kind == "Reopened":
+            values |= {"reopens": row["reopens"] + 1, "mode": None, "departments": "[]",
+                       "satisfied": None}
+        elif kind == "Supervised":
+            values["supervisions"] = row["supervisions"] + 1
+        elif kind == "CalledBack":
+            values["satisfied"] = d["satisfied"]
+        elif kind == "MergedInto":
+            values["merged_into"] = d["target"]
+        if "status" in d:
+            if d["status"] != row["status"]:
+                values["status_since"] = at
+            values |= {"status": d["status"], "due": d["due"]}
+        if values:
+            conn.execute(update(cases).where(cases.c.ref == ref).values(**values))
+        if "status" not in d:
+            return
+        new = {**dict(row), **values}
+        seq = conn.execute(select(func.count()).select_from(case_intervals)
+                           .where(case_intervals.c.ref == ref)).scalar_one()
+        conn.execute(update(case_intervals).where(and_(
+            case_intervals.c.ref == ref, case_intervals.c.to_utc.is_(None))).values(
+            to_utc=utc_key(at)))
+        conn.execute(insert(case_intervals).values(
+            ref=ref, seq=seq + 1, status=new["status"], since=new["status_since"], from_at=at,
+            from_utc=utc_key(at),
+            due=new["due"], mode=new["mode"], departments=new["departments"],
+            returns=new["returns"], reopens=new["reopens"], supervisions=new["supervisions"],
+            event=event.type, actor=env.get("actor"), post=env.get("post")))
+
+
+def _key(conn: Connection, table: Table, event: LoggedEvent) -> str:
+    """The readable key of the event's aggregate, from the projection's key table."""
+    column = table.c.town if "town" in table.c else table.c.key
+    return str(conn.execute(select(column).where(
+        table.c.aggregate_id == str(event.aggregate_id))).scalar_one())
+
+
+def _document(conn: Connection, event: LoggedEvent, target_kind: str, target: str) -> None:
+    env = event.envelope
+    conn.execute(insert(documents).values(
+        position=event.position, target_kind=target_kind, target=target,
+        template=event.data["template"], problem_type=event.data.get("problem_type"),
+        fields=_dumps(event.data["fields"]), occurred_at=env.get("occurred_at", ""),
+        actor=env.get("actor"), post=env.get("post")))
+
+
+@projection
+class WarningsProjection(Projection):
+    """Warning levels as intervals, measures with their lifecycle, fulfilments."""
+
+    name = "warnings"
+    schema_version = 1
+    tables = (warning_keys, warning_levels, warning_measures, measure_fulfilments)
+    topics = frozenset({
+        "CommunityWarning.Opened", "CommunityWarning.Raised", "CommunityWarning.Escalated",
+        "CommunityWarning.Deescalated",
+        "CommunityWarning.Lifted", "CommunityWarning.MeasureFulfilled",
+        "CommunityWarning.ThirdPartyPatrolEngaged",
+    })
+
+    def apply(self, conn: Connection, event: LoggedEvent) -> None:
+        d, env = event.data, event.envelope
+        at = env.get("occurred_at", "")
+        at_utc = utc_key(at)
+        kind = event.type.partition(".")[2]
+        if kind == "Opened":
+            conn.execute(insert(warning_keys).values(aggregate_id=str(event.aggregate_id),
+                                                     key=d["code"]))
+            return
+        key = _key(conn, warning_keys, event)
+        if kind in ("Raised", "Escalated", "Deescalated", "Lifted"):
+            community, _, problem_type = key.partition("/")
+            seq = conn.execute(select(func.count()).select_from(warning_levels)
+                               .where(warning_levels.c.key == key)).scalar_one()
+            conn.execute(update(warning_levels).where(and_(
+                warning_levels.c.key == key, warning_levels.c.to_utc.is_(None))).values(
+                to_utc=at_utc))
+            conn.execute(insert(warning_levels).values(
+                key=key, seq=seq + 1, community=community, problem_type=problem_type,
+                level=d["level"], action=kind.lower(), reason=d["reason"],
+                suggested=d["suggestion"]["decision"]["level"],
+                accepted_suggestion=d["accepted_suggestion"], from_at=at, from_utc=at_utc,
+                actor=env.get("actor"), post=env.get("post")))
+            for mid in d["superseded"]:
+                _end_measure(conn, key, mid, at_utc, "superseded")
+            for m in d["measures"]:
+                conn.execute(insert(warning_measures).values(
+                    key=key, measure_id=m["id"], code=m["code"], level=m["level"],
+                    name_zh=m["name_zh"], name_en=m["name_en"], first_due=m["due"],
+                    repeat_every_days=m["repeat_every_days"], condition=m["condition"],
+                    created_utc=at_utc,
+                    fulfilled_utc=at_utc if m["status"] == "fulfilled" else None))
+        elif kind in ("MeasureFulfilled", "ThirdPartyPatrolEngaged"):
+            conn.execute(insert(measure_fulfilments).values(
+                position=event.position, key=key, measure_id=d["measure"], occurred_at=at,
+                occurred_utc=at_utc, next_due=d.get("next_due"), actor=env.get("actor"),
+                person=d.get("person"), outcome=d.get("outcome"),
+                third_party=d.get("third_party"), note=d.get("note")))
+            if not d.get("next_due"):
+                conn.execute(update(warning_measures).where(and_(
+                    warning_measures.c.key == key,
+                    warning_measures.c.measure_id == d["measure"])).values(fulfilled_utc=at_utc))
+            for mid in d.get("waived", []):
+                _end_measure(conn, key, mid, at_utc, "not_required")
+
+
+def _end_measure(conn: Connection, key: str, measure_id: str, at_utc: str, status: str) -> None:
+    conn.execute(update(warning_measures).where(and_(
+        warning_measures.c.key == key, warning_measures.c.measure_id == measure_id)).values(
+        ended_utc=at_utc, ended_status=status))
+
+
+@projection
+class DutiesProjection(Projection):
+    """Responsibility lists by version and the duty failures recorded against each party."""
+
+    name = "duties"
+    schema_version = 1
+    tables = (duty_keys, duty_versions, duty_entries, duty_failures)
+    topics = frozenset({"ResponsibilityList.Started", "ResponsibilityList.Issued",
+                        "ResponsibilityList.DutyFailureRecorded"})
+
+    def apply(self, conn: Connection, event: LoggedEvent) -> None:
+        d, env = event.data, event.envelope
+        if event.type.endswith(".Started"):
+            conn.execute(insert(duty_keys).values(aggregate_id=str(event.aggregate_id),
+                                                  town=d["code"]))
+            return
+        town = _key(conn, duty_keys, event)
+        if event.type.endswith(".Issued"):
+            conn.execute(insert(duty_versions).values(
+                town=town, version=d["version"], effective_from=d["effective_from"],
+                issued_by=env.get("actor"), post=env.get("post")))
+            for e in d["entries"]:
+                for duty in e["duties"]:
+                    conn.execute(insert(duty_entries).values(
+                        town=town, version=d["version"], problem_type=e["problem_type"],
+                        stage=e["stage"], party=e["party"], code=duty["code"],
+                        text=duty["text"], effective_from=d["effective_from"]))
+        else:
+            conn.execute(insert(duty_failures).values(
+                position=event.position, town=town, party=d["party"], community=d["community"],
+                problem_type=d["problem_type"], stage=d["stage"], duty_code=d["duty_code"],
+                duty_text=d["duty_text"], list_version=d["list_version"], case_ref=d["case"],
+                description=d["description"], year=d["year"],
+                occurred_at=env.get("occurred_at", ""), actor=env.get("actor"),
+                post=env.get("post")))
+
+
+# ---------------------------------------------------------------------------- queries
+def _when(as_of: datetime | None) -> tuple[datetime, str, str]:
+    when = as_of or now()
+    return when, utc_key(when), local_day(when).isoformat()
+
+
+def _active(table: Table, at_utc: str) -> Any:
+    return and_(table.c.from_utc <= at_utc,
+                or_(table.c.to_utc.is_(None), table.c.to_utc > at_utc))
+
+
+def case_board(ledger: GovernanceLedger, *, community: str | None = None,
+               status: str | None = None, overdue: bool = False,
+               as_of: datetime | None = None) -> dict[str, Any]:
+    """Every case as it stood at *as_of* (default now): state, due date, whether overdue."""
+    ledger.catch_up("cases")
+    when, at_utc, day = _when(as_of)
+    q = (select(cases.c.ref, cases.c.community, cases.c.channel, cases.c.problem_type,
+                cases.c.stage, cases.c.location, case_intervals.c.status,
+                case_intervals.c.since, case_intervals.c.due,
+                case_intervals.c.mode, case_intervals.c.departments,
+                case_intervals.c.returns, case_intervals.c.reopens,
+                case_intervals.c.supervisions)
+         .join(case_intervals, case_intervals.c.ref == cases.c.ref)
+         .where(_active(case_intervals, at_utc)).order_by(cases.c.ref))
+    if community:
+        q = q.where(cases.c.community == community)
+    if status:
+        q = q.where(case_intervals.c.status == status)
+    rows = []
+    with ledger.engine.connect() as conn:
+        for r in conn.execute(q).all():
+            row = dict(r._mapping)
+            row["departments"] = json.loads(row["departments"])
+            late = (row["status"] not in FINISHED and row["due"] is not None
+                    and row["due"] < day)
+            row["overdue"] = late
+            row["days_overdue"] = ((date.fromisoformat(day) - date.fromisoformat(row["due"])).days
+                                   if late else 0)
+            if overdue and not late:
+                continue
+            rows.append(row)
+    return {"as_of": when.isoformat(), "cases": rows}
+
+
+def measure_status(m: dict[str, Any], fulfilments: list[dict[str, Any]], at_utc: str,
+                   day: str) -> tuple[str, str | None]:
+    """(status, due) of one measure at a moment: fulfilled, missed, due, conditional, or how it
+    ended (superseded, not_required)."""
+    if m["ended_utc"] and m["ended_utc"] <= at_utc:
+        return m["ended_status"], None
+    if m["fulfilled_utc"] and m["fulfilled_utc"] <= at_utc:
+        return "fulfilled", None
+    due = m["first_due"]
+    done = [f for f in fulfilments if f["occurred_utc"] <= at_utc and f["next_due"]]
+    if done:
+        due = done[-1]["next_due"]
+    if m["condition"]:
+        return "conditional", due
+    return ("missed" if due < day else "due"), due
+
+
+def warning_board(ledger: GovernanceLedger, *, level: str | None = None,
+                  community: str | None = None,
+                  as_of: datetime | None = None) -> dict[str, Any]:
+    """The colour of every community and problem type at *as_of*, with its measures."""
+    ledger.catch_up("warnings")
+    when, at_utc, day = _when(as_of)
+    q = select(warning_levels).where(_active(warning_levels, at_utc)).where(
+        warning_levels.c.level != "none").order_by(warning_levels.c.key)
+    if level:
+        q = q.where(warning_levels.c.level == level)
+    if community:
+        q = q.where(warning_levels.c.community == community)
+    out = []
+    with ledger.engine.connect() as conn:
+        for r in conn.execute(q).all():
+            row = dict(r._mapping)
+            ms = [dict(m._mapping) for m in conn.execute(
+                select(warning_measures).where(and_(
+                    warning_measures.c.key == row["key"],
+                    warning_measures.c.created_utc <= at_utc,
+                    warning_measures.c.level == row["level"],
+                    warning_measures.c.created_utc >= row["from_utc"])).order_by(
+                    warning_measures.c.first_due, warning_measures.c.measure_id)).all()]
+            fuls = [dict(f._mapping) for f in conn.execute(
+                select(measure_fulfilments).where(measure_fulfilments.c.key == row["key"])
+                .order_by(measure_fulfilments.c.position)).all()]
+            measures = []
+            for m in ms:
+                mine = [f for f in fuls if f["measure_id"] == m["measure_id"]]
+                st, due = measure_status(m, mine, at_utc, day)
+                last = next((f for f in reversed(mine) if f["occurred_utc"] <= at_utc), None)
+                measures.append({
+                    "id": m["measure_id"], "code": m["code"], "name_zh": m["name_zh"],
+                    "name_en": m["name_en"], "status": st, "due": due,
+                    "repeat_every_days": m["repeat_every_days"], "condition": m["condition"],
+                    "last_done": last["occurred_at"] if last else None,
+                    "outcome": last["outcome"] if last else None,
+                    "third_party": last["third_party"] if last else None,
+                })
+            out.append({
+                "key": row["key"], "community": row["community"],
+                "problem_type": row["problem_type"], "level": row["level"],
+                "since": row["from_at"], "action": row["action"], "reason": row["reason"],
+                "suggested": row["suggested"], "accepted_suggestion": row["accepted_suggestion"],
+                "decided_by": row["actor"], "post": row["post"], "measures": measures,
+                "missed": sum(1 for m in measures if m["status"] == "missed"),
+            })
+    return {"as_of": when.isoformat(), "warnings": out}
+
+
+def duty_lists(ledger: GovernanceLedger, town: str | None = None) -> dict[str, Any]:
+    """The responsibility list in force per town: entries grouped by problem type and stage."""
+    ledger.catch_up("duties")
+    with ledger.engine.connect() as conn:
+        vq = select(duty_versions.c.town, func.max(duty_versions.c.version)).group_by(
+            duty_versions.c.town)
+        if town:
+            vq = vq.where(duty_versions.c.town == town)
+        out = []
+        for t, v in conn.execute(vq).all():
+            meta = conn.execute(select(duty_versions).where(and_(
+                duty_versions.c.town == t, duty_versions.c.version == v))).one()._mapping
+            rows = [dict(r._mapping) for r in conn.execute(
+                select(duty_entries).where(and_(duty_entries.c.town == t,
+                                                duty_entries.c.version == v))
+                .order_by(duty_entries.c.problem_type, duty_entries.c.stage,
+                          duty_entries.c.party, duty_entries.c.code)).all()]
+            out.append({"town": t, "version": v, "effective_from": meta["effective_from"],
+                        "issued_by": meta["issued_by"], "entries": rows})
+    return {"lists": out}
+
+
+def duty_failure_counts(ledger: GovernanceLedger, year: int | None = None,
+                        party: str | None = None) -> dict[str, Any]:
+    """Duty failures per party (and year): what counts against a party at the year-end
+    appraisal, with every failure listed."""
+    ledger.catch_up("duties")
+    q = select(duty_failures).order_by(duty_failures.c.party, duty_failures.c.position)
+    if year is not None:
+        q = q.where(duty_failures.c.year == year)
+    if party is not None:
+        q = q.where(duty_failures.c.party == party)
+    with ledger.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(q).all()]
+    counts: dict[tuple[str, int], int] = {}
+    for r in rows:
+        counts[(r["party"], r["year"])] = counts.get((r["party"], r["year"]), 0) + 1
+    return {"year": year,
+            "parties": [{"party": p, "year": y, "failures": n}
+                        for (p, y), n in sorted(counts.items())],
+            "failures": rows}
+
+
+def case_documents(ledger: GovernanceLedger, target: str | None = None) -> list[dict[str, Any]]:
+    """Template documents filed (on a case reference or a community code, or all)."""
+    ledger.catch_up("cases")
+    q = select(documents).order_by(documents.c.position)
+    if target:
+        q = q.where(documents.c.target == target)
+    with ledger.engine.connect() as conn:
+        out = [dict(r._mapping) for r in conn.execute(q).all()]
+    for d in out:
+        d["fields"] = json.loads(d["fields"])
+    return out
