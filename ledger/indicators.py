@@ -128,3 +128,83 @@ def four_in_one_cadence_kept(ledger: GovernanceLedger, town: str, year: int,
     periods = ((last - first).days // every) + 1
     held = {(d - first).days // every for d in _four_in_one_days(ledger, year, community)}
     return percent(len(held), periods)
+
+
+# ---------------------------------------------------------------------------- cases, warnings
+def _year_end_utc(year: int) -> str:
+    from datetime import datetime
+
+    from ledger.config import localize
+    from ledger.projections.status import utc_key
+
+    return utc_key(localize(datetime(year + 1, 1, 1)))
+
+
+def _year_cases(ledger: GovernanceLedger, year: int, community: str,
+                ) -> dict[str, list[dict[str, object]]]:
+    """Cases received in *year* in *community* (not rejected or merged by the year's end), each
+    with its state intervals up to the year's end, oldest first."""
+    from ledger.projections.cases import case_intervals, cases
+
+    ledger.catch_up("cases")
+    end = _year_end_utc(year)
+    with ledger.engine.connect() as conn:
+        refs = conn.execute(select(cases.c.ref).where(and_(
+            cases.c.community == community, cases.c.received_at >= f"{year}-01-01",
+            cases.c.received_at < f"{year + 1}-01-01"))).scalars().all()
+        rows = conn.execute(select(case_intervals).where(and_(
+            case_intervals.c.ref.in_(refs), case_intervals.c.from_utc < end))
+            .order_by(case_intervals.c.ref, case_intervals.c.seq)).all() if refs else []
+    out: dict[str, list[dict[str, object]]] = {}
+    for r in rows:
+        out.setdefault(r._mapping["ref"], []).append(dict(r._mapping))
+    return {ref: ivs for ref, ivs in out.items()
+            if ivs[-1]["status"] not in ("rejected", "merged")}
+
+
+@calculator("case_closure_rate", "%", "问题案件结案率", "problem cases closed")
+def case_closure_rate(ledger: GovernanceLedger, town: str, year: int,
+                      community: str) -> Decimal | None:
+    """Cases received in the year (not rejected or merged) closed by the year's end."""
+    year_cases = _year_cases(ledger, year, community)
+    closed = sum(1 for ivs in year_cases.values()
+                 if ivs[-1]["status"] in ("closed", "called_back"))
+    return percent(closed, len(year_cases))
+
+
+@calculator("case_overdue_rate", "%", "问题案件超期率", "problem cases overdue")
+def case_overdue_rate(ledger: GovernanceLedger, town: str, year: int,
+                      community: str) -> Decimal | None:
+    """Cases received in the year (not rejected or merged) closed after their deadline, or still
+    open past it at the year's end."""
+    year_cases = _year_cases(ledger, year, community)
+    late = 0
+    for ivs in year_cases.values():
+        closing = next((iv for iv in ivs if iv["status"] == "closed"), None)
+        if closing is not None:
+            due = closing["due"]
+            late += bool(due and str(closing["from_at"])[:10] > str(due))
+        else:
+            due = ivs[-1]["due"]
+            late += bool(due and str(due) < f"{year}-12-31")
+    return percent(late, len(year_cases))
+
+
+def _warnings(colour: str) -> Measure:
+    def count(ledger: GovernanceLedger, town: str, year: int, community: str) -> Decimal | None:
+        from ledger.projections.cases import warning_levels
+
+        ledger.catch_up("cases")
+        with ledger.engine.connect() as conn:
+            rows = conn.execute(select(warning_levels.c.key).where(and_(
+                warning_levels.c.community == community, warning_levels.c.level == colour,
+                warning_levels.c.from_at >= f"{year}-01-01",
+                warning_levels.c.from_at < f"{year + 1}-01-01"))).all()
+        return Decimal(len(rows))
+    count.__doc__ = f"Warnings raised, escalated or lowered to {colour} in the year."
+    return count
+
+
+for _colour, _zh in (("orange", "橙色(关注级)"), ("red", "红色(警告级)"), ("black", "黑色(严重级)")):
+    calculator(f"warnings_{_colour}", "次", f"{_zh}预警次数", f"{_colour} warnings")(
+        _warnings(_colour))

@@ -155,3 +155,10 @@ def test_the_demo_prints_the_firm_tables_of_both_sample_years(tmp_path: Path) ->
                                                 "appraisal", "table", "--year", "2024",
                                                 "--json"]).output)["rows"]
     assert sum(1 for r in y2024 if r["bottom_three"]) == 4  # a tie at the third place
+    indicators = json.loads(CliRunner().invoke(cli, [
+        "--db", f"sqlite:///{tmp_path / 'demo.db'}", "appraisal", "table", "--year", "2025",
+        "--kind", "indicators", "--json"]).output)["rows"]
+    assert len({r["code"] for r in indicators}) == 14
+    measured = {r["code"]: r["value"] for r in indicators if r["community"] == "ZQ-001"}
+    assert measured["i04_four_in_one_meetings"] == "11"
+    assert measured["i05_case_closure"] is not None
