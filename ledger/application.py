@@ -41,6 +41,7 @@ from ledger.errors import (
 from ledger.eventlog import LoggedEvent, read_aggregate
 from ledger.handlers import HANDLERS, Context, load_handlers
 from ledger.integrity import appendonly
+from ledger.integrity.sqlstore import INTEGRITY_TABLES
 from ledger.projections import Projection, catch_up, discover, position, rebuild
 from ledger.projections.status import communities, post_terms, towns, utc_key
 from ledger.store import command_log, metadata, write_intent, write_transaction
@@ -205,7 +206,8 @@ class GovernanceLedger(Application[UUID]):
         self.projections: dict[str, Projection] = discover()  # registers their tables
         self._create_schema()
         self._head_query = select(func.max(self.events_table.c.id))
-        appendonly.install(self.engine, [self.events_table.name, command_log.name])
+        appendonly.install(self.engine,
+                           [self.events_table.name, command_log.name, *INTEGRITY_TABLES])
         self._aggregates = AggregateCache(AGGREGATE_CACHE_SIZE)
         self._known_head: int | None = None
         self._write_lock = threading.RLock()

@@ -33,15 +33,18 @@ DEMO_DB = "sqlite:///ledger-demo.db"
 class State:
     """Per-invocation state: settings, renderer, and the ledger (opened on first use)."""
 
-    def __init__(self, db_url: str, lang: str, db_given: bool) -> None:
+    def __init__(self, db_url: str, lang: str, db_given: bool, key_file: str | None = None,
+                 ) -> None:
         self.db_url = db_url
         self.lang = lang
         self.db_given = db_given
+        self.key_file = key_file
         self._ledger: GovernanceLedger | None = None
 
     def ledger(self, db_url: str | None = None) -> GovernanceLedger:
         if self._ledger is None:
-            self._ledger = GovernanceLedger(settings=Settings(db_url=db_url or self.db_url))
+            key = {"key_file": self.key_file} if self.key_file else {}
+            self._ledger = GovernanceLedger(settings=Settings(db_url=db_url or self.db_url, **key))
         return self._ledger
 
     def close(self) -> None:
@@ -119,8 +122,12 @@ def execute(payload: dict[str, Any], as_json: bool) -> CommandResult:
               help="Label language (default zh). Env: LEDGER_LANG.")
 @click.option("--log-level", type=click.Choice(LEVELS), default="warning", show_default=True,
               help="Log level; logs go to stderr (JSON when not a terminal).")
+@click.option("--key-file", metavar="PATH", envvar="LEDGER_KEY_FILE", default=None,
+              help="Checkpoint signing key (default: beside the SQLite file, else "
+                   "./ledger-signing.key). Env: LEDGER_KEY_FILE.")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, lang: str | None, log_level: str) -> None:
+def cli(ctx: click.Context, db: str | None, lang: str | None, log_level: str,
+        key_file: str | None) -> None:
     """Zhuanqiao governance ledger (颛桥镇协同治理台账): every appointment, resolution, warning,
     inspection and rating as an immutable, attributed event.
 
@@ -135,7 +142,8 @@ def cli(ctx: click.Context, db: str | None, lang: str | None, log_level: str) ->
         resolved_lang = lang or default_lang()
     except ConfigurationError as e:
         raise click.ClickException(str(e)) from None
-    st = State(db_url=db or default_db_url(), lang=resolved_lang, db_given=db is not None)
+    st = State(db_url=db or default_db_url(), lang=resolved_lang, db_given=db is not None,
+               key_file=key_file)
     ctx.obj = st
     ctx.call_on_close(st.close)
 
@@ -154,22 +162,29 @@ def init(town: str | None, town_name: str | None, admin: str | None, admin_name:
 
     The bootstrap records the Town and its first post, a town ledger administrator, as events
     by system:bootstrap. It runs once: a ledger that already holds events refuses it.
+    Init also creates the checkpoint signing key (mode 0600) unless it exists, and seals.
 
     \b
     Example:
       ledger init --town ZQ --town-name 颛桥镇 --admin P-0001 --admin-name 王明
     """
+    from ledger.integrity import sealer
+
     ledger = state().ledger()
     given = [v for v in (town, town_name, admin, admin_name) if v]
     if given and len(given) != 4:
         raise click.UsageError("--town, --town-name, --admin and --admin-name go together")
+    key_path, created = sealer.ensure_key_file(ledger.settings)
+    if created:
+        click.echo(f"signing key created at {key_path} (keep it private; "
+                   "'ledger key export' prints the public key)", err=True)
     if not given:
         click.echo(f"ledger ready at {state().db_url}")
         return
     execute({"type": "town.bootstrap", "actor": "system:bootstrap", "code": town,
              "name": town_name, "admin": admin, "admin_name": admin_name,
              "occurred_at": occurred_at}, as_json)
-    del ledger
+    sealer.seal(ledger)
 
 
 # ---------------------------------------------------------------------------- apply

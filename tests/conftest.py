@@ -124,3 +124,16 @@ def store_snapshot(led: GovernanceLedger) -> tuple[int, list[Any]]:
         ids = conn.execute(sa.select(command_log.c.command_id).order_by(
             command_log.c.command_id)).scalars().all()
     return int(n), list(ids)
+
+
+SLOW_ENV = "LEDGER_SLOW_TESTS"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked ``slow`` unless ``LEDGER_SLOW_TESTS=1``."""
+    if os.environ.get(SLOW_ENV) == "1":
+        return
+    skip = pytest.mark.skip(reason=f"slow test; run with {SLOW_ENV}=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -66,7 +66,7 @@ class Matter(LedgerAggregate):
 
     @event("Raised")
     def __init__(self, code: str, town: str, community: str, title: str, description: str,
-                 channel: str, raiser_kind: str, resident_ref: str | None,
+                 channel: str, raiser_kind: str, resident: dict[str, str] | None,
                  attributes: dict[str, Any], envelope: EnvelopeDict) -> None:
         self.code = code
         """Matter reference, e.g. ``ZQ-001-MT-2025-004``."""
@@ -82,8 +82,9 @@ class Matter(LedgerAggregate):
         """``direct`` or ``platform`` (a deliberation-platform topic)."""
         self.raiser_kind = raiser_kind
         """``resident``, ``three_heads``, ``committee``, ``department`` or ``other``."""
-        self.resident_ref = resident_ref
-        """Pseudonymous reference of a resident raiser (never a name or phone number)."""
+        self.resident = resident
+        """A resident raiser's reference, sealed under their own key (ledger.privacy):
+        the subject id, nonce and ciphertext only."""
         self.attributes = dict(attributes)
         """Declared attributes: the inputs of ``matter.routing@1``."""
         self.route: str | None = None

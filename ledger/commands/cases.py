@@ -41,6 +41,10 @@ class Caller(BaseModel):
 
     name: Name | None = None
     phone: str | None = Field(default=None, pattern=r"^[0-9+\- ]{3,20}$")
+    subject: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+        description="Data-subject id for the caller's key (e.g. the hotline's caller id); "
+                    "default one subject per case, S-<case ref>")
 
 
 class CaseCommand(Command):

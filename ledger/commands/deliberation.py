@@ -30,6 +30,8 @@ ItemRef = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]*[A-Z0-9]/R[0-9]+/[0-9]+
 #: A body: ``party_org``, ``department:police``, ``town.peace_office``…
 BodyCode = Annotated[str, Field(pattern=r"^[a-z][a-z_]*(?:[.:][a-z][a-z0-9_]*)?$",
                                 max_length=80)]
+#: A data-subject id: whose key seals a resident's personal data (ledger.privacy).
+SubjectId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 #: A resident's pseudonymous reference (from the community's own register): never a name or phone.
 ResidentRef = Annotated[str, Field(pattern=r"^R-[0-9A-Za-z]{4,32}$")]
 
@@ -234,6 +236,8 @@ class RaiseMatter(Command):
     description: Text = ""
     resident_ref: ResidentRef | None = Field(
         default=None, description="Raised by a resident: their pseudonymous reference only")
+    subject: SubjectId | None = Field(
+        default=None, description="Data-subject id for the raiser's key; default S-<matter>")
     attributes: MatterAttributesSpec
 
     _checks = field_validator("title", "description")(_no_phone)
@@ -279,6 +283,8 @@ class RaiseTopic(Command):
     title: Name
     description: Text = ""
     resident_ref: ResidentRef
+    subject: SubjectId | None = Field(
+        default=None, description="Data-subject id for the raiser's key; default S-<topic>")
     field: MatterField = "other"
 
     _checks = field_validator("title", "description")(_no_phone)

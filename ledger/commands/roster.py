@@ -40,6 +40,20 @@ class BootstrapTown(Command):
 
 
 @register
+class RegisterTown(Command):
+    """Register another town in a shared (district or city) ledger, with its first administrator."""
+
+    type: Literal["town.register"] = "town.register"
+    code: TownCode
+    name: Name
+    admin: PersonId
+    admin_name: Name
+    departments: dict[str, str] | None = Field(
+        default=None, description="Department code → name; default the standard eight"
+    )
+
+
+@register
 class AddDepartment(Command):
     """Add a department to the town (a new X)."""
 

@@ -74,6 +74,16 @@ def _done(ctx: Context, case: Case) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- cases
+def _sealed_caller(ctx: Context, cmd: ReceiveCase) -> dict[str, str] | None:
+    """The caller's name and phone, encrypted under the caller's own key (ledger.privacy)."""
+    if cmd.caller is None:
+        return None
+    data = cmd.caller.model_dump(exclude_none=True, exclude={"subject"})
+    if not data:
+        return None
+    return ctx.seal_personal(cmd.caller.subject or f"S-{cmd.ref}", data)
+
+
 @handles(ReceiveCase)
 def receive(ctx: Context, cmd: ReceiveCase) -> dict[str, Any]:
     """Record a new case and index it in the community's problem file."""
@@ -90,7 +100,7 @@ def receive(ctx: Context, cmd: ReceiveCase) -> dict[str, Any]:
         code=cmd.ref, town=town_code, community=community.code, channel=cmd.channel,
         problem_type=cmd.problem_type, stage=cmd.stage, location=cmd.location,
         description=cmd.description,
-        caller=cmd.caller.model_dump(exclude_none=True) if cmd.caller else None,
+        caller=_sealed_caller(ctx, cmd),
         received_at=ctx.at, parameters=town.parameters, envelope=ctx.envelope)
     problems = ctx.find(ProblemFile, community.code)
     if problems is None:

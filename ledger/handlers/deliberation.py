@@ -269,7 +269,8 @@ def _first_error(e: ValueError) -> str:
 
 
 def _raise(ctx: Context, *, ref: str, community_code: str, title: str, description: str,
-           channel: str, resident_ref: str | None, attributes: dict[str, Any]) -> Matter:
+           channel: str, resident_ref: str | None, attributes: dict[str, Any],
+           subject: str | None = None) -> Matter:
     community = ctx.community(community_code)
     _check_reference(ref, community.code, "matter")
     ctx.authorize(town=community.town, community=community.code)
@@ -277,9 +278,12 @@ def _raise(ctx: Context, *, ref: str, community_code: str, title: str, descripti
         raise MatterExistsError(f"matter {ref!r} is already raised; use a new reference")
     inputs = _routing_inputs(ctx, community.town, attributes)
     raiser = "resident" if resident_ref else _raiser_kind(ctx.command.post)
+    # The raiser's reference is personal data: sealed under the raiser's own key.
+    resident = (ctx.seal_personal(subject or f"S-{ref}", {"resident_ref": resident_ref})
+                if resident_ref else None)
     matter = Matter(code=ref, town=community.town, community=community.code, title=title,
                     description=description, channel=channel, raiser_kind=raiser,
-                    resident_ref=resident_ref, attributes=inputs, envelope=ctx.envelope)
+                    resident=resident, attributes=inputs, envelope=ctx.envelope)
     ctx.add(matter)
     return matter
 
@@ -289,7 +293,7 @@ def raise_matter(ctx: Context, cmd: RaiseMatter) -> dict[str, Any]:
     """Raise a matter with its declared attributes."""
     matter = _raise(ctx, ref=cmd.matter, community_code=cmd.community, title=cmd.title,
                     description=cmd.description, channel="direct",
-                    resident_ref=cmd.resident_ref,
+                    resident_ref=cmd.resident_ref, subject=cmd.subject,
                     attributes=cmd.attributes.model_dump(mode="json"))
     return {"matter": matter.code, "raised_by": matter.raiser_kind}
 
@@ -351,7 +355,8 @@ def raise_topic(ctx: Context, cmd: RaiseTopic) -> dict[str, Any]:
     """Record a deliberation-platform topic raised by a resident."""
     matter = _raise(ctx, ref=cmd.matter, community_code=cmd.community, title=cmd.title,
                     description=cmd.description, channel="platform",
-                    resident_ref=cmd.resident_ref, attributes={"field": cmd.field})
+                    resident_ref=cmd.resident_ref, subject=cmd.subject,
+                    attributes={"field": cmd.field})
     return {"topic": matter.code}
 
 

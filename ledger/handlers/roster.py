@@ -12,6 +12,7 @@ from ledger.commands.roster import (
     AppointPost,
     BootstrapTown,
     RegisterCommunity,
+    RegisterTown,
     SetParameter,
     VacatePost,
 )
@@ -35,11 +36,25 @@ ELECTION_CHECKS: list[Callable[[Context, PostName, AppointPost], None]] = []
 @handles(BootstrapTown)
 def bootstrap(ctx: Context, cmd: BootstrapTown) -> dict[str, Any]:
     """Create the town and appoint its first ledger administrator, on an empty ledger only."""
+    ctx.authorize(town=cmd.code)
     if not ctx.ledger.is_empty(dry_run=ctx.dry_run):
         raise BootstrapRefusedError(
             "this ledger already holds events; bootstrap runs once, on an empty ledger"
         )
+    town = Town(code=cmd.code, name=cmd.name,
+                departments=cmd.departments or STANDARD_DEPARTMENTS, envelope=ctx.envelope)
+    ctx.add(town)
+    admin_post = parse_post(f"town.ledger_admin@{cmd.code}")
+    town.appoint(admin_post, cmd.admin, cmd.admin_name, ctx.at, ctx.envelope)
+    return {"town": cmd.code, "admin_post": admin_post.name}
+
+
+@handles(RegisterTown)
+def register_town(ctx: Context, cmd: RegisterTown) -> dict[str, Any]:
+    """Register another town and appoint its first ledger administrator."""
     ctx.authorize(town=cmd.code)
+    if ctx.find(Town, cmd.code) is not None:
+        raise AlreadyExistsError(f"town {cmd.code!r} is already registered")
     town = Town(code=cmd.code, name=cmd.name,
                 departments=cmd.departments or STANDARD_DEPARTMENTS, envelope=ctx.envelope)
     ctx.add(town)

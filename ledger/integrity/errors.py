@@ -13,8 +13,10 @@ __all__ = [
     "IntegrityError",
     "KeyFileError",
     "NodeStoreError",
+    "NotSealedError",
     "ProofRequestError",
     "RecordFormatError",
+    "RecordMismatchError",
     "TreeError",
 ]
 
@@ -45,3 +47,21 @@ class CheckpointError(IntegrityError):
 
 class KeyFileError(IntegrityError):
     """Raised when the signing key file is missing, malformed, or readable by others."""
+
+
+class NotSealedError(ProofRequestError):
+    """Raised when a proof is asked for an event or a tree size that no signed checkpoint
+    covers yet (the fix: seal with ``ledger checkpoint``, or ask for a sealed size).
+    """
+
+    code = "not_sealed"
+    http_status = 404
+
+
+class RecordMismatchError(IntegrityError):
+    """Raised when an event's stored record no longer hashes to its leaf (tampering: run
+    ``ledger verify``).
+    """
+
+    code = "record_mismatch"
+    http_status = 409

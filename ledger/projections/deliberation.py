@@ -257,7 +257,8 @@ class DeliberationProjection(Projection):
             conn.execute(insert(matters).values(
                 code=d["code"], aggregate_id=str(event.aggregate_id), town=d["town"],
                 community=d["community"], title=d["title"], channel=d["channel"],
-                raiser_kind=d["raiser_kind"], resident_ref=d.get("resident_ref"),
+                raiser_kind=d["raiser_kind"],
+                resident_ref=(d.get("resident") or {}).get("subject"),
                 raised_on=_day(env.get("occurred_at", "")), steps="", meetings=""))
             return
         row = conn.execute(select(matters).where(

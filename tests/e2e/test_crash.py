@@ -1,7 +1,8 @@
-"""Crashes: kill -9 during apply and during a projection run, many times, then check.
+"""Crashes: kill -9 during apply, during a projection run and during sealing, many times.
 
 After every restart: no partial command, no command applied twice, read models equal a fresh
-rebuild. ``LEDGER_CRASH_KILLS`` sets how many kills each test makes (default 6).
+rebuild, and (after kills during sealing) ``verify`` is clean.
+``LEDGER_CRASH_KILLS`` sets how many kills each test makes (default 6).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from ledger.application import GovernanceLedger
+from ledger.integrity.sealer import ensure_key_file, seal
+from ledger.integrity.verifier import verify
 from ledger.projections import position
 from ledger.projections.status import post_terms
 from ledger.store import command_log
@@ -114,6 +117,13 @@ def test_apply_killed_at_random_points_leaves_no_partial_or_doubled_command(
     led.rebuild()
     assert _status_rows(led) == incremental
     assert len(incremental) == 1 + LINES
+    # Sealing, killed at random points many times, then completed: the log verifies clean.
+    ensure_key_file(led.settings)
+    for _ in range(KILLS):
+        _run_and_kill(["--db", url, "checkpoint"], rng.uniform(0.8, 2.0))
+    seal(led)
+    result = verify(led)
+    assert result.findings == [] and result.unsealed == 0
     led.close()
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 import pytest
 
+from ledger import privacy
 from ledger.aggregates.case import (
     CaseNotAssignedError,
     CaseTransitionError,
@@ -93,8 +95,12 @@ def test_history_of_a_joint_case_tells_its_story_in_order_with_every_actor_and_p
     assert [e.data.get("status") for e in events][-1] == "called_back"
     times = [e.envelope["occurred_at"] for e in events]
     assert times == sorted(times)
-    # The caller's personal data lives in one sub-dict, nowhere else.
-    assert events[0].data["caller"] == {"name": "赵先生", "phone": "13800000000"}
+    # The caller's personal data lives in one sub-dict, sealed under the caller's own key.
+    sealed = events[0].data["caller"]
+    assert sealed["subject"] == f"S-{JOINT}"
+    assert "13800000000" not in json.dumps(events[0].data, ensure_ascii=False)
+    with ledger.engine.connect() as conn:
+        assert privacy.unseal(conn, sealed) == {"name": "赵先生", "phone": "13800000000"}
     assert events[5].data["subtasks"] == {"housing": "核查租赁与隔断",
                                           "market_supervision": "查处无照经营"}
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ledger import privacy
 from ledger.aggregates.matter import MatterStateError
 from ledger.aggregates.meeting import (
     DueBeforeMeetingError,
@@ -491,7 +492,10 @@ def test_a_platform_topic_is_raised_heard_and_its_outcome_published(
                     "summary": "增设座椅6张", "document": "居务公开栏2025-03",
                     "occurred_at": "2025-03-10"})
     raised = ledger.history("ZQ-001-TP-2025-01")[0]
-    assert raised.data["resident_ref"] == "R-a91c07"
+    # The raiser's reference is sealed under their own key, readable until erased.
+    assert "R-a91c07" not in str(raised.data)
+    with ledger.engine.connect() as conn:
+        assert privacy.unseal(conn, raised.data["resident"]) == {"resident_ref": "R-a91c07"}
     assert raised.data["channel"] == "platform"
     assert ledger.history(MARCH)[-1].type == "Meeting.TopicHeard"
     (row,) = matter_list(ledger, channel="platform")

@@ -239,3 +239,17 @@ def test_rebuilding_projections_from_zero_gives_identical_rows(ledger: Governanc
     assert counts["status"] == store_snapshot(ledger)[0]
     assert _rows(ledger) == incremental
     assert incremental[3]  # terms exist
+
+
+def test_a_second_town_is_registered_by_a_ledger_administrator(ledger: GovernanceLedger) -> None:
+    sunny_garden(ledger)
+    ledger.execute({"type": "town.register", **ADMIN, "code": "MH", "name": "梅陇镇",
+                    "admin": "P-9001", "admin_name": "周明"})
+    ledger.execute({"type": "community.register", "actor": "P-9001",
+                    "post": "town.ledger_admin@MH", "code": "MH-001", "name": "梅陇新村"})
+    assert [c["code"] for c in ledger.status()["communities"]] == ["MH-001", "ZQ-001"]
+    before = store_snapshot(ledger)
+    with pytest.raises(AuthorityError):
+        ledger.execute({"type": "town.register", **SECRETARY, "code": "XY", "name": "某镇",
+                        "admin": "P-9", "admin_name": "某"})
+    assert store_snapshot(ledger) == before

@@ -7,8 +7,16 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ledger.integrity.canonical import event_record, event_record_bytes, record_bytes
+from ledger.integrity.canonical import (
+    MAX_SAFE_INTEGER,
+    event_record,
+    event_record_bytes,
+    fast_event_record_bytes,
+    record_bytes,
+)
 from ledger.integrity.errors import RecordFormatError
 from ledger.integrity.merkle import leaf_hash
 
@@ -92,3 +100,31 @@ def test_record_object_with_missing_extra_or_non_canonical_members_is_refused() 
         record_bytes({**event_record(**BASE), "payload_b64": "eyJuYW1lIjoieCJ9\n"})
     with pytest.raises(RecordFormatError, match="base64"):
         record_bytes({**event_record(**BASE), "payload_b64": "AB=="})
+
+
+# --- the specialised encoder --------------------------------------------------------------
+
+_ints = st.integers(min_value=0, max_value=MAX_SAFE_INTEGER)
+_texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(position=_ints, notification_id=_ints, version=_ints, aggregate_id=_texts, type=_texts,
+       recorded_at=_texts, payload=st.binary(max_size=64))
+def test_fast_encoder_is_byte_identical_to_rfc_8785(**fields: Any) -> None:
+    assert fast_event_record_bytes(**fields) == event_record_bytes(**fields)
+
+
+def test_fast_encoder_writes_control_characters_del_and_non_ascii_like_rfc_8785() -> None:
+    nasty = "\x00\x01\x1f\x7f\"\\\b\f\n\r\t/转桥\u2028\U0001f600"
+    fields = {**BASE, "aggregate_id": nasty, "type": nasty, "recorded_at": nasty}
+    assert fast_event_record_bytes(**fields) == event_record_bytes(**fields)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("position", -1), ("version", MAX_SAFE_INTEGER + 1), ("notification_id", True),
+    ("type", 5), ("aggregate_id", "\ud800"), ("payload", "not bytes"),
+])
+def test_fast_encoder_refuses_what_the_general_encoder_refuses(field: str, value: Any) -> None:
+    with pytest.raises(RecordFormatError):
+        fast_event_record_bytes(**{**BASE, field: value})

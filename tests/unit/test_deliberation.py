@@ -145,7 +145,7 @@ def test_the_major_matter_procedure_runs_in_order_on_the_autonomous_route_only()
                   "inputs_digest": "x", "decision": {"route": "rc_autonomous"}}
     matter = Matter(code="ZQ-001-MT-2025-001", town="ZQ", community="ZQ-001", title="x",
                     description="", channel="direct", raiser_kind="committee",
-                    resident_ref=None, attributes={}, envelope=ENV)
+                    resident=None, attributes={}, envelope=ENV)
     with pytest.raises(MatterStateError, match="rc_autonomous route only"):
         matter.record_step("proposal", "x", None, ENV)
     matter.route_by_rule(evaluation, ENV)

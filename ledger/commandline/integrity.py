@@ -1,0 +1,233 @@
+"""``ledger checkpoint``, ``ledger prove``, ``ledger verify``, ``ledger key export``: the
+tamper-evident log (see docs/integrity.md).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ledger.cli import DEMO_SECTIONS, cli, json_option, renderer, state
+from ledger.i18n import add_labels
+from ledger.integrity import sealer
+from ledger.integrity.verifier import verify as verify_ledger
+from ledger.render import Renderer
+
+add_labels({
+    "checkpoint": ("检查点", "checkpoint"),
+    "sealed_events": ("新封存事件", "newly sealed events"),
+    "tree_size": ("树大小", "tree size"),
+    "leaf_index": ("叶序号", "leaf index"),
+    "root": ("根哈希", "root"),
+    "proof": ("证明", "proof"),
+    "inclusion_proof": ("包含性证明", "Inclusion proof"),
+    "consistency_proof": ("一致性证明", "Consistency proof"),
+    "verifier_key": ("验证公钥", "verifier key"),
+    "integrity_title": ("防篡改日志", "Tamper-evident log"),
+})
+
+
+@cli.command("checkpoint")
+@json_option
+def checkpoint_cmd(as_json: bool) -> None:
+    """Seal every event recorded since the last seal and print the latest signed checkpoint.
+
+    The checkpoint (C2SP signed note) commits to the Merkle tree over the whole log; keep
+    copies of it to check later that the log was only ever appended to.
+
+    \b
+    Example:
+      ledger checkpoint
+      ledger checkpoint > checkpoint-2025-06-30.txt
+    """
+    result = sealer.seal(state().ledger())
+    if as_json:
+        renderer(True).emit({**result.checkpoint.public(), "added": result.added})
+        return
+    click.echo(f"{renderer(False).label('sealed_events')}: {result.added}", err=True)
+    click.echo(result.checkpoint.note, nl=False)
+
+
+@cli.group("prove")
+def prove() -> None:
+    """Proofs over the Merkle log: that an event is in it, that it only grew."""
+
+
+def _b64_lines(r: Renderer, doc: dict[str, Any], keys: tuple[str, ...]) -> None:
+    for key in keys:
+        r.line(f"{r.label(key)}: {doc[key]}")
+    r.line(f"{r.label('proof')}:")
+    for item in doc["proof"]:
+        r.line(f"  {item}")
+
+
+@prove.command("inclusion")
+@click.argument("ref", metavar="EVENT-REF")
+@click.option("--size", type=click.IntRange(min=0), metavar="N",
+              help="Prove against the signed checkpoint at tree size N (default: the latest).")
+@json_option
+def prove_inclusion(ref: str, size: int | None, as_json: bool) -> None:
+    """Prove that the event EVENT-REF (log position or KEY@VERSION) is in the signed log.
+
+    The --json document is what scripts/verify-proof checks, with nothing of the ledger.
+
+    \b
+    Example:
+      ledger prove inclusion ZQ-001@3 --json > proof.json
+      python3 scripts/verify-proof --key "$(ledger key export)" proof.json
+    """
+    doc = sealer.inclusion_proof_document(state().ledger(), ref, size)
+    r = renderer(as_json)
+    if as_json:
+        r.emit(doc)
+        return
+    rec = doc["record"]
+    r.line(f"{r.label('inclusion_proof')}: {r.label('event')} {ref} = "
+           f"{rec['type']} ({rec['aggregate_id']} {r.label('version')} {rec['version']})")
+    _b64_lines(r, doc, ("leaf_index", "tree_size", "root"))
+    r.line(f"{r.label('checkpoint')}:")
+    r.line(doc["checkpoint"].rstrip("\n"))
+    r.line("(--json prints the document scripts/verify-proof checks)")
+
+
+@prove.command("consistency")
+@click.option("--from", "from_size", type=click.IntRange(min=1), required=True, metavar="N",
+              help="The older tree size (e.g. of a checkpoint you kept).")
+@click.option("--to", "to_size", type=click.IntRange(min=1), metavar="M",
+              help="The newer tree size, a signed checkpoint's (default: the latest).")
+@json_option
+def prove_consistency(from_size: int, to_size: int | None, as_json: bool) -> None:
+    """Prove that the log at tree size N is a prefix of the log at size M (RFC 9162).
+
+    \b
+    Example:
+      ledger prove consistency --from 120 --json
+      ledger prove consistency --from 120 --to 194
+    """
+    doc = sealer.consistency_proof_document(state().ledger(), from_size, to_size)
+    r = renderer(as_json)
+    if as_json:
+        r.emit(doc)
+        return
+    r.line(f"{r.label('consistency_proof')}: {doc['from_size']} → {doc['to_size']}")
+    _b64_lines(r, doc, ("from_root", "to_root"))
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress("verify", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(file=sys.stderr), transient=True) as bar:
+        task = bar.add_task("verify", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _read_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    path = Path(value)
+    if "+" not in value and path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    return value.strip()
+
+
+@cli.command("verify")
+@click.option("--checkpoint", "checkpoint_file", type=click.Path(exists=True, dir_okay=False),
+              metavar="FILE", help="A signed checkpoint you kept: check the log still extends it.")
+@click.option("--key", "verifier_key", metavar="VERIFIER_KEY",
+              help="The published verifier key (or a file holding it) to check signatures "
+                   "with; default: the public half of the ledger's key file, else (with a "
+                   "warning) the key stored with the ledger's first checkpoint.")
+@json_option
+def verify_cmd(checkpoint_file: str | None, verifier_key: str | None, as_json: bool) -> None:
+    """Check the whole log against its Merkle tree and signed checkpoints.
+
+    Recomputes every sealed event's leaf from the stored event, every checkpoint's root and
+    signature, that the leaves cover the log exactly once and in order, that every event was
+    written by a recorded command, and (with --checkpoint) that the log still extends a
+    checkpoint you kept. It does not seal: events recorded after the last 'ledger checkpoint'
+    are counted but not covered. Findings are printed as JSON lines
+    {"position", "kind", "detail"}; the exit status is 1 if there is any, else 0 with a
+    one-line summary.
+
+    \b
+    Example:
+      ledger verify
+      ledger verify --checkpoint checkpoint-2025-06-30.txt --key "zq-governance-ledger/ZQ+…"
+    """
+    note = Path(checkpoint_file).read_text(encoding="utf-8") if checkpoint_file else None
+    with _progress_bar(sys.stderr.isatty() and not as_json) as progress:
+        result = verify_ledger(state().ledger(), note, verifier_key=_read_key(verifier_key),
+                               progress=progress)
+    if result.key_source == "stored":
+        click.echo("WARNING: no key file and no --key: signatures were checked against the "
+                   "verifier key stored in the ledger itself; pass --key with the published key",
+                   err=True)
+    if as_json:
+        renderer(True).emit({
+            "ok": result.ok, "events": result.events, "tree_size": result.tree_size,
+            "root": sealer._b64(result.root), "checkpoints": result.checkpoints,
+            "unsealed": result.unsealed, "key": result.key_source,
+            "findings": [f.public() for f in result.findings]})
+    else:
+        for finding in result.findings:
+            click.echo(json.dumps(finding.public(), ensure_ascii=False))
+        if result.ok:
+            click.echo(result.summary())
+        else:
+            click.echo(f"{len(result.findings)} finding(s); {result.summary()}", err=True)
+    if not result.ok:
+        sys.exit(1)
+
+
+@cli.group("key")
+def key_group() -> None:
+    """The checkpoint signing key."""
+
+
+@key_group.command("export")
+@json_option
+def key_export(as_json: bool) -> None:
+    """Print the verifier key (the public key) auditors check checkpoints and proofs with.
+
+    Publish it through a channel auditors trust; the private key never leaves its file.
+
+    \b
+    Example:
+      ledger key export > verifier-key.txt
+    """
+    ledger = state().ledger()
+    text = sealer.verifier_key(ledger)
+    if as_json:
+        renderer(True).emit({"verifier_key": text, "origin": sealer.log_origin(ledger)})
+        return
+    click.echo(text)
+
+
+def _demo_seal(ledger: Any, r: Renderer) -> None:
+    """Demo: create the key if needed, seal the sample year, show the checkpoint."""
+    sealer.ensure_key_file(ledger.settings)
+    result = sealer.seal(ledger)
+    r.line("")
+    r.line(f"{r.label('integrity_title')} — {r.label('checkpoint')} "
+           f"({r.label('sealed_events')}: {result.added}):")
+    r.line(result.checkpoint.note.rstrip("\n"))
+
+
+DEMO_SECTIONS.append(_demo_seal)

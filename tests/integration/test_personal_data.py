@@ -1,0 +1,63 @@
+"""Residents' personal data: sealed per data subject, erasable, never in the logs.
+
+After ``erase-subject`` the data can no longer be read, every other event stays readable, and
+``verify`` still passes (the log hashes the ciphertext, which erasure does not touch).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from structlog.testing import capture_logs
+
+from ledger import privacy
+from ledger.application import GovernanceLedger
+from ledger.cli import cli
+from ledger.errors import LedgerError
+from ledger.integrity.sealer import ensure_key_file, seal
+from ledger.integrity.verifier import verify
+from ledger.logs import configure
+from tests.case_world import PEACE_STAFF, receive, run, world
+
+REF = "ZQ-2025-000042"
+NAME, PHONE = "钱女士", "13912345678"
+
+
+def test_erasing_a_caller_leaves_every_event_readable_and_the_log_verifying(
+        ledger: GovernanceLedger) -> None:
+    world(ledger)
+    receive(ledger, REF, "2025-03-03T09:00:00", caller={"name": NAME, "phone": PHONE,
+                                                          "subject": "HOTLINE-CALLER-7"})
+    run(ledger, "case.accept", PEACE_STAFF, "2025-03-03T10:00:00", ref=REF)
+    ensure_key_file(ledger.settings)
+    seal(ledger)
+    before = [e.public() for e in ledger.history(REF)]
+    sealed = ledger.history(REF)[0].data["caller"]
+    assert sealed["subject"] == "HOTLINE-CALLER-7"
+    assert NAME not in json.dumps(before, ensure_ascii=False)
+    with ledger.engine.connect() as conn:
+        assert privacy.unseal(conn, sealed) == {"name": NAME, "phone": PHONE}
+
+    result = CliRunner().invoke(cli, ["--db", ledger.settings.db_url, "erase-subject",
+                                      "HOTLINE-CALLER-7"])
+    assert result.exit_code == 0, result.output
+
+    with ledger.engine.connect() as conn:
+        assert privacy.unseal(conn, sealed) is None
+    assert [e.public() for e in ledger.history(REF)] == before   # every event still readable
+    assert verify(ledger).ok                                      # and the log still verifies
+
+
+def test_logs_never_contain_a_callers_personal_data(ledger: GovernanceLedger) -> None:
+    world(ledger)
+    configure("info")
+    with capture_logs() as logs:
+        receive(ledger, REF, "2025-03-03T09:00:00", caller={"name": NAME, "phone": PHONE})
+        with pytest.raises(LedgerError):  # refused as a duplicate reference; logged too
+            receive(ledger, REF, "2025-03-03T09:00:00", caller={"name": NAME, "phone": PHONE})
+        ledger.status()
+    configure("warning")
+    text = json.dumps(logs, ensure_ascii=False, default=str)
+    assert logs and NAME not in text and PHONE not in text
