@@ -217,8 +217,8 @@ def _firm_in_town(ctx: Context, code: str, year: AppraisalYear) -> Any:
 def record_score(ctx: Context, cmd: RecordFirmScore) -> dict[str, Any]:
     """Record a firm's annual score."""
     year = year_of(ctx, cmd.key)
-    _firm_in_town(ctx, cmd.firm, year)
     ctx.authorize(town=year.town)
+    _firm_in_town(ctx, cmd.firm, year)
     year.record_score(cmd.firm, f"{cmd.score:f}", cmd.appraising_body, cmd.note, ctx.envelope)
     ctx.add(year)
     return {"appraisal": year.code, "firm": cmd.firm, "score": f"{cmd.score:f}"}
@@ -228,8 +228,8 @@ def record_score(ctx: Context, cmd: RecordFirmScore) -> dict[str, Any]:
 def record_satisfaction(ctx: Context, cmd: RecordSatisfaction) -> dict[str, Any]:
     """Record a firm's owners' satisfaction."""
     year = year_of(ctx, cmd.key)
-    _firm_in_town(ctx, cmd.firm, year)
     ctx.authorize(town=year.town)
+    _firm_in_town(ctx, cmd.firm, year)
     year.record_satisfaction(cmd.firm, f"{cmd.percent:f}", cmd.sample_size, cmd.survey,
                              ctx.envelope)
     ctx.add(year)
@@ -350,6 +350,7 @@ def file_objection(ctx: Context, cmd: FileObjection) -> dict[str, Any]:
     """A firm files an objection."""
     year = year_of(ctx, cmd.key)
     firm = firm_of(ctx, cmd.firm)
+    ctx.authorize(town=year.town, community=cmd.community)
     if cmd.post and cmd.post.startswith("property_firm.manager@"):
         scope = parse_post(cmd.post).scope
         if cmd.community != scope:
@@ -359,7 +360,6 @@ def file_objection(ctx: Context, cmd: FileObjection) -> dict[str, Any]:
         if not any(c["community"] == scope for c in firm.contracts_at(ctx.at)):
             raise ObjectionError(f"firm {firm.code} does not serve {scope} at "
                                  f"{ctx.at.isoformat()}; its manager there cannot object for it")
-    ctx.authorize(town=year.town, community=cmd.community)
     ref = year.file_objection(firm.code, cmd.text, ctx.at, ctx.envelope)
     ctx.add(year)
     return {"appraisal": year.code, "objection": ref, "firm": firm.code}
@@ -391,10 +391,10 @@ def evaluate_oc(ctx: Context, cmd: EvaluateOwnersCommittee) -> dict[str, Any]:
     """Evaluate an owners' committee on the DOMAIN §3 criteria."""
     year = year_of(ctx, cmd.key)
     oc = oc_of(ctx, cmd.oc)
+    ctx.authorize(town=year.town, community=oc.community)
     if oc.town != year.town:
         raise RuleViolationError(f"owners' committee {oc.code} is in town {oc.town}, not "
                                  f"{year.town}")
-    ctx.authorize(town=year.town, community=oc.community)
     scores = cmd.criteria.model_dump()
     overall = _two_places(sum(scores.values(), Decimal(0)) / len(scores))
     year.evaluate_oc(oc.code, oc.community, {k: f"{v:f}" for k, v in scores.items()}, overall,
@@ -411,6 +411,7 @@ def resident_appraisal(ctx: Context, cmd: RecordResidentAppraisal) -> dict[str, 
     community = ctx.community(cmd.community)
     if community.town != year.town:
         raise RuleViolationError(f"community {community.code} is not in town {year.town}")
+    ctx.authorize(town=year.town, community=community.code)
     post = f"resident_representative@{community.code}"
     ratings = []
     for r in cmd.ratings:
@@ -421,7 +422,6 @@ def resident_appraisal(ctx: Context, cmd: RecordResidentAppraisal) -> dict[str, 
                 "the community's resident representatives appraise its parties")
         ratings.append({"appraiser": r.appraiser, "appraiser_name": term["person_name"],
                         "rating": r.rating})
-    ctx.authorize(town=year.town, community=community.code)
     year.record_resident_appraisal(community.code, cmd.party, ratings, ctx.envelope)
     ctx.add(year)
     return {"appraisal": year.code, "community": community.code, "party": cmd.party,
@@ -433,6 +433,7 @@ def commend(ctx: Context, cmd: CommendThreeHeads) -> dict[str, Any]:
     """Commend one of the three heads."""
     year = year_of(ctx, cmd.key)
     community = ctx.community(cmd.community)
+    ctx.authorize(town=year.town, community=community.code)
     head = parse_post(cmd.head_post)
     if head.path not in THREE_HEADS or head.scope != community.code:
         raise CommandValidationError(
@@ -442,7 +443,6 @@ def commend(ctx: Context, cmd: CommendThreeHeads) -> dict[str, Any]:
     if term is None:
         raise PostNotHeldError(f"{cmd.person} did not hold {head.name} at "
                                f"{ctx.at.isoformat()}; commend the person who held it")
-    ctx.authorize(town=year.town, community=community.code)
     year.commend(community.code, cmd.person, term["person_name"], head.name, cmd.title,
                  cmd.reason, ctx.envelope)
     ctx.add(year)
@@ -482,13 +482,13 @@ def define_indicator(ctx: Context, cmd: DefineIndicator) -> dict[str, Any]:
     from ledger.indicators import INDICATOR_CALCULATORS
 
     year = year_of(ctx, cmd.key)
+    ctx.authorize(town=year.town)
     if cmd.source == "ledger" and cmd.measure not in INDICATOR_CALCULATORS:
         known = ", ".join(sorted(INDICATOR_CALCULATORS))
         raise IndicatorError(f"indicator {cmd.code!r}: the ledger has no calculator "
                              f"{cmd.measure!r}; known: {known} (or define it as entered)")
     if cmd.source == "entered" and cmd.measure is not None:
         raise IndicatorError(f"indicator {cmd.code!r} is entered; it takes no measure")
-    ctx.authorize(town=year.town)
     spec = {"code": cmd.code, "name_zh": cmd.name_zh, "name_en": cmd.name_en, "unit": cmd.unit,
             "weight": _two_places(cmd.weight), "source": cmd.source, "measure": cmd.measure,
             "order": len(year.indicators) + 1}
