@@ -5,6 +5,8 @@
   inserts of the same number of rows, one row per transaction, at the same durability setting.
 - apply: events/s for `apply` of a 10,000-line JSON Lines file (each line atomic), vs raw
   inserts of the same rows one per transaction and batched in one transaction.
+- feed: events/s delivered over HTTP to a subscriber, vs a raw SELECT of the same rows
+  (scripts/bench_feed.py).
 """
 
 from __future__ import annotations
@@ -144,6 +146,9 @@ def main() -> None:
     results = []
     for sync in a.sync or ["NORMAL", "FULL"]:
         results += bench(sync, n_exec, n_apply, repeats)
+    from bench_feed import bench as bench_feed  # scripts/bench_feed.py
+
+    results += bench_feed(3000 if a.quick else 20_000)
     print(f"{'benchmark':44} {'ledger':>12} {'baseline':>26} {'raw':>12} {'ratio':>7}")
     for r in results:
         ratio = float(r["value"]) / float(r["baseline_value"])  # type: ignore[arg-type]

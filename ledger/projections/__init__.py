@@ -3,7 +3,9 @@
 A projection reads the global log after its tracked position and applies each event to its
 tables; the rows and the new position commit in one transaction per batch, so a projection
 killed mid-batch resumes exactly where its last batch ended. Queries catch a projection up
-before they read. ``rebuild`` empties the tables and replays from zero.
+before they read. ``rebuild`` replays from zero into new tables and swaps them in, so queries
+keep working meanwhile (see :mod:`ledger.projections.runner`, which also runs projections
+continuously, one runner per view).
 """
 
 from __future__ import annotations
@@ -108,7 +110,15 @@ def catch_up(ledger: GovernanceLedger, projection: Projection, batch: int | None
 
 
 def rebuild(ledger: GovernanceLedger, projection: Projection, batch: int | None = None) -> int:
-    """Empty the projection's tables and replay the whole log into them."""
+    """Replay the whole log into new tables and swap them in; return the events read.
+
+    An in-memory SQLite database has no room for shadow tables: there the tables are
+    emptied and replayed in place.
+    """
+    from ledger.projections.runner import can_swap, rebuild_swapped
+
+    if can_swap(ledger):
+        return rebuild_swapped(ledger, projection, batch or batch_size())
     with write_intent(), ledger.engine.begin() as conn:
         projection.reset(conn)
         conn.execute(delete(projection_tracking)

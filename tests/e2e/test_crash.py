@@ -24,7 +24,7 @@ from ledger.integrity.sealer import ensure_key_file, seal
 from ledger.integrity.verifier import verify
 from ledger.projections import position
 from ledger.projections.status import post_terms
-from ledger.store import command_log
+from ledger.store import command_log, projection_tracking, write_intent
 from tests.conftest import ADMIN, bootstrap
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,6 +127,16 @@ def test_apply_killed_at_random_points_leaves_no_partial_or_doubled_command(
     led.close()
 
 
+def _reset_in_place(url: str, name: str) -> None:
+    """Empty a projection and its tracking row, so that ``ledger project`` replays it from 0
+    into the live tables (``projections rebuild`` builds new tables and swaps them in)."""
+    led = GovernanceLedger(url)
+    with write_intent(), led.engine.begin() as conn:
+        led.projections[name].reset(conn)
+        conn.execute(sa.delete(projection_tracking).where(projection_tracking.c.name == name))
+    led.close()
+
+
 def test_projection_killed_mid_batch_resumes_exactly_where_it_stopped(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'proj.db'}"
     _ledger_with_communities(url)
@@ -143,7 +153,8 @@ def test_projection_killed_mid_batch_resumes_exactly_where_it_stopped(tmp_path: 
     db_file = url.removeprefix("sqlite:///")
     for _ in range(KILLS):
         target = rng.randrange(100, head - 100)
-        _run_and_kill_when(["--db", url, "projections", "rebuild"], db_file, target)
+        _reset_in_place(url, "status")
+        _run_and_kill_when(["--db", url, "project", "status"], db_file, target)
         led = GovernanceLedger(url)
         with led.engine.connect() as conn:
             tracked = position(conn, "status")

@@ -1,0 +1,263 @@
+"""The feed's HTTP application: ``create_app(ledger_or_url)``.
+
+Read-only. Routes: ``/health``, ``/events`` (pages), ``/events/stream`` (Server-Sent Events)
+and the query routers of :mod:`ledger.feed.queries`. With ``LEDGER_FEED_TOKENS`` set (comma
+separated), every route, the OpenAPI document included, needs ``Authorization: Bearer <token>``.
+Errors are JSON ``{"error": {"code", "message"}}``; unexpected errors answer 500 with no detail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+from uuid import UUID
+
+import structlog
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import StringConstraints
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger import __version__
+from ledger.application import GovernanceLedger
+from ledger.errors import CommandValidationError, LedgerError
+from ledger.feed import EVENT_SCHEMA
+from ledger.feed.log import MAX_POSITION, Page, public_event, read_page
+from ledger.feed.models import EventPage, Health, errors
+from ledger.feed.notify import Waker, waker_for
+from ledger.feed.queries import LedgerDep, discover
+
+log = structlog.get_logger("ledger.feed")
+
+TOKENS_ENV = "LEDGER_FEED_TOKENS"
+DEFAULT_HEARTBEAT = 15.0
+STREAM_BATCH = 500
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def tokens_from_env() -> list[str]:
+    """Bearer tokens from ``LEDGER_FEED_TOKENS`` (comma separated; empty means no auth)."""
+    return [t.strip() for t in os.environ.get(TOKENS_ENV, "").split(",") if t.strip()]
+
+
+class BearerAuth:
+    """ASGI middleware: every HTTP request needs one of *tokens* (compared in constant time)."""
+
+    def __init__(self, app: ASGIApp, tokens: Sequence[str]) -> None:
+        self.app = app
+        self.tokens = [t.encode() for t in tokens]
+
+    def _allowed(self, header: bytes | None) -> bool:
+        if not header or header[:7].lower() != b"bearer ":
+            return False
+        given = header[7:].strip()
+        ok = False
+        for token in self.tokens:  # check every token, so timing says nothing about which
+            ok |= hmac.compare_digest(given, token)
+        return ok
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.tokens:
+            await self.app(scope, receive, send)
+            return
+        header = dict(scope.get("headers") or []).get(b"authorization")
+        if self._allowed(header):
+            await self.app(scope, receive, send)
+            return
+        response = JSONResponse(
+            error_body("unauthorized", "this feed needs Authorization: Bearer <token>"),
+            status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        await response(scope, receive, send)
+
+
+def create_app(ledger_or_url: GovernanceLedger | str, *, tokens: Sequence[str] | None = None,
+               heartbeat: float = DEFAULT_HEARTBEAT) -> FastAPI:
+    """The feed application over a ledger (or a database URL, opened and closed with the app).
+
+    *tokens* default to ``LEDGER_FEED_TOKENS``; *heartbeat* is the seconds between SSE
+    comment lines on an idle stream.
+    """
+    owned = isinstance(ledger_or_url, str)
+    ledger = GovernanceLedger(ledger_or_url) if isinstance(ledger_or_url, str) else ledger_or_url
+    waker: Waker = waker_for(ledger.engine, ledger.recorder.channel_name)  # type: ignore[attr-defined]
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        waker.start(asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            waker.stop()
+            if owned:
+                ledger.close()
+
+    app = FastAPI(
+        title="Zhuanqiao governance ledger feed",
+        version=__version__,
+        description="The global event log of the governance ledger, in pages and as Server-Sent "
+                    f"Events (schema {EVENT_SCHEMA}), and read-only queries. See docs/feed.md.",
+        lifespan=lifespan,
+    )
+    app.state.ledger = ledger
+    app.state.waker = waker
+    app.state.heartbeat = heartbeat
+    _install_errors(app)
+    _event_routes(app)
+    for router in discover():
+        app.include_router(router)
+    token_list = list(tokens) if tokens is not None else tokens_from_env()
+    if token_list:
+        app.add_middleware(BearerAuth, tokens=token_list)
+    return app
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(LedgerError)
+    async def ledger_error(_request: Request, exc: LedgerError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, str(exc)), status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path"))
+        message = f"{where}: {first.get('msg', 'invalid')}" if where else "invalid request"
+        return JSONResponse(error_body("invalid_parameter", message), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("feed.error", error=type(exc).__name__)
+        return JSONResponse(error_body("internal", "internal error"), status_code=500)
+
+
+def _types(values: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for value in values or []:
+        out += [v.strip() for v in value.split(",") if v.strip()]
+    return out
+
+
+def _aggregate(ledger: GovernanceLedger, key: str | None) -> UUID | None:
+    if not key:
+        return None
+    return ledger.resolve_key(key)[2]
+
+
+AFTER = Query(ge=0, le=MAX_POSITION, description="Read events after this position (0: from the start).")
+TYPES = Query(max_length=20, description=(
+    "Only these event types (repeat the parameter, or separate with commas), e.g. "
+    "Community.PostAppointed; `PropertyFirm.*` matches every event of that aggregate."))
+_TYPE = r"[A-Z][A-Za-z0-9_]*\.(?:[A-Z][A-Za-z0-9_]*|\*)"
+TypeNames = list[Annotated[str, StringConstraints(
+    min_length=1, max_length=400, pattern=rf"^{_TYPE}(?:,{_TYPE})*$")]]
+AGGREGATE = Query(max_length=200, description="Only this aggregate: ZQ-001, "
+                                              "community:ZQ-001, town:ZQ or a UUID.")
+
+
+def _event_routes(app: FastAPI) -> None:
+    @app.get("/health", response_model=Health, responses=errors(), tags=["feed"],
+             summary="Liveness and the head of the log")
+    def health(ledger: LedgerDep) -> JSONResponse:
+        with ledger.engine.connect() as conn:
+            from ledger.feed.log import head
+
+            top = head(conn, ledger)
+        return JSONResponse({"status": "ok", "head": top, "event_schema": EVENT_SCHEMA,
+                             "database": ledger.engine.dialect.name})
+
+    @app.get("/events", response_model=EventPage, responses=errors(404), tags=["feed"],
+             summary="A page of events in log order")
+    def events(ledger: LedgerDep,
+               after: Annotated[int, AFTER] = 0,
+               limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
+               types: Annotated[TypeNames | None, TYPES] = None,
+               aggregate: Annotated[str | None, AGGREGATE] = None) -> JSONResponse:
+        """Events after ``after``, oldest first. Follow ``next_after`` for the next page;
+        when ``has_more`` is false you are at the head: wait, or use ``/events/stream``."""
+        page = read_page(ledger, after, limit, _types(types), _aggregate(ledger, aggregate))
+        return JSONResponse(page.public())
+
+    @app.get("/events/stream", tags=["feed"], responses={
+        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+              "description": "Server-Sent Events: `id:` is the log position, `data:` one "
+                             f"event in schema {EVENT_SCHEMA}; comment lines are heartbeats."},
+        **errors(404)}, summary="Live events as Server-Sent Events")
+    async def stream(request: Request,
+                     after: Annotated[int, AFTER] = 0,
+                     types: Annotated[TypeNames | None, TYPES] = None,
+                     aggregate: Annotated[str | None, AGGREGATE] = None,
+                     last_event_id: Annotated[str | None, Header(
+                         max_length=32, description="Resume after this position (sent by "
+                                                    "EventSource on reconnect).")] = None,
+                     ) -> StreamingResponse:
+        """Every event after ``after`` (or ``Last-Event-ID``), then new ones as they commit."""
+        ledger: GovernanceLedger = request.app.state.ledger
+        start = after
+        if last_event_id is not None and last_event_id.strip():
+            try:
+                start = int(last_event_id.strip())
+            except ValueError:
+                raise CommandValidationError(
+                    "Last-Event-ID: expected a log position (an integer)") from None
+            if not 0 <= start <= MAX_POSITION:
+                raise CommandValidationError("Last-Event-ID: out of range")
+        wanted = _types(types)
+        agg = await run_in_threadpool(_aggregate, ledger, aggregate)
+        body = _sse(request, ledger, start, wanted, agg)
+        return StreamingResponse(body, media_type="text/event-stream", headers={
+            "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _sse(request: Request, ledger: GovernanceLedger, after: int, types: list[str],
+               aggregate: UUID | None) -> AsyncIterator[str]:
+    waker: Waker = request.app.state.waker
+    heartbeat: float = request.app.state.heartbeat
+    loop = asyncio.get_running_loop()
+    yield "retry: 1000\n\n"
+    last_sent = loop.time()
+    idle = 0
+    while True:
+        token = waker.token()
+        page: Page = await run_in_threadpool(read_page, ledger, after, STREAM_BATCH, types,
+                                             aggregate)
+        if page.events:
+            chunks = []
+            for ev in page.events:
+                data = json.dumps(public_event(ev), ensure_ascii=False, separators=(",", ":"))
+                chunks.append(f"id: {ev.position}\ndata: {data}\n\n")
+            yield "".join(chunks)
+            after = page.next_after
+            last_sent = loop.time()
+            idle = 0
+            continue
+        after = page.next_after  # past events the filters left out
+        idle += 1
+        wait = min(waker.next_wait(idle), max(0.0, last_sent + heartbeat - loop.time()))
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(token.wait(), timeout=wait)
+        if loop.time() - last_sent >= heartbeat:
+            yield ": heartbeat\n\n"
+            last_sent = loop.time()

@@ -1,0 +1,104 @@
+"""``ledger project``, ``ledger projections status`` and ``rebuild`` from the command line."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ledger.application import GovernanceLedger
+from ledger.cli import cli
+from tests.conftest import ADMIN, sunny_garden
+from tests.feedkit import PYTHON, subprocess_env
+
+
+def run(db: str, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--db", db, "--lang", "en", *args])
+    return result.exit_code, result.output
+
+
+def entry(out: str, name: str) -> dict[str, object]:
+    return next(p for p in json.loads(out) if p["name"] == name)
+
+
+def lag(led: GovernanceLedger) -> int:
+    return next(int(p["lag"]) for p in led.projection_status() if p["name"] == "status")
+
+
+def test_project_catches_up_and_status_shows_position_lag_and_runner(sqlite_url: str) -> None:
+    led = GovernanceLedger(sqlite_url)
+    sunny_garden(led)
+    led.close()
+    code, out = run(sqlite_url, "projections", "status", "--json")
+    assert code == 0
+    assert entry(out, "status") == {"name": "status", "position": 0, "head": 5, "lag": 5,
+                                    "runner": False}
+    assert run(sqlite_url, "project", "status") == (0, "status: 5 events applied\n")
+    code, out = run(sqlite_url, "projections", "status")
+    assert code == 0
+    assert "not running" in out
+    assert run(sqlite_url, "projections", "rebuild", "status") == (
+        0, "status: rebuilt from 5 events\n")
+    code, out = run(sqlite_url, "project", "nonesuch")
+    assert code == 1
+    assert "unknown projection 'nonesuch'" in out
+
+
+def test_a_second_follower_of_the_same_projections_is_refused(sqlite_url: str) -> None:
+    led = GovernanceLedger(sqlite_url)
+    sunny_garden(led)
+    first = subprocess.Popen([PYTHON, "-m", "ledger", "--db", sqlite_url, "project", "status",
+                              "--follow", "--poll-max", "0.1"], env=subprocess_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while lag(led) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert lag(led) == 0
+        _code, out = run(sqlite_url, "projections", "status", "--json")
+        assert entry(out, "status")["runner"] is True
+        second = subprocess.run([PYTHON, "-m", "ledger", "--db", sqlite_url, "project",
+                                 "status", "--follow"], env=subprocess_env(), capture_output=True,
+                                text=True, timeout=60, check=False)
+        assert second.returncode == 1
+        assert "already has a runner" in second.stderr
+    finally:
+        first.terminate()
+        out, err = first.communicate(timeout=20)
+        led.close()
+    assert first.returncode == 0
+    assert "status: +5" in out
+    assert "stopped (status)" in err
+
+
+def test_a_rebuild_killed_before_its_swap_leaves_the_live_tables_whole(
+        sqlite_url: str, tmp_path: Path) -> None:
+    led = GovernanceLedger(sqlite_url)
+    sunny_garden(led)
+    lines = [json.dumps({"type": "post.appoint", **ADMIN,
+                         "target_post": f"building_leader@ZQ-001/B{n}", "person": f"P-{n:04d}",
+                         "person_name": f"楼组长{n}", "occurred_at": "2025-02-01"})
+             for n in range(400)]
+    assert all(o.ok for o in led.apply(lines))
+    led.catch_up("status")
+    before = led.status("ZQ-001")["communities"][0]["posts"]
+    db_file = Path(sqlite_url.removeprefix("sqlite:///"))
+    proc = subprocess.Popen([PYTHON, "-m", "ledger", "--db", sqlite_url, "projections",
+                             "rebuild", "status"], env=subprocess_env(LEDGER_PROJECTION_BATCH="20"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(f"{db_file.name}.rebuild-*")) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.05)  # well inside the shadow build
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL  # killed mid-build: its shadow file is left behind
+    assert list(tmp_path.glob(f"{db_file.name}.rebuild-*"))
+    assert lag(led) == 0
+    assert led.status("ZQ-001")["communities"][0]["posts"] == before
+    assert run(sqlite_url, "projections", "rebuild", "status")[0] == 0
+    assert led.status("ZQ-001")["communities"][0]["posts"] == before
+    led.close()
