@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     Connection,
@@ -30,12 +29,11 @@ from sqlalchemy import (
 
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
-from ledger.store import metadata
+from ledger.store import ID, metadata
 
 if TYPE_CHECKING:
     from ledger.application import GovernanceLedger
 
-ID = BigInteger().with_variant(Integer(), "sqlite")
 
 years = Table(
     "rm_appraisal_years", metadata,

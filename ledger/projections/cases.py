@@ -33,8 +33,8 @@ from ledger.aggregates.case import FINISHED, local_day
 from ledger.config import now
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
-from ledger.projections.status import ID, utc_key
-from ledger.store import metadata
+from ledger.projections.status import utc_key
+from ledger.store import ID, metadata
 
 if TYPE_CHECKING:
     from ledger.application import GovernanceLedger

@@ -33,8 +33,8 @@ from sqlalchemy import (
 from ledger.config import now
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
-from ledger.projections.status import ID, post_terms, utc_key
-from ledger.store import metadata
+from ledger.projections.status import post_terms, utc_key
+from ledger.store import ID, metadata
 
 if TYPE_CHECKING:
     from ledger.application import GovernanceLedger
