@@ -38,6 +38,9 @@ from sqlalchemy.orm import Session
 #: Our own tables (not the library's event tables).
 metadata = MetaData()
 
+#: Column type of log positions (notification ids): 64-bit, plain INTEGER on SQLite.
+ID = BigInteger().with_variant(Integer(), "sqlite")
+
 #: One row per accepted command: what a repeated ``command_id`` is answered with.
 command_log = Table(
     "ledger_command_log",
@@ -46,8 +49,8 @@ command_log = Table(
     Column("type", String(64), nullable=False),
     Column("actor", String(64), nullable=False),
     Column("recorded_at", String(40), nullable=False),
-    Column("first_notification_id", BigInteger().with_variant(Integer(), "sqlite")),
-    Column("last_notification_id", BigInteger().with_variant(Integer(), "sqlite")),
+    Column("first_notification_id", ID),
+    Column("last_notification_id", ID),
     Column("result", Text(), nullable=False),
 )
 
@@ -56,7 +59,7 @@ projection_tracking = Table(
     "ledger_projection_tracking",
     metadata,
     Column("name", String(64), primary_key=True),
-    Column("position", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
+    Column("position", ID, nullable=False),
     Column("schema_version", Integer(), nullable=False),
 )
 

@@ -97,11 +97,15 @@ class PropertyFirm(LedgerAggregate):
         """Town-wide bidding bans: id, since, kind, reason, record, event version, command."""
         self.reports: list[dict[str, Any]] = []
         """Reports to the district credit platform."""
+        self.appraisals: list[dict[str, Any]] = []
+        """Year-end appraisal outcomes recorded on the firm (one per run of a year)."""
 
     # ------------------------------------------------------------------ reading
     def ban_at(self, when: datetime) -> dict[str, Any] | None:
-        """The first bidding ban in force at *when* (bans are permanent), or ``None``."""
-        return next((b for b in self.bans if at(b["since"]) <= when), None)
+        """The first bidding ban in force at *when*, or ``None``. Bans are permanent unless
+        explicitly lifted (an elimination withdrawn after an appraisal correction)."""
+        return next((b for b in self.bans if at(b["since"]) <= when
+                     and (b.get("lifted_at") is None or when < at(b["lifted_at"]))), None)
 
     def check_may_bid(self, when: datetime) -> None:
         """Raise :class:`BiddingBannedError`, citing the ban, if the firm may not bid at *when*."""
@@ -134,8 +138,8 @@ class PropertyFirm(LedgerAggregate):
 
     @property
     def eliminated(self) -> bool:
-        """Whether the firm was ever put on the elimination list."""
-        return bool(self.eliminations)
+        """Whether the firm is on the elimination list (an entry not withdrawn)."""
+        return any(not e.get("withdrawn") for e in self.eliminations)
 
     # ------------------------------------------------------------------ contracts
     def sign_contract(self, ref: str, community: str, oc: str, tender: str, start: datetime,
@@ -197,7 +201,7 @@ class PropertyFirm(LedgerAggregate):
         """Put the firm on the town's elimination list for *year* as decided by *rule*
         (``id@version``, with the *parameters* and *inputs* it saw): credit record, town-wide
         bidding ban from *when*, report to the district."""
-        if any(e["year"] == year for e in self.eliminations):
+        if any(e["year"] == year and not e.get("withdrawn") for e in self.eliminations):
             raise RuleViolationError(f"firm {self.code} is already on the elimination list for "
                                      f"{year}")
         self._put_on_elimination_list(year, rule, dict(parameters), dict(inputs), reason,
@@ -205,6 +209,55 @@ class PropertyFirm(LedgerAggregate):
         self._add_bad_record("elimination", None, None,
                              f"on the town elimination list for {year} ({rule}): {reason}",
                              rule, when, envelope)
+
+    # ------------------------------------------------------------------ year-end appraisal
+    def record_appraisal_outcome(self, outcome: dict[str, Any], envelope: EnvelopeDict) -> None:
+        """Record the firm's outcome of a year-end appraisal run: *outcome* holds ``year``,
+        ``appraisal``, ``run``, ``rule`` (id, version, parameters, inputs digest),
+        ``input_events`` (log positions), ``entered_by`` (who entered each input) and the
+        decision for the firm (rank, score, satisfaction, flags, reasons, actions)."""
+        record = dict(outcome)
+        self._appraisal_outcome_recorded(
+            record.pop("year"), record.pop("appraisal"), record.pop("run"), record.pop("rule"),
+            record.pop("input_events"), record.pop("entered_by"), record, envelope)
+
+    def require_interview(self, year: int, appraisal: str, reason: str,
+                          envelope: EnvelopeDict) -> None:
+        """The firm's head is summoned for an interview (约谈) after the appraisal."""
+        self._interview_required(year, appraisal, reason, self.head, self.head_name, envelope)
+
+    def warn_in_writing(self, year: int, appraisal: str, reason: str,
+                        envelope: EnvelopeDict) -> None:
+        """The firm gets a written warning (书面警告) after the appraisal."""
+        self._written_warning_issued(year, appraisal, reason, envelope)
+
+    def withdraw_appraisal_action(self, year: int, appraisal: str, action: str, reason: str,
+                                  envelope: EnvelopeDict) -> None:
+        """An interview or written warning of *year* no longer follows after a correction."""
+        self._appraisal_action_withdrawn(year, appraisal, action, reason, envelope)
+
+    def withdraw_elimination(self, year: int, reason: str, when: datetime,
+                             envelope: EnvelopeDict) -> list[str]:
+        """Withdraw the firm's elimination-list entry for *year* after a corrected appraisal:
+        the entry stays in the file marked withdrawn, the bidding ban it imposed is lifted from
+        *when* (``BanLifted``), and the district platform gets a correction report. Bans on
+        other grounds stand. Returns the bans lifted."""
+        entry = next((e for e in self.eliminations
+                      if e["year"] == year and not e.get("withdrawn")), None)
+        if entry is None:
+            raise RuleViolationError(f"firm {self.code} is not on the elimination list for {year}")
+        self._elimination_withdrawn(year, reason, envelope)
+        prefix = f"on the town elimination list for {year} ("
+        lifted = []
+        for ban in self.bans:
+            if ban["kind"] == "elimination" and ban["reason"].startswith(prefix) \
+                    and ban.get("lifted_at") is None:
+                self._ban_lifted(ban["ban"], when.isoformat(), reason, envelope)
+                lifted.append(ban["ban"])
+        self._reported_to_district(f"RPT-{len(self.reports) + 1}", DISTRICT_PLATFORM,
+                                   ",".join(lifted), "correction",
+                                   f"elimination for {year} withdrawn: {reason}", envelope)
+        return lifted
 
     def _add_bad_record(self, kind: str, community: str | None, contract: str | None,
                         reason: str, basis: str | None, when: datetime,
@@ -256,6 +309,41 @@ class PropertyFirm(LedgerAggregate):
         self.eliminations.append({"year": year, "rule": rule, "parameters": parameters,
                                   "inputs": inputs, "reason": reason,
                                   "at": envelope["occurred_at"]})
+
+    @event("AppraisalOutcomeRecorded")
+    def _appraisal_outcome_recorded(self, year: int, appraisal: str, run: int,
+                                    rule: dict[str, Any], input_events: list[int],
+                                    entered_by: list[dict[str, Any]], outcome: dict[str, Any],
+                                    envelope: EnvelopeDict) -> None:
+        self.appraisals.append({"year": year, "appraisal": appraisal, "run": run, **outcome})
+
+    @event("InterviewRequired")
+    def _interview_required(self, year: int, appraisal: str, reason: str, head: str,
+                            head_name: str, envelope: EnvelopeDict) -> None:
+        pass
+
+    @event("WrittenWarningIssued")
+    def _written_warning_issued(self, year: int, appraisal: str, reason: str,
+                                envelope: EnvelopeDict) -> None:
+        pass
+
+    @event("AppraisalActionWithdrawn")
+    def _appraisal_action_withdrawn(self, year: int, appraisal: str, action: str, reason: str,
+                                    envelope: EnvelopeDict) -> None:
+        pass
+
+    @event("EliminationWithdrawn")
+    def _elimination_withdrawn(self, year: int, reason: str, envelope: EnvelopeDict) -> None:
+        for e in self.eliminations:
+            if e["year"] == year and not e.get("withdrawn"):
+                e["withdrawn"] = {"reason": reason, "at": envelope["occurred_at"]}
+
+    @event("BanLifted")
+    def _ban_lifted(self, ban: str, lifted_at: str, reason: str, envelope: EnvelopeDict) -> None:
+        for b in self.bans:
+            if b["ban"] == ban:
+                b["lifted_at"] = lifted_at
+                b["lifted_reason"] = reason
 
     @event("CreditRecorded")
     def _credit_recorded(self, record: str, kind: str, community: str | None,

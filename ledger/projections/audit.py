@@ -5,14 +5,12 @@ Answers "everything this person did" without scanning the log.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Connection, Index, Integer, String, Table, insert
+from sqlalchemy import Column, Connection, Index, Integer, String, Table, insert
 
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
 from ledger.projections.status import utc_key
-from ledger.store import metadata
-
-ID = BigInteger().with_variant(Integer(), "sqlite")
+from ledger.store import ID, metadata
 
 actions = Table(
     "rm_audit_actions", metadata,

@@ -35,8 +35,8 @@ from ledger.config import now
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
 from ledger.projections.sql import KEY, ins, sel_by, upd_by
-from ledger.projections.status import ID, utc_key
-from ledger.store import metadata
+from ledger.projections.status import utc_key
+from ledger.store import ID, metadata
 
 if TYPE_CHECKING:
     from ledger.application import GovernanceLedger

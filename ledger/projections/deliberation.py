@@ -12,7 +12,6 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     Connection,
@@ -31,12 +30,11 @@ from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
 from ledger.projections.sql import KEY, ins, sel_by, upd_by
 from ledger.projections.status import communities
-from ledger.store import metadata
+from ledger.store import ID, metadata
 
 if TYPE_CHECKING:
     from ledger.application import GovernanceLedger
 
-ID = BigInteger().with_variant(Integer(), "sqlite")
 
 #: Town parameter: days between four-in-one meetings before a community is flagged.
 CADENCE_PARAMETER = "meeting.four_in_one.cadence_days"

@@ -36,8 +36,8 @@ from ledger.config import now
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
 from ledger.projections.sql import KEY, ins, sel_by
-from ledger.projections.status import ID, post_terms, utc_key
-from ledger.store import metadata
+from ledger.projections.status import post_terms, utc_key
+from ledger.store import ID, metadata
 
 if TYPE_CHECKING:
     from ledger.application import GovernanceLedger
@@ -308,12 +308,16 @@ class OwnersProjection(Projection):
     def _credit(conn: Connection, code: str, name: str, event: LoggedEvent) -> None:
         d, env = event.data, event.envelope
         entry = {"PutOnEliminationList": "elimination", "CreditRecorded": "credit_record",
-                 "BiddingBanned": "ban", "ReportedToDistrict": "district_report"}.get(name)
+                 "BiddingBanned": "ban", "ReportedToDistrict": "district_report",
+                 "EliminationWithdrawn": "elimination_withdrawn",
+                 "BanLifted": "ban_lifted"}.get(name)
         if entry is None:
             return
         ref = {"elimination": f"EL-{d.get('year')}", "credit_record": d.get("record"),
-               "ban": d.get("ban"), "district_report": d.get("report")}[entry]
-        kind = d.get("kind") or "elimination"
+               "ban": d.get("ban"), "district_report": d.get("report"),
+               "elimination_withdrawn": f"EL-{d.get('year')}", "ban_lifted": d.get("ban")}[entry]
+        kind = d.get("kind") or ("correction" if entry in ("elimination_withdrawn", "ban_lifted")
+                                 else "elimination")
         detail = {k: v for k, v in d.items() if k not in ("reason",)}
         conn.execute(ins(credit_entries), {
             "position": event.position, "firm": code, "entry": entry, "ref": str(ref), "kind": kind,
@@ -322,6 +326,15 @@ class OwnersProjection(Projection):
             "command_id": env.get("command_id")})
         if entry == "ban":
             conn.execute(update(firms).where(firms.c.code == code).values(banned=True))
+        elif entry == "ban_lifted":
+            # A ban lifted after an appraisal correction: banned while any other ban stands.
+            refs = conn.execute(select(credit_entries.c.entry, credit_entries.c.ref).where(and_(
+                credit_entries.c.firm == code,
+                credit_entries.c.entry.in_(("ban", "ban_lifted"))))).all()
+            standing = {r[1] for r in refs if r[0] == "ban"} - \
+                {r[1] for r in refs if r[0] == "ban_lifted"}
+            conn.execute(update(firms).where(firms.c.code == code).values(
+                banned=bool(standing)))
 
 
 # ---------------------------------------------------------------------------- queries
@@ -443,7 +456,8 @@ def credit_file(ledger: GovernanceLedger, firm: str | None = None) -> list[dict[
 
 def blacklist(ledger: GovernanceLedger) -> list[dict[str, Any]]:
     """Firms with a town-wide bidding ban: the ban (ref, since, kind, reason), the event
-    position that imposed it, and whether it was reported to the district."""
+    position that imposed it, and whether it was reported to the district. A ban lifted after
+    an appraisal correction (``PropertyFirm.BanLifted``) is left out."""
     ledger.catch_up("owners")
     with ledger.engine.connect() as conn:
         bans = _rows(conn, select(credit_entries, firms.c.name.label("firm_name"),
@@ -454,9 +468,14 @@ def blacklist(ledger: GovernanceLedger) -> list[dict[str, Any]]:
         reported = {(r["firm"], r["detail"]) for r in _rows(
             conn, select(credit_entries.c.firm, credit_entries.c.detail)
             .where(credit_entries.c.entry == "district_report"))}
+        lifted = {(r[0], r[1]) for r in conn.execute(
+            select(credit_entries.c.firm, credit_entries.c.ref)
+            .where(credit_entries.c.entry == "ban_lifted"))}
     reported_records = {(f, json.loads(detail).get("record")) for f, detail in reported}
     out = []
     for b in bans:
+        if (b["firm"], b["ref"]) in lifted:
+            continue
         detail = json.loads(b["detail"])
         out.append({"firm": b["firm"], "firm_name": b["firm_name"], "town": b["town"],
                     "ban": b["ref"], "since": detail.get("since"), "kind": b["kind"],

@@ -9,10 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     Connection,
-    Integer,
     String,
     Table,
     Text,
@@ -24,9 +22,7 @@ from ledger.eventlog import LoggedEvent
 from ledger.posts import parse_post
 from ledger.projections import Projection, projection
 from ledger.projections.sql import ins
-from ledger.store import metadata
-
-ID = BigInteger().with_variant(Integer(), "sqlite")
+from ledger.store import ID, metadata
 
 
 def utc_key(value: str | datetime) -> str:

@@ -183,4 +183,7 @@ def test_the_demo_loads_the_owners_sample_and_prints_committees_and_contracts(db
     later = json.loads(run(db, "contracts", "--as-of", "2025-10-01", "--community", "ZQ-003",
                            "--json").output)
     assert [c["firm"] for c in later["contracts"]] != [zq3]
-    assert [b["firm"] for b in json.loads(run(db, "blacklist", "--json").output)] == [zq3]
+    bans = json.loads(run(db, "blacklist", "--json").output)
+    assert [b["firm"] for b in bans if b["kind"] == "dismissal"] == [zq3]
+    # The year-end appraisal sample (40-appraisal.jsonl) adds the 2025 elimination list.
+    assert {b["kind"] for b in bans} == {"dismissal", "elimination"}

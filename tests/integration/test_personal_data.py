@@ -10,13 +10,15 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from structlog.testing import capture_logs
 
 from ledger import privacy
 from ledger.application import GovernanceLedger
 from ledger.cli import cli
 from ledger.errors import LedgerError
-from ledger.integrity.sealer import ensure_key_file, seal
+from ledger.integrity.checkpoint import format_verifier_key
+from ledger.integrity.sealer import log_origin, seal
 from ledger.integrity.verifier import verify
 from ledger.logs import configure
 from tests.case_world import PEACE_STAFF, receive, run, world
@@ -31,8 +33,8 @@ def test_erasing_a_caller_leaves_every_event_readable_and_the_log_verifying(
     receive(ledger, REF, "2025-03-03T09:00:00", caller={"name": NAME, "phone": PHONE,
                                                           "subject": "HOTLINE-CALLER-7"})
     run(ledger, "case.accept", PEACE_STAFF, "2025-03-03T10:00:00", ref=REF)
-    ensure_key_file(ledger.settings)
-    seal(ledger)
+    key = Ed25519PrivateKey.generate()
+    seal(ledger, key=key)
     before = [e.public() for e in ledger.history(REF)]
     sealed = ledger.history(REF)[0].data["caller"]
     assert sealed["subject"] == "HOTLINE-CALLER-7"
@@ -47,7 +49,8 @@ def test_erasing_a_caller_leaves_every_event_readable_and_the_log_verifying(
     with ledger.engine.connect() as conn:
         assert privacy.unseal(conn, sealed) is None
     assert [e.public() for e in ledger.history(REF)] == before   # every event still readable
-    assert verify(ledger).ok                                      # and the log still verifies
+    vk = format_verifier_key(log_origin(ledger), key.public_key())
+    assert verify(ledger, verifier_key=vk).ok                     # and the log still verifies
 
 
 def test_logs_never_contain_a_callers_personal_data(ledger: GovernanceLedger) -> None:

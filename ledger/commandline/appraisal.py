@@ -1,0 +1,608 @@
+"""CLI of the year-end appraisal: ``ledger appraisal …`` (open the year, scores, satisfaction,
+close, objections, reopen, evaluations, indicators), the appraisal tables (terminal, JSON, CSV,
+a real .xlsx spreadsheet) and the what-if ``simulate``; the demo prints the firm tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ledger.aggregates.appraisal_year import OC_CRITERIA
+from ledger.application import GovernanceLedger
+from ledger.cli import (
+    DEMO_SECTIONS,
+    cli,
+    envelope,
+    envelope_options,
+    execute,
+    json_option,
+    state,
+)
+from ledger.errors import LedgerError
+from ledger.handlers.appraisal import simulate
+from ledger.i18n import add_labels, t
+from ledger.projections.appraisal import (
+    community_table,
+    firm_table,
+    follow_up_list,
+    indicator_table,
+    objection_list,
+    oc_table,
+    year_row,
+)
+from ledger.render import Renderer
+
+add_labels({
+    "ap.rank": ("排名", "rank"),
+    "ap.firm_code": ("统一社会信用代码", "credit code"),
+    "ap.firm_name": ("物业企业", "firm"),
+    "ap.score": ("考核得分", "score"),
+    "ap.satisfaction": ("业主满意度%", "satisfaction %"),
+    "ap.sample_size": ("调查样本", "sample size"),
+    "ap.bottom_three": ("末三位", "bottom three"),
+    "ap.consecutive": ("连续末三位年数", "consecutive bottom-three years"),
+    "ap.eliminated": ("列入淘汰名单", "eliminated"),
+    "ap.reasons": ("原因", "reasons"),
+    "ap.oc": ("业委会", "owners' committee"),
+    "ap.community": ("居民区", "community"),
+    "ap.overall": ("综合得分", "overall"),
+    "ap.safe_community_cooperation": ("配合平安社区治理", "safe-community cooperation"),
+    "ap.maintenance_fund_use": ("维修资金使用", "maintenance fund"),
+    "ap.public_revenue_use": ("公共收益使用", "public revenue"),
+    "ap.firm_supervision": ("监督物业企业", "firm supervision"),
+    "ap.dispute_mediation": ("调解业主纠纷", "dispute mediation"),
+    "ap.comment": ("评语", "comment"),
+    "ap.kind": ("类别", "kind"),
+    "ap.subject": ("对象", "subject"),
+    "ap.excellent": ("优秀", "excellent"),
+    "ap.good": ("良好", "good"),
+    "ap.fair": ("一般", "fair"),
+    "ap.poor": ("较差", "poor"),
+    "ap.appraisers": ("评议人数", "appraisers"),
+    "ap.detail": ("说明", "detail"),
+    "ap.indicator": ("指标", "indicator"),
+    "ap.indicator_code": ("指标编号", "indicator code"),
+    "ap.unit": ("单位", "unit"),
+    "ap.weight": ("权重", "weight"),
+    "ap.source": ("来源", "source"),
+    "ap.value": ("数值", "value"),
+    "ap.note": ("备注", "note"),
+    "ap.objection": ("异议", "objection"),
+    "ap.text": ("内容", "text"),
+    "ap.filed_at": ("提出时间", "filed"),
+    "ap.decision": ("处理结果", "decision"),
+    "ap.answer": ("答复", "answer"),
+    "ap.task": ("任务", "task"),
+    "ap.due": ("期限", "due"),
+    "ap.status": ("状态", "status"),
+    "ap.legal_counsel": ("法律顾问", "legal counsel"),
+    "ap.recorded": ("已记录", "recorded"),
+    "ap.simulated": ("模拟", "simulated"),
+    "ap.added": ("新增", "added"),
+    "ap.withdrawn": ("撤回", "withdrawn"),
+    "ap.yes": ("是", "yes"),
+    "ap.no": ("否", "no"),
+    "ap.firms_title": ("物业服务企业年度考核", "Property firms: year-end appraisal"),
+    "ap.ocs_title": ("业委会考评", "Owners' committees: evaluation"),
+    "ap.communities_title": ("居民代表评议与奖惩", "Resident appraisal, commendations, rewards"),
+    "ap.indicators_title": ("平安社区协同治理指标", "Safe-community governance indicators"),
+    "ap.objections_title": ("异议及答复", "Objections and answers"),
+    "ap.follow_ups_title": ("淘汰后续任务", "Follow-up tasks after elimination"),
+    "ap.simulate_title": ("模拟测算", "What-if"),
+    "ap.no_changes": ("与已记录结果相比没有变化", "no change against the recorded outcome"),
+    "ap.kind:resident_appraisal": ("居民代表评议", "resident appraisal"),
+    "ap.kind:commendation": ("三长创先争优表彰", "three-heads commendation"),
+    "ap.kind:social_organisation": ("社会组织评估", "social organisation"),
+    "ap.kind:reward": ("奖励", "reward"),
+    "ap.kind:penalty": ("处罚", "penalty"),
+    "ap.source:ledger": ("台账计算", "from the ledger"),
+    "ap.source:entered": ("录入", "entered"),
+    "ap.action:interview": ("约谈", "interview"),
+    "ap.action:written_warning": ("书面警告", "written warning"),
+    "ap.action:elimination_list": ("淘汰名单", "elimination list"),
+    # Credit-file entries the appraisal adds (shown by the owners' credit-file command).
+    "owners.elimination_withdrawn": ("撤回淘汰名单", "elimination withdrawn"),
+    "owners.ban_lifted": ("解除禁止投标", "bidding ban lifted"),
+    "owners.correction": ("考核更正", "appraisal correction"),
+})
+
+KINDS = ("firms", "ocs", "communities", "indicators", "objections", "follow_ups")
+Column = tuple[str, Callable[[dict[str, Any], str], Any]]
+
+
+def _flag(value: Any, lang: str) -> str:
+    if value is None:
+        return ""
+    return t("ap.yes" if value else "ap.no", lang)
+
+
+def _reasons(row: dict[str, Any], lang: str) -> str:
+    key = "zh" if lang == "zh" else "en"
+    return ("；" if lang == "zh" else "; ").join(r[key] for r in row["reasons"])
+
+
+def _criterion(name: str) -> Callable[[dict[str, Any], str], Any]:
+    def cell(row: dict[str, Any], lang: str) -> Any:
+        return row["criteria"][name]
+    return cell
+
+
+COLUMNS: dict[str, list[Column]] = {
+    "firms": [
+        ("ap.rank", lambda r, lang: r["rank"]),
+        ("ap.firm_name", lambda r, lang: r["firm_name"]),
+        ("ap.firm_code", lambda r, lang: r["firm"]),
+        ("ap.score", lambda r, lang: r["score"]),
+        ("ap.satisfaction", lambda r, lang: r["satisfaction"]),
+        ("ap.sample_size", lambda r, lang: r["sample_size"]),
+        ("ap.bottom_three", lambda r, lang: _flag(r["bottom_three"], lang)),
+        ("ap.consecutive", lambda r, lang: r["consecutive_bottom_three_years"]),
+        ("ap.eliminated", lambda r, lang: _flag(r["eliminated"], lang)),
+        ("ap.reasons", _reasons),
+    ],
+    "ocs": [
+        ("ap.oc", lambda r, lang: r["oc"]),
+        ("ap.community", lambda r, lang: r["community"]),
+        *[(f"ap.{c}", _criterion(c)) for c in OC_CRITERIA],
+        ("ap.overall", lambda r, lang: r["overall"]),
+        ("ap.comment", lambda r, lang: r["comment"]),
+    ],
+    "communities": [
+        ("ap.community", lambda r, lang: r["community"]),
+        ("ap.kind", lambda r, lang: t(f"ap.kind:{r['kind']}", lang)),
+        ("ap.subject", lambda r, lang: t(f"body:{r['subject']}", lang)
+         if r["kind"] == "resident_appraisal" else r["subject"]),
+        ("ap.excellent", lambda r, lang: r["excellent"]),
+        ("ap.good", lambda r, lang: r["good"]),
+        ("ap.fair", lambda r, lang: r["fair"]),
+        ("ap.poor", lambda r, lang: r["poor"]),
+        ("ap.appraisers", lambda r, lang: r["appraisers"]),
+        ("ap.detail", lambda r, lang: r["detail"]),
+    ],
+    "indicators": [
+        ("ap.community", lambda r, lang: r["community"]),
+        ("ap.indicator_code", lambda r, lang: r["code"]),
+        ("ap.indicator", lambda r, lang: r["name_zh"] if lang == "zh" else r["name_en"]),
+        ("ap.unit", lambda r, lang: r["unit"]),
+        ("ap.weight", lambda r, lang: r["weight"]),
+        ("ap.source", lambda r, lang: t(f"ap.source:{r['source']}", lang)),
+        ("ap.value", lambda r, lang: r["value"]),
+        ("ap.note", lambda r, lang: r["note"]),
+    ],
+    "objections": [
+        ("ap.objection", lambda r, lang: r["objection"]),
+        ("ap.firm_code", lambda r, lang: r["firm"]),
+        ("ap.text", lambda r, lang: r["text"]),
+        ("ap.filed_at", lambda r, lang: r["filed_at"]),
+        ("ap.decision", lambda r, lang: r["decision"] or ""),
+        ("ap.answer", lambda r, lang: r["answer"] or ""),
+    ],
+    "follow_ups": [
+        ("ap.task", lambda r, lang: r["task"]),
+        ("ap.firm_code", lambda r, lang: r["firm"]),
+        ("ap.community", lambda r, lang: ", ".join(
+            f"{c['community']} ({c['oc']}, {c['contract']})" for c in r["communities"])),
+        ("ap.legal_counsel", lambda r, lang: ", ".join(r["legal_counsel"])),
+        ("ap.due", lambda r, lang: r["due"]),
+        ("ap.status", lambda r, lang: r["status"]),
+    ],
+}
+
+QUERIES: dict[str, Callable[[GovernanceLedger, str], list[dict[str, Any]]]] = {
+    "firms": firm_table, "ocs": oc_table, "communities": community_table,
+    "indicators": indicator_table, "objections": objection_list, "follow_ups": follow_up_list,
+}
+
+
+def table_rows(ledger: GovernanceLedger, key: str, kind: str,
+               ) -> tuple[list[dict[str, Any]], list[str], list[list[Any]], str]:
+    """The raw rows, header labels, rendered cells and title of one table, in the state's
+    language."""
+    lang = state().lang
+    if year_row(ledger, key) is None:
+        raise LedgerError(f"appraisal year {key!r} does not exist; open it first "
+                          "(appraisal open-year)")
+    raw = QUERIES[kind](ledger, key)
+    cols = COLUMNS[kind]
+    headers = [t(c[0], lang) for c in cols]
+    cells = [[fn(r, lang) for _, fn in cols] for r in raw]
+    return raw, headers, cells, f"{t(f'ap.{kind}_title', lang)} {key}"
+
+
+def _year_options(f: Any) -> Any:
+    f = click.option("--town", default="ZQ", show_default=True, help="Town code.")(f)
+    return click.option("--year", type=int, required=True, help="The appraisal year.")(f)
+
+
+# ---------------------------------------------------------------------------- group
+@cli.group()
+def appraisal() -> None:
+    """Year-end appraisal (年末考核): firm grading, bottom three, elimination list,
+    evaluations, indicators and the appraisal tables."""
+
+
+@appraisal.command("open-year")
+@_year_options
+@envelope_options
+@json_option
+def open_year(year: int, town: str, as_json: bool, **kw: Any) -> None:
+    """Open the town's appraisal of a year.
+
+    \b
+    Example:
+      ledger appraisal open-year --year 2025 --actor P-0001 --post town.ledger_admin@ZQ
+    """
+    execute({"type": "appraisal.open_year", "town": town, "year": year, **envelope(kw)},
+            as_json)
+
+
+@appraisal.command("score")
+@click.argument("firm")
+@click.argument("score")
+@_year_options
+@click.option("--body", "appraising_body", required=True, help="The appraising body.")
+@click.option("--note", default="", help="A note.")
+@envelope_options
+@json_option
+def score(firm: str, score: str, year: int, town: str, appraising_body: str, note: str,
+          as_json: bool, **kw: Any) -> None:
+    """Record (or, while the year is open, correct) FIRM's annual SCORE (0-100, exact).
+
+    \b
+    Example:
+      ledger appraisal score 91310112MA1GB3K258 58.50 --year 2025 --body 镇房管办考核组 \\
+          --actor P-0010 --post town.housing_office.director@ZQ
+    """
+    execute({"type": "appraisal.record_firm_score", "town": town, "year": year, "firm": firm,
+             "score": score, "appraising_body": appraising_body, "note": note,
+             **envelope(kw)}, as_json)
+
+
+@appraisal.command("satisfaction")
+@click.argument("firm")
+@click.argument("percent")
+@_year_options
+@click.option("--sample-size", type=int, required=True, help="Owners surveyed.")
+@click.option("--survey", required=True, help="The survey (document or reference).")
+@envelope_options
+@json_option
+def satisfaction(firm: str, percent: str, year: int, town: str, sample_size: int, survey: str,
+                 as_json: bool, **kw: Any) -> None:
+    """Record (or correct) FIRM's owners' satisfaction PERCENT with the survey's sample size.
+
+    \b
+    Example:
+      ledger appraisal satisfaction 91310112MA1GB3K258 47 --year 2025 --sample-size 320 \\
+          --survey 满意度测评2025 --actor P-0010 --post town.housing_office.director@ZQ
+    """
+    execute({"type": "appraisal.record_satisfaction", "town": town, "year": year,
+             "firm": firm, "percent": percent, "sample_size": sample_size, "survey": survey,
+             **envelope(kw)}, as_json)
+
+
+@appraisal.command("close")
+@_year_options
+@envelope_options
+@json_option
+def close(year: int, town: str, as_json: bool, **kw: Any) -> None:
+    """Close the year: run firm.appraisal@1 once and record the outcomes (interview and
+    written warning for the bottom three; elimination list, follow-up task, credit record,
+    ban and district report for the eliminated). After a reopening, records what changed.
+
+    \b
+    Example:
+      ledger appraisal close --year 2025 --actor P-0010 --post town.housing_office.director@ZQ
+    """
+    execute({"type": "appraisal.close_year", "town": town, "year": year, **envelope(kw)},
+            as_json)
+
+
+@appraisal.command("reopen")
+@_year_options
+@click.option("--reason", required=True, help="Why the year is reopened.")
+@envelope_options
+@json_option
+def reopen(year: int, town: str, reason: str, as_json: bool, **kw: Any) -> None:
+    """Reopen a closed year for corrections (the reason is recorded).
+
+    \b
+    Example:
+      ledger appraisal reopen --year 2025 --reason "异议成立,更正得分" \\
+          --actor P-0010 --post town.housing_office.director@ZQ
+    """
+    execute({"type": "appraisal.reopen", "town": town, "year": year, "reason": reason,
+             **envelope(kw)}, as_json)
+
+
+@appraisal.command("object")
+@click.argument("firm")
+@_year_options
+@click.option("--text", required=True, help="The objection.")
+@click.option("--community", help="When a project manager files it: their community.")
+@envelope_options
+@json_option
+def object_(firm: str, year: int, town: str, text: str, community: str | None, as_json: bool,
+            **kw: Any) -> None:
+    """File FIRM's objection to its outcome within the objection period.
+
+    \b
+    Example:
+      ledger appraisal object 91310112MA1GE5Q84D --year 2025 --text "满意度样本不足" \\
+          --actor P-0010 --post town.housing_office.director@ZQ
+    """
+    execute({"type": "appraisal.file_objection", "town": town, "year": year, "firm": firm,
+             "text": text, "community": community, **envelope(kw)}, as_json)
+
+
+@appraisal.command("answer")
+@click.argument("objection")
+@_year_options
+@click.option("--decision", type=click.Choice(["upheld", "dismissed"]), required=True)
+@click.option("--answer", required=True, help="The answer given.")
+@envelope_options
+@json_option
+def answer(objection: str, year: int, town: str, decision: str, answer: str, as_json: bool,
+           **kw: Any) -> None:
+    """Answer an OBJECTION (upheld: reopen and correct; dismissed).
+
+    \b
+    Example:
+      ledger appraisal answer OBJ-2025-1 --year 2025 --decision dismissed --answer "样本符合要求" \\
+          --actor P-0010 --post town.housing_office.director@ZQ
+    """
+    execute({"type": "appraisal.answer_objection", "town": town, "year": year,
+             "objection": objection, "decision": decision, "answer": answer, **envelope(kw)},
+            as_json)
+
+
+@appraisal.command("finalise")
+@_year_options
+@envelope_options
+@json_option
+def finalise(year: int, town: str, as_json: bool, **kw: Any) -> None:
+    """Finalise a closed year after its objection period.
+
+    \b
+    Example:
+      ledger appraisal finalise --year 2025 --actor P-0002 --post town.party_committee.secretary@ZQ
+    """
+    execute({"type": "appraisal.finalise", "town": town, "year": year, **envelope(kw)},
+            as_json)
+
+
+@appraisal.command("evaluate-oc")
+@click.argument("oc")
+@_year_options
+@click.option("--criterion", "criteria", multiple=True, required=True, metavar="NAME=SCORE",
+              help="safe_community_cooperation, maintenance_fund_use, public_revenue_use, "
+                   "firm_supervision, dispute_mediation (repeat).")
+@click.option("--comment", default="")
+@envelope_options
+@json_option
+def evaluate_oc(oc: str, year: int, town: str, criteria: tuple[str, ...], comment: str,
+                as_json: bool, **kw: Any) -> None:
+    """Evaluate owners' committee OC on the five criteria.
+
+    \b
+    Example:
+      ledger appraisal evaluate-oc ZQ-001/2025 --year 2025 --criterion safe_community_cooperation=90 \\
+          --criterion maintenance_fund_use=88 --criterion public_revenue_use=85 \\
+          --criterion firm_supervision=80 --criterion dispute_mediation=92 \\
+          --actor P-0010 --post town.housing_office.director@ZQ
+    """
+    pairs = dict(c.split("=", 1) for c in criteria if "=" in c)
+    execute({"type": "appraisal.evaluate_oc", "town": town, "year": year, "oc": oc,
+             "criteria": pairs, "comment": comment, **envelope(kw)}, as_json)
+
+
+@appraisal.command("resident-appraisal")
+@click.argument("community")
+@click.argument("party")
+@_year_options
+@click.option("--rating", "ratings", multiple=True, required=True, metavar="PERSON=RATING",
+              help="A representative's rating: excellent, good, fair or poor (repeat).")
+@envelope_options
+@json_option
+def resident_appraisal(community: str, party: str, year: int, town: str,
+                       ratings: tuple[str, ...], as_json: bool, **kw: Any) -> None:
+    """Record the resident representatives' appraisal of PARTY in COMMUNITY.
+
+    \b
+    Example:
+      ledger appraisal resident-appraisal ZQ-001 property_firm --year 2025 \\
+          --rating P-1017=good --rating P-1018=fair \\
+          --actor P-1001 --post party_org.secretary@ZQ-001
+    """
+    parsed = [dict(zip(("appraiser", "rating"), r.split("=", 1), strict=False))
+              for r in ratings]
+    execute({"type": "appraisal.resident_appraisal", "town": town, "year": year,
+             "community": community, "party": party, "ratings": parsed, **envelope(kw)},
+            as_json)
+
+
+@appraisal.command("define-indicator")
+@click.argument("code")
+@_year_options
+@click.option("--zh", "name_zh", required=True)
+@click.option("--en", "name_en", required=True)
+@click.option("--unit", required=True)
+@click.option("--weight", required=True)
+@click.option("--measure", help="A ledger calculator; without it the indicator is entered.")
+@envelope_options
+@json_option
+def define_indicator(code: str, year: int, town: str, name_zh: str, name_en: str, unit: str,
+                     weight: str, measure: str | None, as_json: bool, **kw: Any) -> None:
+    """Define indicator CODE for the year (measured from the ledger with --measure, else
+    entered).
+
+    \b
+    Example:
+      ledger appraisal define-indicator i01_resolutions --year 2025 --zh 决议事项按期完成率 \\
+          --en "resolutions on time" --unit % --weight 10 --measure resolution_completion_rate \\
+          --actor P-0004 --post town.peace_office.director@ZQ
+    """
+    execute({"type": "appraisal.define_indicator", "town": town, "year": year, "code": code,
+             "name_zh": name_zh, "name_en": name_en, "unit": unit, "weight": weight,
+             "source": "ledger" if measure else "entered", "measure": measure,
+             **envelope(kw)}, as_json)
+
+
+@appraisal.command("record-indicator")
+@click.argument("code")
+@click.argument("community")
+@click.argument("value")
+@_year_options
+@click.option("--note", default="")
+@envelope_options
+@json_option
+def record_indicator(code: str, community: str, value: str, year: int, town: str, note: str,
+                     as_json: bool, **kw: Any) -> None:
+    """Record an entered indicator CODE's VALUE for COMMUNITY.
+
+    \b
+    Example:
+      ledger appraisal record-indicator i05_patrols ZQ-001 48 --year 2025 \\
+          --actor P-0004 --post town.peace_office.director@ZQ
+    """
+    execute({"type": "appraisal.record_indicator", "town": town, "year": year, "code": code,
+             "community": community, "value": value, "note": note, **envelope(kw)}, as_json)
+
+
+# ---------------------------------------------------------------------------- tables
+def _write_xlsx(path: str, title: str, headers: list[str], cells: list[list[Any]]) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    ws = wb.active
+    if ws is None:  # pragma: no cover - a new workbook always has a sheet
+        raise LedgerError("internal: openpyxl made no sheet")
+    ws.title = title[:31].replace("/", "-")
+    ws.append(headers)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for row in cells:
+        ws.append(["" if v is None else v for v in row])
+    for i, h in enumerate(headers, start=1):
+        width = max([len(str(h))] + [len(str(r[i - 1] or "")) for r in cells]) + 2
+        ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(width, 80)
+    ws.freeze_panes = "A2"
+    try:
+        wb.save(path)
+    except OSError as e:
+        raise click.ClickException(f"cannot write {path}: {e.strerror}") from None
+
+
+@appraisal.command("table")
+@_year_options
+@click.option("--kind", type=click.Choice(KINDS), default="firms", show_default=True)
+@click.option("--lang", "lang", type=click.Choice(["zh", "en"]),
+              help="Header language (default: the global --lang).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option("--xlsx", "xlsx", metavar="FILE", help="Write an Excel workbook to FILE.")
+@json_option
+def table(year: int, town: str, kind: str, lang: str | None, as_csv: bool, xlsx: str | None,
+          as_json: bool) -> None:
+    """Print an appraisal table of the year: firms (rank, firm, score, satisfaction,
+    bottom three, consecutive years, eliminated, reasons), ocs, communities, indicators,
+    objections or follow_ups.
+
+    \b
+    Example:
+      ledger appraisal table --year 2025
+      ledger appraisal table --year 2025 --kind indicators --lang en --csv
+      ledger appraisal table --year 2025 --xlsx 2025年度物业考核.xlsx
+    """
+    st = state()
+    if lang:
+        st.lang = lang
+    key = f"{town}/{year}"
+    raw, headers, cells, title = table_rows(st.ledger(), key, kind)
+    if as_json:
+        click.echo(json.dumps({"appraisal": key, "kind": kind, "rows": raw},
+                              ensure_ascii=False, indent=2, default=str))
+        return
+    if as_csv:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(headers)
+        w.writerows([["" if v is None else v for v in row] for row in cells])
+        click.echo(buf.getvalue(), nl=False)
+        return
+    if xlsx:
+        _write_xlsx(xlsx, title, headers, cells)
+        click.echo(f"{title}: {len(cells)} rows written to {xlsx}")
+        return
+    r = Renderer(lang=st.lang, json=False)
+    _print(r, title, headers, cells)
+
+
+def _print(r: Renderer, title: str, headers: list[str], cells: list[list[Any]]) -> None:
+    from rich.table import Table
+
+    tbl = Table(title=title, title_justify="left")
+    for h in headers:
+        tbl.add_column(h, overflow="fold")
+    for row in cells:
+        tbl.add_row(*("" if v is None else str(v) for v in row))
+    r.console.print(tbl)
+
+
+@appraisal.command("simulate")
+@_year_options
+@click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
+              help="A parameter of firm.appraisal@1, e.g. firm.elimination.score_below=65 "
+                   "(repeat).")
+@json_option
+def simulate_command(year: int, town: str, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Recompute the year under other parameters and show what would change; writes nothing.
+
+    \b
+    Example:
+      ledger appraisal simulate --year 2025 --set firm.elimination.score_below=65
+    """
+    st = state()
+    data = simulate(st.ledger(), f"{town}/{year}", list(overrides))
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        return
+    lang = st.lang
+    r = Renderer(lang=lang, json=False)
+
+    def actions(values: list[str]) -> str:
+        return ", ".join(t(f"ap.action:{a}", lang) for a in values)
+
+    rows = []
+    for f in data["changes"]:
+        rec, sim = f["recorded"] or {}, f["simulated"] or {}
+        rows.append([f["firm_name"], f["firm"], rec.get("rank"), sim.get("rank"),
+                     _flag(rec.get("eliminated"), lang), _flag(sim.get("eliminated"), lang),
+                     actions(f["added"]), actions(f["withdrawn"])])
+    title = f"{t('ap.simulate_title', lang)} {data['appraisal']}: {', '.join(overrides) or '-'}"
+    headers = [t(k, lang) for k in ("ap.firm_name", "ap.firm_code")] + [
+        f"{t('ap.rank', lang)} ({t('ap.recorded', lang)})",
+        f"{t('ap.rank', lang)} ({t('ap.simulated', lang)})",
+        f"{t('ap.eliminated', lang)} ({t('ap.recorded', lang)})",
+        f"{t('ap.eliminated', lang)} ({t('ap.simulated', lang)})",
+        t("ap.added", lang), t("ap.withdrawn", lang)]
+    if rows:
+        _print(r, title, headers, rows)
+    else:
+        r.line(f"{title}: {t('ap.no_changes', lang)}")
+
+
+# ---------------------------------------------------------------------------- demo
+def _demo_section(ledger: GovernanceLedger, r: Renderer) -> None:
+    for key in ("ZQ/2024", "ZQ/2025"):
+        if year_row(ledger, key) is None:
+            continue
+        _raw, headers, cells, title = table_rows(ledger, key, "firms")
+        _print(r, title, headers, cells)
+
+
+DEMO_SECTIONS.append(_demo_section)

@@ -1,0 +1,472 @@
+"""The year-end appraisal read model and its tables (firms, owners' committees, communities,
+indicators).
+
+Rows come only from ``AppraisalYear`` events; firm names are joined from the owners read model
+at query time, and indicators measured from the ledger are computed at query time by the
+calculators of :mod:`ledger.indicators`.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    insert,
+    select,
+    update,
+)
+
+from ledger.eventlog import LoggedEvent
+from ledger.projections import Projection, projection
+from ledger.store import ID, metadata
+
+if TYPE_CHECKING:
+    from ledger.application import GovernanceLedger
+
+
+years = Table(
+    "rm_appraisal_years", metadata,
+    Column("code", String(40), primary_key=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("town", String(32), nullable=False),
+    Column("year", Integer(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("runs", Integer(), nullable=False),
+    Column("opened_at", String(40), nullable=False),
+    Column("closed_at", String(40)),
+    Column("objection_until", String(40)),
+    Column("finalised_at", String(40)),
+    Column("reopened", Integer(), nullable=False),
+    Column("last_reopen_reason", Text()),
+    Column("rule", String(64)),
+    Column("parameters", Text()),
+    Column("inputs_digest", String(64)),
+    Column("bottom_three_applies", Boolean()),
+)
+firm_rows = Table(
+    "rm_appraisal_firms", metadata,
+    Column("year_code", String(40), primary_key=True),
+    Column("firm", String(18), primary_key=True),
+    Column("score", String(8)),
+    Column("appraising_body", String(200)),
+    Column("score_by", String(64)),
+    Column("satisfaction", String(8)),
+    Column("sample_size", Integer()),
+    Column("survey", String(500)),
+    Column("satisfaction_by", String(64)),
+    Column("rank", Integer()),
+    Column("bottom_three", Boolean()),
+    Column("consecutive", Integer()),
+    Column("eliminated", Boolean()),
+    Column("reasons", Text()),
+    Column("actions", Text()),
+    Column("run", Integer()),
+)
+oc_rows = Table(
+    "rm_appraisal_ocs", metadata,
+    Column("year_code", String(40), primary_key=True),
+    Column("oc", String(40), primary_key=True),
+    Column("community", String(32), nullable=False),
+    Column("criteria", Text(), nullable=False),
+    Column("overall", String(8), nullable=False),
+    Column("comment", Text(), nullable=False),
+    Column("evaluated_by", String(64), nullable=False),
+)
+party_rows = Table(
+    "rm_appraisal_parties", metadata,
+    Column("year_code", String(40), primary_key=True),
+    Column("community", String(32), primary_key=True),
+    Column("party", String(80), primary_key=True),
+    Column("excellent", Integer(), nullable=False),
+    Column("good", Integer(), nullable=False),
+    Column("fair", Integer(), nullable=False),
+    Column("poor", Integer(), nullable=False),
+    Column("appraisers", Text(), nullable=False),
+)
+records = Table(
+    "rm_appraisal_records", metadata,
+    Column("position", ID, primary_key=True),
+    Column("year_code", String(40), nullable=False, index=True),
+    Column("kind", String(24), nullable=False),
+    Column("community", String(32)),
+    Column("subject", String(200), nullable=False),
+    Column("detail", Text(), nullable=False),
+)
+indicator_defs = Table(
+    "rm_appraisal_indicators", metadata,
+    Column("year_code", String(40), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("ord", Integer(), nullable=False),
+    Column("name_zh", String(200), nullable=False),
+    Column("name_en", String(200), nullable=False),
+    Column("unit", String(20), nullable=False),
+    Column("weight", String(12), nullable=False),
+    Column("source", String(10), nullable=False),
+    Column("measure", String(64)),
+)
+indicator_values = Table(
+    "rm_appraisal_indicator_values", metadata,
+    Column("year_code", String(40), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("community", String(32), primary_key=True),
+    Column("value", String(40), nullable=False),
+    Column("note", Text(), nullable=False),
+)
+objections = Table(
+    "rm_appraisal_objections", metadata,
+    Column("year_code", String(40), primary_key=True),
+    Column("objection", String(24), primary_key=True),
+    Column("firm", String(18), nullable=False),
+    Column("text", Text(), nullable=False),
+    Column("filed_at", String(40), nullable=False),
+    Column("filed_by", String(64), nullable=False),
+    Column("decision", String(16)),
+    Column("answer", Text()),
+    Column("answered_by", String(64)),
+)
+follow_ups = Table(
+    "rm_appraisal_follow_ups", metadata,
+    Column("year_code", String(40), primary_key=True),
+    Column("task", String(24), primary_key=True),
+    Column("firm", String(18), nullable=False),
+    Column("communities", Text(), nullable=False),
+    Column("legal_counsel", Text(), nullable=False),
+    Column("due", String(10), nullable=False),
+    Column("status", String(16), nullable=False),
+)
+
+TABLES = (years, firm_rows, oc_rows, party_rows, records, indicator_defs, indicator_values,
+          objections, follow_ups)
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+@projection
+class AppraisalProjection(Projection):
+    """Appraisal years, firm grades and outcomes, evaluations, indicators, objections."""
+
+    name = "appraisal"
+    schema_version = 1
+    tables = TABLES
+
+    def apply(self, conn: Connection, event: LoggedEvent) -> None:
+        kind, _, name = event.type.partition(".")
+        if kind != "AppraisalYear":
+            return
+        d, env = event.data, event.envelope
+        if name == "Opened":
+            conn.execute(insert(years).values(
+                code=d["code"], aggregate_id=str(event.aggregate_id), town=d["town"],
+                year=d["year"], status="open", runs=0, opened_at=env.get("occurred_at", ""),
+                reopened=0))
+            return
+        code = conn.execute(select(years.c.code).where(
+            years.c.aggregate_id == str(event.aggregate_id))).scalar()
+        if code is None:  # pragma: no cover - Opened always comes first
+            return
+        handler = getattr(self, f"_on_{name}", None)
+        if handler is not None:
+            handler(conn, code, d, env, event)
+
+    # -------------------------------------------------------------- firms
+    @staticmethod
+    def _firm(conn: Connection, code: str, firm: str, values: dict[str, Any]) -> None:
+        where = and_(firm_rows.c.year_code == code, firm_rows.c.firm == firm)
+        if conn.execute(select(firm_rows.c.firm).where(where)).first() is None:
+            conn.execute(insert(firm_rows).values(year_code=code, firm=firm, **values))
+        else:
+            conn.execute(update(firm_rows).where(where).values(**values))
+
+    def _on_FirmScoreRecorded(self, conn: Connection, code: str, d: dict[str, Any],  # noqa: N802
+                              env: dict[str, Any], event: LoggedEvent) -> None:
+        self._firm(conn, code, d["firm"], {"score": d["score"], "appraising_body": d["body"],
+                                           "score_by": env.get("actor")})
+
+    def _on_SatisfactionRecorded(self, conn: Connection, code: str,  # noqa: N802
+                                 d: dict[str, Any], env: dict[str, Any],
+                                 event: LoggedEvent) -> None:
+        self._firm(conn, code, d["firm"], {"satisfaction": d["percent"],
+                                           "sample_size": d["sample_size"],
+                                           "survey": d["survey"],
+                                           "satisfaction_by": env.get("actor")})
+
+    def _on_Closed(self, conn: Connection, code: str, d: dict[str, Any],  # noqa: N802
+                   env: dict[str, Any], event: LoggedEvent) -> None:
+        decision = d["evaluation"]["decision"]
+        conn.execute(update(years).where(years.c.code == code).values(
+            status="closed", runs=d["run"], closed_at=env.get("occurred_at"),
+            objection_until=d["objection_until"], rule=d["rule"]["key"],
+            parameters=_dump(d["rule"]["parameters"]), inputs_digest=d["rule"]["inputs_digest"],
+            bottom_three_applies=bool(decision["bottom_three"]["applies"])))
+        for f in decision["elimination"]["firms"]:
+            self._firm(conn, code, f["firm_id"], {
+                "rank": f["rank"], "bottom_three": f["bottom_three"],
+                "consecutive": f["consecutive_bottom_three_years"],
+                "eliminated": f["eliminated"], "reasons": _dump(f["reasons"]),
+                "actions": _dump(f["actions"]), "run": d["run"]})
+
+    def _on_Reopened(self, conn: Connection, code: str, d: dict[str, Any],  # noqa: N802
+                     env: dict[str, Any], event: LoggedEvent) -> None:
+        n = conn.execute(select(years.c.reopened).where(years.c.code == code)).scalar() or 0
+        conn.execute(update(years).where(years.c.code == code).values(
+            status="open", objection_until=None, finalised_at=None, reopened=int(n) + 1,
+            last_reopen_reason=d["reason"]))
+
+    def _on_Finalised(self, conn: Connection, code: str, d: dict[str, Any],  # noqa: N802
+                      env: dict[str, Any], event: LoggedEvent) -> None:
+        conn.execute(update(years).where(years.c.code == code).values(
+            status="finalised", finalised_at=env.get("occurred_at")))
+
+    def _on_FollowUpAssigned(self, conn: Connection, code: str,  # noqa: N802
+                             d: dict[str, Any], env: dict[str, Any],
+                             event: LoggedEvent) -> None:
+        conn.execute(insert(follow_ups).values(
+            year_code=code, task=d["task"], firm=d["firm"], communities=_dump(d["communities"]),
+            legal_counsel=_dump(d["legal_counsel"]), due=d["due"], status="open"))
+
+    def _on_FollowUpCancelled(self, conn: Connection, code: str,  # noqa: N802
+                              d: dict[str, Any], env: dict[str, Any],
+                              event: LoggedEvent) -> None:
+        conn.execute(update(follow_ups).where(and_(
+            follow_ups.c.year_code == code, follow_ups.c.task == d["task"])).values(
+            status="cancelled"))
+
+    def _on_ObjectionFiled(self, conn: Connection, code: str,  # noqa: N802
+                           d: dict[str, Any], env: dict[str, Any],
+                           event: LoggedEvent) -> None:
+        conn.execute(insert(objections).values(
+            year_code=code, objection=d["objection"], firm=d["firm"], text=d["text"],
+            filed_at=env.get("occurred_at", ""), filed_by=env.get("actor", "")))
+
+    def _on_ObjectionAnswered(self, conn: Connection, code: str,  # noqa: N802
+                              d: dict[str, Any], env: dict[str, Any],
+                              event: LoggedEvent) -> None:
+        conn.execute(update(objections).where(and_(
+            objections.c.year_code == code, objections.c.objection == d["objection"])).values(
+            decision=d["decision"], answer=d["answer"], answered_by=env.get("actor")))
+
+    # -------------------------------------------------------------- evaluations
+    def _on_OwnersCommitteeEvaluated(self, conn: Connection, code: str,  # noqa: N802
+                                     d: dict[str, Any], env: dict[str, Any],
+                                     event: LoggedEvent) -> None:
+        conn.execute(delete(oc_rows).where(and_(oc_rows.c.year_code == code,
+                                                oc_rows.c.oc == d["oc"])))
+        conn.execute(insert(oc_rows).values(
+            year_code=code, oc=d["oc"], community=d["community"], criteria=_dump(d["criteria"]),
+            overall=d["overall"], comment=d["comment"], evaluated_by=env.get("actor", "")))
+
+    def _on_ResidentAppraisalRecorded(self, conn: Connection, code: str,  # noqa: N802
+                                      d: dict[str, Any], env: dict[str, Any],
+                                      event: LoggedEvent) -> None:
+        conn.execute(delete(party_rows).where(and_(
+            party_rows.c.year_code == code, party_rows.c.community == d["community"],
+            party_rows.c.party == d["party"])))
+        conn.execute(insert(party_rows).values(
+            year_code=code, community=d["community"], party=d["party"],
+            appraisers=_dump([r["appraiser"] for r in d["ratings"]]), **d["counts"]))
+
+    def _record(self, conn: Connection, code: str, event: LoggedEvent, kind: str,
+                community: str | None, subject: str, detail: dict[str, Any]) -> None:
+        conn.execute(insert(records).values(
+            position=event.position, year_code=code, kind=kind, community=community,
+            subject=subject, detail=_dump(detail)))
+
+    def _on_ThreeHeadsCommended(self, conn: Connection, code: str,  # noqa: N802
+                                d: dict[str, Any], env: dict[str, Any],
+                                event: LoggedEvent) -> None:
+        self._record(conn, code, event, "commendation", d["community"],
+                     f"{d['person_name']} ({d['post']})", {"title": d["title"],
+                                                            "reason": d["reason"]})
+
+    def _on_SocialOrganisationEvaluated(self, conn: Connection, code: str,  # noqa: N802
+                                        d: dict[str, Any], env: dict[str, Any],
+                                        event: LoggedEvent) -> None:
+        self._record(conn, code, event, "social_organisation", d["community"],
+                     d["organisation"], {"rating": d["rating"], "funding": d["funding"],
+                                         "honour": d["honour"], "comment": d["comment"]})
+
+    def _on_RewardOrPenaltyRecorded(self, conn: Connection, code: str,  # noqa: N802
+                                    d: dict[str, Any], env: dict[str, Any],
+                                    event: LoggedEvent) -> None:
+        self._record(conn, code, event, d["kind"], d["community"], d["party"],
+                     {"measure": d["measure"], "reason": d["reason"]})
+
+    def _on_IndicatorDefined(self, conn: Connection, code: str,  # noqa: N802
+                             d: dict[str, Any], env: dict[str, Any],
+                             event: LoggedEvent) -> None:
+        s = d["spec"]
+        conn.execute(insert(indicator_defs).values(
+            year_code=code, code=s["code"], ord=s["order"], name_zh=s["name_zh"],
+            name_en=s["name_en"], unit=s["unit"], weight=s["weight"], source=s["source"],
+            measure=s["measure"]))
+
+    def _on_IndicatorValueRecorded(self, conn: Connection, code: str,  # noqa: N802
+                                   d: dict[str, Any], env: dict[str, Any],
+                                   event: LoggedEvent) -> None:
+        where = and_(indicator_values.c.year_code == code, indicator_values.c.code == d["code"],
+                     indicator_values.c.community == d["community"])
+        conn.execute(delete(indicator_values).where(where))
+        conn.execute(insert(indicator_values).values(
+            year_code=code, code=d["code"], community=d["community"], value=d["value"],
+            note=d["note"]))
+
+
+# ---------------------------------------------------------------------------- queries
+def _rows(conn: Connection, q: Any) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def year_row(ledger: GovernanceLedger, key: str) -> dict[str, Any] | None:
+    """The appraisal year *key* as the read model holds it."""
+    ledger.catch_up("appraisal")
+    with ledger.engine.connect() as conn:
+        rows = _rows(conn, select(years).where(years.c.code == key))
+    return rows[0] if rows else None
+
+
+def firm_table(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
+    """The firm table of year *key*: rank, firm, score, satisfaction, bottom-three flag,
+    consecutive bottom-three years, eliminated, reasons; best first (ungraded last)."""
+    from ledger.projections.owners import firms
+
+    ledger.catch_up("appraisal")
+    ledger.catch_up("owners")
+    with ledger.engine.connect() as conn:
+        rows = _rows(conn, select(firm_rows).where(firm_rows.c.year_code == key))
+        names = {r[0]: r[1] for r in conn.execute(select(firms.c.code, firms.c.name))}
+    out = []
+    for r in rows:
+        reasons = json.loads(r["reasons"]) if r["reasons"] else []
+        out.append({
+            "rank": r["rank"], "firm": r["firm"], "firm_name": names.get(r["firm"], ""),
+            "score": r["score"], "satisfaction": r["satisfaction"],
+            "sample_size": r["sample_size"], "appraising_body": r["appraising_body"],
+            "bottom_three": r["bottom_three"], "consecutive_bottom_three_years": r["consecutive"],
+            "eliminated": r["eliminated"],
+            "reasons": [{"code": x["code"], "zh": x["zh"], "en": x["en"]} for x in reasons],
+            "actions": json.loads(r["actions"]) if r["actions"] else [],
+            "score_by": r["score_by"], "satisfaction_by": r["satisfaction_by"], "run": r["run"],
+        })
+    out.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["firm"]))
+    return out
+
+
+def oc_table(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
+    """Owners'-committee evaluations of year *key*, best overall first."""
+    ledger.catch_up("appraisal")
+    with ledger.engine.connect() as conn:
+        rows = _rows(conn, select(oc_rows).where(oc_rows.c.year_code == key))
+    for r in rows:
+        r["criteria"] = json.loads(r["criteria"])
+        r.pop("year_code")
+    rows.sort(key=lambda r: (-Decimal(r["overall"]), r["oc"]))
+    return rows
+
+
+def community_table(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
+    """Per community: the resident representatives' appraisal of each party, commendations,
+    social-organisation evaluations, rewards and penalties of year *key*."""
+    ledger.catch_up("appraisal")
+    with ledger.engine.connect() as conn:
+        parties = _rows(conn, select(party_rows).where(party_rows.c.year_code == key)
+                        .order_by(party_rows.c.community, party_rows.c.party))
+        recs = _rows(conn, select(records).where(records.c.year_code == key)
+                     .order_by(records.c.position))
+    out: list[dict[str, Any]] = []
+    for p in parties:
+        total = p["excellent"] + p["good"] + p["fair"] + p["poor"]
+        out.append({"community": p["community"], "kind": "resident_appraisal",
+                    "subject": p["party"], "excellent": p["excellent"], "good": p["good"],
+                    "fair": p["fair"], "poor": p["poor"], "appraisers": total, "detail": ""})
+    for r in recs:
+        detail = json.loads(r["detail"])
+        out.append({"community": r["community"], "kind": r["kind"], "subject": r["subject"],
+                    "excellent": None, "good": None, "fair": None, "poor": None,
+                    "appraisers": None,
+                    "detail": "; ".join(f"{k}={v}" for k, v in sorted(detail.items())
+                                        if v not in (None, ""))})
+    out.sort(key=lambda r: (r["community"] or "", r["kind"], r["subject"]))
+    return out
+
+
+def indicator_table(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
+    """Every indicator of year *key* for every community of the town: entered values as
+    recorded, ledger-measured values computed now from the read models."""
+    from ledger.indicators import INDICATOR_CALCULATORS, measure
+    from ledger.projections.status import communities
+
+    ledger.catch_up("appraisal")
+    ledger.catch_up("status")
+    with ledger.engine.connect() as conn:
+        year = conn.execute(select(years.c.town, years.c.year)
+                            .where(years.c.code == key)).first()
+        if year is None:
+            return []
+        defs = _rows(conn, select(indicator_defs).where(indicator_defs.c.year_code == key)
+                     .order_by(indicator_defs.c.ord))
+        values = {(r["code"], r["community"]): r for r in _rows(
+            conn, select(indicator_values).where(indicator_values.c.year_code == key))}
+        comms = conn.execute(select(communities.c.code).where(communities.c.town == year[0])
+                             .order_by(communities.c.code)).scalars().all()
+    out = []
+    for c in comms:
+        for d in defs:
+            if d["source"] == "ledger" and d["measure"] in INDICATOR_CALCULATORS:
+                v = measure(ledger, d["measure"], year[0], int(year[1]), c)
+                value, note = (None if v is None else f"{v:f}"), ""
+            else:
+                rec = values.get((d["code"], c))
+                value, note = (rec["value"], rec["note"]) if rec else (None, "")
+            out.append({"community": c, "code": d["code"], "name_zh": d["name_zh"],
+                        "name_en": d["name_en"], "unit": d["unit"], "weight": d["weight"],
+                        "source": d["source"], "value": value, "note": note})
+    return out
+
+
+def objection_list(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
+    """Objections of year *key* and their answers."""
+    ledger.catch_up("appraisal")
+    with ledger.engine.connect() as conn:
+        rows = _rows(conn, select(objections).where(objections.c.year_code == key)
+                     .order_by(objections.c.filed_at, objections.c.objection))
+    for r in rows:
+        r.pop("year_code")
+    return rows
+
+
+def follow_up_list(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
+    """Follow-up tasks of year *key* (committees to terminate eliminated firms' contracts)."""
+    ledger.catch_up("appraisal")
+    with ledger.engine.connect() as conn:
+        rows = _rows(conn, select(follow_ups).where(follow_ups.c.year_code == key)
+                     .order_by(follow_ups.c.task))
+    for r in rows:
+        r.pop("year_code")
+        r["communities"] = json.loads(r["communities"])
+        r["legal_counsel"] = json.loads(r["legal_counsel"])
+    return rows
+
+
+def all_tables(ledger: GovernanceLedger) -> dict[str, list[dict[str, Any]]]:
+    """Every appraisal table row, for comparing a rebuilt read model with an incremental one."""
+    ledger.catch_up("appraisal")
+    out: dict[str, list[dict[str, Any]]] = {}
+    with ledger.engine.connect() as conn:
+        for table in TABLES:
+            cols = [c for c in table.columns if c.name != "aggregate_id"]
+            rows = _rows(conn, select(*cols).order_by(*table.primary_key.columns))
+            out[table.name] = rows
+    return out
