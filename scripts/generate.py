@@ -155,6 +155,8 @@ class Rekey:
         text = _TOWN.sub(code, text).replace("\0C", code)
         d = json.loads(text)
         d["command_id"] = f"g-{code}-y{y}-b{b}-{d['command_id']}"
+        if d["type"].startswith("appraisal.") and "town" not in d:
+            d["town"] = code  # appraisal commands default to ZQ
         return json.dumps(d, ensure_ascii=False)
 
 

@@ -36,7 +36,8 @@ def test_generated_stream_applies_with_no_rejected_line_and_is_deterministic(tmp
     # Two towns (the second registered), both years, every domain represented.
     assert kinds["town.bootstrap"] == 1 and kinds["town.register"] == 1
     for kind in ("community.register", "meeting.convene", "resolution.adopt", "case.receive",
-                 "case.return", "case.reopen", "warning.raise", "oc.elect", "tender.award"):
+                 "case.return", "case.reopen", "warning.raise", "oc.elect", "tender.award",
+                 "appraisal.open_year", "appraisal.record_firm_score"):
         assert kinds[kind] > 0, kind
     years = {json.loads(line)["occurred_at"][:4] for line in lines}
     assert {"2025", "2026"} <= years
