@@ -332,6 +332,7 @@ def bench_ingest(b: Backend, n: int, repeats: int) -> list[dict[str, Any]]:
 
 def generated_lines(n: int) -> list[str]:
     """The first *n* lines of the cached generated stream (a valid prefix)."""
+    CACHE.mkdir(exist_ok=True)
     path = CACHE / "city.jsonl"
     if not path.exists():
         path = CACHE / "small.jsonl"

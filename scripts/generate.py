@@ -26,6 +26,7 @@ community beyond C).
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import random
 import re
@@ -252,6 +253,7 @@ def main() -> None:
     stats: Counter[str] = Counter()
     t0 = time.perf_counter()
     if a.out:
+        os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
         with open(a.out, "w", encoding="utf-8") as f:
             written, dropped = generate(a.towns, a.communities_per_town, a.years, a.seed, a.db,
                                         f, stats)
