@@ -26,8 +26,8 @@ community beyond C).
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import random
 import re
 import sys
