@@ -188,7 +188,7 @@ def init(town: str | None, town_name: str | None, admin: str | None, admin_name:
 
 
 # ---------------------------------------------------------------------------- apply
-def _report(r: Renderer, outcome: LineOutcome) -> dict[str, Any]:
+def _report(outcome: LineOutcome) -> dict[str, Any]:
     if outcome.error is not None:
         return {"line": outcome.line, "outcome": "rejected", "error": outcome.error.code,
                 "message": str(outcome.error)}
@@ -237,7 +237,7 @@ def apply(file: str, dry_run: bool, keep_going: bool, as_json: bool) -> None:
     last_line = 0
     with _open_lines(file) as lines:
         for outcome in ledger.apply(lines, dry_run=dry_run, keep_going=keep_going):
-            rep = _report(r, outcome)
+            rep = _report(outcome)
             last_line = outcome.line
             counts[rep["outcome"]] += 1
             if as_json:

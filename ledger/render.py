@@ -77,7 +77,3 @@ class Renderer:
 
     def line(self, text: str) -> None:
         click.echo(text)
-
-
-def is_tty() -> bool:
-    return sys.stdout.isatty()

@@ -72,10 +72,6 @@ class Roster:
         """The term in which *person* held *post* at *when*, if any."""
         return next((t for t in self.holders(post, when) if t["person"] == person), None)
 
-    def posts_of(self, person: str, when: datetime) -> list[str]:
-        """Every post *person* held at *when* (concurrent posts, 兼任, are normal)."""
-        return sorted(p for p in self.terms if self.holds(person, p, when))
-
     def check_can_appoint(self, post: PostName, person: str, effective_from: datetime) -> None:
         """Raise if *person* cannot take *post* from *effective_from*.
 
