@@ -23,7 +23,7 @@ from eventsourcing.application import AggregateNotFoundError as LibAggregateNotF
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, OperationalError
 from pydantic import BaseModel
-from sqlalchemy import Engine, Table, and_, bindparam, func, insert, or_, select
+from sqlalchemy import Engine, Table, and_, bindparam, func, insert, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from ledger import privacy  # noqa: F401 - registers the personal-data key table
@@ -216,7 +216,13 @@ class GovernanceLedger(Application[UUID]):
         load_handlers()
 
     def _create_schema(self) -> None:
-        """Create our tables (idempotent; processes starting together take turns)."""
+        """Create our tables (idempotent; processes starting together take turns).
+
+        When every table exists already (the usual start), no write lock is taken.
+        """
+        with self.engine.connect() as conn:
+            if set(metadata.tables) <= set(inspect(conn).get_table_names()):
+                return
         with write_intent(), self.engine.begin() as conn:
             if self.engine.dialect.name == "postgresql":
                 conn.execute(select(func.pg_advisory_xact_lock(7342000)))
@@ -631,11 +637,6 @@ class GovernanceLedger(Application[UUID]):
         """Release database connections."""
         super().close()
         self.engine.dispose()
-
-
-@contextmanager
-def _nullcontext() -> Iterator[None]:
-    yield
 
 
 def _short(e: BaseException) -> str:
