@@ -21,12 +21,14 @@ import sqlalchemy.exc
 import structlog
 from eventsourcing.application import AggregateNotFoundError as LibAggregateNotFound
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, OperationalError
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 from pydantic import BaseModel
-from sqlalchemy import Engine, Table, and_, bindparam, func, insert, inspect, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, Table, and_, bindparam, func, inspect, or_, select
 
-from ledger import privacy  # noqa: F401 - registers the personal-data key table
+from ledger import (
+    privacy,  # noqa: F401 - registers the personal-data key table
+    writer,
+)
 from ledger.aggregates.base import LedgerAggregate, aggregate_id
 from ledger.commands import Command, parse_command, show
 from ledger.config import Settings, now
@@ -44,7 +46,8 @@ from ledger.integrity import appendonly
 from ledger.integrity.sqlstore import INTEGRITY_TABLES
 from ledger.projections import Projection, catch_up, discover, position, rebuild
 from ledger.projections.status import communities, post_terms, towns, utc_key
-from ledger.store import command_log, metadata, write_intent, write_transaction
+from ledger.store import command_log, metadata, write_intent
+from ledger.writer import WriteTxn
 
 log = structlog.get_logger("ledger")
 
@@ -53,13 +56,12 @@ AGGREGATE_CACHE_SIZE = 20_000
 #: Lines of an ``apply`` file committed together (each line still atomic on its own).
 APPLY_BATCH = 200
 #: Errors after which a write is retried from a fresh read.
-RETRYABLE = (IntegrityError, sqlalchemy.exc.IntegrityError, OperationalError,
-             sqlalchemy.exc.OperationalError)
+RETRYABLE: tuple[type[BaseException], ...] = (
+    IntegrityError, sqlalchemy.exc.IntegrityError, OperationalError,
+    sqlalchemy.exc.OperationalError, *writer.DRIVER_RETRYABLE)
 
 
 _PRIOR_COMMAND = select(command_log.c.result).where(command_log.c.command_id == bindparam("cid"))
-_INSERT_COMMAND = insert(command_log)
-_ADVISORY_LOCK = select(func.pg_advisory_xact_lock(bindparam("k")))
 
 
 class AggregateCache:
@@ -139,7 +141,7 @@ class _Batch:
 
     def __init__(self, logged: dict[str, str]) -> None:
         self.logged = logged
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[tuple[Any, ...]] = []
         self.mine: dict[str, tuple[str, CommandResult]] = {}
 
     def prior(self, command_id: str, digest: str) -> CommandResult | None:
@@ -154,9 +156,9 @@ class _Batch:
             return _prior_result(command_id, digest, self.logged[command_id])
         return None
 
-    def add(self, row: dict[str, Any], digest: str, result: CommandResult) -> None:
+    def add(self, row: tuple[Any, ...], digest: str, result: CommandResult) -> None:
         self.rows.append(row)
-        self.mine[row["command_id"]] = (digest, result)
+        self.mine[result.command_id] = (digest, result)
 
 
 def normalize_url(url: str) -> str:
@@ -205,7 +207,9 @@ class GovernanceLedger(Application[UUID]):
         self.events_table: Table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
         self.projections: dict[str, Projection] = discover()  # registers their tables
         self._create_schema()
-        self._head_query = select(func.max(self.events_table.c.id))
+        self._sql = writer.Statements.build(
+            self.engine, self.events_table, command_log,
+            self.recorder.channel_name)  # type: ignore[attr-defined]
         appendonly.install(self.engine,
                            [self.events_table.name, command_log.name, *INTEGRITY_TABLES])
         self._aggregates = AggregateCache(AGGREGATE_CACHE_SIZE)
@@ -262,9 +266,9 @@ class GovernanceLedger(Application[UUID]):
         with self._write_lock:
             for attempt in range(MAX_ATTEMPTS):
                 try:
-                    with write_transaction(self.datastore) as session:
-                        self._check_head(session)
-                        result = self._run(cmd, handler, digest, session)
+                    with writer.transaction(self.engine, self._sql) as txn:
+                        self._check_head(txn)
+                        result = self._run(cmd, handler, digest, txn)
                     self._committed(result)
                     return result
                 except LedgerError:
@@ -287,7 +291,7 @@ class GovernanceLedger(Application[UUID]):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _run(self, cmd: Command, handler: Any, digest: str, session: Session,
+    def _run(self, cmd: Command, handler: Any, digest: str, txn: WriteTxn,
              batch: _Batch | None = None) -> CommandResult:
         """Run one command inside an open write transaction; no commit here.
 
@@ -295,56 +299,41 @@ class GovernanceLedger(Application[UUID]):
         the command-log row is written with the rest of the batch's rows.
         """
         prior = (batch.prior(cmd.command_id, digest) if batch is not None
-                 else self._prior(cmd.command_id, digest, session))
+                 else self._prior(cmd.command_id, digest, txn))
         if prior:
             return prior
-        ctx = Context(self, cmd, dry_run=False, session=session)
+        ctx = Context(self, cmd, dry_run=False, txn=txn)
         try:
             detail = handler(ctx, cmd) or {}
             if not ctx.authorized:  # pragma: no cover - programming error guard
                 raise LedgerError(f"internal: handler for {cmd.type} never authorized")
             events = [e for agg in ctx.touched.values() for e in agg.collect_events()]
-            recordings = self.events.put(events, session=session)
+            to_stored = self.mapper.to_stored_event
+            positions = txn.insert_events([to_stored(e) for e in events])
         except BaseException:
             # The command's aggregates may be half-changed in memory: forget them.
             for agg_id in ctx.loaded:
                 self._aggregates.pop(agg_id, None)
             raise
-        positions = [r.notification.id for r in recordings]
         result = CommandResult(
             command_id=cmd.command_id, type=cmd.type, outcome="accepted", positions=positions,
-            events=[type(r.domain_event).__qualname__ for r in recordings],
+            events=[type(e).__qualname__ for e in events],
             detail=detail, recorded_at=now().isoformat(),
         )
-        row = {
-            "command_id": cmd.command_id, "type": cmd.type, "actor": cmd.actor,
-            "recorded_at": result.recorded_at,
-            "first_notification_id": positions[0] if positions else None,
-            "last_notification_id": positions[-1] if positions else None,
-            "result": json.dumps({"digest": digest, "result": result.model_dump(mode="json")}),
-        }
+        row = (cmd.command_id, cmd.type, cmd.actor, result.recorded_at,
+               positions[0] if positions else None, positions[-1] if positions else None,
+               f'{{"digest": "{digest}", "result": {result.model_dump_json()}}}')
         if batch is not None:
             batch.add(row, digest, result)
         else:
-            session.connection().execute(_INSERT_COMMAND, row)
+            txn.insert_commands([row])
         for agg_id, agg in ctx.loaded.items():
             self._aggregates.put(agg_id, agg)
         return result
 
-    def lock_aggregate(self, session: Session, agg_id: UUID) -> None:
-        """On PostgreSQL, serialise writers of one aggregate for the rest of the transaction.
-
-        Optimistic concurrency (the unique version index) stays the guarantee; the advisory
-        lock only turns most conflicts between busy writers into short waits. SQLite needs
-        none: its write transactions are serial.
-        """
-        if self.engine.dialect.name == "postgresql":
-            key = int.from_bytes(agg_id.bytes[:8], "big", signed=True)
-            session.connection().execute(_ADVISORY_LOCK, {"k": key})
-
-    def _check_head(self, session: Session) -> None:
+    def _check_head(self, txn: WriteTxn) -> None:
         """Forget cached aggregates if anyone else wrote since this process last committed."""
-        head = session.connection().execute(self._head_query).scalar()
+        head = txn.head()
         if head != self._known_head:
             self._aggregates.clear()
             self._known_head = head
@@ -354,15 +343,15 @@ class GovernanceLedger(Application[UUID]):
             self._known_head = max(self._known_head or 0, result.positions[-1])
 
     def _prior(self, command_id: str, digest: str,
-               session: Session | None = None) -> CommandResult | None:
-        if session is not None:
-            row = session.connection().execute(_PRIOR_COMMAND, {"cid": command_id}).first()
+               txn: WriteTxn | None = None) -> CommandResult | None:
+        if txn is not None:
+            stored = txn.prior(command_id)
         else:
             with self.engine.connect() as conn:
-                row = conn.execute(_PRIOR_COMMAND, {"cid": command_id}).first()
-        if row is None:
+                stored = conn.execute(_PRIOR_COMMAND, {"cid": command_id}).scalar()
+        if stored is None:
             return None
-        return _prior_result(command_id, digest, row[0])
+        return _prior_result(command_id, digest, stored)
 
     # Dry runs
     # Dry runs: every check and every aggregate method runs, against an in-memory overlay.
@@ -407,10 +396,22 @@ class GovernanceLedger(Application[UUID]):
             cached = self._aggregates.get(agg_id)
             if cached is not None:
                 return cached
+            txn = writer.current.get()
+            if txn is not None:
+                return self._load_in(txn, agg_id)
         try:
             agg: Any = self.repository.get(agg_id)
         except LibAggregateNotFound:
             return None
+        return agg if isinstance(agg, LedgerAggregate) else None
+
+    def _load_in(self, txn: WriteTxn, agg_id: UUID) -> LedgerAggregate | None:
+        """Replay an aggregate from its events, read inside the open write transaction."""
+        to_domain: Any = self.mapper.to_domain_event
+        agg: Any = None
+        for version, topic, state in txn.aggregate_rows(agg_id):
+            agg = to_domain(StoredEvent(originator_id=agg_id, originator_version=version,
+                                        topic=topic, state=state)).mutate(agg)
         return agg if isinstance(agg, LedgerAggregate) else None
 
     def is_empty(self, *, dry_run: bool = False) -> bool:
@@ -460,18 +461,18 @@ class GovernanceLedger(Application[UUID]):
         outcomes: list[LineOutcome] = []
         with self._write_lock:
             try:
-                with write_transaction(self.datastore) as session:
-                    self._check_head(session)
+                with writer.transaction(self.engine, self._sql) as txn:
+                    txn.batch_line = True
+                    self._check_head(txn)
                     parsed = [(n, self._parse_line(n, t)) for n, t in batch]
-                    state = _Batch(self._priors(
-                        [c.command_id for _, c in parsed if isinstance(c, Command)], session))
+                    state = _Batch(txn.priors(
+                        [c.command_id for _, c in parsed if isinstance(c, Command)]))
                     for number, cmd in parsed:
-                        outcome = self._batched_line(number, cmd, session, state)
+                        outcome = self._batched_line(number, cmd, txn, state)
                         outcomes.append(outcome)
                         if not (outcome.ok or keep_going):
                             break
-                    if state.rows:
-                        session.connection().execute(_INSERT_COMMAND, state.rows)
+                    txn.insert_commands(state.rows)
                 for o in outcomes:
                     if o.result is not None:
                         self._committed(o.result)
@@ -495,30 +496,21 @@ class GovernanceLedger(Application[UUID]):
             log.info("command", outcome="rejected", error=e.code, reason=str(e), line=number)
             return e
 
-    def _priors(self, command_ids: list[str], session: Session) -> dict[str, str]:
-        """Stored results of the command ids already in the log (one query per batch)."""
-        if not command_ids:
-            return {}
-        rows = session.connection().execute(
-            select(command_log.c.command_id, command_log.c.result)
-            .where(command_log.c.command_id.in_(command_ids))).all()
-        return {r[0]: r[1] for r in rows}
-
-    def _batched_line(self, number: int, cmd: Command | LedgerError, session: Session,
+    def _batched_line(self, number: int, cmd: Command | LedgerError, txn: WriteTxn,
                       batch: _Batch) -> LineOutcome:
+        """One line inside a batch. A line writes only once it can no longer be refused
+        (its events, last), unless it needs the database earlier (a personal-data key):
+        then :attr:`WriteTxn.connection` opens a savepoint, undone if the line is refused."""
         if isinstance(cmd, LedgerError):
             return LineOutcome(number, None, cmd)
         bound = log.bind(command_id=cmd.command_id, type=cmd.type, actor=cmd.actor)
-        conn = session.connection()
-        conn.exec_driver_sql("SAVEPOINT ledger_line")
         try:
-            result = self._run(cmd, self._handler(cmd), _command_digest(cmd), session, batch)
+            result = self._run(cmd, self._handler(cmd), _command_digest(cmd), txn, batch)
         except LedgerError as e:
-            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT ledger_line")
-            conn.exec_driver_sql("RELEASE SAVEPOINT ledger_line")
+            txn.end_line(ok=False)
             bound.info("command", outcome="rejected", error=e.code, reason=str(e), line=number)
             return LineOutcome(number, None, e)
-        conn.exec_driver_sql("RELEASE SAVEPOINT ledger_line")
+        txn.end_line(ok=True)
         bound.info("command", outcome=result.outcome, positions=result.positions, line=number)
         return LineOutcome(number, result, None)
 

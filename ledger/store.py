@@ -95,7 +95,10 @@ def _tune_sqlite(engine: Engine, sync: str, *, wal: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+        # A connection wrapping the write path's driver connection is already inside its
+        # transaction (see ledger.writer): nothing to begin then.
+        if not conn.connection.driver_connection.in_transaction:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
 
 
 class LedgerApplicationRecorder(SQLAlchemyApplicationRecorder):

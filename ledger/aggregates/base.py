@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -18,6 +19,7 @@ NAMESPACE = uuid5(NAMESPACE_URL, "urn:zq-governance-ledger")
 EnvelopeDict = dict[str, Any]
 
 
+@lru_cache(maxsize=65_536)
 def aggregate_id(kind: str, key: str) -> UUID:
     """The id of the aggregate of *kind* with readable *key*."""
     return uuid5(NAMESPACE, f"{kind}:{key}")

@@ -60,13 +60,26 @@ class Matrix:
         return out
 
     def permits(self, key: str, post: str, town: str | None, community: str | None) -> bool:
-        """Whether *post* may issue *key* in that scope."""
-        return any(fnmatchcase(post, p) for p in self.allowed_posts(key, town, community))
+        """Whether *post* may issue *key* in that scope (answers are remembered: the matrix
+        never changes while the process runs)."""
+        ask = (key, post, town, community)
+        answer = _PERMITS.get(ask)
+        if answer is None or answer[0] is not self:
+            answer = (self, any(fnmatchcase(post, p)
+                                for p in self.allowed_posts(key, town, community)))
+            if len(_PERMITS) >= 100_000:
+                _PERMITS.clear()
+            _PERMITS[ask] = answer
+        return answer[1]
 
     def permits_system(self, key: str, actor: str) -> bool:
         """Whether the system actor *actor* may issue *key*."""
         entry = self.entry_for(key)
         return entry is not None and actor in entry.system
+
+
+#: Answers of :meth:`Matrix.permits`, with the matrix that gave them.
+_PERMITS: dict[tuple[str, str, str | None, str | None], tuple[Matrix, bool]] = {}
 
 
 @lru_cache(maxsize=1)

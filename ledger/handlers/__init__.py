@@ -27,9 +27,8 @@ from ledger.errors import (
 from ledger.posts import parse_post
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from ledger.application import GovernanceLedger
+    from ledger.writer import WriteTxn
 
 A = TypeVar("A", bound=LedgerAggregate)
 Handler = Callable[["Context", Any], Any]
@@ -53,9 +52,9 @@ class Context:
     """What a handler works with: the command, its envelope, and the aggregates it touches."""
 
     def __init__(self, ledger: GovernanceLedger, command: Command, *, dry_run: bool,
-                 session: Session | None = None) -> None:
+                 txn: WriteTxn | None = None) -> None:
         self.ledger = ledger
-        self.session = session
+        self.txn = txn
         self.command = command
         self.dry_run = dry_run
         self.authorized = False
@@ -83,8 +82,6 @@ class Context:
         agg_id = cls.id_for(key)
         if agg_id in self.loaded:
             return self.loaded[agg_id]  # type: ignore[return-value]
-        if self.session is not None:
-            self.ledger.lock_aggregate(self.session, agg_id)
         agg = self.ledger.load(agg_id, dry_run=self.dry_run)
         if agg is None:
             return None
@@ -126,11 +123,11 @@ class Context:
         """Encrypt a resident's personal data under their own key (see ledger.privacy)."""
         from ledger import privacy
 
-        if self.session is None:  # dry run: check the id, create no key
+        if self.txn is None:  # dry run: check the id, create no key
             if not privacy.SUBJECT_RE.match(subject):
                 raise privacy.PersonalDataError(f"subject id {subject[:40]!r} is not a valid id")
             return {"subject": subject, "nonce": "", "ciphertext": ""}
-        return privacy.seal(self.session.connection(), subject, data)
+        return privacy.seal(self.txn.connection, subject, data)
 
     # Authority.
     def authorize(self, *, town: str | None, community: str | None = None) -> None:

@@ -155,8 +155,8 @@ def _positions(ctx: Context, year: AppraisalYear, versions: list[int]) -> dict[i
     table = ctx.ledger.events_table
     q = select(table.c.originator_version, table.c.id).where(and_(
         table.c.originator_id == year.id, table.c.originator_version.in_(versions)))
-    if ctx.session is not None:
-        rows = ctx.session.connection().execute(q).all()
+    if ctx.txn is not None:
+        rows = ctx.txn.connection.execute(q).all()
     else:
         with ctx.ledger.engine.connect() as conn:
             rows = conn.execute(q).all()

@@ -8,7 +8,6 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from ledger.application import GovernanceLedger
 from tests.conftest import ADMIN, pg_schema_url, sunny_garden
@@ -28,10 +27,16 @@ def test_a_writer_holding_its_transaction_makes_the_next_writer_wait_for_its_ids
                       "name": "春申小区", "occurred_at": "2025-01-02"})
         committed: dict[str, float] = {}
 
-        @event.listens_for(slow.engine, "commit")
-        def _dawdle(_conn: Any) -> None:
+        run = slow._run
+
+        def _dawdle(*args: Any, **kwargs: Any) -> Any:
+            # A has inserted its events and holds its transaction open before COMMIT.
+            out = run(*args, **kwargs)
             time.sleep(0.8)
             committed["a"] = time.monotonic()
+            return out
+
+        slow._run = _dawdle  # type: ignore[method-assign]
 
         def appoint(led: GovernanceLedger, community: str, out: dict[str, Any]) -> None:
             out["result"] = led.execute({

@@ -1,0 +1,230 @@
+"""The write transaction, on the database driver's own connection.
+
+Every command is a handful of small statements (read the log head, look up the command id,
+insert the events, insert the command-log row). Through SQLAlchemy's ORM session each of them
+costs far more Python than the database spends on it, so the write path issues them on the
+driver connection (``sqlite3`` or ``psycopg``) checked out of the engine's pool, as plain SQL
+built once per table. What stays the same:
+
+- **One transaction per command** (or per ``apply`` batch, one savepoint per line where a line
+  writes before it can still be refused); commit or nothing.
+- **Serialised writers.** SQLite starts with ``BEGIN IMMEDIATE`` (the database's one write
+  lock); PostgreSQL takes ``LOCK TABLE <events> IN EXCLUSIVE MODE`` first (the lock the
+  event store takes before every insert, so that log positions commit in order), so the log
+  head read next is exact and no other writer can take the same aggregate version. Plain
+  readers are not blocked on either store. The unique (aggregate, version) index stays the
+  guarantee underneath.
+- **Feed notification.** On PostgreSQL a ``NOTIFY`` on the events channel goes with every
+  commit that wrote events, as the library's recorder does.
+
+Code that needs SQLAlchemy inside the transaction (personal-data keys, a handler's query) gets
+a :class:`sqlalchemy.Connection` wrapping the same driver connection (:attr:`WriteTxn.connection`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from sqlalchemy import Connection, Engine, Table
+
+try:  # psycopg is installed with the project; the guard only keeps SQLite-only use working
+    import psycopg
+    _PG_RETRYABLE: tuple[type[BaseException], ...] = (psycopg.IntegrityError,
+                                                      psycopg.OperationalError)
+except ImportError:  # pragma: no cover
+    _PG_RETRYABLE = ()
+
+#: Driver errors after which a write is retried from a fresh read: a unique index hit by a
+#: concurrent writer (version or command id), a busy database, a deadlock, a lost connection.
+DRIVER_RETRYABLE: tuple[type[BaseException], ...] = (
+    sqlite3.IntegrityError, sqlite3.OperationalError, *_PG_RETRYABLE)
+
+#: The write transaction open in this context (loads inside a command read through it).
+current: ContextVar[WriteTxn | None] = ContextVar("ledger_write_txn", default=None)
+
+
+@dataclass(frozen=True)
+class Statements:
+    """The write path's SQL for one events table and one dialect."""
+
+    pg: bool
+    head: str
+    prior: str
+    priors: str
+    insert_event: str
+    insert_command: str
+    aggregate: str
+    lock: str
+    notify: str
+
+    @classmethod
+    def build(cls, engine: Engine, events: Table, command_log: Table, channel: str,
+              ) -> Statements:
+        pg = engine.dialect.name == "postgresql"
+        p = "%s" if pg else "?"
+        ev, cl = events.name, command_log.name
+        cols = ("command_id", "type", "actor", "recorded_at", "first_notification_id",
+                "last_notification_id", "result")
+        return cls(
+            pg=pg,
+            head=f"SELECT max(id) FROM {ev}",
+            prior=f"SELECT result FROM {cl} WHERE command_id = {p}",
+            priors=f"SELECT command_id, result FROM {cl} WHERE command_id IN ({{}})",
+            insert_event=(f"INSERT INTO {ev} (originator_id, originator_version, topic, state) "
+                          f"VALUES ({p}, {p}, {p}, {p})" + (" RETURNING id" if pg else "")),
+            insert_command=(f"INSERT INTO {cl} ({', '.join(cols)}) "
+                            f"VALUES ({', '.join([p] * len(cols))})"),
+            aggregate=(f"SELECT originator_version, topic, state FROM {ev} "
+                       f"WHERE originator_id = {p} ORDER BY originator_version"),
+            lock=f"LOCK TABLE {ev} IN EXCLUSIVE MODE",
+            notify=f"NOTIFY {channel}",
+        )
+
+    @property
+    def mark(self) -> str:
+        return "%s" if self.pg else "?"
+
+
+class WriteTxn:
+    """One open write transaction on a driver connection (see the module docstring)."""
+
+    def __init__(self, engine: Engine, sql: Statements, fairy: Any) -> None:
+        self.engine = engine
+        self.sql = sql
+        self._fairy = fairy
+        self.raw: Any = fairy.driver_connection
+        self.cursor: Any = self.raw.cursor()
+        self._sa: Connection | None = None
+        self.wrote_events = False
+        self.savepoint = False
+
+    # ------------------------------------------------------------------ statements
+    def uuid_param(self, value: UUID) -> Any:
+        """An aggregate id as the events table's column stores it."""
+        return value if self.sql.pg else value.bytes
+
+    def scalar(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        self.cursor.execute(statement, params)
+        row = self.cursor.fetchone()
+        return None if row is None else row[0]
+
+    def head(self) -> int | None:
+        value = self.scalar(self.sql.head)
+        return None if value is None else int(value)
+
+    def prior(self, command_id: str) -> str | None:
+        value = self.scalar(self.sql.prior, (command_id,))
+        return None if value is None else str(value)
+
+    def priors(self, command_ids: Sequence[str]) -> dict[str, str]:
+        """Stored results of the command ids already in the log (one query)."""
+        out: dict[str, str] = {}
+        ids = list(dict.fromkeys(command_ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            self.cursor.execute(self.sql.priors.format(", ".join([self.sql.mark] * len(chunk))),
+                                chunk)
+            out.update({str(r[0]): str(r[1]) for r in self.cursor.fetchall()})
+        return out
+
+    def insert_events(self, stored: Sequence[StoredEvent]) -> list[int]:
+        """Insert stored events in order; their log positions."""
+        ids: list[int] = []
+        cur, sql = self.cursor, self.sql.insert_event
+        for e in stored:
+            params = (self.uuid_param(e.originator_id),  # type: ignore[arg-type]
+                      e.originator_version, e.topic, e.state)
+            cur.execute(sql, params)
+            ids.append(int(cur.fetchone()[0]) if self.sql.pg else int(cur.lastrowid))
+        if ids:
+            self.wrote_events = True
+        return ids
+
+    def insert_commands(self, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.cursor.executemany(self.sql.insert_command, rows)
+
+    def aggregate_rows(self, agg_id: UUID) -> list[tuple[int, str, bytes]]:
+        """(version, topic, state) of every stored event of one aggregate, oldest first."""
+        self.cursor.execute(self.sql.aggregate, (self.uuid_param(agg_id),))
+        return [(int(v), str(t), bytes(s)) for v, t, s in self.cursor.fetchall()]
+
+    # ------------------------------------------------------------------ savepoints
+    def begin_line(self) -> None:
+        """Start a savepoint for one ``apply`` line (only when the line writes early)."""
+        if not self.savepoint:
+            self.cursor.execute("SAVEPOINT ledger_line")
+            self.savepoint = True
+
+    def end_line(self, *, ok: bool) -> None:
+        """Keep (``ok``) or undo what the line wrote since :meth:`begin_line`."""
+        if self.savepoint:
+            if not ok:
+                self.cursor.execute("ROLLBACK TO SAVEPOINT ledger_line")
+            self.cursor.execute("RELEASE SAVEPOINT ledger_line")
+            self.savepoint = False
+
+    # ------------------------------------------------------------------ SQLAlchemy
+    @property
+    def connection(self) -> Connection:
+        """A SQLAlchemy connection on this transaction's driver connection.
+
+        Inside an ``apply`` batch, using it opens the line's savepoint first, so whatever it
+        writes is undone if the line is refused.
+        """
+        if self._sa is None:
+            self._sa = Connection(self.engine, connection=self._fairy)
+        if self.batch_line:
+            self.begin_line()
+        return self._sa
+
+    batch_line = False
+
+
+@contextmanager
+def transaction(engine: Engine, sql: Statements) -> Iterator[WriteTxn]:
+    """A write transaction: begun, serialised against other writers, committed on success."""
+    fairy = engine.raw_connection()
+    txn = WriteTxn(engine, sql, fairy)
+    token = current.set(txn)
+    try:
+        if sql.pg:
+            txn.cursor.execute(sql.lock)
+        else:
+            txn.cursor.execute("BEGIN IMMEDIATE")
+        yield txn
+        if sql.pg:
+            if txn.wrote_events:
+                txn.cursor.execute(sql.notify)
+            txn.raw.commit()
+        else:
+            txn.cursor.execute("COMMIT")
+    except BaseException:
+        _rollback(txn)
+        raise
+    finally:
+        current.reset(token)
+        try:
+            txn.cursor.close()
+        finally:
+            if sql.pg and (txn.raw.closed or getattr(txn.raw, "broken", False)):
+                fairy.invalidate()
+            else:
+                fairy.close()
+
+
+def _rollback(txn: WriteTxn) -> None:
+    try:
+        if txn.sql.pg:
+            txn.raw.rollback()
+        elif txn.raw.in_transaction:
+            txn.cursor.execute("ROLLBACK")
+    except DRIVER_RETRYABLE:  # the connection is gone; the pool drops it below
+        pass
