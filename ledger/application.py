@@ -6,6 +6,7 @@ import copy
 import hashlib
 import itertools
 import json
+import logging
 import random
 import threading
 import time
@@ -26,6 +27,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, Table, and_, bindparam, func, inspect, or_, select
 
 from ledger import (
+    logs,
     privacy,  # noqa: F401 - registers the personal-data key table
     writer,
 )
@@ -62,6 +64,12 @@ RETRYABLE: tuple[type[BaseException], ...] = (
 
 
 _PRIOR_COMMAND = select(command_log.c.result).where(command_log.c.command_id == bindparam("cid"))
+
+
+def _log_command(**fields: Any) -> None:
+    """The one log line per command (skipped cheaply when info lines are not written)."""
+    if logs.enabled(logging.INFO):
+        log.info("command", **fields)
 
 
 class AggregateCache:
@@ -207,9 +215,9 @@ class GovernanceLedger(Application[UUID]):
         self.events_table: Table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
         self.projections: dict[str, Projection] = discover()  # registers their tables
         self._create_schema()
-        self._sql = writer.Statements.build(
+        self._writer = writer.Writer(self.engine, writer.Statements.build(
             self.engine, self.events_table, command_log,
-            self.recorder.channel_name)  # type: ignore[attr-defined]
+            self.recorder.channel_name))  # type: ignore[attr-defined]
         appendonly.install(self.engine,
                            [self.events_table.name, command_log.name, *INTEGRITY_TABLES])
         self._aggregates = AggregateCache(AGGREGATE_CACHE_SIZE)
@@ -243,15 +251,15 @@ class GovernanceLedger(Application[UUID]):
         try:
             cmd = parse_command(command)
         except LedgerError as e:
-            log.info("command", outcome="rejected", error=e.code, reason=str(e))
+            _log_command(outcome="rejected", error=e.code, reason=str(e))
             raise
-        bound = log.bind(command_id=cmd.command_id, type=cmd.type, actor=cmd.actor)
+        who = {"command_id": cmd.command_id, "type": cmd.type, "actor": cmd.actor}
         try:
             result = self._dry_run(cmd) if dry_run else self._execute(cmd)
         except LedgerError as e:
-            bound.info("command", outcome="rejected", error=e.code, reason=str(e))
+            _log_command(**who, outcome="rejected", error=e.code, reason=str(e))
             raise
-        bound.info("command", outcome=result.outcome, positions=result.positions)
+        _log_command(**who, outcome=result.outcome, positions=result.positions)
         return result
 
     def _handler(self, cmd: Command) -> Any:
@@ -266,7 +274,7 @@ class GovernanceLedger(Application[UUID]):
         with self._write_lock:
             for attempt in range(MAX_ATTEMPTS):
                 try:
-                    with writer.transaction(self.engine, self._sql) as txn:
+                    with self._writer.transaction() as txn:
                         self._check_head(txn)
                         result = self._run(cmd, handler, digest, txn)
                     self._committed(result)
@@ -461,7 +469,7 @@ class GovernanceLedger(Application[UUID]):
         outcomes: list[LineOutcome] = []
         with self._write_lock:
             try:
-                with writer.transaction(self.engine, self._sql) as txn:
+                with self._writer.transaction() as txn:
                     txn.batch_line = True
                     self._check_head(txn)
                     parsed = [(n, self._parse_line(n, t)) for n, t in batch]
@@ -493,7 +501,7 @@ class GovernanceLedger(Application[UUID]):
         try:
             return parse_command(text)
         except LedgerError as e:
-            log.info("command", outcome="rejected", error=e.code, reason=str(e), line=number)
+            _log_command(outcome="rejected", error=e.code, reason=str(e), line=number)
             return e
 
     def _batched_line(self, number: int, cmd: Command | LedgerError, txn: WriteTxn,
@@ -503,15 +511,15 @@ class GovernanceLedger(Application[UUID]):
         then :attr:`WriteTxn.connection` opens a savepoint, undone if the line is refused."""
         if isinstance(cmd, LedgerError):
             return LineOutcome(number, None, cmd)
-        bound = log.bind(command_id=cmd.command_id, type=cmd.type, actor=cmd.actor)
+        who = {"command_id": cmd.command_id, "type": cmd.type, "actor": cmd.actor}
         try:
             result = self._run(cmd, self._handler(cmd), _command_digest(cmd), txn, batch)
         except LedgerError as e:
             txn.end_line(ok=False)
-            bound.info("command", outcome="rejected", error=e.code, reason=str(e), line=number)
+            _log_command(**who, outcome="rejected", error=e.code, reason=str(e), line=number)
             return LineOutcome(number, None, e)
         txn.end_line(ok=True)
-        bound.info("command", outcome=result.outcome, positions=result.positions, line=number)
+        _log_command(**who, outcome=result.outcome, positions=result.positions, line=number)
         return LineOutcome(number, result, None)
 
     # ------------------------------------------------------------------ reading
@@ -627,6 +635,7 @@ class GovernanceLedger(Application[UUID]):
 
     def close(self) -> None:
         """Release database connections."""
+        self._writer.close()
         super().close()
         self.engine.dispose()
 

@@ -13,9 +13,19 @@ import structlog
 
 LEVELS = ("debug", "info", "warning", "error")
 
+#: The configured level (absent until :func:`configure` runs: structlog's defaults apply).
+_configured: dict[str, int] = {}
+
+
+def enabled(level: int) -> bool:
+    """Whether a line at *level* would be written (lets hot paths skip building it)."""
+    threshold = _configured.get("level")
+    return threshold is None or level >= threshold
+
 
 def configure(level: str = "warning", *, json_logs: bool | None = None) -> None:
     """Set up structlog to write to stderr at *level* (JSON unless stderr is a terminal)."""
+    threshold = _configured["level"] = getattr(logging, level.upper(), logging.WARNING)
     if json_logs is None:
         json_logs = not sys.stderr.isatty()
     renderer: structlog.typing.Processor = (
@@ -29,8 +39,7 @@ def configure(level: str = "warning", *, json_logs: bool | None = None) -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            getattr(logging, level.upper(), logging.WARNING)),
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )

@@ -21,16 +21,15 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Column, LargeBinary, String, Table, select, update
+from sqlalchemy import Column, Connection, LargeBinary, String, Table, select, update
 
 from ledger.config import now
 from ledger.errors import LedgerError, NotFoundError
 from ledger.store import metadata
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from ledger.application import GovernanceLedger
+    from ledger.writer import WriteTxn
 
 subject_keys = Table(
     "ledger_subject_keys", metadata,
@@ -69,11 +68,28 @@ def _key_for(conn: Connection, subject: str, *, create: bool) -> bytes | None:
     return key
 
 
-def seal(conn: Connection, subject: str, data: dict[str, Any]) -> dict[str, str]:
+def _key_in(txn: WriteTxn, subject: str) -> bytes | None:
+    """The subject's key read (or created) inside the command's write transaction."""
+    mark = txn.sql.mark
+    row = txn.cursor.execute(
+        f"SELECT key FROM {subject_keys.name} WHERE subject = {mark}", (subject,)).fetchone()
+    if row is not None:
+        return bytes(row[0]) if row[0] is not None else None
+    key = AESGCM.generate_key(bit_length=256)
+    if txn.batch_line:
+        txn.begin_line()  # undone with the line if the line is refused
+    txn.cursor.execute(
+        f"INSERT INTO {subject_keys.name} (subject, key, created_at) "
+        f"VALUES ({mark}, {mark}, {mark})", (subject, key, now().isoformat()))
+    return key
+
+
+def seal(conn: Connection | WriteTxn, subject: str, data: dict[str, Any]) -> dict[str, str]:
     """Encrypt *data* for *subject* (creating the subject's key in this transaction)."""
     if not SUBJECT_RE.match(subject):
         raise PersonalDataError(f"subject id {subject[:40]!r} is not a valid id")
-    key = _key_for(conn, subject, create=True)
+    key = (_key_for(conn, subject, create=True) if isinstance(conn, Connection)
+           else _key_in(conn, subject))
     if key is None:
         raise PersonalDataError(
             f"subject {subject} was erased; new personal data needs a new subject id")

@@ -188,36 +188,53 @@ class WriteTxn:
     batch_line = False
 
 
-@contextmanager
-def transaction(engine: Engine, sql: Statements) -> Iterator[WriteTxn]:
-    """A write transaction: begun, serialised against other writers, committed on success."""
-    fairy = engine.raw_connection()
-    txn = WriteTxn(engine, sql, fairy)
-    token = current.set(txn)
-    try:
-        if sql.pg:
-            txn.cursor.execute(sql.lock)
-        else:
-            txn.cursor.execute("BEGIN IMMEDIATE")
-        yield txn
-        if sql.pg:
-            if txn.wrote_events:
-                txn.cursor.execute(sql.notify)
-            txn.raw.commit()
-        else:
-            txn.cursor.execute("COMMIT")
-    except BaseException:
-        _rollback(txn)
-        raise
-    finally:
-        current.reset(token)
+class Writer:
+    """Opens write transactions on one driver connection it keeps between them.
+
+    Keeping the connection saves a pool checkout and check-in per command. It is given back
+    (and a new one taken) when it breaks; :meth:`close` returns it to the pool.
+    """
+
+    def __init__(self, engine: Engine, sql: Statements) -> None:
+        self.engine = engine
+        self.sql = sql
+        self._fairy: Any = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[WriteTxn]:
+        """A write transaction: begun, serialised against other writers, committed on success."""
+        sql = self.sql
+        if self._fairy is None:
+            self._fairy = self.engine.raw_connection()
+        txn = WriteTxn(self.engine, sql, self._fairy)
+        token = current.set(txn)
         try:
-            txn.cursor.close()
-        finally:
-            if sql.pg and (txn.raw.closed or getattr(txn.raw, "broken", False)):
-                fairy.invalidate()
+            if sql.pg:
+                txn.cursor.execute(sql.lock)
             else:
-                fairy.close()
+                txn.cursor.execute("BEGIN IMMEDIATE")
+            yield txn
+            if sql.pg:
+                if txn.wrote_events:
+                    txn.cursor.execute(sql.notify)
+                txn.raw.commit()
+            else:
+                txn.cursor.execute("COMMIT")
+        except BaseException:
+            _rollback(txn)
+            if sql.pg and (txn.raw.closed or getattr(txn.raw, "broken", False)):
+                self._fairy = None
+                txn._fairy.invalidate()
+            raise
+        finally:
+            current.reset(token)
+            txn.cursor.close()
+
+    def close(self) -> None:
+        """Give the connection back to the pool."""
+        if self._fairy is not None:
+            fairy, self._fairy = self._fairy, None
+            fairy.close()
 
 
 def _rollback(txn: WriteTxn) -> None:

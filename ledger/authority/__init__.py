@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import lru_cache
 from importlib import resources
@@ -37,6 +37,8 @@ class Matrix:
 
     version: str
     entries: dict[str, Entry]
+    _permits: dict[tuple[str, str, bool, bool], bool] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def entry_for(self, key: str) -> Entry | None:
         """The entry for *key* (``type`` or ``type/qualifier``), falling back to ``type``."""
@@ -60,26 +62,38 @@ class Matrix:
         return out
 
     def permits(self, key: str, post: str, town: str | None, community: str | None) -> bool:
-        """Whether *post* may issue *key* in that scope (answers are remembered: the matrix
-        never changes while the process runs)."""
-        ask = (key, post, town, community)
-        answer = _PERMITS.get(ask)
-        if answer is None or answer[0] is not self:
-            answer = (self, any(fnmatchcase(post, p)
-                                for p in self.allowed_posts(key, town, community)))
-            if len(_PERMITS) >= 100_000:
-                _PERMITS.clear()
-            _PERMITS[ask] = answer
-        return answer[1]
+        """Whether *post* may issue *key* in that scope.
+
+        Placeholders stand only in a pattern's scope (after ``@``), so instead of filling
+        them in (a new glob for every community) the post's own scope is written back in
+        placeholder form and matched against the patterns as written; the answer per
+        (key, post in that form, which scopes are given) is remembered.
+        """
+        name, at, scope = post.partition("@")
+        if community and (scope == community or scope.startswith(community + "/")):
+            scope = "{community}" + scope[len(community):]
+        elif town and (scope == town or scope.startswith(town + "/")):
+            scope = "{town}" + scope[len(town):]
+        ask = (key, name + at + scope, town is not None, community is not None)
+        answer = self._permits.get(ask)
+        if answer is None:
+            answer = any(fnmatchcase(ask[1], p) for p in self.patterns(key, town, community))
+            self._permits[ask] = answer
+        return answer
+
+    def patterns(self, key: str, town: str | None, community: str | None) -> list[str]:
+        """The post patterns of *key* as written, without those needing a missing scope."""
+        entry = self.entry_for(key)
+        if entry is None:
+            return []
+        return [p for p in entry.posts
+                if not ("{community}" in p and community is None)
+                and not ("{town}" in p and town is None)]
 
     def permits_system(self, key: str, actor: str) -> bool:
         """Whether the system actor *actor* may issue *key*."""
         entry = self.entry_for(key)
         return entry is not None and actor in entry.system
-
-
-#: Answers of :meth:`Matrix.permits`, with the matrix that gave them.
-_PERMITS: dict[tuple[str, str, str | None, str | None], tuple[Matrix, bool]] = {}
 
 
 @lru_cache(maxsize=1)

@@ -127,7 +127,7 @@ class Context:
             if not privacy.SUBJECT_RE.match(subject):
                 raise privacy.PersonalDataError(f"subject id {subject[:40]!r} is not a valid id")
             return {"subject": subject, "nonce": "", "ciphertext": ""}
-        return privacy.seal(self.txn.connection, subject, data)
+        return privacy.seal(self.txn, subject, data)
 
     # Authority.
     def authorize(self, *, town: str | None, community: str | None = None) -> None:
