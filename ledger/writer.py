@@ -14,8 +14,14 @@ built once per table. What stays the same:
   head read next is exact and no other writer can take the same aggregate version. Plain
   readers are not blocked on either store. The unique (aggregate, version) index stays the
   guarantee underneath.
+- **Positions given out here.** Writers being serialised, the head read at the start is exact:
+  the transaction numbers its events head+1, head+2, … itself (no gaps in the log) and writes
+  them together with one ``executemany`` — before anything inside the transaction reads the
+  log, before a line's savepoint, and at commit. On PostgreSQL the id sequence is then set to
+  the last position, so inserts that take their id from the sequence follow on.
 - **Feed notification.** On PostgreSQL a ``NOTIFY`` on the events channel goes with every
-  commit that wrote events, as the library's recorder does.
+  commit that wrote events, as the library's recorder does; the last writes, the sequence
+  and the notification go in one pipeline (one round trip).
 
 Code that needs SQLAlchemy inside the transaction (personal-data keys, a handler's query) gets
 a :class:`sqlalchemy.Connection` wrapping the same driver connection (:attr:`WriteTxn.connection`).
@@ -62,6 +68,7 @@ class Statements:
     insert_command: str
     aggregate: str
     lock: str
+    setval: str
     notify: str
 
     @classmethod
@@ -77,13 +84,14 @@ class Statements:
             head=f"SELECT max(id) FROM {ev}",
             prior=f"SELECT result FROM {cl} WHERE command_id = {p}",
             priors=f"SELECT command_id, result FROM {cl} WHERE command_id IN ({{}})",
-            insert_event=(f"INSERT INTO {ev} (originator_id, originator_version, topic, state) "
-                          f"VALUES ({p}, {p}, {p}, {p})" + (" RETURNING id" if pg else "")),
+            insert_event=(f"INSERT INTO {ev} (id, originator_id, originator_version, topic, "
+                          f"state) VALUES ({p}, {p}, {p}, {p}, {p})"),
             insert_command=(f"INSERT INTO {cl} ({', '.join(cols)}) "
                             f"VALUES ({', '.join([p] * len(cols))})"),
             aggregate=(f"SELECT originator_version, topic, state FROM {ev} "
                        f"WHERE originator_id = {p} ORDER BY originator_version"),
             lock=f"LOCK TABLE {ev} IN EXCLUSIVE MODE",
+            setval=f"SELECT setval(pg_get_serial_sequence('{ev}', 'id'), {p})",
             notify=f"NOTIFY {channel}",
         )
 
@@ -104,6 +112,13 @@ class WriteTxn:
         self._sa: Connection | None = None
         self.wrote_events = False
         self.savepoint = False
+        self.batch_line = False
+        #: Position the next event takes (known once :meth:`head` has been read: writers are
+        #: serialised, so positions are given out here, with no gaps).
+        self.next_id: int | None = None
+        self._events: list[tuple[Any, ...]] = []
+        self._commands: list[Sequence[Any]] = []
+        self._last_id = 0
 
     # ------------------------------------------------------------------ statements
     def uuid_param(self, value: UUID) -> Any:
@@ -117,7 +132,9 @@ class WriteTxn:
 
     def head(self) -> int | None:
         value = self.scalar(self.sql.head)
-        return None if value is None else int(value)
+        head = None if value is None else int(value)
+        self.next_id = (head or 0) + 1
+        return head
 
     def prior(self, command_id: str) -> str | None:
         value = self.scalar(self.sql.prior, (command_id,))
@@ -135,24 +152,54 @@ class WriteTxn:
         return out
 
     def insert_events(self, stored: Sequence[StoredEvent]) -> list[int]:
-        """Insert stored events in order; their log positions."""
-        ids: list[int] = []
-        cur, sql = self.cursor, self.sql.insert_event
-        for e in stored:
-            params = (self.uuid_param(e.originator_id),  # type: ignore[arg-type]
-                      e.originator_version, e.topic, e.state)
-            cur.execute(sql, params)
-            ids.append(int(cur.fetchone()[0]) if self.sql.pg else int(cur.lastrowid))
-        if ids:
-            self.wrote_events = True
+        """Add stored events, in order, to the transaction; their log positions.
+
+        The rows are written together (:meth:`flush`): before anything reads the log inside
+        this transaction, before a savepoint, and at commit.
+        """
+        if self.next_id is None:
+            self.head()
+        first = self.next_id
+        assert first is not None
+        ids = list(range(first, first + len(stored)))
+        self.next_id = first + len(stored)
+        uuid_param = self.uuid_param
+        self._events += [(i, uuid_param(e.originator_id),  # type: ignore[arg-type]
+                          e.originator_version, e.topic, e.state)
+                         for i, e in zip(ids, stored, strict=True)]
         return ids
 
     def insert_commands(self, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self.cursor.executemany(self.sql.insert_command, rows)
+        """Add command-log rows (written at commit)."""
+        self._commands += rows
+
+    def flush(self) -> None:
+        """Write the events added so far."""
+        if self._events:
+            rows, self._events = self._events, []
+            self.cursor.executemany(self.sql.insert_event, rows)
+            self.wrote_events = True
+            self._last_id = rows[-1][0]
+
+    def _finish(self) -> None:
+        """Everything still pending, then (PostgreSQL) the id sequence and the notification."""
+        if self.sql.pg:
+            with self.raw.pipeline():
+                self.flush()
+                if self._commands:
+                    self.cursor.executemany(self.sql.insert_command, self._commands)
+                if self.wrote_events:
+                    self.cursor.execute(self.sql.setval, (self._last_id,))
+                    self.cursor.execute(self.sql.notify)
+        else:
+            self.flush()
+            if self._commands:
+                self.cursor.executemany(self.sql.insert_command, self._commands)
+        self._commands = []
 
     def aggregate_rows(self, agg_id: UUID) -> list[tuple[int, str, bytes]]:
         """(version, topic, state) of every stored event of one aggregate, oldest first."""
+        self.flush()
         self.cursor.execute(self.sql.aggregate, (self.uuid_param(agg_id),))
         return [(int(v), str(t), bytes(s)) for v, t, s in self.cursor.fetchall()]
 
@@ -160,6 +207,7 @@ class WriteTxn:
     def begin_line(self) -> None:
         """Start a savepoint for one ``apply`` line (only when the line writes early)."""
         if not self.savepoint:
+            self.flush()  # earlier lines' events stay whatever this line does
             self.cursor.execute("SAVEPOINT ledger_line")
             self.savepoint = True
 
@@ -181,11 +229,10 @@ class WriteTxn:
         """
         if self._sa is None:
             self._sa = Connection(self.engine, connection=self._fairy)
+        self.flush()
         if self.batch_line:
             self.begin_line()
         return self._sa
-
-    batch_line = False
 
 
 class Writer:
@@ -214,9 +261,8 @@ class Writer:
             else:
                 txn.cursor.execute("BEGIN IMMEDIATE")
             yield txn
+            txn._finish()
             if sql.pg:
-                if txn.wrote_events:
-                    txn.cursor.execute(sql.notify)
                 txn.raw.commit()
             else:
                 txn.cursor.execute("COMMIT")

@@ -1,8 +1,8 @@
 """Fast bulk loading for integrity tests and benchmarks.
 
-``execute`` runs about 300 commands/s (validation, authority, one durable transaction each),
-so tests that need 100,000 events build them here instead: real ``Community.Registered``
-domain events, created by the aggregate and stored by the event store's own recorder
+``execute`` runs a few thousand commands/s at best (validation, authority, one durable
+transaction each), so tests that need 100,000 events build them here instead: real
+``Community.Registered`` domain events, created by the aggregate and stored by the event store's own recorder
 (``Application.save``) in large transactions, each with one command-log row standing for the
 batch (so ``verify``'s command-log check sees every event accounted for). Only the command
 path (parsing, authority check, one transaction per command) is skipped.
