@@ -20,8 +20,7 @@ built once per table. What stays the same:
   log, before a line's savepoint, and at commit. On PostgreSQL the id sequence is then set to
   the last position, so inserts that take their id from the sequence follow on.
 - **Feed notification.** On PostgreSQL a ``NOTIFY`` on the events channel goes with every
-  commit that wrote events, as the library's recorder does; the last writes, the sequence
-  and the notification go in one pipeline (one round trip).
+  commit that wrote events, as the library's recorder does.
 
 Code that needs SQLAlchemy inside the transaction (personal-data keys, a handler's query) gets
 a :class:`sqlalchemy.Connection` wrapping the same driver connection (:attr:`WriteTxn.connection`).
@@ -51,6 +50,8 @@ except ImportError:  # pragma: no cover
 #: concurrent writer (version or command id), a busy database, a deadlock, a lost connection.
 DRIVER_RETRYABLE: tuple[type[BaseException], ...] = (
     sqlite3.IntegrityError, sqlite3.OperationalError, *_PG_RETRYABLE)
+
+_UNREAD = object()
 
 #: The write transaction open in this context (loads inside a command read through it).
 current: ContextVar[WriteTxn | None] = ContextVar("ledger_write_txn", default=None)
@@ -119,6 +120,7 @@ class WriteTxn:
         self._events: list[tuple[Any, ...]] = []
         self._commands: list[Sequence[Any]] = []
         self._last_id = 0
+        self._head: Any = _UNREAD
 
     # ------------------------------------------------------------------ statements
     def uuid_param(self, value: UUID) -> Any:
@@ -131,14 +133,24 @@ class WriteTxn:
         return None if row is None else row[0]
 
     def head(self) -> int | None:
-        value = self.scalar(self.sql.head)
-        head = None if value is None else int(value)
-        self.next_id = (head or 0) + 1
-        return head
+        """The last position in the log (read once, at the start of the transaction)."""
+        if self._head is _UNREAD:
+            self._set_head(self.scalar(self.sql.head))
+        return self._head  # type: ignore[no-any-return]
+
+    def _set_head(self, value: Any) -> None:
+        self._head = None if value is None else int(value)
+        self.next_id = (self._head or 0) + 1
 
     def prior(self, command_id: str) -> str | None:
+        """The stored result of *command_id*, if it is in the command log."""
         value = self.scalar(self.sql.prior, (command_id,))
         return None if value is None else str(value)
+
+    def _begin(self) -> None:
+        """Begin: take the writers' lock and read the head."""
+        self.cursor.execute(self.sql.lock if self.sql.pg else "BEGIN IMMEDIATE")
+        self.head()
 
     def priors(self, command_ids: Sequence[str]) -> dict[str, str]:
         """Stored results of the command ids already in the log (one query)."""
@@ -181,21 +193,20 @@ class WriteTxn:
             self.wrote_events = True
             self._last_id = rows[-1][0]
 
-    def _finish(self) -> None:
-        """Everything still pending, then (PostgreSQL) the id sequence and the notification."""
+    def _commit(self) -> None:
+        """Write what is pending (on PostgreSQL: then set the id sequence and notify) and
+        commit."""
+        self.flush()
+        if self._commands:
+            self.cursor.executemany(self.sql.insert_command, self._commands)
+            self._commands = []
         if self.sql.pg:
-            with self.raw.pipeline():
-                self.flush()
-                if self._commands:
-                    self.cursor.executemany(self.sql.insert_command, self._commands)
-                if self.wrote_events:
-                    self.cursor.execute(self.sql.setval, (self._last_id,))
-                    self.cursor.execute(self.sql.notify)
+            if self.wrote_events:
+                self.cursor.execute(self.sql.setval, (self._last_id,))
+                self.cursor.execute(self.sql.notify)
+            self.raw.commit()
         else:
-            self.flush()
-            if self._commands:
-                self.cursor.executemany(self.sql.insert_command, self._commands)
-        self._commands = []
+            self.cursor.execute("COMMIT")
 
     def aggregate_rows(self, agg_id: UUID) -> list[tuple[int, str, bytes]]:
         """(version, topic, state) of every stored event of one aggregate, oldest first."""
@@ -256,16 +267,9 @@ class Writer:
         txn = WriteTxn(self.engine, sql, self._fairy)
         token = current.set(txn)
         try:
-            if sql.pg:
-                txn.cursor.execute(sql.lock)
-            else:
-                txn.cursor.execute("BEGIN IMMEDIATE")
+            txn._begin()
             yield txn
-            txn._finish()
-            if sql.pg:
-                txn.raw.commit()
-            else:
-                txn.cursor.execute("COMMIT")
+            txn._commit()
         except BaseException:
             _rollback(txn)
             if sql.pg and (txn.raw.closed or getattr(txn.raw, "broken", False)):
