@@ -22,7 +22,12 @@ import sqlalchemy.exc
 import structlog
 from eventsourcing.application import AggregateNotFoundError as LibAggregateNotFound
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    OperationalError,
+    StoredEvent,
+    Transcoder,
+)
 from pydantic import BaseModel
 from sqlalchemy import Engine, Table, and_, bindparam, func, inspect, or_, select
 
@@ -49,6 +54,7 @@ from ledger.integrity.sqlstore import INTEGRITY_TABLES
 from ledger.projections import Projection, catch_up, discover, position, rebuild
 from ledger.projections.status import communities, post_terms, towns, utc_key
 from ledger.store import command_log, metadata, write_intent
+from ledger.transcoder import FastJSONTranscoder
 from ledger.writer import WriteTxn
 
 log = structlog.get_logger("ledger")
@@ -226,6 +232,12 @@ class GovernanceLedger(Application[UUID]):
         self._overlay: dict[UUID, LedgerAggregate] | None = None
         self._overlay_commands: set[str] = set()
         load_handlers()
+
+    def construct_transcoder(self) -> Transcoder:
+        """The library's JSON format, encoded and decoded with orjson (ledger.transcoder)."""
+        transcoder = FastJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def _create_schema(self) -> None:
         """Create our tables (idempotent; processes starting together take turns).
