@@ -363,8 +363,11 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
     tables = [t for p in router.projections for t in p.tables]
     try:
         with _shadow_engine(ledger) as (shadow, where):
-            for table in tables:
-                table.create(shadow, checkfirst=False)
+            # Tables without their secondary indexes: those are built once, after the rows
+            # are in (on PostgreSQL in the shadow schema, on SQLite by the copy at the swap).
+            with shadow.begin() as sconn:
+                for table in tables:
+                    sconn.execute(CreateTable(table))
             for p in router.projections:
                 p.start_empty()
             pos, total = _build(ledger, router, shadow, 0, batch)
@@ -373,6 +376,10 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
             pos, more = _build(ledger, router, shadow, pos, batch)  # what came meanwhile
             total += more
             if engine.dialect.name == "postgresql":
+                with shadow.begin() as sconn:
+                    for table in tables:
+                        for index in table.indexes:
+                            sconn.execute(CreateIndex(index))
                 with engine.begin() as conn:
                     live = str(conn.execute(text("SELECT current_schema()")).scalar_one())
                     for p in router.projections:  # locks the rows: catch-ups wait here

@@ -9,11 +9,12 @@ column) whose values are bound at execution, e.g. ``conn.execute(ins(t), {"a": 1
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Dialect, Table, and_, bindparam, delete, insert, select, update
 
 #: The parameter name carrying the key value in :func:`upd_by` and :func:`sel_by`.
 KEY = "wkey"
@@ -55,6 +56,10 @@ class TableBuffer:
     def __init__(self, table: Table, key: tuple[str, ...] | None = None) -> None:
         self.table = table
         self.key = key or tuple(c.name for c in table.primary_key.columns)
+        names = self.key
+        self._keyof: Callable[[dict[str, Any]], Key] = (
+            (lambda row: (row[names[0]],)) if len(names) == 1
+            else (lambda row: tuple(row[k] for k in names)))
         self._new: dict[Key, dict[str, Any]] = {}
         self._upd: dict[Key, dict[str, Any]] = {}
         self._del: set[Key] = set()
@@ -64,7 +69,7 @@ class TableBuffer:
 
     def insert(self, row: dict[str, Any]) -> dict[str, Any]:
         """Queue *row* (returned: changing it before the flush changes what is written)."""
-        key = tuple(row[k] for k in self.key)
+        key = self._keyof(row)
         if key in self._new:
             raise ValueError(f"{self.table.name}: row {key!r} inserted twice in one batch")
         self._new[key] = row
@@ -91,12 +96,12 @@ class TableBuffer:
     def flush(self, conn: Connection) -> None:
         """Send what is queued, then forget it."""
         if self._del:
-            conn.execute(_delete_by(self.table, self.key),
-                         [{f"k_{k}": v for k, v in zip(self.key, key, strict=True)}
-                          for key in self._del])
+            executemany(conn, _delete_by(self.table, self.key),
+                        [{f"k_{k}": v for k, v in zip(self.key, key, strict=True)}
+                         for key in self._del])
         if self._new:
             for cols, rows in _by_shape(self._new.values()).items():
-                conn.execute(_insert_cols(self.table, cols), rows)
+                executemany(conn, _insert_cols(self.table, cols), rows)
         if self._upd:
             shaped: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for key, values in self._upd.items():
@@ -104,8 +109,41 @@ class TableBuffer:
                 params.update(values)
                 shaped.setdefault(tuple(sorted(values)), []).append(params)
             for cols, rows in shaped.items():
-                conn.execute(_update_cols(self.table, self.key, cols), rows)
+                executemany(conn, _update_cols(self.table, self.key, cols), rows)
         self.clear()
+
+
+def executemany(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
+    """Run *statement* once per row of parameters, straight through the driver.
+
+    The statement is compiled once per dialect; rows go to the driver's ``executemany`` as
+    they are (tuples for positional drivers), after the few bind processors the types have
+    (booleans), which skips SQLAlchemy's per-row parameter handling.
+    """
+    sql, names, procs = _compiled(statement, conn.dialect)
+    if procs:
+        rows = [{**r, **{k: p(r[k]) for k, p in procs.items() if k in r}} for r in rows]
+    if names is None:
+        conn.exec_driver_sql(sql, rows)
+    elif len(names) == 1:
+        conn.exec_driver_sql(sql, [(r[names[0]],) for r in rows])
+    else:
+        get = itemgetter(*names)
+        conn.exec_driver_sql(sql, [get(r) for r in rows])
+
+
+_COMPILED: dict[tuple[Any, Any], tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+
+def _compiled(statement: Any, dialect: Dialect,
+              ) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+    key = (statement, dialect)
+    got = _COMPILED.get(key)
+    if got is None:
+        c = statement.compile(dialect=dialect)
+        names = tuple(c.positiontup) if dialect.positional else None
+        got = _COMPILED[key] = (c.string, names, dict(c._bind_processors))
+    return got
 
 
 def _by_shape(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:

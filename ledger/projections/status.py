@@ -7,6 +7,7 @@ Times are stored twice: as recorded (with offset, for display) and as fixed-widt
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from sqlalchemy import (
     Column,
@@ -27,8 +28,15 @@ from ledger.store import ID, metadata
 
 def utc_key(value: str | datetime) -> str:
     """Fixed-width UTC text of an ISO datetime, comparable as a string."""
-    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    if isinstance(value, str):
+        return _utc_key_of_text(value)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+@lru_cache(maxsize=8192)
+def _utc_key_of_text(value: str) -> str:
+    # Business times repeat (every event of a command shares one): worth remembering.
+    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 towns = Table(
