@@ -60,7 +60,7 @@ def decode(mapper: Mapper[UUID] | None, position: int, originator_id: UUID, vers
     "_data_": …}`` for the timestamp, and for any UUID, Decimal or datetime) are unwrapped.
     *mapper* is accepted for callers that have one; it is not needed.
     """
-    obj = json.loads(state)
+    obj = json.loads(state.decode("utf-8"))  # text: json skips guessing the encoding
     if state.count(b'"_type_"') > 1:
         obj = _unwrap(obj)
     ts = obj.pop("timestamp")

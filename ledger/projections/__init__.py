@@ -126,7 +126,7 @@ class Projection:
 
 
 #: Entries kept per memo dictionary across batches (bounded memory during a long rebuild).
-MEMO_LIMIT = 50_000
+MEMO_LIMIT = 20_000
 
 
 def position(conn: Connection, name: str, *, lock: bool = False) -> tuple[int, int] | None:
@@ -146,11 +146,11 @@ def batch_size() -> int:
 
 
 def rebuild_batch_size() -> int:
-    """Events per transaction of a rebuild (``LEDGER_PROJECTION_BATCH`` if set, else 20,000).
+    """Events per transaction of a rebuild (``LEDGER_PROJECTION_BATCH`` if set, else 10,000).
 
     A rebuild writes into tables nobody reads until the swap, so its batches can be large.
     """
-    return max(1, int(os.environ.get("LEDGER_PROJECTION_BATCH") or 20_000))
+    return max(1, int(os.environ.get("LEDGER_PROJECTION_BATCH") or 10_000))
 
 
 class Router:

@@ -58,8 +58,7 @@ class TableBuffer:
         self.key = key or tuple(c.name for c in table.primary_key.columns)
         names = self.key
         self._keyof: Callable[[dict[str, Any]], Key] = (
-            (lambda row: (row[names[0]],)) if len(names) == 1
-            else (lambda row: tuple(row[k] for k in names)))
+            (lambda row: (row[names[0]],)) if len(names) == 1 else itemgetter(*names))
         self._new: dict[Key, dict[str, Any]] = {}
         self._upd: dict[Key, dict[str, Any]] = {}
         self._del: set[Key] = set()
