@@ -11,7 +11,9 @@ continuously, one runner per view).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
+from contextlib import ExitStack
 from itertools import islice
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -75,6 +77,8 @@ class Projection:
         self.complete = False
         #: The tracked position the memos match (``None``: unknown, they are empty).
         self.synced: int | None = None
+        #: Held while a batch is applied: threads of one process share projection instances.
+        self.lock = threading.Lock()
 
     def buffer(self, table: Table, key: tuple[str, ...] | None = None) -> TableBuffer:
         """The write buffer of *table* (rows addressed by *key*, default the primary key)."""
@@ -213,36 +217,42 @@ def catch_up_many(ledger: GovernanceLedger, projections: Sequence[Projection],
     total = 0
     while True:
         after: dict[str, int] = {}
-        try:
+        # One batch at a time per projection instance in this process (threads share them).
+        with ExitStack() as held:
+            for p in ordered:
+                held.enter_context(p.lock)
             with write_intent(), engine.begin() as conn:
-                for p in ordered:
-                    tracked = position(conn, p.name, lock=True)
-                    if tracked is None:
-                        conn.execute(insert(projection_tracking).values(
-                            name=p.name, position=0, schema_version=p.schema_version))
-                        tracked = (0, p.schema_version)
-                    pos, version = tracked
-                    if p.synced != pos:  # another process moved it: reread from the tables
-                        p.discard()
-                    if version != p.schema_version:
-                        p.reset(conn)
-                        pos = 0
-                    after[p.name] = pos
-                start = min(after.values())
-                # Only the events some projection reads are decoded; the others are skipped.
-                events, read, new_pos = read_log_page(conn, ledger.events_table, ledger.mapper,
-                                                      start, batch, stop, router.types)
-                router.apply(conn, events, after if len(ordered) > 1 else None)
-                for p in ordered:
-                    conn.execute(update(projection_tracking)
-                                 .where(projection_tracking.c.name == p.name)
-                                 .values(position=max(after[p.name], new_pos),
-                                         schema_version=p.schema_version))
-        except BaseException:
-            router.discard()
-            raise
-        for p in ordered:
-            p.synced = max(after[p.name], new_pos)
+                try:
+                    for p in ordered:
+                        tracked = position(conn, p.name, lock=True)
+                        if tracked is None:
+                            conn.execute(insert(projection_tracking).values(
+                                name=p.name, position=0, schema_version=p.schema_version))
+                            tracked = (0, p.schema_version)
+                        pos, version = tracked
+                        if p.synced != pos:  # another process moved it: reread the tables
+                            p.discard()
+                        if version != p.schema_version:
+                            p.reset(conn)
+                            pos = 0
+                        after[p.name] = pos
+                    start = min(after.values())
+                    # Only the events some projection reads are decoded; others are skipped.
+                    events, read, new_pos = read_log_page(
+                        conn, ledger.events_table, ledger.mapper, start, batch, stop,
+                        router.types)
+                    router.apply(conn, events, after if len(ordered) > 1 else None)
+                    for p in ordered:
+                        conn.execute(update(projection_tracking)
+                                     .where(projection_tracking.c.name == p.name)
+                                     .values(position=max(after[p.name], new_pos),
+                                             schema_version=p.schema_version))
+                        p.synced = None  # unknown until the commit succeeds
+                except BaseException:
+                    router.discard()
+                    raise
+            for p in ordered:
+                p.synced = max(after[p.name], new_pos)
         total += read
         if read < batch:
             return total
@@ -269,10 +279,14 @@ def rebuild_many(ledger: GovernanceLedger, projections: Sequence[Projection],
     if can_swap(ledger):
         read = rebuild_swapped(ledger, projections, batch)
     else:
-        with write_intent(), ledger.engine.begin() as conn:
-            for p in projections:
-                p.reset(conn)
-                conn.execute(delete(projection_tracking)
-                             .where(projection_tracking.c.name == p.name))
+        with ExitStack() as held:
+            for p in sorted(projections, key=lambda p: p.name):
+                held.enter_context(p.lock)
+            with write_intent(), ledger.engine.begin() as conn:
+                for p in projections:
+                    p.reset(conn)
+                    conn.execute(delete(projection_tracking)
+                                 .where(projection_tracking.c.name == p.name))
+                    p.synced = None
         read = catch_up_many(ledger, projections, batch)
     return {p.name: read for p in projections}

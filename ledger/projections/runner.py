@@ -359,7 +359,9 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
     """
     engine = ledger.engine
     projections = [projection] if isinstance(projection, Projection) else list(projection)
-    router = Router(sorted(projections, key=lambda p: p.name))
+    # New instances build the shadow: the ledger's own keep serving catch-ups of the live
+    # tables meanwhile (from this or other threads) with working state of their own.
+    router = Router(sorted((type(p)() for p in projections), key=lambda p: p.name))
     tables = [t for p in router.projections for t in p.tables]
     try:
         with _shadow_engine(ledger) as (shadow, where):
@@ -403,11 +405,9 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
                                 _copy_table(conn, table)
                     finally:
                         raw.execute("DETACH DATABASE ledger_rebuild")
-    except BaseException:
+    finally:
         router.discard()
-        raise
-    for p in router.projections:  # the live tables now hold what the working state knows
-        p.synced = pos
+    for p in router.projections:
         log.info("projection.rebuilt", projection=p.name, events=total, position=pos)
     return total
 
