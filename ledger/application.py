@@ -51,7 +51,14 @@ from ledger.eventlog import LoggedEvent, read_aggregate
 from ledger.handlers import HANDLERS, Context, load_handlers
 from ledger.integrity import appendonly
 from ledger.integrity.sqlstore import INTEGRITY_TABLES
-from ledger.projections import Projection, catch_up, discover, position, rebuild
+from ledger.projections import (
+    Projection,
+    catch_up,
+    catch_up_many,
+    discover,
+    position,
+    rebuild_many,
+)
 from ledger.projections.status import communities, post_terms, towns, utc_key
 from ledger.store import command_log, metadata, write_intent
 from ledger.transcoder import FastJSONTranscoder
@@ -537,14 +544,18 @@ class GovernanceLedger(Application[UUID]):
     # ------------------------------------------------------------------ reading
     def catch_up(self, name: str | None = None) -> None:
         """Bring projections (all, or *name*) up to the end of the log."""
+        if name is None:  # one pass over the log for all of them
+            catch_up_many(self, list(self.projections.values()))
+            return
         for key, projection in self.projections.items():
-            if name is None or key == name:
+            if key == name:
                 catch_up(self, projection)
 
     def rebuild(self, name: str | None = None) -> dict[str, int]:
-        """Rebuild projections (all, or *name*) from zero; return events read per projection."""
-        return {key: rebuild(self, p) for key, p in self.projections.items()
-                if name is None or key == name}
+        """Rebuild projections (all, or *name*) from zero in one pass over the log; return
+        events read per projection."""
+        return rebuild_many(self, [p for key, p in self.projections.items()
+                                   if name is None or key == name])
 
     def projection_status(self) -> list[dict[str, Any]]:
         """Each projection's tracked position and how many log positions it is behind."""

@@ -16,7 +16,8 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Mapper
-from sqlalchemy import Connection, Table, bindparam, select
+from sqlalchemy import Connection, Table, bindparam, select, type_coerce
+from sqlalchemy.types import NullType
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def decode(mapper: Mapper[UUID] | None, position: int, originator_id: UUID, vers
     "_data_": …}`` for the timestamp, and for any UUID, Decimal or datetime) are unwrapped.
     *mapper* is accepted for callers that have one; it is not needed.
     """
-    obj = json.loads(state)
+    obj = json.loads(state.decode("utf-8"))  # text: json skips guessing the encoding
     if state.count(b'"_type_"') > 1:
         obj = _unwrap(obj)
     ts = obj.pop("timestamp")
@@ -108,11 +109,23 @@ def _unwrap(value: Any) -> Any:
 @lru_cache(maxsize=16)
 def _log_query(table: Table, bounded: bool) -> Any:
     """The page query, built once per table (bound parameters: after, limit, stop)."""
-    q = select(table.c.id, table.c.originator_id, table.c.originator_version, table.c.topic,
+    # The id column is read as the driver gives it (16 bytes on SQLite, a UUID on PostgreSQL)
+    # and made a UUID in ``_uuid``: the column type's own conversion costs more per row.
+    q = select(table.c.id, type_coerce(table.c.originator_id, NullType()),
+               table.c.originator_version, table.c.topic,
                table.c.state).where(table.c.id > bindparam("after"))
     if bounded:
         q = q.where(table.c.id <= bindparam("stop"))
     return q.order_by(table.c.id).limit(bindparam("limit"))
+
+
+def _uuid(value: Any) -> UUID:
+    """An originator id as the driver returned it, as a UUID."""
+    if isinstance(value, UUID):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return UUID(bytes=bytes(value))
+    return UUID(str(value))
 
 
 def read_log_page(conn: Connection, table: Table, mapper: Mapper[UUID], after: int, limit: int,
@@ -130,10 +143,10 @@ def read_log_page(conn: Connection, table: Table, mapper: Mapper[UUID], after: i
     if not rows:
         return [], 0, after
     if types:
-        out = [decode(mapper, r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows
+        out = [decode(mapper, r[0], _uuid(r[1]), r[2], r[3], bytes(r[4])) for r in rows
                if _type_name(r[3]) in types]
     else:
-        out = [decode(mapper, r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+        out = [decode(mapper, r[0], _uuid(r[1]), r[2], r[3], bytes(r[4])) for r in rows]
     return out, len(rows), int(rows[-1][0])
 
 

@@ -11,11 +11,16 @@ continuously, one runner per view).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+import threading
+from collections.abc import Sequence
+from contextlib import ExitStack
+from itertools import islice
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from ledger.eventlog import LoggedEvent, read_log_page
+from ledger.projections.sql import TableBuffer
 from ledger.store import projection_tracking, write_intent
 
 if TYPE_CHECKING:
@@ -45,7 +50,19 @@ def discover() -> dict[str, Projection]:
 
 
 class Projection:
-    """Base of read models: a name, a schema version, tables, and ``apply``."""
+    """Base of read models: a name, a schema version, tables, and ``apply``.
+
+    **Working state.** ``apply`` does not run SQL per event: it queues its writes in
+    :class:`~ledger.projections.sql.TableBuffer` objects (``self.buffer(table)``) and keeps
+    what later events need to read (counters, the open interval, a readable key…) in
+    dictionaries made with ``self.memo(name)``. ``flush`` sends the queued writes, one
+    ``executemany`` per statement shape, just before the batch commits with the tracking row.
+    A memo entry missing from memory is loaded from the tables; when the tables started empty
+    (a rebuild) and nothing was evicted since (``complete``), a missing entry means the row
+    does not exist and nothing is read. Memos keep at most :data:`MEMO_LIMIT` entries each
+    (the oldest half goes, after a flush). The runner calls ``discard`` when a batch fails or
+    the tables may have changed under it (another process moved the tracking row).
+    """
 
     name: ClassVar[str] = ""
     schema_version: ClassVar[int] = 1
@@ -53,21 +70,67 @@ class Projection:
     #: Event type names this projection reads; empty means every event.
     topics: ClassVar[frozenset[str]] = frozenset()
 
+    def __init__(self) -> None:
+        self._buffers: dict[str, TableBuffer] = {}
+        self._memos: dict[str, dict[Any, Any]] = {}
+        #: The tables hold nothing the memos do not know (they started empty, none evicted).
+        self.complete = False
+        #: The tracked position the memos match (``None``: unknown, they are empty).
+        self.synced: int | None = None
+        #: Held while a batch is applied: threads of one process share projection instances.
+        self.lock = threading.Lock()
+
+    def buffer(self, table: Table, key: tuple[str, ...] | None = None) -> TableBuffer:
+        """The write buffer of *table* (rows addressed by *key*, default the primary key)."""
+        buf = self._buffers.get(table.name)
+        if buf is None:
+            buf = self._buffers[table.name] = TableBuffer(table, key)
+        return buf
+
+    def memo(self, name: str) -> dict[Any, Any]:
+        """A named dictionary of working state (see the class docstring)."""
+        m = self._memos.get(name)
+        if m is None:
+            m = self._memos[name] = {}
+        return m
+
     def apply(self, conn: Connection, event: LoggedEvent) -> None:
-        """Apply one event to the tables (inside the batch's transaction)."""
+        """Apply one event (inside the batch's transaction; writes go to the buffers)."""
         raise NotImplementedError
 
     def flush(self, conn: Connection) -> None:
-        """Write rows buffered by ``apply`` (called once per batch, before the batch commits).
+        """Send the buffered writes (called once per batch, before the batch commits)."""
+        for buf in self._buffers.values():
+            buf.flush(conn)
+        for m in self._memos.values():
+            if len(m) > MEMO_LIMIT:
+                for key in list(islice(m, len(m) - MEMO_LIMIT // 2)):
+                    del m[key]
+                self.complete = False
 
-        Projections whose rows are never read back while applying may buffer their inserts
-        in ``apply`` and write them here in one ``executemany``.
-        """
+    def discard(self) -> None:
+        """Forget buffered writes and working state (the tables are the truth again)."""
+        for buf in self._buffers.values():
+            buf.clear()
+        self._memos.clear()
+        self.complete = False
+        self.synced = None
+
+    def start_empty(self) -> None:
+        """The tables have just been emptied or created: nothing needs reading back."""
+        self.discard()
+        self.complete = True
+        self.synced = 0
 
     def reset(self, conn: Connection) -> None:
         """Empty the tables (children first)."""
         for table in reversed(self.tables):
             conn.execute(delete(table))
+        self.start_empty()
+
+
+#: Entries kept per memo dictionary across batches (bounded memory during a long rebuild).
+MEMO_LIMIT = 20_000
 
 
 def position(conn: Connection, name: str, *, lock: bool = False) -> tuple[int, int] | None:
@@ -86,49 +149,144 @@ def batch_size() -> int:
     return max(1, int(os.environ.get("LEDGER_PROJECTION_BATCH") or 1000))
 
 
+def rebuild_batch_size() -> int:
+    """Events per transaction of a rebuild (``LEDGER_PROJECTION_BATCH`` if set, else 10,000).
+
+    A rebuild writes into tables nobody reads until the swap, so its batches can be large.
+    """
+    return max(1, int(os.environ.get("LEDGER_PROJECTION_BATCH") or 10_000))
+
+
+class Router:
+    """Which of several projections read each event type, and which types any of them read."""
+
+    def __init__(self, projections: Sequence[Projection]) -> None:
+        self.projections = list(projections)
+        self._routes: dict[str, list[Projection]] = {}
+        #: The event types to decode (``None``: all, some projection reads every event).
+        self.types: frozenset[str] | None = (
+            None if any(not p.topics for p in projections)
+            else frozenset().union(*(p.topics for p in projections)))
+
+    def route(self, event_type: str) -> list[Projection]:
+        """The projections that read *event_type*, in the order given."""
+        got = self._routes.get(event_type)
+        if got is None:
+            got = self._routes[event_type] = [
+                p for p in self.projections if not p.topics or event_type in p.topics]
+        return got
+
+    def apply(self, conn: Connection, events: list[LoggedEvent],
+              after: dict[str, int] | None = None) -> None:
+        """Hand each event to every projection that reads it (and, with *after*, has not yet
+        applied it), then flush every projection."""
+        route = self.route
+        for ev in events:
+            for p in route(ev.type):
+                if after is None or ev.position > after[p.name]:
+                    p.apply(conn, ev)
+        for p in self.projections:
+            p.flush(conn)
+
+    def discard(self) -> None:
+        """Forget every projection's buffers and working state."""
+        for p in self.projections:
+            p.discard()
+
+
 def catch_up(ledger: GovernanceLedger, projection: Projection, batch: int | None = None,
              stop: int | None = None) -> int:
     """Apply every event after the tracked position; return how many were read."""
+    return catch_up_many(ledger, [projection], batch, stop)
+
+
+def catch_up_many(ledger: GovernanceLedger, projections: Sequence[Projection],
+                  batch: int | None = None, stop: int | None = None) -> int:
+    """Catch several projections up in one pass over the log; return the rows read.
+
+    Each batch reads the log once from the lowest tracked position, hands every event to the
+    projections that read it and are behind it, and moves every projection's tracking row in
+    the same transaction as its rows. Tracking rows are locked in name order.
+    """
+    if not projections:
+        return 0
     engine = ledger.engine
     batch = batch or batch_size()
+    ordered = sorted(projections, key=lambda p: p.name)
+    router = Router(ordered)
     total = 0
     while True:
-        with write_intent(), engine.begin() as conn:
-            tracked = position(conn, projection.name, lock=True)
-            if tracked is None:
-                conn.execute(insert(projection_tracking).values(
-                    name=projection.name, position=0, schema_version=projection.schema_version))
-                tracked = (0, projection.schema_version)
-            pos, version = tracked
-            if version != projection.schema_version:
-                projection.reset(conn)
-                pos = 0
-            # Only the events this projection reads are decoded; the others are skipped.
-            events, read, new_pos = read_log_page(conn, ledger.events_table, ledger.mapper,
-                                                  pos, batch, stop, projection.topics)
-            for ev in events:
-                projection.apply(conn, ev)
-            projection.flush(conn)
-            conn.execute(update(projection_tracking)
-                         .where(projection_tracking.c.name == projection.name)
-                         .values(position=new_pos, schema_version=projection.schema_version))
+        after: dict[str, int] = {}
+        # One batch at a time per projection instance in this process (threads share them).
+        with ExitStack() as held:
+            for p in ordered:
+                held.enter_context(p.lock)
+            with write_intent(), engine.begin() as conn:
+                try:
+                    for p in ordered:
+                        tracked = position(conn, p.name, lock=True)
+                        if tracked is None:
+                            conn.execute(insert(projection_tracking).values(
+                                name=p.name, position=0, schema_version=p.schema_version))
+                            tracked = (0, p.schema_version)
+                        pos, version = tracked
+                        if p.synced != pos:  # another process moved it: reread the tables
+                            p.discard()
+                        if version != p.schema_version:
+                            p.reset(conn)
+                            pos = 0
+                        after[p.name] = pos
+                    start = min(after.values())
+                    # Only the events some projection reads are decoded; others are skipped.
+                    events, read, new_pos = read_log_page(
+                        conn, ledger.events_table, ledger.mapper, start, batch, stop,
+                        router.types)
+                    router.apply(conn, events, after if len(ordered) > 1 else None)
+                    for p in ordered:
+                        conn.execute(update(projection_tracking)
+                                     .where(projection_tracking.c.name == p.name)
+                                     .values(position=max(after[p.name], new_pos),
+                                             schema_version=p.schema_version))
+                        p.synced = None  # unknown until the commit succeeds
+                except BaseException:
+                    router.discard()
+                    raise
+            for p in ordered:
+                p.synced = max(after[p.name], new_pos)
         total += read
         if read < batch:
             return total
 
 
 def rebuild(ledger: GovernanceLedger, projection: Projection, batch: int | None = None) -> int:
-    """Replay the whole log into new tables and swap them in; return the events read.
+    """Replay the whole log into new tables and swap them in; return the events read."""
+    return rebuild_many(ledger, [projection], batch)[projection.name]
 
-    An in-memory SQLite database has no room for shadow tables: there the tables are
-    emptied and replayed in place.
+
+def rebuild_many(ledger: GovernanceLedger, projections: Sequence[Projection],
+                 batch: int | None = None) -> dict[str, int]:
+    """Rebuild several projections in one pass over the log; return the events read by each.
+
+    The log is read and decoded once; every event goes to each projection that reads it. An
+    in-memory SQLite database has no room for shadow tables: there the tables are emptied and
+    replayed in place.
     """
     from ledger.projections.runner import can_swap, rebuild_swapped
 
+    if not projections:
+        return {}
+    batch = batch or rebuild_batch_size()
     if can_swap(ledger):
-        return rebuild_swapped(ledger, projection, batch or batch_size())
-    with write_intent(), ledger.engine.begin() as conn:
-        projection.reset(conn)
-        conn.execute(delete(projection_tracking)
-                     .where(projection_tracking.c.name == projection.name))
-    return catch_up(ledger, projection, batch)
+        read = rebuild_swapped(ledger, projections, batch)
+    else:
+        with ExitStack() as held:
+            for p in sorted(projections, key=lambda p: p.name):
+                held.enter_context(p.lock)
+            with write_intent(), ledger.engine.begin() as conn:
+                for p in projections:
+                    p.reset(conn)
+                    conn.execute(delete(projection_tracking)
+                                 .where(projection_tracking.c.name == p.name))
+                    p.synced = None
+        read = catch_up_many(ledger, projections, batch)
+    return {p.name: read for p in projections}

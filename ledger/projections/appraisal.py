@@ -12,6 +12,7 @@ import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from eventsourcing.domain import CanMutateAggregate
 from sqlalchemy import (
     Boolean,
     Column,
@@ -21,12 +22,11 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    delete,
-    insert,
+    bindparam,
     select,
-    update,
 )
 
+from ledger.aggregates.appraisal_year import AppraisalYear
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
 from ledger.store import ID, metadata
@@ -162,33 +162,53 @@ class AppraisalProjection(Projection):
     schema_version = 1
     tables = TABLES
 
+    #: The ``AppraisalYear`` events (others are skipped without decoding).
+    topics = frozenset(
+        f"AppraisalYear.{name}" for name, value in vars(AppraisalYear).items()
+        if isinstance(value, type) and issubclass(value, CanMutateAggregate))
+
     def apply(self, conn: Connection, event: LoggedEvent) -> None:
         kind, _, name = event.type.partition(".")
         if kind != "AppraisalYear":
             return
         d, env = event.data, event.envelope
+        agg = str(event.aggregate_id)
+        memo = self.memo("years")
         if name == "Opened":
-            conn.execute(insert(years).values(
-                code=d["code"], aggregate_id=str(event.aggregate_id), town=d["town"],
-                year=d["year"], status="open", runs=0, opened_at=env.get("occurred_at", ""),
-                reopened=0))
+            self.buffer(years).insert({
+                "code": d["code"], "aggregate_id": agg, "town": d["town"],
+                "year": d["year"], "status": "open", "runs": 0,
+                "opened_at": env.get("occurred_at", ""), "closed_at": None,
+                "objection_until": None, "finalised_at": None, "reopened": 0,
+                "last_reopen_reason": None, "rule": None, "parameters": None,
+                "inputs_digest": None, "bottom_three_applies": None})
+            memo[agg] = {"code": d["code"], "reopened": 0}
             return
-        code = conn.execute(select(years.c.code).where(
-            years.c.aggregate_id == str(event.aggregate_id))).scalar()
-        if code is None:  # pragma: no cover - Opened always comes first
+        year = memo.get(agg)
+        if year is None and not self.complete:
+            row = conn.execute(_YEAR, {"agg": agg}).first()
+            if row is not None:
+                year = memo[agg] = dict(row._mapping)
+        if year is None:  # pragma: no cover - Opened always comes first
             return
         handler = getattr(self, f"_on_{name}", None)
         if handler is not None:
-            handler(conn, code, d, env, event)
+            handler(conn, year["code"], d, env, event)
 
     # -------------------------------------------------------------- firms
-    @staticmethod
-    def _firm(conn: Connection, code: str, firm: str, values: dict[str, Any]) -> None:
-        where = and_(firm_rows.c.year_code == code, firm_rows.c.firm == firm)
-        if conn.execute(select(firm_rows.c.firm).where(where)).first() is None:
-            conn.execute(insert(firm_rows).values(year_code=code, firm=firm, **values))
+    def _firm(self, conn: Connection, code: str, firm: str, values: dict[str, Any]) -> None:
+        """Insert the firm's row of the year, or update it when there is one."""
+        known = self.memo("firm_rows")
+        pk = (code, firm)
+        exists = known.get(pk)
+        if exists is None:
+            exists = known[pk] = (not self.complete and conn.execute(
+                _FIRM_ROW, {"code": code, "firm": firm}).first() is not None)
+        if exists:
+            self.buffer(firm_rows).update(pk, values)
         else:
-            conn.execute(update(firm_rows).where(where).values(**values))
+            self.buffer(firm_rows).insert({"year_code": code, "firm": firm, **values})
+            known[pk] = True
 
     def _on_FirmScoreRecorded(self, conn: Connection, code: str, d: dict[str, Any],  # noqa: N802
                               env: dict[str, Any], event: LoggedEvent) -> None:
@@ -206,11 +226,12 @@ class AppraisalProjection(Projection):
     def _on_Closed(self, conn: Connection, code: str, d: dict[str, Any],  # noqa: N802
                    env: dict[str, Any], event: LoggedEvent) -> None:
         decision = d["evaluation"]["decision"]
-        conn.execute(update(years).where(years.c.code == code).values(
-            status="closed", runs=d["run"], closed_at=env.get("occurred_at"),
-            objection_until=d["objection_until"], rule=d["rule"]["key"],
-            parameters=_dump(d["rule"]["parameters"]), inputs_digest=d["rule"]["inputs_digest"],
-            bottom_three_applies=bool(decision["bottom_three"]["applies"])))
+        self.buffer(years).update((code,), {
+            "status": "closed", "runs": d["run"], "closed_at": env.get("occurred_at"),
+            "objection_until": d["objection_until"], "rule": d["rule"]["key"],
+            "parameters": _dump(d["rule"]["parameters"]),
+            "inputs_digest": d["rule"]["inputs_digest"],
+            "bottom_three_applies": bool(decision["bottom_three"]["applies"])})
         for f in decision["elimination"]["firms"]:
             self._firm(conn, code, f["firm_id"], {
                 "rank": f["rank"], "bottom_three": f["bottom_three"],
@@ -220,108 +241,113 @@ class AppraisalProjection(Projection):
 
     def _on_Reopened(self, conn: Connection, code: str, d: dict[str, Any],  # noqa: N802
                      env: dict[str, Any], event: LoggedEvent) -> None:
-        n = conn.execute(select(years.c.reopened).where(years.c.code == code)).scalar() or 0
-        conn.execute(update(years).where(years.c.code == code).values(
-            status="open", objection_until=None, finalised_at=None, reopened=int(n) + 1,
-            last_reopen_reason=d["reason"]))
+        year = self.memo("years")[str(event.aggregate_id)]
+        year["reopened"] = int(year["reopened"] or 0) + 1
+        self.buffer(years).update((code,), {
+            "status": "open", "objection_until": None, "finalised_at": None,
+            "reopened": year["reopened"], "last_reopen_reason": d["reason"]})
 
     def _on_Finalised(self, conn: Connection, code: str, d: dict[str, Any],  # noqa: N802
                       env: dict[str, Any], event: LoggedEvent) -> None:
-        conn.execute(update(years).where(years.c.code == code).values(
-            status="finalised", finalised_at=env.get("occurred_at")))
+        self.buffer(years).update((code,), {"status": "finalised",
+                                            "finalised_at": env.get("occurred_at")})
 
     def _on_FollowUpAssigned(self, conn: Connection, code: str,  # noqa: N802
                              d: dict[str, Any], env: dict[str, Any],
                              event: LoggedEvent) -> None:
-        conn.execute(insert(follow_ups).values(
-            year_code=code, task=d["task"], firm=d["firm"], communities=_dump(d["communities"]),
-            legal_counsel=_dump(d["legal_counsel"]), due=d["due"], status="open"))
+        self.buffer(follow_ups).insert({
+            "year_code": code, "task": d["task"], "firm": d["firm"],
+            "communities": _dump(d["communities"]), "legal_counsel": _dump(d["legal_counsel"]),
+            "due": d["due"], "status": "open"})
 
     def _on_FollowUpCancelled(self, conn: Connection, code: str,  # noqa: N802
                               d: dict[str, Any], env: dict[str, Any],
                               event: LoggedEvent) -> None:
-        conn.execute(update(follow_ups).where(and_(
-            follow_ups.c.year_code == code, follow_ups.c.task == d["task"])).values(
-            status="cancelled"))
+        self.buffer(follow_ups).update((code, d["task"]), {"status": "cancelled"})
 
     def _on_ObjectionFiled(self, conn: Connection, code: str,  # noqa: N802
                            d: dict[str, Any], env: dict[str, Any],
                            event: LoggedEvent) -> None:
-        conn.execute(insert(objections).values(
-            year_code=code, objection=d["objection"], firm=d["firm"], text=d["text"],
-            filed_at=env.get("occurred_at", ""), filed_by=env.get("actor", "")))
+        self.buffer(objections).insert({
+            "year_code": code, "objection": d["objection"], "firm": d["firm"],
+            "text": d["text"], "filed_at": env.get("occurred_at", ""),
+            "filed_by": env.get("actor", ""), "decision": None, "answer": None,
+            "answered_by": None})
 
     def _on_ObjectionAnswered(self, conn: Connection, code: str,  # noqa: N802
                               d: dict[str, Any], env: dict[str, Any],
                               event: LoggedEvent) -> None:
-        conn.execute(update(objections).where(and_(
-            objections.c.year_code == code, objections.c.objection == d["objection"])).values(
-            decision=d["decision"], answer=d["answer"], answered_by=env.get("actor")))
+        self.buffer(objections).update((code, d["objection"]), {
+            "decision": d["decision"], "answer": d["answer"], "answered_by": env.get("actor")})
 
     # -------------------------------------------------------------- evaluations
+    def _replace(self, table: Table, row: dict[str, Any]) -> None:
+        """Delete the row with *row*'s primary key (if any), then insert *row*."""
+        buf = self.buffer(table)
+        buf.delete(tuple(row[k] for k in buf.key))
+        buf.insert(row)
+
     def _on_OwnersCommitteeEvaluated(self, conn: Connection, code: str,  # noqa: N802
                                      d: dict[str, Any], env: dict[str, Any],
                                      event: LoggedEvent) -> None:
-        conn.execute(delete(oc_rows).where(and_(oc_rows.c.year_code == code,
-                                                oc_rows.c.oc == d["oc"])))
-        conn.execute(insert(oc_rows).values(
-            year_code=code, oc=d["oc"], community=d["community"], criteria=_dump(d["criteria"]),
-            overall=d["overall"], comment=d["comment"], evaluated_by=env.get("actor", "")))
+        self._replace(oc_rows, {
+            "year_code": code, "oc": d["oc"], "community": d["community"],
+            "criteria": _dump(d["criteria"]), "overall": d["overall"], "comment": d["comment"],
+            "evaluated_by": env.get("actor", "")})
 
     def _on_ResidentAppraisalRecorded(self, conn: Connection, code: str,  # noqa: N802
                                       d: dict[str, Any], env: dict[str, Any],
                                       event: LoggedEvent) -> None:
-        conn.execute(delete(party_rows).where(and_(
-            party_rows.c.year_code == code, party_rows.c.community == d["community"],
-            party_rows.c.party == d["party"])))
-        conn.execute(insert(party_rows).values(
-            year_code=code, community=d["community"], party=d["party"],
-            appraisers=_dump([r["appraiser"] for r in d["ratings"]]), **d["counts"]))
+        self._replace(party_rows, {
+            "year_code": code, "community": d["community"], "party": d["party"],
+            "appraisers": _dump([r["appraiser"] for r in d["ratings"]]), **d["counts"]})
 
-    def _record(self, conn: Connection, code: str, event: LoggedEvent, kind: str,
-                community: str | None, subject: str, detail: dict[str, Any]) -> None:
-        conn.execute(insert(records).values(
-            position=event.position, year_code=code, kind=kind, community=community,
-            subject=subject, detail=_dump(detail)))
+    def _record(self, code: str, event: LoggedEvent, kind: str, community: str | None,
+                subject: str, detail: dict[str, Any]) -> None:
+        self.buffer(records).insert({
+            "position": event.position, "year_code": code, "kind": kind,
+            "community": community, "subject": subject, "detail": _dump(detail)})
 
     def _on_ThreeHeadsCommended(self, conn: Connection, code: str,  # noqa: N802
                                 d: dict[str, Any], env: dict[str, Any],
                                 event: LoggedEvent) -> None:
-        self._record(conn, code, event, "commendation", d["community"],
+        self._record(code, event, "commendation", d["community"],
                      f"{d['person_name']} ({d['post']})", {"title": d["title"],
                                                             "reason": d["reason"]})
 
     def _on_SocialOrganisationEvaluated(self, conn: Connection, code: str,  # noqa: N802
                                         d: dict[str, Any], env: dict[str, Any],
                                         event: LoggedEvent) -> None:
-        self._record(conn, code, event, "social_organisation", d["community"],
+        self._record(code, event, "social_organisation", d["community"],
                      d["organisation"], {"rating": d["rating"], "funding": d["funding"],
                                          "honour": d["honour"], "comment": d["comment"]})
 
     def _on_RewardOrPenaltyRecorded(self, conn: Connection, code: str,  # noqa: N802
                                     d: dict[str, Any], env: dict[str, Any],
                                     event: LoggedEvent) -> None:
-        self._record(conn, code, event, d["kind"], d["community"], d["party"],
+        self._record(code, event, d["kind"], d["community"], d["party"],
                      {"measure": d["measure"], "reason": d["reason"]})
 
     def _on_IndicatorDefined(self, conn: Connection, code: str,  # noqa: N802
                              d: dict[str, Any], env: dict[str, Any],
                              event: LoggedEvent) -> None:
         s = d["spec"]
-        conn.execute(insert(indicator_defs).values(
-            year_code=code, code=s["code"], ord=s["order"], name_zh=s["name_zh"],
-            name_en=s["name_en"], unit=s["unit"], weight=s["weight"], source=s["source"],
-            measure=s["measure"]))
+        self.buffer(indicator_defs).insert({
+            "year_code": code, "code": s["code"], "ord": s["order"], "name_zh": s["name_zh"],
+            "name_en": s["name_en"], "unit": s["unit"], "weight": s["weight"],
+            "source": s["source"], "measure": s["measure"]})
 
     def _on_IndicatorValueRecorded(self, conn: Connection, code: str,  # noqa: N802
                                    d: dict[str, Any], env: dict[str, Any],
                                    event: LoggedEvent) -> None:
-        where = and_(indicator_values.c.year_code == code, indicator_values.c.code == d["code"],
-                     indicator_values.c.community == d["community"])
-        conn.execute(delete(indicator_values).where(where))
-        conn.execute(insert(indicator_values).values(
-            year_code=code, code=d["code"], community=d["community"], value=d["value"],
-            note=d["note"]))
+        self._replace(indicator_values, {
+            "year_code": code, "code": d["code"], "community": d["community"],
+            "value": d["value"], "note": d["note"]})
+
+
+_YEAR = select(years.c.code, years.c.reopened).where(years.c.aggregate_id == bindparam("agg"))
+_FIRM_ROW = select(firm_rows.c.firm).where(and_(firm_rows.c.year_code == bindparam("code"),
+                                                firm_rows.c.firm == bindparam("firm")))
 
 
 # ---------------------------------------------------------------------------- queries

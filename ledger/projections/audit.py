@@ -5,7 +5,7 @@ Answers "everything this person did" without scanning the log.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Connection, Index, Integer, String, Table, insert
+from sqlalchemy import Column, Connection, Index, Integer, String, Table
 
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
@@ -37,16 +37,10 @@ class AuditProjection(Projection):
     schema_version = 1
     tables = (actions,)
 
-    def __init__(self) -> None:
-        self._rows: list[dict[str, object]] = []
-        self._conn: Connection | None = None
-
     def apply(self, conn: Connection, event: LoggedEvent) -> None:
-        if conn is not self._conn:  # a new batch: forget rows of one that failed
-            self._rows, self._conn = [], conn
         env = event.envelope
         occurred = env.get("occurred_at")
-        self._rows.append({
+        self.buffer(actions).insert({
             "position": event.position, "actor": env.get("actor") or "", "post": env.get("post"),
             "command": env.get("command"), "command_id": env.get("command_id"),
             "type": event.type, "aggregate_id": str(event.aggregate_id),
@@ -54,16 +48,3 @@ class AuditProjection(Projection):
             "occurred_utc": utc_key(occurred) if occurred else None,
             "recorded_at": event.recorded_at.isoformat(),
         })
-
-    def flush(self, conn: Connection) -> None:
-        """One ``executemany`` for the batch's rows (nothing reads them back meanwhile)."""
-        rows, self._rows, self._conn = self._rows, [], None
-        if rows:
-            conn.execute(_INSERT, rows)
-
-    def reset(self, conn: Connection) -> None:
-        self._rows, self._conn = [], None
-        super().reset(conn)
-
-
-_INSERT = insert(actions)

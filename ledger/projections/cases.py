@@ -27,14 +27,13 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    update,
 )
 
 from ledger.aggregates.case import FINISHED, local_day
 from ledger.config import now
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
-from ledger.projections.sql import KEY, ins, sel_by, upd_by
+from ledger.projections.sql import KEY, sel_by
 from ledger.projections.status import utc_key
 from ledger.store import ID, metadata
 
@@ -217,27 +216,37 @@ class CasesProjection(Projection):
         agg, _, kind = event.type.partition(".")
         d, env = event.data, event.envelope
         if kind in ("Received", "Opened") and agg in ("Case", "ProblemFile"):
-            conn.execute(ins(case_keys), {"aggregate_id": str(event.aggregate_id),
-                                                  "key": d["code"]})
+            self.buffer(case_keys).insert({"aggregate_id": str(event.aggregate_id),
+                                           "key": d["code"]})
+            _KEYS[(case_keys.name, event.aggregate_id)] = d["code"]
         if agg == "ProblemFile":
             if kind == "DocumentFiled":
-                _document(conn, event, "community", _key(conn, case_keys, event))
+                self._document(event, "community", _key(conn, case_keys, event))
             return
         if agg != "Case":
             return
         at = env.get("occurred_at", "")
+        memo = self.memo("cases")
         if kind == "Received":
-            conn.execute(ins(cases), {
-                "ref": d["code"], "town": d["town"], "community": d["community"], "channel": d["channel"],
-                "problem_type": d["problem_type"], "stage": d["stage"], "location": d["location"],
-                "description": d["description"], "received_at": at, "received_by": env.get("actor", ""),
-                "status": d["status"], "status_since": at, "due": d["due"], "departments": "[]",
-                "returns": 0, "reopens": 0, "supervisions": 0})
+            self.buffer(cases).insert({
+                "ref": d["code"], "town": d["town"], "community": d["community"],
+                "channel": d["channel"], "problem_type": d["problem_type"], "stage": d["stage"],
+                "location": d["location"], "description": d["description"], "received_at": at,
+                "received_by": env.get("actor", ""), "status": d["status"], "status_since": at,
+                "due": d["due"], "mode": None, "departments": "[]", "returns": 0, "reopens": 0,
+                "supervisions": 0, "merged_into": None, "satisfied": None})
+            memo[d["code"]] = _CaseState(
+                {"status": d["status"], "status_since": at, "due": d["due"], "mode": None,
+                 "departments": "[]", "returns": 0, "reopens": 0, "supervisions": 0},
+                0, [])
         ref = _key(conn, case_keys, event)
         if kind == "DocumentFiled":
-            _document(conn, event, "case", ref)
+            self._document(event, "case", ref)
             return
-        row = conn.execute(sel_by(cases, "ref"), {KEY: ref}).one()._mapping
+        state: _CaseState | None = memo.get(ref)
+        if state is None:
+            state = memo[ref] = _load_case(conn, ref)
+        row = state.row
         values: dict[str, Any] = {}
         if kind == "Assessed":
             values |= {"mode": d["mode"], "departments": "[]"}
@@ -261,23 +270,64 @@ class CasesProjection(Projection):
                 values["status_since"] = at
             values |= {"status": d["status"], "due": d["due"]}
         if values:
-            conn.execute(upd_by(cases, "ref"), {KEY: ref, **values})
+            self.buffer(cases).update((ref,), values)
+            for k in _CASE_STATE:
+                if k in values:
+                    row[k] = values[k]
         if "status" not in d:
             return
-        new = {**dict(row), **values}
-        seq = conn.execute(_COUNT_INTERVALS, {KEY: ref}).scalar_one()
-        conn.execute(_END_INTERVAL, {KEY: ref, "to_utc": utc_key(at)})
-        conn.execute(ins(case_intervals), {
-            "ref": ref, "seq": seq + 1, "status": new["status"], "since": new["status_since"], "from_at": at,
-            "from_utc": utc_key(at),
-            "due": new["due"], "mode": new["mode"], "departments": new["departments"],
-            "returns": new["returns"], "reopens": new["reopens"], "supervisions": new["supervisions"],
-            "event": event.type, "actor": env.get("actor"), "post": env.get("post")})
+        intervals = self.buffer(case_intervals)
+        at_utc = utc_key(at)
+        for seq in state.open:  # the interval in force ends now
+            intervals.update((ref, seq), {"to_utc": at_utc})
+        state.count += 1
+        state.open = [state.count]
+        intervals.insert({
+            "ref": ref, "seq": state.count, "status": row["status"],
+            "since": row["status_since"], "from_at": at, "from_utc": at_utc, "to_utc": None,
+            "due": row["due"], "mode": row["mode"], "departments": row["departments"],
+            "returns": row["returns"], "reopens": row["reopens"],
+            "supervisions": row["supervisions"], "event": event.type, "actor": env.get("actor"),
+            "post": env.get("post")})
+
+    def _document(self, event: LoggedEvent, target_kind: str, target: str) -> None:
+        env = event.envelope
+        self.buffer(documents).insert({
+            "position": event.position, "target_kind": target_kind, "target": target,
+            "template": event.data["template"], "problem_type": event.data.get("problem_type"),
+            "fields": _dumps(event.data["fields"]), "occurred_at": env.get("occurred_at", ""),
+            "actor": env.get("actor"), "post": env.get("post")})
+
+
+#: The columns of a case that later events read (the rest are only written).
+_CASE_STATE = ("status", "status_since", "due", "mode", "departments", "returns", "reopens",
+               "supervisions")
+
+
+class _CaseState:
+    """What applying a case's next event needs: its current row and its intervals."""
+
+    __slots__ = ("count", "open", "row")
+
+    def __init__(self, row: dict[str, Any], count: int, open_: list[int]) -> None:
+        self.row = row
+        self.count = count
+        """Intervals so far (the next one is ``count + 1``)."""
+        self.open = open_
+        """Sequence numbers of intervals not yet ended."""
+
+
+def _load_case(conn: Connection, ref: str) -> _CaseState:
+    row = conn.execute(select(*(cases.c[k] for k in _CASE_STATE))
+                       .where(cases.c.ref == bindparam(KEY)), {KEY: ref}).one()._mapping
+    count = conn.execute(_COUNT_INTERVALS, {KEY: ref}).scalar_one()
+    open_ = list(conn.execute(_OPEN_INTERVALS, {KEY: ref}).scalars())
+    return _CaseState(dict(row), int(count), open_)
 
 
 _COUNT_INTERVALS = (select(func.count()).select_from(case_intervals)
                     .where(case_intervals.c.ref == bindparam(KEY)))
-_END_INTERVAL = update(case_intervals).where(and_(
+_OPEN_INTERVALS = select(case_intervals.c.seq).where(and_(
     case_intervals.c.ref == bindparam(KEY), case_intervals.c.to_utc.is_(None)))
 
 
@@ -297,15 +347,6 @@ def _key(conn: Connection, table: Table, event: LoggedEvent) -> str:
         _KEYS.clear()
     _KEYS[(table.name, event.aggregate_id)] = key
     return key
-
-
-def _document(conn: Connection, event: LoggedEvent, target_kind: str, target: str) -> None:
-    env = event.envelope
-    conn.execute(ins(documents), {
-        "position": event.position, "target_kind": target_kind, "target": target,
-        "template": event.data["template"], "problem_type": event.data.get("problem_type"),
-        "fields": _dumps(event.data["fields"]), "occurred_at": env.get("occurred_at", ""),
-        "actor": env.get("actor"), "post": env.get("post")})
 
 
 @projection
@@ -328,50 +369,56 @@ class WarningsProjection(Projection):
         at_utc = utc_key(at)
         kind = event.type.partition(".")[2]
         if kind == "Opened":
-            conn.execute(ins(warning_keys), {"aggregate_id": str(event.aggregate_id),
-                                                     "key": d["code"]})
+            self.buffer(warning_keys).insert({"aggregate_id": str(event.aggregate_id),
+                                              "key": d["code"]})
+            _KEYS[(warning_keys.name, event.aggregate_id)] = d["code"]
             return
         key = _key(conn, warning_keys, event)
+        measures = self.buffer(warning_measures)
         if kind in ("Raised", "Escalated", "Deescalated", "Lifted"):
             community, _, problem_type = key.partition("/")
-            seq = conn.execute(select(func.count()).select_from(warning_levels)
-                               .where(warning_levels.c.key == key)).scalar_one()
-            conn.execute(update(warning_levels).where(and_(
-                warning_levels.c.key == key, warning_levels.c.to_utc.is_(None))).values(
-                to_utc=at_utc))
-            conn.execute(ins(warning_levels), {
-                "key": key, "seq": seq + 1, "community": community, "problem_type": problem_type,
-                "level": d["level"], "action": kind.lower(), "reason": d["reason"],
-                "suggested": d["suggestion"]["decision"]["level"],
-                "accepted_suggestion": d["accepted_suggestion"], "from_at": at, "from_utc": at_utc,
-                "actor": env.get("actor"), "post": env.get("post")})
+            memo = self.memo("levels")
+            state: list[Any] | None = memo.get(key)  # [count, open sequence numbers]
+            if state is None:
+                state = memo[key] = [0, []] if self.complete else [
+                    conn.execute(select(func.count()).select_from(warning_levels)
+                                 .where(warning_levels.c.key == key)).scalar_one(),
+                    list(conn.execute(select(warning_levels.c.seq).where(and_(
+                        warning_levels.c.key == key,
+                        warning_levels.c.to_utc.is_(None)))).scalars())]
+            levels = self.buffer(warning_levels)
+            for seq in state[1]:
+                levels.update((key, seq), {"to_utc": at_utc})
+            state[0] += 1
+            state[1] = [state[0]]
+            levels.insert({
+                "key": key, "seq": state[0], "community": community,
+                "problem_type": problem_type, "level": d["level"], "action": kind.lower(),
+                "reason": d["reason"], "suggested": d["suggestion"]["decision"]["level"],
+                "accepted_suggestion": d["accepted_suggestion"], "from_at": at,
+                "from_utc": at_utc, "to_utc": None, "actor": env.get("actor"),
+                "post": env.get("post")})
             for mid in d["superseded"]:
-                _end_measure(conn, key, mid, at_utc, "superseded")
+                measures.update((key, mid), {"ended_utc": at_utc, "ended_status": "superseded"})
             for m in d["measures"]:
-                conn.execute(ins(warning_measures), {
+                measures.insert({
                     "key": key, "measure_id": m["id"], "code": m["code"], "level": m["level"],
                     "name_zh": m["name_zh"], "name_en": m["name_en"], "first_due": m["due"],
                     "repeat_every_days": m["repeat_every_days"], "condition": m["condition"],
                     "created_utc": at_utc,
-                    "fulfilled_utc": at_utc if m["status"] == "fulfilled" else None})
+                    "fulfilled_utc": at_utc if m["status"] == "fulfilled" else None,
+                    "ended_utc": None, "ended_status": None})
         elif kind in ("MeasureFulfilled", "ThirdPartyPatrolEngaged"):
-            conn.execute(ins(measure_fulfilments), {
-                "position": event.position, "key": key, "measure_id": d["measure"], "occurred_at": at,
-                "occurred_utc": at_utc, "next_due": d.get("next_due"), "actor": env.get("actor"),
-                "person": d.get("person"), "outcome": d.get("outcome"),
-                "third_party": d.get("third_party"), "note": d.get("note")})
+            self.buffer(measure_fulfilments).insert({
+                "position": event.position, "key": key, "measure_id": d["measure"],
+                "occurred_at": at, "occurred_utc": at_utc, "next_due": d.get("next_due"),
+                "actor": env.get("actor"), "person": d.get("person"),
+                "outcome": d.get("outcome"), "third_party": d.get("third_party"),
+                "note": d.get("note")})
             if not d.get("next_due"):
-                conn.execute(update(warning_measures).where(and_(
-                    warning_measures.c.key == key,
-                    warning_measures.c.measure_id == d["measure"])).values(fulfilled_utc=at_utc))
+                measures.update((key, d["measure"]), {"fulfilled_utc": at_utc})
             for mid in d.get("waived", []):
-                _end_measure(conn, key, mid, at_utc, "not_required")
-
-
-def _end_measure(conn: Connection, key: str, measure_id: str, at_utc: str, status: str) -> None:
-    conn.execute(update(warning_measures).where(and_(
-        warning_measures.c.key == key, warning_measures.c.measure_id == measure_id)).values(
-        ended_utc=at_utc, ended_status=status))
+                measures.update((key, mid), {"ended_utc": at_utc, "ended_status": "not_required"})
 
 
 @projection
@@ -387,25 +434,28 @@ class DutiesProjection(Projection):
     def apply(self, conn: Connection, event: LoggedEvent) -> None:
         d, env = event.data, event.envelope
         if event.type.endswith(".Started"):
-            conn.execute(ins(duty_keys), {"aggregate_id": str(event.aggregate_id),
-                                                  "town": d["code"]})
+            self.buffer(duty_keys).insert({"aggregate_id": str(event.aggregate_id),
+                                           "town": d["code"]})
+            _KEYS[(duty_keys.name, event.aggregate_id)] = d["code"]
             return
         town = _key(conn, duty_keys, event)
         if event.type.endswith(".Issued"):
-            conn.execute(ins(duty_versions), {
+            self.buffer(duty_versions).insert({
                 "town": town, "version": d["version"], "effective_from": d["effective_from"],
                 "issued_by": env.get("actor"), "post": env.get("post")})
+            entries = self.buffer(duty_entries)
             for e in d["entries"]:
                 for duty in e["duties"]:
-                    conn.execute(ins(duty_entries), {
+                    entries.insert({
                         "town": town, "version": d["version"], "problem_type": e["problem_type"],
                         "stage": e["stage"], "party": e["party"], "code": duty["code"],
                         "text": duty["text"], "effective_from": d["effective_from"]})
         else:
-            conn.execute(ins(duty_failures), {
-                "position": event.position, "town": town, "party": d["party"], "community": d["community"],
-                "problem_type": d["problem_type"], "stage": d["stage"], "duty_code": d["duty_code"],
-                "duty_text": d["duty_text"], "list_version": d["list_version"], "case_ref": d["case"],
+            self.buffer(duty_failures).insert({
+                "position": event.position, "town": town, "party": d["party"],
+                "community": d["community"], "problem_type": d["problem_type"],
+                "stage": d["stage"], "duty_code": d["duty_code"], "duty_text": d["duty_text"],
+                "list_version": d["list_version"], "case_ref": d["case"],
                 "description": d["description"], "year": d["year"],
                 "occurred_at": env.get("occurred_at", ""), "actor": env.get("actor"),
                 "post": env.get("post")})

@@ -20,15 +20,15 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     func,
     select,
-    update,
 )
 
 from ledger.config import now
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
-from ledger.projections.sql import KEY, ins, sel_by, upd_by
+from ledger.projections.sql import KEY
 from ledger.projections.status import communities
 from ledger.store import ID, metadata
 
@@ -162,28 +162,31 @@ class DeliberationProjection(Projection):
         d, env = event.data, event.envelope
         kind, _, name = event.type.partition(".")
         if kind == "Town":
-            self._town_event(conn, event)
+            self._town_event(event)
         elif kind == "Meeting":
             if name == "Convened":
-                conn.execute(ins(meetings), {
+                self.buffer(meetings).insert({
                     "code": d["code"], "aggregate_id": str(event.aggregate_id), "kind": d["kind"],
                     "town": d["town"], "community": d["community"], "title": d["title"],
                     "held_at": d["held_at"], "held_on": _day(d["held_at"]),
                     "convened_by": env.get("actor", ""), "convener_post": env.get("post"),
-                    "attendees": 0, "resolutions": 0, "topics": 0})
+                    "attendees": 0, "resolutions": 0, "topics": 0, "closed_at": None,
+                    "minutes_summary": None, "minutes_document": None})
+                self.memo("meetings")[str(event.aggregate_id)] = {
+                    "code": d["code"], "kind": d["kind"], "town": d["town"],
+                    "community": d["community"], "attendees": 0, "resolutions": 0, "topics": 0}
                 return
             self._meeting_event(conn, event, name)
         else:
             self._matter_event(conn, event, name)
 
     # -------------------------------------------------------------- helpers
-    @staticmethod
-    def _town_event(conn: Connection, event: LoggedEvent) -> None:
+    def _town_event(self, event: LoggedEvent) -> None:
         d = event.data
         agg = str(event.aggregate_id)
         if event.type == "Town.Registered":
-            conn.execute(ins(cadence), {"town": d["code"], "aggregate_id": agg,
-                                                "days": DEFAULT_CADENCE_DAYS})
+            self.buffer(cadence, ("aggregate_id",)).insert(
+                {"town": d["code"], "aggregate_id": agg, "days": DEFAULT_CADENCE_DAYS})
             return
         if d["name"] != CADENCE_PARAMETER:
             return
@@ -191,31 +194,41 @@ class DeliberationProjection(Projection):
             days = int(d["value"])
         except (TypeError, ValueError):
             days = DEFAULT_CADENCE_DAYS
-        conn.execute(update(cadence).where(cadence.c.aggregate_id == agg).values(days=days))
+        self.buffer(cadence, ("aggregate_id",)).update((agg,), {"days": days})
+
+    def _meeting(self, conn: Connection, agg: str) -> dict[str, Any] | None:
+        """The meeting's working state (code, kind, town, community and its counters)."""
+        memo = self.memo("meetings")
+        m: dict[str, Any] | None = memo.get(agg)
+        if m is None and not self.complete:
+            row = conn.execute(_MEETING, {KEY: agg}).first()
+            if row is not None:
+                m = memo[agg] = dict(row._mapping)
+        return m
 
     def _meeting_event(self, conn: Connection, event: LoggedEvent, name: str) -> None:
         d, env = event.data, event.envelope
-        row = conn.execute(sel_by(meetings, "aggregate_id"),
-                           {KEY: str(event.aggregate_id)}).first()
-        if row is None:  # pragma: no cover - Convened always comes first
+        m = self._meeting(conn, str(event.aggregate_id))
+        if m is None:  # pragma: no cover - Convened always comes first
             return
-        m = row._mapping
         code = m["code"]
+        buf = self.buffer(meetings)
         if name == "AttendanceRecorded":
-            rows = [{"position": event.position, "seq": seq, "meeting": code, "body": a["body"],
-                     "community": a.get("community"), "person": a["person"],
-                     "person_name": a["person_name"], "post": a.get("post"),
-                     "guest": bool(a["guest"])} for seq, a in enumerate(d["attendees"])]
-            if rows:
-                conn.execute(ins(attendance), rows)
-            conn.execute(upd_by(meetings, "code"), {"wkey": code,
-                "attendees": m["attendees"] + len(d["attendees"])})
+            att = self.buffer(attendance)
+            for seq, a in enumerate(d["attendees"]):
+                att.insert({"position": event.position, "seq": seq, "meeting": code,
+                            "body": a["body"], "community": a.get("community"),
+                            "person": a["person"], "person_name": a["person_name"],
+                            "post": a.get("post"), "guest": bool(a["guest"])})
+            m["attendees"] += len(d["attendees"])
+            buf.update((code,), {"attendees": m["attendees"]})
         elif name == "Closed":
-            conn.execute(upd_by(meetings, "code"), {"wkey": code,
-                "closed_at": d["closed_at"], "minutes_summary": d["summary"],
-                "minutes_document": d["document"]})
+            buf.update((code,), {"closed_at": d["closed_at"], "minutes_summary": d["summary"],
+                                 "minutes_document": d["document"]})
         elif name == "ResolutionAdopted":
-            rows = [{
+            its = self.buffer(items)
+            for it in d["items"]:
+                its.insert({
                     "ref": f"{code}/{d['resolution']}/{it['item']}", "meeting": code,
                     "resolution": d["resolution"], "item": it["item"], "title": d["title"],
                     "kind": m["kind"], "town": m["town"],
@@ -223,70 +236,83 @@ class DeliberationProjection(Projection):
                     "post": it.get("post"), "task": it["task"], "due": it["due"],
                     "adopted_on": _day(d["adopted_at"]), "adopted_by": env.get("actor", ""),
                     "adopted_post": env.get("post"), "absent_body": bool(it["absent_body"]),
-                    "matter": d.get("matter")} for it in d["items"]]
-            if rows:
-                conn.execute(ins(items), rows)
-            conn.execute(upd_by(meetings, "code"), {"wkey": code,
-                "resolutions": m["resolutions"] + 1})
+                    "matter": d.get("matter"), "completed_on": None, "evidence": None,
+                    "completed_by": None, "completed_post": None, "lapsed_on": None,
+                    "handed_to": None, "handed_on": None})
+            m["resolutions"] += 1
+            buf.update((code,), {"resolutions": m["resolutions"]})
         elif name == "ItemProgressReported":
             ref = f"{code}/{d['resolution']}/{d['item']}"
-            conn.execute(ins(progress), {
+            self.buffer(progress).insert({
                 "position": event.position, "item": ref, "reported_on": d["reported_on"],
                 "note": d["note"], "actor": env.get("actor", ""), "post": env.get("post")})
         elif name == "ItemCompleted":
-            conn.execute(upd_by(items, "ref"), {"wkey": f"{code}/{d['resolution']}/{d['item']}",
+            self.buffer(items).update((f"{code}/{d['resolution']}/{d['item']}",), {
                 "completed_on": d["completed_on"], "evidence": d["evidence"],
                 "completed_by": env.get("actor"), "completed_post": env.get("post")})
         elif name == "ItemLapsed":
-            conn.execute(upd_by(items, "ref"), {"wkey": f"{code}/{d['resolution']}/{d['item']}",
-                "lapsed_on": d["lapsed_on"]})
+            self.buffer(items).update((f"{code}/{d['resolution']}/{d['item']}",),
+                                      {"lapsed_on": d["lapsed_on"]})
         elif name == "ItemHandedOver":
-            conn.execute(upd_by(items, "ref"), {"wkey": f"{code}/{d['resolution']}/{d['item']}",
+            self.buffer(items).update((f"{code}/{d['resolution']}/{d['item']}",), {
                 "handed_to": d["to_meeting"], "handed_on": _day(env.get("occurred_at", ""))})
         elif name == "TopicHeard":
-            conn.execute(upd_by(meetings, "code"), {"wkey": code,
-                "topics": m["topics"] + 1})
+            m["topics"] += 1
+            buf.update((code,), {"topics": m["topics"]})
 
-    @staticmethod
-    def _matter_event(conn: Connection, event: LoggedEvent, name: str) -> None:
+    def _matter_event(self, conn: Connection, event: LoggedEvent, name: str) -> None:
         d, env = event.data, event.envelope
+        agg = str(event.aggregate_id)
+        memo = self.memo("matters")
         if name == "Raised":
-            conn.execute(ins(matters), {
-                "code": d["code"], "aggregate_id": str(event.aggregate_id), "town": d["town"],
+            self.buffer(matters).insert({
+                "code": d["code"], "aggregate_id": agg, "town": d["town"],
                 "community": d["community"], "title": d["title"], "channel": d["channel"],
                 "raiser_kind": d["raiser_kind"],
                 "resident_ref": (d.get("resident") or {}).get("subject"),
-                "raised_on": _day(env.get("occurred_at", "")), "steps": "", "meetings": ""})
+                "raised_on": _day(env.get("occurred_at", "")), "route": None, "rule": None,
+                "rule_route": None, "rule_reason": None, "override_reason": None,
+                "steps": "", "meetings": "", "resolution": None, "outcome": None,
+                "published_on": None})
+            memo[agg] = {"code": d["code"], "steps": "", "meetings": ""}
             return
-        row = conn.execute(select(matters).where(
-            matters.c.aggregate_id == str(event.aggregate_id))).first()
-        if row is None:  # pragma: no cover
+        m: dict[str, Any] | None = memo.get(agg)
+        if m is None and not self.complete:
+            row = conn.execute(_MATTER, {KEY: agg}).first()
+            if row is not None:
+                m = memo[agg] = dict(row._mapping)
+        if m is None:  # pragma: no cover
             return
-        m = row._mapping
-        where = matters.c.code == m["code"]
+        buf = self.buffer(matters)
+        key = (m["code"],)
         if name == "Routed":
-            conn.execute(update(matters).where(where).values(
-                route=d["route"], rule=d["rule"], rule_route=d["decision"]["route"],
-                rule_reason=d["decision"]["reason"]["code"]))
+            buf.update(key, {"route": d["route"], "rule": d["rule"],
+                             "rule_route": d["decision"]["route"],
+                             "rule_reason": d["decision"]["reason"]["code"]})
         elif name == "RouteOverridden":
-            conn.execute(update(matters).where(where).values(
-                route=d["route"], override_reason=d["reason"]))
+            buf.update(key, {"route": d["route"], "override_reason": d["reason"]})
         elif name == "ProcedureStepRecorded":
-            steps = ",".join(s for s in (m["steps"], d["step"]) if s)
-            values: dict[str, Any] = {"steps": steps}
+            m["steps"] = ",".join(s for s in (m["steps"], d["step"]) if s)
+            values: dict[str, Any] = {"steps": m["steps"]}
             if d["step"] == "publication":
                 values |= {"outcome": d["summary"],
                            "published_on": _day(env.get("occurred_at", ""))}
-            conn.execute(update(matters).where(where).values(**values))
+            buf.update(key, values)
         elif name == "TakenUp":
-            joined = ",".join(s for s in (m["meetings"], d["meeting"]) if s)
-            values = {"meetings": joined}
+            m["meetings"] = ",".join(s for s in (m["meetings"], d["meeting"]) if s)
+            values = {"meetings": m["meetings"]}
             if d.get("resolution"):
                 values["resolution"] = f"{d['meeting']}/{d['resolution']}"
-            conn.execute(update(matters).where(where).values(**values))
+            buf.update(key, values)
         elif name == "OutcomePublished":
-            conn.execute(update(matters).where(where).values(
-                outcome=d["summary"], published_on=d["published_on"]))
+            buf.update(key, {"outcome": d["summary"], "published_on": d["published_on"]})
+
+
+_MEETING = select(meetings.c.code, meetings.c.kind, meetings.c.town, meetings.c.community,
+                  meetings.c.attendees, meetings.c.resolutions, meetings.c.topics).where(
+    meetings.c.aggregate_id == bindparam(KEY))
+_MATTER = select(matters.c.code, matters.c.steps, matters.c.meetings).where(
+    matters.c.aggregate_id == bindparam(KEY))
 
 
 # ---------------------------------------------------------------------------- queries

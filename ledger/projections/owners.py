@@ -24,18 +24,18 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    delete,
+    bindparam,
     or_,
     select,
-    update,
 )
+from sqlalchemy.exc import NoResultFound
 
 from ledger.aggregates.owners_committee import OwnersCommittee
 from ledger.aggregates.property_firm import PropertyFirm
 from ledger.config import now
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
-from ledger.projections.sql import KEY, ins, sel_by
+from ledger.projections.sql import KEY
 from ledger.projections.status import post_terms, utc_key
 from ledger.store import ID, metadata
 
@@ -180,132 +180,183 @@ class OwnersProjection(Projection):
         elif event.type.startswith(_FIRM):
             self._firm(conn, event)
 
-    # ------------------------------------------------------------------ committees
-    @staticmethod
-    def _oc_key(conn: Connection, event: LoggedEvent) -> str:
-        return str(conn.execute(sel_by(committees, "agg_id"),
-                                {KEY: str(event.aggregate_id)}).one().key)
+    def _load(self, conn: Connection, memo: str, key: Any, q: Any,
+              params: dict[str, Any]) -> Any:
+        """The working state *memo*[*key*]: from memory, else the row *q* selects (``None``
+        when there is none)."""
+        m = self.memo(memo)
+        got = m.get(key)
+        if got is None and not self.complete:
+            row = conn.execute(q, params).first()
+            if row is not None:
+                got = m[key] = dict(row._mapping)
+        return got
 
+    # ------------------------------------------------------------------ committees
     def _committee(self, conn: Connection, event: LoggedEvent) -> None:
         d, env = event.data, event.envelope
         name = event.type.removeprefix(_OC)
+        agg = str(event.aggregate_id)
         if name == "GroupFormed":
-            conn.execute(ins(committees), {
-                "key": d["code"], "agg_id": str(event.aggregate_id), "community": d["community"],
+            self.buffer(committees).insert({
+                "key": d["code"], "agg_id": agg, "community": d["community"],
                 "town": d["town"], "term": d["term"], "kind": d["kind"], "previous": d["previous"],
                 "formed_at": env["occurred_at"], "group_members": _dump(d["group"]),
                 "temporary_party_org": _dump(d["temporary_party_org"]), "candidates": "{}",
+                "assembly_date": None, "owners_total": None, "owners_voted": None,
+                "turnout": None, "votes": None, "elected": None, "director": None,
+                "term_start": None, "planned_end": None, "term_end": None,
                 "rules": "{}", "mediations": 0})
+            self.memo("committees")[agg] = {"key": d["code"], "community": d["community"],
+                                            "candidates": "{}", "rules": "{}",
+                                            "mediations": 0}
             return
-        key = self._oc_key(conn, event)
-        where = committees.c.key == key
-        row = conn.execute(sel_by(committees, "key"), {KEY: key}).one()._mapping
+        row = self._load(conn, "committees", agg, _COMMITTEE, {KEY: agg})
+        if row is None:
+            raise NoResultFound(f"no owners' committee row for aggregate {agg}")
+        key = row["key"]
+        buf = self.buffer(committees)
         if name == "CandidateNominated":
             cands = json.loads(row["candidates"])
             cands[d["person"]] = {"name": d["person_name"], "role": d["role"],
                                   "recommended_by_town": d["recommended_by_town"],
                                   "recommendation": d["recommendation"]}
-            conn.execute(update(committees).where(where).values(candidates=_dump(cands)))
+            row["candidates"] = _dump(cands)
+            buf.update((key,), {"candidates": row["candidates"]})
         elif name == "ElectionRecorded":
             director = next(p for p, r in d["elected"].items() if r == "director")
-            conn.execute(update(committees).where(where).values(
-                assembly_date=d["assembly_date"], owners_total=d["owners_total"],
-                owners_voted=d["owners_voted"], turnout=d["turnout"], votes=_dump(d["votes"]),
-                elected=_dump(d["elected"]), director=director))
+            buf.update((key,), {
+                "assembly_date": d["assembly_date"], "owners_total": d["owners_total"],
+                "owners_voted": d["owners_voted"], "turnout": d["turnout"],
+                "votes": _dump(d["votes"]), "elected": _dump(d["elected"]),
+                "director": director})
         elif name == "TermStarted":
-            conn.execute(update(committees).where(where).values(
-                term_start=d["start"], planned_end=d["planned_end"]))
+            buf.update((key,), {"term_start": d["start"], "planned_end": d["planned_end"]})
         elif name == "TermEnded":
-            conn.execute(update(committees).where(where).values(term_end=d["end"]))
+            buf.update((key,), {"term_end": d["end"]})
         elif name == "RulesAdopted":
             rules = json.loads(row["rules"])
             rules[d["document"]] = {"ref": d["ref"], "decision": d["decision"],
                                     "adopted_at": env["occurred_at"]}
-            conn.execute(update(committees).where(where).values(rules=_dump(rules)))
+            row["rules"] = _dump(rules)
+            buf.update((key,), {"rules": row["rules"]})
         elif name in ("FundUseRecorded", "RevenueRecorded"):
-            conn.execute(ins(oc_money), {
+            self.buffer(oc_money).insert({
                 "position": event.position, "oc": key,
                 "kind": "fund_use" if name == "FundUseRecorded" else "revenue",
                 "amount": d["amount"], "source": d.get("source"), "purpose": d["purpose"],
                 "decision": d["decision"], "occurred_at": env["occurred_at"]})
         elif name == "DisputeMediated":
-            conn.execute(update(committees).where(where).values(
-                mediations=row["mediations"] + 1))
+            row["mediations"] += 1
+            buf.update((key,), {"mediations": row["mediations"]})
         elif name == "TenderLaunched":
-            conn.execute(ins(tenders), {
-                "oc": key, "tender": d["tender"], "community": row["community"], "title": d["title"],
-                "launched_at": env["occurred_at"], "status": "open", "bids": "{}"})
+            self.buffer(tenders).insert({
+                "oc": key, "tender": d["tender"], "community": row["community"],
+                "title": d["title"], "launched_at": env["occurred_at"], "status": "open",
+                "bids": "{}", "winner": None, "contract": None})
+            self.memo("tenders")[(key, d["tender"])] = {"bids": "{}"}
         else:
             self._tender(conn, key, name, d)
 
-    @staticmethod
-    def _tender(conn: Connection, key: str, name: str, d: dict[str, Any]) -> None:
-        where = and_(tenders.c.oc == key, tenders.c.tender == d["tender"])
+    def _tender(self, conn: Connection, key: str, name: str, d: dict[str, Any]) -> None:
+        pk = (key, d["tender"])
+        buf = self.buffer(tenders)
         if name == "BidReceived":
-            bids = json.loads(conn.execute(select(tenders.c.bids).where(where)).scalar_one())
+            row = self._load(conn, "tenders", pk, _TENDER, {"oc": key, "tender": d["tender"]})
+            if row is None:
+                raise NoResultFound(f"no tender {d['tender']!r} of {key!r}")
+            bids = json.loads(row["bids"])
             bids[d["firm"]] = d["annual_fee"]
-            conn.execute(update(tenders).where(where).values(bids=_dump(bids)))
+            row["bids"] = _dump(bids)
+            buf.update(pk, {"bids": row["bids"]})
         elif name == "TenderAwarded":
-            conn.execute(update(tenders).where(where).values(status="awarded",
-                                                             winner=d["firm"]))
+            buf.update(pk, {"status": "awarded", "winner": d["firm"]})
         elif name == "ContractConcluded":
-            conn.execute(update(tenders).where(where).values(status="contracted",
-                                                             contract=d["contract"]))
+            buf.update(pk, {"status": "contracted", "contract": d["contract"]})
 
     # ------------------------------------------------------------------ firms
     def _firm(self, conn: Connection, event: LoggedEvent) -> None:
         d, env = event.data, event.envelope
         name = event.type.removeprefix(_FIRM)
+        agg = str(event.aggregate_id)
         if name == "Registered":
-            conn.execute(ins(firms), {
-                "code": d["code"], "agg_id": str(event.aggregate_id), "town": d["town"], "name": d["name"],
-                "head": d["head"], "head_name": d["head_name"], "registered_at": env["occurred_at"],
-                "banned": False})
+            self.buffer(firms).insert({
+                "code": d["code"], "agg_id": agg, "town": d["town"], "name": d["name"],
+                "head": d["head"], "head_name": d["head_name"],
+                "registered_at": env["occurred_at"], "banned": False})
+            self.memo("firms")[agg] = {"code": d["code"]}
             return
-        code = str(conn.execute(select(firms.c.code).where(
-            firms.c.agg_id == str(event.aggregate_id))).scalar_one())
-        where = contracts_table.c.contract == d.get("contract")
+        firm = self._load(conn, "firms", agg, _FIRM_CODE, {KEY: agg})
+        if firm is None:
+            raise NoResultFound(f"no firm row for aggregate {agg}")
+        code = firm["code"]
         if name == "ContractSigned":
-            conn.execute(ins(contracts_table), {
-                "contract": d["contract"], "firm": code, "community": d["community"], "oc": d["oc"],
-                "tender": d["tender"], "start_at": d["start"], "end_at": d["end"],
+            self.buffer(contracts_table).insert({
+                "contract": d["contract"], "firm": code, "community": d["community"],
+                "oc": d["oc"], "tender": d["tender"], "start_at": d["start"], "end_at": d["end"],
                 "start_utc": utc_key(d["start"]), "stop_utc": utc_key(d["end"]),
                 "annual_fee": d["annual_fee"], "manager": d["manager"],
-                "manager_name": d["manager_name"], "status": "active", "renewals": 0,
-                "signed_position": event.position})
-            conn.execute(ins(contract_periods), {
+                "manager_name": d["manager_name"], "status": "active", "terminated_at": None,
+                "termination_kind": None, "termination_reason": None, "decision": None,
+                "legal_counsel": None, "renewals": 0, "signed_position": event.position})
+            self.memo("contracts")[d["contract"]] = {
+                "end_at": d["end"], "annual_fee": d["annual_fee"], "renewals": 0}
+            self._period(conn, d["contract"], {
                 "contract": d["contract"], "seq": 0, "from_at": d["start"], "to_at": d["end"],
                 "from_utc": utc_key(d["start"]), "to_utc": utc_key(d["end"]),
                 "annual_fee": d["annual_fee"]})
         elif name == "ContractRenewed":
-            row = conn.execute(select(contracts_table).where(where)).one()._mapping
+            row = self._load(conn, "contracts", d["contract"], _CONTRACT, {KEY: d["contract"]})
+            if row is None:
+                raise NoResultFound(f"no contract {d['contract']!r}")
             values: dict[str, Any] = {"end_at": d["end"], "stop_utc": utc_key(d["end"]),
                                       "renewals": row["renewals"] + 1}
             if d["annual_fee"] is not None:
                 values["annual_fee"] = d["annual_fee"]
-            conn.execute(update(contracts_table).where(where).values(**values))
-            conn.execute(ins(contract_periods), {
+            self.buffer(contracts_table).update((d["contract"],), values)
+            self._period(conn, d["contract"], {
                 "contract": d["contract"], "seq": row["renewals"] + 1, "from_at": row["end_at"],
-                "to_at": d["end"], "from_utc": utc_key(row["end_at"]), "to_utc": utc_key(d["end"]),
+                "to_at": d["end"], "from_utc": utc_key(row["end_at"]),
+                "to_utc": utc_key(d["end"]),
                 "annual_fee": values["annual_fee"] if "annual_fee" in values
                 else row["annual_fee"]})
+            row.update({k: values[k] for k in ("end_at", "renewals", "annual_fee")
+                        if k in values})
         elif name == "ContractTerminated":
-            conn.execute(update(contracts_table).where(where).values(
-                status="terminated", terminated_at=d["effective"],
-                stop_utc=utc_key(d["effective"]), termination_kind=d["kind"],
-                termination_reason=d["reason"], decision=d["decision"],
-                legal_counsel=d["legal_counsel"]))
+            self.buffer(contracts_table).update((d["contract"],), {
+                "status": "terminated", "terminated_at": d["effective"],
+                "stop_utc": utc_key(d["effective"]), "termination_kind": d["kind"],
+                "termination_reason": d["reason"], "decision": d["decision"],
+                "legal_counsel": d["legal_counsel"]})
             cut = utc_key(d["effective"])
-            conn.execute(delete(contract_periods).where(and_(
-                contract_periods.c.contract == d["contract"], contract_periods.c.from_utc >= cut)))
-            conn.execute(update(contract_periods).where(and_(
-                contract_periods.c.contract == d["contract"], contract_periods.c.to_utc > cut,
-            )).values(to_at=d["effective"], to_utc=cut))
+            periods = self._periods(conn, d["contract"])
+            buf = self.buffer(contract_periods)
+            for p in list(periods):
+                if p["from_utc"] >= cut:
+                    buf.delete((d["contract"], p["seq"]))
+                    periods.remove(p)
+                elif p["to_utc"] > cut:
+                    buf.update((d["contract"], p["seq"]), {"to_at": d["effective"],
+                                                           "to_utc": cut})
+                    p["to_utc"] = cut
         else:
             self._credit(conn, code, name, event)
 
-    @staticmethod
-    def _credit(conn: Connection, code: str, name: str, event: LoggedEvent) -> None:
+    def _periods(self, conn: Connection, contract: str) -> list[dict[str, Any]]:
+        """The contract's periods (sequence number and UTC bounds), loaded once."""
+        memo = self.memo("periods")
+        got: list[dict[str, Any]] | None = memo.get(contract)
+        if got is None:
+            got = memo[contract] = [] if self.complete else [
+                dict(r._mapping) for r in conn.execute(_PERIODS, {KEY: contract})]
+        return got
+
+    def _period(self, conn: Connection, contract: str, row: dict[str, Any]) -> None:
+        self._periods(conn, contract).append(
+            {"seq": row["seq"], "from_utc": row["from_utc"], "to_utc": row["to_utc"]})
+        self.buffer(contract_periods).insert(row)
+
+    def _credit(self, conn: Connection, code: str, name: str, event: LoggedEvent) -> None:
         d, env = event.data, event.envelope
         entry = {"PutOnEliminationList": "elimination", "CreditRecorded": "credit_record",
                  "BiddingBanned": "ban", "ReportedToDistrict": "district_report",
@@ -319,22 +370,45 @@ class OwnersProjection(Projection):
         kind = d.get("kind") or ("correction" if entry in ("elimination_withdrawn", "ban_lifted")
                                  else "elimination")
         detail = {k: v for k, v in d.items() if k not in ("reason",)}
-        conn.execute(ins(credit_entries), {
-            "position": event.position, "firm": code, "entry": entry, "ref": str(ref), "kind": kind,
-            "reason": d.get("reason", ""), "community": d.get("community"), "detail": _dump(detail),
-            "occurred_at": env["occurred_at"], "actor": env.get("actor"),
-            "command_id": env.get("command_id")})
+        if entry in ("ban", "ban_lifted"):
+            bans = self._bans(conn, code)  # loaded before this entry is added
+            bans.append((entry, str(ref)))
+        self.buffer(credit_entries).insert({
+            "position": event.position, "firm": code, "entry": entry, "ref": str(ref),
+            "kind": kind, "reason": d.get("reason", ""), "community": d.get("community"),
+            "detail": _dump(detail), "occurred_at": env["occurred_at"],
+            "actor": env.get("actor"), "command_id": env.get("command_id")})
         if entry == "ban":
-            conn.execute(update(firms).where(firms.c.code == code).values(banned=True))
+            self.buffer(firms).update((code,), {"banned": True})
         elif entry == "ban_lifted":
             # A ban lifted after an appraisal correction: banned while any other ban stands.
-            refs = conn.execute(select(credit_entries.c.entry, credit_entries.c.ref).where(and_(
-                credit_entries.c.firm == code,
-                credit_entries.c.entry.in_(("ban", "ban_lifted"))))).all()
-            standing = {r[1] for r in refs if r[0] == "ban"} - \
-                {r[1] for r in refs if r[0] == "ban_lifted"}
-            conn.execute(update(firms).where(firms.c.code == code).values(
-                banned=bool(standing)))
+            standing = {r for e, r in bans if e == "ban"} - {r for e, r in bans
+                                                               if e == "ban_lifted"}
+            self.buffer(firms).update((code,), {"banned": bool(standing)})
+
+    def _bans(self, conn: Connection, code: str) -> list[tuple[str, str]]:
+        """The firm's ban and ban-lifted entries (entry, ref), loaded once."""
+        memo = self.memo("bans")
+        got: list[tuple[str, str]] | None = memo.get(code)
+        if got is None:
+            got = memo[code] = [] if self.complete else [
+                (str(r[0]), str(r[1])) for r in conn.execute(_BANS, {KEY: code})]
+        return got
+
+
+_COMMITTEE = select(committees.c.key, committees.c.community, committees.c.candidates,
+                    committees.c.rules, committees.c.mediations).where(
+    committees.c.agg_id == bindparam(KEY))
+_TENDER = select(tenders.c.bids).where(and_(tenders.c.oc == bindparam("oc"),
+                                            tenders.c.tender == bindparam("tender")))
+_FIRM_CODE = select(firms.c.code).where(firms.c.agg_id == bindparam(KEY))
+_CONTRACT = select(contracts_table.c.end_at, contracts_table.c.annual_fee,
+                   contracts_table.c.renewals).where(
+    contracts_table.c.contract == bindparam(KEY))
+_PERIODS = select(contract_periods.c.seq, contract_periods.c.from_utc,
+                  contract_periods.c.to_utc).where(contract_periods.c.contract == bindparam(KEY))
+_BANS = select(credit_entries.c.entry, credit_entries.c.ref).where(and_(
+    credit_entries.c.firm == bindparam(KEY), credit_entries.c.entry.in_(("ban", "ban_lifted"))))
 
 
 # ---------------------------------------------------------------------------- queries

@@ -31,18 +31,19 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 import structlog
-from sqlalchemy import Connection, Engine, create_engine, event, insert, text, update
+from sqlalchemy import Connection, Engine, Table, create_engine, event, insert, text, update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from ledger.errors import LedgerError
 from ledger.eventlog import read_log_page
-from ledger.projections import Projection, catch_up, position
+from ledger.projections import Projection, Router, catch_up, position
 from ledger.store import projection_tracking, write_intent
 
 if TYPE_CHECKING:
@@ -312,21 +313,28 @@ def _shadow_engine(ledger: GovernanceLedger) -> Iterator[tuple[Engine, str]]:
                 p.unlink()
 
 
-def _build(ledger: GovernanceLedger, projection: Projection, shadow: Engine, pos: int,
+def _build(ledger: GovernanceLedger, router: Router, shadow: Engine, pos: int,
            batch: int) -> tuple[int, int]:
-    """Apply events after *pos* into the shadow tables; return (new position, events read)."""
+    """Apply events after *pos* into the shadow tables; return (new position, events read).
+
+    One pass for every projection being rebuilt: each page of the log is read and decoded
+    once and handed to every projection that reads its events.
+    """
     total = 0
     while True:
         with ledger.engine.connect() as rconn:
-            # Only the events this projection reads are decoded; the others are skipped.
+            # Only the events some projection reads are decoded; the others are skipped.
             events, read, last = read_log_page(rconn, ledger.events_table, ledger.mapper,
-                                               pos, batch, types=projection.topics)
+                                               pos, batch, types=router.types)
         if not read:
             return pos, total
-        with shadow.begin() as wconn:
-            for ev in events:
-                projection.apply(wconn, ev)
-            projection.flush(wconn)
+        try:
+            with shadow.begin() as wconn:
+                router.apply(wconn, events)
+        except BaseException:
+            router.discard()
+            raise
+        del events
         pos = last
         total += read
 
@@ -341,50 +349,78 @@ def _set_tracking(conn: Connection, projection: Projection, pos: int) -> None:
                      .values(position=pos, schema_version=projection.schema_version))
 
 
-def rebuild_swapped(ledger: GovernanceLedger, projection: Projection, batch: int = 1000,
-                    on_built: Callable[[], None] | None = None) -> int:
-    """Rebuild *projection* into new tables and swap them in; return the events read.
+def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[Projection],
+                    batch: int = 1000, on_built: Callable[[], None] | None = None) -> int:
+    """Rebuild one or several projections into new tables and swap them in, all in one pass
+    over the log and one swap transaction; return the events read.
 
     *on_built* is called after the shadow tables are built, before the swap (tests use it to
     show that queries keep working meanwhile).
     """
     engine = ledger.engine
-    with _shadow_engine(ledger) as (shadow, where):
-        for table in projection.tables:
-            table.create(shadow, checkfirst=False)
-        pos, total = _build(ledger, projection, shadow, 0, batch)
-        if on_built is not None:
-            on_built()
-        pos, more = _build(ledger, projection, shadow, pos, batch)  # what came meanwhile
-        total += more
-        if engine.dialect.name == "postgresql":
-            with engine.begin() as conn:
-                live = str(conn.execute(text("SELECT current_schema()")).scalar_one())
-                _set_tracking(conn, projection, pos)  # locks the row: catch-ups wait here
-                for table in reversed(projection.tables):
-                    conn.execute(text(f'DROP TABLE IF EXISTS "{live}"."{table.name}"'))
-                for table in projection.tables:
-                    conn.execute(text(
-                        f'ALTER TABLE "{where}"."{table.name}" SET SCHEMA "{live}"'))
-        else:
-            with engine.connect() as conn:
-                raw: Any = conn.connection.driver_connection
-                raw.execute("ATTACH DATABASE ? AS ledger_rebuild", (where,))
-                try:
-                    with write_intent(), conn.begin():
-                        _set_tracking(conn, projection, pos)
-                        for table in reversed(projection.tables):
-                            conn.execute(text(f'DROP TABLE IF EXISTS main."{table.name}"'))
-                        for table in projection.tables:
-                            table.create(conn, checkfirst=False)
-                            cols = ", ".join(f'"{c.name}"' for c in table.columns)
-                            conn.execute(text(
-                                f'INSERT INTO main."{table.name}" ({cols}) '
-                                f'SELECT {cols} FROM ledger_rebuild."{table.name}"'))
-                finally:
-                    raw.execute("DETACH DATABASE ledger_rebuild")
-    log.info("projection.rebuilt", projection=projection.name, events=total, position=pos)
+    projections = [projection] if isinstance(projection, Projection) else list(projection)
+    # New instances build the shadow: the ledger's own keep serving catch-ups of the live
+    # tables meanwhile (from this or other threads) with working state of their own.
+    router = Router(sorted((type(p)() for p in projections), key=lambda p: p.name))
+    tables = [t for p in router.projections for t in p.tables]
+    try:
+        with _shadow_engine(ledger) as (shadow, where):
+            # Tables without their secondary indexes: those are built once, after the rows
+            # are in (on PostgreSQL in the shadow schema, on SQLite by the copy at the swap).
+            with shadow.begin() as sconn:
+                for table in tables:
+                    sconn.execute(CreateTable(table))
+            for p in router.projections:
+                p.start_empty()
+            pos, total = _build(ledger, router, shadow, 0, batch)
+            if on_built is not None:
+                on_built()
+            pos, more = _build(ledger, router, shadow, pos, batch)  # what came meanwhile
+            total += more
+            if engine.dialect.name == "postgresql":
+                with shadow.begin() as sconn:
+                    for table in tables:
+                        for index in table.indexes:
+                            sconn.execute(CreateIndex(index))
+                with engine.begin() as conn:
+                    live = str(conn.execute(text("SELECT current_schema()")).scalar_one())
+                    for p in router.projections:  # locks the rows: catch-ups wait here
+                        _set_tracking(conn, p, pos)
+                    for table in reversed(tables):
+                        conn.execute(text(f'DROP TABLE IF EXISTS "{live}"."{table.name}"'))
+                    for table in tables:
+                        conn.execute(text(
+                            f'ALTER TABLE "{where}"."{table.name}" SET SCHEMA "{live}"'))
+            else:
+                with engine.connect() as conn:
+                    raw: Any = conn.connection.driver_connection
+                    raw.execute("ATTACH DATABASE ? AS ledger_rebuild", (where,))
+                    try:
+                        with write_intent(), conn.begin():
+                            for p in router.projections:
+                                _set_tracking(conn, p, pos)
+                            for table in reversed(tables):
+                                conn.execute(text(f'DROP TABLE IF EXISTS main."{table.name}"'))
+                            for table in tables:
+                                _copy_table(conn, table)
+                    finally:
+                        raw.execute("DETACH DATABASE ledger_rebuild")
+    finally:
+        router.discard()
+    for p in router.projections:
+        log.info("projection.rebuilt", projection=p.name, events=total, position=pos)
     return total
+
+
+def _copy_table(conn: Connection, table: Table) -> None:
+    """Create *table* in the live database and fill it from the attached shadow; its indexes
+    are made after the rows are in (faster than keeping them up to date row by row)."""
+    conn.execute(CreateTable(table))
+    cols = ", ".join(f'"{c.name}"' for c in table.columns)
+    conn.execute(text(f'INSERT INTO main."{table.name}" ({cols}) '
+                      f'SELECT {cols} FROM ledger_rebuild."{table.name}"'))
+    for index in table.indexes:
+        conn.execute(CreateIndex(index))
 
 
 def can_swap(ledger: GovernanceLedger) -> bool:

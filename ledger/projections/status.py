@@ -7,6 +7,7 @@ Times are stored twice: as recorded (with offset, for display) and as fixed-widt
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from sqlalchemy import (
     Column,
@@ -15,20 +16,27 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    update,
+    bindparam,
+    select,
 )
 
 from ledger.eventlog import LoggedEvent
 from ledger.posts import parse_post
 from ledger.projections import Projection, projection
-from ledger.projections.sql import ins
 from ledger.store import ID, metadata
 
 
 def utc_key(value: str | datetime) -> str:
     """Fixed-width UTC text of an ISO datetime, comparable as a string."""
-    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    if isinstance(value, str):
+        return _utc_key_of_text(value)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+@lru_cache(maxsize=8192)
+def _utc_key_of_text(value: str) -> str:
+    # Business times repeat (every event of a command shares one): worth remembering.
+    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 towns = Table(
@@ -90,33 +98,50 @@ class StatusProjection(Projection):
     def apply(self, conn: Connection, event: LoggedEvent) -> None:
         d, env = event.data, event.envelope
         if event.type == "Town.Registered":
-            conn.execute(ins(towns), {"code": d["code"], "name": d["name"],
-                                              "registered_at": env.get("occurred_at", "")})
+            self.buffer(towns).insert({"code": d["code"], "name": d["name"],
+                                       "registered_at": env.get("occurred_at", "")})
             for code, name in sorted(d["departments"].items()):
-                conn.execute(ins(departments), {"town": d["code"], "code": code, "name": name})
+                self.buffer(departments).insert({"town": d["code"], "code": code, "name": name})
         elif event.type == "Town.DepartmentAdded":
-            conn.execute(ins(departments), {"town": d["town"], "code": d["code"],
-                                                    "name": d["name"]})
+            self.buffer(departments).insert({"town": d["town"], "code": d["code"],
+                                             "name": d["name"]})
         elif event.type == "Community.Registered":
-            conn.execute(ins(communities), {
+            self.buffer(communities).insert({
                 "code": d["code"], "town": d["town"], "name": d["name"], "address": d["address"],
                 "registered_at": env.get("occurred_at", ""), "registered_by": env.get("actor", "")})
         elif event.type.endswith(".PostAppointed"):
             post = parse_post(d["post"])
-            conn.execute(ins(post_terms), {
+            self.buffer(post_terms).insert({
                 "post": post.name, "person": d["person"], "appointed_event": event.position,
                 "scope": post.scope, "community": post.community, "body": post.body,
                 "kind": post.kind.pattern, "person_name": d["person_name"],
-                "effective_from": d["effective_from"], "from_utc": utc_key(d["effective_from"]),
+                "effective_from": d["effective_from"], "effective_to": None,
+                "from_utc": utc_key(d["effective_from"]), "to_utc": None,
                 "appointed_by": env.get("actor"), "appointed_in": env.get("post"),
-                "basis": env.get("basis"),
+                "basis": env.get("basis"), "vacated_event": None, "vacated_by": None,
+                "vacate_reason": None,
             })
+            # Terms opened since the tables were last read: a vacancy ends them too.
+            opened = self.memo("open_terms").setdefault((post.name, d["person"]), [False, []])
+            opened[1].append(event.position)
         elif event.type.endswith(".PostVacated"):
-            conn.execute(update(post_terms).where(and_(
-                post_terms.c.post == d["post"], post_terms.c.person == d["person"],
-                post_terms.c.effective_to.is_(None),
-            )).values(
-                effective_to=d["effective_to"], to_utc=utc_key(d["effective_to"]),
-                vacated_event=event.position, vacated_by=env.get("actor"),
-                vacate_reason=d.get("reason") or None,
-            ))
+            key = (d["post"], d["person"])
+            opened = self.memo("open_terms").get(key)
+            if opened is None:
+                opened = self.memo("open_terms")[key] = [False, []]
+            if not opened[0]:  # merge in the open terms the tables hold
+                if not self.complete:
+                    opened[1] = sorted(set(opened[1]) | set(conn.execute(
+                        _OPEN_TERMS, {"post": d["post"], "person": d["person"]}).scalars()))
+                opened[0] = True
+            values = {"effective_to": d["effective_to"], "to_utc": utc_key(d["effective_to"]),
+                      "vacated_event": event.position, "vacated_by": env.get("actor"),
+                      "vacate_reason": d.get("reason") or None}
+            for appointed in opened[1]:
+                self.buffer(post_terms).update((d["post"], d["person"], appointed), values)
+            opened[1] = []
+
+
+_OPEN_TERMS = select(post_terms.c.appointed_event).where(and_(
+    post_terms.c.post == bindparam("post"), post_terms.c.person == bindparam("person"),
+    post_terms.c.effective_to.is_(None)))
