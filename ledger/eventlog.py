@@ -6,7 +6,6 @@ position in log order). Readers tolerate gaps in ids (rolled-back inserts on Pos
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import Mapper
 from sqlalchemy import Connection, Table, bindparam, select, type_coerce
 from sqlalchemy.types import NullType
@@ -60,7 +60,7 @@ def decode(mapper: Mapper[UUID] | None, position: int, originator_id: UUID, vers
     "_data_": …}`` for the timestamp, and for any UUID, Decimal or datetime) are unwrapped.
     *mapper* is accepted for callers that have one; it is not needed.
     """
-    obj = json.loads(state.decode("utf-8"))  # text: json skips guessing the encoding
+    obj = orjson.loads(state)
     if state.count(b'"_type_"') > 1:
         obj = _unwrap(obj)
     ts = obj.pop("timestamp")
