@@ -119,12 +119,23 @@ def _log_query(table: Table, bounded: bool) -> Any:
     return q.order_by(table.c.id).limit(bindparam("limit"))
 
 
+#: Originator ids already converted (a log has far fewer aggregates than events).
+_UUIDS: dict[Any, UUID] = {}
+
+
 def _uuid(value: Any) -> UUID:
     """An originator id as the driver returned it, as a UUID."""
+    found = _UUIDS.get(value) if isinstance(value, bytes) else None
+    if found is not None:
+        return found
     if isinstance(value, UUID):
         return value
-    if isinstance(value, bytes | bytearray | memoryview):
-        return UUID(bytes=bytes(value))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        found = UUID(bytes=bytes(value))
+        if len(_UUIDS) >= 200_000:
+            _UUIDS.clear()
+        _UUIDS[bytes(value)] = found
+        return found
     return UUID(str(value))
 
 
