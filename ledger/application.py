@@ -342,7 +342,7 @@ class GovernanceLedger(Application[UUID]):
             for agg_id in ctx.loaded:
                 self._aggregates.pop(agg_id, None)
             raise
-        result = CommandResult(
+        result = CommandResult.model_construct(  # built from checked values: no validation
             command_id=cmd.command_id, type=cmd.type, outcome="accepted", positions=positions,
             events=[type(e).__qualname__ for e in events],
             detail=detail, recorded_at=now().isoformat(),

@@ -243,7 +243,9 @@ class Rule(Generic[InputsT, ParamsT, DecisionT]):
         """Decide and return the full record: rule key, parameters, inputs, digest, decision."""
         chosen = self.defaults() if params is None else params
         decision = self.decide(inputs, chosen)
-        return Evaluation(
+        # Every value below is a model dumped in JSON mode: valid by construction, so the
+        # (recursive, costly) JsonValue validation is skipped.
+        return Evaluation.model_construct(
             rule=self.key,
             parameters=chosen.model_dump(mode="json"),
             inputs=inputs.model_dump(mode="json"),
