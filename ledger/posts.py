@@ -162,7 +162,7 @@ class PostName:
         return self.name
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=131_072)
 def parse_post(text: str) -> PostName:
     """Parse and check a post name against the catalogue.
 
