@@ -132,7 +132,7 @@ def _uuid(value: Any) -> UUID:
         return value
     if isinstance(value, (bytes, bytearray, memoryview)):
         found = UUID(bytes=bytes(value))
-        if len(_UUIDS) >= 200_000:
+        if len(_UUIDS) >= 20_000:
             _UUIDS.clear()
         _UUIDS[bytes(value)] = found
         return found
