@@ -183,6 +183,18 @@ def test_a_forged_event_inserted_into_the_sealed_history_is_detected(
     assert {"checkpoint_root", "event_without_command"} <= kinds
 
 
+def test_removing_a_leaf_from_the_leaf_map_is_detected_as_a_gap_and_an_uncovered_event(
+        ledger: GovernanceLedger) -> None:
+    _sealed_ledger(ledger)
+    victim = _ids(ledger)[5]
+    _raw(ledger, "DELETE FROM ledger_merkle_leaves WHERE position = 5")
+    result = verify(ledger, verifier_key=_vk(ledger))
+    found = {(f.position, f.kind) for f in result.findings}
+    assert {(5, "leaf_gap"), (6, "uncovered_event")} <= found
+    assert any(f"event {victim} " in f.detail for f in result.findings
+               if f.kind == "uncovered_event")
+
+
 def test_truncating_the_tail_is_detected(ledger: GovernanceLedger) -> None:
     _sealed_ledger(ledger)
     ids = _ids(ledger)
