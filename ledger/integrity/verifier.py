@@ -33,6 +33,7 @@ cover them.
 from __future__ import annotations
 
 import base64
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import lt
@@ -185,36 +186,51 @@ def _uncovered_events(conn: Connection, events: str, last_nid: int,
         yield from batch
 
 
-def _command_gaps(conn: Connection, events: str, page: int = 50_000) -> Iterator[int]:
-    """Notification ids of events that no command-log row's range covers, in log order.
-
-    The command log's ranges are read once, ordered by their first id (one sort, streamed
-    through a server-side cursor on PostgreSQL: the column has no index, so paging it would
-    sort the table once per page), and merged with the log's ids.
+def _command_islands(conn: Connection) -> Iterator[tuple[int, int]]:
+    """The notification ids the command log's rows cover, as maximal runs ``(first, last)``
+    of consecutive ids, in order: the rows' ranges sorted by their first id (one sort,
+    streamed through a server-side cursor on PostgreSQL: the column has no index, so paging
+    it would sort the table once per page) and merged where they touch or overlap.
     """
-    c = command_log.name
-    ranges = (r for batch in _cursor_rows(
-        conn, f"SELECT first_notification_id, last_notification_id FROM {c} "
-              "WHERE first_notification_id IS NOT NULL ORDER BY first_notification_id",
-        (), name="ledger_verify_commands") for r in batch)
-    current = next(ranges, None)
-    first, last = (-1, -1) if current is None else (
-        current[0], current[1] if current[1] is not None else current[0])
+    sql = (f"SELECT first_notification_id, last_notification_id FROM {command_log.name} "
+           "WHERE first_notification_id IS NOT NULL ORDER BY first_notification_id")
+    start = end = -2
+    for batch in _cursor_rows(conn, sql, (), name="ledger_verify_commands"):
+        for first, last_or_none in batch:
+            last = first if last_or_none is None else last_or_none
+            if last < first:
+                continue  # a malformed range covers nothing
+            if first > end + 1:
+                if end >= 0:
+                    yield start, end
+                start, end = first, last
+            elif last > end:
+                end = last
+    if end >= 0:
+        yield start, end
+
+
+def _command_gaps(conn: Connection, events: str, page: int = 50_000) -> Iterator[int]:
+    """Notification ids of events that no command-log row's range covers, in log order."""
+    islands = _command_islands(conn)
+    first, last = next(islands, (-1, -1))
     mark = placeholder(conn)
     sql = f"SELECT id FROM {events} WHERE id > {mark} ORDER BY id LIMIT {mark}"
     after = 0
     while True:
         ids = [r[0] for batch in _cursor_rows(conn, sql, (after, page), size=page)
                for r in batch]
-        for nid in ids:
-            while current is not None and last < nid:
-                current = next(ranges, None)
-                if current is not None:
-                    first = current[0]
-                    last = current[1] if current[1] is not None else first
-            if current is None or not first <= nid <= last:
+        i, n = 0, len(ids)
+        while i < n:
+            nid = ids[i]
+            while last < nid and last >= 0:
+                first, last = next(islands, (-1, -1))
+            if nid < first or last < 0:
                 yield nid
-        if len(ids) < page:
+                i += 1
+            else:  # every id up to `last` is covered: skip them at once
+                i = bisect_right(ids, last, i)
+        if n < page:
             return
         after = ids[-1]
 

@@ -195,6 +195,21 @@ def test_removing_a_leaf_from_the_leaf_map_is_detected_as_a_gap_and_an_uncovered
                if f.kind == "uncovered_event")
 
 
+def test_deleting_a_command_log_row_leaves_exactly_its_events_without_a_command(
+        ledger: GovernanceLedger) -> None:
+    _sealed_ledger(ledger)
+    with ledger.engine.connect() as conn:
+        cid, first, last = conn.execute(
+            sa.select(command_log.c.command_id, command_log.c.first_notification_id,
+                      command_log.c.last_notification_id)
+            .where(command_log.c.command_id == "bulk-4")).one()
+    _raw(ledger, f"DELETE FROM {command_log.name} WHERE command_id = :c", c=cid)
+    result = verify(ledger, verifier_key=_vk(ledger))
+    assert [f.kind for f in result.findings] == ["event_without_command"] * (last - first + 1)
+    assert [f.detail.split()[1] for f in result.findings] == [
+        str(i) for i in range(first, last + 1)]
+
+
 def test_truncating_the_tail_is_detected(ledger: GovernanceLedger) -> None:
     _sealed_ledger(ledger)
     ids = _ids(ledger)
