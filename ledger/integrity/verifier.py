@@ -96,6 +96,8 @@ class Verification:
     checkpoints: int = 0
     unsealed: int = 0
     """Events after the last sealed one (not yet covered by a checkpoint)."""
+    snapshots: int | None = None
+    """Snapshots checked in full (``verify --snapshots``), None when they were not."""
     key_source: str = "given"
     """Which key signatures were checked with: ``given``, ``key file``, or ``stored`` (the
     verifier key recorded with the first checkpoint: no key file and none given).
@@ -110,6 +112,8 @@ class Verification:
                 f"{base64.b64encode(self.root).decode()}")
         if self.unsealed:
             text += f"; {self.unsealed} later events not sealed yet (run 'ledger checkpoint')"
+        if self.snapshots is not None:
+            text += f"; {self.snapshots} snapshots checked against the events"
         return text
 
 
@@ -259,12 +263,15 @@ def _keys(ledger: GovernanceLedger, verifier_key: str | None,
 
 def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
            verifier_key: str | None = None,
-           progress: Callable[[int, int], None] | None = None) -> Verification:
+           progress: Callable[[int, int], None] | None = None,
+           snapshots: bool = False) -> Verification:
     """Check the whole log against the Merkle tree and the checkpoints; see the module doc.
 
     *checkpoint_note* is a signed checkpoint the auditor kept; *verifier_key* the published
     key to check signatures with (default: the public half of the ledger's key file).
-    *progress* is called with (events done, events in the log) now and then.
+    *progress* is called with (events done, events in the log) now and then. With
+    *snapshots*, every stored snapshot of aggregate state is also checked in full against
+    the events (``ledger.snapshots.check_snapshots``; findings ``snapshot_*``).
     """
     name, public_key, source = _keys(ledger, verifier_key)
     out = Verification(key_source=source)
@@ -451,6 +458,16 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
         # 6. The checkpoint the auditor kept.
         if retained is not None:
             _check_retained(out, retained, targets, stored_tree)
+    # 7. Snapshots: a cache beside the log, each checked against the events it covers.
+    if snapshots:
+        from ledger.snapshots import check_snapshots
+
+        def counted(done: int) -> None:
+            out.snapshots = done
+
+        out.snapshots = 0
+        for problem in check_snapshots(ledger, counted):
+            found(Finding(None, problem.kind, problem.detail))
     return out
 
 
