@@ -7,16 +7,21 @@ instead of a replay of all of them. Snapshots are **not** part of the audited lo
 not sealed, nothing is decided from them, and they can be deleted and taken again at any
 time. So none is trusted blindly (docs/integrity.md, "Snapshots"):
 
-- every row carries ``digest``, the SHA-256 of all its other columns (a row edited in part no
-  longer matches), the ledger version that made it (``made_by``; another version's
-  snapshots are not used, as the aggregate code may differ), and what it covers: the
-  notification id (``position``) and the SHA-256 of the stored event at its version
-  (``head_sha256``) and a digest of all the events up to it (``events_sha256``);
-- before use (:func:`aggregate_state`), the cheap checks run: the digest, the version, the
-  event at the snapshot's version is still the one it was taken after (same notification id,
-  same bytes) and the aggregate has exactly that many events up to it. A snapshot that fails
-  is skipped (the next older one is tried, else the events are replayed) and reported in the
-  answer's ``ignored_snapshots``; it is never used;
+- every row carries ``digest``, the SHA-256 of all its other columns, and ``signature``, an
+  Ed25519 signature of that digest by the ledger's signing key (the checkpoint key: taking
+  snapshots needs the key file, like ``ledger checkpoint``), so a row edited in any way,
+  even with its digest recomputed, no longer verifies; the ledger version that made it
+  (``made_by``; another version's snapshots are not used, as the aggregate code may
+  differ); and what it covers: the notification id (``position``) and the SHA-256 of the
+  stored event at its version (``head_sha256``) and a digest of all the events up to it
+  (``events_sha256``);
+- before use (:func:`aggregate_state`), the cheap checks run: the digest and the signature
+  (with the public half of the key file, else the verifier key stored with the first
+  checkpoint), the version, the event at the snapshot's version is still the one it was
+  taken after (same notification id, same bytes) and the aggregate has exactly that many
+  events up to it. A snapshot that fails is skipped (the next older one is tried, else the
+  events are replayed) and reported in the answer's ``ignored_snapshots``; it is never
+  used;
 - ``ledger verify --snapshots`` (:func:`check_snapshots`) does the full check of every
   stored snapshot: the events digest recomputed from the events, and the state replayed from
   the events by the library equal to the state the snapshot decodes to.
@@ -38,6 +43,8 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import structlog
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 from sqlalchemy import (
@@ -89,15 +96,18 @@ snapshots = Table(
     Column("made_by", String(40), nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("digest", LargeBinary(32), nullable=False),
+    Column("signature", LargeBinary(64), nullable=False),
     PrimaryKeyConstraint("aggregate_id", "version", name="ledger_snapshots_pk"),
 )
 """One row per snapshot: the aggregate (UUID text) and version, the notification id of the
 event at that version, the SHA-256 of that event's stored bytes and the digest of all its
 events up to it, the library's stored snapshot (topic and state bytes), the ledger version
-that made it, when, and the SHA-256 of all of that (``digest``)."""
+that made it, when, the SHA-256 of all of that (``digest``) and the signing key's Ed25519
+signature of the digest (``signature``)."""
 
 _EVENTS_DOMAIN = b"ledger-snapshot-events/1\n"
 _ROW_DOMAIN = b"ledger-snapshot/1\n"
+_SIGNED_DOMAIN = b"ledger-snapshot-signature/1\n"
 
 
 class SnapshotError(LedgerError):
@@ -139,11 +149,20 @@ class SnapshotRow:
     made_by: str
     created_at: str
     digest: bytes
+    signature: bytes
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> SnapshotRow:
         return cls(str(row[0]), int(row[1]), int(row[2]), bytes(row[3]), bytes(row[4]),
-                   str(row[5]), bytes(row[6]), str(row[7]), str(row[8]), bytes(row[9]))
+                   str(row[5]), bytes(row[6]), str(row[7]), str(row[8]), bytes(row[9]),
+                   bytes(row[10]))
+
+    def signature_ok(self, public_key: Ed25519PublicKey) -> bool:
+        try:
+            public_key.verify(self.signature, _SIGNED_DOMAIN + self.digest)
+        except InvalidSignature:
+            return False
+        return True
 
     def computed_digest(self) -> bytes:
         """SHA-256 over every other column, each length-framed."""
@@ -166,7 +185,8 @@ class SnapshotRow:
 
 _COLUMNS = (snapshots.c.aggregate_id, snapshots.c.version, snapshots.c.position,
             snapshots.c.head_sha256, snapshots.c.events_sha256, snapshots.c.topic,
-            snapshots.c.state, snapshots.c.made_by, snapshots.c.created_at, snapshots.c.digest)
+            snapshots.c.state, snapshots.c.made_by, snapshots.c.created_at, snapshots.c.digest,
+            snapshots.c.signature)
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -287,10 +307,44 @@ def _replay(mapper: Mapper[UUID], agg_id: UUID, rows: Sequence[tuple[int, int, s
     return agg
 
 
-def _rejection(conn: Connection, table: str, row: SnapshotRow) -> str | None:
+def _public_key(ledger: GovernanceLedger, conn: Connection) -> Ed25519PublicKey | None:
+    """The key snapshot signatures are checked with: the public half of the ledger's key
+    file, else the verifier key stored with the first checkpoint, else none."""
+    from ledger.integrity import checkpoint as cp
+    from ledger.integrity.sealer import key_path, signing_key
+    from ledger.integrity.sqlstore import checkpoints
+
+    path = key_path(ledger.settings)
+    if path.exists():
+        stat = path.stat()
+        return _file_public_key(str(path), stat.st_mtime_ns, stat.st_size,
+                                lambda: signing_key(ledger.settings).public_key())
+    stored = conn.execute(select(checkpoints.c.verifier_key).order_by(checkpoints.c.size)
+                          .limit(1)).scalar()
+    return None if stored is None else cp.parse_verifier_key(str(stored))[1]
+
+
+_KEYS: dict[tuple[str, int, int], Ed25519PublicKey] = {}
+
+
+def _file_public_key(path: str, mtime: int, size: int,
+                     load: Callable[[], Ed25519PublicKey]) -> Ed25519PublicKey:
+    """The public half of the key file, loaded once per version of the file."""
+    found = _KEYS.get((path, mtime, size))
+    if found is None:
+        found = _KEYS[(path, mtime, size)] = load()
+    return found
+
+
+def _rejection(conn: Connection, table: str, row: SnapshotRow,
+               public_key: Ed25519PublicKey | None) -> str | None:
     """Why the snapshot *row* must not be used (the cheap checks), or None."""
     if row.computed_digest() != row.digest:
         return "its digest does not match its content (the row was altered)"
+    if public_key is None:
+        return "there is no key to check its signature with (no key file, no checkpoint)"
+    if not row.signature_ok(public_key):
+        return "its signature does not verify with the ledger's key (altered or forged)"
     if row.made_by != __version__:
         return f"it was made by ledger {row.made_by}, this is {__version__}"
     m = _mark(conn)
@@ -309,14 +363,15 @@ def _rejection(conn: Connection, table: str, row: SnapshotRow) -> str | None:
     return None
 
 
-def aggregate_state(ledger: GovernanceLedger, key: str, version: int | None = None,
-                    ) -> dict[str, Any]:
+def aggregate_state(ledger: GovernanceLedger, key: str, version: int | None = None, *,
+                    public_key: Ed25519PublicKey | None = None) -> dict[str, Any]:
     """The state of the aggregate *key* at *version* (default: its latest), from the latest
     usable snapshot at or before it and the events after that snapshot.
 
     Returns ``key``, ``aggregate_id``, ``type``, ``version``, ``state`` (the aggregate's
     attributes), ``snapshot`` (the snapshot used and how many events were applied after it, or
     null) and ``ignored_snapshots`` (snapshots that failed their checks, with the reason).
+    Signatures are checked with *public_key* (default: see :func:`_public_key`).
     """
     if version is not None and version < 1:
         raise SnapshotError(f"version must be at least 1, got {version}")
@@ -331,13 +386,14 @@ def aggregate_state(ledger: GovernanceLedger, key: str, version: int | None = No
     agg: Any = None
     mapper = _fast_mapper(ledger.mapper)
     with ledger.engine.connect() as conn:
+        public_key = _public_key(ledger, conn) if public_key is None else public_key
         while True:  # the newest first; an older one only if it fails its checks
             raw = conn.execute(query.order_by(s.version.desc()).limit(1)).first()
             if raw is None:
                 break
             row = SnapshotRow.from_row(raw)
             query = query.where(s.version < row.version)
-            reason = _rejection(conn, table, row)
+            reason = _rejection(conn, table, row, public_key)
             if reason is None:
                 try:
                     agg = mapper.to_domain_event(StoredEvent(
@@ -385,7 +441,8 @@ def _due(conn: Connection, table: str, every: int) -> list[UUID]:
 
 
 def take_snapshots(ledger: GovernanceLedger, keys: Sequence[str] = (), *,
-                   every: int = SNAPSHOT_EVERY) -> list[dict[str, Any]]:
+                   every: int = SNAPSHOT_EVERY, key: Ed25519PrivateKey | None = None,
+                   ) -> list[dict[str, Any]]:
     """Snapshot the aggregates *keys* at their latest version, or (no keys) every aggregate
     with at least *every* events since its latest snapshot. Returns one entry per aggregate
     (``new`` is false where a snapshot at that version existed already and was kept).
@@ -393,9 +450,14 @@ def take_snapshots(ledger: GovernanceLedger, keys: Sequence[str] = (), *,
     Each state is replayed from all the aggregate's events by the library's own mapper (never
     from an earlier snapshot); the digest of those events is computed in the same pass.
     Each snapshot is written in its own short transaction; one that exists already is kept.
+    Rows are signed with *key* (default: the ledger's signing key file).
     """
     if every < 1:
         raise SnapshotError(f"--every must be at least 1, got {every}")
+    if key is None:
+        from ledger.integrity.sealer import signing_key
+
+        key = signing_key(ledger.settings)
     table = ledger.events_table.name
     with ledger.engine.connect() as conn:
         targets = ([ledger.resolve_key(k)[2] for k in keys] if keys
@@ -414,8 +476,10 @@ def take_snapshots(ledger: GovernanceLedger, keys: Sequence[str] = (), *,
         head = rows[-1]
         row = SnapshotRow(str(agg_id), head[1], head[0], hashlib.sha256(head[3]).digest(),
                           digest.digest(), stored.topic, stored.state, __version__,
-                          now().isoformat(), b"")
-        row = SnapshotRow(**{**vars(row), "digest": row.computed_digest()})
+                          now().isoformat(), b"", b"")
+        digest_ = row.computed_digest()
+        row = SnapshotRow(**{**vars(row), "digest": digest_,
+                             "signature": key.sign(_SIGNED_DOMAIN + digest_)})
         with write_intent(), ledger.engine.begin() as conn:
             exists = conn.execute(select(snapshots.c.version).where(and_(
                 snapshots.c.aggregate_id == row.aggregate_id,
@@ -450,10 +514,11 @@ def _same_state(mapper: Mapper[UUID], a: Any, b: Any) -> bool:
     return canonical(a) == canonical(b)
 
 
-def check_snapshots(ledger: GovernanceLedger,
+def check_snapshots(ledger: GovernanceLedger, public_key: Ed25519PublicKey,
                     progress: Callable[[int], None] | None = None) -> Iterator[SnapshotCheck]:
-    """The full check of every stored snapshot (``verify --snapshots``): the row's digest,
-    the events it covers (notification id and bytes of the head event, the digest of all of
+    """The full check of every stored snapshot (``verify --snapshots``): the row's digest and
+    its signature (with *public_key*, the key ``verify`` checks checkpoints with), the events
+    it covers (notification id and bytes of the head event, the digest of all of
     them, recomputed) and its state against the state the library replays from the events.
 
     Aggregates are replayed once, in version order, stopping at each snapshot's version.
@@ -476,14 +541,15 @@ def check_snapshots(ledger: GovernanceLedger,
                                         f"aggregate id {text_id!r} is not a UUID")
                 continue
             events = _event_rows(conn, table, agg_id)
-        yield from _check_aggregate(ledger, agg_id, rows, events)
+        yield from _check_aggregate(ledger, agg_id, rows, events, public_key)
         done += len(rows)
         if progress:
             progress(done)
 
 
 def _check_aggregate(ledger: GovernanceLedger, agg_id: UUID, rows: list[SnapshotRow],
-                     events: list[tuple[int, int, str, bytes]]) -> Iterator[SnapshotCheck]:
+                     events: list[tuple[int, int, str, bytes]], public_key: Ed25519PublicKey,
+                     ) -> Iterator[SnapshotCheck]:
     mapper = ledger.mapper
     digest = EventsDigest()
     agg: Any = None
@@ -496,6 +562,9 @@ def _check_aggregate(ledger: GovernanceLedger, agg_id: UUID, rows: list[Snapshot
 
         if row.computed_digest() != row.digest:
             yield problem("snapshot_digest", "its digest does not match its content (altered)")
+        elif not row.signature_ok(public_key):
+            yield problem("snapshot_signature", "its signature does not verify with the key "
+                          "(altered or forged)")
         while i < len(events) and events[i][1] <= row.version:
             nid, version, topic, state = events[i]
             digest.add(nid, version, topic, state)

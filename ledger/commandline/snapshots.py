@@ -38,7 +38,8 @@ def snapshot_cmd(keys: tuple[str, ...], every: int, as_json: bool) -> None:
     KEY is a readable key such as ZQ-001, community:ZQ-001 or town:ZQ; each is snapshotted at
     its latest version. Without KEY, every aggregate with at least --every events since its
     latest snapshot is. The state is replayed from the events (never from an earlier
-    snapshot), and each snapshot records what it covers and a digest: a snapshot is a cache
+    snapshot); each snapshot records what it covers and is signed with the checkpoint
+    signing key (--key-file), which this command therefore needs. A snapshot is a cache
     outside the audited log, checked before each use and in full by 'ledger verify
     --snapshots'. Run it on a schedule, e.g. after 'ledger checkpoint'.
 

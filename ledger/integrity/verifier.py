@@ -466,7 +466,7 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
             out.snapshots = done
 
         out.snapshots = 0
-        for problem in check_snapshots(ledger, counted):
+        for problem in check_snapshots(ledger, public_key, counted):
             found(Finding(None, problem.kind, problem.detail))
     return out
 
