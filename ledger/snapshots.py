@@ -235,8 +235,9 @@ class _TargetedTranscoder(JSONTranscoder):
 
     def _decode_wrapper(self, wrapper: dict[str, Any], found: list[int]) -> Any:
         found[0] += 1
-        data = self._unwrap_all(wrapper["_data_"], found)
-        return self._decode_obj({"_type_": wrapper["_type_"], "_data_": data})
+        # Inner objects first, as the library's hook sees them (bottom up).
+        return self._decode_obj({"_type_": self._unwrap_all(wrapper["_type_"], found),
+                                 "_data_": self._unwrap_all(wrapper["_data_"], found)})
 
     def _unwrap_all(self, value: Any, found: list[int]) -> Any:
         if isinstance(value, dict):
