@@ -33,14 +33,22 @@ cover them.
 from __future__ import annotations
 
 import base64
+import itertools
+import multiprocessing
+import os
+import threading
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.context import BaseContext
 from operator import lt
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, create_engine, func, select
+from sqlalchemy.pool import NullPool
 
 from ledger.integrity import checkpoint as cp
 from ledger.integrity.errors import IntegrityError, KeyFileError
@@ -58,6 +66,7 @@ from ledger.integrity.sqlstore import (
     merkle_leaves,
     merkle_nodes,
     placeholder,
+    tree_head,
 )
 from ledger.integrity.tree import IncrementalTree, NodeItem, NodeKey
 from ledger.store import command_log
@@ -69,6 +78,10 @@ __all__ = ["Finding", "Verification", "verify"]
 
 _NO_LEAF = b"\x00" * HASH_SIZE  # stands in for a leaf whose event is gone
 _FLUSH = 8192
+PARALLEL_MIN = 100_000
+"""Sealed leaves from which ``verify`` recomputes leaves in worker processes."""
+PARALLEL_CHUNK = 50_000
+"""Leaves per worker task."""
 
 
 @dataclass(frozen=True)
@@ -153,26 +166,104 @@ def _cursor_rows(conn: Connection, sql: str, params: tuple[Any, ...], *, name: s
         cur.close()
 
 
-def _leaf_pages(conn: Connection, events: str, page: int = 10_000,
-                ) -> Iterator[list[tuple[Any, ...]]]:
-    """Each leaf, in position order, joined to its sealed hash and to the event it covers:
-    (position, notification id, sealed hash or None, originator id or None, version, topic,
-    state). The event columns are None when the event is gone. Paged by position.
+def _leaf_pages(conn: Connection, events: str, lo: int = 0, hi: int | None = None,
+                page: int = 10_000) -> Iterator[list[tuple[Any, ...]]]:
+    """Each leaf with *lo* <= position < *hi*, in position order, joined to its sealed hash
+    and to the event it covers: (position, notification id, sealed hash or None, originator
+    id or None, version, topic, state). The event columns are None when the event is gone.
+    Paged by position.
     """
     mark = placeholder(conn)
     sql = (f"SELECT l.position, l.notification_id, n.hash, e.originator_id, "
            f"e.originator_version, e.topic, e.state FROM {merkle_leaves.name} l "
            f"LEFT OUTER JOIN {merkle_nodes.name} n ON n.level = 0 AND n.idx = l.position "
            f"LEFT OUTER JOIN {events} e ON e.id = l.notification_id "
-           f"WHERE l.position > {mark} ORDER BY l.position LIMIT {mark}")
-    after = -1
+           f"WHERE l.position > {mark}"
+           + (f" AND l.position < {mark}" if hi is not None else "")
+           + f" ORDER BY l.position LIMIT {mark}")
+    after = lo - 1
     while True:
-        rows = [r for batch in _cursor_rows(conn, sql, (after, page), size=page) for r in batch]
+        params = (after, page) if hi is None else (after, hi, page)
+        rows = [r for batch in _cursor_rows(conn, sql, params, size=page) for r in batch]
         if rows:
             yield rows
         if len(rows) < page:
             return
         after = rows[-1][0]
+
+
+def _fast_leaves(rows: Sequence[tuple[Any, ...]], expected: int, last_nid: int,
+                 ) -> list[bytes] | None:
+    """The leaves of a page of :func:`_leaf_pages` rows if the whole page is right: positions
+    from *expected* without gaps, notification ids increasing after *last_nid*, every event
+    present, every recomputed leaf equal to the sealed one (list operations in C). None if
+    anything is wrong: then the page is gone through leaf by leaf.
+    """
+    positions, nids, sealed, oids, versions, topics, states = zip(*rows, strict=True)
+    first = positions[0]
+    if not (first == expected and positions[-1] == first + len(rows) - 1  # no gap
+            and nids[0] > last_nid and all(map(lt, nids, nids[1:]))  # in log order
+            and None not in oids):  # every event still there
+        return None
+    try:
+        leaves = list(map(stored_leaf, positions, nids, oids, versions, topics, states))
+    except (IntegrityError, ValueError):
+        return None
+    return leaves if leaves == list(sealed) else None
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """What a worker found right in a range of leaves: their count, first position, first
+    and last notification ids, and the leaf hashes end to end."""
+
+    count: int
+    first_position: int
+    first_nid: int
+    last_nid: int
+    leaves: bytes
+
+
+_WORKER_ENGINES: dict[str, Engine] = {}
+
+
+def _chunk_leaves(url: str, events: str, lo: int, hi: int) -> _Chunk | None:
+    """In a worker process: the leaves at positions [lo, hi) if every page of them passes
+    :func:`_fast_leaves` (the first from position *lo*), else None (the parent then checks
+    the range leaf by leaf). Reads through an engine of its own."""
+    out: list[bytes] = []
+    expected, last_nid, first_nid = lo, -1, -1
+    with _worker_engine(url).connect() as conn:
+        for rows in _leaf_pages(conn, events, lo, hi):
+            leaves = _fast_leaves(rows, expected, last_nid)
+            if leaves is None:
+                return None
+            if first_nid < 0:
+                first_nid = rows[0][1]
+            out.extend(leaves)
+            expected, last_nid = rows[-1][0] + 1, rows[-1][1]
+    return _Chunk(len(out), lo, first_nid, last_nid, b"".join(out))
+
+
+def _worker_engine(url: str) -> Engine:
+    engine = _WORKER_ENGINES.get(url)
+    if engine is None:
+        engine = _WORKER_ENGINES[url] = create_engine(url, poolclass=NullPool)
+    return engine
+
+
+def _command_gaps_of(url: str, events: str) -> list[int]:
+    """In a worker process: :func:`_command_gaps` through an engine of its own."""
+    with _worker_engine(url).connect() as conn:
+        return list(_command_gaps(conn, events))
+
+
+def _pool_context() -> BaseContext:
+    """``fork`` where it exists and no other thread runs (cheap: nothing to import again),
+    else ``spawn``."""
+    methods = multiprocessing.get_all_start_methods()
+    fork = "fork" in methods and threading.active_count() == 1
+    return multiprocessing.get_context("fork" if fork else "spawn")
 
 
 def _uncovered_events(conn: Connection, events: str, last_nid: int,
@@ -264,7 +355,8 @@ def _keys(ledger: GovernanceLedger, verifier_key: str | None,
 def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
            verifier_key: str | None = None,
            progress: Callable[[int, int], None] | None = None,
-           snapshots: bool = False) -> Verification:
+           snapshots: bool = False, workers: int | None = None,
+           chunk: int = PARALLEL_CHUNK) -> Verification:
     """Check the whole log against the Merkle tree and the checkpoints; see the module doc.
 
     *checkpoint_note* is a signed checkpoint the auditor kept; *verifier_key* the published
@@ -272,6 +364,9 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
     *progress* is called with (events done, events in the log) now and then. With
     *snapshots*, every stored snapshot of aggregate state is also checked in full against
     the events (``ledger.snapshots.check_snapshots``; findings ``snapshot_*``).
+
+    Leaves are recomputed by *workers* processes (default: one per CPU, up to four, from
+    ``PARALLEL_MIN`` sealed leaves on; 1 keeps it in this process), *chunk* leaves at a time.
     """
     name, public_key, source = _keys(ledger, verifier_key)
     out = Verification(key_source=source)
@@ -360,37 +455,72 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
                               f"does not hash to the sealed leaf {pos} (altered, or moved)"))
             return leaf
 
+        def serial(lo: int, hi: int | None) -> Iterator[list[bytes]]:
+            """The leaves at positions [lo, hi), a page at a time, with findings."""
+            nonlocal expected, last_nid, covered
+            for rows in _leaf_pages(conn, events, lo, hi):
+                leaves = _fast_leaves(rows, expected, last_nid)
+                if leaves is not None:
+                    expected, last_nid = rows[-1][0] + 1, rows[-1][1]
+                    covered += len(rows)
+                else:  # something is wrong in this page: find what, leaf by leaf
+                    leaves = []
+                    for pos, nid, stored, oid, version, topic, state in rows:
+                        leaves.append(check_leaf(pos, nid, stored, oid, version, topic, state,
+                                                 expected, last_nid))
+                        covered += oid is not None
+                        expected, last_nid = pos + 1, max(last_nid, nid)
+                yield leaves
+
+        gaps: Future[list[int]] | None = None
+
+        def parallel(size: int, n: int) -> Iterator[list[bytes]]:
+            """The leaves at positions [0, size) checked by *n* worker processes, a chunk
+            each at a time (a few chunks ahead, in order); a chunk with anything wrong, or
+            not following on from the previous one, is checked again here leaf by leaf."""
+            nonlocal expected, last_nid, covered
+            url = ledger.engine.url.render_as_string(hide_password=False)
+            ranges = iter([(lo, min(lo + chunk, size)) for lo in range(0, size, chunk)])
+            with ProcessPoolExecutor(n, mp_context=_pool_context()) as pool:
+                window: deque[tuple[int, int, Future[_Chunk | None]]] = deque()
+
+                def submit() -> None:
+                    for lo, hi in itertools.islice(ranges, 1):
+                        window.append((lo, hi, pool.submit(_chunk_leaves, url, events, lo, hi)))
+
+                nonlocal gaps  # the command-log check runs beside the leaves
+                gaps = pool.submit(_command_gaps_of, url, events)
+                for _ in range(2 * n):
+                    submit()
+                while window:
+                    lo, hi, future = window.popleft()
+                    submit()
+                    got = future.result()
+                    if got is not None and (got.count == 0 or (
+                            got.first_position == expected and got.first_nid > last_nid)):
+                        if got.count:
+                            expected, last_nid = lo + got.count, got.last_nid
+                            covered += got.count
+                        data = got.leaves
+                        yield [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]
+                    else:
+                        yield from serial(lo, hi)
+                gaps.result()  # before the pool closes
+
         # The sizes where the pending leaves must be folded in (a checkpoint's root is needed).
         stops = sorted(s for s in targets if s > 0)
         stop_at = iter(stops)
         next_stop = next(stop_at, -1)
-        for rows in _leaf_pages(conn, events):
-            positions, nids, sealed, oids, versions, topics, states = zip(*rows, strict=True)
-            first = positions[0]
-            leaves: list[bytes] | None = None
-            if (first == expected and positions[-1] == first + len(rows) - 1  # no gap
-                    and nids[0] > last_nid and all(map(lt, nids, nids[1:]))  # in log order
-                    and None not in oids):  # every event still there
-                try:
-                    leaves = list(map(stored_leaf, positions, nids, oids, versions, topics,
-                                      states))
-                except (IntegrityError, ValueError):
-                    leaves = None  # check_leaf reports it
-            if leaves is not None and leaves == list(sealed):
-                expected, last_nid = positions[-1] + 1, nids[-1]
-                covered += len(rows)
-            else:  # something is wrong in this page: find what, leaf by leaf
-                leaves = []
-                for pos, nid, stored, oid, version, topic, state in rows:
-                    leaf = check_leaf(pos, nid, stored, oid, version, topic, state, expected,
-                                      last_nid)
-                    covered += oid is not None
-                    leaves.append(leaf)
-                    expected, last_nid = pos + 1, max(last_nid, nid)
+        sealed_size = tree_head(conn).size
+        n = (min(os.cpu_count() or 1, 4) if sealed_size >= PARALLEL_MIN else 1) \
+            if workers is None else workers
+        batches = itertools.chain(parallel(sealed_size, n), serial(sealed_size, None)) \
+            if n > 1 else serial(0, None)
+        for leaves in batches:
             # Fold the page in, stopping at each size where a checkpoint's root is needed.
             done = 0
-            while 0 < next_stop <= tree.size + len(leaves) - done:
-                cut = next_stop - tree.size + done
+            while 0 < next_stop <= tree.size + len(pending) + len(leaves) - done:
+                cut = next_stop - tree.size - len(pending) + done
                 pending.extend(leaves[done:cut])
                 done = cut
                 flush()
@@ -420,7 +550,7 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
         # 5. Every event was written by a recorded command.
         who = (f"SELECT originator_id, originator_version FROM {events} "
                f"WHERE id = {placeholder(conn)}")
-        for nid in list(_command_gaps(conn, events)):
+        for nid in gaps.result() if gaps is not None else list(_command_gaps(conn, events)):
             oid, version = conn.exec_driver_sql(who, (nid,)).one()
             found(Finding(None, "event_without_command",
                           f"event {nid} (aggregate {uuid_text(oid)} version {version}) was not "

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -309,3 +310,40 @@ def test_a_seal_killed_mid_transaction_leaves_a_ledger_that_verifies_after_the_n
         assert (result.findings, result.tree_size, result.unsealed) == ([], len(_ids(led)), 0)
     finally:
         led.close()
+
+
+def _alter_payload(ledger: GovernanceLedger) -> None:
+    victim = _ids(ledger)[3]
+    _raw(ledger, f"UPDATE {ledger.events_table.name} SET state = :s WHERE id = :i",
+         s=_state(ledger, victim).replace(b"P-0101", b"P-0666"), i=victim)
+
+
+def _delete_event(ledger: GovernanceLedger) -> None:
+    _raw(ledger, f"DELETE FROM {ledger.events_table.name} WHERE id = :i", i=_ids(ledger)[12])
+
+
+def _delete_leaf(ledger: GovernanceLedger) -> None:
+    _raw(ledger, "DELETE FROM ledger_merkle_leaves WHERE position = 10")
+
+
+def _delete_command(ledger: GovernanceLedger) -> None:
+    _raw(ledger, f"DELETE FROM {command_log.name} WHERE command_id = 'bulk-13'")
+
+
+def _truncate(ledger: GovernanceLedger) -> None:
+    _raw(ledger, f"DELETE FROM {ledger.events_table.name} WHERE id >= :i", i=_ids(ledger)[-3])
+
+
+@pytest.mark.parametrize("tamper", [None, _alter_payload, _delete_event, _delete_leaf,
+                                    _delete_command, _truncate])
+def test_worker_processes_find_exactly_what_one_process_finds(
+        ledger: GovernanceLedger, tamper: Any) -> None:
+    kept = _sealed_ledger(ledger)
+    if tamper is not None:
+        tamper(ledger)
+    one = verify(ledger, kept, verifier_key=_vk(ledger), workers=1)
+    many = verify(ledger, kept, verifier_key=_vk(ledger), workers=2, chunk=4)
+    assert many.findings == one.findings
+    assert (many.events, many.tree_size, many.root, many.unsealed) == (
+        one.events, one.tree_size, one.root, one.unsealed)
+    assert bool(one.findings) == (tamper is not None)
