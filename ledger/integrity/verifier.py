@@ -408,7 +408,7 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
                                   f"{e}"))
                 targets[retained.size] = b""
 
-        # 2-5. One pass over the leaves and the events.
+        # 2-5. The leaves and the events, a page (or a worker's chunk) at a time.
         total = int(conn.execute(select(func.count()).select_from(ledger.events_table))
                     .scalar_one())
         if progress:
@@ -427,6 +427,7 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
         events = ledger.events_table.name
         expected, last_nid, covered = 0, 0, 0
         mapper = ledger.mapper
+
         def check_leaf(pos: int, nid: int, stored: bytes | None, oid: object, version: int,
                        topic: str, state: bytes, expected: int, last_nid: int) -> bytes:
             """The leaf at *pos*, with a finding for everything wrong with it."""
