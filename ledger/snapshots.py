@@ -63,6 +63,7 @@ from sqlalchemy import (
 from ledger import __version__
 from ledger.config import now
 from ledger.errors import AggregateNotFoundError, LedgerError
+from ledger.eventlog import gc_paused
 from ledger.store import ID, metadata, write_intent
 
 if TYPE_CHECKING:
@@ -387,19 +388,22 @@ def aggregate_state(ledger: GovernanceLedger, key: str, version: int | None = No
     agg: Any = None
     mapper = _fast_mapper(ledger.mapper)
     with ledger.engine.connect() as conn:
-        public_key = _public_key(ledger, conn) if public_key is None else public_key
+        looked_up = public_key is not None
         while True:  # the newest first; an older one only if it fails its checks
             raw = conn.execute(query.order_by(s.version.desc()).limit(1)).first()
             if raw is None:
                 break
+            if not looked_up:
+                public_key, looked_up = _public_key(ledger, conn), True
             row = SnapshotRow.from_row(raw)
             query = query.where(s.version < row.version)
             reason = _rejection(conn, table, row, public_key)
             if reason is None:
                 try:
-                    agg = mapper.to_domain_event(StoredEvent(
-                        originator_id=agg_id, originator_version=row.version, topic=row.topic,
-                        state=row.state)).mutate(None)  # type: ignore[attr-defined]
+                    with gc_paused():
+                        agg = mapper.to_domain_event(StoredEvent(
+                            originator_id=agg_id, originator_version=row.version,
+                            topic=row.topic, state=row.state)).mutate(None)  # type: ignore[attr-defined]
                 except Exception as e:  # noqa: BLE001 - any undecodable snapshot is skipped
                     reason = f"it cannot be decoded ({type(e).__name__}: {e})"
             if reason is not None:
