@@ -36,6 +36,7 @@ from ledger import (
     privacy,  # noqa: F401 - registers the personal-data key table
     writer,
 )
+from ledger import snapshots as snapshot_store
 from ledger.aggregates.base import LedgerAggregate, aggregate_id
 from ledger.commands import Command, parse_command, show
 from ledger.config import Settings, now
@@ -655,6 +656,17 @@ class GovernanceLedger(Application[UUID]):
         if not events:
             raise AggregateNotFoundError(f"no events for {key!r}")
         return events
+
+    # ------------------------------------------------------------------ snapshots
+    def state(self, key: str, version: int | None = None) -> dict[str, Any]:
+        """The state of aggregate *key* at *version* (default: latest), from its latest
+        usable snapshot and the events after it (see :mod:`ledger.snapshots`)."""
+        return snapshot_store.aggregate_state(self, key, version)
+
+    def take_snapshots(self, keys: list[str] | tuple[str, ...] = (), *,
+                       every: int = snapshot_store.SNAPSHOT_EVERY) -> list[dict[str, Any]]:
+        """Snapshot *keys*, or every aggregate with *every* events since its last snapshot."""
+        return snapshot_store.take_snapshots(self, keys, every=every)
 
     def close(self) -> None:
         """Release database connections."""

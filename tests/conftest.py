@@ -137,3 +137,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def load_sample_year(led: GovernanceLedger) -> int:
+    """Apply the bundled Zhuanqiao sample year (what ``ledger demo`` loads); return the
+    number of commands.
+    """
+    from ledger.cli import sample_files
+
+    loaded = 0
+    for path in sample_files():
+        with path.open(encoding="utf-8") as fh:
+            for outcome in led.apply(fh):
+                assert outcome.error is None, f"{path.name} line {outcome.line}: {outcome.error}"
+                loaded += 1
+    return loaded

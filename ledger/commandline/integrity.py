@@ -154,27 +154,33 @@ def _read_key(value: str | None) -> str | None:
               help="The published verifier key (or a file holding it) to check signatures "
                    "with; default: the public half of the ledger's key file, else (with a "
                    "warning) the key stored with the ledger's first checkpoint.")
+@click.option("--snapshots", "check_snapshots", is_flag=True,
+              help="Also check every stored snapshot of aggregate state against the events "
+                   "it covers (its digest, the events, and the state replayed from them).")
 @json_option
-def verify_cmd(checkpoint_file: str | None, verifier_key: str | None, as_json: bool) -> None:
+def verify_cmd(checkpoint_file: str | None, verifier_key: str | None, check_snapshots: bool,
+               as_json: bool) -> None:
     """Check the whole log against its Merkle tree and signed checkpoints.
 
     Recomputes every sealed event's leaf from the stored event, every checkpoint's root and
     signature, that the leaves cover the log exactly once and in order, that every event was
     written by a recorded command, and (with --checkpoint) that the log still extends a
-    checkpoint you kept. It does not seal: events recorded after the last 'ledger checkpoint'
-    are counted but not covered. Findings are printed as JSON lines
-    {"position", "kind", "detail"}; the exit status is 1 if there is any, else 0 with a
-    one-line summary.
+    checkpoint you kept. With --snapshots, every snapshot 'ledger snapshot' stored is
+    checked too: it must equal the state the events replay to. It does not seal: events
+    recorded after the last 'ledger checkpoint' are counted but not covered. Findings are
+    printed as JSON lines {"position", "kind", "detail"}; the exit status is 1 if there is
+    any, else 0 with a one-line summary.
 
     \b
     Example:
       ledger verify
       ledger verify --checkpoint checkpoint-2025-06-30.txt --key "zq-governance-ledger/ZQ+…"
+      ledger verify --snapshots
     """
     note = Path(checkpoint_file).read_text(encoding="utf-8") if checkpoint_file else None
     with _progress_bar(sys.stderr.isatty() and not as_json) as progress:
         result = verify_ledger(state().ledger(), note, verifier_key=_read_key(verifier_key),
-                               progress=progress)
+                               progress=progress, snapshots=check_snapshots)
     if result.key_source == "stored":
         click.echo("WARNING: no key file and no --key: signatures were checked against the "
                    "verifier key stored in the ledger itself; pass --key with the published key",
@@ -184,6 +190,7 @@ def verify_cmd(checkpoint_file: str | None, verifier_key: str | None, as_json: b
             "ok": result.ok, "events": result.events, "tree_size": result.tree_size,
             "root": sealer._b64(result.root), "checkpoints": result.checkpoints,
             "unsealed": result.unsealed, "key": result.key_source,
+            "snapshots": result.snapshots,
             "findings": [f.public() for f in result.findings]})
     else:
         for finding in result.findings:

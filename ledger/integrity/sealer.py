@@ -20,10 +20,13 @@ stored payload bytes (the event table's ``state`` column, unchanged).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
+from binascii import b2a_base64
 from collections.abc import Iterator
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -35,7 +38,7 @@ from sqlalchemy import Connection, Table, insert, select, text
 from ledger.config import Settings, now
 from ledger.eventlog import decode
 from ledger.integrity import checkpoint as cp
-from ledger.integrity.canonical import event_record, fast_event_record_bytes
+from ledger.integrity.canonical import MAX_SAFE_INTEGER, event_record, fast_event_record_bytes
 from ledger.integrity.errors import (
     KeyFileError,
     NotSealedError,
@@ -79,6 +82,8 @@ __all__ = [
     "log_origin",
     "seal",
     "signing_key",
+    "stored_leaf",
+    "uuid_text",
     "verifier_key",
 ]
 
@@ -91,6 +96,7 @@ SEAL_BATCH = 50_000
 _PG_SEAL_LOCK = 7342002
 _TIMESTAMP_PREFIX = b'{"timestamp":{"_type_":"datetime_iso","_data_":"'
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_sha256 = hashlib.sha256
 
 
 # ----------------------------------------------------------------------------- records
@@ -125,10 +131,10 @@ def event_page(conn: Connection, table: Table, after: int, limit: int) -> list[E
     rows = conn.exec_driver_sql(
         f"SELECT id, originator_id, originator_version, topic, state FROM {table.name} "
         f"WHERE id > {mark} ORDER BY id LIMIT {mark}", (after, limit)).all()
-    return [EventRow(r[0], _uuid_text(r[1]), r[2], r[3], bytes(r[4])) for r in rows]
+    return [EventRow(r[0], uuid_text(r[1]), r[2], r[3], bytes(r[4])) for r in rows]
 
 
-def _uuid_text(value: object) -> str:
+def uuid_text(value: object) -> str:
     """A stored aggregate id as ``str(UUID)`` (16 raw bytes on SQLite, a UUID on PostgreSQL)."""
     if isinstance(value, bytes | bytearray | memoryview) and len(value) == 16:
         h = bytes(value).hex()
@@ -136,7 +142,7 @@ def _uuid_text(value: object) -> str:
     return str(value if isinstance(value, UUID) else UUID(str(value)))
 
 
-def _type_and_time(row: EventRow, mapper: Mapper[UUID]) -> tuple[str, str]:
+def _type_and_time(row: EventRow, mapper: Mapper[UUID] | None) -> tuple[str, str]:
     """(``LoggedEvent.type``, ``LoggedEvent.recorded_at.isoformat()``) of a stored event.
 
     The fast path reads the type from the topic (``module:Aggregate.Event``) and the time
@@ -154,7 +160,7 @@ def _type_and_time(row: EventRow, mapper: Mapper[UUID]) -> tuple[str, str]:
     return ev.type, ev.recorded_at.isoformat()
 
 
-def record_fields(position: int, row: EventRow, mapper: Mapper[UUID]) -> dict[str, Any]:
+def record_fields(position: int, row: EventRow, mapper: Mapper[UUID] | None) -> dict[str, Any]:
     """The keyword arguments of ``canonical.event_record_bytes`` for the event at a leaf."""
     type_name, recorded_at = _type_and_time(row, mapper)
     return {
@@ -168,9 +174,56 @@ def record_fields(position: int, row: EventRow, mapper: Mapper[UUID]) -> dict[st
     }
 
 
-def leaf_of(position: int, row: EventRow, mapper: Mapper[UUID]) -> bytes:
+def leaf_of(position: int, row: EventRow, mapper: Mapper[UUID] | None = None) -> bytes:
     """The leaf hash of the event *row* at leaf index *position*."""
     return leaf_hash(fast_event_record_bytes(**record_fields(position, row, mapper)))
+
+
+_TYPE_JSON: dict[str, str] = {}
+"""Topic -> its type name as a JSON string (``"Town.Registered"``), for :func:`stored_leaf`."""
+_TYPE_JSON_MAX = 4096
+_TS_START = len(_TIMESTAMP_PREFIX)
+
+
+def stored_leaf(position: int, notification_id: int, originator_id: object, version: int,
+                topic: str, state: bytes, mapper: Mapper[UUID] | None = None) -> bytes:
+    """:func:`leaf_of` straight from the stored columns, as the driver returns them.
+
+    The same hash as ``leaf_of(position, EventRow(...), mapper)``, without building the row,
+    the field dict, the record dict or the record text: for the usual shape (a 16-byte or
+    ``UUID`` aggregate id, a ``module:Type`` topic, the stored JSON starting with its
+    timestamp, integers in range) the record's parts are fed to SHA-256 in order, with the
+    escaping of ``fast_event_record_bytes``; anything else goes through :func:`leaf_of`.
+    """
+    type_json = _TYPE_JSON.get(topic)
+    if type_json is None and topic.__class__ is str:
+        _module, colon, qualname = topic.partition(":")
+        if colon and len(_TYPE_JSON) < _TYPE_JSON_MAX:
+            type_json = _TYPE_JSON[topic] = encode_basestring(qualname)
+    if state.__class__ is not bytes:
+        state = bytes(state)
+    if (type_json is not None and state.startswith(_TIMESTAMP_PREFIX)
+            and position.__class__ is int and notification_id.__class__ is int
+            and version.__class__ is int and 0 <= position <= MAX_SAFE_INTEGER
+            and 0 <= notification_id <= MAX_SAFE_INTEGER and 0 <= version <= MAX_SAFE_INTEGER):
+        if originator_id.__class__ is bytes and len(originator_id) == 16:
+            h = originator_id.hex()
+            agg = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        elif originator_id.__class__ is UUID:
+            agg = str(originator_id)
+        else:
+            agg = ""
+        end = state.find(b'"', _TS_START)
+        if agg and end > 0 and state[end : end + 2] == b'"}':
+            recorded_at = encode_basestring(state[_TS_START:end].decode("ascii"))
+            digest = _sha256(f'\x00{{"aggregate_id":"{agg}","notification_id":{notification_id},'
+                             '"payload_b64":"'.encode())
+            digest.update(b2a_base64(state, newline=False))
+            digest.update(f'","position":{position},"recorded_at":{recorded_at},"type":'
+                          f'{type_json},"version":{version}}}'.encode())
+            return digest.digest()
+    row = EventRow(notification_id, uuid_text(originator_id), version, topic, state)
+    return leaf_of(position, row, mapper)
 
 
 # ----------------------------------------------------------------------------- keys

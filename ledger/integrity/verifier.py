@@ -1,6 +1,6 @@
 """``verify``: check the event log against its Merkle tree and signed checkpoints.
 
-What is checked (one streaming pass over the log, in constant memory):
+What is checked (streaming over the log in pages, in constant memory):
 
 1. every stored checkpoint: the note parses, its signature verifies with the ledger's key
    (or the verifier key given), and its row's size and root equal the note's;
@@ -16,6 +16,15 @@ What is checked (one streaming pass over the log, in constant memory):
    root at that size, and a consistency proof from the stored tree leads from it to the
    current root.
 
+How it stays fast: the leaves are read joined to their sealed hashes and to their events in
+one query, through the driver's cursor (no SQLAlchemy rows); each page is checked as a whole
+first (positions without gaps, notification ids increasing, every event present, the leaves
+recomputed by ``sealer.stored_leaf`` equal to the sealed ones: list comparisons in C), and only
+a page that fails is gone through leaf by leaf to say what is wrong. Events that no leaf covers
+are looked for only when the sealed range holds more events than leaves. The command log's
+ranges are sorted once and merged with the log's ids (paging them would sort the unindexed
+column once per page: that made ``verify`` quadratic in the size of the log).
+
 Events recorded after the last seal are counted but not covered by anything signed yet:
 ``verify`` does not seal (it needs only the public key); run ``ledger checkpoint`` first to
 cover them.
@@ -24,23 +33,32 @@ cover them.
 from __future__ import annotations
 
 import base64
+import itertools
+import multiprocessing
+import os
+import threading
+from bisect import bisect_right
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.context import BaseContext
+from operator import lt
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, Engine, create_engine, func, select
+from sqlalchemy.pool import NullPool
 
 from ledger.integrity import checkpoint as cp
 from ledger.integrity.errors import IntegrityError, KeyFileError
 from ledger.integrity.merkle import EMPTY_ROOT, HASH_SIZE, verify_consistency
 from ledger.integrity.sealer import (
-    EventRow,
-    event_rows,
     key_path,
-    leaf_of,
     log_origin,
     signing_key,
+    stored_leaf,
+    uuid_text,
 )
 from ledger.integrity.sqlstore import (
     SqlNodeStore,
@@ -48,6 +66,7 @@ from ledger.integrity.sqlstore import (
     merkle_leaves,
     merkle_nodes,
     placeholder,
+    tree_head,
 )
 from ledger.integrity.tree import IncrementalTree, NodeItem, NodeKey
 from ledger.store import command_log
@@ -59,6 +78,10 @@ __all__ = ["Finding", "Verification", "verify"]
 
 _NO_LEAF = b"\x00" * HASH_SIZE  # stands in for a leaf whose event is gone
 _FLUSH = 8192
+PARALLEL_MIN = 100_000
+"""Sealed leaves from which ``verify`` recomputes leaves in worker processes."""
+PARALLEL_CHUNK = 50_000
+"""Leaves per worker task."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +109,8 @@ class Verification:
     checkpoints: int = 0
     unsealed: int = 0
     """Events after the last sealed one (not yet covered by a checkpoint)."""
+    snapshots: int | None = None
+    """Snapshots checked in full (``verify --snapshots``), None when they were not."""
     key_source: str = "given"
     """Which key signatures were checked with: ``given``, ``key file``, or ``stored`` (the
     verifier key recorded with the first checkpoint: no key file and none given).
@@ -100,6 +125,8 @@ class Verification:
                 f"{base64.b64encode(self.root).decode()}")
         if self.unsealed:
             text += f"; {self.unsealed} later events not sealed yet (run 'ledger checkpoint')"
+        if self.snapshots is not None:
+            text += f"; {self.snapshots} snapshots checked against the events"
         return text
 
 
@@ -117,38 +144,190 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _leaf_rows(conn: Connection, page: int = 5000) -> Iterator[tuple[int, int, bytes | None]]:
-    """(position, notification id, sealed leaf hash or None) in position order, paged."""
+def _cursor_rows(conn: Connection, sql: str, params: tuple[Any, ...], *, name: str | None = None,
+                 size: int = 10_000) -> Iterator[list[tuple[Any, ...]]]:
+    """Run *sql* on the connection's DB-API cursor (no SQLAlchemy rows) and yield its rows in
+    batches of up to *size*. With *name*, on PostgreSQL the cursor is a server-side one, so a
+    long ordered result streams instead of arriving whole; SQLite's cursors step lazily anyway.
+    """
+    raw: Any = conn.connection.dbapi_connection
+    server_side = name is not None and conn.dialect.name == "postgresql"
+    cur = raw.cursor(name=name) if server_side else raw.cursor()
+    try:
+        if server_side:
+            cur.itersize = size
+        cur.execute(sql, params)
+        while True:
+            rows = cur.fetchmany(size)
+            if not rows:
+                return
+            yield rows
+    finally:
+        cur.close()
+
+
+def _leaf_pages(conn: Connection, events: str, lo: int = 0, hi: int | None = None,
+                page: int = 10_000) -> Iterator[list[tuple[Any, ...]]]:
+    """Each leaf with *lo* <= position < *hi*, in position order, joined to its sealed hash
+    and to the event it covers: (position, notification id, sealed hash or None, originator
+    id or None, version, topic, state). The event columns are None when the event is gone.
+    Paged by position.
+    """
     mark = placeholder(conn)
-    sql = (f"SELECT l.position, l.notification_id, n.hash FROM {merkle_leaves.name} l "
+    sql = (f"SELECT l.position, l.notification_id, n.hash, e.originator_id, "
+           f"e.originator_version, e.topic, e.state FROM {merkle_leaves.name} l "
            f"LEFT OUTER JOIN {merkle_nodes.name} n ON n.level = 0 AND n.idx = l.position "
-           f"WHERE l.position > {mark} ORDER BY l.position LIMIT {mark}")
-    after = -1
+           f"LEFT OUTER JOIN {events} e ON e.id = l.notification_id "
+           f"WHERE l.position > {mark}"
+           + (f" AND l.position < {mark}" if hi is not None else "")
+           + f" ORDER BY l.position LIMIT {mark}")
+    after = lo - 1
     while True:
-        rows = conn.exec_driver_sql(sql, (after, page)).all()
-        for pos, nid, value in rows:
-            yield pos, nid, bytes(value) if value is not None else None
+        params = (after, page) if hi is None else (after, hi, page)
+        rows = [r for batch in _cursor_rows(conn, sql, params, size=page) for r in batch]
+        if rows:
+            yield rows
         if len(rows) < page:
             return
         after = rows[-1][0]
 
 
-def _command_ranges(conn: Connection, page: int = 5000) -> Iterator[tuple[int, int]]:
-    """(first, last) notification ids written by each command, in log order."""
-    c = command_log
+def _fast_leaves(rows: Sequence[tuple[Any, ...]], expected: int, last_nid: int,
+                 ) -> list[bytes] | None:
+    """The leaves of a page of :func:`_leaf_pages` rows if the whole page is right: positions
+    from *expected* without gaps, notification ids increasing after *last_nid*, every event
+    present, every recomputed leaf equal to the sealed one (list operations in C). None if
+    anything is wrong: then the page is gone through leaf by leaf.
+    """
+    positions, nids, sealed, oids, versions, topics, states = zip(*rows, strict=True)
+    first = positions[0]
+    if not (first == expected and positions[-1] == first + len(rows) - 1  # no gap
+            and nids[0] > last_nid and all(map(lt, nids, nids[1:]))  # in log order
+            and None not in oids):  # every event still there
+        return None
+    try:
+        leaves = list(map(stored_leaf, positions, nids, oids, versions, topics, states))
+    except (IntegrityError, ValueError):
+        return None
+    return leaves if leaves == list(sealed) else None
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """What a worker found right in a range of leaves: their count, first position, first
+    and last notification ids, and the leaf hashes end to end."""
+
+    count: int
+    first_position: int
+    first_nid: int
+    last_nid: int
+    leaves: bytes
+
+
+_WORKER_ENGINES: dict[str, Engine] = {}
+
+
+def _chunk_leaves(url: str, events: str, lo: int, hi: int) -> _Chunk | None:
+    """In a worker process: the leaves at positions [lo, hi) if every page of them passes
+    :func:`_fast_leaves` (the first from position *lo*), else None (the parent then checks
+    the range leaf by leaf). Reads through an engine of its own."""
+    out: list[bytes] = []
+    expected, last_nid, first_nid = lo, -1, -1
+    with _worker_engine(url).connect() as conn:
+        for rows in _leaf_pages(conn, events, lo, hi):
+            leaves = _fast_leaves(rows, expected, last_nid)
+            if leaves is None:
+                return None
+            if first_nid < 0:
+                first_nid = rows[0][1]
+            out.extend(leaves)
+            expected, last_nid = rows[-1][0] + 1, rows[-1][1]
+    return _Chunk(len(out), lo, first_nid, last_nid, b"".join(out))
+
+
+def _worker_engine(url: str) -> Engine:
+    engine = _WORKER_ENGINES.get(url)
+    if engine is None:
+        engine = _WORKER_ENGINES[url] = create_engine(url, poolclass=NullPool)
+    return engine
+
+
+def _command_gaps_of(url: str, events: str) -> list[int]:
+    """In a worker process: :func:`_command_gaps` through an engine of its own."""
+    with _worker_engine(url).connect() as conn:
+        return list(_command_gaps(conn, events))
+
+
+def _pool_context() -> BaseContext:
+    """``fork`` where it exists and no other thread runs (cheap: nothing to import again),
+    else ``spawn``."""
+    methods = multiprocessing.get_all_start_methods()
+    fork = "fork" in methods and threading.active_count() == 1
+    return multiprocessing.get_context("fork" if fork else "spawn")
+
+
+def _uncovered_events(conn: Connection, events: str, last_nid: int,
+                      ) -> Iterator[tuple[int, Any, int, int | None]]:
+    """Events up to *last_nid* that no leaf covers: (notification id, originator id, version,
+    position of the first leaf covering a later event).
+    """
+    mark = placeholder(conn)
+    sql = (f"SELECT e.id, e.originator_id, e.originator_version, "
+           f"(SELECT min(l2.position) FROM {merkle_leaves.name} l2 "
+           f" WHERE l2.notification_id > e.id) "
+           f"FROM {events} e WHERE e.id <= {mark} AND NOT EXISTS (SELECT 1 FROM "
+           f"{merkle_leaves.name} l WHERE l.notification_id = e.id) ORDER BY e.id")
+    for batch in _cursor_rows(conn, sql, (last_nid,)):
+        yield from batch
+
+
+def _command_islands(conn: Connection) -> Iterator[tuple[int, int]]:
+    """The notification ids the command log's rows cover, as maximal runs ``(first, last)``
+    of consecutive ids, in order: the rows' ranges sorted by their first id (one sort,
+    streamed through a server-side cursor on PostgreSQL: the column has no index, so paging
+    it would sort the table once per page) and merged where they touch or overlap.
+    """
+    sql = (f"SELECT first_notification_id, last_notification_id FROM {command_log.name} "
+           "WHERE first_notification_id IS NOT NULL ORDER BY first_notification_id")
+    start = end = -2
+    for batch in _cursor_rows(conn, sql, (), name="ledger_verify_commands"):
+        for first, last_or_none in batch:
+            last = first if last_or_none is None else last_or_none
+            if last < first:
+                continue  # a malformed range covers nothing
+            if first > end + 1:
+                if end >= 0:
+                    yield start, end
+                start, end = first, last
+            elif last > end:
+                end = last
+    if end >= 0:
+        yield start, end
+
+
+def _command_gaps(conn: Connection, events: str, page: int = 50_000) -> Iterator[int]:
+    """Notification ids of events that no command-log row's range covers, in log order."""
+    islands = _command_islands(conn)
+    first, last = next(islands, (-1, -1))
+    mark = placeholder(conn)
+    sql = f"SELECT id FROM {events} WHERE id > {mark} ORDER BY id LIMIT {mark}"
     after = 0
     while True:
-        rows = conn.execute(
-            select(c.c.first_notification_id, c.c.last_notification_id)
-            .where(and_(c.c.first_notification_id.is_not(None),
-                        c.c.first_notification_id > after))
-            .order_by(c.c.first_notification_id).limit(page)
-        ).all()
-        for first, last in rows:
-            yield int(first), int(last if last is not None else first)
-        if len(rows) < page:
+        ids = [r[0] for batch in _cursor_rows(conn, sql, (after, page), size=page)
+               for r in batch]
+        i, n = 0, len(ids)
+        while i < n:
+            nid = ids[i]
+            while last < nid and last >= 0:
+                first, last = next(islands, (-1, -1))
+            if nid < first or last < 0:
+                yield nid
+                i += 1
+            else:  # every id up to `last` is covered: skip them at once
+                i = bisect_right(ids, last, i)
+        if n < page:
             return
-        after = int(rows[-1][0])
+        after = ids[-1]
 
 
 def _keys(ledger: GovernanceLedger, verifier_key: str | None,
@@ -175,12 +354,19 @@ def _keys(ledger: GovernanceLedger, verifier_key: str | None,
 
 def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
            verifier_key: str | None = None,
-           progress: Callable[[int, int], None] | None = None) -> Verification:
+           progress: Callable[[int, int], None] | None = None,
+           snapshots: bool = False, workers: int | None = None,
+           chunk: int = PARALLEL_CHUNK) -> Verification:
     """Check the whole log against the Merkle tree and the checkpoints; see the module doc.
 
     *checkpoint_note* is a signed checkpoint the auditor kept; *verifier_key* the published
     key to check signatures with (default: the public half of the ledger's key file).
-    *progress* is called with (events done, events in the log) now and then.
+    *progress* is called with (events done, events in the log) now and then. With
+    *snapshots*, every stored snapshot of aggregate state is also checked in full against
+    the events (``ledger.snapshots.check_snapshots``; findings ``snapshot_*``).
+
+    Leaves are recomputed by *workers* processes (default: one per CPU, up to four, from
+    ``PARALLEL_MIN`` sealed leaves on; 1 keeps it in this process), *chunk* leaves at a time.
     """
     name, public_key, source = _keys(ledger, verifier_key)
     out = Verification(key_source=source)
@@ -222,7 +408,7 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
                                   f"{e}"))
                 targets[retained.size] = b""
 
-        # 2-5. One pass over the leaves and the events.
+        # 2-5. The leaves and the events, a page (or a worker's chunk) at a time.
         total = int(conn.execute(select(func.count()).select_from(ledger.events_table))
                     .scalar_one())
         if progress:
@@ -238,56 +424,140 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
 
         if 0 in targets:
             targets[0] = EMPTY_ROOT
-        events = _checked_events(conn, ledger, found)
-        ev = next(events, None)
-        seen = 0
-        expected, last_nid = 0, 0
+        events = ledger.events_table.name
+        expected, last_nid, covered = 0, 0, 0
         mapper = ledger.mapper
-        for pos, nid, sealed in _leaf_rows(conn):
+
+        def check_leaf(pos: int, nid: int, stored: bytes | None, oid: object, version: int,
+                       topic: str, state: bytes, expected: int, last_nid: int) -> bytes:
+            """The leaf at *pos*, with a finding for everything wrong with it."""
             if pos != expected:
                 found(Finding(expected, "leaf_gap",
                               f"the leaf map jumps from position {expected - 1} to {pos}"))
             if nid <= last_nid:
                 found(Finding(pos, "leaf_order", f"leaf {pos} covers event {nid}, not after "
                               f"the previous leaf's event {last_nid}"))
-            while ev is not None and ev.notification_id < nid:
-                found(Finding(pos, "uncovered_event",
-                              f"event {ev.notification_id} lies before leaf {pos}'s event {nid} "
-                              "but no leaf covers it (inserted after sealing?)"))
-                seen += 1
-                ev = next(events, None)
-            if ev is None or ev.notification_id > nid:
-                found(Finding(pos, "missing_event", f"leaf {pos} covers event {nid}, which is "
-                              "no longer in the log (deleted?)"))
-                leaf = _NO_LEAF
-            else:
-                leaf = leaf_of(pos, ev, mapper)
-                out.events += 1
-                seen += 1
-                if sealed is None:
-                    found(Finding(pos, "leaf_node_missing",
-                                  f"the sealed hash of leaf {pos} is missing from the tree"))
-                elif leaf != sealed:
-                    found(Finding(pos, "leaf_mismatch",
-                                  f"event {nid} (aggregate {ev.aggregate_id} version "
-                                  f"{ev.version}) does not hash to the sealed leaf {pos} "
-                                  "(altered, or moved)"))
-                ev = next(events, None)
-            pending.append(leaf)
-            expected, last_nid = pos + 1, max(last_nid, nid)
-            if len(pending) >= _FLUSH or tree.size + len(pending) in targets:
+            if oid is None:
+                found(Finding(pos, "missing_event", f"leaf {pos} covers event {nid}, which "
+                              "is no longer in the log (deleted?)"))
+                return _NO_LEAF
+            try:
+                leaf = stored_leaf(pos, nid, oid, version, topic, state, mapper)
+            except (IntegrityError, ValueError) as e:
+                found(Finding(pos, "leaf_mismatch", f"event {nid} cannot be made into a "
+                              f"record ({e}), so it does not hash to the sealed leaf {pos}"))
+                return _NO_LEAF
+            if stored is None:
+                found(Finding(pos, "leaf_node_missing",
+                              f"the sealed hash of leaf {pos} is missing from the tree"))
+            elif leaf != stored:
+                found(Finding(pos, "leaf_mismatch",
+                              f"event {nid} (aggregate {uuid_text(oid)} version {version}) "
+                              f"does not hash to the sealed leaf {pos} (altered, or moved)"))
+            return leaf
+
+        def serial(lo: int, hi: int | None) -> Iterator[list[bytes]]:
+            """The leaves at positions [lo, hi), a page at a time, with findings."""
+            nonlocal expected, last_nid, covered
+            for rows in _leaf_pages(conn, events, lo, hi):
+                leaves = _fast_leaves(rows, expected, last_nid)
+                if leaves is not None:
+                    expected, last_nid = rows[-1][0] + 1, rows[-1][1]
+                    covered += len(rows)
+                else:  # something is wrong in this page: find what, leaf by leaf
+                    leaves = []
+                    for pos, nid, stored, oid, version, topic, state in rows:
+                        leaves.append(check_leaf(pos, nid, stored, oid, version, topic, state,
+                                                 expected, last_nid))
+                        covered += oid is not None
+                        expected, last_nid = pos + 1, max(last_nid, nid)
+                yield leaves
+
+        gaps: Future[list[int]] | None = None
+
+        def parallel(size: int, n: int) -> Iterator[list[bytes]]:
+            """The leaves at positions [0, size) checked by *n* worker processes, a chunk
+            each at a time (a few chunks ahead, in order); a chunk with anything wrong, or
+            not following on from the previous one, is checked again here leaf by leaf."""
+            nonlocal expected, last_nid, covered
+            url = ledger.engine.url.render_as_string(hide_password=False)
+            ranges = iter([(lo, min(lo + chunk, size)) for lo in range(0, size, chunk)])
+            with ProcessPoolExecutor(n, mp_context=_pool_context()) as pool:
+                window: deque[tuple[int, int, Future[_Chunk | None]]] = deque()
+
+                def submit() -> None:
+                    for lo, hi in itertools.islice(ranges, 1):
+                        window.append((lo, hi, pool.submit(_chunk_leaves, url, events, lo, hi)))
+
+                nonlocal gaps  # the command-log check runs beside the leaves
+                gaps = pool.submit(_command_gaps_of, url, events)
+                for _ in range(2 * n):
+                    submit()
+                while window:
+                    lo, hi, future = window.popleft()
+                    submit()
+                    got = future.result()
+                    if got is not None and (got.count == 0 or (
+                            got.first_position == expected and got.first_nid > last_nid)):
+                        if got.count:
+                            expected, last_nid = lo + got.count, got.last_nid
+                            covered += got.count
+                        data = got.leaves
+                        yield [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]
+                    else:
+                        yield from serial(lo, hi)
+                gaps.result()  # before the pool closes
+
+        # The sizes where the pending leaves must be folded in (a checkpoint's root is needed).
+        stops = sorted(s for s in targets if s > 0)
+        stop_at = iter(stops)
+        next_stop = next(stop_at, -1)
+        sealed_size = tree_head(conn).size
+        n = (min(os.cpu_count() or 1, 4) if sealed_size >= PARALLEL_MIN else 1) \
+            if workers is None else workers
+        batches = itertools.chain(parallel(sealed_size, n), serial(sealed_size, None)) \
+            if n > 1 else serial(0, None)
+        for leaves in batches:
+            # Fold the page in, stopping at each size where a checkpoint's root is needed.
+            done = 0
+            while 0 < next_stop <= tree.size + len(pending) + len(leaves) - done:
+                cut = next_stop - tree.size - len(pending) + done
+                pending.extend(leaves[done:cut])
+                done = cut
                 flush()
-                if progress:
-                    progress(seen, total)
+                while 0 < next_stop <= tree.size:
+                    next_stop = next(stop_at, -1)
+            pending.extend(leaves[done:])
+            if len(pending) >= _FLUSH:
+                flush()
+            if progress:
+                progress(covered, total)
         flush()
+        out.events = covered
         out.tree_size = expected
         out.root = tree.root()
-        while ev is not None:  # recorded after the last seal
-            out.unsealed += 1
-            seen += 1
-            ev = next(events, None)
+        # 3. Events no leaf covers: inside the sealed range, inserted after sealing; after it,
+        # recorded since the last seal.
+        in_range = int(conn.exec_driver_sql(
+            f"SELECT count(*) FROM {events} WHERE id <= {placeholder(conn)}",
+            (last_nid,)).scalar_one()) if expected else 0
+        if in_range != covered:
+            for nid, oid, version, before in _uncovered_events(conn, events, last_nid):
+                found(Finding(before, "uncovered_event",
+                              f"event {nid} (aggregate {uuid_text(oid)} version {version}) "
+                              f"lies before leaf {before}'s event but no leaf covers it "
+                              "(inserted after sealing?)"))
+        out.unsealed = total - in_range
+        # 5. Every event was written by a recorded command.
+        who = (f"SELECT originator_id, originator_version FROM {events} "
+               f"WHERE id = {placeholder(conn)}")
+        for nid in gaps.result() if gaps is not None else list(_command_gaps(conn, events)):
+            oid, version = conn.exec_driver_sql(who, (nid,)).one()
+            found(Finding(None, "event_without_command",
+                          f"event {nid} (aggregate {uuid_text(oid)} version {version}) was not "
+                          "written by any command in the command log (forged?)"))
         if progress:
-            progress(seen, total)
+            progress(total, total)
 
         # 4. Roots at the checkpoints: recomputed, and from the stored nodes.
         try:
@@ -319,6 +589,16 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
         # 6. The checkpoint the auditor kept.
         if retained is not None:
             _check_retained(out, retained, targets, stored_tree)
+    # 7. Snapshots: a cache beside the log, each checked against the events it covers.
+    if snapshots:
+        from ledger.snapshots import check_snapshots
+
+        def counted(done: int) -> None:
+            out.snapshots = done
+
+        out.snapshots = 0
+        for problem in check_snapshots(ledger, public_key, counted):
+            found(Finding(None, problem.kind, problem.detail))
     return out
 
 
@@ -346,19 +626,3 @@ def _check_retained(out: Verification, retained: cp.Checkpoint, targets: dict[in
         found(Finding(size, "retained_checkpoint_inconsistent",
                       f"no consistency proof leads from the checkpoint you kept (size {size}) "
                       f"to the current tree (size {out.tree_size})"))
-
-
-def _checked_events(conn: Connection, ledger: GovernanceLedger,
-                    found: Callable[[Finding], None]) -> Iterator[EventRow]:
-    """The log's events in order, each checked against the command log's ranges."""
-    ranges = _command_ranges(conn)
-    current = next(ranges, None)
-    for row in event_rows(conn, ledger.events_table):
-        nid = row.notification_id
-        while current is not None and current[1] < nid:
-            current = next(ranges, None)
-        if current is None or not current[0] <= nid <= current[1]:
-            found(Finding(None, "event_without_command",
-                          f"event {nid} (aggregate {row.aggregate_id} version {row.version}) "
-                          "was not written by any command in the command log (forged?)"))
-        yield row

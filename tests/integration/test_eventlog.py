@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from ledger.application import GovernanceLedger
 from ledger.cli import cli
-from ledger.eventlog import decode
+from ledger.eventlog import decode, read_aggregate
+from tests.conftest import load_sample_year
 
 HIDDEN = ("originator_id", "originator_version", "timestamp", "originator_topic", "envelope")
 
@@ -34,3 +35,22 @@ def test_fast_decoding_matches_the_library_mapper_on_the_whole_sample_year(tmp_p
         assert fast.recorded_at == ev.timestamp
         assert fast.type == type(ev).__qualname__
     led.close()
+
+
+def test_reading_an_aggregate_gives_what_decoding_each_row_gives(ledger: GovernanceLedger
+                                                                 ) -> None:
+    """``read_aggregate`` (the driver's cursor, a shorter decode) against ``decode`` of every
+    row, for every aggregate of the sample year, on both stores."""
+    load_sample_year(ledger)
+    t = ledger.events_table
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(t.c.id, t.c.originator_id, t.c.originator_version, t.c.topic,
+                                   t.c.state).order_by(t.c.originator_id,
+                                                       t.c.originator_version)).all()
+        by_aggregate: dict[object, list[object]] = {}
+        for pos, agg, version, topic, state in rows:
+            by_aggregate.setdefault(agg, []).append(
+                decode(None, pos, agg, version, topic, bytes(state)))
+        assert len(by_aggregate) > 100
+        for agg, expected in by_aggregate.items():
+            assert list(read_aggregate(conn, t, ledger.mapper, agg)) == expected

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -183,6 +184,33 @@ def test_a_forged_event_inserted_into_the_sealed_history_is_detected(
     assert {"checkpoint_root", "event_without_command"} <= kinds
 
 
+def test_removing_a_leaf_from_the_leaf_map_is_detected_as_a_gap_and_an_uncovered_event(
+        ledger: GovernanceLedger) -> None:
+    _sealed_ledger(ledger)
+    victim = _ids(ledger)[5]
+    _raw(ledger, "DELETE FROM ledger_merkle_leaves WHERE position = 5")
+    result = verify(ledger, verifier_key=_vk(ledger))
+    found = {(f.position, f.kind) for f in result.findings}
+    assert {(5, "leaf_gap"), (6, "uncovered_event")} <= found
+    assert any(f"event {victim} " in f.detail for f in result.findings
+               if f.kind == "uncovered_event")
+
+
+def test_deleting_a_command_log_row_leaves_exactly_its_events_without_a_command(
+        ledger: GovernanceLedger) -> None:
+    _sealed_ledger(ledger)
+    with ledger.engine.connect() as conn:
+        cid, first, last = conn.execute(
+            sa.select(command_log.c.command_id, command_log.c.first_notification_id,
+                      command_log.c.last_notification_id)
+            .where(command_log.c.command_id == "bulk-4")).one()
+    _raw(ledger, f"DELETE FROM {command_log.name} WHERE command_id = :c", c=cid)
+    result = verify(ledger, verifier_key=_vk(ledger))
+    assert [f.kind for f in result.findings] == ["event_without_command"] * (last - first + 1)
+    assert [f.detail.split()[1] for f in result.findings] == [
+        str(i) for i in range(first, last + 1)]
+
+
 def test_truncating_the_tail_is_detected(ledger: GovernanceLedger) -> None:
     _sealed_ledger(ledger)
     ids = _ids(ledger)
@@ -282,3 +310,40 @@ def test_a_seal_killed_mid_transaction_leaves_a_ledger_that_verifies_after_the_n
         assert (result.findings, result.tree_size, result.unsealed) == ([], len(_ids(led)), 0)
     finally:
         led.close()
+
+
+def _alter_payload(ledger: GovernanceLedger) -> None:
+    victim = _ids(ledger)[3]
+    _raw(ledger, f"UPDATE {ledger.events_table.name} SET state = :s WHERE id = :i",
+         s=_state(ledger, victim).replace(b"P-0101", b"P-0666"), i=victim)
+
+
+def _delete_event(ledger: GovernanceLedger) -> None:
+    _raw(ledger, f"DELETE FROM {ledger.events_table.name} WHERE id = :i", i=_ids(ledger)[12])
+
+
+def _delete_leaf(ledger: GovernanceLedger) -> None:
+    _raw(ledger, "DELETE FROM ledger_merkle_leaves WHERE position = 10")
+
+
+def _delete_command(ledger: GovernanceLedger) -> None:
+    _raw(ledger, f"DELETE FROM {command_log.name} WHERE command_id = 'bulk-13'")
+
+
+def _truncate(ledger: GovernanceLedger) -> None:
+    _raw(ledger, f"DELETE FROM {ledger.events_table.name} WHERE id >= :i", i=_ids(ledger)[-3])
+
+
+@pytest.mark.parametrize("tamper", [None, _alter_payload, _delete_event, _delete_leaf,
+                                    _delete_command, _truncate])
+def test_worker_processes_find_exactly_what_one_process_finds(
+        ledger: GovernanceLedger, tamper: Any) -> None:
+    kept = _sealed_ledger(ledger)
+    if tamper is not None:
+        tamper(ledger)
+    one = verify(ledger, kept, verifier_key=_vk(ledger), workers=1)
+    many = verify(ledger, kept, verifier_key=_vk(ledger), workers=2, chunk=4)
+    assert many.findings == one.findings
+    assert (many.events, many.tree_size, many.root, many.unsealed) == (
+        one.events, one.tree_size, one.root, one.unsealed)
+    assert bool(one.findings) == (tamper is not None)

@@ -1,0 +1,64 @@
+"""The snapshot decoder (``json.loads`` then only the wrapper objects) gives what the library's
+JSON transcoder gives, for any value it can encode."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.snapshots import _TargetedTranscoder
+
+
+def _library() -> JSONTranscoder:
+    t = JSONTranscoder()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        t.register(transcoding)
+    return t
+
+
+_keys = st.one_of(st.text(max_size=8), st.sampled_from(["_type_", "_data_", "x"]))
+_leaves = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(max_size=12),
+    st.just('"_type_"'), st.just('a"_type_'),  # the marker inside strings
+    st.uuids(), st.datetimes(), st.decimals(allow_nan=False, allow_infinity=False),
+)
+_values = st.recursive(
+    _leaves,
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(_keys, inner, max_size=4)),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.dictionaries(_keys, _values, max_size=6))
+def test_targeted_decoding_equals_the_library_decoder(value: dict[str, Any]) -> None:
+    library = _library()
+    data = library.encode(value)
+    expected = _outcome(library.decode, data)
+    got = _outcome(_TargetedTranscoder(library).decode, data)
+    assert got == expected
+    assert _same_types(got, expected)
+
+
+def _outcome(decode: Any, data: bytes) -> Any:
+    """The decoded value, or the type of the error (a user dict that looks like a wrapper
+    of an unknown type, or with data its type cannot take, is refused by both)."""
+    try:
+        return decode(data)
+    except Exception as e:  # noqa: BLE001 - compared, not handled
+        return type(e)
+
+
+def _same_types(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_types(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return all(_same_types(x, y) for x, y in zip(a, b, strict=True))
+    return not isinstance(a, Decimal) or str(a) == str(b)
