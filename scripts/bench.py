@@ -608,15 +608,16 @@ def bench_integrity(repeats: int, quick: bool, tree: int) -> list[dict[str, Any]
     return out
 
 
-def bench_feed(n: int) -> list[dict[str, Any]]:
+def bench_feed(n: int, pg_url: str | None = None) -> list[dict[str, Any]]:
     """Feed throughput to a subscriber (scripts/bench_feed.py), beside a raw read."""
     sys.path.insert(0, str(ROOT / "scripts"))
     from bench_feed import bench as feed_bench  # scripts/bench_feed.py
 
     out = []
-    for r in feed_bench(n):
+    label = "PostgreSQL" if pg_url else "SQLite"
+    for r in feed_bench(n, pg_url):
         value, base = float(r["value"]), float(r["baseline_value"])  # type: ignore[arg-type]
-        out.append({**r, "name": f"{r['name']} [SQLite]", "runs": [value],
+        out.append({**r, "name": f"{r['name']} [{label}]", "runs": [value],
                     "ratio": value / base, "target": "(no target)"})
     return out
 
@@ -776,6 +777,9 @@ def main() -> None:
                         results += bench_apply(pg, n_apply, repeats)
                     if "history" in sections:
                         results += bench_history(pg, n_hist, repeats)
+                    if "feed" in sections:
+                        with postgres_database(pg_url, "_feed") as u3:
+                            results += bench_feed(3000 if quick else 20_000, u3)
                     if "rebuild" in sections:
                         with postgres_database(pg_url, "_rebuild") as u2:
                             results += bench_pg_read(

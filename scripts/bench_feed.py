@@ -74,6 +74,21 @@ def raw_read(db: Path) -> tuple[int, float]:
     return len(rows), dt
 
 
+def raw_read_pg(url: str) -> tuple[int, float]:
+    """The same read on PostgreSQL, with psycopg alone."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    with psycopg.connect(host=u.host, port=u.port, user=u.username, dbname=u.database,
+                         password=u.password) as conn:
+        t = time.perf_counter()
+        rows = conn.execute("SELECT id, originator_id, originator_version, topic, state "
+                            "FROM ledger_events ORDER BY id").fetchall()
+        dt = time.perf_counter() - t
+    return len(rows), dt
+
+
 def decoded_read(url: str) -> tuple[int, float]:
     led = GovernanceLedger(url)
     t = time.perf_counter()
@@ -138,12 +153,14 @@ def sse_stream(base: str, head: int) -> tuple[int, float]:
     return count, time.perf_counter() - t
 
 
-def bench(n: int) -> list[dict[str, object]]:
+def bench(n: int, pg_url: str | None = None) -> list[dict[str, object]]:
+    """The feed figures on a fresh SQLite ledger, or in the (empty) PostgreSQL database
+    *pg_url*; the subscriber keeps its own SQLite file either way."""
     with tempfile.TemporaryDirectory() as d:
         db = Path(d) / "ledger.db"
-        url = f"sqlite:///{db}"
+        url = pg_url or f"sqlite:///{db}"
         head = build(url, n)
-        raw_n, raw_dt = raw_read(db)
+        raw_n, raw_dt = raw_read(db) if pg_url is None else raw_read_pg(pg_url)
         dec_n, dec_dt = decoded_read(url)
         proc, base = start_server(url)
         try:
