@@ -446,6 +446,11 @@ class GovernanceLedger(Application[UUID]):
         """Whether the ledger holds no events (counting dry-run changes when *dry_run*)."""
         if dry_run and self._overlay:
             return False
+        txn = writer.current.get()
+        if txn is not None and not dry_run:
+            # Inside a write: what this transaction has read and written counts too (an
+            # earlier line of the same apply batch may not be committed yet).
+            return txn.head() is None and txn.next_id == 1
         return self.recorder.max_notification_id() is None
 
     def apply(self, lines: Iterable[str | bytes], *, dry_run: bool = False, keep_going: bool = False,

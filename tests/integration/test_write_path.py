@@ -146,3 +146,14 @@ def test_positions_are_contiguous_and_the_stores_own_inserts_continue_after_them
                              "target_post": "volunteer@ZQ-002", "person": "P-0999",
                              "person_name": "丁"})
     assert result.positions == [head + 6]
+
+
+def test_a_second_bootstrap_in_the_same_batch_is_refused(ledger: GovernanceLedger) -> None:
+    """The first line is not committed yet when the second asks whether the ledger is empty."""
+    lines = [json.dumps({"type": "town.bootstrap", "actor": "system:bootstrap", "code": code,
+                         "name": name, "admin": "P-0001", "admin_name": "王明",
+                         "occurred_at": "2025-01-01"}, ensure_ascii=False)
+             for code, name in (("ZQ", "颛桥镇"), ("MH", "梅陇镇"))]
+    outcomes = list(ledger.apply(lines, keep_going=True))
+    assert [o.ok for o in outcomes] == [True, False]
+    assert outcomes[1].error is not None and outcomes[1].error.code == "bootstrap_refused"
