@@ -22,7 +22,9 @@ Sections (``--only`` picks some; all by default):
 
 PostgreSQL: ``LEDGER_BENCH_POSTGRES_URL`` (default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``); the bench creates and drops its own
-database. ``--no-postgres`` skips it.
+databases. ingest, apply, history and feed run there as on SQLite; rebuild copies the first
+``--pg-rebuild-events`` events of the cached ledger (and their commands) into a fresh
+database, rebuilds, seals and verifies them there. ``--no-postgres`` skips it.
 """
 
 from __future__ import annotations
