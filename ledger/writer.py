@@ -28,6 +28,7 @@ a :class:`sqlalchemy.Connection` wrapping the same driver connection (:attr:`Wri
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -260,11 +261,20 @@ class Writer:
 
     @contextmanager
     def transaction(self) -> Iterator[WriteTxn]:
-        """A write transaction: begun, serialised against other writers, committed on success."""
+        """A write transaction: begun, serialised against other writers, committed on success.
+
+        A connection found broken (the server restarted, the session was terminated) is
+        dropped, so the caller's retry starts on a fresh one.
+        """
         sql = self.sql
         if self._fairy is None:
             self._fairy = self.engine.raw_connection()
-        txn = WriteTxn(self.engine, sql, self._fairy)
+        fairy = self._fairy
+        try:
+            txn = WriteTxn(self.engine, sql, fairy)
+        except BaseException:
+            self._drop_if_broken(fairy)
+            raise
         token = current.set(txn)
         try:
             txn._begin()
@@ -272,13 +282,19 @@ class Writer:
             txn._commit()
         except BaseException:
             _rollback(txn)
-            if sql.pg and (txn.raw.closed or getattr(txn.raw, "broken", False)):
-                self._fairy = None
-                txn._fairy.invalidate()
+            self._drop_if_broken(fairy)
             raise
         finally:
             current.reset(token)
-            txn.cursor.close()
+            with contextlib.suppress(*DRIVER_RETRYABLE):
+                txn.cursor.close()
+
+    def _drop_if_broken(self, fairy: Any) -> None:
+        raw = fairy.driver_connection
+        broken = (raw.closed or getattr(raw, "broken", False)) if self.sql.pg else False
+        if broken and self._fairy is fairy:
+            self._fairy = None
+            fairy.invalidate()
 
     def close(self) -> None:
         """Give the connection back to the pool."""

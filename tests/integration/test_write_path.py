@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from ledger.errors import AggregateNotFoundError, RuleViolationError
 from ledger.handlers import HANDLERS
 from tests.bulk import bulk_communities
 from tests.case_world import PEACE_STAFF, world
-from tests.conftest import store_snapshot
+from tests.conftest import pg_schema_url, store_snapshot
 
 CALLER = {"name": "钱女士", "phone": "13912345678"}
 
@@ -157,3 +158,37 @@ def test_a_second_bootstrap_in_the_same_batch_is_refused(ledger: GovernanceLedge
     outcomes = list(ledger.apply(lines, keep_going=True))
     assert [o.ok for o in outcomes] == [True, False]
     assert outcomes[1].error is not None and outcomes[1].error.code == "bootstrap_refused"
+
+
+@pytest.mark.postgres
+def test_a_writer_whose_session_was_terminated_reconnects(pg_database: str) -> None:
+    """The server ends the write connection's session between two commands (a restart, an
+    administrator): the next command is written on a fresh connection, once."""
+    import psycopg
+
+    url = pg_schema_url(pg_database, f"t_{uuid.uuid4().hex[:12]}")
+    led = GovernanceLedger(url)
+    try:
+        world(led)
+        pid = led._writer._fairy.driver_connection.info.backend_pid
+        with psycopg.connect(sa.engine.make_url(pg_database).set(
+                drivername="postgresql").render_as_string(hide_password=False)) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        before = store_snapshot(led)[0]
+        result = led.execute({"type": "post.appoint", "actor": "P-0001",
+                              "post": "town.ledger_admin@ZQ", "occurred_at": "2025-02-01",
+                              "target_post": "volunteer@ZQ-002", "person": "P-0998",
+                              "person_name": "戊", "command_id": "after-terminate"})
+        assert result.outcome == "accepted"
+        assert store_snapshot(led)[0] == before + 1
+        assert led._writer._fairy.driver_connection.info.backend_pid != pid
+        # A connection already known to be closed when the next command starts.
+        led._writer._fairy.driver_connection.close()
+        again = led.execute({"type": "post.appoint", "actor": "P-0001",
+                             "post": "town.ledger_admin@ZQ", "occurred_at": "2025-02-01",
+                             "target_post": "volunteer@ZQ-002", "person": "P-0997",
+                             "person_name": "己", "command_id": "after-close"})
+        assert again.outcome == "accepted"
+        assert store_snapshot(led)[0] == before + 2
+    finally:
+        led.close()
