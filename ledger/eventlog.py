@@ -16,10 +16,11 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-import orjson
 from eventsourcing.persistence import Mapper
 from sqlalchemy import Connection, Table, bindparam, select, type_coerce
 from sqlalchemy.types import NullType
+
+from ledger.transcoder import loads
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def decode(mapper: Mapper[UUID] | None, position: int, originator_id: UUID, vers
     "_data_": …}`` for the timestamp, and for any UUID, Decimal or datetime) are unwrapped.
     *mapper* is accepted for callers that have one; it is not needed.
     """
-    obj = orjson.loads(state)
+    obj = loads(state)
     if state.count(b'"_type_"') > 1:
         obj = _unwrap(obj)
     ts = obj.pop("timestamp")
@@ -223,7 +224,7 @@ def _decode_rows(rows: Sequence[Any], mapper: Mapper[UUID], aggregate_id: UUID,
     fromiso = datetime.fromisoformat
     for position, version, topic, stored in rows:
         state = stored if stored.__class__ is bytes else bytes(stored)
-        obj = orjson.loads(state)
+        obj = loads(state)
         ts = obj.get("timestamp") if obj.__class__ is dict else None
         if ts.__class__ is not dict or state.count(b'"_type_"') > 1 or "_data_" not in ts:
             append(decode(mapper, position, aggregate_id, version, topic, state))

@@ -35,10 +35,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -46,7 +44,7 @@ import structlog
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
+from eventsourcing.persistence import Mapper, StoredEvent
 from sqlalchemy import (
     Column,
     Connection,
@@ -190,76 +188,6 @@ _COLUMNS = (snapshots.c.aggregate_id, snapshots.c.version, snapshots.c.position,
             snapshots.c.signature)
 
 
-# ----------------------------------------------------------------------------- decoding
-class _TargetedTranscoder(JSONTranscoder):
-    """The library's JSON transcoder, decoding without a Python hook on every object.
-
-    ``json.loads`` (all in C) builds the plain structure; then the wrapper objects
-    (``{"_type_": …, "_data_": …}``, turned back into datetimes, UUIDs… by the same registered
-    transcodings) are looked for breadth first, stopping as soon as every ``"_type_"`` key in
-    the text has been accounted for. A snapshot of a community holding 10,000 post terms has
-    three wrappers, all near the top: the terms are never walked. Gives what the library's
-    decoder gives (checked by the tests and by ``verify --snapshots``).
-    """
-
-    def __init__(self, base: JSONTranscoder) -> None:
-        super().__init__()
-        self.types = base.types
-        self.names = base.names
-
-    def decode(self, data: bytes) -> Any:
-        expected = data.count(b'"_type_"')
-        obj = json.loads(data)
-        if not expected:
-            return obj
-        found = [0]
-        if self._is_wrapper(obj):
-            return self._decode_wrapper(obj, found)
-        queue: deque[Any] = deque([obj])
-        while queue and found[0] < expected:
-            node = queue.popleft()
-            items = node.items() if isinstance(node, dict) else enumerate(node)
-            for key, value in list(items):
-                if isinstance(value, dict):
-                    if self._is_wrapper(value):
-                        node[key] = self._decode_wrapper(value, found)
-                    else:
-                        queue.append(value)
-                elif isinstance(value, list):
-                    queue.append(value)
-        return obj
-
-    @staticmethod
-    def _is_wrapper(value: Any) -> bool:
-        return isinstance(value, dict) and len(value) == 2 and "_type_" in value \
-            and "_data_" in value
-
-    def _decode_wrapper(self, wrapper: dict[str, Any], found: list[int]) -> Any:
-        found[0] += 1
-        # Inner objects first, as the library's hook sees them (bottom up).
-        return self._decode_obj({"_type_": self._unwrap_all(wrapper["_type_"], found),
-                                 "_data_": self._unwrap_all(wrapper["_data_"], found)})
-
-    def _unwrap_all(self, value: Any, found: list[int]) -> Any:
-        if isinstance(value, dict):
-            if self._is_wrapper(value):
-                return self._decode_wrapper(value, found)
-            return {k: self._unwrap_all(v, found) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._unwrap_all(v, found) for v in value]
-        return value
-
-
-@cache
-def _fast_mapper(mapper: Mapper[UUID]) -> Mapper[UUID]:
-    """The ledger's mapper with :class:`_TargetedTranscoder` (the same cipher and compressor)."""
-    transcoder = mapper.transcoder
-    if not isinstance(transcoder, JSONTranscoder):  # pragma: no cover - the ledger's is JSON
-        return mapper
-    return Mapper(transcoder=_TargetedTranscoder(transcoder), compressor=mapper.compressor,
-                  cipher=mapper.cipher)
-
-
 def public_state(agg: Any) -> dict[str, Any]:
     """An aggregate's attributes (leading underscores dropped, as ``audit.as_of`` shows
     them), ``id`` and ``version`` first whether it was replayed or restored from a snapshot."""
@@ -386,7 +314,7 @@ def aggregate_state(ledger: GovernanceLedger, key: str, version: int | None = No
     ignored: list[dict[str, Any]] = []
     used: SnapshotRow | None = None
     agg: Any = None
-    mapper = _fast_mapper(ledger.mapper)
+    mapper = ledger.mapper
     with ledger.engine.connect() as conn:
         looked_up = public_key is not None
         while True:  # the newest first; an older one only if it fails its checks

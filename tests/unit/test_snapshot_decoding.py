@@ -1,5 +1,5 @@
-"""The snapshot decoder (``json.loads`` then only the wrapper objects) gives what the library's
-JSON transcoder gives, for any value it can encode."""
+"""The ledger's decoder (orjson, then only the wrapper objects, breadth first) gives what the
+library's JSON transcoder gives, for any value it can encode: snapshots and events alike."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.snapshots import _TargetedTranscoder
+from ledger.transcoder import FastJSONTranscoder
 
 
-def _library() -> JSONTranscoder:
-    t = JSONTranscoder()
+def _library(t: JSONTranscoder | None = None) -> JSONTranscoder:
+    t = t or JSONTranscoder()
     for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
         t.register(transcoding)
     return t
@@ -40,7 +40,7 @@ def test_targeted_decoding_equals_the_library_decoder(value: dict[str, Any]) -> 
     library = _library()
     data = library.encode(value)
     expected = _outcome(library.decode, data)
-    got = _outcome(_TargetedTranscoder(library).decode, data)
+    got = _outcome(_library(FastJSONTranscoder()).decode, data)
     assert got == expected
     assert _same_types(got, expected)
 
@@ -52,7 +52,7 @@ def _outcome(decode: Any, data: bytes) -> Any:
     """The decoded value, or REFUSED: a user dict that looks like a wrapper of an unknown
     type, or with data its type cannot take, is refused by both. Which error is raised can
     differ when a value holds two such dicts (the library meets the first in document order,
-    depth first; the targeted decoder the first breadth first); either way the snapshot is
+    depth first; the ledger's decoder the first breadth first); either way the snapshot is
     not used (``ledger state`` skips any snapshot that does not decode)."""
     try:
         return decode(data)
@@ -76,4 +76,4 @@ def test_a_value_with_two_bad_wrappers_is_refused_by_both() -> None:
     value = {"": [[{"_data_": None, "_type_": None}], {"_data_": None, "_type_": []}]}
     data = library.encode(value)
     assert _outcome(library.decode, data) == REFUSED
-    assert _outcome(_TargetedTranscoder(library).decode, data) == REFUSED
+    assert _outcome(_library(FastJSONTranscoder()).decode, data) == REFUSED
