@@ -200,9 +200,7 @@ def read_aggregate(conn: Connection, table: Table, mapper: Mapper[UUID], aggrega
     """Every event of one aggregate, oldest first, with its log position.
 
     Read through the driver's cursor (no SQLAlchemy rows or UUID conversion: every row has
-    *aggregate_id*). A payload whose only wrapper is its timestamp (the usual case) is
-    decoded here directly; any other goes through :func:`decode`, and both give the same
-    :class:`LoggedEvent`.
+    *aggregate_id*), decoded by :func:`decode` with the garbage collector paused.
     """
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     cur: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -214,34 +212,6 @@ def read_aggregate(conn: Connection, table: Table, mapper: Mapper[UUID], aggrega
     finally:
         cur.close()
     with gc_paused():
-        return _decode_rows(rows, mapper, aggregate_id)
-
-
-def _decode_rows(rows: Sequence[Any], mapper: Mapper[UUID], aggregate_id: UUID,
-                 ) -> list[LoggedEvent]:
-    out: list[LoggedEvent] = []
-    append = out.append
-    fromiso = datetime.fromisoformat
-    for position, version, topic, stored in rows:
-        state = stored if stored.__class__ is bytes else bytes(stored)
-        obj = loads(state)
-        ts = obj.get("timestamp") if obj.__class__ is dict else None
-        if ts.__class__ is not dict or state.count(b'"_type_"') > 1 or "_data_" not in ts:
-            append(decode(mapper, position, aggregate_id, version, topic, state))
-            continue
-        del obj["timestamp"]
-        obj.pop("originator_topic", None)
-        obj.pop("originator_id", None)
-        obj.pop("originator_version", None)
-        append(LoggedEvent(
-            position=position,
-            aggregate_id=aggregate_id,
-            version=version,
-            type=_type_name(topic),
-            recorded_at=fromiso(ts["_data_"]),
-            data=obj,
-            envelope=obj.pop("envelope", None) or {},
-            topic=topic,
-            state=state,
-        ))
-    return out
+        return [decode(mapper, position, aggregate_id, version, topic,
+                       stored if stored.__class__ is bytes else bytes(stored))
+                for position, version, topic, stored in rows]
