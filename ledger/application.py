@@ -25,7 +25,6 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import (
     IntegrityError,
     OperationalError,
-    StoredEvent,
     Transcoder,
 )
 from pydantic import BaseModel
@@ -435,11 +434,7 @@ class GovernanceLedger(Application[UUID]):
 
     def _load_in(self, txn: WriteTxn, agg_id: UUID) -> LedgerAggregate | None:
         """Replay an aggregate from its events, read inside the open write transaction."""
-        to_domain: Any = self.mapper.to_domain_event
-        agg: Any = None
-        for version, topic, state in txn.aggregate_rows(agg_id):
-            agg = to_domain(StoredEvent(originator_id=agg_id, originator_version=version,
-                                        topic=topic, state=state)).mutate(agg)
+        agg = snapshot_store.replay(self.mapper, agg_id, txn.aggregate_rows(agg_id))
         return agg if isinstance(agg, LedgerAggregate) else None
 
     def is_empty(self, *, dry_run: bool = False) -> bool:

@@ -226,7 +226,7 @@ def _event_rows(conn: Connection, table: str, agg_id: UUID, after: int = 0,
         cur.close()
 
 
-def _replay(mapper: Mapper[UUID], agg_id: UUID, rows: Sequence[tuple[int, int, str, bytes]],
+def replay(mapper: Mapper[UUID], agg_id: UUID, rows: Sequence[tuple[int, int, str, bytes]],
             agg: Any = None) -> Any:
     """Apply the stored events *rows* to *agg* (None: from the start), as the library's
     repository does (``mutate`` of each domain event in turn)."""
@@ -342,7 +342,7 @@ def aggregate_state(ledger: GovernanceLedger, key: str, version: int | None = No
             used = row
             break
         tail = _event_rows(conn, table, agg_id, used.version if used else 0, version)
-    agg = _replay(mapper, agg_id, tail, agg)
+    agg = replay(mapper, agg_id, tail, agg)
     if agg is None:
         raise AggregateNotFoundError(f"no events for {key!r}")
     if version is not None and agg.version != version:
@@ -404,7 +404,7 @@ def take_snapshots(ledger: GovernanceLedger, keys: Sequence[str] = (), *,
         digest = EventsDigest()
         for nid, version, topic, state in rows:
             digest.add(nid, version, topic, state)
-        agg = _replay(ledger.mapper, agg_id, rows)
+        agg = replay(ledger.mapper, agg_id, rows)
         stored = ledger.mapper.to_stored_event(Snapshot.take(agg))
         head = rows[-1]
         row = SnapshotRow(str(agg_id), head[1], head[0], hashlib.sha256(head[3]).digest(),
@@ -501,7 +501,7 @@ def _check_aggregate(ledger: GovernanceLedger, agg_id: UUID, rows: list[Snapshot
         while i < len(events) and events[i][1] <= row.version:
             nid, version, topic, state = events[i]
             digest.add(nid, version, topic, state)
-            agg = _replay(mapper, agg_id, [events[i]], agg)
+            agg = replay(mapper, agg_id, [events[i]], agg)
             i += 1
         head = events[i - 1] if i else None
         if head is None or head[1] != row.version or i != row.version:

@@ -90,7 +90,7 @@ class Statements:
                           f"state) VALUES ({p}, {p}, {p}, {p}, {p})"),
             insert_command=(f"INSERT INTO {cl} ({', '.join(cols)}) "
                             f"VALUES ({', '.join([p] * len(cols))})"),
-            aggregate=(f"SELECT originator_version, topic, state FROM {ev} "
+            aggregate=(f"SELECT id, originator_version, topic, state FROM {ev} "
                        f"WHERE originator_id = {p} ORDER BY originator_version"),
             lock=f"LOCK TABLE {ev} IN EXCLUSIVE MODE",
             setval=f"SELECT setval(pg_get_serial_sequence('{ev}', 'id'), {p})",
@@ -209,11 +209,12 @@ class WriteTxn:
         else:
             self.cursor.execute("COMMIT")
 
-    def aggregate_rows(self, agg_id: UUID) -> list[tuple[int, str, bytes]]:
-        """(version, topic, state) of every stored event of one aggregate, oldest first."""
+    def aggregate_rows(self, agg_id: UUID) -> list[tuple[int, int, str, bytes]]:
+        """(position, version, topic, state) of every stored event of one aggregate, oldest
+        first."""
         self.flush()
         self.cursor.execute(self.sql.aggregate, (self.uuid_param(agg_id),))
-        return [(int(v), str(t), bytes(s)) for v, t, s in self.cursor.fetchall()]
+        return [(int(p), int(v), str(t), bytes(s)) for p, v, t, s in self.cursor.fetchall()]
 
     # ------------------------------------------------------------------ savepoints
     def begin_line(self) -> None:
