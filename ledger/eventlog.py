@@ -20,6 +20,7 @@ from eventsourcing.persistence import Mapper
 from sqlalchemy import Connection, Table, bindparam, select, type_coerce
 from sqlalchemy.types import NullType
 
+from ledger.store import id_param, placeholder
 from ledger.transcoder import loads
 
 
@@ -202,12 +203,12 @@ def read_aggregate(conn: Connection, table: Table, mapper: Mapper[UUID], aggrega
     Read through the driver's cursor (no SQLAlchemy rows or UUID conversion: every row has
     *aggregate_id*), decoded by :func:`decode` with the garbage collector paused.
     """
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = placeholder(conn)
     cur: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cur.execute(f"SELECT id, originator_version, topic, state FROM {table.name} "
                     f"WHERE originator_id = {mark} ORDER BY originator_version",
-                    (aggregate_id.bytes if conn.dialect.name == "sqlite" else aggregate_id,))
+                    (id_param(conn, aggregate_id),))
         rows = cur.fetchall()
     finally:
         cur.close()

@@ -62,7 +62,7 @@ from ledger import __version__
 from ledger.config import now
 from ledger.errors import AggregateNotFoundError, LedgerError
 from ledger.eventlog import gc_paused
-from ledger.store import ID, metadata, write_intent
+from ledger.store import ID, id_param, metadata, placeholder, write_intent
 
 if TYPE_CHECKING:
     from ledger.application import GovernanceLedger
@@ -198,23 +198,16 @@ def public_state(agg: Any) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- reading
-def _id_param(conn: Connection, agg_id: UUID) -> Any:
-    """The aggregate id as the driver stores it: 16 bytes on SQLite, a UUID on PostgreSQL."""
-    return agg_id.bytes if conn.dialect.name == "sqlite" else agg_id
-
-
-def _mark(conn: Connection) -> str:
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
 def _event_rows(conn: Connection, table: str, agg_id: UUID, after: int = 0,
                 upto: int | None = None) -> list[tuple[int, int, str, bytes]]:
     """(notification id, version, topic, state) of the aggregate's events with
     *after* < version <= *upto*, in version order, through the driver's cursor."""
-    m = _mark(conn)
+    m = placeholder(conn)
     sql = (f"SELECT id, originator_version, topic, state FROM {table} "
            f"WHERE originator_id = {m} AND originator_version > {m}")
-    params: tuple[Any, ...] = (_id_param(conn, agg_id), after)
+    params: tuple[Any, ...] = (id_param(conn, agg_id), after)
     if upto is not None:
         sql += f" AND originator_version <= {m}"
         params += (upto,)
@@ -277,8 +270,8 @@ def _rejection(conn: Connection, table: str, row: SnapshotRow,
         return "its signature does not verify with the ledger's key (altered or forged)"
     if row.made_by != __version__:
         return f"it was made by ledger {row.made_by}, this is {__version__}"
-    m = _mark(conn)
-    agg = _id_param(conn, UUID(row.aggregate_id))
+    m = placeholder(conn)
+    agg = id_param(conn, UUID(row.aggregate_id))
     head = conn.exec_driver_sql(
         f"SELECT id, state FROM {table} WHERE originator_id = {m} AND originator_version = {m}",
         (agg, row.version)).first()

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import InfrastructureFactory, StoredEvent
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
@@ -32,7 +33,7 @@ from sqlalchemy import (
     event,
     insert,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 #: Our own tables (not the library's event tables).
@@ -62,6 +63,17 @@ projection_tracking = Table(
     Column("position", ID, nullable=False),
     Column("schema_version", Integer(), nullable=False),
 )
+
+def placeholder(conn: Connection) -> str:
+    """The DB-API positional parameter marker of the connection's driver."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def id_param(conn: Connection, agg_id: UUID) -> Any:
+    """An aggregate id as the events table's column holds it, for a driver-level query:
+    16 bytes on SQLite, a UUID on PostgreSQL."""
+    return agg_id.bytes if conn.dialect.name == "sqlite" else agg_id
+
 
 _write_intent: ContextVar[bool] = ContextVar("ledger_write_intent", default=False)
 

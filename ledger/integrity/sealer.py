@@ -51,11 +51,10 @@ from ledger.integrity.sqlstore import (
     bulk_insert,
     checkpoints,
     merkle_leaves,
-    placeholder,
     tree_head,
 )
 from ledger.integrity.tree import IncrementalTree
-from ledger.store import write_intent
+from ledger.store import placeholder, write_intent
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import Mapper

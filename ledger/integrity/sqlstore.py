@@ -35,7 +35,7 @@ from sqlalchemy import (
 from ledger.integrity.errors import NodeStoreError
 from ledger.integrity.merkle import HASH_SIZE
 from ledger.integrity.tree import NodeBatch, NodeItem, NodeKey
-from ledger.store import metadata
+from ledger.store import metadata, placeholder
 
 __all__ = [
     "INTEGRITY_TABLES",
@@ -128,11 +128,6 @@ class SqlNodeStore:
             for offset, value in enumerate(hashes)
         ]
         bulk_insert(self.conn, merkle_nodes, ("level", "idx", "hash"), rows)
-
-
-def placeholder(conn: Connection) -> str:
-    """The DB-API positional parameter marker of the connection's driver."""
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
 def bulk_insert(conn: Connection, table: Table, columns: Sequence[str],

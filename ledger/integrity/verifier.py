@@ -65,11 +65,10 @@ from ledger.integrity.sqlstore import (
     checkpoints,
     merkle_leaves,
     merkle_nodes,
-    placeholder,
     tree_head,
 )
 from ledger.integrity.tree import IncrementalTree, NodeItem, NodeKey
-from ledger.store import command_log
+from ledger.store import command_log, placeholder
 
 if TYPE_CHECKING:
     from ledger.application import GovernanceLedger
