@@ -29,6 +29,7 @@ from eventsourcing.persistence import (
 )
 from pydantic import BaseModel
 from sqlalchemy import Engine, Table, and_, bindparam, func, inspect, or_, select
+from sqlalchemy import text as sql_text
 
 from ledger import (
     logs,
@@ -50,6 +51,7 @@ from ledger.errors import (
 from ledger.eventlog import LoggedEvent, read_aggregate
 from ledger.handlers import HANDLERS, Context, load_handlers
 from ledger.integrity import appendonly
+from ledger.integrity.intxn import TxnSealer
 from ledger.integrity.sqlstore import INTEGRITY_TABLES
 from ledger.projections import (
     Projection,
@@ -228,9 +230,11 @@ class GovernanceLedger(Application[UUID]):
         self.events_table: Table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
         self.projections: dict[str, Projection] = discover()  # registers their tables
         self._create_schema()
+        self.txn_sealer = TxnSealer(settings, self.events_table.name, self.mapper,
+                                    pg=self.engine.dialect.name == "postgresql")
         self._writer = writer.Writer(self.engine, writer.Statements.build(
             self.engine, self.events_table, command_log,
-            self.recorder.channel_name))  # type: ignore[attr-defined]
+            self.recorder.channel_name), self.txn_sealer)  # type: ignore[attr-defined]
         appendonly.install(self.engine,
                            [self.events_table.name, command_log.name, *INTEGRITY_TABLES])
         self._aggregates = AggregateCache(AGGREGATE_CACHE_SIZE)
@@ -258,6 +262,9 @@ class GovernanceLedger(Application[UUID]):
             if self.engine.dialect.name == "postgresql":
                 conn.execute(select(func.pg_advisory_xact_lock(7342000)))
             metadata.create_all(conn)
+            # Ledgers of earlier releases: the command log is looked up by its first event.
+            conn.execute(sql_text("CREATE INDEX IF NOT EXISTS ledger_command_log_first "
+                              "ON ledger_command_log (first_notification_id)"))
 
     # ------------------------------------------------------------------ writing
     def execute(self, command: Command | Mapping[str, Any] | str | bytes, *,
@@ -280,6 +287,12 @@ class GovernanceLedger(Application[UUID]):
             raise
         _log_command(**who, outcome=result.outcome, positions=result.positions)
         return result
+
+    def write_nothing(self) -> None:
+        """An empty write transaction: the writers' lock, the tree checked against the log's
+        head (``ledger.integrity.intxn``), an earlier release's unsealed tail sealed."""
+        with self._write_lock, self._writer.transaction():
+            pass
 
     def _handler(self, cmd: Command) -> Any:
         handler = HANDLERS.get(cmd.type)
@@ -325,8 +338,12 @@ class GovernanceLedger(Application[UUID]):
         In a batch, duplicates are looked up in the batch's pre-read of the command log and
         the command-log row is written with the rest of the batch's rows.
         """
-        prior = (batch.prior(cmd.command_id, digest) if batch is not None
-                 else self._prior(cmd.command_id, digest, txn))
+        if batch is not None:
+            prior = batch.prior(cmd.command_id, digest)
+            if prior and cmd.command_id in batch.logged:
+                self.txn_sealer.check_bound(txn.cursor, cmd.command_id)
+        else:
+            prior = self._prior(cmd.command_id, digest, txn)
         if prior:
             return prior
         ctx = Context(self, cmd, dry_run=False, txn=txn)
@@ -373,9 +390,17 @@ class GovernanceLedger(Application[UUID]):
                txn: WriteTxn | None = None) -> CommandResult | None:
         if txn is not None:
             stored = txn.prior(command_id)
+            if stored is not None:
+                self.txn_sealer.check_bound(txn.cursor, command_id)
         else:
             with self.engine.connect() as conn:
                 stored = conn.execute(_PRIOR_COMMAND, {"cid": command_id}).scalar()
+                if stored is not None:
+                    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                    try:
+                        self.txn_sealer.check_bound(cursor, command_id)
+                    finally:
+                        cursor.close()
         if stored is None:
             return None
         return _prior_result(command_id, digest, stored)

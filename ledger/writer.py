@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -105,8 +105,10 @@ class Statements:
 class WriteTxn:
     """One open write transaction on a driver connection (see the module docstring)."""
 
-    def __init__(self, engine: Engine, sql: Statements, fairy: Any) -> None:
+    def __init__(self, engine: Engine, sql: Statements, fairy: Any,
+                 sealer: Sealer | None = None) -> None:
         self.engine = engine
+        self.sealer = sealer
         self.sql = sql
         self._fairy = fairy
         self.raw: Any = fairy.driver_connection
@@ -119,6 +121,7 @@ class WriteTxn:
         #: serialised, so positions are given out here, with no gaps).
         self.next_id: int | None = None
         self._events: list[tuple[Any, ...]] = []
+        self._written: list[tuple[Any, ...]] = []
         self._commands: list[Sequence[Any]] = []
         self._last_id = 0
         self._head: Any = _UNREAD
@@ -151,7 +154,9 @@ class WriteTxn:
     def _begin(self) -> None:
         """Begin: take the writers' lock and read the head."""
         self.cursor.execute(self.sql.lock if self.sql.pg else "BEGIN IMMEDIATE")
-        self.head()
+        head = self.head()
+        if self.sealer is not None:
+            self.sealer.begin(self.cursor, head)
 
     def priors(self, command_ids: Sequence[str]) -> dict[str, str]:
         """Stored results of the command ids already in the log (one query)."""
@@ -191,6 +196,7 @@ class WriteTxn:
         if self._events:
             rows, self._events = self._events, []
             self.cursor.executemany(self.sql.insert_event, rows)
+            self._written += rows
             self.wrote_events = True
             self._last_id = rows[-1][0]
 
@@ -198,6 +204,8 @@ class WriteTxn:
         """Write what is pending (on PostgreSQL: then set the id sequence and notify) and
         commit."""
         self.flush()
+        if self.sealer is not None:
+            self.sealer.commit(self.cursor, self._written, self._commands)
         if self._commands:
             self.cursor.executemany(self.sql.insert_command, self._commands)
             self._commands = []
@@ -248,6 +256,18 @@ class WriteTxn:
         return self._sa
 
 
+class Sealer(Protocol):
+    """What the write transaction asks of the integrity layer (``ledger.integrity.intxn``):
+    a check when it begins, and the leaves of what it wrote just before it commits."""
+
+    def begin(self, cursor: Any, head: int | None) -> None: ...
+
+    def commit(self, cursor: Any, events: Sequence[tuple[Any, ...]],
+               commands: Sequence[Sequence[Any]]) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
 class Writer:
     """Opens write transactions on one driver connection it keeps between them.
 
@@ -255,9 +275,10 @@ class Writer:
     (and a new one taken) when it breaks; :meth:`close` returns it to the pool.
     """
 
-    def __init__(self, engine: Engine, sql: Statements) -> None:
+    def __init__(self, engine: Engine, sql: Statements, sealer: Sealer | None = None) -> None:
         self.engine = engine
         self.sql = sql
+        self.sealer = sealer
         self._fairy: Any = None
 
     @contextmanager
@@ -272,7 +293,7 @@ class Writer:
             self._fairy = self.engine.raw_connection()
         fairy = self._fairy
         try:
-            txn = WriteTxn(self.engine, sql, fairy)
+            txn = WriteTxn(self.engine, sql, fairy, self.sealer)
         except BaseException:
             self._drop_if_broken(fairy)
             raise
@@ -283,6 +304,8 @@ class Writer:
             txn._commit()
         except BaseException:
             _rollback(txn)
+            if self.sealer is not None:
+                self.sealer.rollback()
             self._drop_if_broken(fairy)
             raise
         finally:

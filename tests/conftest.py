@@ -73,10 +73,13 @@ def pg_schema_url(database_url: str, schema: str) -> str:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A URL for an empty ledger: a SQLite file, or a fresh schema on PostgreSQL."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> str:
+    """A URL for an empty ledger: a SQLite file, or a fresh schema on PostgreSQL (with its
+    signing key, and the signer's state beside it, in the test's own folder)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.db'}"
+    monkeypatch.setenv("LEDGER_KEY_FILE", str(tmp_path / "ledger-signing.key"))
     database = request.getfixturevalue("pg_database")
     return pg_schema_url(database, f"t_{uuid.uuid4().hex[:12]}")
 

@@ -33,20 +33,41 @@ add_labels({
 })
 
 
-@cli.command("checkpoint")
-@json_option
-def checkpoint_cmd(as_json: bool) -> None:
-    """Seal every event recorded since the last seal and print the latest signed checkpoint.
+def load_witness_policy(path: str | None) -> Any:
+    """The witness policy at *path* (``--witness-policy`` / ``LEDGER_WITNESS_POLICY``)."""
+    if not path:
+        return None
+    from ledger.integrity import cosign
 
-    The checkpoint (C2SP signed note) commits to the Merkle tree over the whole log; keep
-    copies of it to check later that the log was only ever appended to.
+    return cosign.load_policy(path)
+
+
+witness_policy_option = click.option(
+    "--witness-policy", "witness_policy", envvar="LEDGER_WITNESS_POLICY", metavar="FILE",
+    type=click.Path(dir_okay=False), help="Witness policy file (ledger-witness-policy/1: "
+    "'witness NAME VKEY [URL]' lines and 'quorum K'); env LEDGER_WITNESS_POLICY.")
+
+
+@cli.command("checkpoint")
+@witness_policy_option
+@json_option
+def checkpoint_cmd(witness_policy: str | None, as_json: bool) -> None:
+    """Sign a checkpoint of the log, send it to the witnesses, print it.
+
+    Every event already has its leaf in the Merkle tree (written with the event). The signer
+    first recomputes the new root from its own record of what it signed last (beside its key:
+    KEY.signer.json) and the new events' own bytes, and refuses, signing nothing, unless the
+    database's tree is exactly that append-only extension. With a witness policy the
+    checkpoint goes to each witness that has a URL; their cosignatures are stored in the note,
+    and a witness that refuses, or a quorum not reached, makes the command fail (exit 1).
 
     \b
     Example:
       ledger checkpoint
-      ledger checkpoint > checkpoint-2025-06-30.txt
+      ledger checkpoint --witness-policy /etc/ledger/witnesses.txt > checkpoint-2025-06-30.txt
     """
-    result = sealer.seal(state().ledger())
+    policy = load_witness_policy(witness_policy)
+    result = sealer.seal(state().ledger(), policy=policy)
     if as_json:
         renderer(True).emit({**result.checkpoint.public(), "added": result.added})
         return

@@ -46,6 +46,7 @@ Example (``payload = b'{"name":"x"}'``)::
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Mapping
 from json.encoder import encode_basestring
 from typing import cast
@@ -55,11 +56,18 @@ import rfc8785
 from ledger.integrity.errors import RecordFormatError
 
 __all__ = [
+    "COMMAND_KEYS",
+    "LEAF_FORMAT",
     "MAX_SAFE_INTEGER",
     "RECORD_KEYS",
+    "RECORD_V2_KEYS",
+    "command_binding",
     "event_record",
     "event_record_bytes",
+    "event_record_v2",
+    "event_record_v2_bytes",
     "fast_event_record_bytes",
+    "fast_event_record_v2_bytes",
     "record_bytes",
 ]
 
@@ -69,7 +77,16 @@ MAX_SAFE_INTEGER = 2**53 - 1
 _INT_KEYS = ("position", "notification_id", "version")
 _STR_KEYS = ("aggregate_id", "type", "recorded_at", "payload_b64")
 RECORD_KEYS = frozenset(_INT_KEYS + _STR_KEYS)
-"""The exact member names of a record."""
+"""The exact member names of a format-1 record."""
+
+LEAF_FORMAT = 2
+"""The record format of every leaf the ledger writes now (format 1: leaves of earlier releases)."""
+RECORD_V2_KEYS = RECORD_KEYS | {"leaf_format", "topic", "command"}
+"""The exact member names of a format-2 record."""
+_CMD_INT_KEYS = ("first", "last")
+_CMD_STR_KEYS = ("actor", "command_id", "recorded_at", "result_sha256", "type")
+COMMAND_KEYS = frozenset(_CMD_INT_KEYS + _CMD_STR_KEYS)
+"""The exact member names of a format-2 record's ``command`` object."""
 
 
 def event_record(
@@ -173,6 +190,107 @@ def fast_event_record_bytes(
                                 ) from exc
 
 
+def command_binding(*, command_id: str, type: str, actor: str, recorded_at: str, first: int,
+                    last: int, result: str) -> dict[str, int | str]:
+    """The ``command`` member of a format-2 record: the command-log row of the command whose
+    first event the record is, with its stored ``result`` text as a SHA-256 (lowercase hex).
+    """
+    return {"actor": actor, "command_id": command_id, "first": first, "last": last,
+            "recorded_at": recorded_at,
+            "result_sha256": hashlib.sha256(result.encode("utf-8")).hexdigest(), "type": type}
+
+
+def event_record_v2(
+    *,
+    position: int,
+    notification_id: int,
+    aggregate_id: str,
+    version: int,
+    type: str,
+    recorded_at: str,
+    topic: str,
+    payload: bytes,
+    command: Mapping[str, int | str] | None,
+) -> dict[str, object]:
+    """The format-2 record object: format 1 plus ``leaf_format`` (2), the full stored
+    ``topic`` and ``command`` (:func:`command_binding`, or ``None``)."""
+    record: dict[str, object] = dict(event_record(
+        position=position, notification_id=notification_id, aggregate_id=aggregate_id,
+        version=version, type=type, recorded_at=recorded_at, payload=payload))
+    record["leaf_format"] = LEAF_FORMAT
+    record["topic"] = topic
+    record["command"] = None if command is None else dict(command)
+    _check(record)
+    return record
+
+
+def event_record_v2_bytes(**fields: object) -> bytes:
+    """The canonical bytes (RFC 8785) of a format-2 record (arguments of
+    :func:`event_record_v2`), through the general encoder."""
+    return record_bytes(event_record_v2(**fields))  # type: ignore[arg-type]
+
+
+def fast_event_record_v2_bytes(
+    *,
+    position: int,
+    notification_id: int,
+    aggregate_id: str,
+    version: int,
+    type: str,
+    recorded_at: str,
+    topic: str,
+    payload: bytes,
+    command: Mapping[str, int | str] | None,
+) -> bytes:
+    """The same bytes as :func:`event_record_v2_bytes`, written directly (see
+    :func:`fast_event_record_bytes`); a property test checks it against ``rfc8785``."""
+    m = MAX_SAFE_INTEGER
+    ok = (
+        position.__class__ is int and 0 <= position <= m
+        and notification_id.__class__ is int and 0 <= notification_id <= m
+        and version.__class__ is int and 0 <= version <= m
+        and aggregate_id.__class__ is str and type.__class__ is str
+        and recorded_at.__class__ is str and topic.__class__ is str
+        and isinstance(payload, bytes | bytearray | memoryview)
+    )
+    if ok and command is not None:
+        ok = (set(command) == COMMAND_KEYS
+              and all(command[k].__class__ is int and 0 <= command[k] <= m  # type: ignore[operator]
+                      for k in _CMD_INT_KEYS)
+              and all(command[k].__class__ is str for k in _CMD_STR_KEYS))
+    if not ok:
+        return event_record_v2_bytes(
+            position=position, notification_id=notification_id, aggregate_id=aggregate_id,
+            version=version, type=type, recorded_at=recorded_at, topic=topic, payload=payload,
+            command=command)
+    if command is None:
+        cmd = "null"
+    else:
+        e = encode_basestring
+        cmd = (f'{{"actor":{e(command["actor"])},"command_id":{e(command["command_id"])},'  # type: ignore[arg-type]
+               f'"first":{command["first"]},"last":{command["last"]},'
+               f'"recorded_at":{e(command["recorded_at"])},'  # type: ignore[arg-type]
+               f'"result_sha256":{e(command["result_sha256"])},'  # type: ignore[arg-type]
+               f'"type":{e(command["type"])}}}')  # type: ignore[arg-type]
+    text = (
+        f'{{"aggregate_id":{encode_basestring(aggregate_id)},'
+        f'"command":{cmd},'
+        f'"leaf_format":{LEAF_FORMAT},'
+        f'"notification_id":{notification_id},'
+        f'"payload_b64":"{base64.b64encode(payload).decode("ascii")}",'
+        f'"position":{position},'
+        f'"recorded_at":{encode_basestring(recorded_at)},'
+        f'"topic":{encode_basestring(topic)},'
+        f'"type":{encode_basestring(type)},'
+        f'"version":{version}}}'
+    )
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RecordFormatError(f"record is not valid Unicode (lone surrogate at {exc.start})"
+                                ) from exc
+
+
 def record_bytes(record: Mapping[str, object]) -> bytes:
     """Return the canonical bytes of a record object, after checking its exact shape."""
     _check(record)
@@ -190,10 +308,13 @@ def _type_name(value: object) -> str:
 
 def _check(record: Mapping[str, object]) -> None:
     keys = set(record)
-    if keys != RECORD_KEYS:
-        missing = sorted(RECORD_KEYS - keys)
-        extra = sorted(keys - RECORD_KEYS, key=str)
+    expected = RECORD_V2_KEYS if "leaf_format" in keys else RECORD_KEYS
+    if keys != expected:
+        missing = sorted(expected - keys)
+        extra = sorted(keys - expected, key=str)
         raise RecordFormatError(f"record keys are wrong: missing {missing}, unexpected {extra}")
+    if expected is RECORD_V2_KEYS:
+        _check_v2(record)
     for key in _INT_KEYS:
         value = record[key]
         if isinstance(value, bool) or not isinstance(value, int):
@@ -213,6 +334,28 @@ def _check(record: Mapping[str, object]) -> None:
     payload_b64 = record["payload_b64"]
     if not isinstance(payload_b64, str) or not _is_canonical_base64(payload_b64):
         raise RecordFormatError("record payload_b64 is not standard padded base64")
+
+
+def _check_v2(record: Mapping[str, object]) -> None:
+    fmt = record["leaf_format"]
+    if fmt.__class__ is not int or fmt != LEAF_FORMAT:
+        raise RecordFormatError(f"record leaf_format must be {LEAF_FORMAT}, got {fmt!r}")
+    topic = record["topic"]
+    if not isinstance(topic, str):
+        raise RecordFormatError(f"record topic must be a string, got {_type_name(topic)}")
+    command = record["command"]
+    if command is None:
+        return
+    if not isinstance(command, Mapping) or set(command) != COMMAND_KEYS:
+        raise RecordFormatError("record command must be null or an object with exactly "
+                                f"{sorted(COMMAND_KEYS)}")
+    for key in _CMD_INT_KEYS:
+        value = command[key]
+        if value.__class__ is not int or not 0 <= value <= MAX_SAFE_INTEGER:
+            raise RecordFormatError(f"record command.{key} must be an integer in range")
+    for key in _CMD_STR_KEYS:
+        if not isinstance(command[key], str):
+            raise RecordFormatError(f"record command.{key} must be a string")
 
 
 def _is_canonical_base64(text: str) -> bool:

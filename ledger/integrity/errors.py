@@ -12,12 +12,16 @@ __all__ = [
     "CheckpointError",
     "IntegrityError",
     "KeyFileError",
+    "LogForkError",
+    "LogIntegrityError",
     "NodeStoreError",
     "NotSealedError",
     "ProofRequestError",
     "RecordFormatError",
     "RecordMismatchError",
+    "SignerRefusedError",
     "TreeError",
+    "WitnessRefusedError",
 ]
 
 
@@ -65,3 +69,36 @@ class RecordMismatchError(IntegrityError):
 
     code = "record_mismatch"
     http_status = 409
+
+
+class LogIntegrityError(IntegrityError):
+    """Raised when the stored log is not what the ledger's own write path leaves: an event
+    without its Merkle leaf, a command-log row not bound into the tree. Nothing is written
+    until an operator has looked (``ledger verify``)."""
+
+    code = "log_integrity"
+    http_status = 409
+
+
+class LogForkError(IntegrityError):
+    """Raised when the database is not an extension of the checkpoint the signer last signed:
+    a restored older copy, a rewound or rewritten log. Writes and signatures are refused until
+    the operator restores the latest state or starts a new origin on purpose."""
+
+    code = "log_fork"
+    http_status = 409
+
+
+class SignerRefusedError(IntegrityError):
+    """Raised when the signer will not sign: the tree is not an append-only extension of
+    what it signed before, recomputed from the events' own bytes."""
+
+    code = "signer_refused"
+    http_status = 409
+
+
+class WitnessRefusedError(IntegrityError):
+    """Raised when a witness refuses a checkpoint or the witness quorum is not reached."""
+
+    code = "witness_refused"
+    http_status = 502

@@ -22,9 +22,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 from binascii import b2a_base64
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -38,23 +39,37 @@ from sqlalchemy import Connection, Table, insert, select, text
 from ledger.config import Settings, now
 from ledger.eventlog import decode
 from ledger.integrity import checkpoint as cp
-from ledger.integrity.canonical import MAX_SAFE_INTEGER, event_record, fast_event_record_bytes
+from ledger.integrity import signer
+from ledger.integrity.canonical import (
+    MAX_SAFE_INTEGER,
+    command_binding,
+    event_record,
+    event_record_v2,
+    fast_event_record_bytes,
+    fast_event_record_v2_bytes,
+)
 from ledger.integrity.errors import (
+    IntegrityError,
     KeyFileError,
+    LogForkError,
+    LogIntegrityError,
     NotSealedError,
     ProofRequestError,
     RecordMismatchError,
+    SignerRefusedError,
+    WitnessRefusedError,
 )
-from ledger.integrity.merkle import leaf_hash
+from ledger.integrity.merkle import leaf_hash, verify_consistency, verify_inclusion
 from ledger.integrity.sqlstore import (
     SqlNodeStore,
-    bulk_insert,
     checkpoints,
+    log_identity,
     merkle_leaves,
+    merkle_nodes,
     tree_head,
 )
-from ledger.integrity.tree import IncrementalTree
-from ledger.store import placeholder, write_intent
+from ledger.integrity.tree import IncrementalTree, frontier_keys
+from ledger.store import command_log, placeholder, write_intent
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import Mapper
@@ -174,8 +189,78 @@ def record_fields(position: int, row: EventRow, mapper: Mapper[UUID] | None) -> 
 
 
 def leaf_of(position: int, row: EventRow, mapper: Mapper[UUID] | None = None) -> bytes:
-    """The leaf hash of the event *row* at leaf index *position*."""
+    """The format-1 leaf hash of the event *row* at leaf index *position* (leaves sealed by
+    earlier releases)."""
     return leaf_hash(fast_event_record_bytes(**record_fields(position, row, mapper)))
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRow:
+    """One command-log row, as a format-2 leaf binds it (into its command's first event)."""
+
+    command_id: str
+    type: str
+    actor: str
+    recorded_at: str
+    first: int
+    last: int
+    result: str
+
+    def binding(self) -> dict[str, int | str]:
+        return command_binding(command_id=self.command_id, type=self.type, actor=self.actor,
+                               recorded_at=self.recorded_at, first=self.first, last=self.last,
+                               result=self.result)
+
+    @classmethod
+    def of(cls, row: Sequence[Any]) -> CommandRow | None:
+        """From (command_id, type, actor, recorded_at, first, last, result); None without
+        events."""
+        if row[4] is None:
+            return None
+        return cls(str(row[0]), str(row[1]), str(row[2]), str(row[3]), int(row[4]),
+                   int(row[5]), str(row[6]))
+
+
+def record_fields_v2(position: int, row: EventRow, command: CommandRow | None,
+                     mapper: Mapper[UUID] | None) -> dict[str, Any]:
+    """The keyword arguments of ``canonical.event_record_v2`` for the event at a leaf."""
+    fields = record_fields(position, row, mapper)
+    fields["topic"] = row.topic
+    fields["command"] = None if command is None else command.binding()
+    return fields
+
+
+def leaf_v2(position: int, row: EventRow, command: CommandRow | None,
+            mapper: Mapper[UUID] | None = None) -> bytes:
+    """The format-2 leaf hash of the event *row* at leaf index *position*; *command* is the
+    command-log row when this event is its command's first (else None)."""
+    return leaf_hash(fast_event_record_v2_bytes(**record_fields_v2(position, row, command,
+                                                                   mapper)))
+
+
+def leaf_record(position: int, row: EventRow, command: CommandRow | None, stored: bytes | None,
+                mapper: Mapper[UUID] | None = None) -> dict[str, Any]:
+    """The record (format 2, or 1 for a leaf of an earlier release) whose hash is the stored
+    leaf *stored*; raises :class:`RecordMismatchError` when neither is."""
+    fields = record_fields_v2(position, row, command, mapper)
+    if stored is not None and leaf_hash(fast_event_record_v2_bytes(**fields)) == stored:
+        return event_record_v2(**fields)
+    del fields["topic"], fields["command"]
+    if stored is not None and leaf_hash(fast_event_record_bytes(**fields)) == stored:
+        return event_record(**fields)
+    raise RecordMismatchError(
+        f"the event at log position {row.notification_id} no longer matches its leaf {position}"
+        " (the event, its command-log row or the leaf was altered); run 'ledger verify'")
+
+
+def command_row_of(conn: Connection, first_notification_id: int) -> CommandRow | None:
+    """The command-log row whose command's first event is at *first_notification_id*."""
+    mark = placeholder(conn)
+    row = conn.exec_driver_sql(
+        "SELECT command_id, type, actor, recorded_at, first_notification_id, "
+        f"last_notification_id, result FROM {command_log.name} "
+        f"WHERE first_notification_id = {mark}", (first_notification_id,)).first()
+    return None if row is None else CommandRow.of(tuple(row))
 
 
 _TYPE_JSON: dict[str, str] = {}
@@ -225,6 +310,22 @@ def stored_leaf(position: int, notification_id: int, originator_id: object, vers
     return leaf_of(position, row, mapper)
 
 
+def any_leaf(position: int, notification_id: int, originator_id: object, version: int,
+             topic: str, state: bytes, command: Sequence[Any] | None, sealed: bytes | None,
+             mapper: Mapper[UUID] | None = None) -> bytes:
+    """The event's leaf in the format its sealed leaf *sealed* has: format 2 (with *command*,
+    the command-log row as stored, when this is its command's first event), or format 1 for a
+    leaf of an earlier release. When neither matches, the format-2 leaf (a mismatch)."""
+    row = EventRow(notification_id, uuid_text(originator_id), version, topic, bytes(state))
+    leaf = leaf_v2(position, row, None if command is None else CommandRow.of(command), mapper)
+    if leaf != sealed and sealed is not None:
+        old = stored_leaf(position, notification_id, originator_id, version, topic, state,
+                          mapper)
+        if old == sealed:
+            return old
+    return leaf
+
+
 # ----------------------------------------------------------------------------- keys
 def key_path(settings: Settings) -> Path:
     """The signing key file of a ledger (``--key-file`` / ``LEDGER_KEY_FILE`` / default)."""
@@ -257,13 +358,18 @@ def _safe_name(text_: str) -> str:
 
 
 def log_origin(ledger: GovernanceLedger, conn: Connection | None = None) -> str:
-    """The log's origin (and key name): that of its first checkpoint; before any, it is
+    """The log's origin (and key name): the current row of ``ledger_log_identity`` (made by
+    the first write: ``zq-governance-ledger/<town>/<random log id>``); for a ledger of an
+    earlier release not yet written to, that of its first checkpoint; before any, it is
     ``zq-governance-ledger/<town code>`` from the town bootstrap at the head of the log, else
     ``zq-governance-ledger/<database name>``.
     """
     if conn is None:
         with ledger.engine.connect() as c:
             return log_origin(ledger, c)
+    current = current_origin(ledger, conn)
+    if current is not None:
+        return current
     note = conn.execute(select(checkpoints.c.note).order_by(checkpoints.c.size).limit(1)).scalar()
     if note is not None:
         return cp.parse_checkpoint(str(note))[0].origin
@@ -346,50 +452,249 @@ def checkpoint_at(ledger: GovernanceLedger, size: int, conn: Connection | None =
 
 
 # ----------------------------------------------------------------------------- sealing
-def seal(ledger: GovernanceLedger, *, key: Ed25519PrivateKey | None = None,
-         batch: int = SEAL_BATCH) -> SealResult:
-    """Seal every event recorded since the last seal and sign a checkpoint at the new size.
+class _DictNodes:
+    """A ``NodeStore`` in a dict: the signer's frontier plus what it appends to it."""
 
-    Returns the latest checkpoint (the existing one when nothing is new). Events are added in
-    transactions of up to *batch* events; each commits the leaves, their nodes and the
-    leaf→event map together, and the last one also the signed checkpoint. Concurrent sealers
-    are serialised (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL).
+    def __init__(self, items: Sequence[tuple[int, int, bytes]] = ()) -> None:
+        self.nodes: dict[tuple[int, int], bytes] = {(lv, ix): h for lv, ix, h in items}
+
+    def get_nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        return {k: self.nodes[k] for k in keys if k in self.nodes}
+
+    def put_nodes(self, items: Sequence[tuple[int, int, bytes]]) -> None:
+        self.nodes.update({(lv, ix): h for lv, ix, h in items})
+
+
+def _refuse(message: str) -> SignerRefusedError:
+    log.error("signer refused", reason=message)
+    return SignerRefusedError(f"the signer refuses to sign: {message}")
+
+
+def _stored_leaves(conn: Connection, lo: int, hi: int) -> dict[int, bytes]:
+    rows = conn.exec_driver_sql(
+        f"SELECT idx, hash FROM {merkle_nodes.name} WHERE level = 0 AND idx >= "
+        f"{placeholder(conn)} AND idx < {placeholder(conn)}", (lo, hi)).all()
+    return {int(i): bytes(h) for i, h in rows}
+
+
+def _first_difference(conn: Connection, mine: Sequence[bytes], lo: int) -> int | None:
+    """The first position from *lo* whose stored leaf differs from *mine* (or is missing)."""
+    for start in range(0, len(mine), 50_000):
+        stored = _stored_leaves(conn, lo + start, lo + start + 50_000)
+        for i, leaf in enumerate(mine[start:start + 50_000]):
+            if stored.get(lo + start + i) != leaf:
+                return lo + start + i
+    return None
+
+
+def _new_leaves(ledger: GovernanceLedger, conn: Connection, state: signer.SignerState,
+                size: int) -> list[bytes]:
+    """The format-2 leaves of the events after the signer's last signed one, recomputed from
+    their own stored bytes and command-log rows; checked against the leaf map."""
+    mark = placeholder(conn)
+    rows = conn.exec_driver_sql(
+        f"SELECT e.id, e.originator_id, e.originator_version, e.topic, e.state, c.command_id, "
+        f"c.type, c.actor, c.recorded_at, c.first_notification_id, c.last_notification_id, "
+        f"c.result, l.position FROM {ledger.events_table.name} e "
+        f"LEFT OUTER JOIN {command_log.name} c ON c.first_notification_id = e.id "
+        f"LEFT OUTER JOIN {merkle_leaves.name} l ON l.notification_id = e.id "
+        f"WHERE e.id > {mark} ORDER BY e.id", (state.last_notification_id,)).all()
+    mapper = ledger.mapper
+    leaves: list[bytes] = []
+    for i, r in enumerate(rows):
+        position = state.size + i
+        if r[12] is None or int(r[12]) != position:
+            where = "no leaf" if r[12] is None else f"leaf {r[12]}"
+            raise _refuse(f"the event at log position {r[0]} should be leaf {position} but has "
+                          f"{where}: the log or the leaf map was altered (run 'ledger verify')")
+        command = None if r[5] is None else CommandRow.of(tuple(r[5:12]))
+        ev = EventRow(int(r[0]), uuid_text(r[1]), int(r[2]), str(r[3]), bytes(r[4]))
+        leaves.append(leaf_v2(position, ev, command, mapper))
+    if state.size + len(leaves) != size:
+        raise _refuse(f"the tree has {size} leaves but the log holds {len(leaves)} events after "
+                      f"the {state.size} signed, so leaves {state.size + len(leaves)}.. cover "
+                      "no event: the log or the leaf map was altered (run 'ledger verify')")
+    return leaves
+
+
+def _check_extension(ledger: GovernanceLedger, conn: Connection,
+                     state: signer.SignerState, size: int) -> tuple[bytes, list[bytes], Any]:
+    """Recompute the new root from the signer's state and the new events; refuse unless the
+    database's tree is exactly that append-only extension. Returns (root, new leaves, the
+    recomputed frontier store)."""
+    settings = ledger.settings
+    if size < state.size:
+        raise LogForkError(
+            f"the database's tree has {size} leaves, fewer than the {state.size} the signer last "
+            f"signed: the log was rewound, or this is an older copy; first missing position "
+            f"{size}. Restore the latest backup, or start a new log on purpose with 'ledger "
+            "restore --new-origin'")
+    tree = IncrementalTree(SqlNodeStore(conn), size)
+    try:
+        old_root = tree.root(state.size) if state.size else None
+    except IntegrityError:
+        old_root = None
+    if state.size and old_root != state.root:
+        mine = signer.signed_leaves(settings, 0, state.size)
+        first = _first_difference(conn, mine, 0)
+        where = (f"first differing position {first}" if first is not None else
+                 "every leaf is as signed but interior nodes differ (run 'ledger verify --full')")
+        raise _refuse(f"the database's tree at the signed size {state.size} is not the tree "
+                      f"the signer signed ({where}): history was rewritten")
+    leaves = _new_leaves(ledger, conn, state, size)
+    store = _DictNodes(state.frontier)
+    mine_tree = IncrementalTree(store, state.size)
+    mine_tree.append(leaves)
+    root = mine_tree.root()
+    try:
+        stored_root = tree.root(size)
+    except IntegrityError:
+        stored_root = None
+    if stored_root != root:
+        first = _first_difference(conn, leaves, state.size)
+        where = (f"first differing position {first}" if first is not None else
+                 "the leaves agree but interior nodes differ (run 'ledger verify --full')")
+        raise _refuse(f"the database's tree at size {size} is not the extension of the signed "
+                      f"tree by the events' own bytes ({where})")
+    return root, leaves, store
+
+
+def _first_state(ledger: GovernanceLedger, conn: Connection, size: int,
+                 ) -> tuple[bytes, list[bytes], Any]:
+    """The signer's first signature with this release (no state beside its key yet): it takes
+    the database's tree as it is (trust on first use), checked against the newest stored
+    checkpoint."""
+    tree = IncrementalTree(SqlNodeStore(conn), size)
+    root = tree.root()
+    latest = latest_checkpoint(ledger, conn)
+    if latest is not None and (latest.size > size or tree.root(latest.size) != latest.root):
+        raise _refuse(f"the database's tree does not extend its own checkpoint at size "
+                      f"{latest.size} (run 'ledger verify')")
+    leaves: list[bytes] = []
+    for start in range(0, size, 50_000):
+        stored = _stored_leaves(conn, start, min(size, start + 50_000))
+        leaves += [stored[i] for i in range(start, min(size, start + 50_000))]
+    keys = frontier_keys(size)
+    found = SqlNodeStore(conn).get_nodes(keys)
+    return root, leaves, _DictNodes([(lv, ix, found[(lv, ix)]) for lv, ix in keys])
+
+
+def current_origin(ledger: GovernanceLedger, conn: Connection) -> str | None:
+    """The origin in ``ledger_log_identity`` (its newest row), if any."""
+    value = conn.execute(select(log_identity.c.origin).order_by(log_identity.c.seq.desc())
+                         .limit(1)).scalar()
+    return None if value is None else str(value)
+
+
+def seal(ledger: GovernanceLedger, *, key: Ed25519PrivateKey | None = None,
+         batch: int = SEAL_BATCH, policy: Any = None) -> SealResult:
+    """Sign a checkpoint of the tree as it is now, if the signer can vouch for it.
+
+    Every event already has its leaf (written in its own transaction). An earlier release's
+    unsealed tail is sealed first, by an empty write transaction. Then the signer recomputes
+    the new root from its own record of the last checkpoint it signed (beside its key,
+    ``ledger.integrity.signer``) plus the new events' own stored bytes, and signs only if the
+    database's tree is exactly that append-only extension; otherwise it raises
+    ``SignerRefusedError`` (or ``LogForkError``) naming the first position that differs, and
+    signs nothing. With a witness *policy* (default: ``LEDGER_WITNESS_POLICY``) the note is
+    sent to its witnesses and stored with their cosignatures; a witness that refuses, or a
+    quorum not reached, raises ``WitnessRefusedError`` after the checkpoint is stored.
+    Returns the latest checkpoint (the existing one when nothing is new).
     """
     if batch < 1:
         raise ProofRequestError(f"seal batch must be at least 1, got {batch}")
     private_key = key or signing_key(ledger.settings)
-    added = 0
-    while True:
-        with write_intent(), ledger.engine.begin() as conn:
-            if ledger.engine.dialect.name == "postgresql":
-                conn.execute(text(f"SELECT pg_advisory_xact_lock({_PG_SEAL_LOCK})"))
-            head = tree_head(conn)
-            rows = event_page(conn, ledger.events_table, head.last_notification_id, batch)
-            size = head.size
-            store = SqlNodeStore(conn)
-            tree = IncrementalTree(store, size)
-            if rows:
-                mapper = ledger.mapper
-                tree.append([leaf_of(size + i, r, mapper) for i, r in enumerate(rows)])
-                bulk_insert(conn, merkle_leaves, ("position", "notification_id"),
-                            [(size + i, r.notification_id) for i, r in enumerate(rows)])
-                added += len(rows)
-            if len(rows) == batch:
-                continue  # commit this part; more events may follow
-            latest = latest_checkpoint(ledger, conn)
-            if latest is not None and latest.size == tree.size:
-                return SealResult(latest, added)
-            origin = log_origin(ledger, conn)
-            head_cp = cp.Checkpoint(origin, tree.size, tree.root())
-            note = cp.sign_checkpoint(head_cp, origin, private_key)
-            stored = StoredCheckpoint(
-                tree.size, head_cp.root, note,
-                cp.format_verifier_key(origin, private_key.public_key()), now().isoformat())
+    settings = ledger.settings
+    state = signer.load_state(settings)
+    try:
+        ledger.write_nothing()  # checks the tree; seals an earlier release's tail
+    except LogIntegrityError as e:
+        raise _refuse(str(e)) from None
+    with write_intent(), ledger.engine.begin() as conn:
+        if ledger.engine.dialect.name == "postgresql":
+            conn.execute(text(f"SELECT pg_advisory_xact_lock({_PG_SEAL_LOCK})"))
+        head = tree_head(conn)
+        size = head.size
+        origin = current_origin(ledger, conn) or log_origin(ledger, conn)
+        if state is not None and state.origin != origin:
+            raise LogForkError(
+                f"the database's log is {origin!r} but the signer last signed {state.origin!r}; "
+                "restore the latest backup, or start a new log on purpose with 'ledger restore "
+                "--new-origin'")
+        latest = latest_checkpoint(ledger, conn)
+        if state is None:
+            root, new_leaves, frontier = _first_state(ledger, conn, size)
+        else:
+            root, new_leaves, frontier = _check_extension(ledger, conn, state, size)
+        if latest is not None and latest.size == size and (state is None or state.size == size):
+            if state is None:
+                _save(settings, origin, size, root, frontier, head.last_notification_id,
+                      latest.note, new_leaves)
+            return SealResult(latest, 0)
+        head_cp = cp.Checkpoint(origin, size, root)
+        note = cp.sign_checkpoint(head_cp, origin, private_key)
+        _save(settings, origin, size, root, frontier, head.last_notification_id, note, new_leaves)
+        tree = IncrementalTree(SqlNodeStore(conn), size)
+    refusals: list[Any] = []
+    policy = policy if policy is not None else _configured_policy()
+    if policy is not None:
+        note, refusals = _witness(note, policy, state.size if state else 0, tree, size)
+    stored = StoredCheckpoint(size, root, note,
+                              cp.format_verifier_key(origin, private_key.public_key()),
+                              now().isoformat())
+    with write_intent(), ledger.engine.begin() as conn:
+        if checkpoint_at(ledger, size, conn) is None:
             conn.execute(insert(checkpoints).values(
                 size=stored.size, root=stored.root, note=stored.note,
                 verifier_key=stored.verifier_key, created_at=stored.created_at))
-        log.info("sealed", added=added, size=stored.size, root=_b64(stored.root))
-        return SealResult(stored, added)
+    log.info("signed", size=size, root=_b64(root), witnesses=policy is not None)
+    if policy is not None:
+        _check_witnessed(note, policy, origin, private_key, refusals)
+    return SealResult(stored, len(new_leaves) if state is not None else 0)
+
+
+def _save(settings: Settings, origin: str, size: int, root: bytes, frontier: Any,
+          last_nid: int, note: str, new_leaves: Sequence[bytes]) -> None:
+    keys = frontier_keys(size)
+    nodes = frontier.get_nodes(keys)
+    signer.save_state(settings, signer.SignerState(
+        origin, size, root, tuple((lv, ix, nodes[(lv, ix)]) for lv, ix in keys), last_nid, note,
+        now().isoformat()), new_leaves)
+
+
+def _configured_policy() -> Any:
+    path = os.environ.get("LEDGER_WITNESS_POLICY")
+    if not path:
+        return None
+    from ledger.integrity import cosign
+
+    return cosign.load_policy(path)
+
+
+def _witness(note: str, policy: Any, old_size: int, tree: IncrementalTree, size: int,
+             ) -> tuple[str, list[Any]]:
+    from ledger.integrity import witness_client
+
+    def proof_for(old: int) -> list[bytes]:
+        return tree.consistency_proof(old, size) if 0 < old <= size else []
+
+    cosigned, refusals = witness_client.submit_all(note, policy, old_size, proof_for)
+    return cosigned, list(refusals)
+
+
+def _check_witnessed(note: str, policy: Any, origin: str, private_key: Ed25519PrivateKey,
+                     refusals: list[Any]) -> None:
+    from ledger.integrity import cosign
+
+    try:
+        cosign.check_quorum(note, policy, origin, private_key.public_key())
+    except IntegrityError as e:
+        said = "; ".join(str(r) for r in refusals)
+        raise WitnessRefusedError(f"{e}" + (f" (refused: {said})" if said else "")) from None
+    if refusals:
+        said = "; ".join(str(r) for r in refusals)
+        raise WitnessRefusedError(f"checkpoint stored with its quorum, but witnesses refused: "
+                                  f"{said}")
 
 
 # ----------------------------------------------------------------------------- proofs
@@ -433,20 +738,29 @@ def inclusion_proof_document(ledger: GovernanceLedger, ref: str | int,
                 "ask for a later size")
         tree = IncrementalTree(SqlNodeStore(conn), tree_head(conn).size)
         proof = tree.inclusion_proof(position, stored.size)
-        stored_leaf = SqlNodeStore(conn).get_nodes([(0, position)]).get((0, position))
+        sealed = SqlNodeStore(conn).get_nodes([(0, position)]).get((0, position))
+        command = command_row_of(conn, ev.position)
     row = EventRow(ev.position, str(ev.aggregate_id), ev.version, ev.topic, ev.state)
-    fields = record_fields(position, row, ledger.mapper)
-    leaf = leaf_hash(fast_event_record_bytes(**fields))
-    if stored_leaf != leaf:
+    try:
+        record = leaf_record(position, row, command, sealed, ledger.mapper)
+    except RecordMismatchError:
         raise RecordMismatchError(
-            f"event {ref} no longer matches its sealed leaf {position}: the log was altered; "
-            "run 'ledger verify'")
+            f"event {ref} no longer matches its sealed leaf {position}: the log, its command-log "
+            "row or the leaf was altered; run 'ledger verify'") from None
+    leaf = sealed
+    assert leaf is not None
+    # A proof is checked before it is served: stored interior nodes can be altered too.
+    if not verify_inclusion(leaf, position, stored.size, proof, stored.root):
+        raise RecordMismatchError(
+            f"the stored tree gives no valid proof of leaf {position} in the checkpoint at size "
+            f"{stored.size}: interior nodes were altered; run 'ledger verify --full'")
     return {
         "format": INCLUSION_FORMAT,
+        "origin": stored.origin,
         "leaf_index": position,
         "tree_size": stored.size,
         "leaf_hash": _b64(leaf),
-        "record": event_record(**fields),
+        "record": record,
         "proof": [_b64(h) for h in proof],
         "root": _b64(stored.root),
         "checkpoint": stored.note,
@@ -465,9 +779,15 @@ def consistency_proof_document(ledger: GovernanceLedger, from_size: int,
         tree = IncrementalTree(SqlNodeStore(conn), tree_head(conn).size)
         proof = tree.consistency_proof(from_size, target.size)
         old = checkpoint_at(ledger, from_size, conn)
-        from_root = tree.root(from_size)
+        from_root = old.root if old is not None else tree.root(from_size)
+    # Checked before it is served: the stored nodes it is built from can be altered.
+    if not verify_consistency(from_size, target.size, proof, from_root, target.root):
+        raise RecordMismatchError(
+            f"the stored tree gives no valid consistency proof from size {from_size} to "
+            f"{target.size}: interior nodes were altered; run 'ledger verify --full'")
     return {
         "format": CONSISTENCY_FORMAT,
+        "origin": target.origin,
         "from_size": from_size,
         "to_size": target.size,
         "from_root": _b64(from_root),

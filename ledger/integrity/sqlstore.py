@@ -42,6 +42,7 @@ __all__ = [
     "SqlNodeStore",
     "TreeHead",
     "checkpoints",
+    "log_identity",
     "merkle_leaves",
     "merkle_nodes",
     "tree_head",
@@ -75,7 +76,24 @@ checkpoints = Table(
     Column("created_at", String(40), nullable=False),
 )
 
-INTEGRITY_TABLES = [merkle_nodes.name, merkle_leaves.name, checkpoints.name]
+log_identity = Table(
+    "ledger_log_identity",
+    metadata,
+    Column("seq", Integer(), primary_key=True, autoincrement=False),
+    Column("origin", Text(), nullable=False, unique=True),
+    Column("log_id", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Column("previous_origin", Text()),
+    Column("previous_size", _BigInt),
+    Column("previous_root", LargeBinary(HASH_SIZE)),
+)
+"""The log's identity: its origin (the name every checkpoint carries), one row per origin the
+ledger has had; the row with the highest ``seq`` is the current one. Written by the first write
+of this release (a random log id for a new ledger, the first checkpoint's origin for an older
+one) and by ``ledger restore --new-origin``."""
+
+INTEGRITY_TABLES = [merkle_nodes.name, merkle_leaves.name, checkpoints.name, log_identity.name]
 """The tables made append-only by ``appendonly.install``."""
 
 _IN_CHUNK = 400  # keys per IN (...) query, well under every driver's parameter limit

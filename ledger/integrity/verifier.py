@@ -54,10 +54,10 @@ from ledger.integrity import checkpoint as cp
 from ledger.integrity.errors import IntegrityError, KeyFileError
 from ledger.integrity.merkle import EMPTY_ROOT, HASH_SIZE, verify_consistency
 from ledger.integrity.sealer import (
+    any_leaf,
     key_path,
     log_origin,
     signing_key,
-    stored_leaf,
     uuid_text,
 )
 from ledger.integrity.sqlstore import (
@@ -169,21 +169,26 @@ def _leaf_pages(conn: Connection, events: str, lo: int = 0, hi: int | None = Non
                 page: int = 10_000) -> Iterator[list[tuple[Any, ...]]]:
     """Each leaf with *lo* <= position < *hi*, in position order, joined to its sealed hash
     and to the event it covers: (position, notification id, sealed hash or None, originator
-    id or None, version, topic, state). The event columns are None when the event is gone.
+    id or None, version, topic, state, command) — *command* the command-log row whose first
+    event this is, as a tuple, or None. The event columns are None when the event is gone.
     Paged by position.
     """
     mark = placeholder(conn)
     sql = (f"SELECT l.position, l.notification_id, n.hash, e.originator_id, "
-           f"e.originator_version, e.topic, e.state FROM {merkle_leaves.name} l "
+           f"e.originator_version, e.topic, e.state, c.command_id, c.type, c.actor, "
+           f"c.recorded_at, c.first_notification_id, c.last_notification_id, c.result "
+           f"FROM {merkle_leaves.name} l "
            f"LEFT OUTER JOIN {merkle_nodes.name} n ON n.level = 0 AND n.idx = l.position "
            f"LEFT OUTER JOIN {events} e ON e.id = l.notification_id "
+           f"LEFT OUTER JOIN {command_log.name} c ON c.first_notification_id = l.notification_id "
            f"WHERE l.position > {mark}"
            + (f" AND l.position < {mark}" if hi is not None else "")
            + f" ORDER BY l.position LIMIT {mark}")
     after = lo - 1
     while True:
         params = (after, page) if hi is None else (after, hi, page)
-        rows = [r for batch in _cursor_rows(conn, sql, params, size=page) for r in batch]
+        rows = [(*r[:7], None if r[7] is None else tuple(r[7:]))
+                for batch in _cursor_rows(conn, sql, params, size=page) for r in batch]
         if rows:
             yield rows
         if len(rows) < page:
@@ -198,14 +203,15 @@ def _fast_leaves(rows: Sequence[tuple[Any, ...]], expected: int, last_nid: int,
     present, every recomputed leaf equal to the sealed one (list operations in C). None if
     anything is wrong: then the page is gone through leaf by leaf.
     """
-    positions, nids, sealed, oids, versions, topics, states = zip(*rows, strict=True)
+    positions, nids, sealed, oids, versions, topics, states, commands = zip(*rows, strict=True)
     first = positions[0]
     if not (first == expected and positions[-1] == first + len(rows) - 1  # no gap
             and nids[0] > last_nid and all(map(lt, nids, nids[1:]))  # in log order
             and None not in oids):  # every event still there
         return None
     try:
-        leaves = list(map(stored_leaf, positions, nids, oids, versions, topics, states))
+        leaves = list(map(any_leaf, positions, nids, oids, versions, topics, states, commands,
+                          sealed))
     except (IntegrityError, ValueError):
         return None
     return leaves if leaves == list(sealed) else None
@@ -428,7 +434,8 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
         mapper = ledger.mapper
 
         def check_leaf(pos: int, nid: int, stored: bytes | None, oid: object, version: int,
-                       topic: str, state: bytes, expected: int, last_nid: int) -> bytes:
+                       topic: str, state: bytes, command: tuple[Any, ...] | None,
+                       expected: int, last_nid: int) -> bytes:
             """The leaf at *pos*, with a finding for everything wrong with it."""
             if pos != expected:
                 found(Finding(expected, "leaf_gap",
@@ -441,7 +448,7 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
                               "is no longer in the log (deleted?)"))
                 return _NO_LEAF
             try:
-                leaf = stored_leaf(pos, nid, oid, version, topic, state, mapper)
+                leaf = any_leaf(pos, nid, oid, version, topic, state, command, stored, mapper)
             except (IntegrityError, ValueError) as e:
                 found(Finding(pos, "leaf_mismatch", f"event {nid} cannot be made into a "
                               f"record ({e}), so it does not hash to the sealed leaf {pos}"))
@@ -465,8 +472,9 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
                     covered += len(rows)
                 else:  # something is wrong in this page: find what, leaf by leaf
                     leaves = []
-                    for pos, nid, stored, oid, version, topic, state in rows:
+                    for pos, nid, stored, oid, version, topic, state, command in rows:
                         leaves.append(check_leaf(pos, nid, stored, oid, version, topic, state,
+                                                 command,
                                                  expected, last_nid))
                         covered += oid is not None
                         expected, last_nid = pos + 1, max(last_nid, nid)
