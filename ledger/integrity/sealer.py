@@ -731,6 +731,13 @@ def inclusion_proof_document(ledger: GovernanceLedger, ref: str | int,
                 f"event {ref} (log position {ev.position}) is not sealed yet; run 'ledger "
                 "checkpoint' first")
         position = int(position)
+        if size is None:
+            latest = latest_checkpoint(ledger, conn)
+            if latest is None or position >= latest.size:
+                at = f"the latest is at size {latest.size}" if latest else "there is none yet"
+                raise NotSealedError(
+                    f"event {ref} (leaf {position}) is not sealed yet by a signed checkpoint "
+                    f"({at}); run 'ledger checkpoint' first")
         stored = _checkpoint_for(ledger, conn, size)
         if position >= stored.size:
             raise NotSealedError(

@@ -55,6 +55,7 @@ from ledger.integrity.errors import IntegrityError, KeyFileError
 from ledger.integrity.merkle import EMPTY_ROOT, HASH_SIZE, verify_consistency
 from ledger.integrity.sealer import (
     any_leaf,
+    current_origin,
     key_path,
     log_origin,
     signing_key,
@@ -555,6 +556,20 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
                               f"lies before leaf {before}'s event but no leaf covers it "
                               "(inserted after sealing?)"))
         out.unsealed = total - in_range
+        if out.unsealed and current_origin(ledger, conn) is not None:
+            # This release writes each event's leaf with it: an event after the last leaf
+            # was written outside the ledger's write path.
+            shown = conn.exec_driver_sql(
+                f"SELECT id FROM {events} WHERE id > {placeholder(conn)} ORDER BY id LIMIT 100",
+                (last_nid,)).scalars().all()
+            for nid in shown:
+                found(Finding(None, "unsealed_event",
+                              f"event {nid} has no Merkle leaf: every event gets its leaf in "
+                              "the transaction that writes it, so this one was written outside "
+                              "the ledger's write path"))
+            if out.unsealed > len(shown):
+                found(Finding(None, "unsealed_event", f"and {out.unsealed - len(shown)} more "
+                              "events without a leaf"))
         # 5. Every event was written by a recorded command.
         who = (f"SELECT originator_id, originator_version FROM {events} "
                f"WHERE id = {placeholder(conn)}")

@@ -43,4 +43,5 @@ def test_the_sealed_sample_year_verifies_clean_and_its_leaves_are_the_stored_one
     with ledger.engine.connect() as conn:
         stored = SqlNodeStore(conn).get_nodes([(0, i) for i in range(head.size)])
         for position, ref in enumerate(sealer.event_rows(conn, ledger.events_table)):
-            assert stored[(0, position)] == sealer.leaf_of(position, ref, ledger.mapper)
+            command = sealer.command_row_of(conn, ref.notification_id)
+            assert stored[(0, position)] == sealer.leaf_v2(position, ref, command, ledger.mapper)

@@ -20,9 +20,10 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.application import GovernanceLedger
-from ledger.integrity import appendonly, merkle, sealer
+from ledger.integrity import appendonly, merkle, sealer, signer
 from ledger.integrity.checkpoint import Checkpoint as CheckpointBody
 from ledger.integrity.checkpoint import format_verifier_key, generate_key_file, sign_checkpoint
+from ledger.integrity.errors import LogForkError, SignerRefusedError
 from ledger.integrity.sqlstore import INTEGRITY_TABLES, SqlNodeStore, checkpoints, tree_head
 from ledger.integrity.tree import IncrementalTree
 from ledger.integrity.verifier import Verification, verify
@@ -71,6 +72,11 @@ def _ids(ledger: GovernanceLedger) -> list[int]:
             f"SELECT id FROM {ledger.events_table.name} ORDER BY id")).scalars())
 
 
+def _forget_signer(ledger: GovernanceLedger) -> None:
+    for path in (signer.state_path(ledger.settings), signer.leaves_path(ledger.settings)):
+        path.unlink(missing_ok=True)
+
+
 def _kinds(result: Verification) -> set[str]:
     return {f.kind for f in result.findings}
 
@@ -90,7 +96,9 @@ def test_sealing_in_several_steps_gives_the_tree_built_from_scratch(
     _sealed_ledger(ledger)
     with ledger.engine.connect() as conn:
         rows = list(sealer.event_rows(conn, ledger.events_table, page=7))
-    leaves = [sealer.leaf_of(i, row, ledger.mapper) for i, row in enumerate(rows)]
+    with ledger.engine.connect() as conn:
+        leaves = [sealer.leaf_v2(i, row, sealer.command_row_of(conn, row.notification_id),
+                                 ledger.mapper) for i, row in enumerate(rows)]
     latest = sealer.latest_checkpoint(ledger)
     assert latest is not None
     assert latest.size == len(rows)
@@ -98,13 +106,13 @@ def test_sealing_in_several_steps_gives_the_tree_built_from_scratch(
     assert verify(ledger, verifier_key=_vk(ledger)).root == merkle.root(leaves)
 
 
-def test_events_recorded_after_the_last_seal_are_counted_not_reported(
+def test_events_recorded_after_the_last_checkpoint_are_in_the_tree_already(
         ledger: GovernanceLedger) -> None:
     _sealed_ledger(ledger)
     bulk_communities(ledger, 3, start=100)
     result = verify(ledger, verifier_key=_vk(ledger))
-    assert (result.findings, result.unsealed) == ([], 3)
-    assert "3 later events not sealed yet" in result.summary()
+    assert (result.findings, result.unsealed) == ([], 0)
+    assert result.tree_size == len(_ids(ledger))
 
 
 def test_altering_one_payload_byte_is_detected_at_its_leaf(ledger: GovernanceLedger) -> None:
@@ -146,7 +154,7 @@ def test_swapping_two_events_is_detected_at_both_leaves(ledger: GovernanceLedger
     assert mismatched == {8, 12}
 
 
-def test_a_forged_event_appended_and_then_sealed_is_detected_by_the_command_log_check(
+def test_a_forged_event_appended_is_flagged_and_the_signer_refuses_to_seal_it(
         ledger: GovernanceLedger) -> None:
     _sealed_ledger(ledger)
     t = ledger.events_table.name
@@ -157,10 +165,11 @@ def test_a_forged_event_appended_and_then_sealed_is_detected_by_the_command_log_
     forged = _state(ledger, last).replace(b"BULK-", b"FAKE-")
     _raw(ledger, f"INSERT INTO {t} (id, originator_id, originator_version, topic, state) "
          "VALUES (:i, :o, 2, :p, :s)", i=last + 1, o=oid, p=topic, s=forged)
-    sealer.seal(ledger, key=KEY)  # the operator seals without noticing
+    with pytest.raises(SignerRefusedError, match=f"log position {last + 1} has no Merkle leaf"):
+        sealer.seal(ledger, key=KEY)  # the operator's routine checkpoint
     result = verify(ledger, verifier_key=_vk(ledger))
-    assert [f.kind for f in result.findings] == ["event_without_command"]
-    assert f"event {last + 1} " in result.findings[0].detail
+    assert sorted(f.kind for f in result.findings) == ["event_without_command", "unsealed_event"]
+    assert all(f"event {last + 1} " in f.detail for f in result.findings)
 
 
 def test_a_forged_event_inserted_into_the_sealed_history_is_detected(
@@ -206,9 +215,10 @@ def test_deleting_a_command_log_row_leaves_exactly_its_events_without_a_command(
             .where(command_log.c.command_id == "bulk-4")).one()
     _raw(ledger, f"DELETE FROM {command_log.name} WHERE command_id = :c", c=cid)
     result = verify(ledger, verifier_key=_vk(ledger))
-    assert [f.kind for f in result.findings] == ["event_without_command"] * (last - first + 1)
-    assert [f.detail.split()[1] for f in result.findings] == [
-        str(i) for i in range(first, last + 1)]
+    without = [f for f in result.findings if f.kind == "event_without_command"]
+    assert [f.detail.split()[1] for f in without] == [str(i) for i in range(first, last + 1)]
+    # the row was bound into the leaf of its first event
+    assert [f.position for f in result.findings if f.kind == "leaf_mismatch"] == [first - 1]
 
 
 def test_truncating_the_tail_is_detected(ledger: GovernanceLedger) -> None:
@@ -226,10 +236,15 @@ def test_truncating_the_tail_with_its_leaves_and_checkpoints_is_caught_by_the_ke
     _raw(ledger, f"DELETE FROM {ledger.events_table.name} WHERE id > :i", i=_ids(ledger)[5])
     for table in INTEGRITY_TABLES:
         _raw(ledger, f"DELETE FROM {table}")
-    sealer.seal(ledger, key=KEY)
+    with pytest.raises((LogForkError, SignerRefusedError)):
+        sealer.seal(ledger, key=KEY)  # the signer refuses
+    _forget_signer(ledger)  # an attacker with the key but not the signer's record
+    attacker = GovernanceLedger(settings=ledger.settings)
+    sealer.seal(attacker, key=KEY)
+    attacker.close()
     assert verify(ledger, verifier_key=_vk(ledger)).findings == []  # consistent on its own
     result = verify(ledger, kept, verifier_key=_vk(ledger))
-    assert _kinds(result) == {"retained_checkpoint_beyond_tree"}
+    assert "retained_checkpoint_beyond_tree" in _kinds(result)
 
 
 def test_rewriting_the_log_and_re_signing_every_checkpoint_is_caught_by_the_kept_checkpoint(
@@ -246,7 +261,12 @@ def test_rewriting_the_log_and_re_signing_every_checkpoint_is_caught_by_the_kept
     # The forger rebuilds the whole tree and signs a checkpoint at every old size.
     for table in INTEGRITY_TABLES:
         _raw(ledger, f"DELETE FROM {table}")
-    sealer.seal(ledger, key=FORGER_KEY)
+    with pytest.raises((LogForkError, SignerRefusedError)):
+        sealer.seal(ledger, key=KEY)  # the signer refuses
+    _forget_signer(ledger)
+    attacker = GovernanceLedger(settings=ledger.settings)
+    sealer.seal(attacker, key=FORGER_KEY)
+    attacker.close()
     origin = sealer.log_origin(ledger)
     with ledger.engine.begin() as conn:
         tree = IncrementalTree(SqlNodeStore(conn), tree_head(conn).size)
@@ -267,28 +287,29 @@ def test_rewriting_the_log_and_re_signing_every_checkpoint_is_caught_by_the_kept
     assert "retained_checkpoint_signature" not in _kinds(with_kept_key)
 
 
-def test_a_seal_killed_mid_transaction_leaves_a_ledger_that_verifies_after_the_next_seal(
+def test_a_write_killed_mid_transaction_leaves_every_committed_event_with_its_leaf(
         db_url: str, tmp_path: Path) -> None:
+    """The leaves are written in the event's own transaction: kill a bulk writer while it is
+    inside one (its leaves and nodes written, not committed) and nothing of it remains."""
     key_file = tmp_path / "seal.key"
     key = generate_key_file(key_file)
     led = GovernanceLedger(db_url)
     try:
         sunny_garden(led)
         sealer.seal(led, key=key)
-        bulk_communities(led, 40)
         script = textwrap.dedent(f"""
-            import sys, time
+            import time
             from ledger.application import GovernanceLedger
-            from ledger.integrity import sealer, sqlstore
-            from ledger.integrity.checkpoint import load_private_key
-            put = sqlstore.SqlNodeStore.put_nodes
+            from ledger.integrity import intxn
+            from tests.bulk import bulk_communities
+            put = intxn._CursorNodes.put_nodes
             def slow_put(self, items):
                 put(self, items)
                 print("in transaction", flush=True)
-                time.sleep(0.05)  # inside the sealing transaction, before its commit
-            sqlstore.SqlNodeStore.put_nodes = slow_put
+                time.sleep(0.05)  # inside the write transaction, before its commit
+            intxn._CursorNodes.put_nodes = slow_put
             led = GovernanceLedger({db_url!r})
-            sealer.seal(led, key=load_private_key({str(key_file)!r}), batch=1)
+            bulk_communities(led, 40, batch=1)
         """)
         proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT_DIR,
                                 env={**os.environ, "PYTHONPATH": str(ROOT_DIR)},
@@ -302,9 +323,10 @@ def test_a_seal_killed_mid_transaction_leaves_a_ledger_that_verifies_after_the_n
         proc.stdout.close()
         with led.engine.connect() as conn:
             size = tree_head(conn).size
-        assert 5 < size < len(_ids(led))  # part of the backlog was sealed, not all of it
+        assert 5 < size < 45 and size == len(_ids(led))  # some writes committed, each whole
         vk = _vk(led, key)
         assert verify(led, verifier_key=vk).findings == []
+        bulk_communities(led, 2, start=100)
         sealer.seal(led, key=key)
         result = verify(led, verifier_key=vk)
         assert (result.findings, result.tree_size, result.unsealed) == ([], len(_ids(led)), 0)
