@@ -35,8 +35,8 @@ from ledger.integrity.sealer import (
     ORIGIN_PREFIX,
     CommandRow,
     EventRow,
+    fast_leaf_v2,
     leaf_record,
-    leaf_v2,
     uuid_text,
 )
 from ledger.integrity.sqlstore import checkpoints, log_identity, merkle_leaves, merkle_nodes
@@ -209,10 +209,9 @@ class TxnSealer:
                 by_first[row.first] = row
         size = self._size
         mapper = self.mapper
-        leaves = []
-        for i, (nid, oid, version, topic, state) in enumerate(rows):
-            ev = EventRow(int(nid), uuid_text(oid), int(version), str(topic), bytes(state))
-            leaves.append(leaf_v2(size + i, ev, by_first.get(ev.notification_id), mapper))
+        get = by_first.get
+        leaves = [fast_leaf_v2(size + i, nid, oid, version, topic, state, get(nid), mapper)
+                  for i, (nid, oid, version, topic, state) in enumerate(rows)]
         tree = self._tree_at(cursor, size, self._last_nid)
         tree.append(leaves)
         self._tree_nid = int(rows[-1][0])

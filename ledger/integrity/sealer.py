@@ -238,6 +238,58 @@ def leaf_v2(position: int, row: EventRow, command: CommandRow | None,
                                                                    mapper)))
 
 
+_TOPIC_JSON: dict[str, tuple[str, str]] = {}
+"""Topic -> (topic, type name) as JSON strings, for :func:`fast_leaf_v2`."""
+
+
+def fast_leaf_v2(position: int, notification_id: int, originator_id: object, version: int,
+                 topic: str, state: bytes, command: CommandRow | None,
+                 mapper: Mapper[UUID] | None = None) -> bytes:
+    """:func:`leaf_v2` straight from the stored columns (as the write path has them): the
+    record's parts are fed to SHA-256 in order, as :func:`stored_leaf` does for format 1; any
+    unusual shape goes through :func:`leaf_v2`. A property test checks they agree."""
+    names = _TOPIC_JSON.get(topic)
+    if names is None and topic.__class__ is str:
+        _module, colon, qualname = topic.partition(":")
+        if colon and len(_TOPIC_JSON) < _TYPE_JSON_MAX:
+            names = _TOPIC_JSON[topic] = (encode_basestring(topic), encode_basestring(qualname))
+    if state.__class__ is not bytes:
+        state = bytes(state)
+    m = MAX_SAFE_INTEGER
+    if (names is not None and state.startswith(_TIMESTAMP_PREFIX)
+            and position.__class__ is int and notification_id.__class__ is int
+            and version.__class__ is int and 0 <= position <= m
+            and 0 <= notification_id <= m and 0 <= version <= m
+            and (command is None or (0 <= command.first <= m and 0 <= command.last <= m))):
+        if originator_id.__class__ is bytes and len(originator_id) == 16:  # type: ignore[arg-type]
+            h = originator_id.hex()  # type: ignore[attr-defined]
+            agg = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        elif originator_id.__class__ is UUID:
+            agg = str(originator_id)
+        else:
+            agg = ""
+        end = state.find(b'"', _TS_START)
+        if agg and end > 0 and state[end : end + 2] == b'"}':
+            recorded_at = encode_basestring(state[_TS_START:end].decode("ascii"))
+            if command is None:
+                cmd = "null"
+            else:
+                e = encode_basestring
+                cmd = (f'{{"actor":{e(command.actor)},"command_id":{e(command.command_id)},'
+                       f'"first":{command.first},"last":{command.last},'
+                       f'"recorded_at":{e(command.recorded_at)},"result_sha256":"'
+                       f'{_sha256(command.result.encode("utf-8")).hexdigest()}",'
+                       f'"type":{e(command.type)}}}')
+            digest = _sha256(f'\x00{{"aggregate_id":"{agg}","command":{cmd},"leaf_format":2,'
+                             f'"notification_id":{notification_id},"payload_b64":"'.encode())
+            digest.update(b2a_base64(state, newline=False))
+            digest.update(f'","position":{position},"recorded_at":{recorded_at},"topic":'
+                          f'{names[0]},"type":{names[1]},"version":{version}}}'.encode())
+            return digest.digest()
+    row = EventRow(notification_id, uuid_text(originator_id), version, topic, state)
+    return leaf_v2(position, row, command, mapper)
+
+
 def leaf_record(position: int, row: EventRow, command: CommandRow | None, stored: bytes | None,
                 mapper: Mapper[UUID] | None = None) -> dict[str, Any]:
     """The record (format 2, or 1 for a leaf of an earlier release) whose hash is the stored

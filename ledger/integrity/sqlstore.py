@@ -57,6 +57,7 @@ merkle_nodes = Table(
     Column("idx", _BigInt, nullable=False),
     Column("hash", LargeBinary(HASH_SIZE), nullable=False),
     PrimaryKeyConstraint("level", "idx", name="ledger_merkle_nodes_pk"),
+    sqlite_with_rowid=False,  # one b-tree, not a rowid table beside its key (new ledgers)
 )
 
 merkle_leaves = Table(
