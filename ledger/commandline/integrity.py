@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from ledger.render import Renderer
 
 add_labels({
     "checkpoint": ("检查点", "checkpoint"),
-    "sealed_events": ("新封存事件", "newly sealed events"),
+    "sealed_events": ("新签名叶子", "leaves newly signed"),
     "tree_size": ("树大小", "tree size"),
     "leaf_index": ("叶序号", "leaf index"),
     "root": ("根哈希", "root"),
@@ -50,8 +51,11 @@ witness_policy_option = click.option(
 
 @cli.command("checkpoint")
 @witness_policy_option
+@click.option("--every", type=click.FloatRange(min=1), metavar="SECONDS",
+              help="Keep running: sign a new checkpoint every SECONDS while the log grows "
+                   "(stops at the first refusal, exit 1; Ctrl-C ends it).")
 @json_option
-def checkpoint_cmd(witness_policy: str | None, as_json: bool) -> None:
+def checkpoint_cmd(witness_policy: str | None, every: float | None, as_json: bool) -> None:
     """Sign a checkpoint of the log, send it to the witnesses, print it.
 
     Every event already has its leaf in the Merkle tree (written with the event). The signer
@@ -65,14 +69,23 @@ def checkpoint_cmd(witness_policy: str | None, as_json: bool) -> None:
     Example:
       ledger checkpoint
       ledger checkpoint --witness-policy /etc/ledger/witnesses.txt > checkpoint-2025-06-30.txt
+      ledger checkpoint --every 600        # a signer that signs every ten minutes
     """
     policy = load_witness_policy(witness_policy)
-    result = sealer.seal(state().ledger(), policy=policy)
-    if as_json:
-        renderer(True).emit({**result.checkpoint.public(), "added": result.added})
-        return
-    click.echo(f"{renderer(False).label('sealed_events')}: {result.added}", err=True)
-    click.echo(result.checkpoint.note, nl=False)
+    ledger = state().ledger()
+    last = None
+    while True:
+        result = sealer.seal(ledger, policy=policy)
+        if result.checkpoint.size != last:
+            last = result.checkpoint.size
+            if as_json:
+                renderer(True).emit({**result.checkpoint.public(), "added": result.added})
+            else:
+                click.echo(f"{renderer(False).label('sealed_events')}: {result.added}", err=True)
+                click.echo(result.checkpoint.note, nl=False)
+        if every is None:
+            return
+        time.sleep(every)
 
 
 @cli.group("prove")
