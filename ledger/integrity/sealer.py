@@ -54,7 +54,6 @@ from ledger.integrity.errors import (
     LogForkError,
     LogIntegrityError,
     NotSealedError,
-    ProofRequestError,
     RecordMismatchError,
     SignerRefusedError,
     WitnessRefusedError,
@@ -104,8 +103,6 @@ __all__ = [
 INCLUSION_FORMAT = "ledger-inclusion-proof/1"
 CONSISTENCY_FORMAT = "ledger-consistency-proof/1"
 ORIGIN_PREFIX = "zq-governance-ledger/"
-SEAL_BATCH = 50_000
-"""Events per sealing transaction; a long backlog is sealed in several, then signed once."""
 
 _PG_SEAL_LOCK = 7342002
 _TIMESTAMP_PREFIX = b'{"timestamp":{"_type_":"datetime_iso","_data_":"'
@@ -639,7 +636,7 @@ def current_origin(ledger: GovernanceLedger, conn: Connection) -> str | None:
 
 
 def seal(ledger: GovernanceLedger, *, key: Ed25519PrivateKey | None = None,
-         batch: int = SEAL_BATCH, policy: Any = None) -> SealResult:
+         policy: Any = None) -> SealResult:
     """Sign a checkpoint of the tree as it is now, if the signer can vouch for it.
 
     Every event already has its leaf (written in its own transaction). An earlier release's
@@ -653,8 +650,6 @@ def seal(ledger: GovernanceLedger, *, key: Ed25519PrivateKey | None = None,
     quorum not reached, raises ``WitnessRefusedError`` after the checkpoint is stored.
     Returns the latest checkpoint (the existing one when nothing is new).
     """
-    if batch < 1:
-        raise ProofRequestError(f"seal batch must be at least 1, got {batch}")
     private_key = key or signing_key(ledger.settings)
     settings = ledger.settings
     state = signer.load_state(settings)
