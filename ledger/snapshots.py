@@ -396,6 +396,9 @@ def _rejection(conn: Connection, table: str, row: SnapshotRow,
         return "its signature does not verify with the ledger's key (altered or forged)"
     if row.made_by != __version__:
         return f"it was made by ledger {row.made_by}, this is {__version__}"
+    if row.tree_size is None or row.tree_root is None:
+        return ("it records no tree size and root (taken by an earlier release): take it "
+                "again")
     recorded = recorded_digests(settings)
     if recorded is None:
         return (f"there is no record of the snapshots the signer took here "
