@@ -7,6 +7,7 @@ signature type 0x04), independently of the ledger's and the script's code.
 
 from __future__ import annotations
 
+import ast
 import base64
 import copy
 import hashlib
@@ -900,7 +901,7 @@ def test_help_teaches_every_mode_with_examples() -> None:
     assert result.returncode == 0
     text = result.stdout
     for expected in (
-        "verify-proof consistency --key",
+        "verify-proof consistency --key \"$(cat town.vkey)\" --kept march.note since-1200.json",
         "--witness-policy witnesses.txt proof.json",
         "--kept march.note --consistency since-1200.json proof.json",
         "quorum 2",
@@ -915,3 +916,7 @@ def test_script_pins_the_specifications_it_implements() -> None:
     assert "tlog-cosignature v1.0.1" in doc
     assert "signed-note v1.0.0" in doc
     assert "tlog-checkpoint v1.0.0" in doc
+
+
+def test_script_is_python_3_9_syntax() -> None:
+    ast.parse(SCRIPT.read_text(encoding="utf-8"), feature_version=(3, 9))
