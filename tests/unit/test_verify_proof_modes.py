@@ -26,9 +26,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger.application import GovernanceLedger
+from ledger.integrity import sealer
 from ledger.integrity.checkpoint import Checkpoint, format_verifier_key, sign_checkpoint
 from ledger.integrity.merkle import leaf_hash
 from ledger.integrity.tree import IncrementalTree, MemoryNodeStore
+from tests.bulk import bulk_communities
+from tests.conftest import sunny_garden
 
 rfc8785 = pytest.importorskip("rfc8785")
 
@@ -901,7 +905,7 @@ def test_help_teaches_every_mode_with_examples() -> None:
     assert result.returncode == 0
     text = result.stdout
     for expected in (
-        "verify-proof consistency --key \"$(cat town.vkey)\" --kept march.note since-1200.json",
+        'verify-proof consistency --key "$(cat town.vkey)" --kept march.note since-1200.json',
         "--witness-policy witnesses.txt proof.json",
         "--kept march.note --consistency since-1200.json proof.json",
         "quorum 2",
@@ -920,3 +924,27 @@ def test_script_pins_the_specifications_it_implements() -> None:
 
 def test_script_is_python_3_9_syntax() -> None:
     ast.parse(SCRIPT.read_text(encoding="utf-8"), feature_version=(3, 9))
+
+
+def test_documents_of_a_real_ledger_pass_the_consistency_and_kept_checks(tmp_path: Path) -> None:
+    led = GovernanceLedger(f"sqlite:///{tmp_path / 'zq.db'}")
+    try:
+        sunny_garden(led)
+        march = sealer.seal(led, key=LOG_KEY).checkpoint
+        bulk_communities(led, 20, batch=7)
+        april = sealer.seal(led, key=LOG_KEY).checkpoint
+        vkey = format_verifier_key(sealer.log_origin(led), LOG_KEY.public_key())
+        kept = _write(tmp_path, "march.note", march.note)
+        since = _write(tmp_path, "since.json", sealer.consistency_proof_document(led, march.size))
+        proof = _write(tmp_path, "proof.json", sealer.inclusion_proof_document(led, 1))
+        stored = _write(tmp_path, "april.json", april.public())
+    finally:
+        led.close()
+    assert march.size < april.size
+    out = _ok(_run(tmp_path, "consistency", "--key", vkey, "--kept", kept, since))
+    assert f"is a prefix of the tree of size {april.size}" in out
+    out = _ok(_run(tmp_path, "--key", vkey, "--kept", kept, "--kept", stored, "--consistency", since, proof))
+    assert f"consistent with the kept checkpoints at size {march.size} ({kept}), size {april.size}" in out
+    _failed(
+        _run(tmp_path, "--key", vkey, "--kept", kept, proof), "nothing proves the document's tree extends it"
+    )
