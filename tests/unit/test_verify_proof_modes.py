@@ -948,3 +948,13 @@ def test_documents_of_a_real_ledger_pass_the_consistency_and_kept_checks(tmp_pat
     _failed(
         _run(tmp_path, "--key", vkey, "--kept", kept, proof), "nothing proves the document's tree extends it"
     )
+
+
+def test_kept_checkpoint_of_the_empty_tree_needs_no_proof(tmp_path: Path) -> None:
+    doc = _write(tmp_path, "p.json", LOG.inclusion(4, 10))
+    empty = sign_checkpoint(Checkpoint(ORIGIN, 0, hashlib.sha256(b"").digest()), ORIGIN, LOG_KEY)
+    kept = _write(tmp_path, "empty.note", empty)
+    _ok(_run(tmp_path, "--key", LOG_VKEY, "--kept", kept, doc))
+    wrong = sign_checkpoint(Checkpoint(ORIGIN, 0, LOG.tree.root(1)), ORIGIN, LOG_KEY)
+    kept = _write(tmp_path, "wrong.note", wrong)
+    _failed(_run(tmp_path, "--key", LOG_VKEY, "--kept", kept, doc), "another root at tree size 0")
