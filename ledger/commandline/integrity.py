@@ -86,6 +86,8 @@ def checkpoint_cmd(witness_policy: str | None, every: float | None, as_json: boo
             else:
                 click.echo(f"{renderer(False).label('sealed_events')}: {result.added}", err=True)
                 click.echo(result.checkpoint.note, nl=False)
+            for missing in result.unwitnessed:
+                click.echo(f"warning: no cosignature from {missing}", err=True)
         if every is None:
             return
         time.sleep(every)

@@ -258,8 +258,8 @@ def fast_leaf_v2(position: int, notification_id: int, originator_id: object, ver
             and version.__class__ is int and 0 <= position <= m
             and 0 <= notification_id <= m and 0 <= version <= m
             and (command is None or (0 <= command.first <= m and 0 <= command.last <= m))):
-        if originator_id.__class__ is bytes and len(originator_id) == 16:  # type: ignore[arg-type]
-            h = originator_id.hex()  # type: ignore[attr-defined]
+        if originator_id.__class__ is bytes and len(originator_id) == 16:
+            h = originator_id.hex()
             agg = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
         elif originator_id.__class__ is UUID:
             agg = str(originator_id)
@@ -465,10 +465,12 @@ class StoredCheckpoint:
 
 @dataclass(frozen=True)
 class SealResult:
-    """What :func:`seal` did: the latest checkpoint and how many leaves it added."""
+    """What :func:`seal` did: the latest checkpoint, how many leaves it newly signed, and
+    the witnesses that gave no cosignature (unreachable, with the quorum met)."""
 
     checkpoint: StoredCheckpoint
     added: int
+    unwitnessed: tuple[Any, ...] = ()
 
 
 def _b64(data: bytes) -> str:
@@ -681,11 +683,10 @@ def seal(ledger: GovernanceLedger, *, key: Ed25519PrivateKey | None = None,
         head_cp = cp.Checkpoint(origin, size, root)
         note = cp.sign_checkpoint(head_cp, origin, private_key)
         _save(settings, origin, size, root, frontier, head.last_notification_id, note, new_leaves)
-        tree = IncrementalTree(SqlNodeStore(conn), size)
     refusals: list[Any] = []
     policy = policy if policy is not None else _configured_policy()
     if policy is not None:
-        note, refusals = _witness(note, policy, state.size if state else 0, tree, size)
+        note, refusals = _witness(ledger, note, policy, state.size if state else 0, size)
     stored = StoredCheckpoint(size, root, note,
                               cp.format_verifier_key(origin, private_key.public_key()),
                               now().isoformat())
@@ -697,7 +698,7 @@ def seal(ledger: GovernanceLedger, *, key: Ed25519PrivateKey | None = None,
     log.info("signed", size=size, root=_b64(root), witnesses=policy is not None)
     if policy is not None:
         _check_witnessed(note, policy, origin, private_key, refusals)
-    return SealResult(stored, len(new_leaves) if state is not None else 0)
+    return SealResult(stored, len(new_leaves) if state is not None else 0, tuple(refusals))
 
 
 def _save(settings: Settings, origin: str, size: int, root: bytes, frontier: Any,
@@ -718,12 +719,15 @@ def _configured_policy() -> Any:
     return cosign.load_policy(path)
 
 
-def _witness(note: str, policy: Any, old_size: int, tree: IncrementalTree, size: int,
+def _witness(ledger: GovernanceLedger, note: str, policy: Any, old_size: int, size: int,
              ) -> tuple[str, list[Any]]:
     from ledger.integrity import witness_client
 
     def proof_for(old: int) -> list[bytes]:
-        return tree.consistency_proof(old, size) if 0 < old <= size else []
+        if not 0 < old < size:
+            return []
+        with ledger.engine.connect() as conn:
+            return IncrementalTree(SqlNodeStore(conn), size).consistency_proof(old, size)
 
     cosigned, refusals = witness_client.submit_all(note, policy, old_size, proof_for)
     return cosigned, list(refusals)
@@ -733,15 +737,17 @@ def _check_witnessed(note: str, policy: Any, origin: str, private_key: Ed25519Pr
                      refusals: list[Any]) -> None:
     from ledger.integrity import cosign
 
+    said = "; ".join(str(r) for r in refusals)
     try:
         cosign.check_quorum(note, policy, origin, private_key.public_key())
     except IntegrityError as e:
-        said = "; ".join(str(r) for r in refusals)
-        raise WitnessRefusedError(f"{e}" + (f" (refused: {said})" if said else "")) from None
-    if refusals:
-        said = "; ".join(str(r) for r in refusals)
-        raise WitnessRefusedError(f"checkpoint stored with its quorum, but witnesses refused: "
-                                  f"{said}")
+        raise WitnessRefusedError(f"{e}" + (f" ({said})" if said else "")) from None
+    refused = [r for r in refusals if r.refused]
+    if refused:  # a witness said no: that is news, whatever the quorum
+        raise WitnessRefusedError("checkpoint stored with its quorum, but witnesses refused "
+                                  "it: " + "; ".join(str(r) for r in refused))
+    for r in refusals:  # unreachable, the quorum met without it
+        log.warning("witness unreachable", witness=r.witness, reason=r.message)
 
 
 # ----------------------------------------------------------------------------- proofs
