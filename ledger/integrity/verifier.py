@@ -33,25 +33,30 @@ cover them.
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib
 import itertools
 import multiprocessing
 import os
 import threading
+from binascii import b2a_base64
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from multiprocessing.context import BaseContext
 from operator import lt
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Column, Connection, Engine, String, Table, create_engine, func, select, text
 from sqlalchemy.pool import NullPool
 
 from ledger.integrity import checkpoint as cp
+from ledger.integrity.canonical import MAX_SAFE_INTEGER
 from ledger.integrity.errors import IntegrityError, KeyFileError
 from ledger.integrity.merkle import EMPTY_ROOT, HASH_SIZE, verify_consistency
 from ledger.integrity.sealer import (
@@ -277,6 +282,68 @@ def _leaf_pages(conn: Connection, events: str, lo: int = 0, hi: int | None = Non
         after = rows[-1][0]
 
 
+_TS_PREFIX = b'{"timestamp":{"_type_":"datetime_iso","_data_":"'
+_TS_START = len(_TS_PREFIX)
+_TOPIC_PARTS: dict[str, str] = {}
+"""Topic -> ``,"topic":<topic>,"type":<type>,"version":`` of a format-2 record."""
+_TOPIC_MAX = 4096
+_enc = encode_basestring
+_sha256 = hashlib.sha256
+_b2a = b2a_base64
+_MAX = MAX_SAFE_INTEGER
+
+
+def _v2_leaf(position: int, nid: int, oid: Any, version: int, topic: Any, state: Any,
+             command: tuple[Any, ...] | None) -> bytes | None:
+    """The format-2 leaf straight from a row of :func:`_leaf_pages` (what
+    ``sealer.fast_leaf_v2`` computes, without building its ``CommandRow``), or None for any
+    shape it does not handle (then :func:`sealer.any_leaf` decides)."""
+    parts = _TOPIC_PARTS.get(topic)
+    if parts is None:
+        if topic.__class__ is not str or len(_TOPIC_PARTS) >= _TOPIC_MAX:
+            return None
+        _module, colon, qualname = topic.partition(":")
+        if not colon:
+            return None
+        parts = _TOPIC_PARTS[topic] = f',"topic":{_enc(topic)},"type":{_enc(qualname)},"version":'
+    if state.__class__ is not bytes:
+        state = bytes(state)
+    if not (state.startswith(_TS_PREFIX) and position.__class__ is int and nid.__class__ is int
+            and version.__class__ is int and 0 <= position <= _MAX and 0 <= nid <= _MAX
+            and 0 <= version <= _MAX):
+        return None
+    if oid.__class__ is bytes and len(oid) == 16:
+        h = oid.hex()
+        agg = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    elif oid.__class__ is UUID:
+        agg = str(oid)
+    else:
+        return None
+    end = state.find(b'"', _TS_START)
+    if end < 0 or state[end : end + 2] != b'"}':
+        return None
+    if command is None:
+        cmd = "null"
+    else:
+        cid, ctype, actor, at, first, last, result = command
+        if not (cid.__class__ is str and ctype.__class__ is str and actor.__class__ is str
+                and at.__class__ is str and result.__class__ is str and first.__class__ is int
+                and last.__class__ is int and 0 <= first <= _MAX and 0 <= last <= _MAX):
+            return None
+        cmd = (f'{{"actor":{_enc(actor)},"command_id":{_enc(cid)},"first":{first},'
+               f'"last":{last},"recorded_at":{_enc(at)},"result_sha256":"'
+               f'{_sha256(result.encode()).hexdigest()}","type":{_enc(ctype)}}}')
+    try:
+        digest = _sha256(f'\x00{{"aggregate_id":"{agg}","command":{cmd},"leaf_format":2,'
+                         f'"notification_id":{nid},"payload_b64":"'.encode())
+        digest.update(_b2a(state, newline=False))
+        digest.update(f'","position":{position},"recorded_at":'
+                      f'{_enc(state[_TS_START:end].decode("ascii"))}{parts}{version}}}'.encode())
+    except UnicodeError:
+        return None
+    return digest.digest()
+
+
 def _fast_leaves(rows: Sequence[tuple[Any, ...]], expected: int, last_nid: int,
                  ) -> list[bytes] | None:
     """The leaves of a page of :func:`_leaf_pages` rows if the whole page is right: positions
@@ -290,12 +357,17 @@ def _fast_leaves(rows: Sequence[tuple[Any, ...]], expected: int, last_nid: int,
             and nids[0] > last_nid and all(map(lt, nids, nids[1:]))  # in log order
             and None not in oids):  # every event still there
         return None
-    try:
-        leaves = list(map(any_leaf, positions, nids, oids, versions, topics, states, commands,
-                          sealed))
+    leaves = list(map(_v2_leaf, positions, nids, oids, versions, topics, states, commands))
+    if leaves == list(sealed):
+        return leaves  # type: ignore[return-value]  # equal to the sealed hashes: no None
+    try:  # leaves of earlier releases (format 1), unusual shapes: the general path
+        for i, (leaf, want) in enumerate(zip(leaves, sealed, strict=True)):
+            if leaf != want:
+                pos, nid, _sealed, oid, version, topic, state, command = rows[i]
+                leaves[i] = any_leaf(pos, nid, oid, version, topic, state, command, want)
     except (IntegrityError, ValueError):
         return None
-    return leaves if leaves == list(sealed) else None
+    return leaves if leaves == list(sealed) else None  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
