@@ -255,9 +255,11 @@ def _leaf_pages(conn: Connection, events: str, lo: int = 0, hi: int | None = Non
                 page: int = 10_000) -> Iterator[list[tuple[Any, ...]]]:
     """Each leaf with *lo* <= position < *hi*, in position order, joined to its sealed hash
     and to the event it covers: (position, notification id, sealed hash or None, originator
-    id or None, version, topic, state, command) — *command* the command-log row whose first
-    event this is, as a tuple, or None. The event columns are None when the event is gone.
-    Paged by position.
+    id or None, version, topic, state, then the seven columns of the command-log row whose
+    first event this is (command id, type, actor, recorded at, first, last, result; None
+    where it is no command's first), as the driver returns them (:func:`_split_row` makes
+    them the arguments of ``sealer.any_leaf``). The event columns are None when the event is
+    gone. Paged by position.
     """
     mark = placeholder(conn)
     sql = (f"SELECT l.position, l.notification_id, n.hash, e.originator_id, "
@@ -273,8 +275,7 @@ def _leaf_pages(conn: Connection, events: str, lo: int = 0, hi: int | None = Non
     after = lo - 1
     while True:
         params = (after, page) if hi is None else (after, hi, page)
-        rows = [(*r[:7], None if r[7] is None else tuple(r[7:]))
-                for batch in _cursor_rows(conn, sql, params, size=page) for r in batch]
+        rows = [r for batch in _cursor_rows(conn, sql, params, size=page) for r in batch]
         if rows:
             yield rows
         if len(rows) < page:
@@ -294,7 +295,8 @@ _MAX = MAX_SAFE_INTEGER
 
 
 def _v2_leaf(position: int, nid: int, oid: Any, version: int, topic: Any, state: Any,
-             command: tuple[Any, ...] | None) -> bytes | None:
+             cid: Any, ctype: Any, actor: Any, at: Any, first: Any, last: Any, result: Any,
+             ) -> bytes | None:
     """The format-2 leaf straight from a row of :func:`_leaf_pages` (what
     ``sealer.fast_leaf_v2`` computes, without building its ``CommandRow``), or None for any
     shape it does not handle (then :func:`sealer.any_leaf` decides)."""
@@ -322,26 +324,31 @@ def _v2_leaf(position: int, nid: int, oid: Any, version: int, topic: Any, state:
     end = state.find(b'"', _TS_START)
     if end < 0 or state[end : end + 2] != b'"}':
         return None
-    if command is None:
-        cmd = "null"
-    else:
-        cid, ctype, actor, at, first, last, result = command
-        if not (cid.__class__ is str and ctype.__class__ is str and actor.__class__ is str
-                and at.__class__ is str and result.__class__ is str and first.__class__ is int
-                and last.__class__ is int and 0 <= first <= _MAX and 0 <= last <= _MAX):
-            return None
-        cmd = (f'{{"actor":{_enc(actor)},"command_id":{_enc(cid)},"first":{first},'
-               f'"last":{last},"recorded_at":{_enc(at)},"result_sha256":"'
-               f'{_sha256(result.encode()).hexdigest()}","type":{_enc(ctype)}}}')
     try:
+        if first is None:
+            cmd = "null"
+        else:
+            if not (first.__class__ is int and last.__class__ is int and 0 <= first <= _MAX
+                    and 0 <= last <= _MAX):
+                return None
+            # encode_basestring refuses anything but str (TypeError): the general path.
+            cmd = (f'{{"actor":{_enc(actor)},"command_id":{_enc(cid)},"first":{first},'
+                   f'"last":{last},"recorded_at":{_enc(at)},"result_sha256":"'
+                   f'{_sha256(result.encode()).hexdigest()}","type":{_enc(ctype)}}}')
         digest = _sha256(f'\x00{{"aggregate_id":"{agg}","command":{cmd},"leaf_format":2,'
                          f'"notification_id":{nid},"payload_b64":"'.encode())
         digest.update(_b2a(state, newline=False))
         digest.update(f'","position":{position},"recorded_at":'
                       f'{_enc(state[_TS_START:end].decode("ascii"))}{parts}{version}}}'.encode())
-    except UnicodeError:
+    except (UnicodeError, TypeError, AttributeError):
         return None
     return digest.digest()
+
+
+def _split_row(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A row of :func:`_leaf_pages` as (position, notification id, sealed hash, originator
+    id, version, topic, state, command tuple or None)."""
+    return (*row[:7], None if row[7] is None else tuple(row[7:]))
 
 
 def _fast_leaves(rows: Sequence[tuple[Any, ...]], expected: int, last_nid: int,
@@ -351,19 +358,21 @@ def _fast_leaves(rows: Sequence[tuple[Any, ...]], expected: int, last_nid: int,
     present, every recomputed leaf equal to the sealed one (list operations in C). None if
     anything is wrong: then the page is gone through leaf by leaf.
     """
-    positions, nids, sealed, oids, versions, topics, states, commands = zip(*rows, strict=True)
+    (positions, nids, sealed, oids, versions, topics, states, cids, ctypes, actors, ats, firsts,
+     lasts, results) = zip(*rows, strict=True)
     first = positions[0]
     if not (first == expected and positions[-1] == first + len(rows) - 1  # no gap
             and nids[0] > last_nid and all(map(lt, nids, nids[1:]))  # in log order
             and None not in oids):  # every event still there
         return None
-    leaves = list(map(_v2_leaf, positions, nids, oids, versions, topics, states, commands))
+    leaves = list(map(_v2_leaf, positions, nids, oids, versions, topics, states, cids, ctypes,
+                      actors, ats, firsts, lasts, results))
     if leaves == list(sealed):
         return leaves  # type: ignore[return-value]  # equal to the sealed hashes: no None
     try:  # leaves of earlier releases (format 1), unusual shapes: the general path
         for i, (leaf, want) in enumerate(zip(leaves, sealed, strict=True)):
             if leaf != want:
-                pos, nid, _sealed, oid, version, topic, state, command = rows[i]
+                pos, nid, _sealed, oid, version, topic, state, command = _split_row(rows[i])
                 leaves[i] = any_leaf(pos, nid, oid, version, topic, state, command, want)
     except (IntegrityError, ValueError):
         return None
@@ -633,7 +642,8 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
                     covered += len(rows)
                 else:  # something is wrong in this page: find what, leaf by leaf
                     leaves = []
-                    for pos, nid, stored, oid, version, topic, state, command in rows:
+                    for pos, nid, stored, oid, version, topic, state, command in map(_split_row,
+                                                                                      rows):
                         leaves.append(check_leaf(pos, nid, stored, oid, version, topic, state,
                                                  command,
                                                  expected, last_nid))
