@@ -288,6 +288,9 @@ _TS_START = len(_TS_PREFIX)
 _TOPIC_PARTS: dict[str, str] = {}
 """Topic -> ``,"topic":<topic>,"type":<type>,"version":`` of a format-2 record."""
 _TOPIC_MAX = 4096
+_AGG_TEXT: dict[Any, str] = {}
+"""Stored aggregate id (16 bytes, or a UUID) -> its UUID text: aggregates have many events."""
+_AGG_MAX = 65_536
 _enc = encode_basestring
 _sha256 = hashlib.sha256
 _b2a = b2a_base64
@@ -300,31 +303,37 @@ def _v2_leaf(position: int, nid: int, oid: Any, version: int, topic: Any, state:
     """The format-2 leaf straight from a row of :func:`_leaf_pages` (what
     ``sealer.fast_leaf_v2`` computes, without building its ``CommandRow``), or None for any
     shape it does not handle (then :func:`sealer.any_leaf` decides)."""
-    parts = _TOPIC_PARTS.get(topic)
-    if parts is None:
-        if topic.__class__ is not str or len(_TOPIC_PARTS) >= _TOPIC_MAX:
-            return None
-        _module, colon, qualname = topic.partition(":")
-        if not colon:
-            return None
-        parts = _TOPIC_PARTS[topic] = f',"topic":{_enc(topic)},"type":{_enc(qualname)},"version":'
-    if state.__class__ is not bytes:
-        state = bytes(state)
-    if not (state.startswith(_TS_PREFIX) and position.__class__ is int and nid.__class__ is int
-            and version.__class__ is int and 0 <= position <= _MAX and 0 <= nid <= _MAX
-            and 0 <= version <= _MAX):
-        return None
-    if oid.__class__ is bytes and len(oid) == 16:
-        h = oid.hex()
-        agg = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-    elif oid.__class__ is UUID:
-        agg = str(oid)
-    else:
-        return None
-    end = state.find(b'"', _TS_START)
-    if end < 0 or state[end : end + 2] != b'"}':
-        return None
     try:
+        parts = _TOPIC_PARTS.get(topic)
+        if parts is None:
+            if topic.__class__ is not str or len(_TOPIC_PARTS) >= _TOPIC_MAX:
+                return None
+            _module, colon, qualname = topic.partition(":")
+            if not colon:
+                return None
+            parts = _TOPIC_PARTS[topic] = (f',"topic":{_enc(topic)},"type":{_enc(qualname)},'
+                                           '"version":')
+        if state.__class__ is not bytes:
+            state = bytes(state)
+        if not (state.startswith(_TS_PREFIX) and position.__class__ is int
+                and nid.__class__ is int and version.__class__ is int
+                and 0 <= position <= _MAX and 0 <= nid <= _MAX and 0 <= version <= _MAX):
+            return None
+        agg = _AGG_TEXT.get(oid)
+        if agg is None:
+            if oid.__class__ is bytes and len(oid) == 16:
+                h = oid.hex()
+                agg = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            elif oid.__class__ is UUID:
+                agg = str(oid)
+            else:
+                return None
+            if len(_AGG_TEXT) >= _AGG_MAX:
+                _AGG_TEXT.clear()
+            _AGG_TEXT[oid] = agg
+        end = state.find(b'"', _TS_START)
+        if end < 0 or not state.startswith(b'"}', end):
+            return None
         if first is None:
             cmd = "null"
         else:
@@ -340,7 +349,7 @@ def _v2_leaf(position: int, nid: int, oid: Any, version: int, topic: Any, state:
         digest.update(_b2a(state, newline=False))
         digest.update(f'","position":{position},"recorded_at":'
                       f'{_enc(state[_TS_START:end].decode("ascii"))}{parts}{version}}}'.encode())
-    except (UnicodeError, TypeError, AttributeError):
+    except (UnicodeError, TypeError, AttributeError):  # not a shape this path handles
         return None
     return digest.digest()
 
