@@ -14,13 +14,20 @@ What is checked (streaming over the log in pages, in constant memory):
 5. every event (sealed or not) was written by a command recorded in the command log;
 6. with a checkpoint the auditor kept: it verifies with the key, the recomputed tree has that
    root at that size, and a consistency proof from the stored tree leads from it to the
-   current root.
+   current root;
+7. with a witness policy: the latest checkpoint carries the policy's quorum of cosignatures;
+8. with ``full``: every stored interior node equals the node the recomputed leaves give
+   (``node_mismatch``), and no node is stored beyond the tree (``node_extra``);
+9. with ``projections``: every read model rebuilt into shadow tables equals the live one, row
+   by row (``projection_row``); with ``snapshots``: every stored snapshot (``snapshot_*``).
 
 How it stays fast: the leaves are read joined to their sealed hashes and to their events in
 one query, through the driver's cursor (no SQLAlchemy rows); each page is checked as a whole
 first (positions without gaps, notification ids increasing, every event present, the leaves
 recomputed by ``sealer.stored_leaf`` equal to the sealed ones: list comparisons in C), and only
-a page that fails is gone through leaf by leaf to say what is wrong. Events that no leaf covers
+a page that fails is gone through leaf by leaf to say what is wrong. The format-2 leaf is
+hashed straight from the joined row (event and command-log columns, :func:`_v2_leaf`); only a
+leaf that differs goes through ``sealer.any_leaf`` (format 1, unusual shapes). Events that no leaf covers
 are looked for only when the sealed range holds more events than leaves. The command log's
 ranges are sorted once and merged with the log's ids (paging them would sort the unindexed
 column once per page: that made ``verify`` quadratic in the size of the log).
