@@ -7,6 +7,7 @@ signature type 0x04), independently of the ledger's and the script's code.
 
 from __future__ import annotations
 
+import ast
 import base64
 import copy
 import hashlib
@@ -25,9 +26,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger.application import GovernanceLedger
+from ledger.integrity import sealer
 from ledger.integrity.checkpoint import Checkpoint, format_verifier_key, sign_checkpoint
 from ledger.integrity.merkle import leaf_hash
 from ledger.integrity.tree import IncrementalTree, MemoryNodeStore
+from tests.bulk import bulk_communities
+from tests.conftest import sunny_garden
 
 rfc8785 = pytest.importorskip("rfc8785")
 
@@ -900,7 +905,7 @@ def test_help_teaches_every_mode_with_examples() -> None:
     assert result.returncode == 0
     text = result.stdout
     for expected in (
-        "verify-proof consistency --key",
+        'verify-proof consistency --key "$(cat town.vkey)" --kept march.note since-1200.json',
         "--witness-policy witnesses.txt proof.json",
         "--kept march.note --consistency since-1200.json proof.json",
         "quorum 2",
@@ -915,3 +920,41 @@ def test_script_pins_the_specifications_it_implements() -> None:
     assert "tlog-cosignature v1.0.1" in doc
     assert "signed-note v1.0.0" in doc
     assert "tlog-checkpoint v1.0.0" in doc
+
+
+def test_script_is_python_3_9_syntax() -> None:
+    ast.parse(SCRIPT.read_text(encoding="utf-8"), feature_version=(3, 9))
+
+
+def test_documents_of_a_real_ledger_pass_the_consistency_and_kept_checks(tmp_path: Path) -> None:
+    led = GovernanceLedger(f"sqlite:///{tmp_path / 'zq.db'}")
+    try:
+        sunny_garden(led)
+        march = sealer.seal(led, key=LOG_KEY).checkpoint
+        bulk_communities(led, 20, batch=7)
+        april = sealer.seal(led, key=LOG_KEY).checkpoint
+        vkey = format_verifier_key(sealer.log_origin(led), LOG_KEY.public_key())
+        kept = _write(tmp_path, "march.note", march.note)
+        since = _write(tmp_path, "since.json", sealer.consistency_proof_document(led, march.size))
+        proof = _write(tmp_path, "proof.json", sealer.inclusion_proof_document(led, 1))
+        stored = _write(tmp_path, "april.json", april.public())
+    finally:
+        led.close()
+    assert march.size < april.size
+    out = _ok(_run(tmp_path, "consistency", "--key", vkey, "--kept", kept, since))
+    assert f"is a prefix of the tree of size {april.size}" in out
+    out = _ok(_run(tmp_path, "--key", vkey, "--kept", kept, "--kept", stored, "--consistency", since, proof))
+    assert f"consistent with the kept checkpoints at size {march.size} ({kept}), size {april.size}" in out
+    _failed(
+        _run(tmp_path, "--key", vkey, "--kept", kept, proof), "nothing proves the document's tree extends it"
+    )
+
+
+def test_kept_checkpoint_of_the_empty_tree_needs_no_proof(tmp_path: Path) -> None:
+    doc = _write(tmp_path, "p.json", LOG.inclusion(4, 10))
+    empty = sign_checkpoint(Checkpoint(ORIGIN, 0, hashlib.sha256(b"").digest()), ORIGIN, LOG_KEY)
+    kept = _write(tmp_path, "empty.note", empty)
+    _ok(_run(tmp_path, "--key", LOG_VKEY, "--kept", kept, doc))
+    wrong = sign_checkpoint(Checkpoint(ORIGIN, 0, LOG.tree.root(1)), ORIGIN, LOG_KEY)
+    kept = _write(tmp_path, "wrong.note", wrong)
+    _failed(_run(tmp_path, "--key", LOG_VKEY, "--kept", kept, doc), "another root at tree size 0")
