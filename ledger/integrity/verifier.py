@@ -379,7 +379,7 @@ def _fast_leaves(rows: Sequence[tuple[Any, ...]], expected: int, last_nid: int,
     first = positions[0]
     if not (first == expected and positions[-1] == first + len(rows) - 1  # no gap
             and nids[0] > last_nid and all(map(lt, nids, nids[1:]))  # in log order
-            and None not in oids):  # every event still there
+            and None not in oids and None not in sealed):  # every event and sealed leaf there
         return None
     leaves = list(map(_v2_leaf, positions, nids, oids, versions, topics, states, cids, ctypes,
                       actors, ats, firsts, lasts, results))
