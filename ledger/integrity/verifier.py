@@ -14,13 +14,20 @@ What is checked (streaming over the log in pages, in constant memory):
 5. every event (sealed or not) was written by a command recorded in the command log;
 6. with a checkpoint the auditor kept: it verifies with the key, the recomputed tree has that
    root at that size, and a consistency proof from the stored tree leads from it to the
-   current root.
+   current root;
+7. with a witness policy: the latest checkpoint carries the policy's quorum of cosignatures;
+8. with ``full``: every stored interior node equals the node the recomputed leaves give
+   (``node_mismatch``), and no node is stored beyond the tree (``node_extra``);
+9. with ``projections``: every read model rebuilt into shadow tables equals the live one, row
+   by row (``projection_row``); with ``snapshots``: every stored snapshot (``snapshot_*``).
 
 How it stays fast: the leaves are read joined to their sealed hashes and to their events in
 one query, through the driver's cursor (no SQLAlchemy rows); each page is checked as a whole
 first (positions without gaps, notification ids increasing, every event present, the leaves
 recomputed by ``sealer.stored_leaf`` equal to the sealed ones: list comparisons in C), and only
-a page that fails is gone through leaf by leaf to say what is wrong. Events that no leaf covers
+a page that fails is gone through leaf by leaf to say what is wrong. The format-2 leaf is
+hashed straight from the joined row (event and command-log columns, :func:`_v2_leaf`); only a
+leaf that differs goes through ``sealer.any_leaf`` (format 1, unusual shapes). Events that no leaf covers
 are looked for only when the sealed range holds more events than leaves. The command log's
 ranges are sorted once and merged with the log's ids (paging them would sort the unindexed
 column once per page: that made ``verify`` quadratic in the size of the log).
@@ -33,25 +40,30 @@ cover them.
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib
 import itertools
 import multiprocessing
 import os
 import threading
+from binascii import b2a_base64
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from multiprocessing.context import BaseContext
 from operator import lt
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Column, Connection, Engine, String, Table, create_engine, func, select, text
 from sqlalchemy.pool import NullPool
 
 from ledger.integrity import checkpoint as cp
+from ledger.integrity.canonical import MAX_SAFE_INTEGER
 from ledger.integrity.errors import IntegrityError, KeyFileError
 from ledger.integrity.merkle import EMPTY_ROOT, HASH_SIZE, verify_consistency
 from ledger.integrity.sealer import (
@@ -250,9 +262,11 @@ def _leaf_pages(conn: Connection, events: str, lo: int = 0, hi: int | None = Non
                 page: int = 10_000) -> Iterator[list[tuple[Any, ...]]]:
     """Each leaf with *lo* <= position < *hi*, in position order, joined to its sealed hash
     and to the event it covers: (position, notification id, sealed hash or None, originator
-    id or None, version, topic, state, command) — *command* the command-log row whose first
-    event this is, as a tuple, or None. The event columns are None when the event is gone.
-    Paged by position.
+    id or None, version, topic, state, then the seven columns of the command-log row whose
+    first event this is (command id, type, actor, recorded at, first, last, result; None
+    where it is no command's first), as the driver returns them (:func:`_split_row` makes
+    them the arguments of ``sealer.any_leaf``). The event columns are None when the event is
+    gone. Paged by position.
     """
     mark = placeholder(conn)
     sql = (f"SELECT l.position, l.notification_id, n.hash, e.originator_id, "
@@ -268,13 +282,89 @@ def _leaf_pages(conn: Connection, events: str, lo: int = 0, hi: int | None = Non
     after = lo - 1
     while True:
         params = (after, page) if hi is None else (after, hi, page)
-        rows = [(*r[:7], None if r[7] is None else tuple(r[7:]))
-                for batch in _cursor_rows(conn, sql, params, size=page) for r in batch]
+        rows = [r for batch in _cursor_rows(conn, sql, params, size=page) for r in batch]
         if rows:
             yield rows
         if len(rows) < page:
             return
         after = rows[-1][0]
+
+
+_TS_PREFIX = b'{"timestamp":{"_type_":"datetime_iso","_data_":"'
+_TS_START = len(_TS_PREFIX)
+_TOPIC_PARTS: dict[str, str] = {}
+"""Topic -> ``,"topic":<topic>,"type":<type>,"version":`` of a format-2 record."""
+_TOPIC_MAX = 4096
+_AGG_TEXT: dict[Any, str] = {}
+"""Stored aggregate id (16 bytes, or a UUID) -> its UUID text: aggregates have many events."""
+_AGG_MAX = 65_536
+_enc = encode_basestring
+_sha256 = hashlib.sha256
+_b2a = b2a_base64
+_MAX = MAX_SAFE_INTEGER
+
+
+def _v2_leaf(position: int, nid: int, oid: Any, version: int, topic: Any, state: Any,
+             cid: Any, ctype: Any, actor: Any, at: Any, first: Any, last: Any, result: Any,
+             ) -> bytes | None:
+    """The format-2 leaf straight from a row of :func:`_leaf_pages` (what
+    ``sealer.fast_leaf_v2`` computes, without building its ``CommandRow``), or None for any
+    shape it does not handle (then :func:`sealer.any_leaf` decides)."""
+    try:
+        parts = _TOPIC_PARTS.get(topic)
+        if parts is None:
+            if topic.__class__ is not str or len(_TOPIC_PARTS) >= _TOPIC_MAX:
+                return None
+            _module, colon, qualname = topic.partition(":")
+            if not colon:
+                return None
+            parts = _TOPIC_PARTS[topic] = (f',"topic":{_enc(topic)},"type":{_enc(qualname)},'
+                                           '"version":')
+        if state.__class__ is not bytes:
+            state = bytes(state)
+        if not (state.startswith(_TS_PREFIX) and position.__class__ is int
+                and nid.__class__ is int and version.__class__ is int
+                and 0 <= position <= _MAX and 0 <= nid <= _MAX and 0 <= version <= _MAX):
+            return None
+        agg = _AGG_TEXT.get(oid)
+        if agg is None:
+            if oid.__class__ is bytes and len(oid) == 16:
+                h = oid.hex()
+                agg = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            elif oid.__class__ is UUID:
+                agg = str(oid)
+            else:
+                return None
+            if len(_AGG_TEXT) >= _AGG_MAX:
+                _AGG_TEXT.clear()
+            _AGG_TEXT[oid] = agg
+        end = state.find(b'"', _TS_START)
+        if end < 0 or not state.startswith(b'"}', end):
+            return None
+        if first is None:
+            cmd = "null"
+        else:
+            if not (first.__class__ is int and last.__class__ is int and 0 <= first <= _MAX
+                    and 0 <= last <= _MAX):
+                return None
+            # encode_basestring refuses anything but str (TypeError): the general path.
+            cmd = (f'{{"actor":{_enc(actor)},"command_id":{_enc(cid)},"first":{first},'
+                   f'"last":{last},"recorded_at":{_enc(at)},"result_sha256":"'
+                   f'{_sha256(result.encode()).hexdigest()}","type":{_enc(ctype)}}}')
+        digest = _sha256(f'\x00{{"aggregate_id":"{agg}","command":{cmd},"leaf_format":2,'
+                         f'"notification_id":{nid},"payload_b64":"'.encode())
+        digest.update(_b2a(state, newline=False))
+        digest.update(f'","position":{position},"recorded_at":'
+                      f'{_enc(state[_TS_START:end].decode("ascii"))}{parts}{version}}}'.encode())
+    except (UnicodeError, TypeError, AttributeError):  # not a shape this path handles
+        return None
+    return digest.digest()
+
+
+def _split_row(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A row of :func:`_leaf_pages` as (position, notification id, sealed hash, originator
+    id, version, topic, state, command tuple or None)."""
+    return (*row[:7], None if row[7] is None else tuple(row[7:]))
 
 
 def _fast_leaves(rows: Sequence[tuple[Any, ...]], expected: int, last_nid: int,
@@ -284,18 +374,25 @@ def _fast_leaves(rows: Sequence[tuple[Any, ...]], expected: int, last_nid: int,
     present, every recomputed leaf equal to the sealed one (list operations in C). None if
     anything is wrong: then the page is gone through leaf by leaf.
     """
-    positions, nids, sealed, oids, versions, topics, states, commands = zip(*rows, strict=True)
+    (positions, nids, sealed, oids, versions, topics, states, cids, ctypes, actors, ats, firsts,
+     lasts, results) = zip(*rows, strict=True)
     first = positions[0]
     if not (first == expected and positions[-1] == first + len(rows) - 1  # no gap
             and nids[0] > last_nid and all(map(lt, nids, nids[1:]))  # in log order
-            and None not in oids):  # every event still there
+            and None not in oids and None not in sealed):  # every event and sealed leaf there
         return None
-    try:
-        leaves = list(map(any_leaf, positions, nids, oids, versions, topics, states, commands,
-                          sealed))
+    leaves = list(map(_v2_leaf, positions, nids, oids, versions, topics, states, cids, ctypes,
+                      actors, ats, firsts, lasts, results))
+    if leaves == list(sealed):
+        return leaves  # type: ignore[return-value]  # equal to the sealed hashes: no None
+    try:  # leaves of earlier releases (format 1), unusual shapes: the general path
+        for i, (leaf, want) in enumerate(zip(leaves, sealed, strict=True)):
+            if leaf != want:
+                pos, nid, _sealed, oid, version, topic, state, command = _split_row(rows[i])
+                leaves[i] = any_leaf(pos, nid, oid, version, topic, state, command, want)
     except (IntegrityError, ValueError):
         return None
-    return leaves if leaves == list(sealed) else None
+    return leaves if leaves == list(sealed) else None  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -561,7 +658,8 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
                     covered += len(rows)
                 else:  # something is wrong in this page: find what, leaf by leaf
                     leaves = []
-                    for pos, nid, stored, oid, version, topic, state, command in rows:
+                    for pos, nid, stored, oid, version, topic, state, command in map(_split_row,
+                                                                                      rows):
                         leaves.append(check_leaf(pos, nid, stored, oid, version, topic, state,
                                                  command,
                                                  expected, last_nid))

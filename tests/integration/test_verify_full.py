@@ -374,7 +374,8 @@ def test_verify_with_a_witness_policy_needs_the_witness_module_or_its_quorum(
     encoded = base64.b64encode(b"\x04" + raw).decode()
     vkey = f"district.example/witness+{keyid.hex()}+{encoded}"
     policy = tmp_path / "witnesses.txt"
-    policy.write_text(f"# the district\nwitness district {vkey}\nquorum 1\n", encoding="utf-8")
+    policy.write_text(f"# the district\nwitness district.example/witness {vkey}\nquorum 1\n",
+                      encoding="utf-8")
     monkeypatch.setenv("LEDGER_WITNESS_POLICY", str(policy))
     shown = _cli(ledger, "verify")  # the policy from the environment: not degraded
     assert shown.exit_code == 1, shown.output
