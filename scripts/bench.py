@@ -18,6 +18,9 @@ Sections (``--only`` picks some; all by default):
   stored snapshot (``ledger snapshot`` / ``ledger state``) alone and with 100 later events.
 - integrity: ``verify`` of the cached ledger (sealed once) vs a raw read; sealing 1,000 new
   events into a 1,000,000-leaf tree vs a raw read-and-write of as many rows.
+- witness: the signing step of ``ledger checkpoint`` after 10 new commands with two local
+  ``ledger witness serve`` processes (each checkpoint sent to both, with its consistency proof),
+  vs the same step without witnesses.
 - feed: events/s delivered over HTTP to a subscriber, vs a raw read of the same rows
   (``scripts/bench_feed.py``).
 
@@ -616,6 +619,74 @@ def bench_integrity(repeats: int, quick: bool, tree: int) -> list[dict[str, Any]
     return out
 
 
+def _start_witness(work: Path, name: str, origin: str, log_vkey: str,
+                   ) -> tuple[subprocess.Popen[bytes], str]:
+    import socket
+
+    key, state = work / f"{name}.key", work / f"{name}.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-m", "ledger", "witness", "init", "--key-file",
+                          str(key), "--state", str(state), "--name", f"{name}.example"],
+                         check=True, capture_output=True, text=True, env=env)
+    vkey = out.stdout.strip().splitlines()[-1]
+    subprocess.run([sys.executable, "-m", "ledger", "witness", "add-log", "--state", str(state),
+                    "--origin", origin, "--key", log_vkey], check=True, capture_output=True,
+                   env=env)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "ledger", "witness", "serve", "--key-file",
+                             str(key), "--state", str(state), "--listen", f"127.0.0.1:{port}"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                break
+        except OSError:
+            time.sleep(0.05)
+    return proc, f"witness {name} {vkey} http://127.0.0.1:{port}"
+
+
+def bench_witness(work: Path, rounds: int) -> list[dict[str, Any]]:
+    """``ledger checkpoint``'s signing step (``sealer.seal``) after 10 new commands, with two
+    local witness processes, beside the same step without witnesses, in the same run."""
+    from ledger.integrity import cosign, sealer
+    from ledger.integrity.checkpoint import format_verifier_key
+
+    led = setup(f"sqlite:///{work}/witnessed.db")
+    sealer.ensure_key_file(led.settings)
+    key = sealer.signing_key(led.settings)
+    sealer.seal(led)
+    origin = sealer.log_origin(led)
+    log_vkey = format_verifier_key(origin, key.public_key())
+    procs, lines = [], []
+    for name in ("w1", "w2"):
+        proc, line = _start_witness(work, name, origin, log_vkey)
+        procs.append(proc)
+        lines.append(line)
+    policy = cosign.parse_policy("\n".join([*lines, "quorum 2", ""]))
+    cmds = commands(rounds * 20)
+    witnessed, plain = [], []
+    try:
+        for i in range(rounds):
+            for with_witnesses in (True, False):
+                start = (2 * i + (0 if with_witnesses else 1)) * 10
+                for c in cmds[start:start + 10]:
+                    led.execute(c)
+                t = time.perf_counter()
+                sealer.seal(led, policy=policy if with_witnesses else None)
+                (witnessed if with_witnesses else plain).append(
+                    (time.perf_counter() - t) * 1000)
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        led.close()
+    return [result("checkpoint after 10 commands, 2 local witnesses [SQLite]", "ms", witnessed,
+                   "same without witnesses", plain, lower_is_better=True,
+                   target="≤ 50 ms median")]
+
+
 def bench_feed(n: int, pg_url: str | None = None) -> list[dict[str, Any]]:
     """Feed throughput to a subscriber (scripts/bench_feed.py), beside a raw read."""
     sys.path.insert(0, str(ROOT / "scripts"))
@@ -716,7 +787,7 @@ def bench_pg_read(url: str, n: int) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------- main
-SECTIONS = ("ingest", "apply", "rebuild", "history", "integrity", "feed")
+SECTIONS = ("ingest", "apply", "rebuild", "history", "integrity", "witness", "feed")
 
 
 def main() -> None:
@@ -768,6 +839,8 @@ def main() -> None:
             results += bench_history(backends[0], n_hist, repeats)
         if "integrity" in sections:
             results += bench_integrity(1 if quick else a.big_repeats, quick, tree)
+        if "witness" in sections:
+            results += bench_witness(work, 5 if quick else 20)
         if "feed" in sections:
             results += bench_feed(3000 if quick else 20_000)
         if pg_url:

@@ -11,6 +11,7 @@ only if they are valid cosignatures by that witness's key in the policy.
 from __future__ import annotations
 
 import base64
+import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -82,6 +83,19 @@ def _submit(client: httpx.Client, witness: cosign.PolicyWitness, note: str, body
     return Refusal(witness.name, 409, "its size changed while the checkpoint was sent")
 
 
+_CLIENTS: dict[bool, httpx.Client] = {}
+
+
+def _client(tls: bool) -> httpx.Client:
+    """One HTTP client per process (a signer on a cadence reuses its connections). Loading the
+    trust store takes tens of milliseconds, so it is loaded only when a witness is on https."""
+    client = _CLIENTS.get(tls)
+    if client is None:
+        context = ssl.create_default_context() if tls else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        client = _CLIENTS[tls] = httpx.Client(timeout=TIMEOUT, verify=context)
+    return client
+
+
 def submit_all(note: str, policy: cosign.Policy, old_size_hint: int,
                proof_for: Callable[[int], list[bytes]]) -> tuple[str, list[Refusal]]:
     """Send *note* to every witness of *policy* with a URL (in parallel); return the note
@@ -91,8 +105,8 @@ def submit_all(note: str, policy: cosign.Policy, old_size_hint: int,
     targets = [w for w in policy.witnesses if w.url]
     if not targets:
         return note, []
-    with httpx.Client(timeout=TIMEOUT) as client, \
-            ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
+    with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
+        client = _client(any(w.url and w.url.startswith("https://") for w in targets))
         answers = list(pool.map(lambda w: _submit(client, w, note, body, old_size_hint,
                                                   checkpoint.size, proof_for), targets))
     lines = [a for a in answers if isinstance(a, str)]
