@@ -131,13 +131,13 @@ def leaf_records(ledger: GovernanceLedger, events: Sequence[LoggedEvent],
                     f"LEFT OUTER JOIN {merkle_nodes.name} n ON n.level = 0 AND n.idx = l.position"
                     f" WHERE l.notification_id IN ({marks})", tuple(chunk)).all():
                 leaves[int(nid)] = (int(pos), None if leaf is None else bytes(leaf))
-            for row in conn.exec_driver_sql(
+            for found_row in conn.exec_driver_sql(
                     "SELECT command_id, type, actor, recorded_at, first_notification_id, "
                     f"last_notification_id, result FROM {command_log.name} "
                     f"WHERE first_notification_id IN ({marks})", tuple(chunk)).all():
-                command = sealer.CommandRow.of(tuple(row))
-                if command is not None:
-                    commands[command.first] = command
+                bound = sealer.CommandRow.of(tuple(found_row))
+                if bound is not None:
+                    commands[bound.first] = bound
     out: list[tuple[dict[str, Any] | None, str | None]] = []
     mapper = ledger.mapper
     for ev in events:
