@@ -35,8 +35,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -48,6 +50,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from sqlalchemy import (
     Column,
     Connection,
+    Engine,
     LargeBinary,
     PrimaryKeyConstraint,
     String,
@@ -55,11 +58,13 @@ from sqlalchemy import (
     Text,
     and_,
     insert,
+    inspect,
     select,
 )
+from sqlalchemy.exc import DBAPIError
 
 from ledger import __version__
-from ledger.config import now
+from ledger.config import Settings, now
 from ledger.errors import AggregateNotFoundError, LedgerError
 from ledger.eventlog import gc_paused
 from ledger.store import ID, id_param, metadata, placeholder, write_intent
@@ -96,13 +101,16 @@ snapshots = Table(
     Column("created_at", String(40), nullable=False),
     Column("digest", LargeBinary(32), nullable=False),
     Column("signature", LargeBinary(64), nullable=False),
+    Column("tree_size", ID, nullable=True),
+    Column("tree_root", LargeBinary(32), nullable=True),
     PrimaryKeyConstraint("aggregate_id", "version", name="ledger_snapshots_pk"),
 )
 """One row per snapshot: the aggregate (UUID text) and version, the notification id of the
 event at that version, the SHA-256 of that event's stored bytes and the digest of all its
 events up to it, the library's stored snapshot (topic and state bytes), the ledger version
 that made it, when, the SHA-256 of all of that (``digest``) and the signing key's Ed25519
-signature of the digest (``signature``)."""
+signature of the digest (``signature``); the Merkle tree's size and root when it was taken
+(``tree_size``, ``tree_root``; null in rows of earlier releases, which are not used)."""
 
 _EVENTS_DOMAIN = b"ledger-snapshot-events/1\n"
 _ROW_DOMAIN = b"ledger-snapshot/1\n"
@@ -149,12 +157,15 @@ class SnapshotRow:
     created_at: str
     digest: bytes
     signature: bytes
+    tree_size: int | None = None
+    tree_root: bytes | None = None
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> SnapshotRow:
         return cls(str(row[0]), int(row[1]), int(row[2]), bytes(row[3]), bytes(row[4]),
                    str(row[5]), bytes(row[6]), str(row[7]), str(row[8]), bytes(row[9]),
-                   bytes(row[10]))
+                   bytes(row[10]), None if row[11] is None else int(row[11]),
+                   None if row[12] is None else bytes(row[12]))
 
     def signature_ok(self, public_key: Ed25519PublicKey) -> bool:
         try:
@@ -174,18 +185,26 @@ class SnapshotRow:
         for blob in (self.head_sha256, self.events_sha256, self.state):
             h.update(b"%d\n" % len(blob))
             h.update(blob)
+        if self.tree_size is not None or self.tree_root is not None:  # rows of this release
+            size = str(self.tree_size).encode()
+            root = self.tree_root or b""
+            h.update(b"tree %d\n" % len(size))
+            h.update(size)
+            h.update(b"%d\n" % len(root))
+            h.update(root)
         return h.digest()
 
     def public(self) -> dict[str, Any]:
         return {"aggregate_id": self.aggregate_id, "version": self.version,
                 "position": self.position, "made_by": self.made_by,
-                "created_at": self.created_at, "bytes": len(self.state)}
+                "created_at": self.created_at, "bytes": len(self.state),
+                "tree_size": self.tree_size}
 
 
 _COLUMNS = (snapshots.c.aggregate_id, snapshots.c.version, snapshots.c.position,
             snapshots.c.head_sha256, snapshots.c.events_sha256, snapshots.c.topic,
             snapshots.c.state, snapshots.c.made_by, snapshots.c.created_at, snapshots.c.digest,
-            snapshots.c.signature)
+            snapshots.c.signature, snapshots.c.tree_size, snapshots.c.tree_root)
 
 
 def public_state(agg: Any) -> dict[str, Any]:
@@ -259,9 +278,116 @@ def _file_public_key(path: str, mtime: int, size: int,
     return found
 
 
+_UPGRADED: set[str] = set()
+
+
+def ensure_tree_columns(engine: Engine) -> None:
+    """Add ``tree_size`` and ``tree_root`` to a ``ledger_snapshots`` table of an earlier
+    release (nullable: its rows read as before, and are not used until taken again)."""
+    url = engine.url.render_as_string(hide_password=False)
+    if url in _UPGRADED:
+        return
+    with engine.connect() as conn:
+        have = {c["name"] for c in inspect(conn).get_columns(snapshots.name)}
+    wanted = [("tree_size", "BIGINT"),
+              ("tree_root", "BYTEA" if engine.dialect.name == "postgresql" else "BLOB")]
+    for name, sql_type in wanted:
+        if name in have:
+            continue
+        try:
+            with write_intent(), engine.begin() as conn:
+                conn.exec_driver_sql(f"ALTER TABLE {snapshots.name} ADD COLUMN {name} {sql_type}")
+        except DBAPIError:  # another process added it meanwhile
+            with engine.connect() as conn:
+                if name not in {c["name"] for c in inspect(conn).get_columns(snapshots.name)}:
+                    raise
+    _UPGRADED.add(url)
+
+
+RECORD_SUFFIX = ".snapshots"
+
+
+def record_path(settings: Settings) -> Path:
+    """The signer's record of the snapshots it took: ``<key file>.snapshots`` beside the
+    signing key (owner-only), one line per snapshot, the hex of its digest."""
+    from ledger.integrity.sealer import key_path
+
+    path = key_path(settings)
+    return path.with_name(path.name + RECORD_SUFFIX)
+
+
+def _record(settings: Settings, digest: bytes) -> None:
+    """Append *digest* to the record beside the key (created owner-only), synced."""
+    fd = os.open(record_path(settings), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, digest.hex().encode("ascii") + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_RECORDS: dict[tuple[str, int, int], frozenset[bytes]] = {}
+
+
+def recorded_digests(settings: Settings) -> frozenset[bytes] | None:
+    """The digests of the snapshots the signer took (its record beside the key, read once
+    per version of the file), or None when there is no record here."""
+    path = record_path(settings)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    found = _RECORDS.get(key)
+    if found is None:
+        found = frozenset(bytes.fromhex(line) for line in path.read_text("ascii").split()
+                          if len(line) == 64)
+        _RECORDS.clear()
+        _RECORDS[key] = found
+    return found
+
+
+def tree_at(conn: Connection) -> tuple[int, bytes]:
+    """The Merkle tree's (size, root) as stored now."""
+    from ledger.integrity.sqlstore import SqlNodeStore, tree_head
+    from ledger.integrity.tree import IncrementalTree
+
+    size = tree_head(conn).size
+    return size, IncrementalTree(SqlNodeStore(conn), size).root()
+
+
+def _tree_rejection(conn: Connection, row: SnapshotRow) -> str | None:
+    """Why the snapshot's recorded tree does not hold: the root the stored tree has at the
+    recorded size is not the recorded root, or the event it was taken after is not inside it."""
+    from ledger.integrity.errors import IntegrityError
+    from ledger.integrity.sqlstore import SqlNodeStore, merkle_leaves, tree_head
+    from ledger.integrity.tree import IncrementalTree
+
+    if row.tree_size is None or row.tree_root is None:
+        return ("it records no tree size and root (taken by an earlier release): take it "
+                "again")
+    size = row.tree_size
+    head = tree_head(conn).size
+    if size > head:
+        return f"it was taken at tree size {size}, but the tree has {head} leaves"
+    try:
+        root = IncrementalTree(SqlNodeStore(conn), head).root(size)
+    except IntegrityError as e:
+        return f"the tree's root at size {size} cannot be computed ({e})"
+    if root != row.tree_root:
+        return (f"the tree's root at size {size} is not the root it was taken at (the log or "
+                "the tree was rewritten)")
+    leaf = conn.exec_driver_sql(
+        f"SELECT position FROM {merkle_leaves.name} WHERE notification_id = "
+        f"{placeholder(conn)}", (row.position,)).scalar()
+    if leaf is None or int(leaf) >= size:
+        return f"the event it was taken after is not in the tree at size {size}"
+    return None
+
+
 def _rejection(conn: Connection, table: str, row: SnapshotRow,
-               public_key: Ed25519PublicKey | None) -> str | None:
-    """Why the snapshot *row* must not be used (the cheap checks), or None."""
+               public_key: Ed25519PublicKey | None, settings: Settings) -> str | None:
+    """Why the snapshot *row* must not be used (the checks before use), or None."""
     if row.computed_digest() != row.digest:
         return "its digest does not match its content (the row was altered)"
     if public_key is None:
@@ -270,19 +396,33 @@ def _rejection(conn: Connection, table: str, row: SnapshotRow,
         return "its signature does not verify with the ledger's key (altered or forged)"
     if row.made_by != __version__:
         return f"it was made by ledger {row.made_by}, this is {__version__}"
-    m = placeholder(conn)
-    agg = id_param(conn, UUID(row.aggregate_id))
-    head = conn.exec_driver_sql(
-        f"SELECT id, state FROM {table} WHERE originator_id = {m} AND originator_version = {m}",
-        (agg, row.version)).first()
-    if head is None or int(head[0]) != row.position \
-            or hashlib.sha256(bytes(head[1])).digest() != row.head_sha256:
+    if row.tree_size is None or row.tree_root is None:
+        return ("it records no tree size and root (taken by an earlier release): take it "
+                "again")
+    recorded = recorded_digests(settings)
+    if recorded is None:
+        return (f"there is no record of the snapshots the signer took here "
+                f"({record_path(settings).name} beside the signing key), so a re-signed one "
+                "cannot be told apart")
+    if row.digest not in recorded:
+        return ("the signer never took it (not in its record beside the key): re-signed or "
+                "forged")
+    reason = _tree_rejection(conn, row)
+    if reason is not None:
+        return reason
+    rows = _event_rows(conn, table, UUID(row.aggregate_id), 0, row.version)
+    head = rows[-1] if rows else None
+    if head is None or head[1] != row.version or head[0] != row.position \
+            or hashlib.sha256(head[3]).digest() != row.head_sha256:
         return f"the event at version {row.version} is not the one it was taken after"
-    count = conn.exec_driver_sql(
-        f"SELECT count(*) FROM {table} WHERE originator_id = {m} AND originator_version <= {m}",
-        (agg, row.version)).scalar_one()
-    if int(count) != row.version:
-        return f"the aggregate has {count} events up to version {row.version}, not {row.version}"
+    if len(rows) != row.version:
+        return (f"the aggregate has {len(rows)} events up to version {row.version}, not "
+                f"{row.version}")
+    digest = EventsDigest()
+    for nid, version, topic, state in rows:
+        digest.add(nid, version, topic, state)
+    if digest.digest() != row.events_sha256:
+        return "the events up to its version are not the ones it was taken from"
     return None
 
 
@@ -299,6 +439,7 @@ def aggregate_state(ledger: GovernanceLedger, key: str, version: int | None = No
     if version is not None and version < 1:
         raise SnapshotError(f"version must be at least 1, got {version}")
     _kind, _key, agg_id = ledger.resolve_key(key)
+    ensure_tree_columns(ledger.engine)
     table = ledger.events_table.name
     s = snapshots.c
     query = select(*_COLUMNS).where(s.aggregate_id == str(agg_id))
@@ -318,7 +459,7 @@ def aggregate_state(ledger: GovernanceLedger, key: str, version: int | None = No
                 public_key, looked_up = _public_key(ledger, conn), True
             row = SnapshotRow.from_row(raw)
             query = query.where(s.version < row.version)
-            reason = _rejection(conn, table, row, public_key)
+            reason = _rejection(conn, table, row, public_key, ledger.settings)
             if reason is None:
                 try:
                     with gc_paused():
@@ -384,6 +525,7 @@ def take_snapshots(ledger: GovernanceLedger, keys: Sequence[str] = (), *,
         from ledger.integrity.sealer import signing_key
 
         key = signing_key(ledger.settings)
+    ensure_tree_columns(ledger.engine)
     table = ledger.events_table.name
     with ledger.engine.connect() as conn:
         targets = ([ledger.resolve_key(k)[2] for k in keys] if keys
@@ -392,6 +534,7 @@ def take_snapshots(ledger: GovernanceLedger, keys: Sequence[str] = (), *,
     for agg_id in targets:
         with ledger.engine.connect() as conn:
             rows = _event_rows(conn, table, agg_id)
+            tree_size, tree_root = tree_at(conn)  # read after the events: it covers them
         if not rows:
             raise AggregateNotFoundError(f"no events for aggregate {agg_id}")
         digest = EventsDigest()
@@ -402,7 +545,7 @@ def take_snapshots(ledger: GovernanceLedger, keys: Sequence[str] = (), *,
         head = rows[-1]
         row = SnapshotRow(str(agg_id), head[1], head[0], hashlib.sha256(head[3]).digest(),
                           digest.digest(), stored.topic, stored.state, __version__,
-                          now().isoformat(), b"", b"")
+                          now().isoformat(), b"", b"", tree_size, tree_root)
         digest_ = row.computed_digest()
         row = SnapshotRow(**{**vars(row), "digest": digest_,
                              "signature": key.sign(_SIGNED_DOMAIN + digest_)})
@@ -411,6 +554,8 @@ def take_snapshots(ledger: GovernanceLedger, keys: Sequence[str] = (), *,
                 snapshots.c.aggregate_id == row.aggregate_id,
                 snapshots.c.version == row.version))).first()
             if exists is None:
+                # The signer's record first: a row it has no record of is never used.
+                _record(ledger.settings, digest_)
                 conn.execute(insert(snapshots).values(**vars(row)))
         if exists is None:
             log.info("snapshot taken", aggregate=row.aggregate_id, version=row.version,
@@ -443,17 +588,21 @@ def _same_state(mapper: Mapper[UUID], a: Any, b: Any) -> bool:
 def check_snapshots(ledger: GovernanceLedger, public_key: Ed25519PublicKey,
                     progress: Callable[[int], None] | None = None) -> Iterator[SnapshotCheck]:
     """The full check of every stored snapshot (``verify --snapshots``): the row's digest and
-    its signature (with *public_key*, the key ``verify`` checks checkpoints with), the events
+    its signature (with *public_key*, the key ``verify`` checks checkpoints with), that the
+    signer's record beside the key (where there is one) lists it, the tree it was taken at
+    (its recorded root is the stored tree's root at its recorded size), the events
     it covers (notification id and bytes of the head event, the digest of all of
     them, recomputed) and its state against the state the library replays from the events.
 
     Aggregates are replayed once, in version order, stopping at each snapshot's version.
     """
+    ensure_tree_columns(ledger.engine)
     table = ledger.events_table.name
     s = snapshots.c
     with ledger.engine.connect() as conn:
         ids = [str(a) for a in conn.execute(
             select(s.aggregate_id).distinct().order_by(s.aggregate_id)).scalars()]
+    recorded = recorded_digests(ledger.settings)
     done = 0
     for text_id in ids:
         with ledger.engine.connect() as conn:
@@ -467,7 +616,9 @@ def check_snapshots(ledger: GovernanceLedger, public_key: Ed25519PublicKey,
                                         f"aggregate id {text_id!r} is not a UUID")
                 continue
             events = _event_rows(conn, table, agg_id)
-        yield from _check_aggregate(ledger, agg_id, rows, events, public_key)
+            trees = {row.version: _tree_rejection(conn, row) for row in rows
+                     if row.tree_size is not None}
+        yield from _check_aggregate(ledger, agg_id, rows, events, public_key, trees, recorded)
         done += len(rows)
         if progress:
             progress(done)
@@ -475,6 +626,7 @@ def check_snapshots(ledger: GovernanceLedger, public_key: Ed25519PublicKey,
 
 def _check_aggregate(ledger: GovernanceLedger, agg_id: UUID, rows: list[SnapshotRow],
                      events: list[tuple[int, int, str, bytes]], public_key: Ed25519PublicKey,
+                     trees: dict[int, str | None], recorded: frozenset[bytes] | None,
                      ) -> Iterator[SnapshotCheck]:
     mapper = ledger.mapper
     digest = EventsDigest()
@@ -491,6 +643,13 @@ def _check_aggregate(ledger: GovernanceLedger, agg_id: UUID, rows: list[Snapshot
         elif not row.signature_ok(public_key):
             yield problem("snapshot_signature", "its signature does not verify with the key "
                           "(altered or forged)")
+        elif row.tree_size is not None and recorded is not None \
+                and row.digest not in recorded:
+            yield problem("snapshot_unrecorded", "the signer's record beside the key has no "
+                          "such snapshot (re-signed or forged)")
+        tree = trees.get(row.version)
+        if tree is not None:
+            yield problem("snapshot_tree", tree)
         while i < len(events) and events[i][1] <= row.version:
             nid, version, topic, state = events[i]
             digest.add(nid, version, topic, state)

@@ -17,6 +17,7 @@ import click
 from ledger.cli import DEMO_SECTIONS, cli, json_option, renderer, state
 from ledger.i18n import add_labels
 from ledger.integrity import sealer
+from ledger.integrity.verifier import load_witness_policy as load_verify_policy
 from ledger.integrity.verifier import verify as verify_ledger
 from ledger.render import Renderer
 
@@ -32,6 +33,8 @@ add_labels({
     "verifier_key": ("验证公钥", "verifier key"),
     "integrity_title": ("防篡改日志", "Tamper-evident log"),
 })
+
+
 
 
 def load_witness_policy(path: str | None) -> Any:
@@ -181,50 +184,75 @@ def _read_key(value: str | None) -> str | None:
     return value.strip()
 
 
+UNVERIFIED = ("neither --key (the published verifier key) nor a witness policy "
+              "(--witness-policy / LEDGER_WITNESS_POLICY) was given, so the ledger could only be "
+              "checked against itself; pass one, or --allow-unverified to run the check anyway")
+
+
 @cli.command("verify")
 @click.option("--checkpoint", "checkpoint_file", type=click.Path(exists=True, dir_okay=False),
               metavar="FILE", help="A signed checkpoint you kept: check the log still extends it.")
 @click.option("--key", "verifier_key", metavar="VERIFIER_KEY",
               help="The published verifier key (or a file holding it) to check signatures "
-                   "with; default: the public half of the ledger's key file, else (with a "
-                   "warning) the key stored with the ledger's first checkpoint.")
+                   "with. Without it (and without a witness policy) verify refuses to run "
+                   "unless --allow-unverified is given.")
+@witness_policy_option
+@click.option("--allow-unverified", is_flag=True,
+              help="Run without --key and without a witness policy: signatures are then "
+                   "checked with the ledger's own key file (else the key stored with its "
+                   "first checkpoint), which shows only that the ledger agrees with itself.")
 @click.option("--snapshots", "check_snapshots", is_flag=True,
               help="Also check every stored snapshot of aggregate state against the events "
-                   "it covers (its digest, the events, and the state replayed from them).")
+                   "it covers (its digest, the tree, the events, and the state replayed from "
+                   "them).")
+@click.option("--full", is_flag=True,
+              help="Also recompute every stored interior node of the Merkle tree from the "
+                   "leaves and compare (a node proofs are built from that was altered).")
+@click.option("--projections", "check_projections", is_flag=True,
+              help="Also rebuild every read model into shadow tables and compare them row by "
+                   "row with the live tables (nothing live is changed).")
 @json_option
-def verify_cmd(checkpoint_file: str | None, verifier_key: str | None, check_snapshots: bool,
-               as_json: bool) -> None:
+def verify_cmd(checkpoint_file: str | None, verifier_key: str | None,
+               witness_policy: str | None, allow_unverified: bool, check_snapshots: bool,
+               full: bool, check_projections: bool, as_json: bool) -> None:
     """Check the whole log against its Merkle tree and signed checkpoints.
 
-    Recomputes every sealed event's leaf from the stored event, every checkpoint's root and
-    signature, that the leaves cover the log exactly once and in order, that every event was
-    written by a recorded command, and (with --checkpoint) that the log still extends a
-    checkpoint you kept. With --snapshots, every snapshot 'ledger snapshot' stored is
-    checked too: it must equal the state the events replay to. It does not seal: events
-    recorded after the last 'ledger checkpoint' are counted but not covered. Findings are
-    printed as JSON lines {"position", "kind", "detail"}; the exit status is 1 if there is
-    any, else 0 with a one-line summary.
+    Recomputes every event's leaf from the stored event (and its command-log row), every
+    checkpoint's root and signature, that the leaves cover the log exactly once and in
+    order (an event without a leaf is a finding), that every event was written by a recorded
+    command, and (with --checkpoint) that the log still extends a checkpoint you kept. With a
+    witness policy, the latest checkpoint must carry its quorum of cosignatures. --full
+    recomputes every stored tree node, --projections every read model, --snapshots every
+    stored snapshot. Findings are printed as JSON lines {"position", "kind", "detail"}; the
+    exit status is 1 if there is any, else 0 with a one-line summary; 2 when there is
+    nothing to check against (no --key, no witness policy) without --allow-unverified.
 
     \b
     Example:
-      ledger verify
+      ledger verify --key verifier-key.txt
       ledger verify --checkpoint checkpoint-2025-06-30.txt --key "zq-governance-ledger/ZQ+…"
-      ledger verify --snapshots
+      ledger verify --witness-policy /etc/ledger/witnesses.txt --full --projections
+      ledger verify --allow-unverified --snapshots
     """
+    if verifier_key is None and not witness_policy and not allow_unverified:
+        click.echo(f"Error: {UNVERIFIED}", err=True)
+        sys.exit(2)
+    policy = load_verify_policy(witness_policy)
     note = Path(checkpoint_file).read_text(encoding="utf-8") if checkpoint_file else None
     with _progress_bar(sys.stderr.isatty() and not as_json) as progress:
         result = verify_ledger(state().ledger(), note, verifier_key=_read_key(verifier_key),
-                               progress=progress, snapshots=check_snapshots)
-    if result.key_source == "stored":
-        click.echo("WARNING: no key file and no --key: signatures were checked against the "
-                   "verifier key stored in the ledger itself; pass --key with the published key",
-                   err=True)
+                               progress=progress, snapshots=check_snapshots, full=full,
+                               projections=check_projections, witness_policy=policy)
+    if verifier_key is None and policy is None:
+        click.echo(f"WARNING: unverified: signatures were checked with the {result.key_source}"
+                   " key of the ledger itself; pass --key with the published key", err=True)
     if as_json:
         renderer(True).emit({
             "ok": result.ok, "events": result.events, "tree_size": result.tree_size,
             "root": sealer._b64(result.root), "checkpoints": result.checkpoints,
             "unsealed": result.unsealed, "key": result.key_source,
-            "snapshots": result.snapshots,
+            "snapshots": result.snapshots, "nodes": result.nodes,
+            "projection_rows": result.projection_rows, "witnesses": result.witnesses,
             "findings": [f.public() for f in result.findings]})
     else:
         for finding in result.findings:

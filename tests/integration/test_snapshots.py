@@ -149,23 +149,28 @@ def test_an_edited_snapshot_is_not_used_and_verify_reports_it(ledger: Governance
     assert "signature" in got["ignored_snapshots"][0]["reason"]
     assert "snapshot_signature" in _kinds(ledger)
 
-    # 3. Signed with the ledger's own key but not the state of the events (a compromised
-    # key, or a bug): the cheap checks pass, the full check does not.
+    # 3. Re-signed with the ledger's own key (stolen, or read off the disk): the signer's
+    # record beside the key has no such snapshot, so it is not used; the full check also
+    # replays the events.
     _replace(ledger, good, sign_with=KEY, state=forged_state)
-    assert _kinds(ledger) == ["snapshot_state"]
+    got = _state(ledger, "ZQ-001")
+    assert (got["state"], got["snapshot"]["version"]) == (replayed, good.version - 1)
+    assert "never took it" in got["ignored_snapshots"][0]["reason"]
+    assert _kinds(ledger) == ["snapshot_unrecorded", "snapshot_state"]
 
     # 4. Claiming to follow other events: not used, and reported.
     _replace(ledger, good, sign_with=KEY, head_sha256=hashlib.sha256(b"other").digest())
     got = _state(ledger, "ZQ-001")
     assert (got["state"], got["snapshot"]["version"]) == (replayed, good.version - 1)
-    assert "not the one it was taken after" in got["ignored_snapshots"][0]["reason"]
-    assert _kinds(ledger) == ["snapshot_events"]
+    assert got["ignored_snapshots"][0]["version"] == good.version
+    assert _kinds(ledger) == ["snapshot_unrecorded", "snapshot_events"]
 
-    # 5. Made by another version of the ledger: not used, but not a finding (it matches).
+    # 5. Made by another version of the ledger: not used; only the missing record is a
+    # finding (the state matches).
     _replace(ledger, good, sign_with=KEY, made_by="0.0.1")
     got = _state(ledger, "ZQ-001")
     assert "made by ledger 0.0.1" in got["ignored_snapshots"][0]["reason"]
-    assert _kinds(ledger) == []
+    assert _kinds(ledger) == ["snapshot_unrecorded"]
 
     # Repaired: the snapshot is used again.
     _replace(ledger, good, sign_with=KEY)
@@ -198,7 +203,7 @@ def test_snapshot_state_and_verify_snapshots_in_the_cli(tmp_path: Path) -> None:
     assert shown.exit_code == 0, shown.output
     assert shown.output.startswith("State of ZQ-001: Community ")
     assert "(from the snapshot at version " in shown.output
-    checked = run(cli, ["--db", db, "verify", "--snapshots"])
+    checked = run(cli, ["--db", db, "verify", "--allow-unverified", "--snapshots"])
     assert checked.exit_code == 0, checked.output
     assert "snapshots checked against the events" in checked.output
     bad = run(cli, ["--db", db, "state", "ZQ-001", "--version", "9999"])
