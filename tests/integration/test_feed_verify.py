@@ -6,6 +6,7 @@ or another origin — its own position and the ledger unchanged."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -221,3 +222,47 @@ def test_another_key_or_another_origin_is_refused_before_anything_is_handed_on(
             sub.catch_up(got)
         assert e.value.kind == "origin_changed"
         assert got.snapshot() == (0, [], None)
+
+
+def test_pages_and_the_stream_carry_the_origin_and_the_latest_checkpoint(
+        signed: GovernanceLedger, feed: str) -> None:
+    import json
+
+    import httpx
+
+    ledger = signed
+    origin = sealer.log_origin(ledger)
+    latest = sealer.latest_checkpoint(ledger)
+    assert latest is not None
+    page = httpx.get(f"{feed}/events", params={"limit": 2, "records": 1}).json()
+    assert page["origin"] == origin
+    assert page["checkpoint"]["size"] == latest.size and page["checkpoint"]["note"] == latest.note
+    assert [e["record"]["position"] for e in page["events"]] == [0, 1]
+    assert page["events"][0]["record"]["leaf_format"] == 2
+    assert "record" not in httpx.get(f"{feed}/events", params={"limit": 1}).json()["events"][0]
+    frames: list[tuple[str, dict[str, Any]]] = []
+    deadline = time.monotonic() + 20
+    with httpx.Client(base_url=feed, timeout=10) as c, c.stream(
+            "GET", "/events/stream", params={"after": _positions(ledger)[-2]}) as r:
+        kind = ""
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:"):
+                frames.append((kind, json.loads(line[5:])))
+                if len(frames) == 2:
+                    _appoint(ledger, 70)  # written and signed while we listen
+                    sealer.seal(ledger, key=KEY)
+            elif line == "":
+                kind = ""
+            if len(frames) == 4 or time.monotonic() > deadline:
+                break
+    assert [k for k, _ in frames[:2]] == ["checkpoint", ""]
+    assert frames[0][1] == {"origin": origin, "checkpoint": page["checkpoint"]}
+    assert frames[1][1]["checkpoint"] == {"size": latest.size, "root": page["checkpoint"]["root"]}
+    assert sorted(k for k, _ in frames[2:]) == ["", "checkpoint"]
+    new_cp = next(f for k, f in frames[2:] if k == "checkpoint")
+    new_event = next(f for k, f in frames[2:] if k == "")
+    assert new_cp["checkpoint"]["size"] == latest.size + 1
+    assert new_event["origin"] == origin
+    assert new_event["checkpoint"]["size"] in (latest.size, latest.size + 1)
