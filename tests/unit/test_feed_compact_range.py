@@ -41,7 +41,7 @@ def test_the_compact_range_gives_the_reference_root_at_every_size(n: int) -> Non
 
 
 def test_a_frontier_of_the_wrong_shape_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="has 2 nodes"):
         CompactRange(3, [_leaf(0)])
 
 
