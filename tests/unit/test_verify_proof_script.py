@@ -116,10 +116,21 @@ def test_valid_proof_checked_against_the_published_key_prints_ok(tmp_path: Path)
     assert result.stderr == ""
 
 
-def test_valid_proof_without_key_uses_the_document_key_and_warns(tmp_path: Path) -> None:
+def test_valid_proof_without_key_is_refused_with_exit_2(tmp_path: Path) -> None:
     result = _run(_build_document(), tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("FAIL: nothing to check the proof against")
+    assert "--key" in result.stderr
+    assert "--witness-policy" in result.stderr
+    assert "--allow-unverified" in result.stderr
+
+
+def test_allow_unverified_uses_the_document_key_and_warns(tmp_path: Path) -> None:
+    result = _run(_build_document(), tmp_path, "--allow-unverified")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("OK:")
+    assert "the document's own key" in result.stdout
     assert "WARNING" in result.stderr
     assert "--key" in result.stderr
 
@@ -235,7 +246,8 @@ def test_forged_document_with_its_own_key_fails_against_the_published_key(
     tmp_path: Path,
 ) -> None:
     forged = _build_document(key=ATTACKER_KEY)
-    assert _run(forged, tmp_path).returncode == 0  # self-consistent, hence the warning
+    assert _run(forged, tmp_path).returncode == 2  # nothing to trust: refused
+    assert _run(forged, tmp_path, "--allow-unverified").returncode == 0  # self-consistent
     result = _run(forged, tmp_path, "--key", LOG_VERIFIER_KEY)
     assert result.returncode == 1
     assert "FAIL: checkpoint has no signature by" in result.stderr
@@ -265,7 +277,7 @@ def test_malformed_document_fails_without_a_traceback(tmp_path: Path, text: str)
 
 
 def test_missing_file_fails(tmp_path: Path) -> None:
-    result = _run(None, tmp_path, str(tmp_path / "absent.json"))
+    result = _run(None, tmp_path, str(tmp_path / "absent.json"), "--key", LOG_VERIFIER_KEY)
     assert result.returncode == 1
     assert result.stderr.startswith("FAIL: cannot read")
 
