@@ -87,18 +87,21 @@ def read_page(ledger: GovernanceLedger, after: int, limit: int,
 # ----------------------------------------------------------------------------- the log's state
 def log_state(ledger: GovernanceLedger, conn: Connection | None = None) -> dict[str, Any]:
     """The log's ``origin`` and its latest signed ``checkpoint`` (size, root, signed note
-    with any cosignatures, verifier key; ``None`` before the first), as every page, stream
-    and proof answer carries them."""
+    with any cosignatures, verifier key; ``None`` before the first under this origin), as
+    every page, stream and proof answer carries them."""
     from ledger.integrity import sealer
 
     if conn is None:
         with ledger.engine.connect() as c:
             return log_state(ledger, c)
+    origin = sealer.log_origin(ledger, conn)
     latest = sealer.latest_checkpoint(ledger, conn)
+    if latest is not None and latest.origin != origin:
+        latest = None  # signed under a previous origin: nothing is signed under this one yet
     checkpoint = None if latest is None else {
         "size": latest.size, "root": base64.b64encode(latest.root).decode("ascii"),
         "note": latest.note, "verifier_key": latest.verifier_key}
-    return {"origin": sealer.log_origin(ledger, conn), "checkpoint": checkpoint}
+    return {"origin": origin, "checkpoint": checkpoint}
 
 
 def leaf_records(ledger: GovernanceLedger, events: Sequence[LoggedEvent],

@@ -22,6 +22,7 @@ from ledger.cli import cli
 from ledger.config import Settings
 from ledger.errors import LedgerError
 from ledger.feed.client import FeedIntegrityError, Subscriber
+from ledger.feed.log import log_state
 from ledger.integrity import sealer, signer
 from ledger.integrity.errors import LogForkError
 from ledger.integrity.sqlstore import log_identity
@@ -141,6 +142,11 @@ def test_an_older_backup_refuses_writes_until_a_new_origin_and_the_subscriber_st
     assert after[0][0] == before[0][0] + 1 and len(after[1]) == 2
     new_origin = after[1][-1]
     assert new_origin in started and new_origin != before[1][0]
+    led = GovernanceLedger(settings=Settings(db_url=db))
+    try:  # nothing is signed under the new origin yet: the feed shows no checkpoint
+        assert log_state(led) == {"origin": new_origin, "checkpoint": None}
+    finally:
+        led.close()
     assert register(db, "ZQ-004", "东苑").exit_code == 0
     ok(db, "checkpoint")
     assert _store(db)[2][-1] == after[0][0] + 1
