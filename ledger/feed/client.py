@@ -328,10 +328,19 @@ class Subscriber:
         ready: list[Event] = []
         events: list[Event] = page["events"]
         for event in events:
-            record = event.get("record")
-            leaf = record.get("position") if isinstance(record, dict) else None
-            if record is None or (leaf == frontier.size and frontier.size >= new.size):
-                break  # no leaf yet, or beyond the checkpoint: wait for the next one
+            if "record" not in event:
+                raise FeedError("the feed serves no leaf records (/events?records=1): it is "
+                                "older than this subscriber and cannot be verified")
+            record = event["record"]
+            if frontier.size >= new.size and (
+                    record is None or (isinstance(record, dict)
+                                       and record.get("position") == frontier.size)):
+                break  # beyond the checkpoint (or not sealed yet): wait for the next one
+            if record is None:
+                raise FeedIntegrityError(
+                    "bad_record", f"the event at log position {event['position']} has no leaf, "
+                    f"though the checkpoint covers {new.size} leaves and this subscriber has "
+                    f"verified {frontier.size}: its leaf was removed or it was inserted")
             frontier.append(check_record(event, frontier.size))
             ready.append(event)
         if frontier.size > verified_before and not self._consistent(frontier.size,

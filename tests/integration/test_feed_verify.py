@@ -266,3 +266,16 @@ def test_pages_and_the_stream_carry_the_origin_and_the_latest_checkpoint(
     assert new_cp["checkpoint"]["size"] == latest.size + 1
     assert new_event["origin"] == origin
     assert new_event["checkpoint"]["size"] in (latest.size, latest.size + 1)
+
+
+def test_an_event_whose_leaf_was_removed_is_a_bad_record_not_a_wait(
+        signed: GovernanceLedger, feed: str, tmp_path: Path) -> None:
+    ledger = signed
+    victim = _positions(ledger)[3]
+    _raw(ledger, "DELETE FROM ledger_merkle_leaves WHERE notification_id = :i", i=victim)
+    with _subscriber(feed, tmp_path, ledger) as sub:
+        got = Received(sub)
+        with pytest.raises(FeedIntegrityError) as e:
+            sub.catch_up(got)
+        assert e.value.kind == "bad_record" and "has no leaf" in str(e.value)
+        assert all(p < victim for p in got.positions())
