@@ -30,7 +30,7 @@ from ledger import __version__
 from ledger.application import GovernanceLedger
 from ledger.errors import CommandValidationError, LedgerError
 from ledger.feed import EVENT_SCHEMA
-from ledger.feed.log import MAX_POSITION, Page, public_event, read_page
+from ledger.feed.log import MAX_POSITION, Page, log_state, public_event, public_page, read_page
 from ledger.feed.models import EventPage, Health, errors
 from ledger.feed.notify import Waker, waker_for
 from ledger.feed.queries import LedgerDep, discover
@@ -185,7 +185,8 @@ def _event_routes(app: FastAPI) -> None:
 
             top = head(conn, ledger)
         return JSONResponse({"status": "ok", "head": top, "event_schema": EVENT_SCHEMA,
-                             "database": ledger.engine.dialect.name})
+                             "database": ledger.engine.dialect.name,
+                             "origin": log_state(ledger)["origin"]})
 
     @app.get("/events", response_model=EventPage, responses=errors(404), tags=["feed"],
              summary="A page of events in log order")
@@ -193,16 +194,24 @@ def _event_routes(app: FastAPI) -> None:
                after: Annotated[int, AFTER] = 0,
                limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
                types: Annotated[TypeNames | None, TYPES] = None,
-               aggregate: Annotated[str | None, AGGREGATE] = None) -> JSONResponse:
-        """Events after ``after``, oldest first. Follow ``next_after`` for the next page;
-        when ``has_more`` is false you are at the head: wait, or use ``/events/stream``."""
+               aggregate: Annotated[str | None, AGGREGATE] = None,
+               records: Annotated[bool, Query(description=(
+                   "Also give each event its leaf `record` (the canonical record its Merkle "
+                   "leaf hashes) and the stored `leaf_hash`, for a verifying reader."))] = False,
+               ) -> JSONResponse:
+        """Events after ``after``, oldest first, with the log's ``origin`` and latest signed
+        ``checkpoint``. Follow ``next_after`` for the next page; when ``has_more`` is false
+        you are at the head: wait, or use ``/events/stream``."""
         page = read_page(ledger, after, limit, _types(types), _aggregate(ledger, aggregate))
-        return JSONResponse(page.public())
+        return JSONResponse(public_page(ledger, page, records=records))
 
     @app.get("/events/stream", tags=["feed"], responses={
         200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
               "description": "Server-Sent Events: `id:` is the log position, `data:` one "
-                             f"event in schema {EVENT_SCHEMA}; comment lines are heartbeats."},
+                             f"event in schema {EVENT_SCHEMA} with the log's `origin` and the "
+                             "latest checkpoint's `size` and `root`; an `event: checkpoint` "
+                             "message (origin and the full checkpoint) comes first and whenever "
+                             "a new checkpoint is signed; comment lines are heartbeats."},
         **errors(404)}, summary="Live events as Server-Sent Events")
     async def stream(request: Request,
                      after: Annotated[int, AFTER] = 0,
@@ -230,6 +239,10 @@ def _event_routes(app: FastAPI) -> None:
             "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+def _compact(obj: object) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
 async def _sse(request: Request, ledger: GovernanceLedger, after: int, types: list[str],
                aggregate: UUID | None) -> AsyncIterator[str]:
     waker: Waker = request.app.state.waker
@@ -238,14 +251,24 @@ async def _sse(request: Request, ledger: GovernanceLedger, after: int, types: li
     yield "retry: 1000\n\n"
     last_sent = loop.time()
     idle = 0
+    shown: Any = None
     while True:
         token = waker.token()
         page: Page = await run_in_threadpool(read_page, ledger, after, STREAM_BATCH, types,
                                              aggregate)
+        state = await run_in_threadpool(log_state, ledger)
+        if state != shown:
+            # The log's identity and latest signed checkpoint, before the events it applies to
+            # and again whenever it changes.
+            shown = state
+            yield f"event: checkpoint\ndata: {_compact(state)}\n\n"
         if page.events:
+            cp = state["checkpoint"]
+            log_fields = {"origin": state["origin"], "checkpoint": None if cp is None else
+                          {"size": cp["size"], "root": cp["root"]}}
             chunks = []
             for ev in page.events:
-                data = json.dumps(public_event(ev), ensure_ascii=False, separators=(",", ":"))
+                data = _compact({**public_event(ev), **log_fields})
                 chunks.append(f"id: {ev.position}\ndata: {data}\n\n")
             yield "".join(chunks)
             after = page.next_after

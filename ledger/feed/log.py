@@ -10,6 +10,7 @@ to the head seen first" is complete, and the next page can start at that head.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from sqlalchemy import Connection, func, or_, select
 
 from ledger.application import GovernanceLedger
 from ledger.eventlog import LoggedEvent, decode
+from ledger.integrity.canonical import event_record_v2
+from ledger.store import placeholder
 
 MAX_POSITION = 2**63 - 1
 
@@ -79,3 +82,92 @@ def read_page(ledger: GovernanceLedger, after: int, limit: int,
     full = len(events) == limit and events[-1].position < top
     next_after = events[-1].position if full else max(top, after)
     return Page(after=after, events=events, next_after=next_after, head=top, has_more=full)
+
+
+# ----------------------------------------------------------------------------- the log's state
+def log_state(ledger: GovernanceLedger, conn: Connection | None = None) -> dict[str, Any]:
+    """The log's ``origin`` and its latest signed ``checkpoint`` (size, root, signed note
+    with any cosignatures, verifier key; ``None`` before the first under this origin), as
+    every page, stream and proof answer carries them."""
+    from ledger.integrity import sealer
+
+    if conn is None:
+        with ledger.engine.connect() as c:
+            return log_state(ledger, c)
+    origin = sealer.log_origin(ledger, conn)
+    latest = sealer.latest_checkpoint(ledger, conn)
+    if latest is not None and latest.origin != origin:
+        latest = None  # signed under a previous origin: nothing is signed under this one yet
+    checkpoint = None if latest is None else {
+        "size": latest.size, "root": base64.b64encode(latest.root).decode("ascii"),
+        "note": latest.note, "verifier_key": latest.verifier_key}
+    return {"origin": origin, "checkpoint": checkpoint}
+
+
+def leaf_records(ledger: GovernanceLedger, events: Sequence[LoggedEvent],
+                 ) -> list[tuple[dict[str, Any] | None, str | None]]:
+    """For each event: its leaf record (the canonical record its Merkle leaf is the hash of,
+    format 2, or 1 for a leaf of an earlier release) and the stored leaf hash (base64).
+
+    ``(None, None)`` for an event without a leaf. When the event no longer matches its leaf
+    (its row, its command-log row or the leaf was altered), the record is the format-2 record
+    of the event as stored now, served beside the stored leaf: a verifying reader hashes it
+    and sees the difference itself.
+    """
+    from ledger.integrity import sealer
+    from ledger.integrity.errors import RecordMismatchError
+    from ledger.integrity.sqlstore import merkle_leaves, merkle_nodes
+    from ledger.store import command_log
+
+    if not events:
+        return []
+    ids = [e.position for e in events]
+    leaves: dict[int, tuple[int, bytes | None]] = {}
+    commands: dict[int, sealer.CommandRow] = {}
+    with ledger.engine.connect() as conn:
+        mark = placeholder(conn)
+        for start in range(0, len(ids), 400):
+            chunk = ids[start:start + 400]
+            marks = ", ".join([mark] * len(chunk))
+            for nid, pos, leaf in conn.exec_driver_sql(
+                    f"SELECT l.notification_id, l.position, n.hash FROM {merkle_leaves.name} l "
+                    f"LEFT OUTER JOIN {merkle_nodes.name} n ON n.level = 0 AND n.idx = l.position"
+                    f" WHERE l.notification_id IN ({marks})", tuple(chunk)).all():
+                leaves[int(nid)] = (int(pos), None if leaf is None else bytes(leaf))
+            for found_row in conn.exec_driver_sql(
+                    "SELECT command_id, type, actor, recorded_at, first_notification_id, "
+                    f"last_notification_id, result FROM {command_log.name} "
+                    f"WHERE first_notification_id IN ({marks})", tuple(chunk)).all():
+                bound = sealer.CommandRow.of(tuple(found_row))
+                if bound is not None:
+                    commands[bound.first] = bound
+    out: list[tuple[dict[str, Any] | None, str | None]] = []
+    mapper = ledger.mapper
+    for ev in events:
+        found = leaves.get(ev.position)
+        if found is None:
+            out.append((None, None))
+            continue
+        position, stored = found
+        row = sealer.EventRow(ev.position, str(ev.aggregate_id), ev.version, ev.topic, ev.state)
+        command = commands.get(ev.position)
+        try:
+            record = sealer.leaf_record(position, row, command, stored, mapper)
+        except RecordMismatchError:
+            record = event_record_v2(**sealer.record_fields_v2(position, row, command, mapper))
+        out.append((record, None if stored is None else base64.b64encode(stored).decode("ascii")))
+    return out
+
+
+def public_page(ledger: GovernanceLedger, page: Page, *, records: bool = False,
+                ) -> dict[str, Any]:
+    """A page as served: the events, the log's origin and latest checkpoint, and with
+    *records* each event's leaf record and stored leaf hash."""
+    body = page.public()
+    body.update(log_state(ledger))
+    if records:
+        for event, (record, leaf) in zip(body["events"], leaf_records(ledger, page.events),
+                                         strict=True):
+            event["record"] = record
+            event["leaf_hash"] = leaf
+    return body

@@ -37,6 +37,22 @@ class PublicEvent(BaseModel):
     recorded_at: str = Field(description="When the ledger recorded it (ISO 8601, UTC).")
     envelope: Envelope
     data: dict[str, Any] = Field(description="The event's own fields (JSON values only).")
+    record: dict[str, Any] | None = Field(
+        None, description="With ?records=1: the canonical record (leaf format 2, or 1 for a "
+                          "leaf of an earlier release) whose hash is the event's Merkle leaf; "
+                          "null for an event without a leaf.")
+    leaf_hash: str | None = Field(
+        None, description="With ?records=1: the stored leaf hash (base64).")
+
+
+class LogCheckpoint(BaseModel):
+    """The latest signed checkpoint of the log."""
+
+    size: int = Field(description="Tree size: how many leaves (events) it covers.")
+    root: str = Field(description="Root hash (base64).")
+    note: str = Field(description="The signed note (C2SP tlog-checkpoint), with the log's "
+                                  "signature and any witness cosignatures.")
+    verifier_key: str = Field(description="The log's verifier key the note is signed with.")
 
 
 class EventPage(BaseModel):
@@ -49,6 +65,10 @@ class EventPage(BaseModel):
                     "ones the filters left out, so a filtered reader does not re-scan.")
     head: int = Field(description="The last position in the log when the page was read.")
     has_more: bool = Field(description="Whether more events follow right away.")
+    origin: str = Field(description="The log's origin (its identity; changes only with "
+                                    "'ledger restore --new-origin').")
+    checkpoint: LogCheckpoint | None = Field(
+        description="The latest signed checkpoint (null before the first).")
     events: list[PublicEvent]
 
 
@@ -72,6 +92,7 @@ class Health(BaseModel):
     head: int
     event_schema: Literal["ledger-event/1"]
     database: Literal["sqlite", "postgresql"]
+    origin: str = Field(description="The log's origin.")
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

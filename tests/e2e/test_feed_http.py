@@ -90,19 +90,30 @@ def test_the_stream_sends_positions_as_ids_resumes_from_last_event_id_and_beats(
             ids: list[int] = []
             beats = 0
             pushed = False
+            named = ""
+            checkpoint_frames = 0
             for field, value in sse(r):
                 if field == "id":
                     ids.append(int(value))
+                elif field == "event":
+                    named = value
+                elif field == "data" and named == "checkpoint":
+                    checkpoint_frames += 1  # the log's origin and latest checkpoint
+                    assert json.loads(value)["origin"].startswith("zq-governance-ledger/")
                 elif field == "data":
-                    assert json.loads(value)["position"] == ids[-1]
+                    event = json.loads(value)
+                    assert event["position"] == ids[-1]
+                    assert event["origin"].startswith("zq-governance-ledger/")
                 elif field == "" and value:
                     beats += 1  # a comment line
+                elif field == "":
+                    named = ""
                 if ids == [3, 4, 5] and not pushed:
                     appoint(garden, "ZQ-001", 1)  # written while we listen
                     pushed = True
                 if len(ids) == 4 and beats:
                     break
-        assert ids == [3, 4, 5, 6]
+        assert ids == [3, 4, 5, 6] and checkpoint_frames == 1
         with c.stream("GET", "/events/stream", params={"after": 0},
                       headers={"Last-Event-ID": "5"}) as r:
             first = next(int(v) for f, v in sse(r) if f == "id")

@@ -47,6 +47,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                                 "firm": "91310112MA1GC7N476", "year": 2025,
                                 "rule": "firm.elimination@1", "reason": "得分低于60分且满意度低于50%",
                                 "occurred_at": "2025-12-01"},
+    "log.new_origin": {"type": "log.new_origin", "actor": "P-0001", "post": "town.ledger_admin@ZQ",
+                       "town": "ZQ", "new_origin": "zq-governance-ledger/ZQ/00000000000000aa",
+                       "previous_origin": "zq-governance-ledger/ZQ/0000000000000001",
+                       "previous_size": 1, "reason": "换用新的日志来源",
+                       "occurred_at": "2025-06-01"},
 }
 
 

@@ -210,10 +210,14 @@ def test_integrity_routes_serve_the_latest_checkpoint_and_proofs(
     sealed = sealer.seal(ledger, key=Ed25519PrivateKey.generate()).checkpoint
     latest = client.get("/checkpoints/latest").json()
     assert latest == sealed.public()
+    log = {"size": sealed.size, "root": latest["root"], "note": sealed.note,
+           "verifier_key": sealed.verifier_key}
     inclusion = client.get("/proofs/inclusion", params={"event": "ZQ-001@2"}).json()
-    assert inclusion == sealer.inclusion_proof_document(ledger, "ZQ-001@2")
+    assert inclusion == {**sealer.inclusion_proof_document(ledger, "ZQ-001@2"),
+                         "latest_checkpoint": log}
     consistency = client.get("/proofs/consistency", params={"from": 2}).json()
-    assert consistency == sealer.consistency_proof_document(ledger, 2)
+    assert consistency == {**sealer.consistency_proof_document(ledger, 2),
+                           "latest_checkpoint": log}
     beyond = client.get("/proofs/consistency", params={"from": 99})
     assert beyond.status_code == 404
     assert beyond.json()["error"]["code"] == "proof_unavailable"

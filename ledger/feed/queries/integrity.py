@@ -9,8 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
+from ledger.application import GovernanceLedger
 from ledger.errors import NotFoundError
-from ledger.feed.log import MAX_POSITION
+from ledger.feed.log import MAX_POSITION, log_state
 from ledger.feed.models import errors
 from ledger.feed.queries import LedgerDep, json_response, query_router
 from ledger.integrity import sealer
@@ -24,6 +25,12 @@ class ProofUnavailableError(NotFoundError):
     consistency proof from a size beyond the latest checkpoint)."""
 
     code = "proof_unavailable"
+
+def _with_log(ledger: GovernanceLedger, document: dict[str, Any]) -> dict[str, Any]:
+    """A proof document with the log's latest checkpoint beside it (``latest_checkpoint``:
+    size, root, note, verifier key), as every feed answer carries it."""
+    return {**document, "latest_checkpoint": log_state(ledger)["checkpoint"]}
+
 
 SIZE = Query(ge=1, le=MAX_POSITION, description="A signed checkpoint's tree size.")
 
@@ -49,7 +56,8 @@ def proofs_inclusion(ledger: LedgerDep,
                      size: Annotated[int | None, SIZE] = None) -> JSONResponse:
     """Like ``ledger prove inclusion EVENT-REF --json``: ``ledger-inclusion-proof/1``."""
     try:
-        return json_response(sealer.inclusion_proof_document(ledger, event, size))
+        return json_response(_with_log(ledger, sealer.inclusion_proof_document(ledger, event,
+                                                                                size)))
     except ProofRequestError as e:
         if isinstance(e, NotSealedError):
             raise
@@ -69,7 +77,8 @@ def proofs_consistency(ledger: LedgerDep,
                            ] = None) -> JSONResponse:
     """Like ``ledger prove consistency --from N --to M --json``: ``ledger-consistency-proof/1``."""
     try:
-        return json_response(sealer.consistency_proof_document(ledger, from_size, to_size))
+        return json_response(_with_log(ledger, sealer.consistency_proof_document(
+            ledger, from_size, to_size)))
     except ProofRequestError as e:
         if isinstance(e, NotSealedError):
             raise
