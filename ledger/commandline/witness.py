@@ -43,7 +43,13 @@ def witness_group() -> None:
               "witness.district.example.")
 def witness_init(key_file: Path, state_file: Path, name: str) -> None:
     """Make the witness's key (unless KEY-FILE exists) and empty state; print its verifier
-    key, to put in the logs' witness policies."""
+    key, to put in the logs' witness policies.
+
+    \b
+    Example:
+      ledger witness init --key-file /srv/witness/w.key --state /srv/witness/w.json \\
+          --name witness.district.example
+    """
     try:
         witness = Witness.create(key_file, state_file, name)
     except WitnessError as e:
@@ -56,7 +62,12 @@ def witness_init(key_file: Path, state_file: Path, name: str) -> None:
 @_KEY
 @_STATE
 def witness_key(key_file: Path, state_file: Path) -> None:
-    """Print the witness's verifier key."""
+    """Print the witness's verifier key (to put in a log's witness policy).
+
+    \b
+    Example:
+      ledger witness key --key-file /srv/witness/w.key --state /srv/witness/w.json
+    """
     click.echo(Witness(key_file, state_file).verifier_key)
 
 
@@ -70,7 +81,15 @@ def witness_key(key_file: Path, state_file: Path) -> None:
 @click.option("--root", metavar="BASE64", help="The root at --size.")
 def witness_add_log(state_file: Path, origin: str, log_key: str, size: int,
                     root: str | None) -> None:
-    """Start witnessing the log ORIGIN, signed by VERIFIER_KEY."""
+    """Start witnessing the log ORIGIN, signed by VERIFIER_KEY.
+
+    The town tells the district its origin and verifier key ('ledger key export').
+
+    \b
+    Example:
+      ledger witness add-log --state /srv/witness/w.json \\
+          --origin ORIGIN --key "$(cat town-verifier-key.txt)"
+    """
     try:
         raw = base64.b64decode(root, validate=True) if root else None
     except (binascii.Error, ValueError):
@@ -87,7 +106,12 @@ def witness_add_log(state_file: Path, origin: str, log_key: str, size: int,
 @_STATE
 @json_option
 def witness_status(key_file: Path, state_file: Path, as_json: bool) -> None:
-    """The logs this witness knows and the size it cosigned last for each."""
+    """The logs this witness knows and the size it cosigned last for each.
+
+    \b
+    Example:
+      ledger witness status --key-file /srv/witness/w.key --state /srv/witness/w.json --json
+    """
     witness = Witness(key_file, state_file)
     logs = [{"origin": o, "size": e["size"], "root": e["root"]}
             for o, e in witness.state["logs"].items()]
@@ -108,6 +132,11 @@ def witness_serve(key_file: Path, state_file: Path, listen: str) -> None:
     \b
     POST /add-checkpoint           a log submits a checkpoint with its consistency proof
     GET  /<sha256 of origin>/checkpoint   the latest cosigned checkpoint of that log
+
+    \b
+    Example:
+      ledger witness serve --key-file /srv/witness/w.key --state /srv/witness/w.json \\
+          --listen 0.0.0.0:7380
     """
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
