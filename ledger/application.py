@@ -34,14 +34,17 @@ from sqlalchemy import text as sql_text
 from ledger import (
     logs,
     privacy,  # noqa: F401 - registers the personal-data key table
+    signatures,
     writer,
 )
 from ledger import snapshots as snapshot_store
 from ledger.aggregates.base import LedgerAggregate, aggregate_id
+from ledger.aggregates.person_keys import PersonKeys
 from ledger.commands import Command, parse_command, show
 from ledger.config import Settings, now
 from ledger.errors import (
     AggregateNotFoundError,
+    CommandValidationError,
     CommunityNotFoundError,
     ConcurrencyError,
     ConfigurationError,
@@ -50,7 +53,7 @@ from ledger.errors import (
 )
 from ledger.eventlog import LoggedEvent, read_aggregate
 from ledger.handlers import HANDLERS, Context, load_handlers
-from ledger.integrity import appendonly
+from ledger.integrity import appendonly, dsse
 from ledger.integrity.intxn import TxnSealer
 from ledger.integrity.sqlstore import INTEGRITY_TABLES
 from ledger.projections import (
@@ -62,7 +65,7 @@ from ledger.projections import (
     rebuild_many,
 )
 from ledger.projections.status import communities, post_terms, towns, utc_key
-from ledger.store import command_log, metadata, write_intent
+from ledger.store import command_log, metadata, refusals, signed_commands, write_intent
 from ledger.transcoder import FastJSONTranscoder
 from ledger.writer import WriteTxn
 
@@ -93,6 +96,9 @@ class AggregateCache:
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
         self._items: OrderedDict[UUID, LedgerAggregate] = OrderedDict()
+        #: Ids known not to exist as of the last commit this process saw (e.g. the key
+        #: history of an actor with no key, looked up by every command).
+        self.missing: set[UUID] = set()
 
     def get(self, key: UUID) -> LedgerAggregate | None:
         item = self._items.get(key)
@@ -101,16 +107,19 @@ class AggregateCache:
         return item
 
     def put(self, key: UUID, value: LedgerAggregate) -> None:
+        self.missing.discard(key)
         self._items[key] = value
         self._items.move_to_end(key)
         while len(self._items) > self.maxsize:
             self._items.popitem(last=False)
 
     def pop(self, key: UUID, default: None = None) -> LedgerAggregate | None:
+        self.missing.discard(key)
         return self._items.pop(key, default)
 
     def clear(self) -> None:
         self._items.clear()
+        self.missing.clear()
 
 #: Readable key prefixes, in the order ``history KEY`` tries them for a bare key.
 KEY_KINDS = ("community", "town", "case", "meeting", "firm", "oc", "appraisal", "matter")
@@ -198,6 +207,54 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def read_command(data: Command | Mapping[str, Any] | str | bytes | dsse.Envelope,
+                 ) -> tuple[Command, dsse.Envelope | None]:
+    """The command and, for a DSSE envelope, the envelope: the command is parsed from the
+    envelope's exact payload bytes (the bytes whose signature is checked)."""
+    if isinstance(data, dsse.Envelope):
+        envelope = data
+    elif isinstance(data, Command):
+        return data, None
+    elif isinstance(data, (str, bytes)):
+        marker = b'"payloadType"' if isinstance(data, bytes) else '"payloadType"'
+        if marker not in data:  # type: ignore[operator]
+            return parse_command(data), None
+        try:
+            envelope = dsse.parse_envelope(data)
+        except dsse.EnvelopeError as e:
+            raise CommandValidationError(str(e)) from None
+    elif dsse.is_envelope(data):
+        try:
+            envelope = dsse.parse_envelope(data)
+        except dsse.EnvelopeError as e:
+            raise CommandValidationError(str(e)) from None
+    else:
+        return parse_command(data), None
+    if envelope.payload_type != dsse.PAYLOAD_TYPE:
+        raise signatures.SignatureError(
+            f"envelope payloadType {envelope.payload_type[:80]!r} is not {dsse.PAYLOAD_TYPE!r}",
+            "signature_invalid")
+    return parse_command(envelope.payload), envelope
+
+
+def _peek(data: Any) -> dict[str, Any] | None:
+    """What can be read of a command that could not be parsed (for the refusals log)."""
+    try:
+        if isinstance(data, dsse.Envelope):
+            data = data.payload
+        if isinstance(data, (str, bytes)) and len(data) <= 200_000:
+            data = json.loads(data)
+        if isinstance(data, Mapping) and dsse.is_envelope(data):
+            data = json.loads(dsse.parse_envelope(data).payload)
+        return dict(data) if isinstance(data, Mapping) else None
+    except (ValueError, TypeError, RecursionError, dsse.EnvelopeError):
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _command_digest(cmd: Command) -> str:
     body = cmd.model_dump(mode="json", exclude_unset=True, exclude={"command_id"})
     body["type"] = cmd.type
@@ -234,9 +291,9 @@ class GovernanceLedger(Application[UUID]):
                                     pg=self.engine.dialect.name == "postgresql")
         self._writer = writer.Writer(self.engine, writer.Statements.build(
             self.engine, self.events_table, command_log,
-            self.recorder.channel_name), self.txn_sealer)  # type: ignore[attr-defined]
-        appendonly.install(self.engine,
-                           [self.events_table.name, command_log.name, *INTEGRITY_TABLES])
+            self.recorder.channel_name, signed_commands), self.txn_sealer)  # type: ignore[attr-defined]
+        appendonly.install(self.engine, [self.events_table.name, command_log.name,
+                                         refusals.name, *INTEGRITY_TABLES])
         self._aggregates = AggregateCache(AGGREGATE_CACHE_SIZE)
         self._known_head: int | None = None
         self._write_lock = threading.RLock()
@@ -267,26 +324,45 @@ class GovernanceLedger(Application[UUID]):
                               "ON ledger_command_log (first_notification_id)"))
 
     # ------------------------------------------------------------------ writing
-    def execute(self, command: Command | Mapping[str, Any] | str | bytes, *,
-                dry_run: bool = False) -> CommandResult:
-        """Validate, authorize and record one command atomically; return what was written.
+    def execute(self, command: Command | Mapping[str, Any] | str | bytes | dsse.Envelope, *,
+                dry_run: bool = False, channel: str = "python") -> CommandResult:
+        """Validate, check the signature, authorize and record one command atomically; return
+        what was written.
 
-        A repeated ``command_id`` writes nothing and returns the first result (outcome
-        ``duplicate``). Raises a :class:`LedgerError` subclass on refusal; nothing is written.
+        *command* is a command (model, mapping or JSON text) or a DSSE envelope of one
+        (``ledger.integrity.dsse``; a mapping or JSON text with ``payloadType``, or an
+        :class:`~ledger.integrity.dsse.Envelope`). A repeated ``command_id`` writes nothing and
+        returns the first result (outcome ``duplicate``). Raises a :class:`LedgerError`
+        subclass on refusal; nothing is written, and the refusal is recorded
+        (``ledger_refusals``, ``ledger audit refused``) unless *dry_run*.
         """
         try:
-            cmd = parse_command(command)
+            cmd, signed = read_command(command)
         except LedgerError as e:
             _log_command(outcome="rejected", error=e.code, reason=str(e))
+            if not dry_run:
+                self._refused(e, None, _peek(command), channel)
             raise
         who = {"command_id": cmd.command_id, "type": cmd.type, "actor": cmd.actor}
         try:
-            result = self._dry_run(cmd) if dry_run else self._execute(cmd)
+            result = self._dry_run(cmd, signed) if dry_run else self._execute(cmd, signed)
         except LedgerError as e:
             _log_command(**who, outcome="rejected", error=e.code, reason=str(e))
+            if not dry_run:
+                self._refused(e, cmd, None, channel)
             raise
         _log_command(**who, outcome=result.outcome, positions=result.positions)
         return result
+
+    def _refused(self, error: LedgerError, cmd: Command | None,
+                 peek: Mapping[str, Any] | None, channel: str) -> None:
+        """Record a refused write (``ledger_refusals``)."""
+        src: Any = cmd if cmd is not None else (peek or {})
+        get = (lambda k: getattr(src, k, None)) if cmd is not None else src.get
+        values = {k: get(k) for k in ("command_id", "type", "actor")}
+        signatures.record_refusal(
+            self.engine, error, command_id=_text(values["command_id"]),
+            type_=_text(values["type"]), actor=_text(values["actor"]), channel=channel)
 
     def write_nothing(self) -> None:
         """An empty write transaction: the writers' lock, the tree checked against the log's
@@ -300,7 +376,7 @@ class GovernanceLedger(Application[UUID]):
             raise LedgerError(f"internal: no handler for {cmd.type}")
         return handler
 
-    def _execute(self, cmd: Command) -> CommandResult:
+    def _execute(self, cmd: Command, signed: dsse.Envelope | None = None) -> CommandResult:
         handler = self._handler(cmd)
         digest = _command_digest(cmd)
         with self._write_lock:
@@ -308,7 +384,7 @@ class GovernanceLedger(Application[UUID]):
                 try:
                     with self._writer.transaction() as txn:
                         self._check_head(txn)
-                        result = self._run(cmd, handler, digest, txn)
+                        result = self._run(cmd, handler, digest, txn, signed=signed)
                     self._committed(result)
                     return result
                 except LedgerError:
@@ -332,7 +408,8 @@ class GovernanceLedger(Application[UUID]):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _run(self, cmd: Command, handler: Any, digest: str, txn: WriteTxn,
-             batch: _Batch | None = None) -> CommandResult:
+             batch: _Batch | None = None, *, signed: dsse.Envelope | None = None,
+             ) -> CommandResult:
         """Run one command inside an open write transaction; no commit here.
 
         In a batch, duplicates are looked up in the batch's pre-read of the command log and
@@ -348,6 +425,7 @@ class GovernanceLedger(Application[UUID]):
             return prior
         ctx = Context(self, cmd, dry_run=False, txn=txn)
         try:
+            ctx.envelope["signature"] = self._signature(ctx, cmd, signed)
             detail = handler(ctx, cmd) or {}
             if not ctx.authorized:  # pragma: no cover - programming error guard
                 raise LedgerError(f"internal: handler for {cmd.type} never authorized")
@@ -371,6 +449,9 @@ class GovernanceLedger(Application[UUID]):
             batch.add(row, digest, result)
         else:
             txn.insert_commands([row])
+        if signed is not None:
+            txn.insert_signed([(cmd.command_id, signed.payload_type, signed.payload,
+                                signed.payload_sha256, ",".join(ctx.subjects) or None)])
         for agg_id, agg in ctx.loaded.items():
             self._aggregates.put(agg_id, agg)
         return result
@@ -416,7 +497,13 @@ class GovernanceLedger(Application[UUID]):
         finally:
             self._overlay, self._overlay_commands = None, set()
 
-    def _dry_run(self, cmd: Command) -> CommandResult:
+    def _signature(self, ctx: Context, cmd: Command, signed: dsse.Envelope | None,
+                   ) -> dict[str, Any]:
+        """The events' ``signature`` member, checked against the actor's keys now."""
+        keys = None if cmd.actor.startswith("system:") else ctx.find(PersonKeys, cmd.actor)
+        return signatures.check(cmd, signed, keys, allow_unsigned=self.settings.allow_unsigned)
+
+    def _dry_run(self, cmd: Command, signed: dsse.Envelope | None = None) -> CommandResult:
         handler = self._handler(cmd)
         digest = _command_digest(cmd)
         if cmd.command_id in self._overlay_commands:
@@ -425,6 +512,7 @@ class GovernanceLedger(Application[UUID]):
         if prior:
             return prior
         ctx = Context(self, cmd, dry_run=True)
+        ctx.envelope["signature"] = self._signature(ctx, cmd, signed)
         detail = handler(ctx, cmd) or {}
         events: list[str] = []
         for agg in ctx.touched.values():
@@ -450,7 +538,12 @@ class GovernanceLedger(Application[UUID]):
                 return cached
             txn = writer.current.get()
             if txn is not None:
-                return self._load_in(txn, agg_id)
+                if agg_id in self._aggregates.missing:
+                    return None
+                found = self._load_in(txn, agg_id)
+                if found is None and len(self._aggregates.missing) < AGGREGATE_CACHE_SIZE:
+                    self._aggregates.missing.add(agg_id)
+                return found
         try:
             agg: Any = self.repository.get(agg_id)
         except LibAggregateNotFound:
@@ -473,8 +566,9 @@ class GovernanceLedger(Application[UUID]):
             return txn.head() is None and txn.next_id == 1
         return self.recorder.max_notification_id() is None
 
-    def apply(self, lines: Iterable[str | bytes], *, dry_run: bool = False, keep_going: bool = False,
-              batch_size: int = APPLY_BATCH) -> Iterator[LineOutcome]:
+    def apply(self, lines: Iterable[str | bytes | dsse.Envelope], *, dry_run: bool = False,
+              keep_going: bool = False, batch_size: int = APPLY_BATCH,
+              channel: str = "apply") -> Iterator[LineOutcome]:
         """Execute one command per JSON Lines line, each atomically, yielding each outcome.
 
         Lines are committed in batches of *batch_size* (one transaction, each line in its own
@@ -482,7 +576,8 @@ class GovernanceLedger(Application[UUID]):
         has committed. Blank lines are skipped. Without *keep_going* it stops after the first
         refused line, keeping the lines before it.
         """
-        numbered = ((n, t) for n, t in enumerate(lines, start=1) if t.strip())
+        numbered = ((n, t) for n, t in enumerate(lines, start=1)
+                    if isinstance(t, dsse.Envelope) or t.strip())
         if dry_run:
             with self.dry_run_session():
                 for number, text in numbered:
@@ -495,7 +590,7 @@ class GovernanceLedger(Application[UUID]):
             batch = list(itertools.islice(numbered, max(1, batch_size)))
             if not batch:
                 return
-            outcomes = self._apply_batch(batch, keep_going)
+            outcomes = self._apply_batch(batch, keep_going, channel)
             yield from outcomes
             if outcomes and not outcomes[-1].ok and not keep_going:
                 return
@@ -507,8 +602,8 @@ class GovernanceLedger(Application[UUID]):
         except LedgerError as e:
             return LineOutcome(number, None, e)
 
-    def _apply_batch(self, batch: list[tuple[int, str | bytes]], keep_going: bool,
-                     ) -> list[LineOutcome]:
+    def _apply_batch(self, batch: list[tuple[int, str | bytes | dsse.Envelope]],
+                     keep_going: bool, channel: str) -> list[LineOutcome]:
         """One transaction for the batch; each line in a savepoint. Falls back to one
         transaction per line if the batch as a whole hits a concurrent writer."""
         outcomes: list[LineOutcome] = []
@@ -519,7 +614,7 @@ class GovernanceLedger(Application[UUID]):
                     self._check_head(txn)
                     parsed = [(n, self._parse_line(n, t)) for n, t in batch]
                     state = _Batch(txn.priors(
-                        [c.command_id for _, c in parsed if isinstance(c, Command)]))
+                        [c[0].command_id for _, c in parsed if isinstance(c, tuple)]))
                     for number, cmd in parsed:
                         outcome = self._batched_line(number, cmd, txn, state)
                         outcomes.append(outcome)
@@ -529,36 +624,54 @@ class GovernanceLedger(Application[UUID]):
                 for o in outcomes:
                     if o.result is not None:
                         self._committed(o.result)
+                self._record_refused(batch, parsed, outcomes, channel)
                 return outcomes
             except RETRYABLE:
                 self._aggregates.clear()
         # Someone else wrote the same aggregates meanwhile: go line by line, with retries.
         outcomes = []
         for number, text in batch:
-            outcome = self._line(number, lambda t=text: self.execute(t))
+            outcome = self._line(number, lambda t=text: self.execute(t, channel=channel))
             outcomes.append(outcome)
             if not (outcome.ok or keep_going):
                 break
         return outcomes
 
+    def _record_refused(self, batch: list[tuple[int, Any]],
+                        parsed: list[tuple[int, tuple[Command, dsse.Envelope | None] | LedgerError]],
+                        outcomes: list[LineOutcome], channel: str) -> None:
+        """Record the refused lines of a committed batch (``ledger_refusals``)."""
+        by_line = dict(parsed)
+        raw = dict(batch)
+        for o in outcomes:
+            if o.error is None:
+                continue
+            item = by_line.get(o.line)
+            cmd = item[0] if isinstance(item, tuple) else None
+            self._refused(o.error, cmd, None if cmd else _peek(raw.get(o.line)), channel)
+
     @staticmethod
-    def _parse_line(number: int, text: str | bytes) -> Command | LedgerError:
+    def _parse_line(number: int, text: str | bytes | dsse.Envelope,
+                    ) -> tuple[Command, dsse.Envelope | None] | LedgerError:
         try:
-            return parse_command(text)
+            return read_command(text)
         except LedgerError as e:
             _log_command(outcome="rejected", error=e.code, reason=str(e), line=number)
             return e
 
-    def _batched_line(self, number: int, cmd: Command | LedgerError, txn: WriteTxn,
+    def _batched_line(self, number: int,
+                      item: tuple[Command, dsse.Envelope | None] | LedgerError, txn: WriteTxn,
                       batch: _Batch) -> LineOutcome:
         """One line inside a batch. A line writes only once it can no longer be refused
         (its events, last), unless it needs the database earlier (a personal-data key):
         then :attr:`WriteTxn.connection` opens a savepoint, undone if the line is refused."""
-        if isinstance(cmd, LedgerError):
-            return LineOutcome(number, None, cmd)
+        if isinstance(item, LedgerError):
+            return LineOutcome(number, None, item)
+        cmd, signed = item
         who = {"command_id": cmd.command_id, "type": cmd.type, "actor": cmd.actor}
         try:
-            result = self._run(cmd, self._handler(cmd), _command_digest(cmd), txn, batch)
+            result = self._run(cmd, self._handler(cmd), _command_digest(cmd), txn, batch,
+                               signed=signed)
         except LedgerError as e:
             txn.end_line(ok=False)
             _log_command(**who, outcome="rejected", error=e.code, reason=str(e), line=number)

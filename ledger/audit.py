@@ -20,7 +20,7 @@ from sqlalchemy import and_, or_, select
 
 from ledger.errors import AggregateNotFoundError, LedgerError, NotFoundError
 from ledger.eventlog import LoggedEvent, decode
-from ledger.projections.audit import actions
+from ledger.projections.audit import actions, signed_by, signed_by_of
 from ledger.projections.status import post_terms, utc_key
 
 if TYPE_CHECKING:
@@ -116,6 +116,7 @@ def decision(ledger: GovernanceLedger, ref: str | int) -> dict[str, Any]:
         "authority_chain": authority_chain(ledger, env.get("actor") or "", env.get("post"),
                                            env.get("occurred_at") or ""),
         "same_command": [e.public() for e in _same_command(ledger, ev)],
+        "signature": signature_of(ledger, ev),
     }
     rule = ev.data.get("rule")
     if rule:
@@ -131,6 +132,38 @@ def decision(ledger: GovernanceLedger, ref: str | int) -> dict[str, Any]:
                            "post": src.envelope.get("post"), "data": src.data,
                            "occurred_at": src.envelope.get("occurred_at")})
         out["inputs"] = inputs
+    return out
+
+
+def signature_of(ledger: GovernanceLedger, ev: LoggedEvent) -> dict[str, Any]:
+    """Who signed the command that wrote *ev*: the key id, its registration event, and who
+    registered it (``signed_by`` is ``unsigned``, ``system`` or ``earlier release`` when no
+    key signed it)."""
+    env = ev.envelope
+    out: dict[str, Any] = {"signed_by": signed_by_of(env)}
+    sig = env.get("signature")
+    if not (isinstance(sig, dict) and "key_id" in sig):
+        return out
+    kid = str(sig["key_id"])
+    out["payload_sha256"] = sig.get("payload_sha256")
+    owner = str(env.get("actor") or "")
+    if owner.startswith("system:"):
+        owner = str(ev.data.get("admin") or "")  # a bootstrap signed by the key it registers
+    try:
+        history = ledger.history(f"person_keys:{owner}")
+    except LedgerError:
+        return out | {"registration": None}
+    for reg in history:
+        if reg.data.get("key_id") == kid and reg.type.endswith("Registered"):
+            out["registration"] = {
+                "position": reg.position, "person": owner,
+                "valid_from": reg.data.get("valid_from"),
+                "registered_by": reg.envelope.get("actor"),
+                "registered_in": reg.envelope.get("post"),
+                "recorded_at": reg.recorded_at.isoformat()}
+        if reg.data.get("key_id") == kid and reg.type.endswith("KeyRevoked"):
+            out["revoked"] = {"position": reg.position, "from": reg.data.get("revoked_from"),
+                              "reason": reg.data.get("reason")}
     return out
 
 
@@ -159,7 +192,9 @@ def actor_actions(ledger: GovernanceLedger, person: str, start: datetime | None 
                   end: datetime | None = None) -> list[dict[str, Any]]:
     """Everything *person* did (by business time, oldest first), with the post they acted in."""
     ledger.catch_up("audit")
-    q = select(actions).where(actions.c.actor == person)
+    q = (select(actions, signed_by.c.signed_by)
+         .join(signed_by, signed_by.c.position == actions.c.position, isouter=True)
+         .where(actions.c.actor == person))
     if start is not None:
         q = q.where(actions.c.occurred_utc >= utc_key(start))
     if end is not None:
@@ -210,3 +245,23 @@ def _replay(ledger: GovernanceLedger, events: list[LoggedEvent]) -> tuple[dict[s
     state = {k.lstrip("_"): copy.deepcopy(v) for k, v in vars(agg).items()
              if k not in ("_pending_events",)} if agg is not None else {}
     return state, note
+
+
+def refused(ledger: GovernanceLedger, actor: str | None = None, start: datetime | None = None,
+            end: datetime | None = None) -> list[dict[str, Any]]:
+    """The refused writes (``ledger_refusals``), oldest first: when (record time), who, which
+    command type and id, the key that signed it if any, the reason code and the reason."""
+    from ledger.store import refusals
+
+    q = select(refusals).order_by(refusals.c.id)
+    if actor:
+        q = q.where(refusals.c.actor == actor)
+    with ledger.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(q)]
+    out = []
+    for row in rows:
+        when = datetime.fromisoformat(row["recorded_at"])
+        if (start is not None and when < start) or (end is not None and when >= end):
+            continue
+        out.append(row)
+    return out

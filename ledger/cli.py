@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from importlib import resources
@@ -34,18 +34,39 @@ class State:
     """Per-invocation state: settings, renderer, and the ledger (opened on first use)."""
 
     def __init__(self, db_url: str, lang: str, db_given: bool, key_file: str | None = None,
-                 ) -> None:
+                 personal_key: str | None = None, allow_unsigned: bool = False) -> None:
         self.db_url = db_url
         self.lang = lang
         self.db_given = db_given
         self.key_file = key_file
+        """The ledger's checkpoint signing key (``--signing-key``)."""
+        self.personal_key = personal_key
+        """The official's own key that signs each write (``--key-file``)."""
+        self.allow_unsigned = allow_unsigned
         self._ledger: GovernanceLedger | None = None
+        self._private_key: Any = None
 
     def ledger(self, db_url: str | None = None) -> GovernanceLedger:
         if self._ledger is None:
-            key = {"key_file": self.key_file} if self.key_file else {}
-            self._ledger = GovernanceLedger(settings=Settings(db_url=db_url or self.db_url, **key))
+            extra: dict[str, Any] = {"key_file": self.key_file} if self.key_file else {}
+            if self.allow_unsigned:
+                extra["allow_unsigned"] = True
+            self._ledger = GovernanceLedger(settings=Settings(db_url=db_url or self.db_url,
+                                                              **extra))
         return self._ledger
+
+    def private_key(self) -> Any:
+        """The official's key (``--key-file``), loaded once; None without one."""
+        if self.personal_key is None:
+            return None
+        if self._private_key is None:
+            from ledger.integrity.checkpoint import KeyFileError, load_private_key
+
+            try:
+                self._private_key = load_private_key(self.personal_key)
+            except KeyFileError as e:
+                raise click.ClickException(f"--key-file: {e}") from None
+        return self._private_key
 
     def close(self) -> None:
         if self._ledger is not None:
@@ -101,9 +122,26 @@ def renderer(as_json: bool) -> Renderer:
     return Renderer(lang=state().lang, json=as_json)
 
 
+def sign_payload(command: dict[str, Any], key: Any) -> Any:
+    """A DSSE envelope of *command* (given a ``command_id`` if it has none) signed by *key*."""
+    from uuid import uuid4
+
+    from ledger.integrity import dsse
+
+    body = {"command_id": str(uuid4()), **command}
+    return dsse.sign_command(key, json.dumps(body, ensure_ascii=False,
+                                             separators=(",", ":")).encode("utf-8"))
+
+
 def execute(payload: dict[str, Any], as_json: bool) -> CommandResult:
-    """Run one command through the ledger and print its outcome."""
-    result = state().ledger().execute({k: v for k, v in payload.items() if v is not None})
+    """Run one command through the ledger, signed with ``--key-file`` when given, and print
+    its outcome."""
+    command = {k: v for k, v in payload.items() if v is not None}
+    st = state()
+    key = st.private_key()
+    ledger = st.ledger()
+    result = ledger.execute(sign_payload(command, key) if key is not None else command,
+                            channel="cli")
     r = renderer(as_json)
     if as_json:
         r.emit(result)
@@ -123,11 +161,17 @@ def execute(payload: dict[str, Any], as_json: bool) -> CommandResult:
 @click.option("--log-level", type=click.Choice(LEVELS), default="warning", show_default=True,
               help="Log level; logs go to stderr (JSON when not a terminal).")
 @click.option("--key-file", metavar="PATH", envvar="LEDGER_KEY_FILE", default=None,
-              help="Checkpoint signing key (default: beside the SQLite file, else "
-                   "./ledger-signing.key). Env: LEDGER_KEY_FILE.")
+              help="Your own signing key ('ledger key new'): every write is signed with it. "
+                   "Env: LEDGER_KEY_FILE.")
+@click.option("--allow-unsigned", is_flag=True, envvar="LEDGER_ALLOW_UNSIGNED",
+              help="Accept unsigned commands of actors who have no registered key (imports, "
+                   "tests); their events are marked unsigned. Env: LEDGER_ALLOW_UNSIGNED=1.")
+@click.option("--signing-key", metavar="PATH", envvar="LEDGER_SIGNING_KEY", default=None,
+              help="The ledger's checkpoint signing key (default: beside the SQLite file, else "
+                   "./ledger-signing.key). Env: LEDGER_SIGNING_KEY.")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, lang: str | None, log_level: str,
-        key_file: str | None) -> None:
+        key_file: str | None, allow_unsigned: bool, signing_key: str | None) -> None:
     """Zhuanqiao governance ledger (颛桥镇协同治理台账): every appointment, resolution, warning,
     inspection and rating as an immutable, attributed event.
 
@@ -143,7 +187,7 @@ def cli(ctx: click.Context, db: str | None, lang: str | None, log_level: str,
     except ConfigurationError as e:
         raise click.ClickException(str(e)) from None
     st = State(db_url=db or default_db_url(), lang=resolved_lang, db_given=db is not None,
-               key_file=key_file)
+               key_file=signing_key, personal_key=key_file, allow_unsigned=allow_unsigned)
     ctx.obj = st
     ctx.call_on_close(st.close)
 
@@ -165,8 +209,14 @@ def init(town: str | None, town_name: str | None, admin: str | None, admin_name:
     Init also creates the checkpoint signing key (mode 0600) unless it exists, and seals.
 
     \b
+    With --key-file (the administrator's own key, from 'ledger key new') the key is
+    registered with the town and the bootstrap is signed by it.
+
+    \b
     Example:
-      ledger init --town ZQ --town-name 颛桥镇 --admin P-0001 --admin-name 王明
+      ledger key new --person P-0001 --out ~/.ledger/P-0001.key
+      ledger --key-file ~/.ledger/P-0001.key init --town ZQ --town-name 颛桥镇 \\
+          --admin P-0001 --admin-name 王明
     """
     from ledger.integrity import sealer
 
@@ -181,9 +231,19 @@ def init(town: str | None, town_name: str | None, admin: str | None, admin_name:
     if not given:
         click.echo(f"ledger ready at {state().db_url}")
         return
+    admin_key = state().private_key()
+    if admin_key is None and not ledger.settings.allow_unsigned:
+        raise click.UsageError(
+            "--key-file is required: the administrator's own key, registered with the town "
+            f"(make one with 'ledger key new --person {admin}'); or --allow-unsigned")
+    public = None
+    if admin_key is not None:
+        from ledger.integrity.dsse import public_key_b64
+
+        public = public_key_b64(admin_key.public_key())
     execute({"type": "town.bootstrap", "actor": "system:bootstrap", "code": town,
              "name": town_name, "admin": admin, "admin_name": admin_name,
-             "occurred_at": occurred_at}, as_json)
+             "admin_public_key": public, "occurred_at": occurred_at}, as_json)
     sealer.seal(ledger)
 
 
@@ -213,29 +273,92 @@ def _open_lines(path: str) -> Iterator[Iterator[bytes]]:
         yield iter(fh)
 
 
+def signed_lines(lines: Iterable[bytes | str], key: Any = None,
+                 keys: Callable[[str], Any] | None = None) -> Iterator[Any]:
+    """Each line as it is when it is an envelope already, else signed: with *key*, or with
+    ``keys(actor)`` (None: left unsigned). A line without a ``command_id`` gets one first (the
+    id is part of what is signed); a line that is not a JSON object is passed on unread, for
+    the ledger to refuse."""
+    from uuid import uuid4
+
+    from ledger.integrity import dsse
+
+    for raw in lines:
+        text = raw if isinstance(raw, bytes) else raw.encode("utf-8")
+        body = text.strip()
+        if not body or b'"payloadType"' in body:
+            yield raw
+            continue
+        try:
+            data = json.loads(body)
+        except ValueError:
+            yield raw
+            continue
+        if not isinstance(data, dict):
+            yield raw
+            continue
+        signer = key if key is not None else (keys(str(data.get("actor"))) if keys else None)
+        if signer is None:
+            yield raw
+            continue
+        if "command_id" not in data:
+            body = json.dumps({"command_id": str(uuid4()), **data}, ensure_ascii=False,
+                              separators=(",", ":")).encode("utf-8")
+        yield dsse.sign_command(signer, body)
+
+
+def keys_in(directory: Path) -> Callable[[str], Any]:
+    """``actor -> key`` from DIR/<actor>.key files (None when there is none), each loaded once."""
+    from ledger.integrity.checkpoint import KeyFileError, load_private_key
+
+    cache: dict[str, Any] = {}
+
+    def get(actor: str) -> Any:
+        if actor not in cache:
+            path = directory / f"{actor}.key"
+            try:
+                cache[actor] = load_private_key(path) if path.exists() else None
+            except KeyFileError as e:
+                raise click.ClickException(f"--keys-dir: {e}") from None
+        return cache[actor]
+
+    return get
+
+
 @cli.command()
 @click.argument("file", metavar="FILE.jsonl")
 @click.option("--dry-run", is_flag=True, help="Check every line (each seeing the ones before) "
               "and write nothing.")
 @click.option("--keep-going", is_flag=True, help="Go on after a rejected line (each line is "
               "atomic on its own); default: stop at the first.")
+@click.option("--keys-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Sign each line with DIR/<actor>.key (e.g. when importing for several "
+                   "officials); lines of actors without a file there stay unsigned.")
 @json_option
-def apply(file: str, dry_run: bool, keep_going: bool, as_json: bool) -> None:
+def apply(file: str, dry_run: bool, keep_going: bool, keys_dir: Path | None,
+          as_json: bool) -> None:
     """Apply a JSON Lines file of commands, one per line, each atomic; report every line.
 
+    A line is a command or a DSSE envelope of one (signed already). With the global
+    --key-file every other line is signed with that key; with --keys-dir, with its actor's.
     Exit status 1 if any line was rejected. FILE may be - for standard input.
 
     \b
     Example:
       ledger apply --dry-run --keep-going commands.jsonl
-      ledger apply ledger/samples/zq/00-roster.jsonl
+      ledger --key-file ~/.ledger/P-0001.key apply ledger/samples/zq/00-roster.jsonl
+      ledger apply --keys-dir ./keys import.jsonl
     """
     r = renderer(as_json)
     ledger = state().ledger()
+    key = state().private_key()
     reports = []
     counts = {"accepted": 0, "duplicate": 0, "dry_run": 0, "rejected": 0}
     last_line = 0
-    with _open_lines(file) as lines:
+    with _open_lines(file) as raw_lines:
+        lines: Iterable[Any] = raw_lines
+        if key is not None or keys_dir is not None:
+            lines = signed_lines(raw_lines, key, keys_in(keys_dir) if keys_dir else None)
         for outcome in ledger.apply(lines, dry_run=dry_run, keep_going=keep_going):
             rep = _report(outcome)
             last_line = outcome.line
@@ -540,6 +663,73 @@ def sample_files() -> list[Path]:
                   key=lambda p: p.name)
 
 
+def demo_keys_dir(db_url: str) -> Path:
+    """Where the demo keeps its officials' keys: beside the SQLite file, else a new temporary
+    directory."""
+    if db_url.startswith("sqlite:///") and ":memory:" not in db_url:
+        path = Path(db_url.removeprefix("sqlite:///") + ".keys")
+    else:
+        import tempfile
+
+        path = Path(tempfile.mkdtemp(prefix="ledger-demo-keys-"))
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def signed_sample(keys_dir: Path) -> Iterator[tuple[Path, Iterator[Any]]]:
+    """The sample year as it would be recorded with every official signing: a key for each
+    person who acts in it (``keys_dir/<person>.key``, made unless there), the administrator's
+    key registered by the bootstrap (which it signs), every other key registered by the
+    administrator right after it, and each line signed by its actor's key."""
+    from ledger.integrity import dsse
+    from ledger.integrity.checkpoint import generate_key_file, load_private_key
+
+    files = sample_files()
+    actors: dict[str, None] = {}
+    for path in files:
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    actor = json.loads(line)["actor"]
+                    if not actor.startswith("system:"):
+                        actors[actor] = None
+    keys = {}
+    for actor in actors:
+        file = keys_dir / f"{actor}.key"
+        keys[actor] = load_private_key(file) if file.exists() else generate_key_file(file)
+
+    def dumps(data: dict[str, Any]) -> bytes:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def lines(path: Path) -> Iterator[Any]:
+        with path.open("rb") as fh:
+            for raw in fh:
+                if not raw.strip():
+                    continue
+                data = json.loads(raw)
+                if data["type"] == "town.bootstrap":
+                    admin = data["admin"]
+                    data["admin_public_key"] = dsse.public_key_b64(keys[admin].public_key())
+                    yield dsse.sign_command(keys[admin], dumps(data))
+                    for n, (person, key) in enumerate(keys.items(), start=1):
+                        if person == admin:
+                            continue
+                        yield dsse.sign_command(keys[admin], dumps({
+                            "type": "person.key.register", "actor": admin,
+                            "post": f"town.ledger_admin@{data['code']}", "town": data["code"],
+                            "person": person,
+                            "public_key": dsse.public_key_b64(key.public_key()),
+                            "occurred_at": data["occurred_at"],
+                            "basis": "启用个人签名密钥", "command_id": f"zq-keys-{n:04d}"}))
+                elif data["actor"] in keys:
+                    yield dsse.sign_command(keys[data["actor"]], raw.strip())
+                else:
+                    yield raw
+
+    for path in files:
+        yield path, lines(path)
+
+
 DEMO_SECTIONS: list[Callable[[GovernanceLedger, Renderer], None]] = []
 """Extra demo output registered by domain modules (resolution tracker, warnings, tables…)."""
 
@@ -565,16 +755,17 @@ def demo(as_json: bool) -> None:
             "ledger (pass a new --db, or remove the file)")
     r = renderer(as_json)
     loaded = 0
-    for path in sample_files():
-        with path.open(encoding="utf-8") as fh:
-            for outcome in ledger.apply(fh):
-                if outcome.error is not None:
-                    raise LedgerError(f"sample {path.name} line {outcome.line}: {outcome.error}")
-                loaded += 1
+    keys_dir = demo_keys_dir(ledger.settings.db_url)
+    for path, lines in signed_sample(keys_dir):
+        for outcome in ledger.apply(lines, channel="demo"):
+            if outcome.error is not None:
+                raise LedgerError(f"sample {path.name} line {outcome.line}: {outcome.error}")
+            loaded += 1
     if as_json:
-        r.emit({"commands": loaded, "status": ledger.status()})
+        r.emit({"commands": loaded, "keys": str(keys_dir), "status": ledger.status()})
         return
-    click.echo(f"loaded {loaded} commands from the sample year into {ledger.settings.db_url}")
+    click.echo(f"loaded {loaded} commands from the sample year into {ledger.settings.db_url}, "
+               f"each signed by its official (their keys: {keys_dir})")
     ctx = click.get_current_context()
     ctx.invoke(status, community_code=None, as_json=False)
     for section in DEMO_SECTIONS:

@@ -6,8 +6,11 @@
 | time zone for naive datetimes and bare dates | | ``LEDGER_TZ`` | ``Asia/Shanghai`` |
 | label language | ``--lang`` | ``LEDGER_LANG`` | ``zh`` |
 | SQLite durability | | ``LEDGER_SQLITE_SYNC`` | ``NORMAL`` (WAL) |
-| signing key file | ``--key-file`` | ``LEDGER_KEY_FILE`` | beside the SQLite file, else |
-|  |  |  | ``./ledger-signing.key`` |
+| checkpoint signing key file | ``--signing-key`` | ``LEDGER_SIGNING_KEY`` | beside the SQLite |
+|  |  |  | file, else ``./ledger-signing.key`` |
+| the official's own key (signs each write) | ``--key-file`` | ``LEDGER_KEY_FILE`` | none |
+| accept unsigned commands of actors with no key | ``--allow-unsigned`` |
+|  |  | ``LEDGER_ALLOW_UNSIGNED=1`` | off |
 """
 
 from __future__ import annotations
@@ -81,13 +84,21 @@ def sqlite_sync() -> str:
     return mode
 
 
+def env_flag(name: str) -> bool:
+    """A yes/no environment variable: 1, true, yes, on (any case) are yes."""
+    return (os.environ.get(name) or "").strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings for one ledger."""
 
     db_url: str = field(default_factory=default_db_url)
     sqlite_sync: str = field(default_factory=sqlite_sync)
-    key_file: str | None = field(default_factory=lambda: os.environ.get("LEDGER_KEY_FILE"))
+    key_file: str | None = field(default_factory=lambda: os.environ.get("LEDGER_SIGNING_KEY"))
+    """The ledger's checkpoint signing key (not an official's key)."""
+    allow_unsigned: bool = field(default_factory=lambda: env_flag("LEDGER_ALLOW_UNSIGNED"))
+    """Accept unsigned commands of actors who have no registered key (marked ``unsigned``)."""
 
     def resolved_key_file(self) -> str:
         """Where the checkpoint signing key lives: the flag/env, else beside the SQLite file."""

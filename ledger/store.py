@@ -26,6 +26,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -53,6 +54,38 @@ command_log = Table(
     Column("first_notification_id", ID),
     Column("last_notification_id", ID),
     Column("result", Text(), nullable=False),
+)
+
+#: The exact bytes of each signed command (its DSSE payload), bound by digest into its events'
+#: envelopes (``signature.payload_sha256``). ``verify`` re-checks each signature against them.
+#: Erasing a subject blanks the payloads that carried their data (``subjects``): the digest and
+#: the signature stay, so the event still shows who signed, but that signature can no longer be
+#: re-checked (``verify`` reports it as erased, not as forged).
+signed_commands = Table(
+    "ledger_signed_commands",
+    metadata,
+    Column("command_id", String(128), primary_key=True),
+    Column("payload_type", String(128), nullable=False),
+    Column("payload", LargeBinary(), nullable=True),
+    Column("payload_sha256", String(64), nullable=False),
+    Column("subjects", Text(), nullable=True),
+    Column("erased_at", String(40), nullable=True),
+)
+
+#: Every refused write (signature, authority, validation, rule): when, who, which command and
+#: why, without the command's content. Append-only, like the log.
+refusals = Table(
+    "ledger_refusals",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("recorded_at", String(40), nullable=False),
+    Column("command_id", String(128)),
+    Column("type", String(64)),
+    Column("actor", String(64)),
+    Column("key_id", String(64)),
+    Column("code", String(64), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Column("channel", String(16), nullable=False),
 )
 
 #: Position of each projection in the notification log.

@@ -68,6 +68,7 @@ class Statements:
     priors: str
     insert_event: str
     insert_command: str
+    insert_signed: str
     aggregate: str
     lock: str
     setval: str
@@ -75,7 +76,7 @@ class Statements:
 
     @classmethod
     def build(cls, engine: Engine, events: Table, command_log: Table, channel: str,
-              ) -> Statements:
+              signed: Table | None = None) -> Statements:
         pg = engine.dialect.name == "postgresql"
         p = "%s" if pg else "?"
         ev, cl = events.name, command_log.name
@@ -90,6 +91,9 @@ class Statements:
                           f"state) VALUES ({p}, {p}, {p}, {p}, {p})"),
             insert_command=(f"INSERT INTO {cl} ({', '.join(cols)}) "
                             f"VALUES ({', '.join([p] * len(cols))})"),
+            insert_signed=(f"INSERT INTO {signed.name if signed is not None else 'x'} "
+                           "(command_id, payload_type, payload, payload_sha256, subjects) "
+                           f"VALUES ({p}, {p}, {p}, {p}, {p})"),
             aggregate=(f"SELECT id, originator_version, topic, state FROM {ev} "
                        f"WHERE originator_id = {p} ORDER BY originator_version"),
             lock=f"LOCK TABLE {ev} IN EXCLUSIVE MODE",
@@ -123,6 +127,7 @@ class WriteTxn:
         self._events: list[tuple[Any, ...]] = []
         self._written: list[tuple[Any, ...]] = []
         self._commands: list[Sequence[Any]] = []
+        self._signed: list[Sequence[Any]] = []
         self._last_id = 0
         self._head: Any = _UNREAD
 
@@ -191,6 +196,10 @@ class WriteTxn:
         """Add command-log rows (written at commit)."""
         self._commands += rows
 
+    def insert_signed(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Add the signed bytes of commands (``ledger_signed_commands``; written at commit)."""
+        self._signed += rows
+
     def flush(self) -> None:
         """Write the events added so far."""
         if self._events:
@@ -209,6 +218,9 @@ class WriteTxn:
         if self._commands:
             self.cursor.executemany(self.sql.insert_command, self._commands)
             self._commands = []
+        if self._signed:
+            self.cursor.executemany(self.sql.insert_signed, self._signed)
+            self._signed = []
         if self.sql.pg:
             if self.wrote_events:
                 self.cursor.execute(self.sql.setval, (self._last_id,))

@@ -30,6 +30,17 @@ PG_SKIP = (
 ADMIN = {"actor": "P-0001", "post": "town.ledger_admin@ZQ"}
 
 
+@pytest.fixture(autouse=True)
+def unsigned_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests of the domain send unsigned commands, as an import of an earlier ledger does
+    (``LEDGER_ALLOW_UNSIGNED=1``, inherited by the processes they start); tests marked
+    ``signed`` run as a real deployment does, where every command must be signed."""
+    if request.node.get_closest_marker("signed"):
+        monkeypatch.delenv("LEDGER_ALLOW_UNSIGNED", raising=False)
+    else:
+        monkeypatch.setenv("LEDGER_ALLOW_UNSIGNED", "1")
+
+
 def _pg_admin_url() -> str | None:
     url = os.environ.get(PG_ENV)
     if not url:
@@ -79,7 +90,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path,
     signing key, and the signer's state beside it, in the test's own folder)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.db'}"
-    monkeypatch.setenv("LEDGER_KEY_FILE", str(tmp_path / "ledger-signing.key"))
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", str(tmp_path / "ledger-signing.key"))
     database = request.getfixturevalue("pg_database")
     return pg_schema_url(database, f"t_{uuid.uuid4().hex[:12]}")
 

@@ -21,6 +21,14 @@ add_labels({
     "inputs": ("输入", "inputs"),
     "actions_of": ("操作记录", "Actions of"),
     "command": ("指令", "command"),
+    "signed_by": ("签名密钥", "signed by"),
+    "key_registered": ("密钥登记", "key registered"),
+    "by": ("登记人", "by"),
+    "revoked_from": ("吊销自", "revoked from"),
+    "refused_title": ("被拒绝的写入", "Refused writes"),
+    "refusal_code": ("原因代码", "code"),
+    "reason": ("原因", "reason"),
+    "channel": ("渠道", "channel"),
 })
 
 
@@ -56,6 +64,15 @@ def audit_decision(ref: str, as_json: bool) -> None:
                 "command_id"):
         r.line(f"  {r.label(key if key != 'post' else 'acting_post')}: {data.get(key) or ''}")
     r.line(f"  {r.label('data')}: {json.dumps(ev['data'], ensure_ascii=False)}")
+    sig = data.get("signature") or {}
+    reg = sig.get("registration")
+    text = str(sig.get("signed_by", ""))
+    if reg:
+        text += (f" ({r.label('key_registered')} #{reg['position']} "
+                 f"{r.label('by')} {reg['registered_by']} {reg['registered_in'] or ''})")
+    if sig.get("revoked"):
+        text += f"; {r.label('revoked_from')} {sig['revoked']['from']}"
+    r.line(f"  {r.label('signed_by')}: {text}")
     rows = [[c["person"], c.get("person_name", ""), c["post"], short_time(c.get("effective_from")),
              c.get("appointment_position", ""), c.get("appointed_by", ""),
              c.get("appointed_in") or "", c.get("basis") or ""] for c in data["authority_chain"]]
@@ -89,6 +106,41 @@ def audit_actor(person: str, start: str | None, end: str | None, as_json: bool) 
         r.emit(rows)
         return
     r.table(f"{r.label('actions_of')} {person}",
-            ("position", "occurred_at", "command", "type", "acting_post", "command_id"),
+            ("position", "occurred_at", "command", "type", "acting_post", "command_id",
+             "signed_by"),
             [[a["position"], short_time(a["occurred_at"]), a["command"], a["type"], a["post"],
-              a["command_id"]] for a in rows])
+              a["command_id"], a.get("signed_by") or ""] for a in rows])
+
+
+@audit_group.command("refused")
+@click.option("--actor", metavar="PERSON", help="Only what PERSON tried.")
+@click.option("--from", "start", metavar="DATETIME", help="Refused at or after (record time).")
+@click.option("--to", "end", metavar="DATETIME", help="Refused before (record time).")
+@json_option
+def audit_refused(actor: str | None, start: str | None, end: str | None, as_json: bool) -> None:
+    """List refused writes: when, who, which command, the key that signed it, and why.
+
+    Every write the ledger refuses (a missing or bad signature, a post without authority, an
+    invalid field, a broken rule) is kept here, append-only, without the command's content.
+
+    \b
+    Example:
+      ledger audit refused --actor P-0101 --from 2025-12-01
+      ledger audit refused --json
+    """
+    rows = audit.refused(state().ledger(), actor,
+                         _parse_when_option(start, "--from") if start else None,
+                         _parse_when_option(end, "--to") if end else None)
+    r = renderer(as_json)
+    if as_json:
+        r.emit(rows)
+        return
+    if not rows:
+        click.echo("no refused writes" + (f" by {actor}" if actor else ""))
+        return
+    r.table(r.label("refused_title"),
+            ("recorded_at", "actor", "command", "command_id", "signed_by", "refusal_code",
+             "reason", "channel"),
+            [[short_time(x["recorded_at"]), x["actor"] or "", x["type"] or "",
+              x["command_id"] or "", x["key_id"] or "", x["code"], x["reason"], x["channel"]]
+             for x in rows])

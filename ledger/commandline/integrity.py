@@ -269,7 +269,8 @@ def verify_cmd(checkpoint_file: str | None, verifier_key: str | None,
 
 @cli.group("key")
 def key_group() -> None:
-    """The checkpoint signing key."""
+    """Signing keys: the ledger's checkpoint key (export) and officials' own keys (new,
+    register, revoke, rotate, list)."""
 
 
 @key_group.command("export")

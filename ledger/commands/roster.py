@@ -36,6 +36,10 @@ class BootstrapTown(Command):
     departments: dict[str, str] | None = Field(
         default=None, description="Department code → name; default the standard eight"
     )
+    admin_public_key: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9+/]{43}=$",
+        description="The administrator's Ed25519 public key (base64), registered with the town; "
+                    "the command must then be signed by it ('ledger init --key-file')")
     system_allowed: ClassVar[bool] = True
 
 
@@ -51,6 +55,10 @@ class RegisterTown(Command):
     departments: dict[str, str] | None = Field(
         default=None, description="Department code → name; default the standard eight"
     )
+    admin_public_key: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9+/]{43}=$",
+        description="The new administrator's Ed25519 public key (base64), registered with the "
+                    "town")
 
 
 @register

@@ -1,7 +1,8 @@
 """The feed's HTTP application: ``create_app(ledger_or_url)``.
 
-Read-only. Routes: ``/health``, ``/events`` (pages), ``/events/stream`` (Server-Sent Events)
-and the query routers of :mod:`ledger.feed.queries`. With ``LEDGER_FEED_TOKENS`` set (comma
+Routes: ``/health``, ``/events`` (pages), ``/events/stream`` (Server-Sent Events), the
+query routers of :mod:`ledger.feed.queries`, and one write route, ``POST /commands``, which
+takes one signed command in a DSSE envelope (:func:`_command_routes`). With ``LEDGER_FEED_TOKENS`` set (comma
 separated), every route, the OpenAPI document included, needs ``Authorization: Bearer <token>``.
 Errors are JSON ``{"error": {"code", "message"}}``; unexpected errors answer 500 with no detail.
 """
@@ -120,6 +121,7 @@ def create_app(ledger_or_url: GovernanceLedger | str, *, tokens: Sequence[str] |
     app.state.heartbeat = heartbeat
     _install_errors(app)
     _event_routes(app)
+    _command_routes(app)
     for router in discover():
         app.include_router(router)
     token_list = list(tokens) if tokens is not None else tokens_from_env()
@@ -237,6 +239,78 @@ def _event_routes(app: FastAPI) -> None:
         body = _sse(request, ledger, start, wanted, agg)
         return StreamingResponse(body, media_type="text/event-stream", headers={
             "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+#: Largest body ``POST /commands`` reads (an envelope of a command at its 64 KiB limit).
+MAX_COMMAND_BODY = 96 * 1024
+
+
+def _command_routes(app: FastAPI) -> None:
+    from ledger import signatures
+    from ledger.integrity import dsse
+
+    @app.post("/commands", tags=["commands"], status_code=201, responses={
+        201: {"description": "Accepted: `positions` of the events written, `events`, `detail`"},
+        200: {"description": "A repeated `command_id`: the first result, nothing written"},
+        **errors(400, 403, 404, 409, 413, 422)},
+        summary="Record one signed command (a DSSE envelope)",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"type": "object", "required": ["payload", "payloadType", "signatures"],
+                       "properties": {
+                           "payload": {"type": "string", "description": "base64 of the "
+                                       "command's exact JSON bytes, command_id included"},
+                           "payloadType": {"type": "string", "enum": [dsse.PAYLOAD_TYPE]},
+                           "signatures": {"type": "array", "items": {
+                               "type": "object", "required": ["sig"], "properties": {
+                                   "keyid": {"type": "string"},
+                                   "sig": {"type": "string"}}}}}}}}}})
+    async def post_command(request: Request) -> JSONResponse:
+        """Check the envelope's signature against the actor's registered key, the authority
+        and every rule, then record the command atomically (see docs/feed.md). The actor is
+        the one the signed command names; a refusal writes nothing and is recorded."""
+        ledger: GovernanceLedger = request.app.state.ledger
+        declared = request.headers.get("content-length")
+        too_large = declared is not None and declared.isdigit() and \
+            int(declared) > MAX_COMMAND_BODY
+        body = b""
+        if not too_large:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_COMMAND_BODY:
+                    too_large = True
+                    break
+        if too_large:
+            error = CommandValidationError(
+                f"body larger than {MAX_COMMAND_BODY} bytes: one command per request")
+            error.code = "too_large"
+            await run_in_threadpool(signatures.record_refusal, ledger.engine, error,
+                                    command_id=None, type_=None, actor=None, channel="http")
+            return JSONResponse(error_body("too_large", str(error)), status_code=413)
+        if b'"payloadType"' not in body:
+            unsigned = signatures.SignatureError(
+                "POST /commands takes one signed command: a DSSE envelope with payload, "
+                f"payloadType {dsse.PAYLOAD_TYPE!r} and signatures (see docs/feed.md)",
+                "signature_missing")
+            await run_in_threadpool(ledger._refused, unsigned, None, None, "http")
+            raise unsigned
+        result = await run_in_threadpool(_execute_signed, ledger, body)
+        return JSONResponse(result.model_dump(mode="json"),
+                            status_code=200 if result.outcome == "duplicate" else 201)
+
+    def _execute_signed(ledger: GovernanceLedger, body: bytes) -> Any:
+        from ledger.application import read_command
+
+        try:
+            cmd, _signed = read_command(body)
+        except LedgerError:
+            return ledger.execute(body, channel="http")  # refuses it again, and records it
+        if cmd.actor.startswith("system:"):
+            error = signatures.SignatureError(
+                f"{cmd.actor} commands are not taken over HTTP: the system bootstraps the "
+                "ledger and records rule outcomes itself", "no_authority")
+            ledger._refused(error, cmd, None, "http")
+            raise error
+        return ledger.execute(body, channel="http")
 
 
 def _compact(obj: object) -> str:

@@ -61,6 +61,9 @@ class Context:
         self.loaded: dict[Any, LedgerAggregate] = {}
         self.touched: dict[Any, LedgerAggregate] = {}
         self.result: dict[str, Any] = {}
+        #: Data subjects whose personal data this command sealed (their signed command bytes
+        #: are blanked when they are erased).
+        self.subjects: list[str] = []
         self.envelope: dict[str, Any] = {
             "actor": command.actor,
             "post": command.post,
@@ -123,6 +126,8 @@ class Context:
         """Encrypt a resident's personal data under their own key (see ledger.privacy)."""
         from ledger import privacy
 
+        if subject not in self.subjects:
+            self.subjects.append(subject)
         if self.txn is None:  # dry run: check the id, create no key
             if not privacy.SUBJECT_RE.match(subject):
                 raise privacy.PersonalDataError(f"subject id {subject[:40]!r} is not a valid id")

@@ -46,7 +46,12 @@ def bootstrap(ctx: Context, cmd: BootstrapTown) -> dict[str, Any]:
     ctx.add(town)
     admin_post = parse_post(f"town.ledger_admin@{cmd.code}")
     town.appoint(admin_post, cmd.admin, cmd.admin_name, ctx.at, ctx.envelope)
-    return {"town": cmd.code, "admin_post": admin_post.name}
+    out = {"town": cmd.code, "admin_post": admin_post.name}
+    if cmd.admin_public_key:
+        from ledger.handlers.keys import register_key
+
+        out["admin_key_id"] = register_key(ctx, cmd.admin, "ed25519", cmd.admin_public_key)
+    return out
 
 
 @handles(RegisterTown)
@@ -60,7 +65,12 @@ def register_town(ctx: Context, cmd: RegisterTown) -> dict[str, Any]:
     ctx.add(town)
     admin_post = parse_post(f"town.ledger_admin@{cmd.code}")
     town.appoint(admin_post, cmd.admin, cmd.admin_name, ctx.at, ctx.envelope)
-    return {"town": cmd.code, "admin_post": admin_post.name}
+    out = {"town": cmd.code, "admin_post": admin_post.name}
+    if cmd.admin_public_key:
+        from ledger.handlers.keys import register_key
+
+        out["admin_key_id"] = register_key(ctx, cmd.admin, "ed25519", cmd.admin_public_key)
+    return out
 
 
 @handles(AddDepartment)

@@ -377,7 +377,7 @@ def any_leaf(position: int, notification_id: int, originator_id: object, version
 
 # ----------------------------------------------------------------------------- keys
 def key_path(settings: Settings) -> Path:
-    """The signing key file of a ledger (``--key-file`` / ``LEDGER_KEY_FILE`` / default)."""
+    """The signing key file of a ledger (``--signing-key`` / ``LEDGER_SIGNING_KEY`` / default)."""
     return Path(settings.resolved_key_file())
 
 
@@ -398,7 +398,7 @@ def signing_key(settings: Settings) -> Ed25519PrivateKey:
     if not path.exists():
         raise KeyFileError(
             f"signing key file {path} does not exist; create it with 'ledger init' (or point "
-            "--key-file / LEDGER_KEY_FILE at the ledger's key)")
+            "--signing-key / LEDGER_SIGNING_KEY at the ledger's key)")
     return cp.load_private_key(path)
 
 

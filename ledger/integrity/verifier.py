@@ -130,6 +130,9 @@ class Verification:
     """Read-model rows compared (``verify --projections``), None when they were not."""
     witnesses: list[str] | None = None
     """Witnesses whose cosignature on the latest checkpoint verified (with a policy)."""
+    signatures: Any = None
+    """What the signature pass counted (``ledger.integrity.sigcheck.SignatureStats``), or
+    None when it did not run."""
     key_source: str = "given"
     """Which key signatures were checked with: ``given``, ``key file``, or ``stored`` (the
     verifier key recorded with the first checkpoint: no key file and none given).
@@ -152,6 +155,8 @@ class Verification:
             text += f"; {self.projection_rows} read-model rows compared with a rebuild"
         if self.witnesses is not None:
             text += f"; cosigned by {', '.join(self.witnesses) or 'no witness'}"
+        if self.signatures is not None:
+            text += f"; {self.signatures.summary()}"
         return text
 
 
@@ -540,7 +545,8 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
            progress: Callable[[int, int], None] | None = None,
            snapshots: bool = False, full: bool = False, projections: bool = False,
            witness_policy: Any = None, workers: int | None = None,
-           chunk: int = PARALLEL_CHUNK) -> Verification:
+           chunk: int = PARALLEL_CHUNK, signatures: bool = True,
+           require_signed: bool = False) -> Verification:
     """Check the whole log against the Merkle tree and the checkpoints; see the module doc.
 
     *checkpoint_note* is a signed checkpoint the auditor kept; *verifier_key* the published
@@ -553,7 +559,9 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
     into shadow tables and compared row by row with the live ones (``projection_row``; see
     :func:`check_projections`). With *witness_policy* (a ``ledger.integrity.cosign.Policy``),
     the latest checkpoint must carry the policy's quorum of cosignatures
-    (``witness_quorum``).
+    (``witness_quorum``). With *signatures* (the default), every event's signature is checked
+    against the key history in the log (``ledger.integrity.sigcheck``; findings
+    ``signature_*``); with *require_signed* an event accepted unsigned is a finding too.
 
     Leaves are recomputed by *workers* processes (default: one per CPU, up to four, from
     ``PARALLEL_MIN`` sealed leaves on; 1 keeps it in this process), *chunk* leaves at a time.
@@ -797,6 +805,20 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
                                   f"the stored nodes give root {_b64(stored_root)} at size {size},"
                                   f" the signed checkpoint {_b64(root)} (proofs would fail)"))
 
+        # 5b. Every event's signature, against the key history in the log.
+        if signatures:
+            from ledger.integrity.sigcheck import check_signatures
+
+            leaf_at = (f"SELECT position FROM {merkle_leaves.name} "
+                       f"WHERE notification_id = {placeholder(conn)}")
+
+            def position_of(nid: int) -> int | None:
+                value = conn.exec_driver_sql(leaf_at, (nid,)).scalar()
+                return None if value is None else int(value)
+
+            out.signatures = check_signatures(
+                conn, events, lambda p, kind, detail: found(Finding(p, kind, detail)),
+                require_signed=require_signed, position_of=position_of)
         # 6. The checkpoint the auditor kept.
         if retained is not None:
             _check_retained(out, retained, targets, stored_tree)

@@ -28,14 +28,33 @@ actions = Table(
     Index("rm_audit_actions_actor", "actor", "occurred_utc"),
 )
 
+#: How each event was signed: the key id, or ``unsigned`` (accepted in the unsigned mode),
+#: ``system`` (bootstrap, rule outcomes) or ``earlier release`` (before commands were signed).
+#: A table of its own so that ledgers of earlier releases gain it on their next rebuild.
+signed_by = Table(
+    "rm_audit_signed_by", metadata,
+    Column("position", ID, primary_key=True),
+    Column("signed_by", String(64), nullable=False),
+)
+
+
+def signed_by_of(envelope: dict[str, object]) -> str:
+    """How the event with *envelope* was signed (see :data:`signed_by`)."""
+    sig = envelope.get("signature")
+    if not isinstance(sig, dict):
+        return "earlier release"
+    if "key_id" in sig:
+        return str(sig["key_id"])
+    return "system" if sig.get("unsigned") == "system" else "unsigned"
+
 
 @projection
 class AuditProjection(Projection):
     """Who did what, indexed by actor and business time."""
 
     name = "audit"
-    schema_version = 1
-    tables = (actions,)
+    schema_version = 2
+    tables = (actions, signed_by)
 
     def apply(self, conn: Connection, event: LoggedEvent) -> None:
         env = event.envelope
@@ -48,3 +67,5 @@ class AuditProjection(Projection):
             "occurred_utc": utc_key(occurred) if occurred else None,
             "recorded_at": event.recorded_at.isoformat(),
         })
+        self.buffer(signed_by).insert({"position": event.position,
+                                       "signed_by": signed_by_of(env)})

@@ -62,11 +62,11 @@ def test_init_creates_an_owner_only_signing_key_beside_the_database_and_seals(
 
 def test_key_file_flag_and_environment_choose_the_key(db: str, tmp_path: Path) -> None:
     flag_key = tmp_path / "elsewhere.key"
-    assert run(db, "--key-file", str(flag_key), *INIT).exit_code == 0
+    assert run(db, "--signing-key", str(flag_key), *INIT).exit_code == 0
     assert flag_key.exists()
     assert not (tmp_path / "cli.db.signing.key").exists()
     env_key = tmp_path / "env.key"
-    r = CliRunner().invoke(cli, ["--db", db, "init"], env={"LEDGER_KEY_FILE": str(env_key)})
+    r = CliRunner().invoke(cli, ["--db", db, "init"], env={"LEDGER_SIGNING_KEY": str(env_key)})
     assert r.exit_code == 0
     assert env_key.exists()
 

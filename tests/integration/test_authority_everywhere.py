@@ -52,6 +52,19 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                        "previous_origin": "zq-governance-ledger/ZQ/0000000000000001",
                        "previous_size": 1, "reason": "换用新的日志来源",
                        "occurred_at": "2025-06-01"},
+    "person.key.register": {"type": "person.key.register", "actor": "P-0001",
+                            "post": "town.ledger_admin@ZQ", "town": "ZQ", "person": "P-0101",
+                            "public_key": "Tgdv+XYMrs5SqfBGJTfNMV3SkM7vofoktXsUxm4/dho=",
+                            "occurred_at": "2025-06-01"},
+    "person.key.revoke": {"type": "person.key.revoke", "actor": "P-0001",
+                          "post": "town.ledger_admin@ZQ", "town": "ZQ", "person": "P-0101",
+                          "key_id": "ed25519:f9a51c3c1fd623c9", "reason": "遗失",
+                          "occurred_at": "2025-06-01"},
+    "person.key.rotate": {"type": "person.key.rotate", "actor": "P-0001",
+                          "post": "town.ledger_admin@ZQ", "town": "ZQ", "person": "P-0101",
+                          "old_key_id": "ed25519:f9a51c3c1fd623c9",
+                          "public_key": "Tgdv+XYMrs5SqfBGJTfNMV3SkM7vofoktXsUxm4/dho=",
+                          "occurred_at": "2025-06-01"},
 }
 
 

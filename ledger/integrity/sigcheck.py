@@ -1,0 +1,330 @@
+"""``verify``'s signature pass: every event's signature re-checked against the key history.
+
+Officials sign commands (``ledger.signatures``); every event a command wrote keeps, in its
+envelope, the key id, the signature and the SHA-256 of the exact signed bytes, and those bytes
+are kept in ``ledger_signed_commands``. This pass reads the log once, in order:
+
+- the key history is read first from the ``PersonKeys`` events; a key counts only after its
+  registration's position in the log, from its ``valid_from``, until its ``revoked_from``
+  (a revocation recorded later but dated back covers what the key signed since that time),
+  each compared with the **record time** of the event it signed;
+- for each command, once: the stored bytes hash to the digest in the envelope, the signature
+  verifies over their DSSE PAE with the registered key, the bytes parse to a command with the
+  event's ``command_id``, ``type`` and ``actor``, and the key was valid at record time;
+- every other event of the command carries the same signature;
+- an unsigned event is a finding when its actor held a valid key at its record time (nobody
+  may act unsigned once they have a key), otherwise it is counted and marked ``unsigned``
+  (with ``require_signed``: a finding); ``system`` events (bootstrap, rule outcomes) and events
+  of earlier releases (no ``signature`` member) are counted.
+
+A payload blanked by ``erase-subject`` cannot be re-checked; it is counted as erased.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from ledger.integrity import dsse
+from ledger.store import placeholder, signed_commands
+
+__all__ = ["SignatureStats", "check_signatures"]
+
+
+
+@dataclass
+class SignatureStats:
+    """What the signature pass counted."""
+
+    signed: int = 0
+    """Events signed by an official (their command's signature checked)."""
+    commands: int = 0
+    """Signatures verified (one per signed command)."""
+    unsigned: int = 0
+    """Events accepted unsigned (the ledger's unsigned mode), marked as such."""
+    system: int = 0
+    """Events of system actors (bootstrap, recorded rule outcomes)."""
+    earlier: int = 0
+    """Events of earlier releases, recorded before commands were signed."""
+    erased: int = 0
+    """Signed events whose signed bytes were blanked by an erasure (not re-checkable)."""
+    unsigned_positions: list[int] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{self.signed} events signed by officials ({self.commands} signatures "
+                 "verified)"]
+        if self.unsigned:
+            first = ", ".join(map(str, self.unsigned_positions[:5]))
+            parts.append(f"{self.unsigned} accepted unsigned (marked; first at log position "
+                         f"{first})")
+        if self.system:
+            parts.append(f"{self.system} by the system")
+        if self.earlier:
+            parts.append(f"{self.earlier} of an earlier release, before signatures")
+        if self.erased:
+            parts.append(f"{self.erased} whose signed bytes were erased")
+        return "; ".join(parts)
+
+
+class _Key:
+    __slots__ = ("algorithm", "public", "registered", "revoked_from", "valid_from")
+
+    def __init__(self, algorithm: str, public: Any, valid_from: datetime,
+                 registered: int = 0) -> None:
+        self.algorithm = algorithm
+        self.public = public
+        self.valid_from = valid_from
+        self.registered = registered
+        """Log position of the key's registration: it signs nothing before it."""
+        self.revoked_from: datetime | None = None
+
+
+def _key_history(conn: Connection, table: str) -> dict[str, dict[str, _Key]]:
+    """Every person's keys, from the ``PersonKeys`` events (registrations and revocations)."""
+    raw: Any = conn.connection.dbapi_connection
+    cur = raw.cursor()
+    keys: dict[str, dict[str, _Key]] = {}
+    people: dict[Any, str] = {}
+    try:
+        cur.execute(f"SELECT id, originator_id, topic, state FROM {table} WHERE topic LIKE "
+                    f"{placeholder(conn)} ORDER BY id", ("%:PersonKeys.%",))
+        for nid, oid, topic, state in cur.fetchall():
+            try:
+                data = orjson.loads(bytes(state))
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(data, dict):
+                continue
+            if "code" in data:
+                people[oid] = str(data["code"])
+            _learn(data, people.get(oid, ""), str(topic), keys, int(nid))
+    finally:
+        cur.close()
+    return keys
+
+
+def _events(conn: Connection, table: str, page: int = 5000,
+            ) -> Iterator[list[tuple[int, Any, str, bytes]]]:
+    mark = placeholder(conn)
+    after = 0
+    raw: Any = conn.connection.dbapi_connection
+    while True:
+        cur = raw.cursor()
+        try:
+            cur.execute(f"SELECT id, originator_id, topic, state FROM {table} WHERE id > {mark} "
+                        f"ORDER BY id LIMIT {mark}", (after, page))
+            rows = cur.fetchall()
+        finally:
+            cur.close()
+        if not rows:
+            return
+        yield [(int(i), o, str(t), bytes(s)) for i, o, t, s in rows]
+        after = int(rows[-1][0])
+
+
+def _payloads(conn: Connection, ids: Sequence[str]) -> dict[str, tuple[bytes | None, str, str]]:
+    out: dict[str, tuple[bytes | None, str, str]] = {}
+    mark = placeholder(conn)
+    raw: Any = conn.connection.dbapi_connection
+    for i in range(0, len(ids), 500):
+        chunk = list(ids[i:i + 500])
+        cur = raw.cursor()
+        try:
+            cur.execute(f"SELECT command_id, payload, payload_sha256, payload_type FROM "
+                        f"{signed_commands.name} WHERE command_id IN "
+                        f"({', '.join([mark] * len(chunk))})", chunk)
+            for cid, payload, digest, ptype in cur.fetchall():
+                out[str(cid)] = (None if payload is None else bytes(payload), str(digest),
+                                 str(ptype))
+        finally:
+            cur.close()
+    return out
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def check_signatures(conn: Connection, table: str,
+                     found: Callable[[int | None, str, str], None], *,
+                     require_signed: bool = False,
+                     position_of: Callable[[int], int | None] | None = None,
+                     ) -> SignatureStats:
+    """Run the pass over the events table *table*; report each problem with
+    ``found(position, kind, detail)`` (*position_of* maps a notification id to its leaf
+    position; default id - 1)."""
+    pos: Callable[[int], int | None] = position_of or (lambda nid: nid - 1)
+    stats = SignatureStats()
+    keys = _key_history(conn, table)
+    done: dict[str, tuple[str, str] | None] = {}  # command id -> (key id, sig) checked, or bad
+    for page in _events(conn, table):
+        decoded = []
+        wanted: list[str] = []
+        for nid, _oid, topic, state in page:
+            try:
+                data = orjson.loads(state)
+            except orjson.JSONDecodeError:
+                found(pos(nid), "signature_unreadable", f"event at log position {nid} is not "
+                      "JSON; its signature cannot be checked")
+                continue
+            env = data.get("envelope") if isinstance(data, dict) else None
+            sig = env.get("signature") if isinstance(env, dict) else None
+            if isinstance(sig, dict) and "key_id" in sig:
+                cid = str(env.get("command_id"))  # type: ignore[union-attr]
+                if cid not in done:
+                    wanted.append(cid)
+            decoded.append((nid, topic, data, env, sig))
+        payloads = _payloads(conn, list(dict.fromkeys(wanted))) if wanted else {}
+        for nid, topic, data, env, sig in decoded:
+            recorded = _when(data["timestamp"]["_data_"])
+            if sig is None:
+                if not isinstance(env, dict) or "signature" not in env:
+                    stats.earlier += 1
+                continue
+            if not isinstance(sig, dict) or not isinstance(env, dict):
+                found(pos(nid), "signature_unreadable", f"event at log position {nid} has a "
+                      "malformed signature member")
+                continue
+            if sig.get("unsigned") == "system":
+                stats.system += 1
+            elif sig.get("unsigned") is not None:
+                actor = str(env.get("actor"))
+                valid = [k for k, key in keys.get(actor, {}).items()
+                         if _valid(key, recorded, nid)]
+                if valid:
+                    found(pos(nid), "signature_missing",
+                          f"event at log position {nid} ({topic.partition(':')[2]}) is "
+                          f"unsigned, but {actor} held the valid key {valid[0]} at its record "
+                          f"time {recorded.isoformat()}")
+                elif require_signed:
+                    found(pos(nid), "unsigned", f"event at log position {nid} was accepted "
+                          f"unsigned (actor {actor}; --require-signed)")
+                stats.unsigned += 1
+                if len(stats.unsigned_positions) < 5:
+                    stats.unsigned_positions.append(nid)
+            else:
+                _check_one(nid, topic, env, sig, recorded, keys, payloads, done, stats, found,
+                           pos)
+    return stats
+
+
+def _valid(key: _Key, when: datetime, nid: int) -> bool:
+    return (key.registered < nid and key.valid_from <= when
+            and (key.revoked_from is None or when < key.revoked_from))
+
+
+def _learn(data: dict[str, Any], person: str, topic: str,
+           keys: dict[str, dict[str, _Key]], nid: int) -> None:
+    """Fold one ``PersonKeys`` event of *person* into the key history."""
+    history = keys.setdefault(person, {})
+    if topic.endswith("KeyRevoked"):
+        key = history.get(str(data.get("key_id")))
+        if key is not None:
+            key.revoked_from = _when(data["revoked_from"])
+        return
+    try:
+        public = dsse.load_public_key(str(data["algorithm"]), str(data["public_key"]))
+    except (ValueError, KeyError):
+        return
+    history[str(data["key_id"])] = _Key(str(data["algorithm"]), public,
+                                        _when(data["valid_from"]), nid)
+
+
+def _check_one(nid: int, topic: str, env: dict[str, Any], sig: dict[str, Any],
+               recorded: datetime, keys: dict[str, dict[str, _Key]],
+               payloads: dict[str, tuple[bytes | None, str, str]],
+               done: dict[str, tuple[str, str] | None], stats: SignatureStats,
+               found: Callable[[int | None, str, str], None],
+               pos: Callable[[int], int | None]) -> None:
+    cid = str(env.get("command_id"))
+    kid, sig_b64 = str(sig.get("key_id")), str(sig.get("sig"))
+    where = f"event at log position {nid} ({topic.partition(':')[2]}, command {cid})"
+    if cid in done:
+        first = done[cid]
+        if first is None:
+            return  # reported with the command's first event
+        if first != (kid, sig_b64):
+            found(pos(nid), "signature_invalid", f"{where} carries another signature than "
+                  "its command's first event")
+            return
+        if first[1] == "erased":
+            stats.erased += 1
+        else:
+            stats.signed += 1
+        return
+    done[cid] = None
+    stored = payloads.get(cid)
+    if stored is None:
+        found(pos(nid), "signature_payload_missing", f"{where}: the signed bytes of its "
+              "command are not in ledger_signed_commands")
+        return
+    payload, digest, ptype = stored
+    if digest != sig.get("payload_sha256"):
+        found(pos(nid), "signature_invalid", f"{where}: the stored digest of the signed bytes "
+              "is not the one the event names")
+        return
+    if payload is None:
+        done[cid] = (kid, "erased")
+        stats.erased += 1
+        return
+    if hashlib.sha256(payload).hexdigest() != digest:
+        found(pos(nid), "signature_invalid", f"{where}: the stored signed bytes were altered "
+              "(their SHA-256 differs from the event's)")
+        return
+    actor = str(env.get("actor"))
+    system = actor.startswith("system:")
+    try:
+        command = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        command = None
+    if not (isinstance(command, dict) and command.get("command_id") == cid
+            and command.get("type") == env.get("command") and command.get("actor") == actor):
+        found(pos(nid), "signature_invalid", f"{where}: the signed bytes are not this command "
+              "(command_id, type or actor differ)")
+        return
+    if system:  # a bootstrap signed by the administrator's key it registers
+        embedded = command.get("admin_public_key")
+        key = None
+        if isinstance(embedded, str):
+            try:
+                key = _Key("ed25519", dsse.load_public_key("ed25519", embedded), recorded)
+            except ValueError:
+                key = None
+        if key is None or dsse.key_id_for("ed25519", embedded) != kid:  # type: ignore[arg-type]
+            found(pos(nid), "signature_key_unknown", f"{where}: a system command signed by "
+                  f"{kid}, which it does not register")
+            return
+    else:
+        key = keys.get(actor, {}).get(kid)
+        if key is None or key.registered >= nid:
+            found(pos(nid), "signature_key_unknown", f"{where}: signed by {kid}, which was "
+                  f"not registered for {actor} before it")
+            return
+    try:
+        raw_sig = base64.b64decode(sig_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raw_sig = b""
+    envelope = dsse.Envelope(ptype, payload, ((kid, raw_sig),))
+    if ptype != dsse.PAYLOAD_TYPE or not dsse.verify_signature(key.public, envelope, raw_sig):
+        found(pos(nid), "signature_invalid", f"{where}: the signature by {kid} does not verify "
+              "over the stored bytes")
+        return
+    if not system and not _valid(key, recorded, nid):
+        state = ("revoked from " + key.revoked_from.isoformat()
+                 if key.revoked_from is not None and recorded >= key.revoked_from
+                 else "valid only from " + key.valid_from.isoformat())
+        found(pos(nid), "signature_key_revoked" if key.revoked_from is not None
+              and recorded >= key.revoked_from else "signature_key_not_yet_valid",
+              f"{where}: signed by {kid}, {state}, at record time {recorded.isoformat()}")
+        return
+    done[cid] = (kid, sig_b64)
+    stats.signed += 1
+    stats.commands += 1
