@@ -131,4 +131,19 @@ def erase(ledger: GovernanceLedger, subject: str) -> dict[str, Any]:
         when = now().isoformat()
         conn.execute(update(subject_keys).where(subject_keys.c.subject == subject)
                      .values(key=None, erased_at=when))
-    return {"subject": subject, "erased_at": when, "already": False}
+        # The signed bytes of the commands that carried the subject's data in clear: blanked
+        # (their digest and signature stay on the events; verify counts them as erased).
+        from ledger.store import signed_commands
+
+        blanked = 0
+        for cid, subjects in conn.execute(
+                select(signed_commands.c.command_id, signed_commands.c.subjects)
+                .where(signed_commands.c.subjects.is_not(None))
+                .where(signed_commands.c.payload.is_not(None))).all():
+            if subject in str(subjects).split(","):
+                conn.execute(update(signed_commands)
+                             .where(signed_commands.c.command_id == cid)
+                             .values(payload=None, erased_at=when))
+                blanked += 1
+    return {"subject": subject, "erased_at": when, "already": False,
+            "signed_commands_blanked": blanked}

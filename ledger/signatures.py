@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert
 
 from ledger.config import now
-from ledger.errors import AuthorityError, ConcurrencyError, LedgerError
+from ledger.errors import ConcurrencyError, LedgerError
 from ledger.integrity import dsse
 from ledger.store import refusals
 
@@ -54,7 +54,7 @@ log = logging.getLogger("ledger.signatures")
 __all__ = ["SignatureError", "check", "record_refusal", "scrub"]
 
 
-class SignatureError(AuthorityError):
+class SignatureError(LedgerError):
     """Raised when a command's signature is missing, invalid, or by a key not valid now."""
 
     code = "signature_invalid"

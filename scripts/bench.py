@@ -4,7 +4,8 @@ Sections (``--only`` picks some; all by default):
 
 - ingest: commands/s through ``GovernanceLedger.execute``, one command per transaction
   (validation, authority check against the roster, envelope, the event's Merkle leaf, durable
-  commit), vs the same without the in-transaction leaf, vs raw inserts of
+  commit), vs the same without the in-transaction leaf, vs the same commands signed by a
+  registered key (signed by the client and checked by the ledger, both timed), vs raw inserts of
   the same rows one per transaction at the same durability, and vs a plain eventsourcing
   application saving one new aggregate per transaction (the library's built-in
   ``eventsourcing.sqlite`` module and eventsourcing-sqlalchemy). SQLite at
@@ -18,6 +19,9 @@ Sections (``--only`` picks some; all by default):
   stored snapshot (``ledger snapshot`` / ``ledger state``) alone and with 100 later events.
 - integrity: ``verify`` of the cached ledger (sealed once) vs a raw read; sealing 1,000 new
   events into a 1,000,000-leaf tree vs a raw read-and-write of as many rows.
+- signatures: ``verify`` of a ledger of signed commands (100,000; 5,000 with ``--quick``, each
+  signed by one of 50 officials with registered keys) with its signature pass, beside the same
+  ``verify`` without it.
 - witness: the signing step of ``ledger checkpoint`` after 10 new commands with two local
   ``ledger witness serve`` processes (each checkpoint sent to both, with its consistency proof),
   vs the same step without witnesses.
@@ -51,6 +55,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# Generated streams are unsigned imports (docs/signing.md, "the unsigned mode"); the signed
+# write path is measured beside them in the ingest section.
+os.environ.setdefault("LEDGER_ALLOW_UNSIGNED", "1")
 
 from eventsourcing.application import Application  # noqa: E402
 from eventsourcing.domain import Aggregate, event  # noqa: E402
@@ -69,14 +76,26 @@ med = statistics.median
 
 
 # ---------------------------------------------------------------------------- helpers
-def setup(url: str) -> GovernanceLedger:
+def setup(url: str, admin_key: Any = None) -> GovernanceLedger:
+    """Town ZQ and its communities; with *admin_key*, the administrator's key is registered
+    by the bootstrap and every command is signed with it."""
+    from ledger.integrity import dsse
+
+    def send(command: dict[str, Any]) -> None:
+        if admin_key is None:
+            led.execute(command)
+        else:
+            led.execute(dsse.sign_command(admin_key, json.dumps(
+                {"command_id": str(uuid.uuid4()), **command}).encode()))
+
     led = GovernanceLedger(url)
-    led.execute({"type": "town.bootstrap", "actor": "system:bootstrap", "code": "ZQ",
-                 "name": "颛桥镇", "admin": "P-0001", "admin_name": "王明",
-                 "occurred_at": "2025-01-01"})
+    send({"type": "town.bootstrap", "actor": "system:bootstrap", "code": "ZQ", "name": "颛桥镇",
+          "admin": "P-0001", "admin_name": "王明", "occurred_at": "2025-01-01",
+          **({"admin_public_key": dsse.public_key_b64(admin_key.public_key())}
+             if admin_key is not None else {})})
     for c in range(1, COMMUNITIES + 1):
-        led.execute({"type": "community.register", **ADMIN, "code": f"ZQ-{c:03d}",
-                     "name": f"小区{c}", "occurred_at": "2025-01-02"})
+        send({"type": "community.register", **ADMIN, "code": f"ZQ-{c:03d}",
+              "name": f"小区{c}", "occurred_at": "2025-01-02"})
     return led
 
 
@@ -312,7 +331,11 @@ def result(name: str, unit: str, values: list[float], baseline: str | None = Non
 
 
 def bench_ingest(b: Backend, n: int, repeats: int) -> list[dict[str, Any]]:
-    ex, no_leaf, raw1, es_builtin, es_sa = [], [], [], [], []
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ledger.integrity import dsse
+
+    ex, no_leaf, raw1, es_builtin, es_sa, signed = [], [], [], [], [], []
     for _ in range(repeats):
         with sync_env(b.sync):
             for leaves in (True, False):  # the same commands, with and without the leaf
@@ -326,6 +349,16 @@ def bench_ingest(b: Backend, n: int, repeats: int) -> list[dict[str, Any]]:
                 (ex if leaves else no_leaf).append(n / (time.perf_counter() - t))
                 state, topic = sample_state(led)
                 led.close()
+            # The same commands signed by the administrator (registered key): the client's
+            # signing and the ledger's check both inside the timing.
+            key = Ed25519PrivateKey.generate()
+            led = setup(b.url(), key)
+            cmds = commands(n)
+            t = time.perf_counter()
+            for c in cmds:
+                led.execute(dsse.sign_command(key, c.encode()))
+            signed.append(n / (time.perf_counter() - t))
+            led.close()
         raw1.append(raw_per_txn(b, n, state, topic))
         if b.kind == "sqlite":
             es_builtin.append(plain_eventsourcing(b, "eventsourcing.sqlite", n))
@@ -333,7 +366,9 @@ def bench_ingest(b: Backend, n: int, repeats: int) -> list[dict[str, Any]]:
     out = [result(f"execute 1 cmd/txn [{b.label}]", "commands/s", ex,
                   "raw insert 1 row/txn", raw1, target="ratio ≥ 0.5"),
            result(f"execute 1 cmd/txn, leaf in the txn [{b.label}]", "commands/s", ex,
-                  "same without the leaf", no_leaf, target="ratio ≥ 0.87 (≤ 1.15× cost)")]
+                  "same without the leaf", no_leaf, target="ratio ≥ 0.87 (≤ 1.15× cost)"),
+           result(f"execute 1 cmd/txn, signed and checked [{b.label}]", "commands/s", signed,
+                  "same unsigned", ex, target="ratio ≥ 0.83 (≤ 1.2× cost)")]
     if es_builtin:
         out.append(result(f"execute 1 cmd/txn [{b.label}]", "commands/s", ex,
                           "eventsourcing.sqlite app", es_builtin, target="ratio ≥ 1"))
@@ -556,7 +591,7 @@ def bench_history(b: Backend, n: int, repeats: int) -> list[dict[str, Any]]:
     ]
 
 
-def child_verify(url: str, key_file: str) -> dict[str, Any]:
+def child_verify(url: str, key_file: str, signatures: bool = True) -> dict[str, Any]:
     from ledger.integrity import sealer
     from ledger.integrity.checkpoint import format_verifier_key, load_private_key
     from ledger.integrity.verifier import verify
@@ -567,11 +602,91 @@ def child_verify(url: str, key_file: str) -> dict[str, Any]:
     seal_s = timed(lambda: sealer.seal(led, key=key))
     vk = format_verifier_key(sealer.log_origin(led), key.public_key())
     t = time.perf_counter()
-    outcome = verify(led, verifier_key=vk)
+    outcome = verify(led, verifier_key=vk, signatures=signatures)
     dt = time.perf_counter() - t
     led.close()
+    sig = outcome.signatures
     return {"events": outcome.events, "seconds": dt, "findings": len(outcome.findings),
-            "seal_seconds": seal_s, "vmhwm_mb": vm_hwm_mb()}
+            "seal_seconds": seal_s, "vmhwm_mb": vm_hwm_mb(),
+            "signatures_verified": sig.commands if sig is not None else None}
+
+
+def signed_ledger(n: int) -> Path:
+    """A cached ledger of *n* commands, each signed by one of 50 officials whose keys are
+    registered (the administrator's by the bootstrap): what ``verify`` re-checks."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ledger.integrity import dsse
+
+    db = CACHE / f"signed-{n}.db"
+    if db.exists():
+        return db
+    CACHE.mkdir(exist_ok=True)
+    tmp = Path(str(db) + ".tmp")
+    for p in CACHE.glob(f"signed-{n}.db.tmp*"):
+        p.unlink()
+    admin = Ed25519PrivateKey.generate()
+    led = setup(f"sqlite:///{tmp}", admin)
+    officials = {f"P-{9000 + i}": Ed25519PrivateKey.generate() for i in range(50)}
+
+    def sign(key: Any, command: dict[str, Any]) -> Any:
+        return dsse.sign_command(key, json.dumps(command, ensure_ascii=False).encode())
+
+    lines = []
+    for i, (person, key) in enumerate(officials.items()):
+        lines.append(sign(admin, {"type": "person.key.register", **ADMIN, "town": "ZQ",
+                                  "person": person, "command_id": f"key-{i}",
+                                  "public_key": dsse.public_key_b64(key.public_key())}))
+        lines.append(sign(admin, {"type": "post.appoint", **ADMIN, "command_id": f"sec-{i}",
+                                  "target_post": f"residents_committee.member@ZQ-{i % 20 + 1:03d}",
+                                  "person": person, "person_name": f"委员{i}",
+                                  "occurred_at": "2025-01-03"}))
+    for outcome in led.apply(lines):
+        assert outcome.ok, outcome.error
+    people = list(officials.items())
+    batch = []
+    for i in range(n):
+        person, key = people[i % len(people)]
+        c = (people.index((person, key))) % 20 + 1
+        batch.append(sign(key, {"type": "post.appoint", "actor": person,
+                                "post": f"residents_committee.member@ZQ-{c:03d}",
+                                "target_post": f"volunteer@ZQ-{c:03d}", "person": f"V-{i:07d}",
+                                "person_name": f"志愿者{i}", "occurred_at": "2025-02-01",
+                                "command_id": f"signed-{i}"}))
+        if len(batch) == 2000 or i == n - 1:
+            for outcome in led.apply(batch):
+                assert outcome.ok, outcome.error
+            batch = []
+    led.close()
+    os.replace(tmp, db)
+    for suffix in ("-wal", "-shm"):
+        Path(str(tmp) + suffix).unlink(missing_ok=True)
+    return db
+
+
+def bench_signed_verify(repeats: int, n: int) -> list[dict[str, Any]]:
+    """``verify`` of a ledger of *n* signed commands with its signature pass, beside the same
+    ``verify`` without it, in the same run."""
+    from ledger.integrity.checkpoint import generate_key_file
+
+    db = signed_ledger(n)
+    keyf = CACHE / "bench.key"
+    if not keyf.exists():
+        generate_key_file(keyf)
+    with_sig, without = [], []
+    events = verified = 0
+    for _ in range(repeats):
+        for sig in (True, False):
+            r = child(["verify", f"sqlite:///{db}", str(keyf), "1" if sig else "0"])
+            if r["findings"]:
+                raise SystemExit(f"verify found {r['findings']} problems in the signed ledger")
+            events = r["events"]
+            if sig:
+                verified = r["signatures_verified"]
+            (with_sig if sig else without).append(events / r["seconds"])
+    return [result(f"verify {events:,} signed events ({verified:,} signatures) [SQLite]",
+                   "events/s", with_sig, "same without the signature pass", without,
+                   target="≥ 100,000/s")]
 
 
 def bench_integrity(repeats: int, quick: bool, tree: int) -> list[dict[str, Any]]:
@@ -787,7 +902,8 @@ def bench_pg_read(url: str, n: int) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------- main
-SECTIONS = ("ingest", "apply", "rebuild", "history", "integrity", "witness", "feed")
+SECTIONS = ("ingest", "apply", "rebuild", "history", "integrity", "signatures", "witness",
+            "feed")
 
 
 def main() -> None:
@@ -812,7 +928,8 @@ def main() -> None:
         if a.child[0] == "rebuild":
             print(json.dumps(child_rebuild(a.child[1], None)))
         elif a.child[0] == "verify":
-            print(json.dumps(child_verify(a.child[1], a.child[2])))
+            print(json.dumps(child_verify(a.child[1], a.child[2],
+                                          a.child[3] != "0" if len(a.child) > 3 else True)))
         return
     configure("warning")
     if a.ledger:
@@ -839,6 +956,8 @@ def main() -> None:
             results += bench_history(backends[0], n_hist, repeats)
         if "integrity" in sections:
             results += bench_integrity(1 if quick else a.big_repeats, quick, tree)
+        if "signatures" in sections:
+            results += bench_signed_verify(1 if quick else 3, 5_000 if quick else 100_000)
         if "witness" in sections:
             results += bench_witness(work, 5 if quick else 20)
         if "feed" in sections:

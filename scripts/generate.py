@@ -209,11 +209,15 @@ def generate(towns: int, per_town: int, years: int, seed: int, db_url: str | Non
              out: Any, stats: Counter[str] | None = None, batch: int = 500) -> tuple[int, int]:
     """Write the accepted lines to *out*; return (lines written, lines dropped)."""
     from ledger.application import GovernanceLedger
+    from ledger.config import Settings
     from ledger.logs import configure
 
     configure("warning")
     with tempfile.TemporaryDirectory() as d:
-        led = GovernanceLedger(db_url or f"sqlite:///{d}/scratch.db")
+        # The stream is an unsigned import (as of an earlier ledger): the scratch ledger that
+        # sorts out the lines runs in the unsigned mode, and so must the ledger applying them.
+        led = GovernanceLedger(settings=Settings(db_url=db_url or f"sqlite:///{d}/scratch.db",
+                                                 allow_unsigned=True))
         written = dropped = 0
         pending: list[tuple[str, str]] = []
 

@@ -29,6 +29,9 @@ PG_SKIP = (
 
 ADMIN = {"actor": "P-0001", "post": "town.ledger_admin@ZQ"}
 
+# Fixtures wider than one test (and the processes they start) see the unsigned mode too.
+os.environ.setdefault("LEDGER_ALLOW_UNSIGNED", "1")
+
 
 @pytest.fixture(autouse=True)
 def unsigned_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:

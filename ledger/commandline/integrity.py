@@ -213,16 +213,23 @@ UNVERIFIED = ("neither --key (the published verifier key) nor a witness policy "
 @click.option("--projections", "check_projections", is_flag=True,
               help="Also rebuild every read model into shadow tables and compare them row by "
                    "row with the live tables (nothing live is changed).")
+@click.option("--require-signed", is_flag=True,
+              help="An event accepted unsigned (the unsigned mode) is a finding too, not only "
+                   "counted (docs/signing.md).")
 @json_option
 def verify_cmd(checkpoint_file: str | None, verifier_key: str | None,
                witness_policy: str | None, allow_unverified: bool, check_snapshots: bool,
-               full: bool, check_projections: bool, as_json: bool) -> None:
+               full: bool, check_projections: bool, require_signed: bool,
+               as_json: bool) -> None:
     """Check the whole log against its Merkle tree and signed checkpoints.
 
     Recomputes every event's leaf from the stored event (and its command-log row), every
     checkpoint's root and signature, that the leaves cover the log exactly once and in
     order (an event without a leaf is a finding), that every event was written by a recorded
-    command, and (with --checkpoint) that the log still extends a checkpoint you kept. With a
+    command, that every event's signature verifies with the key its official had registered
+    at its record time (an unsigned event of someone who had a key is a finding; events
+    accepted in the unsigned mode are counted, or findings with --require-signed), and (with
+    --checkpoint) that the log still extends a checkpoint you kept. With a
     witness policy, the latest checkpoint must carry its quorum of cosignatures. --full
     recomputes every stored tree node, --projections every read model, --snapshots every
     stored snapshot. Findings are printed as JSON lines {"position", "kind", "detail"}; the
@@ -244,7 +251,8 @@ def verify_cmd(checkpoint_file: str | None, verifier_key: str | None,
     with _progress_bar(sys.stderr.isatty() and not as_json) as progress:
         result = verify_ledger(state().ledger(), note, verifier_key=_read_key(verifier_key),
                                progress=progress, snapshots=check_snapshots, full=full,
-                               projections=check_projections, witness_policy=policy)
+                               projections=check_projections, witness_policy=policy,
+                               require_signed=require_signed)
     if verifier_key is None and policy is None:
         click.echo(f"WARNING: unverified: signatures were checked with the {result.key_source}"
                    " key of the ledger itself; pass --key with the published key", err=True)
@@ -255,6 +263,7 @@ def verify_cmd(checkpoint_file: str | None, verifier_key: str | None,
             "unsealed": result.unsealed, "key": result.key_source,
             "snapshots": result.snapshots, "nodes": result.nodes,
             "projection_rows": result.projection_rows, "witnesses": result.witnesses,
+            "signatures": None if result.signatures is None else dict(vars(result.signatures)),
             "findings": [f.public() for f in result.findings]})
     else:
         for finding in result.findings:

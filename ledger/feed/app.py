@@ -286,7 +286,13 @@ def _command_routes(app: FastAPI) -> None:
             await run_in_threadpool(signatures.record_refusal, ledger.engine, error,
                                     command_id=None, type_=None, actor=None, channel="http")
             return JSONResponse(error_body("too_large", str(error)), status_code=413)
-        if b'"payloadType"' not in body:
+        try:
+            parsed = json.loads(body)
+        except (ValueError, RecursionError) as e:
+            bad = CommandValidationError(f"the body is not valid JSON: {str(e)[:200]}")
+            await run_in_threadpool(ledger._refused, bad, None, None, "http")
+            raise bad from None
+        if not dsse.is_envelope(parsed):
             unsigned = signatures.SignatureError(
                 "POST /commands takes one signed command: a DSSE envelope with payload, "
                 f"payloadType {dsse.PAYLOAD_TYPE!r} and signatures (see docs/feed.md)",

@@ -164,7 +164,7 @@ def check_signatures(conn: Connection, table: str,
     pos: Callable[[int], int | None] = position_of or (lambda nid: nid - 1)
     stats = SignatureStats()
     keys = _key_history(conn, table)
-    done: dict[str, tuple[str, str] | None] = {}  # command id -> (key id, sig) checked, or bad
+    done: dict[str, tuple[str, str, bool] | None] = {}  # command id -> (key id, sig, erased)
     for page in _events(conn, table):
         decoded = []
         wanted: list[str] = []
@@ -241,7 +241,7 @@ def _learn(data: dict[str, Any], person: str, topic: str,
 def _check_one(nid: int, topic: str, env: dict[str, Any], sig: dict[str, Any],
                recorded: datetime, keys: dict[str, dict[str, _Key]],
                payloads: dict[str, tuple[bytes | None, str, str]],
-               done: dict[str, tuple[str, str] | None], stats: SignatureStats,
+               done: dict[str, tuple[str, str, bool] | None], stats: SignatureStats,
                found: Callable[[int | None, str, str], None],
                pos: Callable[[int], int | None]) -> None:
     cid = str(env.get("command_id"))
@@ -251,11 +251,11 @@ def _check_one(nid: int, topic: str, env: dict[str, Any], sig: dict[str, Any],
         first = done[cid]
         if first is None:
             return  # reported with the command's first event
-        if first != (kid, sig_b64):
+        if first[:2] != (kid, sig_b64):
             found(pos(nid), "signature_invalid", f"{where} carries another signature than "
                   "its command's first event")
             return
-        if first[1] == "erased":
+        if first[2]:
             stats.erased += 1
         else:
             stats.signed += 1
@@ -272,7 +272,7 @@ def _check_one(nid: int, topic: str, env: dict[str, Any], sig: dict[str, Any],
               "is not the one the event names")
         return
     if payload is None:
-        done[cid] = (kid, "erased")
+        done[cid] = (kid, sig_b64, True)
         stats.erased += 1
         return
     if hashlib.sha256(payload).hexdigest() != digest:
@@ -325,6 +325,6 @@ def _check_one(nid: int, topic: str, env: dict[str, Any], sig: dict[str, Any],
               and recorded >= key.revoked_from else "signature_key_not_yet_valid",
               f"{where}: signed by {kid}, {state}, at record time {recorded.isoformat()}")
         return
-    done[cid] = (kid, sig_b64)
+    done[cid] = (kid, sig_b64, False)
     stats.signed += 1
     stats.commands += 1

@@ -25,8 +25,10 @@ from ledger.application import GovernanceLedger
 from ledger.cli import cli, sample_files
 from ledger.commands import known_types
 from ledger.errors import AuthorityError, LedgerError, PostNotHeldError
+from ledger.integrity import dsse
+from ledger.integrity.checkpoint import load_private_key
 from ledger.posts import COMMUNITY_RE, parse_post
-from tests.conftest import store_snapshot
+from tests.conftest import load_sample_year, store_snapshot
 
 #: Command types the sample year does not use, with a valid example of each.
 EXAMPLES: dict[str, dict[str, Any]] = {
@@ -81,11 +83,19 @@ def _commands() -> dict[str, dict[str, Any]]:
 COMMANDS = _commands()
 
 
+KEYS: dict[str, Any] = {}
+"""Each official's key, as the demo made them: every command below is signed by its actor, so
+what refuses it is the authority check, not a missing signature."""
+
+
 @pytest.fixture(scope="module")
 def sample_year(tmp_path_factory: pytest.TempPathFactory) -> GovernanceLedger:
-    url = f"sqlite:///{tmp_path_factory.mktemp('authority') / 'year.db'}"
+    path = tmp_path_factory.mktemp("authority") / "year.db"
+    url = f"sqlite:///{path}"
     result = CliRunner().invoke(cli, ["--db", url, "demo", "--json"])
     assert result.exit_code == 0, result.output
+    KEYS.clear()
+    KEYS.update({p.stem: load_private_key(p) for p in Path(f"{path}.keys").glob("*.key")})
     return GovernanceLedger(url)
 
 
@@ -97,10 +107,13 @@ def _other_community(post: str) -> str | None:
     return post.replace(f"@{parsed.scope}", f"@{other}")
 
 
-def _refused(led: GovernanceLedger, cmd: dict[str, Any]) -> LedgerError:
+def _refused(led: GovernanceLedger, cmd: dict[str, Any],
+             keys: dict[str, Any] | None = None) -> LedgerError:
     before = store_snapshot(led)
+    command = {**cmd, "command_id": f"auth-{uuid.uuid4()}"}
+    key = (KEYS if keys is None else keys).get(command["actor"])
     with pytest.raises((AuthorityError, PostNotHeldError)) as info:
-        led.execute({**cmd, "command_id": f"auth-{uuid.uuid4()}"})
+        led.execute(dsse.sign_command(key, json.dumps(command).encode()) if key else command)
     assert store_snapshot(led) == before
     return info.value
 
@@ -140,8 +153,8 @@ def test_post_in_another_community_is_refused(sample_year: GovernanceLedger, kin
 def test_vacated_post_is_refused(tmp_path: Path) -> None:
     """One representative per acting post: after the post is vacated its holder is refused."""
     url = f"sqlite:///{tmp_path / 'vacated.db'}"
-    assert CliRunner().invoke(cli, ["--db", url, "demo", "--json"]).exit_code == 0
     led = GovernanceLedger(url)
+    load_sample_year(led)  # unsigned (the domain's rules are what is tested here)
     by_post: dict[tuple[str, str], dict[str, Any]] = {}
     for cmd in COMMANDS.values():
         if cmd.get("post") and not cmd["actor"].startswith("system:"):
@@ -153,12 +166,13 @@ def test_vacated_post_is_refused(tmp_path: Path) -> None:
             led.execute({"type": "post.vacate", "actor": "P-0001",
                          "post": "town.ledger_admin@ZQ", "target_post": post, "person": actor,
                          "occurred_at": "2026-01-01", "reason": "测试离任"})
-        error = _refused(led, {**cmd, "occurred_at": "2026-01-02"})
+        error = _refused(led, {**cmd, "occurred_at": "2026-01-02"}, keys={})
         assert isinstance(error, PostNotHeldError), (cmd["type"], error)
     # Last, the ledger administrator leaves; his next command is refused too.
     led.execute({"type": "post.vacate", "actor": "P-0001", "post": "town.ledger_admin@ZQ",
                  "target_post": "town.ledger_admin@ZQ", "person": "P-0001",
                  "occurred_at": "2026-01-01", "reason": "调任"})
-    error = _refused(led, {**COMMANDS["community.register"], "occurred_at": "2026-01-02"})
+    error = _refused(led, {**COMMANDS["community.register"], "occurred_at": "2026-01-02"},
+                     keys={})
     assert isinstance(error, PostNotHeldError)
     led.close()

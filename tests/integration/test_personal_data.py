@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from structlog.testing import capture_logs
@@ -64,3 +65,41 @@ def test_logs_never_contain_a_callers_personal_data(ledger: GovernanceLedger) ->
     configure("warning")
     text = json.dumps(logs, ensure_ascii=False, default=str)
     assert logs and NAME not in text and PHONE not in text
+
+
+def test_erasing_a_caller_blanks_the_signed_bytes_that_carried_their_data(
+        ledger: GovernanceLedger) -> None:
+    """A signed command keeps its exact bytes for verify; those bytes hold the caller in clear,
+    so erasure blanks them: the signature stays on the events and verify counts it as erased,
+    not forged."""
+    from ledger.store import signed_commands
+    from tests.signing import public, signed
+
+    world(ledger)  # unsigned mode: the administrator has no key
+    staff = Ed25519PrivateKey.generate()
+    ledger.execute({"type": "person.key.register", "actor": "P-0001",
+                    "post": "town.ledger_admin@ZQ", "town": "ZQ", "person": "P-0005",
+                    "public_key": public(staff)})
+    env = signed(staff, {"type": "case.receive", "actor": "P-0005",
+                         "post": "town.peace_office.staff@ZQ", "occurred_at": "2025-03-03",
+                         "ref": REF, "community": "ZQ-001", "channel": "hotline",
+                         "problem_type": "illegal_construction", "location": "阳光花园12号楼",
+                         "description": "屋顶违法搭建",
+                         "caller": {"name": NAME, "phone": PHONE, "subject": "CALLER-9"}})
+    written = ledger.execute(env).positions
+    with ledger.engine.connect() as conn:
+        stored = conn.execute(sa.select(signed_commands.c.payload)).scalars().all()
+    assert [PHONE.encode() in bytes(p) for p in stored] == [True]
+    key = Ed25519PrivateKey.generate()
+    seal(ledger, key=key)
+    vk = format_verifier_key(log_origin(ledger), key.public_key())
+    first = verify(ledger, verifier_key=vk).signatures
+    assert (first.erased, first.signed, first.commands) == (0, len(written), 1)
+
+    erased = privacy.erase(ledger, "CALLER-9")
+    assert erased["signed_commands_blanked"] == 1
+    with ledger.engine.connect() as conn:
+        assert conn.execute(sa.select(signed_commands.c.payload)).scalars().all() == [None]
+    checked = verify(ledger, verifier_key=vk)
+    assert checked.findings == []
+    assert checked.signatures.erased == len(written)
