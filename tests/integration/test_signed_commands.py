@@ -21,8 +21,7 @@ from ledger.application import GovernanceLedger
 from ledger.audit import actor_actions, decision, refused
 from ledger.config import now
 from ledger.errors import LedgerError
-from ledger.integrity import dsse
-from ledger.integrity import sealer
+from ledger.integrity import dsse, sealer
 from ledger.integrity.verifier import Verification
 from ledger.integrity.verifier import verify as verify_ledger
 from ledger.store import signed_commands

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
@@ -93,12 +94,9 @@ def test_malformed_envelopes_name_the_member() -> None:
         "[1]": "must be a JSON object",
     }
     for text, message in cases.items():
-        try:
+        with pytest.raises(dsse.EnvelopeError) as caught:
             dsse.parse_envelope(text)
-        except dsse.EnvelopeError as e:
-            assert message in str(e), (text, str(e))
-        else:  # pragma: no cover
-            raise AssertionError(text)
+        assert message in str(caught.value), (text, str(caught.value))
 
 
 def test_key_ids_are_derived_from_the_key() -> None:
