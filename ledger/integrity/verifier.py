@@ -818,7 +818,9 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
 
             out.signatures = check_signatures(
                 conn, events, lambda p, kind, detail: found(Finding(p, kind, detail)),
-                require_signed=require_signed, position_of=position_of)
+                require_signed=require_signed, position_of=position_of,
+                workers=min(os.cpu_count() or 1, 4) if workers is None else workers,
+                url=ledger.engine.url.render_as_string(hide_password=False))
         # 6. The checkpoint the auditor kept.
         if retained is not None:
             _check_retained(out, retained, targets, stored_tree)

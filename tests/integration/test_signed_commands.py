@@ -266,3 +266,27 @@ def test_apply_takes_signed_envelopes_line_by_line(town: GovernanceLedger,
     assert [o.ok for o in outcomes] == [True, True, False]
     assert outcomes[2].error is not None and outcomes[2].error.code == "signature_missing"
     assert refused(town)[-1]["channel"] == "apply"
+
+
+def test_the_signature_pass_finds_the_same_in_worker_processes(
+        town: GovernanceLedger, official: Ed25519PrivateKey,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledger.integrity.sigcheck import check_signatures
+
+    for n in range(1, 8):
+        town.execute(signed(official, group_leader(n)))
+    monkeypatch.setattr(signatures, "check", lambda *a, **k: {"unsigned": "allowed"})
+    town.execute(group_leader(9))
+    monkeypatch.undo()
+    url = town.engine.url.render_as_string(hide_password=False)
+    runs = []
+    for workers in (1, 2):
+        found: list[tuple[int | None, str]] = []
+        with town.engine.connect() as conn:
+            stats = check_signatures(conn, town.events_table.name,
+                                     lambda p, kind, _d: found.append((p, kind)),
+                                     workers=workers, url=url, chunk=3, parallel_min=0)
+        runs.append((sorted(found, key=str), stats.signed, stats.unsigned, stats.system))
+    assert runs[0] == runs[1]
+    assert runs[0][0] == [(town.recorder.max_notification_id() - 1, "signature_missing")]
+    assert runs[0][1] > 7
