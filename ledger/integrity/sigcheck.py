@@ -175,10 +175,11 @@ def check_signatures(conn: Connection, table: str,
     of one core: the pass is bound by Ed25519)."""
     pos: Callable[[int], int | None] = position_of or (lambda nid: nid - 1)
     keys = _key_history(conn, table)
+    era = _era_start(conn, table)
     top = conn.exec_driver_sql(f"SELECT max(id) FROM {table}").scalar() or 0
     if workers <= 1 or url is None or int(top) < parallel_min:
         return _scan(conn, table, keys, lambda nid, kind, detail: found(pos(nid), kind, detail),
-                     require_signed)
+                     require_signed, era=era)
     from concurrent.futures import ProcessPoolExecutor
 
     from ledger.integrity.verifier import _pool_context
@@ -187,7 +188,7 @@ def check_signatures(conn: Connection, table: str,
     stats = SignatureStats()
     with ProcessPoolExecutor(workers, mp_context=_pool_context()) as pool:
         futures = [pool.submit(_scan_range, url, table, plain, lo, min(lo + chunk, int(top)),
-                               require_signed) for lo in range(0, int(top), chunk)]
+                               require_signed, era) for lo in range(0, int(top), chunk)]
         for future in futures:
             part, problems = future.result()
             for nid, kind, detail in problems:
@@ -207,7 +208,8 @@ def _plain_keys(keys: dict[str, dict[str, _Key]]) -> dict[str, dict[str, tuple[A
 
 
 def _scan_range(url: str, table: str, plain: dict[str, dict[str, tuple[Any, ...]]], lo: int,
-                hi: int, require_signed: bool) -> tuple[SignatureStats, list[tuple[int, str, str]]]:
+                hi: int, require_signed: bool, era: int | None,
+                ) -> tuple[SignatureStats, list[tuple[int, str, str]]]:
     """In a worker process: the pass over ids in (lo, hi]."""
     from ledger.integrity.verifier import _worker_engine
 
@@ -220,12 +222,25 @@ def _scan_range(url: str, table: str, plain: dict[str, dict[str, tuple[Any, ...]
     problems: list[tuple[int, str, str]] = []
     with _worker_engine(url).connect() as conn:
         stats = _scan(conn, table, keys, lambda nid, kind, detail: problems.append(
-            (nid, kind, detail)), require_signed, lo, hi)
+            (nid, kind, detail)), require_signed, lo, hi, era)
     return stats, problems
 
 
+def _era_start(conn: Connection, table: str) -> int | None:
+    """The first event written by a release that signs (its envelope has a ``signature``
+    member): no event after it may lack one. (A JSON key cannot appear inside a string value
+    with its quotes unescaped, so the byte search finds only the member.)"""
+    if conn.dialect.name == "postgresql":
+        where = "position(convert_to('\"signature\":', 'UTF8') in state) > 0"
+    else:
+        where = "instr(state, CAST('\"signature\":' AS BLOB)) > 0"
+    value = conn.exec_driver_sql(f"SELECT min(id) FROM {table} WHERE {where}").scalar()
+    return None if value is None else int(value)
+
+
 def _scan(conn: Connection, table: str, keys: dict[str, dict[str, _Key]], found: Found,
-          require_signed: bool, lo: int = 0, hi: int | None = None) -> SignatureStats:
+          require_signed: bool, lo: int = 0, hi: int | None = None,
+          era: int | None = None) -> SignatureStats:
     """The pass over the events with *lo* < id <= *hi*."""
     stats = SignatureStats()
     done: dict[str, tuple[str, str, bool] | None] = {}  # command id -> (key id, sig, erased)
@@ -250,7 +265,12 @@ def _scan(conn: Connection, table: str, keys: dict[str, dict[str, _Key]], found:
         for nid, topic, data, env, sig in decoded:
             recorded = _when(data["timestamp"]["_data_"])
             if sig is None:
-                if not isinstance(env, dict) or "signature" not in env:
+                if era is not None and nid > era:
+                    found(nid, "signature_missing", f"event at log position {nid} "
+                          f"({topic.partition(':')[2]}) has no signature member, though every "
+                          f"event from position {era} on is written with one: it was written "
+                          "outside the ledger's write path")
+                elif not isinstance(env, dict) or "signature" not in env:
                     stats.earlier += 1
                 continue
             if not isinstance(sig, dict) or not isinstance(env, dict):

@@ -290,3 +290,38 @@ def test_the_signature_pass_finds_the_same_in_worker_processes(
     assert runs[0] == runs[1]
     assert runs[0][0] == [(town.recorder.max_notification_id() - 1, "signature_missing")]
     assert runs[0][1] > 7
+
+
+def test_an_event_inserted_by_sql_without_a_signature_is_flagged_by_position(
+        town: GovernanceLedger, official: Ed25519PrivateKey) -> None:
+    """Raw SQL, as an attacker with the database file: an event copied from a real one, its
+    signature member dropped (and one with a made-up signature): both named by position."""
+    import uuid
+
+    import orjson
+
+    town.execute(signed(official, group_leader(1)))
+    sealer.ensure_key_file(town.settings)
+    sealer.seal(town)
+    table = town.events_table
+    with town.engine.connect() as conn:
+        last = conn.execute(sa.select(table).order_by(table.c.id.desc()).limit(1)).one()
+    state = orjson.loads(last.state)
+    del state["envelope"]["signature"]
+    forged_sig = orjson.loads(last.state)
+    forged_sig["envelope"]["signature"]["sig"] = base64.b64encode(b"\1" * 64).decode()
+    forged_sig["envelope"]["command_id"] = "made-up"
+    ids = []
+    with town.engine.begin() as conn:
+        for n, body_ in enumerate((state, forged_sig), start=1):
+            nid = last.id + n
+            oid = uuid.uuid4()
+            conn.execute(sa.insert(table).values(
+                id=nid, originator_id=oid, originator_version=1, topic=last.topic,
+                state=orjson.dumps(body_)))
+            ids.append(nid)
+    findings = verify_ledger(town, workers=1).findings
+    by_kind = {(f.kind, f.detail.split(" (")[0]) for f in findings}
+    assert ("signature_missing", f"event at log position {ids[0]}") in by_kind
+    assert ("signature_payload_missing", f"event at log position {ids[1]}") in by_kind
+    assert {f.kind for f in findings} >= {"unsealed_event"}
