@@ -234,7 +234,8 @@ def _era_start(conn: Connection, table: str) -> int | None:
         where = "position(convert_to('\"signature\":', 'UTF8') in state) > 0"
     else:
         where = "instr(state, CAST('\"signature\":' AS BLOB)) > 0"
-    value = conn.exec_driver_sql(f"SELECT min(id) FROM {table} WHERE {where}").scalar()
+    value = conn.exec_driver_sql(
+        f"SELECT id FROM {table} WHERE {where} ORDER BY id LIMIT 1").scalar()
     return None if value is None else int(value)
 
 
@@ -248,6 +249,15 @@ def _scan(conn: Connection, table: str, keys: dict[str, dict[str, _Key]], found:
         decoded = []
         wanted: list[str] = []
         for nid, _oid, topic, state in page:
+            if b'"signature":' not in state:  # no member: not worth decoding
+                if era is not None and nid > era:
+                    found(nid, "signature_missing", f"event at log position {nid} "
+                          f"({topic.partition(':')[2]}) has no signature member, though every "
+                          f"event from position {era} on is written with one: it was written "
+                          "outside the ledger's write path")
+                else:
+                    stats.earlier += 1
+                continue
             try:
                 data = orjson.loads(state)
             except orjson.JSONDecodeError:
