@@ -155,6 +155,10 @@ def _when(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+_SYSTEM = b'"signature":{"unsigned":"system"}'
+_SYSTEM_ACTOR = b'"envelope":{"actor":"system:'
+_UNSIGNED = b'"signature":{"unsigned":"allowed"}'
+
 Found = Callable[[int, str, str], None]
 """``found(notification id, kind, detail)``."""
 
@@ -245,10 +249,24 @@ def _scan(conn: Connection, table: str, keys: dict[str, dict[str, _Key]], found:
     """The pass over the events with *lo* < id <= *hi*."""
     stats = SignatureStats()
     done: dict[str, tuple[str, str, bool] | None] = {}  # command id -> (key id, sig, erased)
+    # Without any registered key, an unsigned event needs no decoding: nobody could have
+    # signed it; nor does a system event. Both only when the state has exactly one envelope
+    # and one signature member (a JSON key's bytes cannot occur inside a string value, and a
+    # duplicated key, which a decoder would resolve to its last value, is decoded instead).
+    unread = not keys and not require_signed
     for page in _events(conn, table, lo, hi):
         decoded = []
         wanted: list[str] = []
         for nid, _oid, topic, state in page:
+            plain = state.count(b'"envelope":') == 1 and state.count(b'"signature":') == 1
+            if plain and _SYSTEM in state and _SYSTEM_ACTOR in state:
+                stats.system += 1
+                continue
+            if plain and unread and _UNSIGNED in state:
+                stats.unsigned += 1
+                if len(stats.unsigned_positions) < 5:
+                    stats.unsigned_positions.append(nid)
+                continue
             if b'"signature":' not in state:  # no member: not worth decoding
                 if era is not None and nid > era:
                     found(nid, "signature_missing", f"event at log position {nid} "
