@@ -37,7 +37,7 @@ from ledger.commands.owners import (
     TerminateContract,
 )
 from ledger.commands.roster import AppointPost
-from ledger.config import localize
+from ledger.config import localize, now
 from ledger.errors import AlreadyExistsError, ElectionRequiredError, PostNotHeldError
 from ledger.handlers import Context, handles
 from ledger.handlers.roster import ELECTION_CHECKS
@@ -279,24 +279,27 @@ def launch_tender(ctx: Context, cmd: LaunchTender) -> dict[str, Any]:
 
 @handles(SubmitBid)
 def bid(ctx: Context, cmd: SubmitBid) -> dict[str, Any]:
-    """Record a bid; a firm with a bidding ban is refused, the ban cited."""
+    """Record a bid between the tender's launch and closing; a firm with a bidding ban, in
+    force at the bid's date or already recorded when the bid is recorded, is refused, the ban
+    cited."""
     oc = oc_of(ctx, cmd.oc)
     firm = firm_of(ctx, cmd.firm)
     ctx.authorize(town=oc.town, community=oc.community)
-    firm.check_may_bid(ctx.at)
-    oc.receive_bid(cmd.tender, firm.code, cmd.annual_fee, ctx.envelope)
+    firm.check_may_bid(ctx.at, now())
+    oc.receive_bid(cmd.tender, firm.code, cmd.annual_fee, ctx.at, ctx.envelope)
     ctx.add(oc)
     return {"oc": oc.code, "tender": cmd.tender, "firm": firm.code}
 
 
 @handles(AwardTender)
 def award(ctx: Context, cmd: AwardTender) -> dict[str, Any]:
-    """Award a tender to a bidder (not to a firm banned since it bid)."""
+    """Award a tender, after it closed, to a bidder (not to a firm banned since it bid, nor
+    to one whose ban was recorded before the award is)."""
     oc = oc_of(ctx, cmd.oc)
     firm = firm_of(ctx, cmd.firm)
     ctx.authorize(town=oc.town, community=oc.community)
-    firm.check_may_bid(ctx.at)
-    oc.award(cmd.tender, firm.code, cmd.decision, ctx.envelope)
+    firm.check_may_bid(ctx.at, now())
+    oc.award(cmd.tender, firm.code, cmd.decision, ctx.at, ctx.envelope)
     ctx.add(oc)
     return {"oc": oc.code, "tender": cmd.tender, "firm": firm.code}
 
@@ -323,9 +326,10 @@ def sign(ctx: Context, cmd: SignContract) -> dict[str, Any]:
                 f"{community.code} is still served under a contract: {term['person']} "
                 f"({term['person_name']}) is its property-firm manager since "
                 f"{term['effective_from']}; terminate that contract first (contract terminate)")
-    oc.conclude(cmd.tender, firm.code, cmd.contract, ctx.envelope)
+    oc.conclude(cmd.tender, firm.code, cmd.contract, ctx.at, ctx.envelope)
     firm.sign_contract(cmd.contract, community.code, oc.code, cmd.tender, start, end_at,
-                       cmd.annual_fee, cmd.manager, cmd.manager_name, ctx.envelope)
+                       cmd.annual_fee, cmd.manager, cmd.manager_name, ctx.envelope,
+                       recorded=now())
     community.appoint(post, cmd.manager, cmd.manager_name, start,
                       {**ctx.envelope, "contract": cmd.contract, "firm": firm.code})
     ctx.add(oc, firm, community)
