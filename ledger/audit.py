@@ -113,6 +113,7 @@ def decision(ledger: GovernanceLedger, ref: str | int) -> dict[str, Any]:
         "command": env.get("command"),
         "command_id": env.get("command_id"),
         "authority_matrix": env.get("authority"),
+        "authority_restrictions": _restrictions(env.get("command"), env.get("authority")),
         "authority_chain": authority_chain(ledger, env.get("actor") or "", env.get("post"),
                                            env.get("occurred_at") or ""),
         "same_command": [e.public() for e in _same_command(ledger, ev)],
@@ -132,6 +133,16 @@ def decision(ledger: GovernanceLedger, ref: str | int) -> dict[str, Any]:
                            "occurred_at": src.envelope.get("occurred_at")})
         out["inputs"] = inputs
     return out
+
+
+def _restrictions(command: str | None, version: str | None) -> list[str]:
+    """The authority-matrix restrictions the event was held to: those of its command's entry
+    in force under the matrix version the event records (an older event is judged under its
+    own version)."""
+    from ledger.authority import matrix
+
+    entry = matrix().entry_for(command or "")
+    return list(entry.restrictions(version)) if entry is not None else []
 
 
 def _same_command(ledger: GovernanceLedger, ev: LoggedEvent) -> list[LoggedEvent]:
