@@ -101,6 +101,8 @@ class AppraisalYear(LedgerAggregate):
         """Town code."""
         self.year = year
         """The calendar year appraised."""
+        self.opened_at: str = envelope["occurred_at"]
+        """When the year was opened (business time); nothing of it is dated earlier."""
         self.status = "open"
         """``open``, ``closed`` or ``finalised``."""
         self.scores: dict[str, dict[str, Any]] = {}

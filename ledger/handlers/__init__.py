@@ -8,7 +8,7 @@ application saves every aggregate the context touched in one atomic write.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ledger.aggregates.base import LedgerAggregate
@@ -16,15 +16,22 @@ from ledger.aggregates.community import Community
 from ledger.aggregates.town import Town
 from ledger.authority import matrix
 from ledger.commands import Command, import_submodules
+from ledger.config import now
 from ledger.errors import (
     AuthorityError,
     CommandValidationError,
     CommunityNotFoundError,
+    ImplausibleTimeError,
     LedgerError,
     PostNotHeldError,
     TownNotFoundError,
 )
 from ledger.posts import parse_post
+
+#: Town parameter: how many days ahead of now a business time may lie.
+FUTURE_DAYS_PARAMETER = "plausibility.future_days"
+#: Its default: one day (clocks and time zones differ; a whole day ahead is not a slip).
+DEFAULT_FUTURE_DAYS = 1
 
 if TYPE_CHECKING:
     from ledger.application import GovernanceLedger
@@ -129,12 +136,29 @@ class Context:
             return {"subject": subject, "nonce": "", "ciphertext": ""}
         return privacy.seal(self.txn, subject, data)
 
+    # Plausibility.
+    def check_not_in_future(self, town: str | None) -> None:
+        """Raise :class:`ImplausibleTimeError` if the command's business time is further in the
+        future than the town's tolerance (town parameter ``plausibility.future_days``, default
+        :data:`DEFAULT_FUTURE_DAYS`): what has not happened yet cannot be recorded."""
+        found = self.find(Town, town) if town else None
+        raw = (found.parameters if found is not None else {}).get(FUTURE_DAYS_PARAMETER)
+        days = DEFAULT_FUTURE_DAYS if raw is None else int(raw)
+        limit = now() + timedelta(days=days)
+        if self.at > limit:
+            raise ImplausibleTimeError(
+                f"{self.command.type}: field 'occurred_at': {self.at.isoformat()} is in the "
+                f"future: later than now ({now().isoformat(timespec='seconds')}) plus the "
+                f"town's tolerance of {days} day(s) (town parameter {FUTURE_DAYS_PARAMETER}); "
+                "record what happened, when it happened")
+
     # Authority.
     def authorize(self, *, town: str | None, community: str | None = None) -> None:
         """Check the actor held the claimed post at ``occurred_at`` and that the post may issue
         this command for this scope (the authority matrix). Raises on refusal.
         """
         cmd = self.command
+        self.check_not_in_future(town)
         key = cmd.authority_key()
         m = matrix()
         if cmd.actor.startswith("system:"):
@@ -154,9 +178,13 @@ class Context:
         if not holder.roster.holds(cmd.actor, post.name, self.at):
             held = holder.roster.holders(post.name, self.at)
             who = ", ".join(f"{t['person']} ({t['person_name']})" for t in held) or "nobody"
+            later = [t["effective_from"] for t in holder.roster.terms.get(post.name, [])
+                     if t["person"] == cmd.actor and t["effective_from"] > self.at.isoformat()]
+            since = (f"; {cmd.actor} was appointed to it only from {min(later)}, after the "
+                     f"command's date {self.at.isoformat()}" if later else "")
             raise PostNotHeldError(
                 f"{cmd.actor} did not hold {post.name} at {self.at.isoformat()} "
-                f"(held then by {who}); act in a post you held at that time"
+                f"(held then by {who}); act in a post you held at that time{since}"
             )
         if not m.permits(key, post.name, town, community):
             allowed = m.allowed_posts(key, town, community)

@@ -34,6 +34,7 @@ from ledger.aggregates.appraisal_year import (
     IndicatorError,
     ObjectionError,
 )
+from ledger.aggregates.base import check_not_before
 from ledger.aggregates.town import Town
 from ledger.commands.appraisal import (
     AnswerObjection,
@@ -184,8 +185,12 @@ def entered_by(ctx: Context, year: AppraisalYear) -> dict[str, list[dict[str, An
 
 
 def year_of(ctx: Context, key: str) -> AppraisalYear:
-    """The appraisal year *key* (``<town>/<year>``)."""
-    return ctx.get(AppraisalYear, key, AppraisalYearNotFoundError, "appraisal year")
+    """The appraisal year *key* (``<town>/<year>``); a command dated before the year was
+    opened is refused (:class:`ImplausibleTimeError`, naming both dates)."""
+    year = ctx.get(AppraisalYear, key, AppraisalYearNotFoundError, "appraisal year")
+    check_not_before(ctx.at, getattr(year, "opened_at", None),
+                     f"appraisal year {key} was opened")
+    return year
 
 
 def _two_places(value: Decimal) -> str:
@@ -207,6 +212,7 @@ def open_year(ctx: Context, cmd: OpenYear) -> dict[str, Any]:
 
 def _firm_in_town(ctx: Context, code: str, year: AppraisalYear) -> Any:
     firm = firm_of(ctx, code)
+    firm.check_registered_by(ctx.at)
     if firm.town != year.town:
         raise RuleViolationError(f"firm {code} is registered in town {firm.town}, not "
                                  f"{year.town}; it is appraised there")

@@ -157,7 +157,7 @@ def test_an_unknown_parameter_is_named_with_the_known_ones() -> None:
     ("override", "fragment"),
     [
         ("elimination.score_below=sixty", "bad value for elimination.score_below='sixty'"),
-        ("elimination.score_below=100.5", "less than or equal to 100"),
+        ("elimination.score_below=100.5", "at most 100"),
         ("elimination.score_below=59.999", "elimination.score_below"),
         ("bottom_three.size=0", "greater than or equal to 1"),
         ("elimination.consecutive_years=none", "consecutive_years='none'"),
