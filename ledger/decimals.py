@@ -21,7 +21,6 @@ import re
 from decimal import Decimal
 from typing import Any
 
-
 _EXPONENT = re.compile(r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$")
 _NON_FINITE = re.compile(r"^[-+]?(nan|snan|inf|infinity)$", re.IGNORECASE)
 

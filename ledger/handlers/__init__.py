@@ -28,6 +28,11 @@ from ledger.errors import (
 )
 from ledger.posts import parse_post
 
+#: Fields that hold sealed personal data (encrypted under the subject's key), not free text.
+SEALED_FIELDS = frozenset({"caller", "resident_ref"})
+#: Envelope fields that are not free text.
+ENVELOPE_FIELDS = frozenset({"type", "actor", "post", "command_id", "occurred_at"})
+
 #: Town parameter: how many days ahead of now a business time may lie.
 FUTURE_DAYS_PARAMETER = "plausibility.future_days"
 #: Its default: one day (clocks and time zones differ; a whole day ahead is not a slip).
@@ -136,6 +141,35 @@ class Context:
             return {"subject": subject, "nonce": "", "ciphertext": ""}
         return privacy.seal(self.txn, subject, data)
 
+    # Personal data in free text.
+    def check_personal_data(self) -> None:
+        """Raise :class:`~ledger.errors.PersonalDataInTextError` if any free-text value of the
+        command holds a phone or ID-card number, or a data-subject id looks like one. The
+        sealed fields (``caller``, ``resident_ref``) are exempt: they are encrypted."""
+        from ledger.personal_data import check_free_text, check_subject_id
+
+        tag = self.command.type
+
+        def walk(value: Any, where: str) -> None:
+            if isinstance(value, str):
+                check_free_text(tag, where, value)
+            elif isinstance(value, dict):
+                for k, v in value.items():
+                    path = f"{where}.{k}" if where else str(k)
+                    if k in SEALED_FIELDS:
+                        subject = v.get("subject") if isinstance(v, dict) else None
+                        if isinstance(subject, str):
+                            check_subject_id(tag, f"{path}.subject", subject)
+                    elif k == "subject" and isinstance(v, str):
+                        check_subject_id(tag, path, v)
+                    elif k not in ENVELOPE_FIELDS or where:
+                        walk(v, path)
+            elif isinstance(value, list):
+                for i, v in enumerate(value):
+                    walk(v, f"{where}[{i}]")
+
+        walk(self.command.model_dump(mode="json"), "")
+
     # Plausibility.
     def check_not_in_future(self, town: str | None) -> None:
         """Raise :class:`ImplausibleTimeError` if the command's business time is further in the
@@ -159,6 +193,7 @@ class Context:
         """
         cmd = self.command
         self.check_not_in_future(town)
+        self.check_personal_data()
         key = cmd.authority_key()
         m = matrix()
         if cmd.actor.startswith("system:"):
