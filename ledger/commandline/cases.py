@@ -113,6 +113,11 @@ add_labels({
     "cases.yes": ("是", "yes"),
     "cases.year": ("年度", "year"),
     "cases.failure_counts": ("履责不力次数(计入年度考核)", "Duty failures per party (year-end appraisal)"),
+    "cases.cycle": ("办理周期", "cycle"),
+    "cases.calendar": ("时限计算日历", "time limits counted in"),
+    "cases.next_title": ("当前可办理的步骤", "Steps allowed now"),
+    "cases.step": ("步骤", "step"),
+    "cases.leads_to": ("办理后状态", "leads to"),
 })
 
 
@@ -434,6 +439,38 @@ def case_supervise(ref: str, instruction: str, deadline: str | None, as_json: bo
           --actor P-0008 --post town.supervision_team.leader@ZQ
     """
     _case_cmd("case.supervise", ref, kw, as_json, instruction=instruction, deadline=deadline)
+
+
+@case.command("next")
+@click.argument("ref")
+@click.option("--as-of", metavar="DATETIME", help="Which steps were allowed then (default now).")
+@json_option
+def case_next_cmd(ref: str, as_of: str | None, as_json: bool) -> None:
+    """List the steps case REF may take next, each with the state it leads to.
+
+    The steps follow the case lifecycle under the town's parameters (when the callback comes,
+    the return window, the calendar); a refused case command names the same list.
+
+    \b
+    Example:
+      ledger case next ZQ-2025-000123
+      ledger --lang en case next ZQ-2025-000123 --json
+    """
+    from ledger.casesteps import case_next
+
+    data = case_next(state().ledger(), ref, _as_of(as_of))
+    r = renderer(as_json)
+    if as_json:
+        r.emit(data)
+        return
+    r.line(f"{data['case']}: {_lbl(r, 'case', data['status'])} ({data['status']}) "
+           f"{r.label('since')} {short_time(data['since'])}"
+           + (f", {r.label('cases.due')} {data['due']}" if data["due"] else "")
+           + f"; {r.label('cases.cycle')} {data['cycle']}")
+    if data["calendar"]:
+        r.line(f"{r.label('cases.calendar')}: {data['calendar']}")
+    r.table(r.label("cases.next_title"), ("cases.step", "cases.leads_to"),
+            [[s["command"], s["to"]] for s in data["next"]])
 
 
 # ---------------------------------------------------------------------------- boards

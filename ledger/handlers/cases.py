@@ -121,8 +121,8 @@ def accept(ctx: Context, cmd: AcceptCase) -> dict[str, Any]:
 @handles(RejectCase)
 def reject(ctx: Context, cmd: RejectCase) -> dict[str, Any]:
     """Reject at intake."""
-    case, _params = _open_step(ctx, cmd.ref)
-    case.reject(cmd.reason, ctx.envelope)
+    case, params = _open_step(ctx, cmd.ref)
+    case.reject(cmd.reason, ctx.envelope, params)
     return _done(ctx, case)
 
 
@@ -156,7 +156,8 @@ def acknowledge(ctx: Context, cmd: AcknowledgeCase) -> dict[str, Any]:
 
 @handles(ReturnCase)
 def give_back(ctx: Context, cmd: ReturnCase) -> dict[str, Any]:
-    """The assigned department returns the case as not its own."""
+    """The assigned department returns the case as not its own (退单): before acknowledging,
+    or after it within the town's window."""
     case, params = _open_step(ctx, cmd.ref)
     case.give_back(cmd.reason, cmd.post, ctx.at, params, ctx.envelope)
     return _done(ctx, case) | {"returns": case.returns}
@@ -182,8 +183,8 @@ def inspect(ctx: Context, cmd: InspectCase) -> dict[str, Any]:
 @handles(RectifyCase)
 def rectify(ctx: Context, cmd: RectifyCase) -> dict[str, Any]:
     """The rectification plan with its deadline."""
-    case, _params = _open_step(ctx, cmd.ref)
-    case.rectify(cmd.plan, cmd.deadline, cmd.actor, cmd.post, ctx.at, ctx.envelope)
+    case, params = _open_step(ctx, cmd.ref)
+    case.rectify(cmd.plan, cmd.deadline, cmd.actor, cmd.post, ctx.at, ctx.envelope, params)
     return _done(ctx, case)
 
 
@@ -207,22 +208,22 @@ def verify(ctx: Context, cmd: VerifyCase) -> dict[str, Any]:
 @handles(CloseCase)
 def close(ctx: Context, cmd: CloseCase) -> dict[str, Any]:
     """Closure of a verified case."""
-    case, _params = _open_step(ctx, cmd.ref)
-    case.close(cmd.actor, cmd.note, ctx.envelope)
+    case, params = _open_step(ctx, cmd.ref)
+    case.close(cmd.actor, cmd.note, ctx.envelope, params)
     return _done(ctx, case)
 
 
 @handles(CallbackCase)
 def callback(ctx: Context, cmd: CallbackCase) -> dict[str, Any]:
-    """The callback to the reporter."""
-    case, _params = _open_step(ctx, cmd.ref)
-    case.callback(cmd.satisfied, cmd.note, ctx.envelope)
+    """The callback to the reporter, at the step the town's parameters say."""
+    case, params = _open_step(ctx, cmd.ref)
+    case.callback(cmd.satisfied, cmd.note, ctx.envelope, ctx.at, params)
     return _done(ctx, case)
 
 
 @handles(ReopenCase)
 def reopen(ctx: Context, cmd: ReopenCase) -> dict[str, Any]:
-    """Reopen a closed case."""
+    """Reopen a closed case: a new, linked handling cycle."""
     case, params = _open_step(ctx, cmd.ref)
     case.reopen(cmd.reason, ctx.at, params, ctx.envelope)
     return _done(ctx, case)
