@@ -13,15 +13,18 @@ This module finds what must not be in free text:
   a date or a count;
 - **resident ID-card numbers** (GB 11643-1999): 17 digits and a check character (ISO 7064
   MOD 11-2: weights ``2^(17-i) mod 11``, check ``(12 - sum mod 11) mod 11``, 10 written ``X``),
-  with a plausible address code (first digit 1-8) and a real birth date (1900-2099). An
-  18-character token that is a valid unified social credit code (GB 32100) is a credit code,
-  not an ID number.
+  with a plausible address code (first digit 1-8) and a real birth date (1900-2099).
 
 It does not match ordinary governance text: case references (``ZQ-2025-000123``), dates
 (``2025-03-01``, ``20250301``), times, amounts written with decimals (``13800000000.00``),
-credit codes, document numbers (``颛委〔2025〕9号``). One ambiguity is inherent: an integer of
-eleven digits starting with 13-19 is a mobile number's shape, so such an amount must be
-written with its decimals.
+credit codes, document numbers (``颛委〔2025〕9号``). Two ambiguities are inherent and are
+resolved for the resident's privacy: an integer of eleven digits starting with 13-19 is a
+mobile number's shape, so such an amount must be written with its decimals; and an all-digit
+unified social credit code could in principle also pass every ID-card check. Enterprise codes
+(registration authority ``9``, every property firm) never do, since ID numbers start with 1-8;
+other codes do only when their county code is ``19`` or ``20`` (read as a birth year), the
+rest is a real date and the ID check character happens to fit. A valid ID number is always
+reported, even when it is also a valid credit code.
 
 :func:`find_personal_data` is pure (text in, findings out); :func:`check_free_text` raises
 :class:`~ledger.errors.PersonalDataInTextError` naming the field and pointing to ``caller``;
@@ -68,16 +71,6 @@ def is_id_card_number(text: str) -> bool:
     return id_card_check_character(text[:17]) == text[17].upper()
 
 
-def _is_credit_code(text: str) -> bool:
-    from ledger.rules.credit_code import InvalidCreditCodeError, validate_credit_code
-
-    try:
-        validate_credit_code(text)
-    except InvalidCreditCodeError:
-        return False
-    return True
-
-
 @dataclass(frozen=True)
 class Finding:
     """One piece of personal data found in a text: what kind, where, and a masked form."""
@@ -114,7 +107,7 @@ def find_personal_data(text: str) -> list[Finding]:
         found.append(Finding(kind, m.start(), m.end(), _mask(m.group())))
 
     for m in _ID_CARD.finditer(text):
-        if is_id_card_number(m.group()) and not _is_credit_code(m.group()):
+        if is_id_card_number(m.group()):
             add("id_card", m)
     for m in _MOBILE.finditer(text):
         add("mobile", m)

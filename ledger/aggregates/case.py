@@ -266,6 +266,9 @@ class Case(LedgerAggregate):
         """Duplicate cases merged into this one."""
         self.supervisions = 0
         """Coordination-and-supervision (督办) events recorded."""
+        self.escalations: dict[str, str] = {}
+        """Automatic supervision: step (``<state>@<since>``) → the level it was escalated to
+        (remind, supervise, notify), by ``case.supervision@1``."""
 
     # ------------------------------------------------------------------ checks
     def allowed_steps(self, parameters: dict[str, Any] | None = None,
@@ -552,6 +555,27 @@ class Case(LedgerAggregate):
         """Attach one of the five template documents to the case."""
         self._document_filed(template, fields, envelope)
 
+    @property
+    def current_step(self) -> str:
+        """The step the case is in, as automatic supervision names it: ``<state>@<since>``."""
+        return f"{self.status}@{self.status_since}"
+
+    def escalation_level(self, step: str) -> str:
+        """The level *step* was escalated to by automatic supervision (``none`` if never)."""
+        return str(getattr(self, "escalations", {}).get(step, "none"))
+
+    def escalate(self, escalation: dict[str, Any], evaluation: dict[str, Any],
+                 envelope: EnvelopeDict) -> None:
+        """Record an escalation decided by ``case.supervision@1`` (*evaluation*: the rule's
+        record for this case: rule, parameters, inputs, digest, decision)."""
+        if escalation["step"] != self.current_step or self.status not in OPEN_STATES:
+            raise CaseRuleError(
+                f"case {self.code} is {self.status} since {self.status_since}; the escalation "
+                f"of step {escalation['step']} no longer applies")
+        self._escalated(escalation["step"], escalation["level"], escalation["previous_level"],
+                        str(escalation["due"]), int(escalation["days_overdue"]),
+                        escalation["reason"], evaluation, envelope)
+
     # ------------------------------------------------------------------ events
     def _move(self, status: str, due: str | None, envelope: EnvelopeDict,
               calendar: str | None = None) -> None:
@@ -705,3 +729,11 @@ class Case(LedgerAggregate):
     def _document_filed(self, template: str, fields: dict[str, Any],
                         envelope: EnvelopeDict) -> None:
         pass
+
+    @event("Escalated")
+    def _escalated(self, step: str, level: str, previous_level: str, due: str,
+                   days_overdue: int, reason: dict[str, Any], rule: dict[str, Any],
+                   envelope: EnvelopeDict) -> None:
+        if not hasattr(self, "escalations"):
+            self.escalations = {}
+        self.escalations[step] = level

@@ -70,6 +70,9 @@ class Context:
         self.command = command
         self.dry_run = dry_run
         self.authorized = False
+        self.after_authorizing: list[Callable[[], None]] = []
+        """Checks that run once the command is authorized (so that a refusal for authority
+        comes first): see :meth:`check_once_authorized`."""
         self.loaded: dict[Any, LedgerAggregate] = {}
         self.touched: dict[Any, LedgerAggregate] = {}
         self.result: dict[str, Any] = {}
@@ -141,6 +144,14 @@ class Context:
             return {"subject": subject, "nonce": "", "ciphertext": ""}
         return privacy.seal(self.txn, subject, data)
 
+    def check_once_authorized(self, check: Callable[[], None]) -> None:
+        """Run *check* now if the command is already authorized, else right after
+        :meth:`authorize` succeeds."""
+        if self.authorized:
+            check()
+        else:
+            self.after_authorizing.append(check)
+
     # Personal data in free text.
     def check_personal_data(self) -> None:
         """Raise :class:`~ledger.errors.PersonalDataInTextError` if any free-text value of the
@@ -202,7 +213,7 @@ class Context:
                     f"{cmd.actor} may not issue {cmd.type}: system actors only bootstrap the "
                     "ledger and record rule outcomes"
                 )
-            self.authorized = True
+            self._authorized()
             return
         if not cmd.post:
             raise CommandValidationError(
@@ -227,7 +238,13 @@ class Context:
                 f"{post.name} has no authority for {key} in {community or town}; "
                 f"allowed: {', '.join(allowed) or 'nobody (not in the authority matrix)'}"
             )
+        self._authorized()
+
+    def _authorized(self) -> None:
         self.authorized = True
+        checks, self.after_authorizing = self.after_authorizing, []
+        for check in checks:
+            check()
 
 
 def load_handlers() -> None:

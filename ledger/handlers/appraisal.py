@@ -188,8 +188,8 @@ def year_of(ctx: Context, key: str) -> AppraisalYear:
     """The appraisal year *key* (``<town>/<year>``); a command dated before the year was
     opened is refused (:class:`ImplausibleTimeError`, naming both dates)."""
     year = ctx.get(AppraisalYear, key, AppraisalYearNotFoundError, "appraisal year")
-    check_not_before(ctx.at, getattr(year, "opened_at", None),
-                     f"appraisal year {key} was opened")
+    ctx.check_once_authorized(lambda: check_not_before(
+        ctx.at, getattr(year, "opened_at", None), f"appraisal year {key} was opened"))
     return year
 
 

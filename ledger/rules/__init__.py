@@ -65,6 +65,7 @@ __all__ = [
     "register",
     "reproduce",
     "routing",
+    "supervision",
     "warning",
 ]
 
@@ -423,4 +424,4 @@ def _describe_error(item: Any) -> str:
 
 # Rule modules register themselves on import; importing them here fills RULES for every user of
 # ``ledger.rules``. They import the names above, so these imports must come last.
-from . import firm, routing, warning  # noqa: E402
+from . import firm, routing, supervision, warning  # noqa: E402

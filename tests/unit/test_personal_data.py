@@ -149,8 +149,17 @@ def test_amounts_of_up_to_ten_digits_are_never_personal_data(amount: int) -> Non
 
 
 @given(st.text(alphabet=CHARSET, min_size=14, max_size=14),
-       st.sampled_from(["91", "92", "93", "11", "12", "51", "52", "Y1"]))
-def test_credit_codes_are_never_personal_data(body: str, prefix: str) -> None:
-    body = "310112" + body[6:]
-    code = make_credit_code(prefix + body)
+       st.sampled_from(["91", "92", "93", "Y1"]),
+       st.sampled_from(["310112", "110105", "440305", "510104", "320219"]))
+def test_enterprise_credit_codes_are_never_personal_data(body: str, prefix: str,
+                                                         division: str) -> None:
+    code = make_credit_code(prefix + division + body[6:])
     assert find_personal_data(f"企业代码{code}") == []
+
+
+@given(st.text(alphabet=CHARSET, min_size=8, max_size=8), st.sampled_from(["11", "12", "51"]),
+       st.sampled_from(["310112", "110105", "440305"]))
+def test_other_credit_codes_outside_counties_19_and_20_are_never_personal_data(
+        body: str, prefix: str, division: str) -> None:
+    code = make_credit_code(prefix + division + body)
+    assert find_personal_data(code) == []

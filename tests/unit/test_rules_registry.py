@@ -47,6 +47,7 @@ ALL_KEYS = {
     "matter.routing@1",
     "warning.suggest@1",
     "warning.measures@1",
+    "case.supervision@1",
 }
 
 EVERGREEN = AppraisalInputs(
