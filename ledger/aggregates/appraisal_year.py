@@ -270,6 +270,45 @@ class AppraisalYear(LedgerAggregate):
         self._follow_up_assigned(task, firm, communities, legal_counsel, due, envelope)
         return task
 
+    def open_follow_ups_for(self, firm: str, contract: str) -> list[tuple[str, dict[str, Any]]]:
+        """(task, the community entry) of *firm*'s open follow-up tasks that name *contract*
+        and whose community is not yet done."""
+        out = []
+        for task, spec in sorted(self.follow_ups.items()):
+            if spec["firm"] != firm or spec["status"] != "open":
+                continue
+            done = spec.get("done", {})
+            for entry in spec["communities"]:
+                if entry["contract"] == contract and entry["community"] not in done:
+                    out.append((task, entry))
+        return out
+
+    def complete_follow_up(self, task: str, firm: str, entry: dict[str, Any],
+                           termination: dict[str, Any], envelope: EnvelopeDict) -> str:
+        """Record that the committee terminated *entry*'s contract (*termination*: the firm,
+        contract, kind, effective date, and the event that recorded it); the task is
+        ``completed`` once every community it names is done. Returns the task's status."""
+        spec = self.follow_ups[task]
+        done = set(spec.get("done", {})) | {entry["community"]}
+        status = "completed" if done >= {c["community"] for c in spec["communities"]} \
+            else "open"
+        on_time = termination["recorded_on"] <= spec["due"]
+        self._follow_up_completed(task, firm, entry["community"], entry["contract"],
+                                  termination, on_time, status, envelope)
+        return status
+
+    def note_contested(self, firm: str, contract: str, contest: dict[str, Any],
+                       envelope: EnvelopeDict) -> list[str]:
+        """Record on *firm*'s follow-up tasks naming *contract* that its termination is
+        contested (*contest*: grounds, document, the event that recorded it)."""
+        tasks = []
+        for task, spec in sorted(self.follow_ups.items()):
+            if spec["firm"] == firm and spec["status"] != "cancelled" and any(
+                    c["contract"] == contract for c in spec["communities"]):
+                self._follow_up_contested(task, firm, contract, contest, envelope)
+                tasks.append(task)
+        return tasks
+
     def cancel_follow_ups(self, firm: str, reason: str, envelope: EnvelopeDict) -> list[str]:
         """Cancel open follow-up tasks of *firm* (its elimination was withdrawn)."""
         cancelled = []
@@ -417,6 +456,21 @@ class AppraisalYear(LedgerAggregate):
                             legal_counsel: list[str], due: str, envelope: EnvelopeDict) -> None:
         self.follow_ups[task] = {"firm": firm, "communities": communities,
                                  "legal_counsel": legal_counsel, "due": due, "status": "open"}
+
+    @event("FollowUpCompleted")
+    def _follow_up_completed(self, task: str, firm: str, community: str, contract: str,
+                             termination: dict[str, Any], on_time: bool, status: str,
+                             envelope: EnvelopeDict) -> None:
+        spec = self.follow_ups[task]
+        spec.setdefault("done", {})[community] = {"contract": contract, "on_time": on_time,
+                                                   "termination": termination}
+        spec["status"] = status
+
+    @event("FollowUpContested")
+    def _follow_up_contested(self, task: str, firm: str, contract: str,
+                             contest: dict[str, Any], envelope: EnvelopeDict) -> None:
+        self.follow_ups[task].setdefault("contested", []).append(
+            {"contract": contract, **contest})
 
     @event("FollowUpCancelled")
     def _follow_up_cancelled(self, task: str, firm: str, reason: str,

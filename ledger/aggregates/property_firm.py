@@ -212,6 +212,17 @@ class PropertyFirm(LedgerAggregate):
         self._contract_terminated(ref, effective.isoformat(), kind, reason, decision,
                                   legal_counsel, envelope)
 
+    def contest_termination(self, ref: str, contested_by: str, grounds: str,
+                            document: str | None, envelope: EnvelopeDict) -> None:
+        """Record that the termination of contract *ref* is contested (by the firm, or a
+        party for it), on *grounds*, with the filing *document*. The termination stands
+        until a later decision; the contest is recorded, not decided."""
+        c = self.contract(ref)
+        if c["status"] != "terminated":
+            raise ContractStateError(f"contract {ref!r} is {c['status']}; only a terminated "
+                                     "contract's termination can be contested")
+        self._termination_contested(ref, contested_by, grounds, document, envelope)
+
     # ------------------------------------------------------------------ credit file
     def dismiss_for_non_performance(self, ref: str, reason: str, decision: str,
                                     when: datetime, envelope: EnvelopeDict) -> None:
@@ -328,6 +339,13 @@ class PropertyFirm(LedgerAggregate):
         c["terminated_at"] = effective
         c["termination"] = {"kind": kind, "reason": reason, "decision": decision,
                             "legal_counsel": legal_counsel}
+
+    @event("TerminationContested")
+    def _termination_contested(self, contract: str, contested_by: str, grounds: str,
+                               document: str | None, envelope: EnvelopeDict) -> None:
+        self.contracts[contract].setdefault("contests", []).append(
+            {"by": contested_by, "grounds": grounds, "document": document,
+             "at": envelope["occurred_at"], "version": self.version + 1})
 
     @event("PutOnEliminationList")
     def _put_on_elimination_list(self, year: int, rule: str, parameters: dict[str, Any],

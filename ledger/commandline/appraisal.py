@@ -80,6 +80,13 @@ add_labels({
     "ap.task": ("任务", "task"),
     "ap.due": ("期限", "due"),
     "ap.status": ("状态", "status"),
+    "ap.fu:open": ("待办", "open"),
+    "ap.fu:completed": ("已完成", "completed"),
+    "ap.fu:cancelled": ("已撤销", "cancelled"),
+    "ap.fu:overdue": ("已超期{days}天", "overdue by {days} day(s)"),
+    "ap.fu:on_time": ("按期解除合同", "terminated in time"),
+    "ap.fu:late": ("逾期解除合同", "terminated late"),
+    "ap.fu:contested": ("解除合同有争议", "termination contested"),
     "ap.legal_counsel": ("法律顾问", "legal counsel"),
     "ap.recorded": ("已记录", "recorded"),
     "ap.simulated": ("模拟", "simulated"),
@@ -130,6 +137,22 @@ def _criterion(name: str) -> Callable[[dict[str, Any], str], Any]:
     def cell(row: dict[str, Any], lang: str) -> Any:
         return row["criteria"][name]
     return cell
+
+
+
+def follow_up_status(row: dict[str, Any], lang: str) -> str:
+    """A follow-up task's state in words: overdue (days), completed (on time or late, with the
+    termination event), contested."""
+    text = t(f"ap.fu:{row['status']}", lang)
+    if row.get("overdue"):
+        text += " " + t("ap.fu:overdue", lang).format(days=row["days_overdue"])
+    for st in row.get("steps", []):
+        if st["step"] == "completed":
+            when = t("ap.fu:on_time" if st["on_time"] else "ap.fu:late", lang)
+            text += f"; {st['community']} {when} ({st['event']})"
+        else:
+            text += f"; {t('ap.fu:contested', lang)} ({st['event']})"
+    return text
 
 
 COLUMNS: dict[str, list[Column]] = {
@@ -189,9 +212,10 @@ COLUMNS: dict[str, list[Column]] = {
             f"{c['community']} ({c['oc']}, {c['contract']})" for c in r["communities"])),
         ("ap.legal_counsel", lambda r, lang: ", ".join(r["legal_counsel"])),
         ("ap.due", lambda r, lang: r["due"]),
-        ("ap.status", lambda r, lang: r["status"]),
+        ("ap.status", follow_up_status),
     ],
 }
+
 
 QUERIES: dict[str, Callable[[GovernanceLedger, str], list[dict[str, Any]]]] = {
     "firms": firm_table, "ocs": oc_table, "communities": community_table,

@@ -324,3 +324,17 @@ class TerminateContract(_OcCommand):
             raise ValueError("a termination after elimination needs 'legal_counsel': the "
                              "town's legal counsel who guided it")
         return self
+
+
+@register
+class ContestTermination(_OcCommand):
+    """Record that the termination of a contract is contested (the firm disputes the owners'
+    committee's termination): who contests, on what grounds, with which filing. The
+    termination stands; the contest is on record and shows on the elimination follow-up."""
+
+    type: Literal["contract.contest_termination"] = "contract.contest_termination"
+    contract: Reference
+    firm: CreditCode
+    contested_by: Name = Field(description="Who contests, e.g. the firm's name or its lawyer")
+    grounds: Annotated[str, Field(min_length=1, max_length=4000)]
+    document: Ref | None = Field(default=None, description="The filing (letter, lawsuit ref)")

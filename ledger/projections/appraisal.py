@@ -9,6 +9,7 @@ calculators of :mod:`ledger.indicators`.
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ from sqlalchemy import (
 )
 
 from ledger.aggregates.appraisal_year import AppraisalYear
+from ledger.aggregates.case import local_day
+from ledger.config import now
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
 from ledger.store import ID, metadata
@@ -146,8 +149,25 @@ follow_ups = Table(
     Column("status", String(16), nullable=False),
 )
 
+#: What happened to each follow-up task: a community's termination (completed, on time or
+#: late, linked to the termination event) or a contested termination. No event of these kinds
+#: existed before this table, so it needs no rebuild of earlier ledgers.
+follow_up_steps = Table(
+    "rm_appraisal_follow_up_steps", metadata,
+    Column("position", ID, primary_key=True),
+    Column("year_code", String(40), nullable=False, index=True),
+    Column("task", String(24), nullable=False),
+    Column("step", String(16), nullable=False),
+    Column("community", String(32)),
+    Column("contract", String(64), nullable=False),
+    Column("on_time", Boolean()),
+    Column("event", String(64), nullable=False),
+    Column("detail", Text(), nullable=False),
+    Column("occurred_at", String(40), nullable=False),
+)
+
 TABLES = (years, firm_rows, oc_rows, party_rows, records, indicator_defs, indicator_values,
-          objections, follow_ups)
+          objections, follow_ups, follow_up_steps)
 
 
 def _dump(value: Any) -> str:
@@ -259,6 +279,25 @@ class AppraisalProjection(Projection):
             "year_code": code, "task": d["task"], "firm": d["firm"],
             "communities": _dump(d["communities"]), "legal_counsel": _dump(d["legal_counsel"]),
             "due": d["due"], "status": "open"})
+
+    def _on_FollowUpCompleted(self, conn: Connection, code: str,  # noqa: N802
+                              d: dict[str, Any], env: dict[str, Any],
+                              event: LoggedEvent) -> None:
+        self.buffer(follow_ups).update((code, d["task"]), {"status": d["status"]})
+        self.buffer(follow_up_steps).insert({
+            "position": event.position, "year_code": code, "task": d["task"],
+            "step": "completed", "community": d["community"], "contract": d["contract"],
+            "on_time": d["on_time"], "event": d["termination"]["event"],
+            "detail": _dump(d["termination"]), "occurred_at": env.get("occurred_at", "")})
+
+    def _on_FollowUpContested(self, conn: Connection, code: str,  # noqa: N802
+                              d: dict[str, Any], env: dict[str, Any],
+                              event: LoggedEvent) -> None:
+        self.buffer(follow_up_steps).insert({
+            "position": event.position, "year_code": code, "task": d["task"],
+            "step": "contested", "community": None, "contract": d["contract"],
+            "on_time": None, "event": d["contest"]["event"], "detail": _dump(d["contest"]),
+            "occurred_at": env.get("occurred_at", "")})
 
     def _on_FollowUpCancelled(self, conn: Connection, code: str,  # noqa: N802
                               d: dict[str, Any], env: dict[str, Any],
@@ -473,16 +512,30 @@ def objection_list(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
     return rows
 
 
-def follow_up_list(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
-    """Follow-up tasks of year *key* (committees to terminate eliminated firms' contracts)."""
+def follow_up_list(ledger: GovernanceLedger, key: str,
+                   as_of: date | None = None) -> list[dict[str, Any]]:
+    """Follow-up tasks of year *key* (committees to terminate eliminated firms' contracts),
+    each with what was done (``steps``: terminations, linked to their event, and contests),
+    and, for a task still open after its due date on *as_of* (default today), ``overdue``
+    and ``days_overdue``."""
     ledger.catch_up("appraisal")
+    day = as_of or local_day(now())
     with ledger.engine.connect() as conn:
         rows = _rows(conn, select(follow_ups).where(follow_ups.c.year_code == key)
                      .order_by(follow_ups.c.task))
+        steps = _rows(conn, select(follow_up_steps).where(follow_up_steps.c.year_code == key)
+                      .order_by(follow_up_steps.c.position))
     for r in rows:
         r.pop("year_code")
         r["communities"] = json.loads(r["communities"])
         r["legal_counsel"] = json.loads(r["legal_counsel"])
+        r["steps"] = [{**{k: v for k, v in st.items() if k not in ("year_code", "task")},
+                       "detail": json.loads(st["detail"])}
+                      for st in steps if st["task"] == r["task"]]
+        r["contested"] = any(st["step"] == "contested" for st in r["steps"])
+        late = r["status"] == "open" and r["due"] < day.isoformat()
+        r["overdue"] = late
+        r["days_overdue"] = (day - date.fromisoformat(r["due"])).days if late else 0
     return rows
 
 
@@ -496,3 +549,25 @@ def all_tables(ledger: GovernanceLedger) -> dict[str, list[dict[str, Any]]]:
             rows = _rows(conn, select(*cols).order_by(*table.primary_key.columns))
             out[table.name] = rows
     return out
+
+
+def district_report(ledger: GovernanceLedger, town: str = "ZQ",
+                    as_of: date | None = None) -> dict[str, Any]:
+    """What the town reports to the district housing bureau: firms banned town-wide (with the
+    report to the district credit platform), and every elimination follow-up task with its
+    state on *as_of* (default today), overdue tasks flagged."""
+    from ledger.projections.owners import blacklist
+
+    day = as_of or local_day(now())
+    ledger.catch_up("appraisal")
+    with ledger.engine.connect() as conn:
+        keys = [r[0] for r in conn.execute(select(years.c.code).where(years.c.town == town)
+                                           .order_by(years.c.year))]
+    tasks = []
+    for key in keys:
+        for row in follow_up_list(ledger, key, day):
+            tasks.append({"appraisal": key, **row})
+    bans = [b for b in blacklist(ledger) if b["town"] == town]
+    return {"town": town, "as_of": day.isoformat(), "bans": bans, "follow_ups": tasks,
+            "overdue_follow_ups": sum(1 for t in tasks if t["overdue"]),
+            "contested_follow_ups": sum(1 for t in tasks if t["contested"])}

@@ -52,6 +52,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                         "as_of": "2025-12-20",
                         "targets": [{"kind": "case", "key": "ZQ-2025-000001"}],
                         "occurred_at": "2025-12-20T18:00"},
+    "contract.contest_termination": {
+        "type": "contract.contest_termination", "actor": "P-3003",
+        "post": "owners_committee.director@ZQ-003", "oc": "ZQ-003/2025",
+        "contract": "HT-ZQ003-2025-01", "firm": "91310112MA1GB3K258",
+        "contested_by": "常青物业", "grounds": "不服解聘", "occurred_at": "2025-09-01"},
     "log.new_origin": {"type": "log.new_origin", "actor": "P-0001", "post": "town.ledger_admin@ZQ",
                        "town": "ZQ", "new_origin": "zq-governance-ledger/ZQ/00000000000000aa",
                        "previous_origin": "zq-governance-ledger/ZQ/0000000000000001",
