@@ -137,6 +137,9 @@ class AppraisalYear(LedgerAggregate):
         """Indicator code → names, unit, weight, source, measure."""
         self.indicator_values: dict[str, dict[str, Any]] = {}
         """``<code>|<community>`` → entered value and note."""
+        self.stale: dict[str, Any] | None = None
+        """Set when an earlier year was rerun after this year's last run (its history input
+        may have changed): the earlier year, its run, when. Cleared by the next run."""
 
     # ------------------------------------------------------------------ checks
     def check_open(self, what: str) -> None:
@@ -318,6 +321,21 @@ class AppraisalYear(LedgerAggregate):
                 cancelled.append(task)
         return cancelled
 
+    def mark_stale(self, because: str, run: int, envelope: EnvelopeDict) -> None:
+        """An earlier year (*because*) was rerun (its *run*) after this year was closed: this
+        year's outcomes rest on history that may have changed."""
+        if self.runs == 0:
+            return
+        self._marked_stale(because, run, envelope)
+
+    def record_cascade(self, trigger: str, trigger_run: int, changes: list[dict[str, Any]],
+                       envelope: EnvelopeDict) -> None:
+        """Record that this year was rerun in a cascade after *trigger*'s run *trigger_run*,
+        and what changed (per firm: actions added and withdrawn)."""
+        changed = [{"firm": c["firm"], "added": c["added"], "withdrawn": c["withdrawn"]}
+                   for c in changes]
+        self._cascade_rerun(trigger, trigger_run, self.runs, changed, envelope)
+
     def reopen(self, reason: str, envelope: EnvelopeDict) -> None:
         """Reopen a closed (or finalised) year for corrections; the reason is recorded."""
         if self.status == "open":
@@ -444,6 +462,16 @@ class AppraisalYear(LedgerAggregate):
         self.evaluation = evaluation
         self.outcomes = {f["firm_id"]: dict(f)
                          for f in evaluation["decision"]["elimination"]["firms"]}
+        self.stale = None
+
+    @event("MarkedStale")
+    def _marked_stale(self, because: str, run: int, envelope: EnvelopeDict) -> None:
+        self.stale = {"because": because, "run": run, "at": envelope["occurred_at"]}
+
+    @event("CascadeRerun")
+    def _cascade_rerun(self, trigger: str, trigger_run: int, run: int,
+                       changed: list[dict[str, Any]], envelope: EnvelopeDict) -> None:
+        pass
 
     @event("OutcomeChanged")
     def _outcome_changed(self, firm: str, run: int, added: list[str], withdrawn: list[str],

@@ -80,6 +80,11 @@ add_labels({
     "ap.task": ("任务", "task"),
     "ap.due": ("期限", "due"),
     "ap.status": ("状态", "status"),
+    "ap.run": ("第几次运行", "run"),
+    "ap.stale_note": ("注意: {because} 在 {year} 结案后重新运行, {year} 的结果可能已过时; "
+                      "请运行 appraisal rerun --cascade",
+                      "note: {because} was rerun after {year} was closed, so {year}'s "
+                      "outcomes may be stale; run appraisal rerun --cascade"),
     "ap.fu:open": ("待办", "open"),
     "ap.fu:completed": ("已完成", "completed"),
     "ap.fu:cancelled": ("已撤销", "cancelled"),
@@ -343,6 +348,40 @@ def reopen(year: int, town: str, reason: str, as_json: bool, **kw: Any) -> None:
              **envelope(kw)}, as_json)
 
 
+@appraisal.command("rerun")
+@_year_options
+@click.option("--reason", required=True, help="Why the year is rerun.")
+@click.option("--cascade", is_flag=True,
+              help="Also rerun every later closed year, in order, under the new history.")
+@envelope_options
+@json_option
+def rerun_cmd(year: int, town: str, reason: str, cascade: bool, as_json: bool,
+              **kw: Any) -> None:
+    """Rerun a closed year (reopen and close it again). Later closed years rest on its
+    outcomes (two years running in the bottom three): without --cascade they are marked stale;
+    with --cascade each is rerun in order and records what changed.
+
+    \b
+    Example:
+      ledger appraisal rerun --year 2024 --reason "更正2024年满意度" --cascade \\
+          --actor P-0010 --post town.housing_office.director@ZQ
+    """
+    result = execute({"type": "appraisal.rerun", "town": town, "year": year,
+                      "reason": reason, "cascade": cascade, **envelope(kw)}, as_json)
+    if as_json:
+        return
+    r = Renderer(lang=state().lang, json=False)
+    d = result.detail
+    lines = [(d["appraisal"], d["run"], d.get("changes", []))] + [
+        (c["appraisal"], c["run"], c["changes"]) for c in d.get("cascade", [])]
+    for key, run, changes in lines:
+        what = "; ".join(f"{c['firm']} +{','.join(c['added']) or '-'} "
+                         f"-{','.join(c['withdrawn']) or '-'}" for c in changes)
+        r.line(f"{key} {t('ap.run', r.lang)} {run}: {what or t('ap.no_changes', r.lang)}")
+    for key in d.get("stale", []):
+        r.line(t("ap.stale_note", r.lang).format(year=key, because=d["appraisal"]))
+
+
 @appraisal.command("object")
 @click.argument("firm")
 @_year_options
@@ -547,10 +586,17 @@ def table(year: int, town: str, kind: str, lang: str | None, as_csv: bool, xlsx:
         st.lang = lang
     key = f"{town}/{year}"
     raw, headers, cells, title = table_rows(st.ledger(), key, kind)
+    stale = (year_row(st.ledger(), key) or {}).get("stale")
+    note = t("ap.stale_note", st.lang).format(year=key, because=stale["because"]) \
+        if stale else None
     if as_json:
-        click.echo(json.dumps({"appraisal": key, "kind": kind, "rows": raw},
-                              ensure_ascii=False, indent=2, default=str))
+        out: dict[str, Any] = {"appraisal": key, "kind": kind, "rows": raw}
+        if stale:
+            out["stale"] = stale
+        click.echo(json.dumps(out, ensure_ascii=False, indent=2, default=str))
         return
+    if note and (as_csv or xlsx):
+        click.echo(note, err=True)
     if as_csv:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -564,6 +610,8 @@ def table(year: int, town: str, kind: str, lang: str | None, as_csv: bool, xlsx:
         return
     r = Renderer(lang=st.lang, json=False)
     _print(r, title, headers, cells)
+    if note:
+        r.line(note)
 
 
 def _print(r: Renderer, title: str, headers: list[str], cells: list[list[Any]]) -> None:

@@ -119,6 +119,17 @@ class ReopenYear(_YearCommand):
 
 
 @register
+class RerunYear(_YearCommand):
+    """Rerun a closed year (reopen and close it again) with the reason. With ``cascade``, every
+    later closed year is rerun too, in order, under the new history, and records what changed;
+    without it, the later years are marked stale."""
+
+    type: Literal["appraisal.rerun"] = "appraisal.rerun"
+    reason: Annotated[str, Field(min_length=1, max_length=4000)]
+    cascade: bool = False
+
+
+@register
 class FileObjection(_YearCommand):
     """A graded firm objects to its outcome, within the town's objection period."""
 

@@ -166,8 +166,23 @@ follow_up_steps = Table(
     Column("occurred_at", String(40), nullable=False),
 )
 
+#: Runs, stale marks and cascades, in log order: a year is stale while its latest row is a
+#: stale mark (an earlier year rerun after it closed). Events of these kinds are new with this
+#: table, except ``Closed``, whose earlier rows are not needed: a year can only be stale after
+#: a ``MarkedStale``, and only a later ``Closed`` clears it.
+reruns = Table(
+    "rm_appraisal_reruns", metadata,
+    Column("position", ID, primary_key=True),
+    Column("year_code", String(40), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("because", String(40)),
+    Column("run", Integer(), nullable=False),
+    Column("detail", Text(), nullable=False),
+    Column("occurred_at", String(40), nullable=False),
+)
+
 TABLES = (years, firm_rows, oc_rows, party_rows, records, indicator_defs, indicator_values,
-          objections, follow_ups, follow_up_steps)
+          objections, follow_ups, follow_up_steps, reruns)
 
 
 def _dump(value: Any) -> str:
@@ -243,8 +258,25 @@ class AppraisalProjection(Projection):
                                            "survey": d["survey"],
                                            "satisfaction_by": env.get("actor")})
 
+    def _on_MarkedStale(self, conn: Connection, code: str, d: dict[str, Any],  # noqa: N802
+                        env: dict[str, Any], event: LoggedEvent) -> None:
+        self.buffer(reruns).insert({
+            "position": event.position, "year_code": code, "kind": "stale",
+            "because": d["because"], "run": d["run"], "detail": "{}",
+            "occurred_at": env.get("occurred_at", "")})
+
+    def _on_CascadeRerun(self, conn: Connection, code: str, d: dict[str, Any],  # noqa: N802
+                         env: dict[str, Any], event: LoggedEvent) -> None:
+        self.buffer(reruns).insert({
+            "position": event.position, "year_code": code, "kind": "cascade",
+            "because": d["trigger"], "run": d["run"], "detail": _dump(d["changed"]),
+            "occurred_at": env.get("occurred_at", "")})
+
     def _on_Closed(self, conn: Connection, code: str, d: dict[str, Any],  # noqa: N802
                    env: dict[str, Any], event: LoggedEvent) -> None:
+        self.buffer(reruns).insert({
+            "position": event.position, "year_code": code, "kind": "run", "because": None,
+            "run": d["run"], "detail": "{}", "occurred_at": env.get("occurred_at", "")})
         decision = d["evaluation"]["decision"]
         self.buffer(years).update((code,), {
             "status": "closed", "runs": d["run"], "closed_at": env.get("occurred_at"),
@@ -395,11 +427,32 @@ def _rows(conn: Connection, q: Any) -> list[dict[str, Any]]:
 
 
 def year_row(ledger: GovernanceLedger, key: str) -> dict[str, Any] | None:
-    """The appraisal year *key* as the read model holds it."""
+    """The appraisal year *key* as the read model holds it, with ``stale`` (``None``, or the
+    earlier year whose rerun after this year's last run may have changed its history)."""
     ledger.catch_up("appraisal")
     with ledger.engine.connect() as conn:
         rows = _rows(conn, select(years).where(years.c.code == key))
-    return rows[0] if rows else None
+        last = _rows(conn, select(reruns).where(reruns.c.year_code == key)
+                     .order_by(reruns.c.position.desc()).limit(1))
+    if not rows:
+        return None
+    row = rows[0]
+    row["stale"] = ({"because": last[0]["because"], "run": last[0]["run"],
+                     "at": last[0]["occurred_at"]}
+                    if last and last[0]["kind"] == "stale" else None)
+    return row
+
+
+def rerun_history(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
+    """Year *key*'s runs, stale marks and cascade reruns (with what changed), oldest first."""
+    ledger.catch_up("appraisal")
+    with ledger.engine.connect() as conn:
+        rows = _rows(conn, select(reruns).where(reruns.c.year_code == key)
+                     .order_by(reruns.c.position))
+    for r in rows:
+        r.pop("year_code")
+        r["detail"] = json.loads(r["detail"])
+    return rows
 
 
 def firm_table(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
