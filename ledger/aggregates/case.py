@@ -226,6 +226,8 @@ class Case(LedgerAggregate):
         """Current lifecycle state (see :data:`TRANSITIONS`)."""
         self.status_since: str = envelope["occurred_at"]
         """When the case entered its current state."""
+        self.status_version = 1
+        """The version of the event that moved the case into its current state."""
         self.due: str | None = due
         """Date by which the case should leave its current state (None when finished)."""
         self.calendar: str | None = calendar
@@ -556,6 +558,12 @@ class Case(LedgerAggregate):
         self._document_filed(template, fields, envelope)
 
     @property
+    def step_event(self) -> str:
+        """``case:<ref>@<version>``: the event that started the current step (who entered it
+        and when), for an auditor."""
+        return f"case:{self.code}@{getattr(self, 'status_version', 1)}"
+
+    @property
     def current_step(self) -> str:
         """The step the case is in, as automatic supervision names it: ``<state>@<since>``."""
         return f"{self.status}@{self.status_since}"
@@ -565,7 +573,7 @@ class Case(LedgerAggregate):
         return str(getattr(self, "escalations", {}).get(step, "none"))
 
     def escalate(self, escalation: dict[str, Any], evaluation: dict[str, Any],
-                 envelope: EnvelopeDict) -> None:
+                 input_events: list[str], envelope: EnvelopeDict) -> None:
         """Record an escalation decided by ``case.supervision@1`` (*evaluation*: the rule's
         record for this case: rule, parameters, inputs, digest, decision)."""
         if escalation["step"] != self.current_step or self.status not in OPEN_STATES:
@@ -574,13 +582,14 @@ class Case(LedgerAggregate):
                 f"of step {escalation['step']} no longer applies")
         self._escalated(escalation["step"], escalation["level"], escalation["previous_level"],
                         str(escalation["due"]), int(escalation["days_overdue"]),
-                        escalation["reason"], evaluation, envelope)
+                        escalation["reason"], evaluation, input_events, envelope)
 
     # ------------------------------------------------------------------ events
     def _move(self, status: str, due: str | None, envelope: EnvelopeDict,
               calendar: str | None = None) -> None:
         if status != self.status:
             self.status_since = envelope["occurred_at"]
+            self.status_version = self.version + 1
         self.status = status
         self.due = due
         if calendar is not None:
@@ -733,7 +742,7 @@ class Case(LedgerAggregate):
     @event("Escalated")
     def _escalated(self, step: str, level: str, previous_level: str, due: str,
                    days_overdue: int, reason: dict[str, Any], rule: dict[str, Any],
-                   envelope: EnvelopeDict) -> None:
+                   input_events: list[str], envelope: EnvelopeDict) -> None:
         if not hasattr(self, "escalations"):
             self.escalations = {}
         self.escalations[step] = level

@@ -304,21 +304,38 @@ def rule_parameters(rule: Rule[Any, Any, Any], parameters: dict[str, Any]) -> An
 
 def case_counts(ctx: Context, community: str, town: str, problem_type: str) -> CaseCounts:
     """The counts ``warning.suggest@1`` reads, as the ledger holds them at the command's time."""
+    return counted_cases(ctx, community, town, problem_type)[0]
+
+
+def counted_cases(ctx: Context, community: str, town: str,
+                  problem_type: str) -> tuple[CaseCounts, list[str]]:
+    """The counts ``warning.suggest@1`` reads, and the events behind them (``KIND:KEY@VERSION``:
+    each open case's receipt and, when it is overdue or reopened, the event that put it in its
+    state; each duty failure counted), so an auditor sees who entered every input."""
     day = local_day(ctx.at).isoformat()
     open_, overdue, reopened = 0, 0, 0
+    refs: list[str] = []
     problems = ctx.find(ProblemFile, community)
     for ref in problems.refs_of(problem_type) if problems else []:
         case = ctx.find(Case, ref)
         if case is None or case.status not in OPEN_STATES:
             continue
         open_ += 1
-        overdue += 1 if case.due is not None and case.due < day else 0
+        refs.append(f"case:{ref}@1")
+        late = case.due is not None and case.due < day
+        overdue += 1 if late else 0
         reopened += 1 if case.reopens else 0
+        if (late or case.reopens) and case.step_event != f"case:{ref}@1":
+            refs.append(case.step_event)
     duties = ctx.find(ResponsibilityList, town)
-    failures = duties.failures_in(community, problem_type, local_day(ctx.at).year) if duties else 0
-    return CaseCounts.model_validate({
+    year = local_day(ctx.at).year
+    failures = duties.failures_in(community, problem_type, year) if duties else 0
+    if duties:
+        refs += duties.failure_events(community, problem_type, year)
+    counts = CaseCounts.model_validate({
         "community": community, "problem_type": problem_type, "open_cases": open_,
         "overdue_cases": overdue, "reopened_cases": reopened, "duty_failures": failures})
+    return counts, refs
 
 
 def _decide(ctx: Context, cmd: WarningCommand, action: str, level: str) -> dict[str, Any]:
@@ -332,14 +349,15 @@ def _decide(ctx: Context, cmd: WarningCommand, action: str, level: str) -> dict[
                                    problem_type=cmd.problem_type, envelope=ctx.envelope)
     warning.check_decision(action, level, cmd.reason, list(cmd.evidence))
     suggest = get_rule(SUGGEST_RULE)
-    counts = case_counts(ctx, community.code, community.town, cmd.problem_type)
+    counts, input_events = counted_cases(ctx, community.code, community.town,
+                                         cmd.problem_type)
     suggestion: Evaluation = suggest.evaluate(counts, rule_parameters(suggest, town.parameters))
     measures_rule = get_rule(MEASURES_RULE)
     measures: Evaluation = measures_rule.evaluate(
         MeasuresInputs.model_validate({"level": level}), rule_parameters(measures_rule, town.parameters))
     warning.decide(action, level, cmd.reason, list(cmd.evidence),
-                   suggestion.model_dump(mode="json"), measures.model_dump(mode="json"),
-                   ctx.at, ctx.envelope)
+                   {**suggestion.model_dump(mode="json"), "input_events": input_events},
+                   measures.model_dump(mode="json"), ctx.at, ctx.envelope)
     ctx.add(warning)
     return {"warning": key, "level": warning.level,
             "suggested": suggestion.decision["level"],

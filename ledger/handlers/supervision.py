@@ -143,17 +143,20 @@ def run_supervision(ctx: Context, cmd: RunSupervision) -> dict[str, Any]:
         e = esc.model_dump(mode="json")
         record = item_evaluation(inputs, params, esc.kind, esc.key, esc.step).model_dump(
             mode="json")
+        # The event that set the due date: who entered the rule's input, for an auditor.
         if esc.kind == "case":
             case = _loaded(ctx, Case, esc.key)
-            case.escalate(e, record, ctx.envelope)
+            case.escalate(e, record, [case.step_event], ctx.envelope)
             ctx.add(case)
         elif esc.kind == "measure":
             warning = _loaded(ctx, CommunityWarning, esc.key)
-            warning.escalate_measure(e, record, ctx.envelope)
+            owed = next(m for m in warning.overdue_measures()
+                        if CommunityWarning.measure_step(m) == esc.step)
+            warning.escalate_measure(e, record, [warning.due_event(owed)], ctx.envelope)
             ctx.add(warning)
         else:
             meeting = _loaded(ctx, Meeting, parse_item_ref(esc.key)[0])
-            meeting.escalate_item(e, record, ctx.envelope)
+            meeting.escalate_item(e, record, [meeting.adoption_event(esc.key)], ctx.envelope)
             ctx.add(meeting)
         if esc.level == "notify" and esc.community:
             notices.setdefault(esc.community, []).append(e)
