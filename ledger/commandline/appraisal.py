@@ -80,6 +80,8 @@ add_labels({
     "ap.task": ("任务", "task"),
     "ap.due": ("期限", "due"),
     "ap.status": ("状态", "status"),
+    "ap.events": ("数据来源(事件)", "source (events)"),
+    "ap.formula": ("计算口径", "formula"),
     "ap.run": ("第几次运行", "run"),
     "ap.stale_note": ("注意: {because} 在 {year} 结案后重新运行, {year} 的结果可能已过时; "
                       "请运行 appraisal rerun --cascade",
@@ -675,6 +677,29 @@ def _demo_section(ledger: GovernanceLedger, r: Renderer) -> None:
             continue
         _raw, headers, cells, title = table_rows(ledger, key, "firms")
         _print(r, title, headers, cells)
+    if year_row(ledger, "ZQ/2025") is not None:
+        headers, cells, title = indicator_summary(ledger, "ZQ/2025", r.lang)
+        _print(r, title, headers, cells)
+
+
+def indicator_summary(ledger: GovernanceLedger, key: str,
+                      lang: str) -> tuple[list[str], list[list[Any]], str]:
+    """The year-end indicator table: one row per indicator, with the events that feed it, its
+    formula (fixed, the town's parameter set and its version, or entered), and its value in
+    each community."""
+    rows = indicator_table(ledger, key)
+    comms = sorted({r["community"] for r in rows})
+    by: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = by.setdefault(row["code"], {**row, "values": {}})
+        entry["values"][row["community"]] = row["value"]
+    headers = [t("ap.indicator_code", lang), t("ap.indicator", lang), t("ap.unit", lang),
+               t("ap.weight", lang), t("ap.events", lang), t("ap.formula", lang), *comms]
+    cells = [[e["code"], e["name_zh"] if lang == "zh" else e["name_en"], e["unit"],
+              e["weight"], e["events"], e["formula"],
+              *[e["values"].get(c) if e["values"].get(c) is not None else "—" for c in comms]]
+             for e in by.values()]
+    return headers, cells, f"{t('ap.indicators_title', lang)} {key} ({len(cells)})"
 
 
 DEMO_SECTIONS.append(_demo_section)

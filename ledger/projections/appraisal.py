@@ -523,7 +523,7 @@ def community_table(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
 def indicator_table(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
     """Every indicator of year *key* for every community of the town: entered values as
     recorded, ledger-measured values computed now from the read models."""
-    from ledger.indicators import INDICATOR_CALCULATORS, measure
+    from ledger.indicators import INDICATOR_CALCULATORS, formula, measure
     from ledger.projections.status import communities
 
     ledger.catch_up("appraisal")
@@ -540,6 +540,16 @@ def indicator_table(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
         comms = conn.execute(select(communities.c.code).where(communities.c.town == year[0])
                              .order_by(communities.c.code)).scalars().all()
     out = []
+    feeds: dict[str, tuple[str, str]] = {}
+    for d in defs:
+        calc = INDICATOR_CALCULATORS.get(d["measure"] or "")
+        if d["source"] == "ledger" and calc is not None:
+            params, version = formula(ledger, year[0], calc.code)
+            how = (f"indicator.{calc.code} ({version}): {_dump(params)}" if params
+                   else "fixed")
+            feeds[d["code"]] = (calc.events, how)
+        else:
+            feeds[d["code"]] = ("AppraisalYear.IndicatorValueRecorded (entered)", "entered")
     for c in comms:
         for d in defs:
             if d["source"] == "ledger" and d["measure"] in INDICATOR_CALCULATORS:
@@ -550,7 +560,9 @@ def indicator_table(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
                 value, note = (rec["value"], rec["note"]) if rec else (None, "")
             out.append({"community": c, "code": d["code"], "name_zh": d["name_zh"],
                         "name_en": d["name_en"], "unit": d["unit"], "weight": d["weight"],
-                        "source": d["source"], "value": value, "note": note})
+                        "source": d["source"], "measure": d["measure"],
+                        "events": feeds[d["code"]][0], "formula": feeds[d["code"]][1],
+                        "value": value, "note": note})
     return out
 
 
