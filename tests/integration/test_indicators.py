@@ -67,8 +67,8 @@ def test_mediation_success_is_measured_under_the_towns_versioned_formula(
 
 
 def test_cases_feed_clearance_patrols_and_the_sense_of_safety(ledger: GovernanceLedger) -> None:
-    from tests.case_world import world as case_world
     from tests.case_world import single_to_closed
+    from tests.case_world import world as case_world
 
     case_world(ledger)
     single_to_closed(ledger, "ZQ-2025-000001")
