@@ -11,6 +11,7 @@ from ledger.aggregates.case import (
     CaseRuleError,
     local_day,
 )
+from ledger.aggregates.base import check_not_before
 from ledger.aggregates.duties import DutyNotListedError, ResponsibilityList
 from ledger.aggregates.problems import ProblemFile
 from ledger.aggregates.warning import (
@@ -65,6 +66,8 @@ def _open_step(ctx: Context, ref: str) -> tuple[Case, dict[str, Any]]:
     """Load the case, authorize in its town and community, and return the town parameters."""
     case = _case(ctx, ref)
     ctx.authorize(town=case.town, community=case.community)
+    check_not_before(ctx.at, case.status_since,
+                     f"case {case.code} entered its current step ({case.status})")
     return case, ctx.town(case.town).parameters
 
 

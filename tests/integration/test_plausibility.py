@@ -12,7 +12,7 @@ from ledger.application import GovernanceLedger
 from ledger.config import now
 from ledger.errors import CommandValidationError, ImplausibleTimeError, PersonalDataInTextError
 from ledger.personal_data import id_card_check_character
-from tests.case_world import ADMIN, receive, world
+from tests.case_world import ADMIN, PEACE_STAFF, receive, world
 from tests.conftest import store_snapshot
 from tests.owners_world import DIRECTOR, OC, elected_committee, firms, run
 from tests.owners_world import HOUSING as OWNERS_HOUSING
@@ -154,8 +154,6 @@ def test_the_json_schemas_say_decimal_text_or_integer_without_exponent() -> None
 
 # ---------------------------------------------------------------------------- personal data
 def _receive(led: GovernanceLedger, **fields: Any) -> Any:
-    from tests.case_world import PEACE_STAFF
-
     case = {"type": "case.receive", **PEACE_STAFF, "occurred_at": "2025-03-01T09:00",
             "ref": "ZQ-2025-000001", "community": "ZQ-001", "channel": "hotline",
             "problem_type": "illegal_construction", "location": "阳光花园12号楼屋顶",
@@ -177,8 +175,6 @@ def test_a_case_with_personal_data_in_free_text_is_refused_pointing_to_caller(
 
 
 def test_personal_data_in_a_later_steps_note_is_refused_too(ledger: GovernanceLedger) -> None:
-    from tests.case_world import PEACE_STAFF
-
     world(ledger)
     receive(ledger, "ZQ-2025-000001")
     _refused(ledger, PersonalDataInTextError, "case.accept: field 'note'",
@@ -201,3 +197,16 @@ def test_the_phone_in_the_sealed_caller_field_is_accepted(ledger: GovernanceLedg
                       caller={"name": "王女士", "phone": "13800138000"})
     assert result.outcome == "accepted"
     assert "13800138000" not in str(ledger.history("ZQ-2025-000001")[0].data)
+
+
+def test_a_case_step_dated_before_the_step_it_follows_is_refused(
+        ledger: GovernanceLedger) -> None:
+    from tests.case_world import run as case_run
+
+    world(ledger)
+    receive(ledger, "ZQ-2025-000001", "2025-03-03T09:00:00")
+    _refused(ledger, ImplausibleTimeError,
+             r"dated 2025-03-01T09:00:00\+08:00, before case ZQ-2025-000001 entered its "
+             r"current step \(received\) \(2025-03-03T09:00:00\+08:00\)",
+             lambda: case_run(ledger, "case.accept", PEACE_STAFF, "2025-03-01T09:00",
+                              ref="ZQ-2025-000001"))
