@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledger.aggregates.base import check_not_before
 from ledger.aggregates.case import (
     OPEN_STATES,
     Case,
@@ -11,7 +12,6 @@ from ledger.aggregates.case import (
     CaseRuleError,
     local_day,
 )
-from ledger.aggregates.base import check_not_before
 from ledger.aggregates.duties import DutyNotListedError, ResponsibilityList
 from ledger.aggregates.problems import ProblemFile
 from ledger.aggregates.warning import (
