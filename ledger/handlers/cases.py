@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from ledger.aggregates.base import check_not_before
@@ -10,6 +12,7 @@ from ledger.aggregates.case import (
     Case,
     CaseNotFoundError,
     CaseRuleError,
+    CaseTransitionError,
     local_day,
 )
 from ledger.aggregates.duties import DutyNotListedError, ResponsibilityList
@@ -48,7 +51,7 @@ from ledger.commands.cases import (
     WarningCommand,
     town_of_case,
 )
-from ledger.errors import AlreadyExistsError, RuleViolationError
+from ledger.errors import AlreadyExistsError, LedgerError, RuleViolationError
 from ledger.handlers import Context, handles
 from ledger.posts import town_of_community
 from ledger.rules import Evaluation, Rule, RuleError, get_rule, parse_overrides
@@ -69,6 +72,31 @@ def _open_step(ctx: Context, ref: str) -> tuple[Case, dict[str, Any]]:
     check_not_before(ctx.at, case.status_since,
                      f"case {case.code} entered its current step ({case.status})")
     return case, ctx.town(case.town).parameters
+
+
+def names_allowed_steps(handler: Callable[[Context, Any], dict[str, Any]],
+                        ) -> Callable[[Context, Any], dict[str, Any]]:
+    """Make every refusal of a case step name the steps allowed from the case's current state
+    (a lifecycle refusal already does; this adds them to the others: wrong department, a
+    handler verifying, a missing reason, an implausible date…)."""
+
+    @functools.wraps(handler)
+    def wrapped(ctx: Context, cmd: Any) -> dict[str, Any]:
+        try:
+            return handler(ctx, cmd)
+        except CaseTransitionError:
+            raise
+        except LedgerError as e:
+            case = ctx.find(Case, cmd.ref)
+            if case is None or "allowed now:" in str(e) or type(e).__init__ is not \
+                    LedgerError.__init__:
+                raise
+            params = ctx.town(case.town).parameters
+            allowed = ", ".join(case.allowed_steps(params, ctx.at)) or "nothing"
+            raise type(e)(f"{e}; case {case.code} is {case.status}, allowed now: {allowed} "
+                          f"(ledger case next {case.code})") from None
+
+    return wrapped
 
 
 def _done(ctx: Context, case: Case) -> dict[str, Any]:
@@ -114,6 +142,7 @@ def receive(ctx: Context, cmd: ReceiveCase) -> dict[str, Any]:
 
 
 @handles(AcceptCase)
+@names_allowed_steps
 def accept(ctx: Context, cmd: AcceptCase) -> dict[str, Any]:
     """Accept at intake."""
     case, params = _open_step(ctx, cmd.ref)
@@ -122,6 +151,7 @@ def accept(ctx: Context, cmd: AcceptCase) -> dict[str, Any]:
 
 
 @handles(RejectCase)
+@names_allowed_steps
 def reject(ctx: Context, cmd: RejectCase) -> dict[str, Any]:
     """Reject at intake."""
     case, params = _open_step(ctx, cmd.ref)
@@ -130,6 +160,7 @@ def reject(ctx: Context, cmd: RejectCase) -> dict[str, Any]:
 
 
 @handles(AssessCase)
+@names_allowed_steps
 def assess(ctx: Context, cmd: AssessCase) -> dict[str, Any]:
     """Assess as single- or multi-department."""
     case, params = _open_step(ctx, cmd.ref)
@@ -138,6 +169,7 @@ def assess(ctx: Context, cmd: AssessCase) -> dict[str, Any]:
 
 
 @handles(DispatchCase)
+@names_allowed_steps
 def dispatch(ctx: Context, cmd: DispatchCase) -> dict[str, Any]:
     """Dispatch to departments that exist in the town."""
     case, params = _open_step(ctx, cmd.ref)
@@ -150,6 +182,7 @@ def dispatch(ctx: Context, cmd: DispatchCase) -> dict[str, Any]:
 
 
 @handles(AcknowledgeCase)
+@names_allowed_steps
 def acknowledge(ctx: Context, cmd: AcknowledgeCase) -> dict[str, Any]:
     """The assigned department or office acknowledges."""
     case, params = _open_step(ctx, cmd.ref)
@@ -158,6 +191,7 @@ def acknowledge(ctx: Context, cmd: AcknowledgeCase) -> dict[str, Any]:
 
 
 @handles(ReturnCase)
+@names_allowed_steps
 def give_back(ctx: Context, cmd: ReturnCase) -> dict[str, Any]:
     """The assigned department returns the case as not its own (退单): before acknowledging,
     or after it within the town's window."""
@@ -167,6 +201,7 @@ def give_back(ctx: Context, cmd: ReturnCase) -> dict[str, Any]:
 
 
 @handles(PlanCase)
+@names_allowed_steps
 def plan(ctx: Context, cmd: PlanCase) -> dict[str, Any]:
     """The joint-enforcement office's joint plan."""
     case, params = _open_step(ctx, cmd.ref)
@@ -175,6 +210,7 @@ def plan(ctx: Context, cmd: PlanCase) -> dict[str, Any]:
 
 
 @handles(InspectCase)
+@names_allowed_steps
 def inspect(ctx: Context, cmd: InspectCase) -> dict[str, Any]:
     """An inspection by an assigned party."""
     case, params = _open_step(ctx, cmd.ref)
@@ -184,6 +220,7 @@ def inspect(ctx: Context, cmd: InspectCase) -> dict[str, Any]:
 
 
 @handles(RectifyCase)
+@names_allowed_steps
 def rectify(ctx: Context, cmd: RectifyCase) -> dict[str, Any]:
     """The rectification plan with its deadline."""
     case, params = _open_step(ctx, cmd.ref)
@@ -192,6 +229,7 @@ def rectify(ctx: Context, cmd: RectifyCase) -> dict[str, Any]:
 
 
 @handles(FeedbackCase)
+@names_allowed_steps
 def feedback(ctx: Context, cmd: FeedbackCase) -> dict[str, Any]:
     """The handler's feedback."""
     case, params = _open_step(ctx, cmd.ref)
@@ -201,6 +239,7 @@ def feedback(ctx: Context, cmd: FeedbackCase) -> dict[str, Any]:
 
 
 @handles(VerifyCase)
+@names_allowed_steps
 def verify(ctx: Context, cmd: VerifyCase) -> dict[str, Any]:
     """Verification by someone other than the handlers."""
     case, params = _open_step(ctx, cmd.ref)
@@ -209,6 +248,7 @@ def verify(ctx: Context, cmd: VerifyCase) -> dict[str, Any]:
 
 
 @handles(CloseCase)
+@names_allowed_steps
 def close(ctx: Context, cmd: CloseCase) -> dict[str, Any]:
     """Closure of a verified case."""
     case, params = _open_step(ctx, cmd.ref)
@@ -217,6 +257,7 @@ def close(ctx: Context, cmd: CloseCase) -> dict[str, Any]:
 
 
 @handles(CallbackCase)
+@names_allowed_steps
 def callback(ctx: Context, cmd: CallbackCase) -> dict[str, Any]:
     """The callback to the reporter, at the step the town's parameters say."""
     case, params = _open_step(ctx, cmd.ref)
@@ -225,6 +266,7 @@ def callback(ctx: Context, cmd: CallbackCase) -> dict[str, Any]:
 
 
 @handles(ReopenCase)
+@names_allowed_steps
 def reopen(ctx: Context, cmd: ReopenCase) -> dict[str, Any]:
     """Reopen a closed case: a new, linked handling cycle."""
     case, params = _open_step(ctx, cmd.ref)
@@ -233,6 +275,7 @@ def reopen(ctx: Context, cmd: ReopenCase) -> dict[str, Any]:
 
 
 @handles(MergeCase)
+@names_allowed_steps
 def merge(ctx: Context, cmd: MergeCase) -> dict[str, Any]:
     """Merge a duplicate into an open case; both cases record it."""
     case, _params = _open_step(ctx, cmd.ref)
@@ -243,6 +286,7 @@ def merge(ctx: Context, cmd: MergeCase) -> dict[str, Any]:
 
 
 @handles(SuperviseCase)
+@names_allowed_steps
 def supervise(ctx: Context, cmd: SuperviseCase) -> dict[str, Any]:
     """Coordination and supervision (督办)."""
     case, _params = _open_step(ctx, cmd.ref)

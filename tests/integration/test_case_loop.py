@@ -184,3 +184,28 @@ def test_ledger_case_next_prints_the_steps(ledger: GovernanceLedger, db_url: str
     assert json.loads(as_json.output)["next"] == [
         {"command": "inspect", "to": "inspecting"},
         {"command": "supervise", "to": "acknowledged"}]
+
+
+def test_every_refusal_of_a_case_step_names_the_steps_allowed(
+        ledger: GovernanceLedger) -> None:
+    from ledger.aggregates.case import CaseNotAssignedError
+    from ledger.errors import AuthorityError
+
+    world(ledger)
+    _to_acknowledged(ledger, "2025-03-03")
+    before = store_snapshot(ledger)
+    # A department the case was not dispatched to.
+    with pytest.raises(CaseNotAssignedError, match=r"not dispatched to department:housing.*"
+                       r"case ZQ-2025-000777 is acknowledged, allowed now: inspect, return, "
+                       r"supervise \(ledger case next ZQ-2025-000777\)"):
+        run(ledger, "case.inspect", HOUSING, "2025-03-03T12:00", ref=REF, findings="x")
+    run(ledger, "case.inspect", URBAN, "2025-03-03T12:00", ref=REF, findings="确认")
+    run(ledger, "case.rectify", URBAN, "2025-03-03T13:00", ref=REF, plan="拆除",
+        deadline="2025-03-10")
+    run(ledger, "case.feedback", URBAN, "2025-03-08T09:00", ref=REF, result="已拆除")
+    before = store_snapshot(ledger)
+    # The handling department verifying its own result.
+    with pytest.raises(AuthorityError, match=r"no authority for case.verify.*"
+                       r"allowed now: supervise, verify"):
+        run(ledger, "case.verify", URBAN, "2025-03-08T10:00", ref=REF)
+    assert store_snapshot(ledger) == before
