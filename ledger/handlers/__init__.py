@@ -11,6 +11,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import BaseModel
+
 from ledger.aggregates.base import LedgerAggregate
 from ledger.aggregates.community import Community
 from ledger.aggregates.town import Town
@@ -162,24 +164,30 @@ class Context:
         tag = self.command.type
 
         def walk(value: Any, where: str) -> None:
+            # Only text as given is free text: amounts, dates and numbers are typed values
+            # (an amount of 13800000000 is not a phone number), so the model is walked, not
+            # its JSON form.
             if isinstance(value, str):
                 check_free_text(tag, where, value)
+            elif isinstance(value, BaseModel):
+                walk({k: getattr(value, k) for k in type(value).model_fields}, where)
             elif isinstance(value, dict):
                 for k, v in value.items():
                     path = f"{where}.{k}" if where else str(k)
                     if k in SEALED_FIELDS:
-                        subject = v.get("subject") if isinstance(v, dict) else None
+                        subject = getattr(v, "subject", None) if isinstance(v, BaseModel) \
+                            else (v.get("subject") if isinstance(v, dict) else None)
                         if isinstance(subject, str):
                             check_subject_id(tag, f"{path}.subject", subject)
                     elif k == "subject" and isinstance(v, str):
                         check_subject_id(tag, path, v)
                     elif k not in ENVELOPE_FIELDS or where:
                         walk(v, path)
-            elif isinstance(value, list):
+            elif isinstance(value, (list, tuple)):
                 for i, v in enumerate(value):
                     walk(v, f"{where}[{i}]")
 
-        walk(self.command.model_dump(mode="json"), "")
+        walk(self.command, "")
 
     # Plausibility.
     def check_not_in_future(self, town: str | None) -> None:

@@ -210,3 +210,12 @@ def test_a_case_step_dated_before_the_step_it_follows_is_refused(
              r"current step \(received\) \(2025-03-03T09:00:00\+08:00\)",
              lambda: case_run(ledger, "case.accept", PEACE_STAFF, "2025-03-01T09:00",
                               ref="ZQ-2025-000001"))
+
+
+def test_an_amount_shaped_like_a_phone_number_is_an_amount_not_personal_data(
+        ledger: GovernanceLedger) -> None:
+    """Only text is scanned: typed values (amounts, dates) are never taken for phones."""
+    elected_committee(ledger)
+    result = run(ledger, "oc.record_fund_use", DIRECTOR, "2025-06-01", oc=OC,
+                 amount=13800138000, purpose="电梯更新", decision="决议 2025-3")
+    assert result.outcome == "accepted"
