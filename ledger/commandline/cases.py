@@ -630,7 +630,7 @@ def _measure_text(r: Renderer, m: dict[str, Any]) -> str:
     if m.get("outcome"):
         text += f" [{m['outcome']}]"
     if m.get("escalation", "none") != "none":
-        text += f" [{r.label('ladder:' + m['escalation'])}]"
+        text += f" ({r.label('ladder:' + m['escalation'])})"
     return text
 
 

@@ -132,6 +132,8 @@ def test_ledger_supervise_and_escalations_through_the_cli(ledger: GovernanceLedg
     assert CASE in board and "4 day(s) overdue" in board
     cases = cli_run("cases", "--as-of", "2025-06-08")
     assert "supervise" in cases
+    warnings = cli_run("warnings", "--as-of", "2025-06-08")
+    assert "(supervise)" in warnings
 
 
 def test_the_servers_scheduler_runs_supervision_and_repeats_harmlessly(
