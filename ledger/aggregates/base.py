@@ -52,13 +52,14 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def check_not_before(when: datetime, since: str | None, what: str) -> None:
+def check_not_before(when: datetime, since: str | None, what: str,
+                     why: str = "a command cannot act on something that did not exist yet",
+                     ) -> None:
     """Raise :class:`ImplausibleTimeError` naming both dates if *when* is before *since* (the
     moment *what* came to exist, e.g. ``"appraisal year ZQ/2025 was opened"``)."""
     if since and when < at(since):
         raise ImplausibleTimeError(
-            f"the command is dated {when.isoformat()}, before {what} ({since}); a command "
-            "cannot act on something that did not exist yet")
+            f"the command is dated {when.isoformat()}, before {what} ({since}); {why}")
 
 
 class Roster:

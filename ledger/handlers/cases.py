@@ -70,7 +70,8 @@ def _open_step(ctx: Context, ref: str) -> tuple[Case, dict[str, Any]]:
     case = _case(ctx, ref)
     ctx.authorize(town=case.town, community=case.community)
     check_not_before(ctx.at, case.status_since,
-                     f"case {case.code} entered its current step ({case.status})")
+                     f"case {case.code} entered its current step ({case.status})",
+                     "a case's steps follow one another in time")
     return case, ctx.town(case.town).parameters
 
 
