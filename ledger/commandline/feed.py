@@ -28,15 +28,23 @@ add_labels({
               help="TCP port.")
 @click.option("--heartbeat", default=15.0, show_default=True, type=click.FloatRange(0.1, 3600),
               help="Seconds between heartbeat comments on an idle event stream.")
-def serve(host: str, port: int, heartbeat: float) -> None:
+@click.option("--supervise-every", type=click.FloatRange(1, 24 * 60), metavar="MINUTES",
+              help="Also run automatic supervision (ledger supervise) every MINUTES, as "
+                   "system:rules, on its own thread.")
+@click.option("--supervise-town", "supervise_towns", multiple=True, default=("ZQ",),
+              show_default=True, help="Town the scheduler supervises; repeatable.")
+def serve(host: str, port: int, heartbeat: float, supervise_every: float | None,
+          supervise_towns: tuple[str, ...]) -> None:
     """Serve the event feed and read-only queries over HTTP (OpenAPI at /docs).
 
     Set LEDGER_FEED_TOKENS (comma separated) to require "Authorization: Bearer <token>" on
-    every route.
+    every route. With --supervise-every, the server also escalates overdue work on a
+    schedule (each run idempotent; the same as `ledger supervise` from cron).
 
     \b
     Example:
       ledger --db sqlite:///zq.db serve --port 8080
+      ledger --db sqlite:///zq.db serve --supervise-every 60
       curl 'http://127.0.0.1:8080/events?after=0&limit=10'
     """
     import uvicorn
@@ -44,10 +52,24 @@ def serve(host: str, port: int, heartbeat: float) -> None:
     from ledger.feed.app import create_app
 
     app = create_app(state().ledger(), heartbeat=heartbeat)
+    scheduler = None
+    if supervise_every:
+        from ledger.application import GovernanceLedger
+        from ledger.supervision import Scheduler
+
+        own = GovernanceLedger(settings=state().ledger().settings)
+        scheduler = Scheduler(own, list(supervise_towns), supervise_every * 60)
+        scheduler.start()
+        click.echo(f"supervising {', '.join(supervise_towns)} every {supervise_every:g} "
+                   "min", err=True)
     click.echo(f"serving {state().db_url} on http://{host}:{port} (docs: /docs)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=2,
-                h11_max_incomplete_event_size=1 << 20)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                    timeout_graceful_shutdown=2,
+                    h11_max_incomplete_event_size=1 << 20)
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
 
 
 @cli.command()
