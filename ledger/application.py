@@ -121,6 +121,9 @@ class AggregateCache:
         self._items.clear()
         self.missing.clear()
 
+#: Non-empty once every handler module is imported (at the first command of the process).
+_HANDLERS_LOADED: list[bool] = []
+
 #: Readable key prefixes, in the order ``history KEY`` tries them for a bare key.
 KEY_KINDS = ("community", "town", "case", "meeting", "firm", "oc", "appraisal", "matter")
 
@@ -299,7 +302,8 @@ class GovernanceLedger(Application[UUID]):
         self._write_lock = threading.RLock()
         self._overlay: dict[UUID, LedgerAggregate] | None = None
         self._overlay_commands: set[str] = set()
-        load_handlers()
+        # The handlers (and with them every command model) load with the first command, so
+        # that a ledger opened to read (status, verify, the feed) does not build them.
 
     def construct_transcoder(self) -> Transcoder:
         """The library's JSON format, encoded and decoded with orjson (ledger.transcoder)."""
@@ -371,6 +375,9 @@ class GovernanceLedger(Application[UUID]):
             pass
 
     def _handler(self, cmd: Command) -> Any:
+        if not _HANDLERS_LOADED:
+            load_handlers()  # all of them: some register checks that others run
+            _HANDLERS_LOADED.append(True)
         handler = HANDLERS.get(cmd.type)
         if handler is None:  # pragma: no cover - every registered command has a handler
             raise LedgerError(f"internal: no handler for {cmd.type}")
