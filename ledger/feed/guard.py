@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -55,6 +56,7 @@ def access_logger() -> Any:
     """A JSON-lines logger on stderr, independent of the level the CLI sets for other logs."""
     return structlog.wrap_logger(
         structlog.PrintLogger(file=sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
         processors=[structlog.processors.TimeStamper(fmt="iso", utc=True),
                     structlog.processors.JSONRenderer(ensure_ascii=False)])
 

@@ -73,6 +73,8 @@ def _scopes(raw: list[str], where: str) -> frozenset[str]:
     out = set()
     for item in raw:
         s = item.strip()
+        if not s:
+            continue
         if s not in SCOPES:
             raise TokenConfigError(f"{where}: unknown scope {s[:40]!r}; known: "
                                    f"{', '.join(SCOPES)}")
