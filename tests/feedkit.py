@@ -25,7 +25,10 @@ with warnings.catch_warnings():
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
-__all__ = ["PYTHON", "ROOT", "TestClient", "free_port", "serve", "subprocess_env"]
+__all__ = ["PYTHON", "ROOT", "SERVERS", "TestClient", "free_port", "serve", "subprocess_env"]
+
+#: The process behind each URL :func:`serve` yields (for tests that watch its CPU and memory).
+SERVERS: dict[str, subprocess.Popen[bytes]] = {}
 
 
 def free_port() -> int:
@@ -84,8 +87,10 @@ def serve(db_url: str, *, heartbeat: float = 0.5, args: Sequence[str] = (),
             if time.monotonic() > deadline:
                 raise RuntimeError("ledger serve did not start within 20 s")
             time.sleep(0.05)
+        SERVERS[url] = proc
         yield url
     finally:
+        SERVERS.pop(url, None)
         proc.terminate()
         try:
             proc.wait(timeout=5)

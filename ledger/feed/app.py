@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -119,7 +120,8 @@ def create_app(ledger_or_url: GovernanceLedger | str, *,
     open311_routes(app)
     for router in discover():
         app.include_router(router)
-    _check_scopes(app)
+    templates = _route_templates(app)
+    _check_scopes(templates)
     if cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 
@@ -127,21 +129,31 @@ def create_app(ledger_or_url: GovernanceLedger | str, *,
                            allow_methods=["GET"], allow_headers=["Authorization", "Last-Event-ID"],
                            max_age=600)
     app.add_middleware(Gate, registry=registry, max_concurrent=max_concurrent, hsts=hsts,
-                       access_log=access_log)
+                       access_log=access_log, routes=templates)
     return app
 
 
-def _check_scopes(app: FastAPI) -> None:
-    """Every route must be covered by a scope rule (``ledger.feed.tokens.ROUTE_SCOPES``)."""
-    from fastapi.routing import APIRoute
+def _route_templates(app: FastAPI) -> list[tuple[frozenset[str], re.Pattern[str], str]]:
+    """Every route as (methods, path pattern, template), those of included routers too (from
+    the OpenAPI document, which lists them all), and the documentation routes."""
+    from starlette.routing import compile_path
 
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
-        for method in route.methods or ():
-            if scopes_for(method, route.path) is None:
-                raise RuntimeError(f"route {method} {route.path} declares no scope: add it "
-                                   "to ledger.feed.tokens.ROUTE_SCOPES")
+    out = []
+    for path, operations in app.openapi()["paths"].items():
+        methods = frozenset(m.upper() for m in operations)
+        out.append((methods, compile_path(path)[0], path))
+    for path in ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"):
+        out.append((frozenset({"GET", "HEAD"}), compile_path(path)[0], path))
+    return out
+
+
+def _check_scopes(routes: list[tuple[frozenset[str], re.Pattern[str], str]]) -> None:
+    """Every route must be covered by a scope rule (``ledger.feed.tokens.ROUTE_SCOPES``)."""
+    for methods, _pattern, path in routes:
+        for method in methods:
+            if scopes_for(method, path) is None:
+                raise RuntimeError(f"route {method} {path} declares no scope: add it to "
+                                   "ledger.feed.tokens.ROUTE_SCOPES")
 
 
 def _log_marker(ledger: GovernanceLedger) -> tuple[int, Any]:

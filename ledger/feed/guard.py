@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sys
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
@@ -102,8 +103,10 @@ class Gate:
 
     def __init__(self, app: ASGIApp, *, registry: Registry | None,
                  max_concurrent: int = DEFAULT_MAX_CONCURRENT, hsts: bool = False,
-                 access_log: bool = True) -> None:
+                 access_log: bool = True,
+                 routes: Sequence[tuple[frozenset[str], re.Pattern[str], str]] = ()) -> None:
         self.app = app
+        self.routes = routes
         self.registry = registry
         self.max_concurrent = max_concurrent
         self.inflight = 0
@@ -181,13 +184,20 @@ class Gate:
                 self.inflight -= 1
         finally:
             if self.log is not None:
-                route = scope.get("route")
                 token: Token | None = scope.get("ledger.token")
-                self.log.info("http.access", method=scope["method"],
-                              route=getattr(route, "path", None) or "(no route)",
+                self.log.info("http.access", method=scope["method"], route=self._route(scope),
                               status=status,
                               duration_ms=round((time.perf_counter() - start) * 1000, 2),
                               token=token.id if token is not None else None)
+
+    def _route(self, scope: Scope) -> str:
+        """The route template (``/history/{key}``), never the path with its values."""
+        route = getattr(scope.get("route"), "path", None)
+        if route is None:  # refused before routing: find the route it was meant for
+            path = scope["path"]
+            route = next((template for _methods, pattern, template in self.routes
+                          if pattern.match(path)), None)
+        return route or "(no route)"
 
     async def _admit(self, scope: Scope, send: Send) -> bool:
         """Authenticate, check the scope and the rate; refuse and return False if any fails."""
@@ -258,3 +268,21 @@ class GuardedH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        """A request h11 cannot parse (malformed, or headers over the size limit): 400 with a
+        JSON body like every other refusal, plus the security headers, then close."""
+        body = json.dumps({"error": {"code": "bad_request", "message": (
+            "malformed HTTP request, or its request line and headers exceed "
+            f"{self.conn._max_incomplete_event_size // 1024} KiB")}}).encode()
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close"),
+                   (b"content-length", str(len(body)).encode()), *SECURITY_HEADERS,
+                   (b"content-security-policy", STRICT_CSP), (b"cache-control", b"no-store")]
+        try:
+            self.transport.write(self.conn.send(h11.Response(status_code=400, headers=headers,
+                                                             reason=b"Bad Request")) or b"")
+            self.transport.write(self.conn.send(h11.Data(data=body)) or b"")
+            self.transport.write(self.conn.send(h11.EndOfMessage()) or b"")
+        except h11.LocalProtocolError:
+            pass  # h11 cannot answer in this state: just close
+        self.transport.close()
