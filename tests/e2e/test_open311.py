@@ -10,24 +10,16 @@ import io
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from click.testing import CliRunner, Result
 
 from ledger.application import GovernanceLedger
-from ledger.cli import cli
 from tests.conftest import store_snapshot
-from tests.feedkit import serve
+from tests.open311kit import HOTLINE_POST, Hotline, hotline_town, report, run
 
 pytestmark = pytest.mark.signed
-
-ADMIN = ["--actor", "P-0001", "--post", "town.ledger_admin@ZQ"]
-HOTLINE_POST = "town.peace_office.staff@ZQ"
 
 # -- the spec's examples, as written on the GeoReport v2 page (values shortened) ----------------
 SPEC_SERVICES_XML = """<?xml version="1.0" encoding="utf-8"?>
@@ -97,83 +89,10 @@ def tags(element: ET.Element) -> set[str]:
     return out
 
 
-def run(db: str, *args: str, key: Path | None = None) -> Result:
-    pre = ["--db", db] + (["--key-file", str(key)] if key else [])
-    return CliRunner().invoke(cli, [*pre, *args], catch_exceptions=False)
-
-
-@dataclass
-class Hotline:
-    db: str
-    url: str
-    admin_key: Path
-    hotline_key: Path
-    hotline_key_id: str
-    log: Path
-    tmp: Path
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=20)
-
-
 @pytest.fixture
 def hotline(tmp_path: Path) -> Iterator[Hotline]:
-    """Town ZQ (signatures required) with communities ZQ-001 and ZQ-002; the 12345 hotline's
-    system person HL-12345 holds the peace office's intake post and has a registered key,
-    which the server holds as the hotline's intake key (tokens.toml)."""
-    db = f"sqlite:///{tmp_path / 'ledger.db'}"
-    keys: dict[str, tuple[Path, dict[str, Any]]] = {}
-    for person in ("P-0001", "HL-12345"):
-        path = tmp_path / f"{person}.key"
-        made = run(db, "key", "new", "--person", person, "--out", str(path), "--json")
-        assert made.exit_code == 0, made.output
-        keys[person] = (path, json.loads(made.output))
-    admin_key = keys["P-0001"][0]
-    steps = [
-        ["init", "--town", "ZQ", "--town-name", "颛桥镇", "--admin", "P-0001",
-         "--admin-name", "王明"],
-        ["community", "register", "ZQ-001", "阳光花园", *ADMIN],
-        ["community", "register", "ZQ-002", "春申苑", *ADMIN],
-        ["key", "register", "HL-12345", "--public-key", keys["HL-12345"][1]["public_key"],
-         *ADMIN],
-        ["post", "appoint", HOTLINE_POST, "HL-12345", "--name", "12345市民服务热线", *ADMIN,
-         "--from", "2025-01-01"],
-    ]
-    for step in steps:
-        done = run(db, *step, key=admin_key)
-        assert done.exit_code == 0, done.output
-    tokens = tmp_path / "tokens.toml"
-    tokens.write_text(f'''
-[tokens.hotline-12345]
-secret = "hotline-api-key-1"
-scopes = ["write:intake", "read:cases"]
-[tokens.hotline-12345.intake]
-person = "HL-12345"
-post = "{HOTLINE_POST}"
-key_file = "HL-12345.key"
-
-[tokens.board]
-secret = "board-secret-1"
-scopes = ["read:cases"]
-
-[tokens.credit]
-secret = "credit-secret-1"
-scopes = ["read:events"]
-''')
-    log = tmp_path / "serve.log"
-    with serve(db, args=["--tokens-file", str(tokens)], stderr_path=log,
-               health_token="credit-secret-1") as url:
-        yield Hotline(db, url, admin_key, keys["HL-12345"][0],
-                      keys["HL-12345"][1]["key_id"], log, tmp_path)
-
-
-def report(c: httpx.Client, fmt: str = "json", **fields: str) -> httpx.Response:
-    form = {"api_key": "hotline-api-key-1", "service_code": "group_renting",
-            "attribute[community]": "ZQ-001", "address_string": "3号楼502室",
-            "description": "楼上疑似群租，夜间噪音", "first_name": "明", "last_name": "张",
-            "phone": "13800001111", "email": "zhang@example.com", "device_id": "tel-01",
-            **fields}
-    return c.post(f"/open311/v2/requests.{fmt}", data=form)
+    with hotline_town(tmp_path) as town:
+        yield town
 
 
 def test_discovery_and_services_follow_the_spec(hotline: Hotline) -> None:
