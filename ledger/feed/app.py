@@ -24,7 +24,7 @@ from uuid import UUID
 import structlog
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -33,7 +33,7 @@ from ledger import __version__
 from ledger.application import GovernanceLedger
 from ledger.errors import CommandValidationError, LedgerError
 from ledger.feed import EVENT_SCHEMA
-from ledger.feed.guard import DEFAULT_MAX_CONCURRENT, Gate
+from ledger.feed.guard import DEFAULT_MAX_CONCURRENT, Gate, error_response
 from ledger.feed.log import MAX_POSITION, Page, log_state, public_event, public_page, read_page
 from ledger.feed.models import EventPage, Health, errors
 from ledger.feed.notify import Waker, waker_for
@@ -122,6 +122,7 @@ def create_app(ledger_or_url: GovernanceLedger | str, *,
         app.include_router(router)
     templates = _route_templates(app)
     _check_scopes(templates)
+    app.state.route_templates = templates
     if cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 
@@ -172,17 +173,34 @@ def _install_errors(app: FastAPI) -> None:
         return JSONResponse(error_body(exc.code, str(exc)), status_code=exc.http_status)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path"))
         message = f"{where}: {first.get('msg', 'invalid')}" if where else "invalid request"
+        if request.url.path.startswith("/open311/"):  # the spec's error list, 400
+            body, ctype = error_response(request.url.path, 400, "invalid_parameter", message)
+            return Response(body, status_code=400, media_type=ctype.decode())
         return JSONResponse(error_body("invalid_parameter", message), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # Every method of the path (Starlette names only the first route's when two
+            # routes share a path, as GET and POST requests.{fmt} do).
+            path = request.url.path
+            allowed = {m for methods, pattern, _t in request.app.state.route_templates
+                       if pattern.match(path) for m in methods}
+            if allowed:
+                headers["Allow"] = ", ".join(sorted(allowed))
+        if request.url.path.startswith("/open311/"):
+            body, ctype = error_response(request.url.path, exc.status_code, code,
+                                         str(exc.detail))
+            return Response(body, status_code=exc.status_code, media_type=ctype.decode(),
+                            headers=headers)
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+                            headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
@@ -289,11 +307,13 @@ def _event_routes(app: FastAPI) -> None:
                           ) -> JSONResponse:
         """A credential a web page passes as ``/events/stream?access_token=…`` (an
         ``EventSource`` cannot send a header). It allows that route only (scope
-        ``read:events``), for ``ttl`` seconds, and dies with the server or its token."""
+        ``read:events``), for ``ttl`` seconds, and dies with the server or its token. With
+        authentication off the credential is ``null``: the stream needs none."""
         registry: Registry | None = request.app.state.registry
         token: Token | None = request.scope.get("ledger.token")
-        if registry is None or token is None:
-            raise CommandValidationError("authentication is off: the stream needs no credential")
+        if registry is None or token is None:  # nothing to issue: the stream is open
+            return JSONResponse({"credential": None, "expires_at": None, "scope": "read:events",
+                                 "use": "/events/stream (authentication is off)"})
         credential, expires = registry.issue_credential(
             token, ttl or request.app.state.credential_ttl)
         return JSONResponse({"credential": credential, "expires_at": expires,

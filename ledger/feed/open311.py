@@ -21,11 +21,11 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, get_args
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -102,10 +102,33 @@ def _answer(fmt: str, root: str, item: str, rows: list[dict[str, Any]],
                     media_type="application/json; charset=utf-8")
 
 
-def _format(fmt: str) -> str:
-    if fmt not in ("json", "xml"):
-        raise Open311Error(404, f"format {fmt[:20]!r} is not offered: use .json or .xml")
-    return fmt
+Fmt = Annotated[Literal["json", "xml"], Path(description="json or xml, as the spec gives it")]
+
+_ERROR_SCHEMA = {"type": "array", "items": {
+    "type": "object", "required": ["code", "description"],
+    "properties": {"code": {"type": "integer"}, "description": {"type": "string"}}}}
+_XML = {"text/xml": {"schema": {"type": "string"}}}
+
+
+def _responses(status: int, schema: dict[str, Any], *, csv_body: bool = False,
+               ) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses of an Open311 route: its answer, and the spec's error list for
+    every refusal (JSON, or XML for ``.xml``)."""
+    ok: dict[str, Any] = ({"text/csv": {"schema": {"type": "string"}}} if csv_body else
+                          {"application/json": {"schema": schema}, **_XML})
+    out: dict[int | str, dict[str, Any]] = {status: {"description": "as GeoReport v2 gives it",
+                                                     "content": ok}}
+    for code, what in ((400, "Invalid parameter"), (401, "No api_key or bearer token"),
+                       (403, "api_key without the scope"), (404, "Not found"),
+                       (413, "Body too large"), (422, "Over-long list"),
+                       (429, "Over the token's rate"), (503, "Too many requests at once")):
+        out[code] = {"description": what + " (GeoReport v2 error list)",
+                     "content": {"application/json": {"schema": _ERROR_SCHEMA}, **_XML}}
+    return out
+
+
+_OBJECT: dict[str, Any] = {"type": "object"}
+_LIST: dict[str, Any] = {"type": "array", "items": {"type": "object"}}
 
 
 # ------------------------------------------------------------------------------ data
@@ -378,10 +401,9 @@ def open311_routes(app: FastAPI) -> None:
     async def open311_error(request: Request, exc: Open311Error) -> Response:
         return _error(request, exc.status, exc.description)
 
-    @app.get("/open311/v2/discovery.{fmt}", tags=tags,
+    @app.get("/open311/v2/discovery.{fmt}", tags=tags, responses=_responses(200, _OBJECT),
              summary="GeoReport v2 service discovery")
-    def discovery(request: Request, fmt: str) -> Response:
-        fmt = _format(fmt)
+    def discovery(request: Request, fmt: Fmt) -> Response:
         base = str(request.base_url).rstrip("/") + "/open311/v2/"
         doc = {"changeset": CHANGESET, "contact": "颛桥镇网格化综合管理中心",
                "key_service": "api_key: issued by the ledger administrator (docs/open311.md)",
@@ -390,19 +412,20 @@ def open311_routes(app: FastAPI) -> None:
                               "formats": ["text/xml", "application/json"]}]}
         return _answer(fmt, "discovery", "", [doc])
 
-    @app.get("/open311/v2/services.{fmt}", tags=tags,
+    @app.get("/open311/v2/services.{fmt}", tags=tags, responses=_responses(200, _LIST),
              summary="GeoReport v2 service list: our problem types")
-    def services(fmt: str) -> Response:
-        fmt = _format(fmt)
+    def services(fmt: Fmt) -> Response:
         rows = [{"service_code": code, "service_name": name, "description": text,
                  "metadata": True, "type": "realtime", "keywords": keywords,
                  "group": "社区治理"} for code, (name, text, keywords) in SERVICES.items()]
         return _answer(fmt, "services", "service", rows)
 
     @app.get("/open311/v2/services/{code}.{fmt}", tags=tags,
+             responses=_responses(200, _OBJECT),
              summary="GeoReport v2 service definition: the community, location and stage")
-    def service_definition(request: Request, code: str, fmt: str) -> Response:
-        fmt = _format(fmt)
+    def service_definition(request: Request,
+                           code: Annotated[str, Path(max_length=64, examples=list(SERVICES))],
+                           fmt: Fmt) -> Response:
         if code not in SERVICES:
             raise Open311Error(404, f"service_code {code[:40]!r} not found")
         ledger: GovernanceLedger = request.app.state.ledger
@@ -426,12 +449,20 @@ def open311_routes(app: FastAPI) -> None:
                        [{"service_code": code, "attributes": attributes}])
 
     @app.post("/open311/v2/requests.{fmt}", tags=tags, status_code=201,
+              responses=_responses(201, _LIST),
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/x-www-form-urlencoded": {"schema": {
+                      "type": "object", "required": ["api_key", "service_code"],
+                      "properties": {k: {"type": "string"} for k in (
+                          "api_key", "service_code", "attribute[community]",
+                          "attribute[location]", "attribute[stage]", "attribute[call_id]",
+                          "address_string", "description", "first_name", "last_name",
+                          "phone", "email", "account_id", "device_id")}}}}}},
               summary="GeoReport v2: a hotline system reports a case (api_key)")
-    async def post_request(request: Request, fmt: str) -> Response:
+    async def post_request(request: Request, fmt: Fmt) -> Response:
         """Form fields as the spec gives them (``api_key``, ``service_code``,
         ``attribute[community]``, ``attribute[location]`` or ``address_string``,
         ``description``, ``first_name``, ``last_name``, ``phone``); see docs/open311.md."""
-        fmt = _format(fmt)
         ledger: GovernanceLedger = request.app.state.ledger
         registry = request.app.state.registry
         form = await _form(request)
@@ -469,26 +500,27 @@ def open311_routes(app: FastAPI) -> None:
                 "statuses": None if statuses is None or len(set(statuses)) == 2 else statuses,
                 "start": start, "end": end}
 
-    @app.get("/open311/v2/requests.{fmt}", tags=tags,
+    @app.get("/open311/v2/requests.{fmt}", tags=tags, responses=_responses(200, _LIST),
              summary="GeoReport v2: service requests (cases), with the spec's filters")
-    def get_requests(request: Request, fmt: str) -> Response:
+    def get_requests(request: Request, fmt: Fmt) -> Response:
         """``service_request_id``, ``service_code``, ``status`` (comma lists, at most 100),
         ``start_date``, ``end_date``; the last 90 days when no date or id is given; at most
         1,000, newest first."""
-        fmt = _format(fmt)
         rows = _requests(request.app.state.ledger, **_query(request))
         return _answer(fmt, "service_requests", "request", [_v2(r) for r in rows])
 
-    @app.get("/open311/v2/requests/{ref}.{fmt}", tags=tags,
+    @app.get("/open311/v2/requests/{ref}.{fmt}", tags=tags, responses=_responses(200, _LIST),
              summary="GeoReport v2: one service request (case)")
-    def get_request(request: Request, ref: str, fmt: str) -> Response:
-        fmt = _format(fmt)
+    def get_request(request: Request,
+                    ref: Annotated[str, Path(max_length=64, examples=["ZQ-2025-000001"])],
+                    fmt: Fmt) -> Response:
         rows = _requests(request.app.state.ledger, ids=[ref[:64]], limit=1)
         if not rows:
             raise Open311Error(404, f"service_request_id {ref[:64]!r} not found")
         return _answer(fmt, "service_requests", "request", [_v2(r) for r in rows])
 
     @app.get("/open311/v2/bulk/requests.csv", tags=tags,
+             responses=_responses(200, _OBJECT, csv_body=True),
              summary="GeoReport Bulk (draft): every matching request as CSV")
     def bulk(request: Request) -> Response:
         """The Bulk draft's columns, ``source`` (our channel) and ``status_description`` (our

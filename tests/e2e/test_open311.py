@@ -263,7 +263,7 @@ def test_a_refused_report_answers_in_the_spec_error_format_and_writes_nothing(
             ({"description": ""}, "xml", 400, "description"),
             ({"phone": "call me maybe"}, "json", 422, "phone"),
             ({"attribute[stage]": "whenever"}, "json", 422, "stage"),
-            ({}, "html", 404, "format"),
+            ({}, "html", 400, "fmt"),
         ]
         for fields, fmt, status, says in cases:
             r = report(c, fmt, **fields)
