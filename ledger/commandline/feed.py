@@ -56,10 +56,13 @@ add_labels({
                    "(POST /events/stream-credentials) stays valid.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="One JSON line per request on stderr: route, status, duration, token id.")
+@click.option("--response-cache/--no-response-cache", default=True, show_default=True,
+              help="Serve a read route's answer again while the log's head, checkpoint and "
+                   "origin are unchanged, for at most 1 s.")
 def serve(host: str, port: int, heartbeat: float, tokens_file: str | None,
           tls_cert: str | None, tls_key: str | None, max_concurrent: int, rate_limit: float,
           request_timeout: float, cors_origins: tuple[str, ...], stream_credential_ttl: int,
-          access_log: bool) -> None:
+          access_log: bool, response_cache: bool) -> None:
     """Serve the event feed, queries, signed commands and the hotline's Open311 intake over
     HTTP (OpenAPI at /docs).
 
@@ -101,7 +104,8 @@ def serve(host: str, port: int, heartbeat: float, tokens_file: str | None,
     click.echo(feed_tokens.describe(tokens), err=True)
     app = create_app(state().ledger(), tokens=tokens, heartbeat=heartbeat,
                      max_concurrent=max_concurrent, hsts=bool(tls_cert), access_log=access_log,
-                     cors_origins=cors_origins, stream_credential_ttl=stream_credential_ttl)
+                     cors_origins=cors_origins, stream_credential_ttl=stream_credential_ttl,
+                     response_cache=response_cache)
     scheme = "https" if tls_cert else "http"
     click.echo(f"serving {state().db_url} on {scheme}://{host}:{port} (docs: /docs; "
                f"TLS {'on' if tls_cert else 'off'}; CORS "

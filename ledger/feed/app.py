@@ -70,7 +70,8 @@ def create_app(ledger_or_url: GovernanceLedger | str, *,
                max_concurrent: int = DEFAULT_MAX_CONCURRENT,
                hsts: bool = False, access_log: bool = False,
                cors_origins: Sequence[str] = (),
-               stream_credential_ttl: int = DEFAULT_CREDENTIAL_TTL) -> FastAPI:
+               stream_credential_ttl: int = DEFAULT_CREDENTIAL_TTL,
+               response_cache: bool = True) -> FastAPI:
     """The feed application over a ledger (or a database URL, opened and closed with the app).
 
     *tokens* default to ``LEDGER_FEED_TOKENS`` (``None``: authentication off); a blank or
@@ -78,7 +79,8 @@ def create_app(ledger_or_url: GovernanceLedger | str, *,
     seconds between SSE comment lines on an idle stream; *max_concurrent* bounds the requests
     in progress (503 beyond it); *hsts* adds Strict-Transport-Security (serve it over TLS);
     *access_log* writes one JSON line per request to stderr; *cors_origins* are the browser
-    origins allowed to read the feed (none: CORS off).
+    origins allowed to read the feed (none: CORS off); *response_cache* keeps the answers of
+    read routes while the log does not change (:mod:`ledger.feed.cache`).
     """
     if tokens is _FROM_ENV:
         tokens = configured_tokens()
@@ -123,6 +125,10 @@ def create_app(ledger_or_url: GovernanceLedger | str, *,
     templates = _route_templates(app)
     _check_scopes(templates)
     app.state.route_templates = templates
+    if response_cache:
+        from ledger.feed.cache import ResponseCache
+
+        app.add_middleware(ResponseCache, ledger=ledger)
     if cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from ledger.application import GovernanceLedger
-from tests.conftest import store_snapshot, sunny_garden
+from tests.conftest import ADMIN, store_snapshot, sunny_garden
 from tests.feedkit import PYTHON, serve, subprocess_env
 
 TOKENS = ("credit:credit-secret-1:read:events,"
@@ -271,3 +271,35 @@ def test_over_long_filter_lists_get_422_never_500(town: GovernanceLedger, sqlite
         ok = c.get("/events", params=hundred)
         assert ok.status_code == 200, ok.text
     assert time.monotonic() - started < 30
+
+
+def test_a_kept_answer_is_served_only_while_the_log_is_unchanged_and_to_those_allowed(
+        town: GovernanceLedger, sqlite_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with serve(sqlite_url, stderr_path=log, LEDGER_FEED_TOKENS=TOKENS) as url, \
+            httpx.Client(base_url=url, headers=bearer("credit-secret-1")) as c:
+        first = c.get("/events?after=0&limit=100")
+        assert c.get("/events?after=0&limit=100").content == first.content  # kept
+        # A write changes the log's head: the next answer has the new event at once.
+        written = town.execute({"type": "post.appoint", **ADMIN,
+                                "target_post": "party_org.deputy_secretary@ZQ-001",
+                                "person": "P-0103", "person_name": "赵刚",
+                                "occurred_at": "2025-02-01"})
+        after = c.get("/events?after=0&limit=100").json()
+        assert after["events"][-1]["position"] == written.positions[-1]
+        # A kept answer still passes the gate: no token, or the wrong scope, gets nothing.
+        kept = c.get("/communities/ZQ-001/roster")
+        assert kept.status_code == 200
+        assert httpx.get(f"{url}/communities/ZQ-001/roster").status_code == 401
+        refused = httpx.get(f"{url}/cases", headers=bearer("credit-secret-1"))
+        assert refused.status_code == 403
+        again = c.get("/communities/ZQ-001/roster")
+        assert again.content == kept.content
+        assert again.headers["x-content-type-options"] == "nosniff"
+        # After a second the clock's share runs out: the as-of-now view is computed afresh.
+        time.sleep(1.1)
+        fresh = c.get("/communities/ZQ-001/roster").json()
+        assert fresh["as_of"] > kept.json()["as_of"]
+    routes = [json.loads(x)["route"] for x in log.read_text().splitlines()
+              if '"http.access"' in x]
+    assert routes.count("/communities/{code}/roster") == 4  # kept answers are logged too
