@@ -17,6 +17,7 @@ is served, and the access log and security headers apply to it as to any other.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -69,7 +70,9 @@ class ResponseCache:
         self.max_body = max_body
         self.entries: OrderedDict[tuple[str, bytes], _Entry] = OrderedDict()
         self._sql = text(log_marker_sql(ledger.events_table.name))
+        self._raw_sql = log_marker_sql(ledger.events_table.name)
         self._inline = ledger.engine.dialect.name == "sqlite"
+        self._sqlite: sqlite3.Connection | None = None
         self.pending: dict[tuple[str, bytes], asyncio.Future[None]] = {}
         self.hits = 0
         self.misses = 0
@@ -78,10 +81,22 @@ class ResponseCache:
         with self.ledger.engine.connect() as conn:
             return tuple(conn.execute(self._sql).one())
 
+    def _read_marker_sqlite(self) -> Any:
+        """The marker from SQLite through one connection of the event loop's own (each
+        statement reads the latest committed state: autocommit, WAL)."""
+        if self._sqlite is None:
+            database = self.ledger.engine.url.database
+            if not database or database == ":memory:":
+                return self._read_marker()
+            self._sqlite = sqlite3.connect(database, isolation_level=None,
+                                           check_same_thread=False)
+            self._sqlite.execute("PRAGMA busy_timeout = 5000")
+        return tuple(self._sqlite.execute(self._raw_sql).fetchone())
+
     async def marker(self) -> Any:
         # SQLite answers this from its own file in microseconds: no thread hop; PostgreSQL
         # is a round trip, kept off the event loop.
-        return self._read_marker() if self._inline else await run_in_threadpool(
+        return self._read_marker_sqlite() if self._inline else await run_in_threadpool(
             self._read_marker)
 
     @staticmethod
