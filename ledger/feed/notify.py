@@ -101,8 +101,9 @@ class PollingWaker(Waker):
                 log.warning("feed.watch", error=type(e).__name__)
                 seen = None
             if seen != last:
-                if last is not None:
-                    self._fire()
+                # A change, or the first look since streams began to wait (something may
+                # have been written between a stream's read and this look): wake them all.
+                self._fire()
                 last = seen
                 idle = 0
             else:
