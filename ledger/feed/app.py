@@ -33,7 +33,7 @@ from ledger import __version__
 from ledger.application import GovernanceLedger
 from ledger.errors import CommandValidationError, LedgerError
 from ledger.feed import EVENT_SCHEMA
-from ledger.feed.guard import DEFAULT_MAX_CONCURRENT, Gate, error_response
+from ledger.feed.guard import DEFAULT_MAX_CONCURRENT, Gate, RateLimiter, error_response
 from ledger.feed.log import MAX_POSITION, Page, log_state, public_event, public_page, read_page
 from ledger.feed.models import EventPage, Health, errors
 from ledger.feed.notify import Waker, waker_for
@@ -135,8 +135,9 @@ def create_app(ledger_or_url: GovernanceLedger | str, *,
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),
                            allow_methods=["GET"], allow_headers=["Authorization", "Last-Event-ID"],
                            max_age=600)
+    app.state.limiter = RateLimiter()  # shared with the Open311 route (api_key in the form)
     app.add_middleware(Gate, registry=registry, max_concurrent=max_concurrent, hsts=hsts,
-                       access_log=access_log, routes=templates)
+                       access_log=access_log, routes=templates, limiter=app.state.limiter)
     return app
 
 

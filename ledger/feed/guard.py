@@ -104,14 +104,15 @@ class Gate:
     def __init__(self, app: ASGIApp, *, registry: Registry | None,
                  max_concurrent: int = DEFAULT_MAX_CONCURRENT, hsts: bool = False,
                  access_log: bool = True,
-                 routes: Sequence[tuple[frozenset[str], re.Pattern[str], str]] = ()) -> None:
+                 routes: Sequence[tuple[frozenset[str], re.Pattern[str], str]] = (),
+                 limiter: RateLimiter | None = None) -> None:
         self.app = app
         self.routes = routes
         self.registry = registry
         self.max_concurrent = max_concurrent
         self.inflight = 0
         self.hsts = hsts
-        self.limiter = RateLimiter()
+        self.limiter = limiter or RateLimiter()
         self.log = access_logger() if access_log else None
 
     def _credentials(self, scope: Scope) -> Token | None:

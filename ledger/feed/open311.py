@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -63,10 +64,12 @@ assert set(STAGES) == set(get_args(Stage))
 class Open311Error(Exception):
     """Raised in an Open311 handler to answer with the spec's error format."""
 
-    def __init__(self, status: int, description: str) -> None:
+    def __init__(self, status: int, description: str,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
+        self.headers = headers or {}
 
 
 # ------------------------------------------------------------------------------ rendering
@@ -366,9 +369,10 @@ def _prior_case(ledger: GovernanceLedger, command_id: str) -> str | None:
 
 
 # ------------------------------------------------------------------------------ routes
-def _error(request: Request, status: int, description: str) -> Response:
+def _error(request: Request, status: int, description: str,
+           headers: dict[str, str] | None = None) -> Response:
     body, ctype = error_response(request.url.path, status, "open311", description)
-    return Response(body, status_code=status, media_type=ctype.decode())
+    return Response(body, status_code=status, media_type=ctype.decode(), headers=headers)
 
 
 def _status(e: LedgerError) -> int:
@@ -399,7 +403,7 @@ def open311_routes(app: FastAPI) -> None:
 
     @app.exception_handler(Open311Error)
     async def open311_error(request: Request, exc: Open311Error) -> Response:
-        return _error(request, exc.status, exc.description)
+        return _error(request, exc.status, exc.description, exc.headers)
 
     @app.get("/open311/v2/discovery.{fmt}", tags=tags, responses=_responses(200, _OBJECT),
              summary="GeoReport v2 service discovery")
@@ -472,6 +476,12 @@ def open311_routes(app: FastAPI) -> None:
                 token = registry.find(form["api_key"])
                 if token is not None:
                     request.scope["ledger.token"] = token
+                    # the gate could not see this key: its rate is checked here
+                    wait = request.app.state.limiter.take(token, time.monotonic())
+                    if wait > 0:
+                        raise Open311Error(429, f"api_key {token.id} is over its rate of "
+                                           f"{token.rate:g} requests a second",
+                                           {"Retry-After": str(max(1, round(wait)))})
             if token is None:
                 raise Open311Error(403, "api_key missing or not valid; nothing was recorded")
             if not token.allows(frozenset({"write:intake"})):

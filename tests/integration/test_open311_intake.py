@@ -60,6 +60,22 @@ def test_a_report_is_a_signed_hotline_case_numbered_after_the_last(ledger: Gover
     assert "13912345678" not in json.dumps(received.public(), ensure_ascii=False)
 
 
+def test_a_hotline_over_its_rate_gets_429_in_the_spec_format(ledger: GovernanceLedger,
+                                                             tmp_path: Path) -> None:
+    world(ledger)
+    generate_key_file(tmp_path / "HL-12345.key")
+    slow = Token("hotline", "hotline-api-key-1", frozenset({"write:intake"}), rate=1.0,
+                 intake=Intake("HL-12345", "town.peace_office.staff@ZQ",
+                               str(tmp_path / "HL-12345.key")))
+    with TestClient(create_app(ledger, tokens=[slow])) as c:
+        # The api_key is in the form, where the gate cannot see it: the route checks the rate.
+        answers = [c.post("/open311/v2/requests.xml", data={
+            "api_key": "hotline-api-key-1", "service_code": "nope"}) for _ in range(3)]
+    assert [a.status_code for a in answers] == [400, 400, 429]
+    assert answers[2].headers["retry-after"] == "1"
+    assert "<code>429</code>" in answers[2].text
+
+
 def test_every_serve_option_has_help() -> None:
     from ledger.commandline.feed import serve
 
