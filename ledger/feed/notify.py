@@ -5,8 +5,8 @@ On PostgreSQL the library sends ``NOTIFY <events table>`` in every write transac
 thread per server LISTENs and wakes every waiting stream, and wakes them all every
 ``PUSH_FALLBACK`` seconds in case a notification was lost (or a checkpoint was signed). On
 SQLite there is no push: one watcher task per server reads the log's head and latest
-checkpoint (backing off from 20 ms to 1 s while nothing changes, and not at all while no
-stream waits) and wakes every stream when either changes. A waiting stream costs nothing
+checkpoint (backing off from 20 ms to 1 s while nothing changes) and wakes every stream when
+either changes. A waiting stream costs nothing
 but its heartbeat; it always re-reads the log when woken, so a lost wake-up delays an event
 but never loses it.
 """
@@ -34,7 +34,7 @@ class Waker:
     """Something a stream awaits between reads of the log."""
 
     push = False
-    #: streams waiting now (the SQLite watcher reads nothing while there are none)
+    #: streams open now
     listeners = 0
 
     @contextlib.contextmanager
@@ -88,21 +88,21 @@ class PollingWaker(Waker):
     async def _watch(self) -> None:
         from starlette.concurrency import run_in_threadpool
 
+        # Always looking (at most once a second while idle, one small query), so the watcher
+        # knows the log's state from before any stream's read: a stream that read just before
+        # a write is always woken by the look that sees it.
         last: Any = None
         idle = 0
         while True:
-            if not self.listeners:
-                last = None
-                await asyncio.sleep(POLL_MAX / 4)
-                continue
             try:
                 seen = await run_in_threadpool(self.probe)
             except Exception as e:  # noqa: BLE001 - keep watching through any database error
                 log.warning("feed.watch", error=type(e).__name__)
                 seen = None
-            if seen != last:
-                # A change, or the first look since streams began to wait (something may
-                # have been written between a stream's read and this look): wake them all.
+            if seen is None:  # a failed look: let the streams re-read, and back off
+                self._fire()
+                idle += 1
+            elif seen != last:  # a change (or the first look, at startup)
                 self._fire()
                 last = seen
                 idle = 0
@@ -116,9 +116,12 @@ class PgNotifyWaker(Waker):
 
     push = True
 
-    def __init__(self, engine: Engine, channel: str) -> None:
+    def __init__(self, engine: Engine, channel: str,
+                 probe: Callable[[], Any] | None = None) -> None:
         self.engine = engine
         self.channel = channel
+        self.probe = probe
+        self._seen: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
         self._stopped = threading.Event()
@@ -163,10 +166,14 @@ class PgNotifyWaker(Waker):
                         for _n in driver.notifies(timeout=0.2):
                             got = True
                             break
-                        if got or time.monotonic() - woke >= PUSH_FALLBACK:
-                            # one periodic wake-up for all streams: a lost notification or a
-                            # new checkpoint is seen within PUSH_FALLBACK seconds
+                        if got:
                             self._wake()
+                            woke = time.monotonic()
+                        elif time.monotonic() - woke >= PUSH_FALLBACK:
+                            # one look at the log for all streams: a lost notification or a
+                            # new checkpoint is seen within PUSH_FALLBACK seconds, and idle
+                            # streams are not woken for nothing
+                            self._wake_if_changed()
                             woke = time.monotonic()
                 finally:
                     with contextlib.suppress(Exception):
@@ -175,6 +182,21 @@ class PgNotifyWaker(Waker):
                 log.warning("feed.listen", error=type(e).__name__)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def _wake_if_changed(self) -> None:
+        """The periodic look (whether or not streams wait, so the last state is always
+        known): wake the streams only if the log's head or checkpoint changed."""
+        if self.probe is None:
+            self._wake()
+            return
+        try:
+            seen = self.probe()
+        except Exception as e:  # noqa: BLE001 - a failed look wakes the streams, who re-read
+            log.warning("feed.watch", error=type(e).__name__)
+            seen = None
+        if seen is None or (self._seen is not None and seen != self._seen):
+            self._wake()
+        self._seen = seen
 
     def _wake(self) -> None:
         loop = self._loop
@@ -187,5 +209,5 @@ def waker_for(engine: Engine, channel: str, probe: Callable[[], Any]) -> Waker:
     """The right waker for the database behind *engine*; *probe* reads what a change of the
     log looks like (for the SQLite watcher)."""
     if engine.dialect.name == "postgresql":
-        return PgNotifyWaker(engine, channel)
+        return PgNotifyWaker(engine, channel, probe)
     return PollingWaker(probe)
