@@ -121,6 +121,9 @@ class AggregateCache:
         self._items.clear()
         self.missing.clear()
 
+#: Non-empty once every handler module is imported (at the first command of the process).
+_HANDLERS_LOADED: list[bool] = []
+
 #: Readable key prefixes, in the order ``history KEY`` tries them for a bare key.
 KEY_KINDS = ("community", "town", "case", "meeting", "firm", "oc", "appraisal", "matter")
 
@@ -299,7 +302,8 @@ class GovernanceLedger(Application[UUID]):
         self._write_lock = threading.RLock()
         self._overlay: dict[UUID, LedgerAggregate] | None = None
         self._overlay_commands: set[str] = set()
-        load_handlers()
+        # The handlers (and with them every command model) load with the first command, so
+        # that a ledger opened to read (status, verify, the feed) does not build them.
 
     def construct_transcoder(self) -> Transcoder:
         """The library's JSON format, encoded and decoded with orjson (ledger.transcoder)."""
@@ -341,7 +345,7 @@ class GovernanceLedger(Application[UUID]):
         except LedgerError as e:
             _log_command(outcome="rejected", error=e.code, reason=str(e))
             if not dry_run:
-                self._refused(e, None, _peek(command), channel)
+                self.record_refused(e, None, _peek(command), channel)
             raise
         who = {"command_id": cmd.command_id, "type": cmd.type, "actor": cmd.actor}
         try:
@@ -349,12 +353,12 @@ class GovernanceLedger(Application[UUID]):
         except LedgerError as e:
             _log_command(**who, outcome="rejected", error=e.code, reason=str(e))
             if not dry_run:
-                self._refused(e, cmd, None, channel)
+                self.record_refused(e, cmd, None, channel)
             raise
         _log_command(**who, outcome=result.outcome, positions=result.positions)
         return result
 
-    def _refused(self, error: LedgerError, cmd: Command | None,
+    def record_refused(self, error: LedgerError, cmd: Command | None,
                  peek: Mapping[str, Any] | None, channel: str) -> None:
         """Record a refused write (``ledger_refusals``)."""
         src: Any = cmd if cmd is not None else (peek or {})
@@ -371,6 +375,9 @@ class GovernanceLedger(Application[UUID]):
             pass
 
     def _handler(self, cmd: Command) -> Any:
+        if not _HANDLERS_LOADED:
+            load_handlers()  # all of them: some register checks that others run
+            _HANDLERS_LOADED.append(True)
         handler = HANDLERS.get(cmd.type)
         if handler is None:  # pragma: no cover - every registered command has a handler
             raise LedgerError(f"internal: no handler for {cmd.type}")
@@ -624,7 +631,7 @@ class GovernanceLedger(Application[UUID]):
                 for o in outcomes:
                     if o.result is not None:
                         self._committed(o.result)
-                self._record_refused(batch, parsed, outcomes, channel)
+                self._record_refused_lines(batch, parsed, outcomes, channel)
                 return outcomes
             except RETRYABLE:
                 self._aggregates.clear()
@@ -637,7 +644,7 @@ class GovernanceLedger(Application[UUID]):
                 break
         return outcomes
 
-    def _record_refused(self, batch: list[tuple[int, Any]],
+    def _record_refused_lines(self, batch: list[tuple[int, Any]],
                         parsed: list[tuple[int, tuple[Command, dsse.Envelope | None] | LedgerError]],
                         outcomes: list[LineOutcome], channel: str) -> None:
         """Record the refused lines of a committed batch (``ledger_refusals``)."""
@@ -648,7 +655,7 @@ class GovernanceLedger(Application[UUID]):
                 continue
             item = by_line.get(o.line)
             cmd = item[0] if isinstance(item, tuple) else None
-            self._refused(o.error, cmd, None if cmd else _peek(raw.get(o.line)), channel)
+            self.record_refused(o.error, cmd, None if cmd else _peek(raw.get(o.line)), channel)
 
     @staticmethod
     def _parse_line(number: int, text: str | bytes | dsse.Envelope,

@@ -113,25 +113,21 @@ def decision(ledger: GovernanceLedger, ref: str | int) -> dict[str, Any]:
         "command": env.get("command"),
         "command_id": env.get("command_id"),
         "authority_matrix": env.get("authority"),
+        "authority_restrictions": _restrictions(env.get("command"), env.get("authority")),
         "authority_chain": authority_chain(ledger, env.get("actor") or "", env.get("post"),
                                            env.get("occurred_at") or ""),
-        "same_command": [e.public() for e in _same_command(ledger, ev)],
         "signature": signature_of(ledger, ev),
     }
-    rule = ev.data.get("rule")
-    if rule:
-        out["rule"] = rule
-        inputs = []
-        for pos in ev.data.get("input_events", []) or []:
-            try:
-                src = event_at(ledger, pos)
-            except LedgerError:
-                inputs.append({"position": pos, "missing": True})
-                continue
-            inputs.append({"position": pos, "type": src.type, "actor": src.envelope.get("actor"),
-                           "post": src.envelope.get("post"), "data": src.data,
-                           "occurred_at": src.envelope.get("occurred_at")})
-        out["inputs"] = inputs
+    same = _same_command(ledger, ev)
+    out["same_command"] = [e.public() for e in same]
+    rules = rule_outcomes(ledger, ev, same)
+    if rules:
+        out["rules"] = rules
+        # The first rule, in the shape earlier releases gave.
+        raw = ev.data.get("rule")
+        out["rule"] = raw if isinstance(raw, dict) else {
+            "key": rules[0]["rule"], "parameters": rules[0]["parameters"]}
+        out["inputs"] = rules[0]["inputs"]
     return out
 
 
@@ -165,6 +161,105 @@ def signature_of(ledger: GovernanceLedger, ev: LoggedEvent) -> dict[str, Any]:
             out["revoked"] = {"position": reg.position, "from": reg.data.get("revoked_from"),
                               "reason": reg.data.get("reason")}
     return out
+
+
+#: Events a rule outcome is recorded on elsewhere in the same command: the event type → the
+#: type on the same aggregate that carries the rule.
+DERIVED = {
+    "PropertyFirm.InterviewRequired": "PropertyFirm.AppraisalOutcomeRecorded",
+    "PropertyFirm.WrittenWarningIssued": "PropertyFirm.AppraisalOutcomeRecorded",
+    "PropertyFirm.CreditRecorded": "PropertyFirm.PutOnEliminationList",
+    "PropertyFirm.BiddingBanned": "PropertyFirm.PutOnEliminationList",
+    "PropertyFirm.ReportedToDistrict": "PropertyFirm.PutOnEliminationList",
+}
+
+
+def _resolve_inputs(ledger: GovernanceLedger, refs: list[Any]) -> list[dict[str, Any]]:
+    """Each input event (a log position or ``KIND:KEY@VERSION``) with who entered it."""
+    inputs = []
+    for ref in refs:
+        try:
+            src = event_at(ledger, ref)
+        except LedgerError:
+            inputs.append({"position": ref if isinstance(ref, int) else None, "ref": ref,
+                           "missing": True})
+            continue
+        inputs.append({"position": src.position, "ref": ref, "type": src.type,
+                       "actor": src.envelope.get("actor"), "post": src.envelope.get("post"),
+                       "data": src.data, "occurred_at": src.envelope.get("occurred_at")})
+    return inputs
+
+
+def _rule(ledger: GovernanceLedger, key: str, parameters: Any, refs: list[Any],
+          digest: str | None = None, rule_inputs: Any = None,
+          derived_from: int | None = None, what: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {"rule": key, "what": what, "parameters": parameters,
+                           "inputs_digest": digest, "rule_inputs": rule_inputs,
+                           "inputs": _resolve_inputs(ledger, refs)}
+    if derived_from is not None:
+        out["derived_from"] = derived_from
+    return out
+
+
+def rule_outcomes(ledger: GovernanceLedger, ev: LoggedEvent,
+                  same: list[LoggedEvent] | None = None) -> list[dict[str, Any]]:
+    """The rules behind a rule outcome, each with its parameters and every input event with
+    who entered it: the appraisal (outcome, bottom three, elimination, the ban and report it
+    brings), routing, warning suggestion and measures, automatic supervision. A ban after a
+    dismissal is no rule's outcome: it lists the termination that imposed it (rule ``None``).
+    Other events: ``[]``."""
+    d, t = ev.data, ev.type
+    same = _same_command(ledger, ev) if same is None else same
+    rule = d.get("rule")
+    if t in DERIVED and (t in ("PropertyFirm.InterviewRequired",
+                              "PropertyFirm.WrittenWarningIssued")
+                         or d.get("kind") == "elimination"):
+        source = next((e for e in same if e.type == DERIVED[t]
+                       and e.aggregate_id == ev.aggregate_id), None)
+        if source is None:
+            return []
+        return [{**r, "derived_from": source.position} for r in rule_outcomes(ledger, source,
+                                                                              same)]
+    if t == "PropertyFirm.BiddingBanned":
+        source = next((e for e in same if e.type == "PropertyFirm.ContractTerminated"
+                       and e.aggregate_id == ev.aggregate_id), None)
+        refs = [source.position] if source is not None else []
+        return [_rule(ledger, "", None, refs, what=f"{d.get('kind')}: {d.get('reason')}")]
+    if isinstance(rule, dict) and ("key" in rule or "rule" in rule):
+        key = str(rule.get("key") or rule.get("rule"))
+        what = "supervision" if t.endswith("Escalated") else "appraisal"
+        return [_rule(ledger, key, rule.get("parameters"),
+                      list(d.get("input_events") or rule.get("input_events") or []),
+                      rule.get("inputs_digest"), rule.get("inputs"), what=what)]
+    if t == "PropertyFirm.PutOnEliminationList":
+        inputs = d.get("inputs") or {}
+        return [_rule(ledger, str(rule), d.get("parameters"),
+                      list(inputs.get("input_events") or []), inputs.get("inputs_digest"),
+                      inputs, what="elimination")]
+    if t == "Matter.Routed":
+        return [_rule(ledger, str(rule), d.get("parameters"), [f"{ev.aggregate_id}@1"],
+                      d.get("inputs_digest"), d.get("inputs"), what="routing")]
+    if t.startswith("CommunityWarning.") and "suggestion" in d:
+        suggestion, measures = d["suggestion"], d.get("measures_rule") or {}
+        return [
+            _rule(ledger, suggestion.get("rule", ""), suggestion.get("parameters"),
+                  list(suggestion.get("input_events") or []), suggestion.get("inputs_digest"),
+                  suggestion.get("inputs"), what="warning suggestion"),
+            _rule(ledger, measures.get("rule", ""), measures.get("parameters"), [],
+                  measures.get("inputs_digest"), measures.get("inputs"),
+                  what="warning measures (input: the level decided by this event's actor)"),
+        ]
+    return []
+
+
+def _restrictions(command: str | None, version: str | None) -> list[str]:
+    """The authority-matrix restrictions the event was held to: those of its command's entry
+    in force under the matrix version the event records (an older event is judged under its
+    own version)."""
+    from ledger.authority import matrix
+
+    entry = matrix().entry_for(command or "")
+    return list(entry.restrictions(version)) if entry is not None else []
 
 
 def _same_command(ledger: GovernanceLedger, ev: LoggedEvent) -> list[LoggedEvent]:

@@ -1,6 +1,9 @@
 """The command line: parse, call :class:`~ledger.application.GovernanceLedger`, render.
 
-Domain modules in :mod:`ledger.commandline` attach their own command groups.
+Domain modules in :mod:`ledger.commandline` attach their own command groups. The root group
+knows each of them by name and one-line help (:data:`LAZY`) and imports a module only when
+one of its commands runs, so ``ledger --help`` loads neither the ledger nor its libraries;
+``tests/e2e/test_cli.py`` keeps the table equal to what the modules register.
 """
 
 from __future__ import annotations
@@ -10,20 +13,19 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ledger import __version__
-from ledger.application import CommandResult, GovernanceLedger, LineOutcome
-from ledger.commands import COMMANDS, import_submodules, known_types
-from ledger.config import Settings, default_db_url, default_lang
+from ledger.config import default_db_url, default_lang
 from ledger.errors import ConfigurationError, LedgerError, LedgerNotEmptyError
 from ledger.logs import LEVELS, configure
-from ledger.posts import parse_post
-from ledger.render import Renderer, short_time, to_json
+
+if TYPE_CHECKING:
+    from ledger.application import CommandResult, GovernanceLedger, LineOutcome
+    from ledger.render import Renderer
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -48,6 +50,9 @@ class State:
 
     def ledger(self, db_url: str | None = None) -> GovernanceLedger:
         if self._ledger is None:
+            from ledger.application import GovernanceLedger
+            from ledger.config import Settings
+
             extra: dict[str, Any] = {"key_file": self.key_file} if self.key_file else {}
             if self.allow_unsigned:
                 extra["allow_unsigned"] = True
@@ -82,6 +87,94 @@ class LedgerGroup(click.Group):
             return super().invoke(ctx)
         except LedgerError as e:
             raise click.ClickException(str(e)) from None
+
+
+#: The commands of the domain modules (``ledger.commandline.*``), by name: the module that
+#: registers it and its one-line help (``get_short_help_str(limit=60)``), shown by
+#: ``ledger --help`` without importing it.
+LAZY: dict[str, tuple[str, str]] = {
+    "appraisal": ("appraisal", "Year-end appraisal (年末考核): firm grading, bottom three,..."),
+    "audit": ("audit", "Auditors' questions: who decided something, and what a..."),
+    "backup": ("maintenance", "Write a consistent copy of the SQLite ledger to FILE..."),
+    "blacklist": ("owners", "List firms banned from every property tender in the town:..."),
+    "case": ("cases", "Problem cases (案件): intake, assessment, dispatch,..."),
+    "cases": ("cases", "Show the case board: each case's state, time limit and..."),
+    "checkpoint": ("integrity", "Sign a checkpoint of the log, send it to the witnesses,..."),
+    "contract": ("owners", "Property service contracts: sign, renew, terminate."),
+    "contracts": ("owners", "List property service contracts; with --as-of, which firm..."),
+    "credit-file": ("owners", "Show the credit file of every firm (or FIRM):..."),
+    "district-report": ("owners", "The report to the district housing bureau: banned firms..."),
+    "document": ("cases", "The five template documents (五大制度模板) filed on a case or a..."),
+    "documents": ("cases", "List the template documents filed (on a case, a..."),
+    "duties": ("cases", "Show the responsibility list in force and the duty..."),
+    "duty": ("cases", "Responsibility lists (工作清单) and duty failures (履责不力)."),
+    "erase-subject": ("maintenance", "Destroy the key of a resident's personal data..."),
+    "escalations": ("cases", "Show the escalations automatic supervision recorded (提醒,..."),
+    "firm": ("owners", "Property firms (物业服务企业): registration and elimination."),
+    "key": ("integrity", "Signing keys: the ledger's checkpoint key (export) and..."),
+    "matter": ("deliberation", "Matters: raise, route by rule matter.routing@1, override,..."),
+    "matters": ("deliberation", "List matters and topics: route (by rule or overridden)..."),
+    "meeting": ("deliberation", "Meetings: convene, record attendance, close with minutes..."),
+    "meetings": ("deliberation", "List meetings with attendance, resolution items and items..."),
+    "oc": ("owners", "Owners' committees (业委会): formation, election, term,..."),
+    "ocs": ("owners", "List owners' committees: election, turnout, director,..."),
+    "project": ("feed", "Bring projections (all, or NAME...) up to date; with..."),
+    "prove": ("integrity", "Proofs over the Merkle log: that an event is in it, that..."),
+    "resolution": ("deliberation", "Resolutions and their items: adopt, progress, complete,..."),
+    "resolutions": ("deliberation", "Track resolution items: open, overdue, done, done late —..."),
+    "restore": ("maintenance", "Restore the backup FILE as the ledger given by --db; then..."),
+    "serve": ("feed", "Serve the event feed and read-only queries over HTTP..."),
+    "snapshot": ("snapshots", "Snapshot the state of aggregates, so 'ledger state' need..."),
+    "state": ("snapshots", "Show the current state of one aggregate (or its state at..."),
+    "supervise": ("cases", "Escalate overdue work: remind → 督办 → 通报 (rule..."),
+    "tender": ("owners", "Public tenders (公开招投标) of owners' committees."),
+    "topic": ("deliberation", "Deliberation-platform topics: raised by residents, heard,..."),
+    "verify": ("integrity", "Check the whole log against its Merkle tree and signed..."),
+    "warning": ("cases", "Three-level, three-colour warnings (三级三色预警) and their..."),
+    "warnings": ("cases", "Show the colour of each community and problem type, with..."),
+    "witness": ("witness", "Run a witness: cosign another log's checkpoints, refuse..."),
+}
+"""Kept equal to the registrations by ``tests/e2e/test_cli.py`` (names, modules, help)."""
+
+
+def load_all_commands() -> None:
+    """Import every domain module of the command line (what ``ledger demo`` shows needs them,
+    and so does listing every command)."""
+    import importlib
+
+    for module in sorted({m for m, _help in LAZY.values()}):
+        importlib.import_module(f"ledger.commandline.{module}")
+    import ledger.commandline.keys  # noqa: F401 - adds to the key group
+
+
+class RootGroup(LedgerGroup):
+    """The root group: the domain modules' commands are imported when first used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(LAZY))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY:
+            import importlib
+
+            importlib.import_module(f"ledger.commandline.{LAZY[cmd_name][0]}")
+            if cmd_name == "key":
+                import ledger.commandline.keys  # noqa: F401 - adds to the key group
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.commands.get(name)
+            if cmd is not None:
+                if cmd.hidden:
+                    continue
+                rows.append((name, cmd.get_short_help_str(formatter.width - 6 - len(name))))
+            else:
+                rows.append((name, LAZY[name][1]))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 def json_option(f: F) -> F:
@@ -119,6 +212,8 @@ def state() -> State:
 
 
 def renderer(as_json: bool) -> Renderer:
+    from ledger.render import Renderer
+
     return Renderer(lang=state().lang, json=as_json)
 
 
@@ -151,7 +246,7 @@ def execute(payload: dict[str, Any], as_json: bool) -> CommandResult:
     return result
 
 
-@click.group(cls=LedgerGroup, context_settings=CONTEXT_SETTINGS)
+@click.group(cls=RootGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", prog_name="ledger")
 @click.option("--db", metavar="URL", envvar="LEDGER_DB", default=None,
               help="Ledger database: sqlite:///FILE (default sqlite:///ledger.db) or "
@@ -464,6 +559,9 @@ def post_vacate(target_post: str, person: str, effective_to: str | None, reason:
 
 # ---------------------------------------------------------------------------- queries
 def _post_rows(r: Renderer, posts: list[dict[str, Any]]) -> list[list[Any]]:
+    from ledger.posts import parse_post
+    from ledger.render import short_time
+
     rows = []
     for p in posts:
         label = parse_post(p["post"]).label(r.lang)
@@ -523,6 +621,8 @@ def roster(community_code: str, as_of: str | None, as_json: bool) -> None:
     if as_json:
         r.emit(data)
         return
+    from ledger.render import short_time
+
     c = data["community"]
     r.table(f"{r.label('roster_title')} {c['code']} {c['name']} — {r.label('as_of')} "
             f"{short_time(data['as_of'])}", POST_COLUMNS, _post_rows(r, data["posts"]))
@@ -575,6 +675,8 @@ def history(key: str, as_of: str | None, effective: str | None, as_json: bool) -
     if as_json:
         r.emit(view if view is not None else [e.public() for e in events])
         return
+    from ledger.render import short_time
+
     rows = []
     for e in events:
         env = e.envelope
@@ -603,6 +705,9 @@ def commands_(type_: str | None) -> None:
       ledger commands
       ledger commands post.appoint
     """
+    from ledger.commands import COMMANDS, known_types
+    from ledger.render import to_json
+
     if type_ is None:
         for name in known_types():
             doc = (COMMANDS[name].__doc__ or "").strip().splitlines()[0]
@@ -658,6 +763,8 @@ def projections_status(as_json: bool) -> None:
 # ---------------------------------------------------------------------------- demo
 def sample_files() -> list[Path]:
     """The bundled sample year, in load order."""
+    from importlib import resources
+
     root = resources.files("ledger") / "samples" / "zq"
     return sorted((Path(str(p)) for p in root.iterdir() if p.name.endswith(".jsonl")),
                   key=lambda p: p.name)
@@ -747,6 +854,7 @@ def demo(as_json: bool) -> None:
       ledger demo
       ledger --db sqlite:///tmp/zq.db --lang en demo
     """
+    load_all_commands()  # their sections of the demo
     st = state()
     ledger = st.ledger(None if st.db_given else DEMO_DB)
     if not ledger.is_empty():
@@ -777,4 +885,4 @@ def main() -> None:
     cli(prog_name="ledger")
 
 
-import_submodules("ledger.commandline")
+

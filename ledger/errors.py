@@ -137,3 +137,26 @@ class ContractRequiredError(RuleViolationError):
     """Raised when a property-firm post is filled other than through the firm's contract."""
 
     code = "contract_required"
+
+
+class ImplausibleTimeError(RuleViolationError):
+    """Raised when a command's business time cannot be true: further in the future than the
+    town's tolerance, or before the thing it acts on existed (a firm registered, a year opened,
+    a tender launched, a person appointed); the message names both dates."""
+
+    code = "implausible_time"
+
+
+class TenderWindowError(RuleViolationError):
+    """Raised when a bid comes outside its tender's launch-to-closing window, or an award
+    before the tender closed."""
+
+    code = "tender_window"
+
+
+class PersonalDataInTextError(CommandValidationError):
+    """Raised when a free-text field or a subject id holds what looks like a resident's
+    personal data (a mobile or landline number, an ID-card number): such data goes only into
+    the sealed ``caller`` field, which can be erased."""
+
+    code = "personal_data_in_text"

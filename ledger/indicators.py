@@ -4,8 +4,13 @@ The town defines its indicators (``appraisal.define_indicator``); one measured f
 names a calculator registered here by its ``measure`` code. A calculator takes the ledger, the
 town, the year and a community and returns a value (``Decimal``) or ``None`` when there is
 nothing to measure (no items due that year, say). Domains register their calculators with
-:func:`calculator` when they land — cases and warnings add ``case_closure_rate``,
-``case_overdue_rate`` and ``warnings_<colour>`` this way, without touching this module.
+:func:`calculator`.
+
+Each calculator says which events feed it (``events``). Where the seed gives no formula, the
+calculator's formula has parameters the town sets (``indicator.<measure>.<name>`` town
+parameters, audited events like any other): :func:`formula` returns them with their version —
+``defaults``, or the log position of the last town event that set one of them — and the
+indicator table shows both.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 
 if TYPE_CHECKING:
     from ledger.application import GovernanceLedger
@@ -33,22 +38,54 @@ class Calculator:
     zh: str
     en: str
     function: Measure
+    events: str = ""
+    """Which events feed it (for the table and docs/appraisal.md)."""
+    parameters: tuple[tuple[str, Any], ...] = ()
+    """The town-set formula's parameters and their defaults (empty: no town-set formula)."""
 
 
 #: Every calculator, by measure code.
 INDICATOR_CALCULATORS: dict[str, Calculator] = {}
 
 
-def calculator(code: str, unit: str, zh: str, en: str) -> Callable[[Measure], Measure]:
-    """Decorator: register a calculator under *code*."""
+def calculator(code: str, unit: str, zh: str, en: str, *, events: str = "",
+               parameters: dict[str, Any] | None = None) -> Callable[[Measure], Measure]:
+    """Decorator: register a calculator under *code*, with the events that feed it and the
+    parameters of a town-set formula (name → default)."""
 
     def deco(fn: Measure) -> Measure:
         if code in INDICATOR_CALCULATORS:
             raise TypeError(f"indicator calculator {code!r} registered twice")
-        INDICATOR_CALCULATORS[code] = Calculator(code, unit, zh, en, fn)
+        INDICATOR_CALCULATORS[code] = Calculator(
+            code, unit, zh, en, fn, events, tuple(sorted((parameters or {}).items())))
         return fn
 
     return deco
+
+
+def formula(ledger: GovernanceLedger, town: str, code: str) -> tuple[dict[str, Any], str]:
+    """The town-set formula of calculator *code*: its parameters (defaults overridden by the
+    town parameters ``indicator.<code>.<name>``) and their version (``defaults``, or
+    ``town event #<position>``: the last event that set one of them)."""
+    from ledger.aggregates.town import Town
+
+    calc = INDICATOR_CALCULATORS[code]
+    values = dict(calc.parameters)
+    if not values:
+        return {}, ""
+    prefix = f"indicator.{code}."
+    agg = ledger.load(Town.id_for(town))
+    params = agg.parameters if isinstance(agg, Town) else {}
+    for name, value in params.items():
+        if name.startswith(prefix) and name[len(prefix):] in values:
+            values[name[len(prefix):]] = value
+    version = "defaults"
+    if any(name.startswith(prefix) for name in params):
+        positions = [e.position for e in ledger.history(f"town:{town}")
+                     if e.type == "Town.ParameterSet"
+                     and str(e.data.get("name", "")).startswith(prefix)]
+        version = f"town event #{positions[-1]}" if positions else "defaults"
+    return values, version
 
 
 def percent(part: int, whole: int) -> Decimal | None:
@@ -77,7 +114,8 @@ def _items_due(ledger: GovernanceLedger, year: int, community: str) -> list[tupl
 
 
 @calculator("resolution_completion_rate", "%", "决议事项按期完成率",
-            "resolution items completed on time")
+            "resolution items completed on time",
+            events="Meeting.ResolutionAdopted (items, due dates), Meeting.ItemCompleted")
 def resolution_completion_rate(ledger: GovernanceLedger, town: str, year: int,
                                community: str) -> Decimal | None:
     """Items due in the year completed on or before their due date, in percent."""
@@ -85,7 +123,8 @@ def resolution_completion_rate(ledger: GovernanceLedger, town: str, year: int,
     return percent(sum(1 for due, done in rows if done is not None and done <= due), len(rows))
 
 
-@calculator("resolution_overdue_rate", "%", "决议事项逾期率", "resolution items overdue")
+@calculator("resolution_overdue_rate", "%", "决议事项逾期率", "resolution items overdue",
+            events="Meeting.ResolutionAdopted (items, due dates), Meeting.ItemCompleted")
 def resolution_overdue_rate(ledger: GovernanceLedger, town: str, year: int,
                             community: str) -> Decimal | None:
     """Items due in the year not completed by their due date (late or still open), in percent."""
@@ -105,7 +144,8 @@ def _four_in_one_days(ledger: GovernanceLedger, year: int, community: str) -> li
     return [date.fromisoformat(d) for d in rows]
 
 
-@calculator("four_in_one_meetings", "次", "四位一体会议召开次数", "four-in-one meetings held")
+@calculator("four_in_one_meetings", "次", "四位一体会议召开次数", "four-in-one meetings held",
+            events="Meeting.Convened (kind four_in_one)")
 def four_in_one_meetings(ledger: GovernanceLedger, town: str, year: int,
                          community: str) -> Decimal | None:
     """Four-in-one meetings held in the year."""
@@ -113,7 +153,9 @@ def four_in_one_meetings(ledger: GovernanceLedger, town: str, year: int,
 
 
 @calculator("four_in_one_cadence_kept", "%", "四位一体会议按周期召开率",
-            "four-in-one cadence kept")
+            "four-in-one cadence kept",
+            events="Meeting.Convened (kind four_in_one); Town.ParameterSet "
+                   "meeting.four_in_one.cadence_days")
 def four_in_one_cadence_kept(ledger: GovernanceLedger, town: str, year: int,
                              community: str) -> Decimal | None:
     """Share of the year's cadence periods (town parameter ``meeting.four_in_one.cadence_days``,
@@ -162,7 +204,8 @@ def _year_cases(ledger: GovernanceLedger, year: int, community: str,
             if ivs[-1]["status"] not in ("rejected", "merged")}
 
 
-@calculator("case_closure_rate", "%", "问题案件结案率", "problem cases closed")
+@calculator("case_closure_rate", "%", "问题案件结案率", "problem cases closed",
+            events="Case.Received, Case.Closed, Case.CalledBack (state intervals)")
 def case_closure_rate(ledger: GovernanceLedger, town: str, year: int,
                       community: str) -> Decimal | None:
     """Cases received in the year (not rejected or merged) closed by the year's end."""
@@ -172,7 +215,8 @@ def case_closure_rate(ledger: GovernanceLedger, town: str, year: int,
     return percent(closed, len(year_cases))
 
 
-@calculator("case_overdue_rate", "%", "问题案件超期率", "problem cases overdue")
+@calculator("case_overdue_rate", "%", "问题案件超期率", "problem cases overdue",
+            events="Case.Received and every state change (due dates), Case.Closed")
 def case_overdue_rate(ledger: GovernanceLedger, town: str, year: int,
                       community: str) -> Decimal | None:
     """Cases received in the year (not rejected or merged) closed after their deadline, or still
@@ -206,5 +250,153 @@ def _warnings(colour: str) -> Measure:
 
 
 for _colour, _zh in (("orange", "橙色(关注级)"), ("red", "红色(警告级)"), ("black", "黑色(严重级)")):
-    calculator(f"warnings_{_colour}", "次", f"{_zh}预警次数", f"{_colour} warnings")(
-        _warnings(_colour))
+    calculator(f"warnings_{_colour}", "次", f"{_zh}预警次数", f"{_colour} warnings",
+               events="CommunityWarning.Raised, .Escalated, .Deescalated")(_warnings(_colour))
+
+
+# ---------------------------------------------------------------------------- the other six
+# The seed names no formula for these; each is the ledger's reading, with the choices a town
+# may make as its parameters (``indicator.<measure>.<name>``).
+PATROL_MEASURES = ("spot_check_patrol", "onsite_supervision", "supervision_team_stationed",
+                   "third_party_patrol_control")
+
+
+@calculator("safety_patrols", "次", "平安巡查次数", "safety patrols",
+            events="Case.Inspected (cases of the community), CommunityWarning.MeasureFulfilled "
+                   "(spot checks and patrols, on-site supervision, stationed team, third-party "
+                   "patrol)",
+            parameters={"count_case_inspections": True, "count_warning_patrols": True})
+def safety_patrols(ledger: GovernanceLedger, town: str, year: int,
+                   community: str) -> Decimal | None:
+    """Inspections of the community's cases and patrol measures of its warnings, in the year."""
+    from ledger.projections.cases import case_intervals, cases, measure_fulfilments
+
+    params, _version = formula(ledger, town, "safety_patrols")
+    ledger.catch_up("cases")
+    ledger.catch_up("warnings")
+    start, end = f"{year}-01-01", f"{year + 1}-01-01"
+    n = 0
+    with ledger.engine.connect() as conn:
+        if params["count_case_inspections"]:
+            n += len(conn.execute(select(case_intervals.c.ref).join(
+                cases, cases.c.ref == case_intervals.c.ref).where(and_(
+                    cases.c.community == community,
+                    case_intervals.c.event == "Case.Inspected",
+                    case_intervals.c.from_at >= start, case_intervals.c.from_at < end))).all())
+        if params["count_warning_patrols"]:
+            rows = conn.execute(select(measure_fulfilments.c.measure_id).where(and_(
+                measure_fulfilments.c.key.like(f"{community}/%"),
+                measure_fulfilments.c.occurred_at >= start,
+                measure_fulfilments.c.occurred_at < end))).scalars().all()
+            n += sum(1 for m in rows if m.split(".", 1)[-1] in PATROL_MEASURES)
+    return Decimal(n)
+
+
+def _cleared(problem_type: str) -> Measure:
+    def rate(ledger: GovernanceLedger, town: str, year: int, community: str) -> Decimal | None:
+        from ledger.projections.cases import cases
+
+        params, _version = formula(ledger, town, f"cleared_{problem_type}")
+        year_cases = _year_cases(ledger, year, community)
+        with ledger.engine.connect() as conn:
+            kinds: dict[str, bool | None] = {
+                r[0]: r[1] for r in conn.execute(select(cases.c.ref, cases.c.satisfied).where(
+                    and_(cases.c.community == community,
+                         cases.c.problem_type == problem_type))).all()}
+        mine = {ref: ivs for ref, ivs in year_cases.items() if ref in kinds}
+        done = 0
+        for ref, ivs in mine.items():
+            closed = ivs[-1]["status"] in ("closed", "called_back")
+            if closed and params["require_satisfied_callback"]:
+                closed = kinds[ref] is True
+            done += closed
+        return percent(done, len(mine))
+    rate.__doc__ = (f"Cases of {problem_type} received in the year (not rejected or merged) "
+                    "closed by the year's end (with a satisfied callback, if the town says so).")
+    return rate
+
+
+for _ptype, _pzh in (("illegal_construction", "违法建筑"), ("group_renting", "群租"),
+                     ("unlicensed_business", "无证无照经营")):
+    calculator(f"cleared_{_ptype}", "%", f"{_pzh}整治完成率", f"{_ptype.replace('_', ' ')} cleared",
+               events=f"Case.Received (problem type {_ptype}), Case.Closed, Case.CalledBack",
+               parameters={"require_satisfied_callback": False})(_cleared(_ptype))
+
+
+@calculator("volunteer_service_hours", "小时", "志愿者服务时长", "volunteer service hours",
+            events="Meeting.AttendanceRecorded (volunteer teams), Meeting.ItemCompleted "
+                   "(items of volunteer teams)",
+            parameters={"hours_per_attendance": 2, "hours_per_item": 4})
+def volunteer_service_hours(ledger: GovernanceLedger, town: str, year: int,
+                            community: str) -> Decimal | None:
+    """Volunteer teams' meeting attendances and completed resolution items in the year, each
+    worth the hours the town sets (the ledger records no hours itself)."""
+    from ledger.projections.deliberation import attendance, items, meetings
+
+    params, _version = formula(ledger, town, "volunteer_service_hours")
+    ledger.catch_up("deliberation")
+    start, end = f"{year}-01-01", f"{year}-12-31"
+    with ledger.engine.connect() as conn:
+        attended = len(conn.execute(select(attendance.c.person).join(
+            meetings, meetings.c.code == attendance.c.meeting).where(and_(
+                attendance.c.body == "volunteer_team",
+                or_(attendance.c.community == community, and_(
+                    attendance.c.community.is_(None), meetings.c.community == community)),
+                meetings.c.held_on >= start, meetings.c.held_on <= end))).all())
+        done = len(conn.execute(select(items.c.ref).where(and_(
+            items.c.body == "volunteer_team", items.c.community == community,
+            items.c.completed_on >= start, items.c.completed_on <= end))).all())
+    hours = Decimal(str(params["hours_per_attendance"])) * attended + \
+        Decimal(str(params["hours_per_item"])) * done
+    return hours
+
+
+@calculator("dispute_mediation_success", "%", "矛盾纠纷调解成功率",
+            "disputes mediated successfully",
+            events="OwnersCommittee.DisputeMediated (outcome settled, not_settled, referred)",
+            parameters={"count_referred_as_success": False})
+def dispute_mediation_success(ledger: GovernanceLedger, town: str, year: int,
+                              community: str) -> Decimal | None:
+    """Owners' disputes the community's committees mediated in the year that were settled."""
+    from ledger.aggregates.owners_committee import OwnersCommittee
+    from ledger.audit import event_at
+    from ledger.projections.audit import actions
+    from ledger.projections.owners import committees
+
+    params, _version = formula(ledger, town, "dispute_mediation_success")
+    ledger.catch_up("owners")
+    ledger.catch_up("audit")
+    with ledger.engine.connect() as conn:
+        keys = conn.execute(select(committees.c.key).where(
+            committees.c.community == community)).scalars().all()
+        ids = [str(OwnersCommittee.id_for(k)) for k in keys]
+        positions = conn.execute(select(actions.c.position).where(and_(
+            actions.c.type == "OwnersCommittee.DisputeMediated",
+            actions.c.aggregate_id.in_(ids),
+            actions.c.occurred_at >= f"{year}-01-01",
+            actions.c.occurred_at < f"{year + 1}-01-01"))).scalars().all() if ids else []
+    outcomes = [event_at(ledger, p).data["outcome"] for p in positions]
+    good = {"settled", "referred"} if params["count_referred_as_success"] else {"settled"}
+    return percent(sum(1 for o in outcomes if o in good), len(outcomes))
+
+
+@calculator("sense_of_safety", "%", "居民安全感满意度", "residents' sense of safety",
+            events="Case.CalledBack (satisfied or not) of the community's cases received in "
+                   "the year",
+            parameters={"minimum_callbacks": 1})
+def sense_of_safety(ledger: GovernanceLedger, town: str, year: int,
+                    community: str) -> Decimal | None:
+    """Callbacks (回访) satisfied among the year's cases called back, the residents' own word
+    on how their reports were handled (``None`` below the town's minimum of callbacks)."""
+    from ledger.projections.cases import cases
+
+    params, _version = formula(ledger, town, "sense_of_safety")
+    ledger.catch_up("cases")
+    with ledger.engine.connect() as conn:
+        answers = conn.execute(select(cases.c.satisfied).where(and_(
+            cases.c.community == community, cases.c.satisfied.is_not(None),
+            cases.c.received_at >= f"{year}-01-01",
+            cases.c.received_at < f"{year + 1}-01-01"))).scalars().all()
+    if len(answers) < int(params["minimum_callbacks"]):
+        return None
+    return percent(sum(1 for a in answers if a), len(answers))

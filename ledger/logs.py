@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
-import structlog
+if TYPE_CHECKING:
+    import structlog
 
 LEVELS = ("debug", "info", "warning", "error")
 
@@ -25,6 +27,8 @@ def enabled(level: int) -> bool:
 
 def configure(level: str = "warning", *, json_logs: bool | None = None) -> None:
     """Set up structlog to write to stderr at *level* (JSON unless stderr is a terminal)."""
+    import structlog
+
     threshold = _configured["level"] = getattr(logging, level.upper(), logging.WARNING)
     if json_logs is None:
         json_logs = not sys.stderr.isatty()

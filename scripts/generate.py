@@ -161,6 +161,22 @@ class Rekey:
         return json.dumps(d, ensure_ascii=False)
 
 
+def future_tolerance(code: str, admin: str, years: int) -> str:
+    """The town parameter that lets a synthetic stream run into later years.
+
+    The ledger refuses business times further ahead of now than the town's tolerance
+    (``plausibility.future_days``, default 1 day). Generated years after the sample year lie in
+    the future by design, so each generated town sets a tolerance covering them, as its first
+    act after it is created; the parameter is an ordinary audited event.
+    """
+    return json.dumps({
+        "type": "town.set_parameter", "actor": admin, "post": f"town.ledger_admin@{code}",
+        "town": code, "name": "plausibility.future_days", "value": 366 * (years + 1),
+        "occurred_at": "2025-01-02T09:00:01+08:00",
+        "basis": "模拟数据: 生成的后续年份日期在未来", "command_id": f"g-{code}-future-days",
+    }, ensure_ascii=False)
+
+
 def candidates(towns: int, per_town: int, years: int, seed: int) -> Iterator[tuple[str, str]]:
     """(template type, re-keyed line) in the order they are to be applied."""
     tpl = templates()
@@ -193,6 +209,8 @@ def candidates(towns: int, per_town: int, years: int, seed: int) -> Iterator[tup
                                 "occurred_at": f"{2025 + y}-01-02T09:00:00+08:00",
                                 "basis": "区政府批复", "command_id": f"g-{town_code(t)}-register",
                             }, ensure_ascii=False)
+                            yield "town.set_parameter", future_tolerance(
+                                town_code(t), f"P-{town_code(t)}-0001", years)
                             continue
                         if kind == "town.bootstrap" and (b or y):
                             continue
@@ -203,6 +221,10 @@ def candidates(towns: int, per_town: int, years: int, seed: int) -> Iterator[tup
                         out = rk.line(text)
                         if out is not None:
                             yield kind, out
+                            if kind == "town.bootstrap":
+                                admin = json.loads(out)
+                                yield "town.set_parameter", future_tolerance(
+                                    admin["code"], admin["admin"], years)
 
 
 def generate(towns: int, per_town: int, years: int, seed: int, db_url: str | None,

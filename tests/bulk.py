@@ -19,7 +19,8 @@ from ledger.config import now
 
 ENVELOPE = {"actor": "P-0001", "post": "town.ledger_admin@ZQ", "basis": "bulk test data",
             "occurred_at": "2025-02-01T09:00:00+08:00", "command_id": "",
-            "command": "community.register", "authority": "test"}
+            "command": "community.register", "authority": "test",
+            "signature": {"unsigned": "allowed"}}  # as the unsigned mode marks an import
 
 
 def bulk_communities(led: GovernanceLedger, count: int, *, start: int = 0,

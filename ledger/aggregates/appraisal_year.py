@@ -101,6 +101,8 @@ class AppraisalYear(LedgerAggregate):
         """Town code."""
         self.year = year
         """The calendar year appraised."""
+        self.opened_at: str = envelope["occurred_at"]
+        """When the year was opened (business time); nothing of it is dated earlier."""
         self.status = "open"
         """``open``, ``closed`` or ``finalised``."""
         self.scores: dict[str, dict[str, Any]] = {}
@@ -135,6 +137,9 @@ class AppraisalYear(LedgerAggregate):
         """Indicator code → names, unit, weight, source, measure."""
         self.indicator_values: dict[str, dict[str, Any]] = {}
         """``<code>|<community>`` → entered value and note."""
+        self.stale: dict[str, Any] | None = None
+        """Set when an earlier year was rerun after this year's last run (its history input
+        may have changed): the earlier year, its run, when. Cleared by the next run."""
 
     # ------------------------------------------------------------------ checks
     def check_open(self, what: str) -> None:
@@ -268,6 +273,45 @@ class AppraisalYear(LedgerAggregate):
         self._follow_up_assigned(task, firm, communities, legal_counsel, due, envelope)
         return task
 
+    def open_follow_ups_for(self, firm: str, contract: str) -> list[tuple[str, dict[str, Any]]]:
+        """(task, the community entry) of *firm*'s open follow-up tasks that name *contract*
+        and whose community is not yet done."""
+        out = []
+        for task, spec in sorted(self.follow_ups.items()):
+            if spec["firm"] != firm or spec["status"] != "open":
+                continue
+            done = spec.get("done", {})
+            for entry in spec["communities"]:
+                if entry["contract"] == contract and entry["community"] not in done:
+                    out.append((task, entry))
+        return out
+
+    def complete_follow_up(self, task: str, firm: str, entry: dict[str, Any],
+                           termination: dict[str, Any], envelope: EnvelopeDict) -> str:
+        """Record that the committee terminated *entry*'s contract (*termination*: the firm,
+        contract, kind, effective date, and the event that recorded it); the task is
+        ``completed`` once every community it names is done. Returns the task's status."""
+        spec = self.follow_ups[task]
+        done = set(spec.get("done", {})) | {entry["community"]}
+        status = "completed" if done >= {c["community"] for c in spec["communities"]} \
+            else "open"
+        on_time = termination["recorded_on"] <= spec["due"]
+        self._follow_up_completed(task, firm, entry["community"], entry["contract"],
+                                  termination, on_time, status, envelope)
+        return status
+
+    def note_contested(self, firm: str, contract: str, contest: dict[str, Any],
+                       envelope: EnvelopeDict) -> list[str]:
+        """Record on *firm*'s follow-up tasks naming *contract* that its termination is
+        contested (*contest*: grounds, document, the event that recorded it)."""
+        tasks = []
+        for task, spec in sorted(self.follow_ups.items()):
+            if spec["firm"] == firm and spec["status"] != "cancelled" and any(
+                    c["contract"] == contract for c in spec["communities"]):
+                self._follow_up_contested(task, firm, contract, contest, envelope)
+                tasks.append(task)
+        return tasks
+
     def cancel_follow_ups(self, firm: str, reason: str, envelope: EnvelopeDict) -> list[str]:
         """Cancel open follow-up tasks of *firm* (its elimination was withdrawn)."""
         cancelled = []
@@ -276,6 +320,21 @@ class AppraisalYear(LedgerAggregate):
                 self._follow_up_cancelled(task, firm, reason, envelope)
                 cancelled.append(task)
         return cancelled
+
+    def mark_stale(self, because: str, run: int, envelope: EnvelopeDict) -> None:
+        """An earlier year (*because*) was rerun (its *run*) after this year was closed: this
+        year's outcomes rest on history that may have changed."""
+        if self.runs == 0:
+            return
+        self._marked_stale(because, run, envelope)
+
+    def record_cascade(self, trigger: str, trigger_run: int, changes: list[dict[str, Any]],
+                       envelope: EnvelopeDict) -> None:
+        """Record that this year was rerun in a cascade after *trigger*'s run *trigger_run*,
+        and what changed (per firm: actions added and withdrawn)."""
+        changed = [{"firm": c["firm"], "added": c["added"], "withdrawn": c["withdrawn"]}
+                   for c in changes]
+        self._cascade_rerun(trigger, trigger_run, self.runs, changed, envelope)
 
     def reopen(self, reason: str, envelope: EnvelopeDict) -> None:
         """Reopen a closed (or finalised) year for corrections; the reason is recorded."""
@@ -403,6 +462,16 @@ class AppraisalYear(LedgerAggregate):
         self.evaluation = evaluation
         self.outcomes = {f["firm_id"]: dict(f)
                          for f in evaluation["decision"]["elimination"]["firms"]}
+        self.stale = None
+
+    @event("MarkedStale")
+    def _marked_stale(self, because: str, run: int, envelope: EnvelopeDict) -> None:
+        self.stale = {"because": because, "run": run, "at": envelope["occurred_at"]}
+
+    @event("CascadeRerun")
+    def _cascade_rerun(self, trigger: str, trigger_run: int, run: int,
+                       changed: list[dict[str, Any]], envelope: EnvelopeDict) -> None:
+        pass
 
     @event("OutcomeChanged")
     def _outcome_changed(self, firm: str, run: int, added: list[str], withdrawn: list[str],
@@ -415,6 +484,21 @@ class AppraisalYear(LedgerAggregate):
                             legal_counsel: list[str], due: str, envelope: EnvelopeDict) -> None:
         self.follow_ups[task] = {"firm": firm, "communities": communities,
                                  "legal_counsel": legal_counsel, "due": due, "status": "open"}
+
+    @event("FollowUpCompleted")
+    def _follow_up_completed(self, task: str, firm: str, community: str, contract: str,
+                             termination: dict[str, Any], on_time: bool, status: str,
+                             envelope: EnvelopeDict) -> None:
+        spec = self.follow_ups[task]
+        spec.setdefault("done", {})[community] = {"contract": contract, "on_time": on_time,
+                                                   "termination": termination}
+        spec["status"] = status
+
+    @event("FollowUpContested")
+    def _follow_up_contested(self, task: str, firm: str, contract: str,
+                             contest: dict[str, Any], envelope: EnvelopeDict) -> None:
+        self.follow_ups[task].setdefault("contested", []).append(
+            {"contract": contract, **contest})
 
     @event("FollowUpCancelled")
     def _follow_up_cancelled(self, task: str, firm: str, reason: str,

@@ -9,7 +9,12 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from ledger.errors import PostNotHeldError, PostOccupiedError, RuleViolationError
+from ledger.errors import (
+    ImplausibleTimeError,
+    PostNotHeldError,
+    PostOccupiedError,
+    RuleViolationError,
+)
 from ledger.posts import PostName
 
 #: Namespace of every aggregate id: ``uuid5(NAMESPACE, "<kind>:<key>")``.
@@ -45,6 +50,16 @@ class LedgerAggregate(Aggregate):
 def at(text: str) -> datetime:
     """Parse a stored ISO datetime."""
     return datetime.fromisoformat(text)
+
+
+def check_not_before(when: datetime, since: str | None, what: str,
+                     why: str = "a command cannot act on something that did not exist yet",
+                     ) -> None:
+    """Raise :class:`ImplausibleTimeError` naming both dates if *when* is before *since* (the
+    moment *what* came to exist, e.g. ``"appraisal year ZQ/2025 was opened"``)."""
+    if since and when < at(since):
+        raise ImplausibleTimeError(
+            f"the command is dated {when.isoformat()}, before {what} ({since}); {why}")
 
 
 class Roster:

@@ -58,6 +58,12 @@ class ResponsibilityList(LedgerAggregate):
             f"responsibility list v{self.list_version} lists no duties of {party} for "
             f"{problem_type}/{stage}; issue a list that does (duty issue)")
 
+    def failure_events(self, community: str, problem_type: str, year: int) -> list[str]:
+        """``duties:<town>@<version>`` of each failure :meth:`failures_in` counts."""
+        return [f"duties:{self.code}@{f.get('version', 1)}" for f in self.failures
+                if f["community"] == community and f["problem_type"] == problem_type
+                and f["year"] == year]
+
     def failures_in(self, community: str, problem_type: str, year: int) -> int:
         """Duty failures recorded in *community* for *problem_type* in *year*."""
         return sum(1 for f in self.failures if f["community"] == community
@@ -94,4 +100,5 @@ class ResponsibilityList(LedgerAggregate):
                           duty_code: str, duty_text: str, list_version: int, case: str | None,
                           description: str, year: int, envelope: EnvelopeDict) -> None:
         self.failures.append({"party": party, "community": community,
-                              "problem_type": problem_type, "year": year})
+                              "problem_type": problem_type, "year": year,
+                              "version": self.version + 1})

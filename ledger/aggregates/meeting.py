@@ -226,6 +226,39 @@ class Meeting(LedgerAggregate):
             )
         return it
 
+    def open_items(self) -> list[tuple[str, dict[str, Any]]]:
+        """(``<meeting>/R<n>/<item>``, item) for every item neither completed, lapsed nor
+        handed over."""
+        out = []
+        for res, r in sorted(self.resolutions.items()):
+            for no, it in sorted(r["items"].items(), key=lambda kv: int(kv[0])):
+                if it["completed_on"] is None and it["lapsed_on"] is None \
+                        and it["handed_to"] is None:
+                    out.append((f"{self.code}/{res}/{no}", it))
+        return out
+
+    def adoption_event(self, ref: str) -> str:
+        """``meeting:<code>@<version>``: the event that adopted item *ref* (its due date)."""
+        _code, res, _no = parse_item_ref(ref)
+        return f"meeting:{self.code}@{self.resolutions[res].get('adopted_version', 1)}"
+
+    def escalation_level(self, ref: str) -> str:
+        """The level item *ref* was escalated to by automatic supervision (``none``)."""
+        _code, res, no = parse_item_ref(ref)
+        return str(self.item(res, no).get("escalation") or "none")
+
+    def escalate_item(self, escalation: dict[str, Any], evaluation: dict[str, Any],
+                      input_events: list[str], envelope: EnvelopeDict) -> None:
+        """Record an escalation of an overdue item decided by ``case.supervision@1``."""
+        ref = escalation["key"]
+        if ref not in dict(self.open_items()):
+            raise ResolutionItemNotFoundError(
+                f"resolution item {ref} is not open; the escalation no longer applies")
+        _code, res, no = parse_item_ref(ref)
+        self._item_escalated(res, no, escalation["level"], escalation["previous_level"],
+                             str(escalation["due"]), int(escalation["days_overdue"]),
+                             escalation["reason"], evaluation, input_events, envelope)
+
     # ------------------------------------------------------------------ commands
     def record_attendance(self, attendees: list[dict[str, Any]], when: datetime,
                           envelope: EnvelopeDict) -> None:
@@ -352,6 +385,7 @@ class Meeting(LedgerAggregate):
                             envelope: EnvelopeDict) -> None:
         self.resolutions[resolution] = {
             "title": title, "matter": matter, "adopted_at": adopted_at,
+            "adopted_version": self.version + 1,
             "items": {str(it["item"]): {**it, "progress": [], "completed_on": None,
                                         "evidence": None, "lapsed_on": None, "handed_to": None}
                       for it in items},
@@ -379,6 +413,13 @@ class Meeting(LedgerAggregate):
     def _item_handed_over(self, resolution: str, item: int, to_meeting: str, reason: str,
                           envelope: EnvelopeDict) -> None:
         self.item(resolution, item)["handed_to"] = to_meeting
+
+    @event("ItemEscalated")
+    def _item_escalated(self, resolution: str, item: int, level: str, previous_level: str,
+                        due: str, days_overdue: int, reason: dict[str, Any],
+                        rule: dict[str, Any], input_events: list[str],
+                        envelope: EnvelopeDict) -> None:
+        self.item(resolution, item)["escalation"] = level
 
     @event("FollowUpTaken")
     def _follow_up_taken(self, item_ref: str, body: str, community: str | None, task: str,

@@ -8,14 +8,21 @@ Amounts are stored as decimal strings.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate, at
-from ledger.errors import ElectionRequiredError, NotFoundError, RuleViolationError
+from ledger.config import localize
+from ledger.errors import (
+    ElectionRequiredError,
+    ImplausibleTimeError,
+    NotFoundError,
+    RuleViolationError,
+    TenderWindowError,
+)
 
 #: Roles of the committee and the post each fills on the community roster.
 ROLE_POSTS = {
@@ -250,26 +257,75 @@ class OwnersCommittee(LedgerAggregate):
 
     def launch_tender(self, ref: str, title: str, closes: str | None, when: datetime,
                       envelope: EnvelopeDict) -> None:
-        """Launch a public tender for the community's property service."""
+        """Launch a public tender for the community's property service; it closes on
+        *closes* (a date not before the launch day), if given."""
         self.check_in_office("a tender", when)
+        if closes is not None and date.fromisoformat(closes) < when.date():
+            raise TenderWindowError(
+                f"tender {ref!r} would close on {closes}, before its launch "
+                f"({when.isoformat()})")
         if ref in self.tenders:
             raise TenderStateError(f"tender {ref!r} was already launched by {self.code}")
         self._tender_launched(ref, title, closes, envelope)
 
-    def receive_bid(self, ref: str, firm: str, annual_fee: Decimal | None,
+    @staticmethod
+    def closing_moment(tender: dict[str, Any]) -> datetime | None:
+        """When bidding stops: the start of the day after the closing date (bids are taken
+        through the whole closing day), or ``None`` for a tender without a closing date."""
+        closes = tender.get("closes")
+        if not closes:
+            return None
+        return localize(date.fromisoformat(closes) + timedelta(days=1))
+
+    def check_bid_window(self, ref: str, when: datetime) -> None:
+        """Raise :class:`TenderWindowError` unless *when* lies between the tender's launch
+        and the end of its closing day."""
+        tender = self.tender(ref)
+        launched = at(tender["launched_at"])
+        if when < launched:
+            raise TenderWindowError(
+                f"a bid dated {when.isoformat()} is before tender {ref!r} was launched "
+                f"({tender['launched_at']}); bids are taken from the launch to the closing date")
+        closing = self.closing_moment(tender)
+        if closing is not None and when >= closing:
+            raise TenderWindowError(
+                f"a bid dated {when.isoformat()} is after tender {ref!r} closed (closing date "
+                f"{tender['closes']}, launched {tender['launched_at']}); bids are taken from "
+                "the launch to the closing date")
+
+    def check_award_time(self, ref: str, when: datetime) -> None:
+        """Raise :class:`TenderWindowError` unless *when* comes after the tender closed (or,
+        without a closing date, not before its launch and its last bid)."""
+        tender = self.tender(ref)
+        closing = self.closing_moment(tender)
+        if closing is not None and when < closing:
+            raise TenderWindowError(
+                f"an award dated {when.isoformat()} is before tender {ref!r} closed (closing "
+                f"date {tender['closes']}); a tender is awarded after it closes")
+        earliest = max([at(tender["launched_at"])]
+                       + [at(b["at"]) for b in tender["bids"].values()])
+        if when < earliest:
+            raise TenderWindowError(
+                f"an award dated {when.isoformat()} is before {earliest.isoformat()}, when "
+                f"tender {ref!r} was launched or last bid on; a tender is awarded after its "
+                "bids")
+
+    def receive_bid(self, ref: str, firm: str, annual_fee: Decimal | None, when: datetime,
                     envelope: EnvelopeDict) -> None:
-        """Record a bid (the caller has checked the firm's bidding ban)."""
+        """Record a bid dated *when* (the caller has checked the firm's bidding ban)."""
         tender = self.tender(ref)
         if tender["status"] != "open":
             raise TenderStateError(f"tender {ref!r} of {self.code} is {tender['status']}; it "
                                    "takes no more bids")
         if firm in tender["bids"]:
             raise TenderStateError(f"firm {firm} already bid in tender {ref!r}")
+        self.check_bid_window(ref, when)
         self._bid_received(ref, firm, None if annual_fee is None else f"{annual_fee:f}",
                            envelope)
 
-    def award(self, ref: str, firm: str, decision: str, envelope: EnvelopeDict) -> None:
-        """Award the tender to a firm that bid."""
+    def award(self, ref: str, firm: str, decision: str, when: datetime,
+              envelope: EnvelopeDict) -> None:
+        """Award the tender, after it closed, to a firm that bid."""
         tender = self.tender(ref)
         if tender["status"] != "open":
             raise TenderStateError(f"tender {ref!r} of {self.code} is already {tender['status']}")
@@ -277,10 +333,13 @@ class OwnersCommittee(LedgerAggregate):
             bidders = ", ".join(sorted(tender["bids"])) or "none"
             raise TenderStateError(f"firm {firm} did not bid in tender {ref!r} (bidders: "
                                    f"{bidders}); a tender is awarded to a bidder")
+        self.check_award_time(ref, when)
         self._tender_awarded(ref, firm, decision, envelope)
 
-    def conclude(self, ref: str, firm: str, contract: str, envelope: EnvelopeDict) -> None:
-        """Mark the awarded tender as concluded by *contract* with its winner."""
+    def conclude(self, ref: str, firm: str, contract: str, when: datetime,
+                 envelope: EnvelopeDict) -> None:
+        """Mark the awarded tender as concluded by *contract* with its winner, signed at
+        *when* (not before the award)."""
         tender = self.tender(ref)
         if tender["status"] != "awarded":
             raise TenderStateError(f"tender {ref!r} of {self.code} is {tender['status']}; a "
@@ -288,6 +347,11 @@ class OwnersCommittee(LedgerAggregate):
         if tender["winner"] != firm:
             raise TenderStateError(f"tender {ref!r} was awarded to {tender['winner']}, not "
                                    f"{firm}")
+        awarded = tender.get("awarded_at")
+        if awarded and when < at(awarded):
+            raise ImplausibleTimeError(
+                f"a contract signed {when.isoformat()} is before tender {ref!r} was awarded "
+                f"({awarded}); a contract is signed after the award")
         self._contract_concluded(ref, firm, contract, envelope)
 
     # ------------------------------------------------------------------ events
@@ -357,7 +421,8 @@ class OwnersCommittee(LedgerAggregate):
     @event("TenderAwarded")
     def _tender_awarded(self, tender: str, firm: str, decision: str,
                         envelope: EnvelopeDict) -> None:
-        self.tenders[tender].update(status="awarded", winner=firm, decision=decision)
+        self.tenders[tender].update(status="awarded", winner=firm, decision=decision,
+                                    awarded_at=envelope["occurred_at"])
 
     @event("ContractConcluded")
     def _contract_concluded(self, tender: str, firm: str, contract: str,

@@ -27,7 +27,7 @@ from typing import Any
 from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate, at
-from ledger.errors import NotFoundError, RuleViolationError
+from ledger.errors import ImplausibleTimeError, NotFoundError, RuleViolationError
 
 #: Name of the district platform firms' bad records are reported to.
 DISTRICT_PLATFORM = "闵行区房管局物业征信平台 (Minhang district property credit platform)"
@@ -87,6 +87,8 @@ class PropertyFirm(LedgerAggregate):
         """Person id of the firm's head (负责人)."""
         self.head_name = head_name
         """The head's name."""
+        self.registered_at: str = envelope["occurred_at"]
+        """When the firm was registered in the ledger (business time)."""
         self.contracts: dict[str, dict[str, Any]] = {}
         """Contract ref → community, committee, tender, start, end, fee, status, history."""
         self.eliminations: list[dict[str, Any]] = []
@@ -107,17 +109,42 @@ class PropertyFirm(LedgerAggregate):
         return next((b for b in self.bans if at(b["since"]) <= when
                      and (b.get("lifted_at") is None or when < at(b["lifted_at"]))), None)
 
-    def check_may_bid(self, when: datetime) -> None:
-        """Raise :class:`BiddingBannedError`, citing the ban, if the firm may not bid at *when*."""
+    def check_may_bid(self, when: datetime, recorded: datetime | None = None) -> None:
+        """Raise :class:`BiddingBannedError`, citing the ban, if the firm may not bid at *when*
+        (business time) or, when *recorded* (the record time, now) is given, if a ban was
+        already recorded and in force then: a bid, award or contract recorded after a ban was
+        imposed is refused however it is dated. Raise :class:`ImplausibleTimeError` if *when*
+        is before the firm was registered."""
+        self.check_registered_by(when)
         ban = self.ban_at(when)
+        backdated = False
+        if ban is None and recorded is not None:
+            ban = self.ban_recorded_before(recorded)
+            backdated = ban is not None
         if ban is None:
             return
+        dated = (f"; the command is dated {when.isoformat()}, before the ban, but is recorded "
+                 "after it, and a ban is checked against record time too" if backdated else "")
         raise BiddingBannedError(
             f"firm {self.code} ({self.name}) is banned from every property tender in town "
             f"{self.town}: ban {ban['ban']} since {ban['since']} ({ban['kind']}: "
             f"{ban['reason']}), imposed by event PropertyFirm.BiddingBanned version "
             f"{ban['version']} of firm:{self.code} (command {ban['command_id']}); "
-            "a banned firm cannot bid, be awarded or contract", ban)
+            f"a banned firm cannot bid, be awarded or contract{dated}", ban)
+
+    def ban_recorded_before(self, recorded: datetime) -> dict[str, Any] | None:
+        """A ban already in the firm's file (so recorded before *recorded*) and not lifted by
+        then, whatever business time it runs from; ``None`` if there is none."""
+        return next((b for b in self.bans
+                     if b.get("lifted_at") is None or recorded < at(b["lifted_at"])), None)
+
+    def check_registered_by(self, when: datetime) -> None:
+        """Raise :class:`ImplausibleTimeError` if *when* is before the firm was registered."""
+        registered = getattr(self, "registered_at", None)
+        if registered and when < at(registered):
+            raise ImplausibleTimeError(
+                f"the command is dated {when.isoformat()}, before firm {self.code} "
+                f"({self.name}) was registered ({registered})")
 
     def contract(self, ref: str) -> dict[str, Any]:
         """The contract *ref*; :class:`ContractNotFoundError` if the firm holds none."""
@@ -144,12 +171,12 @@ class PropertyFirm(LedgerAggregate):
     # ------------------------------------------------------------------ contracts
     def sign_contract(self, ref: str, community: str, oc: str, tender: str, start: datetime,
                       end: datetime, annual_fee: Decimal, manager: str, manager_name: str,
-                      envelope: EnvelopeDict) -> None:
+                      envelope: EnvelopeDict, recorded: datetime | None = None) -> None:
         """Sign a service contract won in *tender*; refused while banned (at signing or at the
-        start of service, whichever is later)."""
+        start of service, whichever is later, and at *recorded*, the record time)."""
         if ref in self.contracts:
             raise ContractStateError(f"firm {self.code} already holds contract {ref!r}")
-        self.check_may_bid(max(start, at(envelope["occurred_at"])))
+        self.check_may_bid(max(start, at(envelope["occurred_at"])), recorded)
         self._contract_signed(ref, community, oc, tender, start.isoformat(), end.isoformat(),
                               f"{annual_fee:f}", manager, manager_name, envelope)
 
@@ -184,6 +211,17 @@ class PropertyFirm(LedgerAggregate):
                 "termination after elimination needs the list entry (firm record-elimination)")
         self._contract_terminated(ref, effective.isoformat(), kind, reason, decision,
                                   legal_counsel, envelope)
+
+    def contest_termination(self, ref: str, contested_by: str, grounds: str,
+                            document: str | None, envelope: EnvelopeDict) -> None:
+        """Record that the termination of contract *ref* is contested (by the firm, or a
+        party for it), on *grounds*, with the filing *document*. The termination stands
+        until a later decision; the contest is recorded, not decided."""
+        c = self.contract(ref)
+        if c["status"] != "terminated":
+            raise ContractStateError(f"contract {ref!r} is {c['status']}; only a terminated "
+                                     "contract's termination can be contested")
+        self._termination_contested(ref, contested_by, grounds, document, envelope)
 
     # ------------------------------------------------------------------ credit file
     def dismiss_for_non_performance(self, ref: str, reason: str, decision: str,
@@ -301,6 +339,13 @@ class PropertyFirm(LedgerAggregate):
         c["terminated_at"] = effective
         c["termination"] = {"kind": kind, "reason": reason, "decision": decision,
                             "legal_counsel": legal_counsel}
+
+    @event("TerminationContested")
+    def _termination_contested(self, contract: str, contested_by: str, grounds: str,
+                               document: str | None, envelope: EnvelopeDict) -> None:
+        self.contracts[contract].setdefault("contests", []).append(
+            {"by": contested_by, "grounds": grounds, "document": document,
+             "at": envelope["occurred_at"], "version": self.version + 1})
 
     @event("PutOnEliminationList")
     def _put_on_elimination_list(self, year: int, rule: str, parameters: dict[str, Any],

@@ -195,6 +195,39 @@ class CommunityWarning(LedgerAggregate):
         if engaged is not None:
             self._third_party_engaged(engaged["id"], third_party or "", note, evidence, envelope)
 
+    def overdue_measures(self) -> list[dict[str, Any]]:
+        """Open, unconditional measures of the warning in force (each with its due date)."""
+        return [m for m in self.measures if m["status"] == "open" and not m.get("condition")]
+
+    @staticmethod
+    def measure_step(measure: dict[str, Any]) -> str:
+        """How automatic supervision names a measure's current obligation: ``<id>@<due>``."""
+        return f"{measure['id']}@{measure['due']}"
+
+    def due_event(self, measure: dict[str, Any]) -> str:
+        """``warning:<key>@<version>``: the event that set the measure's current due date."""
+        return f"warning:{self.code}@{measure.get('due_version', 1)}"
+
+    def escalation_level(self, step: str) -> str:
+        """The level a measure's obligation *step* was escalated to (``none`` if never)."""
+        for m in self.measures:
+            if self.measure_step(m) == step or step.startswith(f"{m['id']}@"):
+                return str(m.get("escalations", {}).get(step, "none"))
+        return "none"
+
+    def escalate_measure(self, escalation: dict[str, Any], evaluation: dict[str, Any],
+                         input_events: list[str], envelope: EnvelopeDict) -> None:
+        """Record an escalation of a lapsed measure decided by ``case.supervision@1``."""
+        step = escalation["step"]
+        if not any(self.measure_step(m) == step for m in self.overdue_measures()):
+            raise MeasureNotFoundError(
+                f"warning {self.code} owes no open measure due as {step}; the escalation no "
+                "longer applies")
+        self._measure_escalated(step.split("@", 1)[0], step, escalation["level"],
+                                escalation["previous_level"], str(escalation["due"]),
+                                int(escalation["days_overdue"]), escalation["reason"],
+                                evaluation, input_events, envelope)
+
     # ------------------------------------------------------------------ events
     def _apply_decision(self, level: str, measures: list[dict[str, Any]],
                         superseded: list[str], envelope: EnvelopeDict) -> None:
@@ -204,7 +237,7 @@ class CommunityWarning(LedgerAggregate):
         self.decisions += 1
         self.level = level
         self.since = envelope["occurred_at"]
-        self.measures.extend(dict(m) for m in measures)
+        self.measures.extend({**m, "due_version": self.version + 1} for m in measures)
 
     @event("Raised")
     def _raised(self, from_level: str, level: str, reason: str, evidence: list[str],
@@ -242,10 +275,20 @@ class CommunityWarning(LedgerAggregate):
             if m["id"] == measure:
                 if next_due:
                     m["due"] = next_due
+                    m["due_version"] = self.version + 1
                 else:
                     m["status"] = "fulfilled"
             if m["id"] in waived:
                 m["status"] = "not_required"
+
+    @event("MeasureEscalated")
+    def _measure_escalated(self, measure: str, step: str, level: str, previous_level: str,
+                           due: str, days_overdue: int, reason: dict[str, Any],
+                           rule: dict[str, Any], input_events: list[str],
+                           envelope: EnvelopeDict) -> None:
+        for m in self.measures:
+            if m["id"] == measure:
+                m.setdefault("escalations", {})[step] = level
 
     @event("ThirdPartyPatrolEngaged")
     def _third_party_engaged(self, measure: str, third_party: str, note: str,

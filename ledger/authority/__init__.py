@@ -17,7 +17,30 @@ from functools import lru_cache
 from importlib import resources
 
 #: Bumped by hand whenever the matrix's meaning changes; the digest catches every edit.
-MATRIX_VERSION = "1"
+MATRIX_VERSION = "2"
+
+#: What each version of the matrix changed (its number → one line). An event records the
+#: version it was checked under (``authority@<n>+<digest>``); it is judged under that version.
+VERSIONS: dict[int, str] = {
+    1: "posts per command and scope",
+    2: "resolution.complete: only the responsible body's posts, or the meeting's convenor "
+       "(restriction responsible_body_or_convenor)",
+}
+
+#: Restrictions a matrix entry may name beyond its posts: the check, and the version that
+#: introduced it. A restriction binds only commands checked under that version or later.
+RESTRICTIONS: dict[str, tuple[int, str]] = {
+    "responsible_body_or_convenor": (
+        2, "the acting post belongs to the item's responsible body (or is the item's "
+           "responsible post), or the actor convened the meeting in that post"),
+}
+
+
+def version_number(version: str | None) -> int:
+    """The number of a recorded matrix version (``authority@2+ab12…`` → 2); 1 for anything
+    unreadable, the first version."""
+    text = (version or "").removeprefix("authority@").split("+", 1)[0]
+    return int(text) if text.isdigit() else 1
 
 
 @dataclass(frozen=True)
@@ -29,6 +52,12 @@ class Entry:
     posts: tuple[str, ...]
     system: tuple[str, ...]
     source: str
+    restrict: tuple[str, ...] = ()
+
+    def restrictions(self, version: str | None = None) -> tuple[str, ...]:
+        """The entry's restrictions in force under matrix *version* (default: the current)."""
+        number = version_number(version) if version else int(MATRIX_VERSION)
+        return tuple(r for r in self.restrict if RESTRICTIONS[r][0] <= number)
 
 
 @dataclass(frozen=True)
@@ -119,7 +148,12 @@ def matrix() -> Matrix:
                 posts=tuple(spec.get("posts", [])),
                 system=tuple(spec.get("system", [])),
                 source=f.name,
+                restrict=tuple(spec.get("restrict", [])),
             )
+            unknown = [r for r in entries[key].restrict if r not in RESTRICTIONS]
+            if unknown:
+                raise ValueError(f"authority matrix: {key!r} in {f.name} names unknown "
+                                 f"restriction(s) {', '.join(unknown)}")
     return Matrix(version=f"authority@{MATRIX_VERSION}+{digest.hexdigest()[:12]}",
                   entries=entries)
 
@@ -153,11 +187,25 @@ def render_markdown() -> str:
     for key in sorted(m.entries):
         e = m.entries[key]
         who = ", ".join(f"`{p}`" for p in e.posts + e.system) or "nobody"
-        lines.append(f"| `{key}` | {who} | {e.description} |")
+        only = "".join(f" Restriction `{r}` (since version {RESTRICTIONS[r][0]}): "
+                       f"{RESTRICTIONS[r][1]}." for r in e.restrict)
+        lines.append(f"| `{key}` | {who} | {e.description}{only} |")
     missing = [t for t in known_types() if m.entry_for(t) is None]
     if missing:
         lines += ["", "Commands without an entry (refused for everyone): "
                   + ", ".join(f"`{t}`" for t in missing)]
+    lines += [
+        "",
+        "## Versions",
+        "",
+        "An event is judged under the matrix version it records (`envelope.authority`); a",
+        "restriction binds only events checked under the version that introduced it or a later",
+        "one, so events written under an earlier version still verify as they were accepted.",
+        "",
+        "| version | what changed |",
+        "|---|---|",
+    ]
+    lines += [f"| {n} | {what} |" for n, what in sorted(VERSIONS.items())]
     lines += [
         "",
         "## Posts",

@@ -80,6 +80,20 @@ add_labels({
     "ap.task": ("任务", "task"),
     "ap.due": ("期限", "due"),
     "ap.status": ("状态", "status"),
+    "ap.events": ("数据来源(事件)", "source (events)"),
+    "ap.formula": ("计算口径", "formula"),
+    "ap.run": ("第几次运行", "run"),
+    "ap.stale_note": ("注意: {because} 在 {year} 结案后重新运行, {year} 的结果可能已过时; "
+                      "请运行 appraisal rerun --cascade",
+                      "note: {because} was rerun after {year} was closed, so {year}'s "
+                      "outcomes may be stale; run appraisal rerun --cascade"),
+    "ap.fu:open": ("待办", "open"),
+    "ap.fu:completed": ("已完成", "completed"),
+    "ap.fu:cancelled": ("已撤销", "cancelled"),
+    "ap.fu:overdue": ("已超期{days}天", "overdue by {days} day(s)"),
+    "ap.fu:on_time": ("按期解除合同", "terminated in time"),
+    "ap.fu:late": ("逾期解除合同", "terminated late"),
+    "ap.fu:contested": ("解除合同有争议", "termination contested"),
     "ap.legal_counsel": ("法律顾问", "legal counsel"),
     "ap.recorded": ("已记录", "recorded"),
     "ap.simulated": ("模拟", "simulated"),
@@ -130,6 +144,22 @@ def _criterion(name: str) -> Callable[[dict[str, Any], str], Any]:
     def cell(row: dict[str, Any], lang: str) -> Any:
         return row["criteria"][name]
     return cell
+
+
+
+def follow_up_status(row: dict[str, Any], lang: str) -> str:
+    """A follow-up task's state in words: overdue (days), completed (on time or late, with the
+    termination event), contested."""
+    text = t(f"ap.fu:{row['status']}", lang)
+    if row.get("overdue"):
+        text += " " + t("ap.fu:overdue", lang).format(days=row["days_overdue"])
+    for st in row.get("steps", []):
+        if st["step"] == "completed":
+            when = t("ap.fu:on_time" if st["on_time"] else "ap.fu:late", lang)
+            text += f"; {st['community']} {when} ({st['event']})"
+        else:
+            text += f"; {t('ap.fu:contested', lang)} ({st['event']})"
+    return text
 
 
 COLUMNS: dict[str, list[Column]] = {
@@ -189,9 +219,10 @@ COLUMNS: dict[str, list[Column]] = {
             f"{c['community']} ({c['oc']}, {c['contract']})" for c in r["communities"])),
         ("ap.legal_counsel", lambda r, lang: ", ".join(r["legal_counsel"])),
         ("ap.due", lambda r, lang: r["due"]),
-        ("ap.status", lambda r, lang: r["status"]),
+        ("ap.status", follow_up_status),
     ],
 }
+
 
 QUERIES: dict[str, Callable[[GovernanceLedger, str], list[dict[str, Any]]]] = {
     "firms": firm_table, "ocs": oc_table, "communities": community_table,
@@ -317,6 +348,40 @@ def reopen(year: int, town: str, reason: str, as_json: bool, **kw: Any) -> None:
     """
     execute({"type": "appraisal.reopen", "town": town, "year": year, "reason": reason,
              **envelope(kw)}, as_json)
+
+
+@appraisal.command("rerun")
+@_year_options
+@click.option("--reason", required=True, help="Why the year is rerun.")
+@click.option("--cascade", is_flag=True,
+              help="Also rerun every later closed year, in order, under the new history.")
+@envelope_options
+@json_option
+def rerun_cmd(year: int, town: str, reason: str, cascade: bool, as_json: bool,
+              **kw: Any) -> None:
+    """Rerun a closed year (reopen and close it again). Later closed years rest on its
+    outcomes (two years running in the bottom three): without --cascade they are marked stale;
+    with --cascade each is rerun in order and records what changed.
+
+    \b
+    Example:
+      ledger appraisal rerun --year 2024 --reason "更正2024年满意度" --cascade \\
+          --actor P-0010 --post town.housing_office.director@ZQ
+    """
+    result = execute({"type": "appraisal.rerun", "town": town, "year": year,
+                      "reason": reason, "cascade": cascade, **envelope(kw)}, as_json)
+    if as_json:
+        return
+    r = Renderer(lang=state().lang, json=False)
+    d = result.detail
+    lines = [(d["appraisal"], d["run"], d.get("changes", []))] + [
+        (c["appraisal"], c["run"], c["changes"]) for c in d.get("cascade", [])]
+    for key, run, changes in lines:
+        what = "; ".join(f"{c['firm']} +{','.join(c['added']) or '-'} "
+                         f"-{','.join(c['withdrawn']) or '-'}" for c in changes)
+        r.line(f"{key} {t('ap.run', r.lang)} {run}: {what or t('ap.no_changes', r.lang)}")
+    for key in d.get("stale", []):
+        r.line(t("ap.stale_note", r.lang).format(year=key, because=d["appraisal"]))
 
 
 @appraisal.command("object")
@@ -523,10 +588,17 @@ def table(year: int, town: str, kind: str, lang: str | None, as_csv: bool, xlsx:
         st.lang = lang
     key = f"{town}/{year}"
     raw, headers, cells, title = table_rows(st.ledger(), key, kind)
+    stale = (year_row(st.ledger(), key) or {}).get("stale")
+    note = t("ap.stale_note", st.lang).format(year=key, because=stale["because"]) \
+        if stale else None
     if as_json:
-        click.echo(json.dumps({"appraisal": key, "kind": kind, "rows": raw},
-                              ensure_ascii=False, indent=2, default=str))
+        out: dict[str, Any] = {"appraisal": key, "kind": kind, "rows": raw}
+        if stale:
+            out["stale"] = stale
+        click.echo(json.dumps(out, ensure_ascii=False, indent=2, default=str))
         return
+    if note and (as_csv or xlsx):
+        click.echo(note, err=True)
     if as_csv:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -540,6 +612,8 @@ def table(year: int, town: str, kind: str, lang: str | None, as_csv: bool, xlsx:
         return
     r = Renderer(lang=st.lang, json=False)
     _print(r, title, headers, cells)
+    if note:
+        r.line(note)
 
 
 def _print(r: Renderer, title: str, headers: list[str], cells: list[list[Any]]) -> None:
@@ -603,6 +677,29 @@ def _demo_section(ledger: GovernanceLedger, r: Renderer) -> None:
             continue
         _raw, headers, cells, title = table_rows(ledger, key, "firms")
         _print(r, title, headers, cells)
+    if year_row(ledger, "ZQ/2025") is not None:
+        headers, cells, title = indicator_summary(ledger, "ZQ/2025", r.lang)
+        _print(r, title, headers, cells)
+
+
+def indicator_summary(ledger: GovernanceLedger, key: str,
+                      lang: str) -> tuple[list[str], list[list[Any]], str]:
+    """The year-end indicator table: one row per indicator, with the events that feed it, its
+    formula (fixed, the town's parameter set and its version, or entered), and its value in
+    each community."""
+    rows = indicator_table(ledger, key)
+    comms = sorted({r["community"] for r in rows})
+    by: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = by.setdefault(row["code"], {**row, "values": {}})
+        entry["values"][row["community"]] = row["value"]
+    headers = [t("ap.indicator_code", lang), t("ap.indicator", lang), t("ap.unit", lang),
+               t("ap.weight", lang), t("ap.events", lang), t("ap.formula", lang), *comms]
+    cells = [[e["code"], e["name_zh"] if lang == "zh" else e["name_en"], e["unit"],
+              e["weight"], e["events"], e["formula"],
+              *[e["values"].get(c) if e["values"].get(c) is not None else "—" for c in comms]]
+             for e in by.values()]
+    return headers, cells, f"{t('ap.indicators_title', lang)} {key} ({len(cells)})"
 
 
 DEMO_SECTIONS.append(_demo_section)

@@ -19,6 +19,8 @@ add_labels({
     "appointment": ("任命事件", "appointment event"),
     "rule": ("规则", "rule"),
     "inputs": ("输入", "inputs"),
+    "derived_from": ("源自", "from"),
+    "parameters": ("参数", "parameters"),
     "actions_of": ("操作记录", "Actions of"),
     "command": ("指令", "command"),
     "signed_by": ("签名密钥", "signed by"),
@@ -78,11 +80,16 @@ def audit_decision(ref: str, as_json: bool) -> None:
              c.get("appointed_in") or "", c.get("basis") or ""] for c in data["authority_chain"]]
     r.table(r.label("authority_chain"), ("person", "person_name", "post", "since", "appointment",
                                          "appointed_by", "appointed_in", "basis"), rows)
-    if "rule" in data:
-        r.line(f"{r.label('rule')}: {json.dumps(data['rule'], ensure_ascii=False)}")
+    for rule in data.get("rules", []):
+        name = rule["rule"] or rule["what"]
+        derived = (f" ({r.label('derived_from')} #{rule['derived_from']})"
+                   if rule.get("derived_from") else "")
+        r.line(f"{r.label('rule')}: {name}{derived}")
+        r.line(f"  {r.label('parameters')}: "
+               f"{json.dumps(rule['parameters'], ensure_ascii=False)}")
         r.table(r.label("inputs"), ("position", "type", "actor", "acting_post", "data"),
                 [[i["position"], i.get("type", ""), i.get("actor", ""), i.get("post", ""),
-                  json.dumps(i.get("data", {}), ensure_ascii=False)] for i in data["inputs"]])
+                  json.dumps(i.get("data", {}), ensure_ascii=False)] for i in rule["inputs"]])
 
 
 @audit_group.command("actor")

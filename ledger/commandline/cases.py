@@ -113,6 +113,23 @@ add_labels({
     "cases.yes": ("是", "yes"),
     "cases.year": ("年度", "year"),
     "cases.failure_counts": ("履责不力次数(计入年度考核)", "Duty failures per party (year-end appraisal)"),
+    "cases.cycle": ("办理周期", "cycle"),
+    "cases.escalation": ("督办级别", "escalation"),
+    "ladder:none": ("未督办", "none"),
+    "ladder:remind": ("提醒", "remind"),
+    "ladder:supervise": ("督办", "supervise"),
+    "ladder:notify": ("通报", "notify"),
+    "cases.escalations_title": ("自动督办记录", "Escalations (automatic supervision)"),
+    "cases.kind": ("类别", "kind"),
+    "cases.key": ("对象", "item"),
+    "cases.step_col": ("环节", "step"),
+    "cases.days_overdue": ("超期天数", "days overdue"),
+    "cases.reason": ("理由", "reason"),
+    "cases.nothing_to_escalate": ("无需督办", "nothing to escalate"),
+    "cases.calendar": ("时限计算日历", "time limits counted in"),
+    "cases.next_title": ("当前可办理的步骤", "Steps allowed now"),
+    "cases.step": ("步骤", "step"),
+    "cases.leads_to": ("办理后状态", "leads to"),
 })
 
 
@@ -436,6 +453,120 @@ def case_supervise(ref: str, instruction: str, deadline: str | None, as_json: bo
     _case_cmd("case.supervise", ref, kw, as_json, instruction=instruction, deadline=deadline)
 
 
+@case.command("next")
+@click.argument("ref")
+@click.option("--as-of", metavar="DATETIME", help="Which steps were allowed then (default now).")
+@json_option
+def case_next_cmd(ref: str, as_of: str | None, as_json: bool) -> None:
+    """List the steps case REF may take next, each with the state it leads to.
+
+    The steps follow the case lifecycle under the town's parameters (when the callback comes,
+    the return window, the calendar); a refused case command names the same list.
+
+    \b
+    Example:
+      ledger case next ZQ-2025-000123
+      ledger --lang en case next ZQ-2025-000123 --json
+    """
+    from ledger.casesteps import case_next
+
+    data = case_next(state().ledger(), ref, _as_of(as_of))
+    r = renderer(as_json)
+    if as_json:
+        r.emit(data)
+        return
+    r.line(f"{data['case']}: {_lbl(r, 'case', data['status'])} ({data['status']}) "
+           f"{r.label('since')} {short_time(data['since'])}"
+           + (f", {r.label('cases.due')} {data['due']}" if data["due"] else "")
+           + f"; {r.label('cases.cycle')} {data['cycle']}")
+    if data["calendar"]:
+        r.line(f"{r.label('cases.calendar')}: {data['calendar']}")
+    r.table(r.label("cases.next_title"), ("cases.step", "cases.leads_to"),
+            [[s["command"], s["to"]] for s in data["next"]])
+
+
+@cli.command("supervise")
+@click.option("--town", default="ZQ", show_default=True, help="The town whose work is supervised.")
+@click.option("--as-of", metavar="DATETIME",
+              help="Run as of this moment (default now): days overdue are counted to its day.")
+@click.option("--actor", default="system:rules", show_default=True, metavar="PERSON",
+              help="Who runs it: system:rules (cron, the scheduler) or a person.")
+@click.option("--post", "acting_post", metavar="POST",
+              help="The post a person runs it in, e.g. town.supervision_team.leader@ZQ.")
+@click.option("--dry-run", is_flag=True, help="Show what would be escalated; write nothing.")
+@json_option
+def supervise_cmd(town: str, as_of: str | None, actor: str, acting_post: str | None,
+                  dry_run: bool, as_json: bool) -> None:
+    """Escalate overdue work: remind → 督办 → 通报 (rule case.supervision@1).
+
+    Overdue case steps, lapsed warning measures and overdue resolution items are escalated
+    one rung per threshold of days overdue (town parameters case.supervision.grace_days,
+    .remind_after_days, .supervise_after_days, .notify_after_days). Each escalation is an
+    event with the rule's inputs; 通报 are filed as a notification-and-feedback document on
+    the community. A second run over the same state writes nothing.
+
+    \b
+    Example:
+      ledger supervise --as-of 2025-12-31
+      ledger supervise --dry-run --json
+    """
+    from ledger.supervision import plan, run
+
+    led = state().ledger()
+    when = _as_of(as_of)
+    data = plan(led, town, when) if dry_run else run(led, town, when, actor=actor,
+                                                     post=acting_post)
+    r = renderer(as_json)
+    if as_json:
+        r.emit(data)
+        return
+    if not data["escalations"]:
+        r.line(f"{data['town']} {data['as_of']}: {r.label('cases.nothing_to_escalate')} "
+               f"({data['looked_at']})")
+        return
+    r.table(f"{r.label('cases.escalations_title')} — {data['town']} {data['as_of']}",
+            ("cases.kind", "cases.key", "cases.step_col", "cases.due", "cases.days_overdue",
+             "cases.escalation"),
+            [[e["kind"], e["key"], e["step"], e["due"], e["days_overdue"],
+              _lbl(r, "ladder", e["level"])] for e in data["escalations"]])
+    if not dry_run:
+        r.line(f"{r.label('accepted')}: supervision.run [{data['result']['command_id']}]")
+
+
+@cli.command("escalations")
+@click.option("--town", help="Only this town.")
+@click.option("--community", help="Only this community.")
+@click.option("--kind", type=click.Choice(["case", "measure", "resolution_item"]),
+              help="Only this kind of work.")
+@click.option("--as-of", metavar="DATETIME", help="As recorded by then (default now).")
+@json_option
+def escalations_cmd(town: str | None, community: str | None, kind: str | None,
+                    as_of: str | None, as_json: bool) -> None:
+    """Show the escalations automatic supervision recorded (提醒, 督办, 通报).
+
+    \b
+    Example:
+      ledger escalations --community ZQ-003
+      ledger --lang en escalations --kind case --json
+    """
+    from ledger.projections.supervision import escalation_list
+
+    data = escalation_list(state().ledger(), town=town, community=community, kind=kind,
+                           as_of=_as_of(as_of))
+    r = renderer(as_json)
+    if as_json:
+        r.emit(data)
+        return
+    r.table(f"{r.label('cases.escalations_title')} — {r.label('as_of')} "
+            f"{short_time(data['as_of'])}",
+            ("cases.kind", "cases.key", "community", "cases.step_col", "cases.due",
+             "cases.days_overdue", "cases.escalation", "cases.reason"),
+            [[e["kind"], e["key"], e["community"] or "", e["step"], e["due"],
+              e["days_overdue"], _lbl(r, "ladder", e["level"]),
+              e["reason_zh"] if r.lang == "zh" else e["reason_en"]]
+             for e in data["escalations"]])
+
+
 # ---------------------------------------------------------------------------- boards
 def _case_rows(r: Renderer, rows: list[dict[str, Any]]) -> list[list[Any]]:
     return [[c["ref"], c["community"], _lbl(r, "channel", c["channel"]),
@@ -444,7 +575,18 @@ def _case_rows(r: Renderer, rows: list[dict[str, Any]]) -> list[list[Any]]:
              f"{c['days_overdue']}d" if c["overdue"] else "",
              _lbl(r, "mode", c["mode"]), ",".join(c["departments"]),
              c["returns"] or "", c["reopens"] or "", c["supervisions"] or ""]
+            + ([_lbl(r, "ladder", c["escalation"]) if c["escalation"] != "none" else ""]
+               if _escalated(rows) else [])
             for c in rows]
+
+
+def _escalated(rows: list[dict[str, Any]]) -> bool:
+    """Whether any case on the board was escalated (the column is shown only then)."""
+    return any(c.get("escalation", "none") != "none" for c in rows)
+
+
+def _case_columns(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    return CASE_COLUMNS + (("cases.escalation",) if _escalated(rows) else ())
 
 
 CASE_COLUMNS = ("cases.ref", "community", "cases.channel", "cases.problem_type", "cases.status",
@@ -474,8 +616,8 @@ def cases_cmd(community: str | None, status: str | None, overdue: bool, as_of: s
         r.emit(data)
         return
     title = r.label("cases.overdue_title" if overdue else "cases.cases_title")
-    r.table(f"{title} — {r.label('as_of')} {short_time(data['as_of'])}", CASE_COLUMNS,
-            _case_rows(r, data["cases"]))
+    r.table(f"{title} — {r.label('as_of')} {short_time(data['as_of'])}",
+            _case_columns(data["cases"]), _case_rows(r, data["cases"]))
 
 
 def _measure_text(r: Renderer, m: dict[str, Any]) -> str:
@@ -487,6 +629,8 @@ def _measure_text(r: Renderer, m: dict[str, Any]) -> str:
         text += f" [{m['third_party']}]"
     if m.get("outcome"):
         text += f" [{m['outcome']}]"
+    if m.get("escalation", "none") != "none":
+        text += f" ({r.label('ladder:' + m['escalation'])})"
     return text
 
 
@@ -810,7 +954,7 @@ def demo_section(ledger: GovernanceLedger, r: Renderer) -> None:
              for w in warnings["warnings"]])
     overdue = case_board(ledger, overdue=True, as_of=end)
     r.table(f"{r.label('cases.overdue_title')} — {r.label('as_of')} {short_time(overdue['as_of'])}",
-            CASE_COLUMNS, _case_rows(r, overdue["cases"]))
+            _case_columns(overdue["cases"]), _case_rows(r, overdue["cases"]))
 
 
 DEMO_SECTIONS.append(demo_section)

@@ -387,7 +387,9 @@ def _items_table(r: Renderer, title: str, rows: list[dict[str, Any]]) -> None:
     r.table(title,
             ("dl.item", "dl.body", "dl.task", "dl.due", "dl.state", "dl.days_overdue",
              "dl.notes", "dl.completed_on", "dl.evidence", "dl.absent", "dl.handed_to"),
-            [[i["ref"], _body_text(i), i["task"], i["due"], r.label("dl." + i["state"]),
+            [[i["ref"], _body_text(i), i["task"], i["due"], r.label("dl." + i["state"])
+              + (f" ({r.label('ladder:' + i['escalation'])})"
+                 if i.get("escalation", "none") != "none" else ""),
               i["days_overdue"] or "", i["progress_notes"] or "", i["completed_on"] or "",
               i["evidence"] or "", "⚑" if i["absent_body"] else "", i["handed_to"] or ""]
              for i in rows])

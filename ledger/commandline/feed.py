@@ -59,22 +59,30 @@ add_labels({
 @click.option("--response-cache/--no-response-cache", default=True, show_default=True,
               help="Serve a read route's answer again while the log's head, checkpoint and "
                    "origin are unchanged, for at most 1 s.")
+@click.option("--supervise-every", type=click.FloatRange(1, 24 * 60), metavar="MINUTES",
+              help="Also run automatic supervision (ledger supervise) every MINUTES, as "
+                   "system:rules, on its own thread.")
+@click.option("--supervise-town", "supervise_towns", multiple=True, default=("ZQ",),
+              show_default=True, help="Town the scheduler supervises; repeatable.")
 def serve(host: str, port: int, heartbeat: float, tokens_file: str | None,
           tls_cert: str | None, tls_key: str | None, max_concurrent: int, rate_limit: float,
           request_timeout: float, cors_origins: tuple[str, ...], stream_credential_ttl: int,
-          access_log: bool, response_cache: bool) -> None:
+          access_log: bool, response_cache: bool, supervise_every: float | None,
+          supervise_towns: tuple[str, ...]) -> None:
     """Serve the event feed, queries, signed commands and the hotline's Open311 intake over
     HTTP (OpenAPI at /docs).
 
     Tokens (LEDGER_FEED_TOKENS="ID:SECRET:SCOPE+SCOPE,…" or --tokens-file) give each caller
     scopes; every route needs one. Startup says whether authentication is on; a blank or
-    malformed token list stops it.
+    malformed token list stops it. With --supervise-every, the server also escalates overdue
+    work on a schedule (each run idempotent; the same as `ledger supervise` from cron).
 
     \b
     Example:
       ledger --db sqlite:///zq.db serve --port 8080
       LEDGER_FEED_TOKENS="credit:s3cret-credit-token:read:events" ledger serve
       ledger serve --tokens-file tokens.toml --tls-cert cert.pem --tls-key key.pem
+      ledger --db sqlite:///zq.db serve --supervise-every 60
       curl -H 'Authorization: Bearer s3cret-credit-token' 'http://127.0.0.1:8080/events?limit=10'
     """
     import uvicorn
@@ -106,6 +114,16 @@ def serve(host: str, port: int, heartbeat: float, tokens_file: str | None,
                      max_concurrent=max_concurrent, hsts=bool(tls_cert), access_log=access_log,
                      cors_origins=cors_origins, stream_credential_ttl=stream_credential_ttl,
                      response_cache=response_cache)
+    scheduler = None
+    if supervise_every:
+        from ledger.application import GovernanceLedger
+        from ledger.supervision import Scheduler
+
+        own = GovernanceLedger(settings=state().ledger().settings)
+        scheduler = Scheduler(own, list(supervise_towns), supervise_every * 60)
+        scheduler.start()
+        click.echo(f"supervising {', '.join(supervise_towns)} every {supervise_every:g} "
+                   "min", err=True)
     scheme = "https" if tls_cert else "http"
     click.echo(f"serving {state().db_url} on {scheme}://{host}:{port} (docs: /docs; "
                f"TLS {'on' if tls_cert else 'off'}; CORS "
@@ -115,10 +133,14 @@ def serve(host: str, port: int, heartbeat: float, tokens_file: str | None,
         pass
 
     Protocol.request_timeout = request_timeout
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=2, http=Protocol,
-                timeout_keep_alive=5, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
-                h11_max_incomplete_event_size=32 * 1024)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                    timeout_graceful_shutdown=2, http=Protocol,
+                    timeout_keep_alive=5, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
+                    h11_max_incomplete_event_size=32 * 1024)
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
 
 
 @cli.command()

@@ -70,6 +70,12 @@ add_labels({
     "owners.reason": ("原因", "reason"),
     "owners.ref": ("编号", "ref"),
     "owners.blacklist_title": ("全镇禁止投标企业名单", "Firms banned from bidding in the town"),
+    "owners.district_title": ("报区房管局: 淘汰企业后续任务", "For the district: elimination follow-ups"),
+    "owners.task": ("任务", "task"),
+    "owners.appraisal": ("考核年度", "appraisal"),
+    "owners.due": ("期限", "due"),
+    "owners.follow_up_state": ("状态", "state"),
+    "owners.overdue_count": ("超期任务", "overdue tasks"),
     "owners.reported": ("已上报", "reported"),
     "owners.banned": ("禁止投标", "banned"),
     "owners.yes": ("是", "yes"),
@@ -544,6 +550,32 @@ def contract_terminate(oc_key: str, contract_ref: str, firm_code: str, kind: str
              "legal_counsel": legal_counsel, "effective": effective, **envelope(kw)}, as_json)
 
 
+@contract.command("contest-termination")
+@click.argument("oc_key", metavar="OC")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option("--firm", "firm_code", required=True, metavar="FIRM")
+@click.option("--contested-by", required=True, help="Who contests (the firm, its lawyer).")
+@click.option("--grounds", required=True, help="On what grounds.")
+@click.option("--document", metavar="REF", help="The filing: letter, lawsuit reference.")
+@envelope_options
+@json_option
+def contract_contest(oc_key: str, contract_ref: str, firm_code: str, contested_by: str,
+                     grounds: str, document: str | None, as_json: bool, **kw: Any) -> None:
+    """Record that the termination of CONTRACT is contested. The termination stands; the
+    contest shows on the firm and on the elimination follow-up it completed.
+
+    \b
+    Example:
+      ledger contract contest-termination ZQ-003/2025 HT-ZQ003-2025-01 \\
+          --firm 91310112MA1GB3K258 --contested-by 常青物业 --grounds 不服解聘 \\
+          --document "(2025)沪0112民初1234号" --actor P-3003 \\
+          --post owners_committee.director@ZQ-003
+    """
+    execute({"type": "contract.contest_termination", "oc": oc_key, "contract": contract_ref,
+             "firm": firm_code, "contested_by": contested_by, "grounds": grounds,
+             "document": document, **envelope(kw)}, as_json)
+
+
 # ---------------------------------------------------------------------------- queries
 def _t(r: Renderer, key: str) -> str:
     """This module's label for *key* (kept under ``owners.`` so other domains' keys never clash)."""
@@ -689,6 +721,40 @@ def blacklist_command(as_json: bool) -> None:
         r.emit(data)
         return
     _render_blacklist(r, data)
+
+
+@cli.command("district-report")
+@click.option("--town", default="ZQ", show_default=True, help="Town code.")
+@click.option("--as-of", metavar="DATE", help="The day the report is made for (default today).")
+@json_option
+def district_report_command(town: str, as_of: str | None, as_json: bool) -> None:
+    """The report to the district housing bureau: banned firms (and whether each was reported
+    to the district credit platform) and every elimination follow-up task, overdue ones
+    flagged, completed ones linked to the termination that completed them.
+
+    \b
+    Example:
+      ledger district-report --as-of 2026-03-31
+      ledger --lang en district-report --json
+    """
+    from datetime import date
+
+    from ledger.commandline.appraisal import follow_up_status
+    from ledger.projections.appraisal import district_report
+
+    day = date.fromisoformat(as_of[:10]) if as_of else None
+    data = district_report(state().ledger(), town, day)
+    r = renderer(as_json)
+    if as_json:
+        r.emit(data)
+        return
+    _render_blacklist(r, data["bans"])
+    rows = [[t["appraisal"], t["task"], t["firm"],
+             ", ".join(f"{c['community']} ({c['contract']})" for c in t["communities"]),
+             t["due"], follow_up_status(t, r.lang)] for t in data["follow_ups"]]
+    r.table(f"{_t(r, 'district_title')} — {data['as_of']}",
+            _cols("appraisal", "task", "firm_code", "community", "due", "follow_up_state"), rows)
+    r.line(f"{_t(r, 'overdue_count')}: {data['overdue_follow_ups']}")
 
 
 def _render_blacklist(r: Renderer, data: list[dict[str, Any]]) -> None:

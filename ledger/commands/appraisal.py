@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from ledger.commands import (
     Command,
@@ -25,6 +25,7 @@ from ledger.commands import (
     register,
 )
 from ledger.commands.owners import OcKey
+from ledger.decimals import json_schema, make_parser
 from ledger.rules import Percentage, Score
 from ledger.rules.credit_code import CreditCode
 
@@ -49,6 +50,26 @@ class _YearCommand(Command):
         """The appraisal year's key, ``<town>/<year>``."""
         return f"{self.town}/{self.year}"
 
+
+_FUNDING = {"minimum": Decimal(0), "maximum": Decimal(10) ** 12, "places": 2}
+_WEIGHT = {"minimum": Decimal(0), "maximum": Decimal(100), "places": 2}
+_VALUE = {"minimum": Decimal(-(10 ** 9)), "maximum": Decimal(10 ** 9), "places": 4}
+#: Funding support in yuan: 0 to 10^12, at most two places; decimal text or an integer.
+Funding = Annotated[Decimal, BeforeValidator(make_parser(**_FUNDING, what="amounts")),
+                    WithJsonSchema(json_schema(**_FUNDING, description="Funding support in "
+                                               "yuan: decimal text (at most two places) or an "
+                                               "integer, 0 to 10^12; no floats, no exponent"))]
+#: An indicator's weight: 0 to 100, at most two places.
+Weight = Annotated[Decimal, BeforeValidator(make_parser(**_WEIGHT, what="weights")),
+                   WithJsonSchema(json_schema(**_WEIGHT, description="Weight 0 to 100: decimal "
+                                              "text (at most two places) or an integer; no "
+                                              "floats, no exponent"))]
+#: An entered indicator value: -10^9 to 10^9, at most four places.
+IndicatorValue = Annotated[
+    Decimal, BeforeValidator(make_parser(**_VALUE, what="values")),
+    WithJsonSchema(json_schema(**_VALUE, description="Indicator value, -10^9 to 10^9: decimal "
+                               "text (at most four places) or an integer; no floats, no "
+                               "exponent"))]
 
 @register
 class OpenYear(_YearCommand):
@@ -95,6 +116,17 @@ class ReopenYear(_YearCommand):
 
     type: Literal["appraisal.reopen"] = "appraisal.reopen"
     reason: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+@register
+class RerunYear(_YearCommand):
+    """Rerun a closed year (reopen and close it again) with the reason. With ``cascade``, every
+    later closed year is rerun too, in order, under the new history, and records what changed;
+    without it, the later years are marked stale."""
+
+    type: Literal["appraisal.rerun"] = "appraisal.rerun"
+    reason: Annotated[str, Field(min_length=1, max_length=4000)]
+    cascade: bool = False
 
 
 @register
@@ -199,7 +231,7 @@ class EvaluateSocialOrganisation(_YearCommand):
     community: CommunityCode
     organisation: Name
     rating: Rating
-    funding: Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), decimal_places=2)] | None = None
+    funding: Funding | None = None
     honour: Annotated[str, Field(max_length=200)] = ""
     comment: Text = ""
 
@@ -227,7 +259,7 @@ class DefineIndicator(_YearCommand):
     name_zh: Name
     name_en: Name
     unit: Annotated[str, Field(min_length=1, max_length=20)]
-    weight: Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]
+    weight: Weight
     source: Literal["ledger", "entered"]
     measure: IndicatorCode | None = Field(
         default=None, description="For source=ledger: the calculator (see appraisal indicators)")
@@ -240,5 +272,5 @@ class RecordIndicatorValue(_YearCommand):
     type: Literal["appraisal.record_indicator"] = "appraisal.record_indicator"
     code: IndicatorCode
     community: CommunityCode
-    value: Annotated[Decimal, Field(ge=-1_000_000_000, le=1_000_000_000, decimal_places=4)]
+    value: IndicatorValue
     note: Text = ""

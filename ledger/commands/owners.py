@@ -8,10 +8,18 @@ floating-point number is refused so that no amount is ever rounded on the way in
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, ClassVar, Literal
+from decimal import Decimal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    WithJsonSchema,
+    model_validator,
+)
 
 from ledger.commands import (
     Command,
@@ -25,40 +33,24 @@ from ledger.commands import (
     When,
     register,
 )
+from ledger.decimals import json_schema, make_parser
 from ledger.rules.credit_code import CreditCode
 
 #: Largest amount accepted (yuan): a bound against typing slips, far above any real sum.
-MAX_AMOUNT = Decimal("1e15")
+MAX_AMOUNT = Decimal("1000000000000000")
 
 
-def _parse_money(value: Any) -> Any:
-    if isinstance(value, (bool, float)):
-        raise ValueError(
-            "amounts are exact decimals: give them as a string such as \"1234.50\" "
-            "(a floating-point number may already have lost precision)"
-        )
-    if isinstance(value, int):
-        value = Decimal(value)
-    elif isinstance(value, str):
-        try:
-            value = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(f"{value!r} is not a decimal amount (e.g. \"1234.50\")") from None
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"{value} is not a finite amount")
-        if value < 0:
-            raise ValueError(f"amount {value} is negative; amounts are zero or more")
-        if value >= MAX_AMOUNT:
-            raise ValueError(f"amount {value} is too large (limit {MAX_AMOUNT:f})")
-        exponent = value.as_tuple().exponent
-        if isinstance(exponent, int) and exponent < -2:
-            raise ValueError(f"amount {value} has more than two decimal places (fen)")
-    return value
+_parse_money = make_parser(minimum=Decimal(0), maximum=MAX_AMOUNT, places=2, what="amounts",
+                           maximum_exclusive=True)
+_MONEY_SCHEMA = json_schema(minimum=Decimal(0), maximum=MAX_AMOUNT, places=2,
+                            maximum_exclusive=True,
+                            description="An exact amount in yuan: decimal text with at most two "
+                            "places (\"1234.50\") or an integer, 0 or more and below 10^15; no "
+                            "floats, no exponent form")
 
 
 #: An exact amount of money in yuan (at most two decimal places); never a float.
-Money = Annotated[Decimal, BeforeValidator(_parse_money)]
+Money = Annotated[Decimal, BeforeValidator(_parse_money), WithJsonSchema(_MONEY_SCHEMA)]
 
 #: A committee term label: the year it was elected, optionally suffixed (``2025``, ``2025B``).
 Term = Annotated[str, Field(pattern=r"^[0-9]{4}[A-Za-z0-9-]{0,8}$")]
@@ -332,3 +324,17 @@ class TerminateContract(_OcCommand):
             raise ValueError("a termination after elimination needs 'legal_counsel': the "
                              "town's legal counsel who guided it")
         return self
+
+
+@register
+class ContestTermination(_OcCommand):
+    """Record that the termination of a contract is contested (the firm disputes the owners'
+    committee's termination): who contests, on what grounds, with which filing. The
+    termination stands; the contest is on record and shows on the elimination follow-up."""
+
+    type: Literal["contract.contest_termination"] = "contract.contest_termination"
+    contract: Reference
+    firm: CreditCode
+    contested_by: Name = Field(description="Who contests, e.g. the firm's name or its lawyer")
+    grounds: Annotated[str, Field(min_length=1, max_length=4000)]
+    document: Ref | None = Field(default=None, description="The filing (letter, lawsuit ref)")

@@ -377,14 +377,14 @@ def _command_routes(app: FastAPI) -> None:
             parsed = json.loads(body)
         except (ValueError, RecursionError) as e:
             bad = CommandValidationError(f"the body is not valid JSON: {str(e)[:200]}")
-            await run_in_threadpool(ledger._refused, bad, None, None, "http")
+            await run_in_threadpool(ledger.record_refused, bad, None, None, "http")
             raise bad from None
         if not dsse.is_envelope(parsed):
             unsigned = signatures.SignatureError(
                 "POST /commands takes one signed command: a DSSE envelope with payload, "
                 f"payloadType {dsse.PAYLOAD_TYPE!r} and signatures (see docs/feed.md)",
                 "signature_missing")
-            await run_in_threadpool(ledger._refused, unsigned, None, None, "http")
+            await run_in_threadpool(ledger.record_refused, unsigned, None, None, "http")
             raise unsigned
         result = await run_in_threadpool(_execute_signed, ledger, body)
         return JSONResponse(result.model_dump(mode="json"),
@@ -401,7 +401,7 @@ def _command_routes(app: FastAPI) -> None:
             error = signatures.SignatureError(
                 f"{cmd.actor} commands are not taken over HTTP: the system bootstraps the "
                 "ledger and records rule outcomes itself", "no_authority")
-            ledger._refused(error, cmd, None, "http")
+            ledger.record_refused(error, cmd, None, "http")
             raise error
         return ledger.execute(body, channel="http")
 

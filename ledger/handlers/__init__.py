@@ -8,23 +8,37 @@ application saves every aggregate the context touched in one atomic write.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
 
 from ledger.aggregates.base import LedgerAggregate
 from ledger.aggregates.community import Community
 from ledger.aggregates.town import Town
 from ledger.authority import matrix
 from ledger.commands import Command, import_submodules
+from ledger.config import now
 from ledger.errors import (
     AuthorityError,
     CommandValidationError,
     CommunityNotFoundError,
+    ImplausibleTimeError,
     LedgerError,
     PostNotHeldError,
     TownNotFoundError,
 )
 from ledger.posts import parse_post
+
+#: Fields that hold sealed personal data (encrypted under the subject's key), not free text.
+SEALED_FIELDS = frozenset({"caller", "resident_ref"})
+#: Envelope fields that are not free text.
+ENVELOPE_FIELDS = frozenset({"type", "actor", "post", "command_id", "occurred_at"})
+
+#: Town parameter: how many days ahead of now a business time may lie.
+FUTURE_DAYS_PARAMETER = "plausibility.future_days"
+#: Its default: one day (clocks and time zones differ; a whole day ahead is not a slip).
+DEFAULT_FUTURE_DAYS = 1
 
 if TYPE_CHECKING:
     from ledger.application import GovernanceLedger
@@ -58,6 +72,9 @@ class Context:
         self.command = command
         self.dry_run = dry_run
         self.authorized = False
+        self.after_authorizing: list[Callable[[], None]] = []
+        """Checks that run once the command is authorized (so that a refusal for authority
+        comes first): see :meth:`check_once_authorized`."""
         self.loaded: dict[Any, LedgerAggregate] = {}
         self.touched: dict[Any, LedgerAggregate] = {}
         self.result: dict[str, Any] = {}
@@ -134,12 +151,73 @@ class Context:
             return {"subject": subject, "nonce": "", "ciphertext": ""}
         return privacy.seal(self.txn, subject, data)
 
+    def check_once_authorized(self, check: Callable[[], None]) -> None:
+        """Run *check* now if the command is already authorized, else right after
+        :meth:`authorize` succeeds."""
+        if self.authorized:
+            check()
+        else:
+            self.after_authorizing.append(check)
+
+    # Personal data in free text.
+    def check_personal_data(self) -> None:
+        """Raise :class:`~ledger.errors.PersonalDataInTextError` if any free-text value of the
+        command holds a phone or ID-card number, or a data-subject id looks like one. The
+        sealed fields (``caller``, ``resident_ref``) are exempt: they are encrypted."""
+        from ledger.personal_data import check_free_text, check_subject_id
+
+        tag = self.command.type
+
+        def walk(value: Any, where: str) -> None:
+            # Only text as given is free text: amounts, dates and numbers are typed values
+            # (an amount of 13800000000 is not a phone number), so the model is walked, not
+            # its JSON form.
+            if isinstance(value, str):
+                check_free_text(tag, where, value)
+            elif isinstance(value, BaseModel):
+                walk({k: getattr(value, k) for k in type(value).model_fields}, where)
+            elif isinstance(value, dict):
+                for k, v in value.items():
+                    path = f"{where}.{k}" if where else str(k)
+                    if k in SEALED_FIELDS:
+                        subject = getattr(v, "subject", None) if isinstance(v, BaseModel) \
+                            else (v.get("subject") if isinstance(v, dict) else None)
+                        if isinstance(subject, str):
+                            check_subject_id(tag, f"{path}.subject", subject)
+                    elif k == "subject" and isinstance(v, str):
+                        check_subject_id(tag, path, v)
+                    elif k not in ENVELOPE_FIELDS or where:
+                        walk(v, path)
+            elif isinstance(value, (list, tuple)):
+                for i, v in enumerate(value):
+                    walk(v, f"{where}[{i}]")
+
+        walk(self.command, "")
+
+    # Plausibility.
+    def check_not_in_future(self, town: str | None) -> None:
+        """Raise :class:`ImplausibleTimeError` if the command's business time is further in the
+        future than the town's tolerance (town parameter ``plausibility.future_days``, default
+        :data:`DEFAULT_FUTURE_DAYS`): what has not happened yet cannot be recorded."""
+        found = self.find(Town, town) if town else None
+        raw = (found.parameters if found is not None else {}).get(FUTURE_DAYS_PARAMETER)
+        days = DEFAULT_FUTURE_DAYS if raw is None else int(raw)
+        limit = now() + timedelta(days=days)
+        if self.at > limit:
+            raise ImplausibleTimeError(
+                f"{self.command.type}: field 'occurred_at': {self.at.isoformat()} is in the "
+                f"future: later than now ({now().isoformat(timespec='seconds')}) plus the "
+                f"town's tolerance of {days} day(s) (town parameter {FUTURE_DAYS_PARAMETER}); "
+                "record what happened, when it happened")
+
     # Authority.
     def authorize(self, *, town: str | None, community: str | None = None) -> None:
         """Check the actor held the claimed post at ``occurred_at`` and that the post may issue
         this command for this scope (the authority matrix). Raises on refusal.
         """
         cmd = self.command
+        self.check_not_in_future(town)
+        self.check_personal_data()
         key = cmd.authority_key()
         m = matrix()
         if cmd.actor.startswith("system:"):
@@ -148,7 +226,7 @@ class Context:
                     f"{cmd.actor} may not issue {cmd.type}: system actors only bootstrap the "
                     "ledger and record rule outcomes"
                 )
-            self.authorized = True
+            self._authorized()
             return
         if not cmd.post:
             raise CommandValidationError(
@@ -159,9 +237,13 @@ class Context:
         if not holder.roster.holds(cmd.actor, post.name, self.at):
             held = holder.roster.holders(post.name, self.at)
             who = ", ".join(f"{t['person']} ({t['person_name']})" for t in held) or "nobody"
+            later = [t["effective_from"] for t in holder.roster.terms.get(post.name, [])
+                     if t["person"] == cmd.actor and t["effective_from"] > self.at.isoformat()]
+            since = (f"; {cmd.actor} was appointed to it only from {min(later)}, after the "
+                     f"command's date {self.at.isoformat()}" if later else "")
             raise PostNotHeldError(
                 f"{cmd.actor} did not hold {post.name} at {self.at.isoformat()} "
-                f"(held then by {who}); act in a post you held at that time"
+                f"(held then by {who}); act in a post you held at that time{since}"
             )
         if not m.permits(key, post.name, town, community):
             allowed = m.allowed_posts(key, town, community)
@@ -169,7 +251,13 @@ class Context:
                 f"{post.name} has no authority for {key} in {community or town}; "
                 f"allowed: {', '.join(allowed) or 'nobody (not in the authority matrix)'}"
             )
+        self._authorized()
+
+    def _authorized(self) -> None:
         self.authorized = True
+        checks, self.after_authorizing = self.after_authorizing, []
+        for check in checks:
+            check()
 
 
 def load_handlers() -> None:

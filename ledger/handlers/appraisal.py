@@ -31,9 +31,11 @@ from ledger.aggregates.appraisal_year import (
     AppraisalYear,
     AppraisalYearExistsError,
     AppraisalYearNotFoundError,
+    AppraisalYearStateError,
     IndicatorError,
     ObjectionError,
 )
+from ledger.aggregates.base import check_not_before
 from ledger.aggregates.town import Town
 from ledger.commands.appraisal import (
     AnswerObjection,
@@ -51,6 +53,7 @@ from ledger.commands.appraisal import (
     RecordRewardOrPenalty,
     RecordSatisfaction,
     ReopenYear,
+    RerunYear,
 )
 from ledger.errors import CommandValidationError, PostNotHeldError, RuleViolationError
 from ledger.handlers import Context, handles
@@ -184,8 +187,12 @@ def entered_by(ctx: Context, year: AppraisalYear) -> dict[str, list[dict[str, An
 
 
 def year_of(ctx: Context, key: str) -> AppraisalYear:
-    """The appraisal year *key* (``<town>/<year>``)."""
-    return ctx.get(AppraisalYear, key, AppraisalYearNotFoundError, "appraisal year")
+    """The appraisal year *key* (``<town>/<year>``); a command dated before the year was
+    opened is refused (:class:`ImplausibleTimeError`, naming both dates)."""
+    year = ctx.get(AppraisalYear, key, AppraisalYearNotFoundError, "appraisal year")
+    ctx.check_once_authorized(lambda: check_not_before(
+        ctx.at, getattr(year, "opened_at", None), f"appraisal year {key} was opened"))
+    return year
 
 
 def _two_places(value: Decimal) -> str:
@@ -207,6 +214,7 @@ def open_year(ctx: Context, cmd: OpenYear) -> dict[str, Any]:
 
 def _firm_in_town(ctx: Context, code: str, year: AppraisalYear) -> Any:
     firm = firm_of(ctx, code)
+    firm.check_registered_by(ctx.at)
     if firm.town != year.town:
         raise RuleViolationError(f"firm {code} is registered in town {firm.town}, not "
                                  f"{year.town}; it is appraised there")
@@ -277,12 +285,22 @@ def _outcome_record(year: AppraisalYear, rule: dict[str, Any], outcome: dict[str
     return {**base, **outcome, "graded": True}
 
 
-@handles(CloseYear)
-def close_year(ctx: Context, cmd: CloseYear) -> dict[str, Any]:
-    """Close the year: run the rules once and record the outcomes."""
-    year = year_of(ctx, cmd.key)
-    town = ctx.town(year.town)
-    ctx.authorize(town=year.town)
+def later_years(ctx: Context, year: AppraisalYear) -> list[AppraisalYear]:
+    """The town's later appraisal years that were closed at least once, in order (up to the
+    first later year never opened)."""
+    out = []
+    for ahead in range(1, MAX_HISTORY_YEARS + 1):
+        later = ctx.find(AppraisalYear, AppraisalYear.key_for(year.town, year.year + ahead))
+        if later is None:
+            break
+        if later.runs:
+            out.append(later)
+    return out
+
+
+def run_rules(ctx: Context, year: AppraisalYear, town: Town) -> dict[str, Any]:
+    """Close *year*: run ``firm.appraisal@1`` once on it and record the outcomes (and, on a
+    rerun, what changed). The caller has authorized the command."""
     year.check_complete()
     params = firm_parameters(town.parameters)
     objection_days = int_parameter(town.parameters, OBJECTION_DAYS, DEFAULT_OBJECTION_DAYS)
@@ -332,7 +350,66 @@ def close_year(ctx: Context, cmd: CloseYear) -> dict[str, Any]:
     return {"appraisal": year.code, "run": year.runs, "graded": len(year.outcomes),
             "bottom_three": list(evaluation["decision"]["bottom_three"]["firm_ids"]),
             "eliminated": eliminated, "warned": warned,
-            "changed": [c["firm"] for c in changes], "withdrawn": withdrawn}
+            "changed": [c["firm"] for c in changes], "withdrawn": withdrawn,
+            "changes": [{"firm": c["firm"], "added": c["added"], "withdrawn": c["withdrawn"]}
+                        for c in changes]}
+
+
+def _mark_later_stale(ctx: Context, year: AppraisalYear) -> list[str]:
+    """After a rerun of *year*, mark every later closed year stale."""
+    marked = []
+    for later in later_years(ctx, year):
+        later.mark_stale(year.code, year.runs, ctx.envelope)
+        ctx.add(later)
+        marked.append(later.code)
+    return marked
+
+
+@handles(CloseYear)
+def close_year(ctx: Context, cmd: CloseYear) -> dict[str, Any]:
+    """Close the year: run the rules once and record the outcomes. Closing again after a
+    reopening (a rerun) marks every later closed year stale."""
+    year = year_of(ctx, cmd.key)
+    town = ctx.town(year.town)
+    ctx.authorize(town=year.town)
+    detail = run_rules(ctx, year, town)
+    detail.pop("changes")
+    if year.runs > 1:
+        detail["stale"] = _mark_later_stale(ctx, year)
+    return detail
+
+
+@handles(RerunYear)
+def rerun(ctx: Context, cmd: RerunYear) -> dict[str, Any]:
+    """Reopen (if closed) and close the year again; with ``cascade``, rerun every later
+    closed year in order under the new history, recording what changed in each
+    (``CascadeRerun``); without it, mark them stale."""
+    year = year_of(ctx, cmd.key)
+    town = ctx.town(year.town)
+    ctx.authorize(town=year.town)
+    if year.runs == 0:
+        raise AppraisalYearStateError(
+            f"appraisal year {year.code} was never closed; close it first (appraisal close)")
+    if year.status != "open":
+        year.reopen(cmd.reason, ctx.envelope)
+    detail = run_rules(ctx, year, town)
+    if not cmd.cascade:
+        detail["stale"] = _mark_later_stale(ctx, year)
+        return detail
+    cascade = []
+    for later in later_years(ctx, year):
+        later.reopen(f"cascade after {year.code} run {year.runs}: {cmd.reason}", ctx.envelope)
+        done = run_rules(ctx, later, town)
+        later.record_cascade(year.code, year.runs, done["changes"], ctx.envelope)
+        ctx.add(later)
+        cascade.append({"appraisal": later.code, "run": later.runs,
+                        "changes": done["changes"], "eliminated": done["eliminated"],
+                        "withdrawn": done["withdrawn"]})
+    detail["cascade"] = cascade
+    return detail
+
+
+
 
 
 @handles(ReopenYear)

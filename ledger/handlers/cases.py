@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
+from ledger.aggregates.base import check_not_before
 from ledger.aggregates.case import (
     OPEN_STATES,
     Case,
     CaseNotFoundError,
     CaseRuleError,
+    CaseTransitionError,
     local_day,
 )
 from ledger.aggregates.duties import DutyNotListedError, ResponsibilityList
@@ -47,7 +51,7 @@ from ledger.commands.cases import (
     WarningCommand,
     town_of_case,
 )
-from ledger.errors import AlreadyExistsError, RuleViolationError
+from ledger.errors import AlreadyExistsError, LedgerError, RuleViolationError
 from ledger.handlers import Context, handles
 from ledger.posts import town_of_community
 from ledger.rules import Evaluation, Rule, RuleError, get_rule, parse_overrides
@@ -65,7 +69,35 @@ def _open_step(ctx: Context, ref: str) -> tuple[Case, dict[str, Any]]:
     """Load the case, authorize in its town and community, and return the town parameters."""
     case = _case(ctx, ref)
     ctx.authorize(town=case.town, community=case.community)
+    check_not_before(ctx.at, case.status_since,
+                     f"case {case.code} entered its current step ({case.status})",
+                     "a case's steps follow one another in time")
     return case, ctx.town(case.town).parameters
+
+
+def names_allowed_steps(handler: Callable[[Context, Any], dict[str, Any]],
+                        ) -> Callable[[Context, Any], dict[str, Any]]:
+    """Make every refusal of a case step name the steps allowed from the case's current state
+    (a lifecycle refusal already does; this adds them to the others: wrong department, a
+    handler verifying, a missing reason, an implausible date…)."""
+
+    @functools.wraps(handler)
+    def wrapped(ctx: Context, cmd: Any) -> dict[str, Any]:
+        try:
+            return handler(ctx, cmd)
+        except CaseTransitionError:
+            raise
+        except LedgerError as e:
+            case = ctx.find(Case, cmd.ref)
+            if case is None or "allowed now:" in str(e) or type(e).__init__ is not \
+                    LedgerError.__init__:
+                raise
+            params = ctx.town(case.town).parameters
+            allowed = ", ".join(case.allowed_steps(params, ctx.at)) or "nothing"
+            raise type(e)(f"{e}; case {case.code} is {case.status}, allowed now: {allowed} "
+                          f"(ledger case next {case.code})") from None
+
+    return wrapped
 
 
 def _done(ctx: Context, case: Case) -> dict[str, Any]:
@@ -111,6 +143,7 @@ def receive(ctx: Context, cmd: ReceiveCase) -> dict[str, Any]:
 
 
 @handles(AcceptCase)
+@names_allowed_steps
 def accept(ctx: Context, cmd: AcceptCase) -> dict[str, Any]:
     """Accept at intake."""
     case, params = _open_step(ctx, cmd.ref)
@@ -119,14 +152,16 @@ def accept(ctx: Context, cmd: AcceptCase) -> dict[str, Any]:
 
 
 @handles(RejectCase)
+@names_allowed_steps
 def reject(ctx: Context, cmd: RejectCase) -> dict[str, Any]:
     """Reject at intake."""
-    case, _params = _open_step(ctx, cmd.ref)
-    case.reject(cmd.reason, ctx.envelope)
+    case, params = _open_step(ctx, cmd.ref)
+    case.reject(cmd.reason, ctx.envelope, params)
     return _done(ctx, case)
 
 
 @handles(AssessCase)
+@names_allowed_steps
 def assess(ctx: Context, cmd: AssessCase) -> dict[str, Any]:
     """Assess as single- or multi-department."""
     case, params = _open_step(ctx, cmd.ref)
@@ -135,6 +170,7 @@ def assess(ctx: Context, cmd: AssessCase) -> dict[str, Any]:
 
 
 @handles(DispatchCase)
+@names_allowed_steps
 def dispatch(ctx: Context, cmd: DispatchCase) -> dict[str, Any]:
     """Dispatch to departments that exist in the town."""
     case, params = _open_step(ctx, cmd.ref)
@@ -147,6 +183,7 @@ def dispatch(ctx: Context, cmd: DispatchCase) -> dict[str, Any]:
 
 
 @handles(AcknowledgeCase)
+@names_allowed_steps
 def acknowledge(ctx: Context, cmd: AcknowledgeCase) -> dict[str, Any]:
     """The assigned department or office acknowledges."""
     case, params = _open_step(ctx, cmd.ref)
@@ -155,14 +192,17 @@ def acknowledge(ctx: Context, cmd: AcknowledgeCase) -> dict[str, Any]:
 
 
 @handles(ReturnCase)
+@names_allowed_steps
 def give_back(ctx: Context, cmd: ReturnCase) -> dict[str, Any]:
-    """The assigned department returns the case as not its own."""
+    """The assigned department returns the case as not its own (退单): before acknowledging,
+    or after it within the town's window."""
     case, params = _open_step(ctx, cmd.ref)
     case.give_back(cmd.reason, cmd.post, ctx.at, params, ctx.envelope)
     return _done(ctx, case) | {"returns": case.returns}
 
 
 @handles(PlanCase)
+@names_allowed_steps
 def plan(ctx: Context, cmd: PlanCase) -> dict[str, Any]:
     """The joint-enforcement office's joint plan."""
     case, params = _open_step(ctx, cmd.ref)
@@ -171,6 +211,7 @@ def plan(ctx: Context, cmd: PlanCase) -> dict[str, Any]:
 
 
 @handles(InspectCase)
+@names_allowed_steps
 def inspect(ctx: Context, cmd: InspectCase) -> dict[str, Any]:
     """An inspection by an assigned party."""
     case, params = _open_step(ctx, cmd.ref)
@@ -180,14 +221,16 @@ def inspect(ctx: Context, cmd: InspectCase) -> dict[str, Any]:
 
 
 @handles(RectifyCase)
+@names_allowed_steps
 def rectify(ctx: Context, cmd: RectifyCase) -> dict[str, Any]:
     """The rectification plan with its deadline."""
-    case, _params = _open_step(ctx, cmd.ref)
-    case.rectify(cmd.plan, cmd.deadline, cmd.actor, cmd.post, ctx.at, ctx.envelope)
+    case, params = _open_step(ctx, cmd.ref)
+    case.rectify(cmd.plan, cmd.deadline, cmd.actor, cmd.post, ctx.at, ctx.envelope, params)
     return _done(ctx, case)
 
 
 @handles(FeedbackCase)
+@names_allowed_steps
 def feedback(ctx: Context, cmd: FeedbackCase) -> dict[str, Any]:
     """The handler's feedback."""
     case, params = _open_step(ctx, cmd.ref)
@@ -197,6 +240,7 @@ def feedback(ctx: Context, cmd: FeedbackCase) -> dict[str, Any]:
 
 
 @handles(VerifyCase)
+@names_allowed_steps
 def verify(ctx: Context, cmd: VerifyCase) -> dict[str, Any]:
     """Verification by someone other than the handlers."""
     case, params = _open_step(ctx, cmd.ref)
@@ -205,30 +249,34 @@ def verify(ctx: Context, cmd: VerifyCase) -> dict[str, Any]:
 
 
 @handles(CloseCase)
+@names_allowed_steps
 def close(ctx: Context, cmd: CloseCase) -> dict[str, Any]:
     """Closure of a verified case."""
-    case, _params = _open_step(ctx, cmd.ref)
-    case.close(cmd.actor, cmd.note, ctx.envelope)
+    case, params = _open_step(ctx, cmd.ref)
+    case.close(cmd.actor, cmd.note, ctx.envelope, params)
     return _done(ctx, case)
 
 
 @handles(CallbackCase)
+@names_allowed_steps
 def callback(ctx: Context, cmd: CallbackCase) -> dict[str, Any]:
-    """The callback to the reporter."""
-    case, _params = _open_step(ctx, cmd.ref)
-    case.callback(cmd.satisfied, cmd.note, ctx.envelope)
+    """The callback to the reporter, at the step the town's parameters say."""
+    case, params = _open_step(ctx, cmd.ref)
+    case.callback(cmd.satisfied, cmd.note, ctx.envelope, ctx.at, params)
     return _done(ctx, case)
 
 
 @handles(ReopenCase)
+@names_allowed_steps
 def reopen(ctx: Context, cmd: ReopenCase) -> dict[str, Any]:
-    """Reopen a closed case."""
+    """Reopen a closed case: a new, linked handling cycle."""
     case, params = _open_step(ctx, cmd.ref)
     case.reopen(cmd.reason, ctx.at, params, ctx.envelope)
     return _done(ctx, case)
 
 
 @handles(MergeCase)
+@names_allowed_steps
 def merge(ctx: Context, cmd: MergeCase) -> dict[str, Any]:
     """Merge a duplicate into an open case; both cases record it."""
     case, _params = _open_step(ctx, cmd.ref)
@@ -239,6 +287,7 @@ def merge(ctx: Context, cmd: MergeCase) -> dict[str, Any]:
 
 
 @handles(SuperviseCase)
+@names_allowed_steps
 def supervise(ctx: Context, cmd: SuperviseCase) -> dict[str, Any]:
     """Coordination and supervision (督办)."""
     case, _params = _open_step(ctx, cmd.ref)
@@ -303,21 +352,38 @@ def rule_parameters(rule: Rule[Any, Any, Any], parameters: dict[str, Any]) -> An
 
 def case_counts(ctx: Context, community: str, town: str, problem_type: str) -> CaseCounts:
     """The counts ``warning.suggest@1`` reads, as the ledger holds them at the command's time."""
+    return counted_cases(ctx, community, town, problem_type)[0]
+
+
+def counted_cases(ctx: Context, community: str, town: str,
+                  problem_type: str) -> tuple[CaseCounts, list[str]]:
+    """The counts ``warning.suggest@1`` reads, and the events behind them (``KIND:KEY@VERSION``:
+    each open case's receipt and, when it is overdue or reopened, the event that put it in its
+    state; each duty failure counted), so an auditor sees who entered every input."""
     day = local_day(ctx.at).isoformat()
     open_, overdue, reopened = 0, 0, 0
+    refs: list[str] = []
     problems = ctx.find(ProblemFile, community)
     for ref in problems.refs_of(problem_type) if problems else []:
         case = ctx.find(Case, ref)
         if case is None or case.status not in OPEN_STATES:
             continue
         open_ += 1
-        overdue += 1 if case.due is not None and case.due < day else 0
+        refs.append(f"case:{ref}@1")
+        late = case.due is not None and case.due < day
+        overdue += 1 if late else 0
         reopened += 1 if case.reopens else 0
+        if (late or case.reopens) and case.step_event != f"case:{ref}@1":
+            refs.append(case.step_event)
     duties = ctx.find(ResponsibilityList, town)
-    failures = duties.failures_in(community, problem_type, local_day(ctx.at).year) if duties else 0
-    return CaseCounts.model_validate({
+    year = local_day(ctx.at).year
+    failures = duties.failures_in(community, problem_type, year) if duties else 0
+    if duties:
+        refs += duties.failure_events(community, problem_type, year)
+    counts = CaseCounts.model_validate({
         "community": community, "problem_type": problem_type, "open_cases": open_,
         "overdue_cases": overdue, "reopened_cases": reopened, "duty_failures": failures})
+    return counts, refs
 
 
 def _decide(ctx: Context, cmd: WarningCommand, action: str, level: str) -> dict[str, Any]:
@@ -331,14 +397,15 @@ def _decide(ctx: Context, cmd: WarningCommand, action: str, level: str) -> dict[
                                    problem_type=cmd.problem_type, envelope=ctx.envelope)
     warning.check_decision(action, level, cmd.reason, list(cmd.evidence))
     suggest = get_rule(SUGGEST_RULE)
-    counts = case_counts(ctx, community.code, community.town, cmd.problem_type)
+    counts, input_events = counted_cases(ctx, community.code, community.town,
+                                         cmd.problem_type)
     suggestion: Evaluation = suggest.evaluate(counts, rule_parameters(suggest, town.parameters))
     measures_rule = get_rule(MEASURES_RULE)
     measures: Evaluation = measures_rule.evaluate(
         MeasuresInputs.model_validate({"level": level}), rule_parameters(measures_rule, town.parameters))
     warning.decide(action, level, cmd.reason, list(cmd.evidence),
-                   suggestion.model_dump(mode="json"), measures.model_dump(mode="json"),
-                   ctx.at, ctx.envelope)
+                   {**suggestion.model_dump(mode="json"), "input_events": input_events},
+                   measures.model_dump(mode="json"), ctx.at, ctx.envelope)
     ctx.add(warning)
     return {"warning": key, "level": warning.level,
             "suggested": suggestion.decision["level"],

@@ -15,6 +15,7 @@ from ledger.aggregates.meeting import (
     check_body,
     parse_item_ref,
 )
+from ledger.authority import matrix
 from ledger.commands import Command
 from ledger.commands.deliberation import (
     AdoptResolution,
@@ -33,7 +34,12 @@ from ledger.commands.deliberation import (
     ReportProgress,
     RouteMatter,
 )
-from ledger.errors import CommandValidationError, PostNotHeldError, RuleViolationError
+from ledger.errors import (
+    AuthorityError,
+    CommandValidationError,
+    PostNotHeldError,
+    RuleViolationError,
+)
 from ledger.handlers import Context, handles
 from ledger.posts import parse_post
 from ledger.rules import RuleError, get_rule, parse_overrides
@@ -204,10 +210,33 @@ def progress(ctx: Context, cmd: ReportProgress) -> dict[str, Any]:
     return {"item": cmd.item}
 
 
+def check_responsible(ctx: Context, meeting: Meeting, item: dict[str, Any], ref: str) -> None:
+    """Under the matrix restriction ``responsible_body_or_convenor``: raise
+    :class:`AuthorityError` unless the acting post belongs to the item's responsible body, or
+    the actor convened the meeting in that post."""
+    cmd = ctx.command
+    entry = matrix().entry_for(cmd.authority_key())
+    if entry is None or "responsible_body_or_convenor" not in entry.restrictions():
+        return
+    post = parse_post(cmd.post or "")
+    convenor = meeting.convened_by
+    if convenor.get("person") == cmd.actor and convenor.get("post") == post.name:
+        return
+    if post.body == item["body"]:
+        return
+    body = item["body"] + (f"@{item['community']}" if item.get("community") else "")
+    raise AuthorityError(
+        f"{post.name} may not complete {ref}: its responsible body is {body}; only that "
+        f"body's posts, or the meeting's convenor ({convenor.get('person')} in "
+        f"{convenor.get('post')}), complete it (authority matrix {matrix().version}, "
+        "restriction responsible_body_or_convenor)")
+
+
 @handles(CompleteItem)
 def complete(ctx: Context, cmd: CompleteItem) -> dict[str, Any]:
-    """Record an item as done, once."""
+    """Record an item as done, once: by the responsible body or the meeting's convenor."""
     meeting, resolution, number = _item_command(ctx, cmd, cmd.item)
+    check_responsible(ctx, meeting, meeting.item(resolution, number), cmd.item)
     late = meeting.complete(resolution, number, cmd.evidence, ctx.at, ctx.envelope)
     ctx.add(meeting)
     return {"item": cmd.item, "late": late}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from ledger.aggregates.appraisal_year import AppraisalYear
 from ledger.aggregates.community import Community
 from ledger.aggregates.owners_committee import (
     ROLE_POSTS,
@@ -20,6 +21,7 @@ from ledger.aggregates.property_firm import ContractStateError, FirmNotFoundErro
 from ledger.commands.owners import (
     AdoptRules,
     AwardTender,
+    ContestTermination,
     EndTerm,
     FormPreparatoryGroup,
     LaunchTender,
@@ -37,7 +39,7 @@ from ledger.commands.owners import (
     TerminateContract,
 )
 from ledger.commands.roster import AppointPost
-from ledger.config import localize
+from ledger.config import localize, now
 from ledger.errors import AlreadyExistsError, ElectionRequiredError, PostNotHeldError
 from ledger.handlers import Context, handles
 from ledger.handlers.roster import ELECTION_CHECKS
@@ -279,24 +281,27 @@ def launch_tender(ctx: Context, cmd: LaunchTender) -> dict[str, Any]:
 
 @handles(SubmitBid)
 def bid(ctx: Context, cmd: SubmitBid) -> dict[str, Any]:
-    """Record a bid; a firm with a bidding ban is refused, the ban cited."""
+    """Record a bid between the tender's launch and closing; a firm with a bidding ban, in
+    force at the bid's date or already recorded when the bid is recorded, is refused, the ban
+    cited."""
     oc = oc_of(ctx, cmd.oc)
     firm = firm_of(ctx, cmd.firm)
     ctx.authorize(town=oc.town, community=oc.community)
-    firm.check_may_bid(ctx.at)
-    oc.receive_bid(cmd.tender, firm.code, cmd.annual_fee, ctx.envelope)
+    firm.check_may_bid(ctx.at, now())
+    oc.receive_bid(cmd.tender, firm.code, cmd.annual_fee, ctx.at, ctx.envelope)
     ctx.add(oc)
     return {"oc": oc.code, "tender": cmd.tender, "firm": firm.code}
 
 
 @handles(AwardTender)
 def award(ctx: Context, cmd: AwardTender) -> dict[str, Any]:
-    """Award a tender to a bidder (not to a firm banned since it bid)."""
+    """Award a tender, after it closed, to a bidder (not to a firm banned since it bid, nor
+    to one whose ban was recorded before the award is)."""
     oc = oc_of(ctx, cmd.oc)
     firm = firm_of(ctx, cmd.firm)
     ctx.authorize(town=oc.town, community=oc.community)
-    firm.check_may_bid(ctx.at)
-    oc.award(cmd.tender, firm.code, cmd.decision, ctx.envelope)
+    firm.check_may_bid(ctx.at, now())
+    oc.award(cmd.tender, firm.code, cmd.decision, ctx.at, ctx.envelope)
     ctx.add(oc)
     return {"oc": oc.code, "tender": cmd.tender, "firm": firm.code}
 
@@ -323,16 +328,17 @@ def sign(ctx: Context, cmd: SignContract) -> dict[str, Any]:
                 f"{community.code} is still served under a contract: {term['person']} "
                 f"({term['person_name']}) is its property-firm manager since "
                 f"{term['effective_from']}; terminate that contract first (contract terminate)")
-    oc.conclude(cmd.tender, firm.code, cmd.contract, ctx.envelope)
+    oc.conclude(cmd.tender, firm.code, cmd.contract, ctx.at, ctx.envelope)
     firm.sign_contract(cmd.contract, community.code, oc.code, cmd.tender, start, end_at,
-                       cmd.annual_fee, cmd.manager, cmd.manager_name, ctx.envelope)
+                       cmd.annual_fee, cmd.manager, cmd.manager_name, ctx.envelope,
+                       recorded=now())
     community.appoint(post, cmd.manager, cmd.manager_name, start,
                       {**ctx.envelope, "contract": cmd.contract, "firm": firm.code})
     ctx.add(oc, firm, community)
     return {"contract": cmd.contract, "firm": firm.code, "community": community.code}
 
 
-def _contract_in(ctx: Context, cmd: RenewContract | TerminateContract,
+def _contract_in(ctx: Context, cmd: RenewContract | TerminateContract | ContestTermination,
                  ) -> tuple[OwnersCommittee, PropertyFirm, dict[str, Any]]:
     oc = oc_of(ctx, cmd.oc)
     firm = firm_of(ctx, cmd.firm)
@@ -371,6 +377,7 @@ def terminate(ctx: Context, cmd: TerminateContract) -> dict[str, Any]:
                 f"{ctx.at.isoformat()}; name the counsel who guided the termination")
     firm.terminate_contract(cmd.contract, effective, cmd.kind, cmd.reason, cmd.decision,
                             cmd.legal_counsel, ctx.envelope)
+    terminated_event = f"{firm.code}@{firm.version}"  # the ContractTerminated event
     if cmd.kind == "dismissal":
         # The ban runs from the assembly's decision (or the end of service, if earlier).
         firm.dismiss_for_non_performance(cmd.contract, cmd.reason, cmd.decision or "",
@@ -386,4 +393,55 @@ def terminate(ctx: Context, cmd: TerminateContract) -> dict[str, Any]:
     out: dict[str, Any] = {"contract": cmd.contract, "kind": cmd.kind}
     if cmd.kind == "dismissal":
         out["ban"] = firm.bans[-1]["ban"]
+    completed = _complete_follow_ups(ctx, firm, cmd.contract, cmd.kind, effective,
+                                     terminated_event)
+    if completed:
+        out["follow_ups"] = completed
     return out
+
+
+def _elimination_years(ctx: Context, firm: PropertyFirm) -> list[AppraisalYear]:
+    """The appraisal years whose elimination of *firm* stands (their follow-up tasks)."""
+    out = []
+    for year in sorted({e["year"] for e in firm.eliminations if not e.get("withdrawn")}):
+        found = ctx.find(AppraisalYear, f"{firm.town}/{year}")
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def _complete_follow_ups(ctx: Context, firm: PropertyFirm, contract: str, kind: str,
+                         effective: datetime, event: str) -> list[dict[str, Any]]:
+    """The committee terminated *contract*: complete the elimination follow-up tasks that
+    named it, each linked to the ``ContractTerminated`` event of this command."""
+    termination = {"firm": firm.code, "contract": contract, "kind": kind,
+                   "effective": effective.isoformat(),
+                   "recorded_on": ctx.at.date().isoformat(),
+                   "event": event, "command_id": ctx.command.command_id}
+    done = []
+    for year in _elimination_years(ctx, firm):
+        for task, entry in year.open_follow_ups_for(firm.code, contract):
+            status = year.complete_follow_up(task, firm.code, entry, termination, ctx.envelope)
+            done.append({"appraisal": year.code, "task": task,
+                         "community": entry["community"], "status": status})
+            ctx.add(year)
+    return done
+
+
+@handles(ContestTermination)
+def contest_termination(ctx: Context, cmd: ContestTermination) -> dict[str, Any]:
+    """Record a contested termination, on the firm and on the follow-up tasks naming it."""
+    oc, firm, _contract = _contract_in(ctx, cmd)
+    ctx.authorize(town=oc.town, community=oc.community)
+    firm.contest_termination(cmd.contract, cmd.contested_by, cmd.grounds, cmd.document,
+                             ctx.envelope)
+    ctx.add(firm)
+    contest = {"by": cmd.contested_by, "grounds": cmd.grounds, "document": cmd.document,
+               "event": f"{firm.code}@{firm.version}", "command_id": cmd.command_id}
+    tasks = []
+    for year in _elimination_years(ctx, firm):
+        noted = year.note_contested(firm.code, cmd.contract, contest, ctx.envelope)
+        if noted:
+            ctx.add(year)
+            tasks += [f"{year.code}:{t}" for t in noted]
+    return {"contract": cmd.contract, "firm": firm.code, "follow_ups": tasks}

@@ -24,7 +24,7 @@ from ledger.errors import (
     ElectionRequiredError,
     TownNotFoundError,
 )
-from ledger.handlers import Context, handles
+from ledger.handlers import FUTURE_DAYS_PARAMETER, Context, handles
 from ledger.posts import PostName, parse_post, town_of_community
 
 #: Checks of the election an appointment to an owners'-committee post cites
@@ -83,10 +83,24 @@ def add_department(ctx: Context, cmd: AddDepartment) -> dict[str, Any]:
     return {"town": cmd.town, "department": cmd.code}
 
 
+#: Town parameters whose value must be a whole number of days, 0 or more.
+DAY_PARAMETERS = frozenset({FUTURE_DAYS_PARAMETER})
+
+
+def check_parameter(command: str, name: str, value: Any) -> None:
+    """Raise :class:`CommandValidationError` if a known parameter gets a value it cannot take."""
+    if name in DAY_PARAMETERS and (isinstance(value, bool) or not isinstance(value, int)
+                                   or value < 0):
+        raise CommandValidationError(
+            f"{command}: field 'value': {name} is a whole number of days, 0 or more; got "
+            f"{value!r}")
+
+
 @handles(SetParameter)
 def set_parameter(ctx: Context, cmd: SetParameter) -> dict[str, Any]:
-    """Set a town parameter."""
+    """Set a town parameter (a known parameter's value is checked first)."""
     town = ctx.town(cmd.town)
+    check_parameter(cmd.type, cmd.name, cmd.value)
     ctx.authorize(town=cmd.town)
     town.set_parameter(cmd.name, cmd.value, ctx.envelope)
     ctx.add(town)

@@ -26,6 +26,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -152,8 +153,10 @@ def key_id_for(algorithm: str, public_key_b64_text: str) -> str:
     return f"{algorithm}:{hashlib.sha256(raw).hexdigest()[:16]}"
 
 
+@lru_cache(maxsize=4096)
 def load_public_key(algorithm: str, public_key_b64_text: str) -> Ed25519PublicKey:
-    """The public key object of a registered key (raises ValueError if malformed)."""
+    """The public key object of a registered key (raises ValueError if malformed); kept, since
+    every command of its holder needs it."""
     if algorithm != "ed25519":
         raise ValueError(f"unsupported algorithm {algorithm!r}; supported: "
                          f"{', '.join(ALGORITHMS)}")
@@ -175,9 +178,20 @@ def verify_signature(public_key: Ed25519PublicKey, envelope: Envelope, sig: byte
     return True
 
 
+_KEY_IDS: dict[int, tuple[Ed25519PrivateKey, str]] = {}
+"""id(private key) -> (the key, its key id): signers sign many commands with one key."""
+
+
 def sign_command(private_key: Ed25519PrivateKey, payload: bytes,
                  payload_type: str = PAYLOAD_TYPE) -> Envelope:
     """A DSSE envelope of *payload* signed by *private_key* (keyid: its key id)."""
-    kid = key_id_for("ed25519", public_key_b64(private_key.public_key()))
+    known = _KEY_IDS.get(id(private_key))
+    if known is not None and known[0] is private_key:
+        kid = known[1]
+    else:
+        kid = key_id_for("ed25519", public_key_b64(private_key.public_key()))
+        if len(_KEY_IDS) > 1024:
+            _KEY_IDS.clear()
+        _KEY_IDS[id(private_key)] = (private_key, kid)
     sig = private_key.sign(pae(payload_type, payload))
     return Envelope(payload_type, payload, ((kid, sig),))

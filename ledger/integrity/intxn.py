@@ -149,8 +149,16 @@ class TxnSealer:
 
     # ------------------------------------------------------------------ transaction
     def begin(self, cursor: Any, head: int | None) -> None:
-        """Check the tree against the log's head; pick up an earlier release's unsealed tail."""
-        size, last_nid = self.tree_head(cursor)
+        """Check the tree against the log's head; pick up an earlier release's unsealed tail.
+
+        When the log's head is the event this process last gave a leaf (nobody wrote since),
+        the tree's head is the one kept in memory: no query."""
+        tree = self._tree
+        if (tree is not None and head is not None and head == self._tree_nid
+                and self._identity is not None and self._fork_checked):
+            size, last_nid = tree.size, self._tree_nid
+        else:
+            size, last_nid = self.tree_head(cursor)
         self._size, self._last_nid = size, last_nid
         self._backlog, self._backlog_commands = [], []
         if self._identity is None:

@@ -155,6 +155,10 @@ def _when(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+_SYSTEM = b'"signature":{"unsigned":"system"}'
+_SYSTEM_ACTOR = b'"envelope":{"actor":"system:'
+_UNSIGNED = b'"signature":{"unsigned":"allowed"}'
+
 Found = Callable[[int, str, str], None]
 """``found(notification id, kind, detail)``."""
 
@@ -167,14 +171,17 @@ def check_signatures(conn: Connection, table: str,
                      require_signed: bool = False,
                      position_of: Callable[[int], int | None] | None = None,
                      workers: int = 1, url: str | None = None, chunk: int = 25_000,
-                     parallel_min: int = PARALLEL_MIN) -> SignatureStats:
+                     parallel_min: int = PARALLEL_MIN,
+                     plain_keys: dict[str, dict[str, tuple[Any, ...]]] | None = None,
+                     ) -> SignatureStats:
     """Run the pass over the events table *table*; report each problem with
     ``found(position, kind, detail)`` (*position_of* maps a notification id to its leaf
     position; default id - 1). With *workers* > 1 and the database *url*, ranges of *chunk*
     events are checked in that many worker processes (each verification costs about 0.1 ms
-    of one core: the pass is bound by Ed25519)."""
+    of one core: the pass is bound by Ed25519). *plain_keys* is the key history when it was
+    read already (:func:`plain_key_history`, e.g. in a worker beside ``verify``'s leaves)."""
     pos: Callable[[int], int | None] = position_of or (lambda nid: nid - 1)
-    keys = _key_history(conn, table)
+    keys = _key_history(conn, table) if plain_keys is None else _keys_of(plain_keys)
     era = _era_start(conn, table)
     top = conn.exec_driver_sql(f"SELECT max(id) FROM {table}").scalar() or 0
     if workers <= 1 or url is None or int(top) < parallel_min:
@@ -207,18 +214,32 @@ def _plain_keys(keys: dict[str, dict[str, _Key]]) -> dict[str, dict[str, tuple[A
             for person, history in keys.items()}
 
 
-def _scan_range(url: str, table: str, plain: dict[str, dict[str, tuple[Any, ...]]], lo: int,
-                hi: int, require_signed: bool, era: int | None,
-                ) -> tuple[SignatureStats, list[tuple[int, str, str]]]:
-    """In a worker process: the pass over ids in (lo, hi]."""
-    from ledger.integrity.verifier import _worker_engine
-
+def _keys_of(plain: dict[str, dict[str, tuple[Any, ...]]]) -> dict[str, dict[str, _Key]]:
     keys: dict[str, dict[str, _Key]] = {}
     for person, history in plain.items():
         for kid, (alg, public, valid_from, registered, revoked_from) in history.items():
             key = _Key(alg, dsse.load_public_key(alg, public), valid_from, registered)
             key.revoked_from = revoked_from
             keys.setdefault(person, {})[kid] = key
+    return keys
+
+
+def plain_key_history(url: str, table: str) -> dict[str, dict[str, tuple[Any, ...]]]:
+    """In a worker process: the key history (a scan of the whole log's topics), as plain
+    data."""
+    from ledger.integrity.verifier import _worker_engine
+
+    with _worker_engine(url).connect() as conn:
+        return _plain_keys(_key_history(conn, table))
+
+
+def _scan_range(url: str, table: str, plain: dict[str, dict[str, tuple[Any, ...]]], lo: int,
+                hi: int, require_signed: bool, era: int | None,
+                ) -> tuple[SignatureStats, list[tuple[int, str, str]]]:
+    """In a worker process: the pass over ids in (lo, hi]."""
+    from ledger.integrity.verifier import _worker_engine
+
+    keys = _keys_of(plain)
     problems: list[tuple[int, str, str]] = []
     with _worker_engine(url).connect() as conn:
         stats = _scan(conn, table, keys, lambda nid, kind, detail: problems.append(
@@ -234,7 +255,8 @@ def _era_start(conn: Connection, table: str) -> int | None:
         where = "position(convert_to('\"signature\":', 'UTF8') in state) > 0"
     else:
         where = "instr(state, CAST('\"signature\":' AS BLOB)) > 0"
-    value = conn.exec_driver_sql(f"SELECT min(id) FROM {table} WHERE {where}").scalar()
+    value = conn.exec_driver_sql(
+        f"SELECT id FROM {table} WHERE {where} ORDER BY id LIMIT 1").scalar()
     return None if value is None else int(value)
 
 
@@ -244,10 +266,33 @@ def _scan(conn: Connection, table: str, keys: dict[str, dict[str, _Key]], found:
     """The pass over the events with *lo* < id <= *hi*."""
     stats = SignatureStats()
     done: dict[str, tuple[str, str, bool] | None] = {}  # command id -> (key id, sig, erased)
+    # Without any registered key, an unsigned event needs no decoding: nobody could have
+    # signed it; nor does a system event. Both only when the state has exactly one envelope
+    # and one signature member (a JSON key's bytes cannot occur inside a string value, and a
+    # duplicated key, which a decoder would resolve to its last value, is decoded instead).
+    unread = not keys and not require_signed
     for page in _events(conn, table, lo, hi):
         decoded = []
         wanted: list[str] = []
         for nid, _oid, topic, state in page:
+            plain = state.count(b'"envelope":') == 1 and state.count(b'"signature":') == 1
+            if plain and _SYSTEM in state and _SYSTEM_ACTOR in state:
+                stats.system += 1
+                continue
+            if plain and unread and _UNSIGNED in state:
+                stats.unsigned += 1
+                if len(stats.unsigned_positions) < 5:
+                    stats.unsigned_positions.append(nid)
+                continue
+            if b'"signature":' not in state:  # no member: not worth decoding
+                if era is not None and nid > era:
+                    found(nid, "signature_missing", f"event at log position {nid} "
+                          f"({topic.partition(':')[2]}) has no signature member, though every "
+                          f"event from position {era} on is written with one: it was written "
+                          "outside the ledger's write path")
+                else:
+                    stats.earlier += 1
+                continue
             try:
                 data = orjson.loads(state)
             except orjson.JSONDecodeError:

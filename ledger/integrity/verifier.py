@@ -676,6 +676,7 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
                 yield leaves
 
         gaps: Future[list[int]] | None = None
+        key_history: Future[Any] | None = None
 
         def parallel(size: int, n: int) -> Iterator[list[bytes]]:
             """The leaves at positions [0, size) checked by *n* worker processes, a chunk
@@ -691,8 +692,12 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
                     for lo, hi in itertools.islice(ranges, 1):
                         window.append((lo, hi, pool.submit(_chunk_leaves, url, events, lo, hi)))
 
-                nonlocal gaps  # the command-log check runs beside the leaves
+                nonlocal gaps, key_history  # these run beside the leaves
                 gaps = pool.submit(_command_gaps_of, url, events)
+                if signatures:
+                    from ledger.integrity.sigcheck import plain_key_history
+
+                    key_history = pool.submit(plain_key_history, url, events)
                 for _ in range(2 * n):
                     submit()
                 while window:
@@ -709,6 +714,8 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
                     else:
                         yield from serial(lo, hi)
                 gaps.result()  # before the pool closes
+                if key_history is not None:
+                    key_history.result()
 
         # The sizes where the pending leaves must be folded in (a checkpoint's root is needed).
         stops = sorted(s for s in targets if s > 0)
@@ -820,7 +827,8 @@ def verify(ledger: GovernanceLedger, checkpoint_note: str | None = None, *,
                 conn, events, lambda p, kind, detail: found(Finding(p, kind, detail)),
                 require_signed=require_signed, position_of=position_of,
                 workers=min(os.cpu_count() or 1, 4) if workers is None else workers,
-                url=ledger.engine.url.render_as_string(hide_password=False))
+                url=ledger.engine.url.render_as_string(hide_password=False),
+                plain_keys=None if key_history is None else key_history.result())
         # 6. The checkpoint the auditor kept.
         if retained is not None:
             _check_retained(out, retained, targets, stored_tree)

@@ -9,6 +9,7 @@ calculators of :mod:`ledger.indicators`.
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ from sqlalchemy import (
 )
 
 from ledger.aggregates.appraisal_year import AppraisalYear
+from ledger.aggregates.case import local_day
+from ledger.config import now
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
 from ledger.store import ID, metadata
@@ -146,8 +149,40 @@ follow_ups = Table(
     Column("status", String(16), nullable=False),
 )
 
+#: What happened to each follow-up task: a community's termination (completed, on time or
+#: late, linked to the termination event) or a contested termination. No event of these kinds
+#: existed before this table, so it needs no rebuild of earlier ledgers.
+follow_up_steps = Table(
+    "rm_appraisal_follow_up_steps", metadata,
+    Column("position", ID, primary_key=True),
+    Column("year_code", String(40), nullable=False, index=True),
+    Column("task", String(24), nullable=False),
+    Column("step", String(16), nullable=False),
+    Column("community", String(32)),
+    Column("contract", String(64), nullable=False),
+    Column("on_time", Boolean()),
+    Column("event", String(64), nullable=False),
+    Column("detail", Text(), nullable=False),
+    Column("occurred_at", String(40), nullable=False),
+)
+
+#: Runs, stale marks and cascades, in log order: a year is stale while its latest row is a
+#: stale mark (an earlier year rerun after it closed). Events of these kinds are new with this
+#: table, except ``Closed``, whose earlier rows are not needed: a year can only be stale after
+#: a ``MarkedStale``, and only a later ``Closed`` clears it.
+reruns = Table(
+    "rm_appraisal_reruns", metadata,
+    Column("position", ID, primary_key=True),
+    Column("year_code", String(40), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("because", String(40)),
+    Column("run", Integer(), nullable=False),
+    Column("detail", Text(), nullable=False),
+    Column("occurred_at", String(40), nullable=False),
+)
+
 TABLES = (years, firm_rows, oc_rows, party_rows, records, indicator_defs, indicator_values,
-          objections, follow_ups)
+          objections, follow_ups, follow_up_steps, reruns)
 
 
 def _dump(value: Any) -> str:
@@ -223,8 +258,25 @@ class AppraisalProjection(Projection):
                                            "survey": d["survey"],
                                            "satisfaction_by": env.get("actor")})
 
+    def _on_MarkedStale(self, conn: Connection, code: str, d: dict[str, Any],  # noqa: N802
+                        env: dict[str, Any], event: LoggedEvent) -> None:
+        self.buffer(reruns).insert({
+            "position": event.position, "year_code": code, "kind": "stale",
+            "because": d["because"], "run": d["run"], "detail": "{}",
+            "occurred_at": env.get("occurred_at", "")})
+
+    def _on_CascadeRerun(self, conn: Connection, code: str, d: dict[str, Any],  # noqa: N802
+                         env: dict[str, Any], event: LoggedEvent) -> None:
+        self.buffer(reruns).insert({
+            "position": event.position, "year_code": code, "kind": "cascade",
+            "because": d["trigger"], "run": d["run"], "detail": _dump(d["changed"]),
+            "occurred_at": env.get("occurred_at", "")})
+
     def _on_Closed(self, conn: Connection, code: str, d: dict[str, Any],  # noqa: N802
                    env: dict[str, Any], event: LoggedEvent) -> None:
+        self.buffer(reruns).insert({
+            "position": event.position, "year_code": code, "kind": "run", "because": None,
+            "run": d["run"], "detail": "{}", "occurred_at": env.get("occurred_at", "")})
         decision = d["evaluation"]["decision"]
         self.buffer(years).update((code,), {
             "status": "closed", "runs": d["run"], "closed_at": env.get("occurred_at"),
@@ -259,6 +311,25 @@ class AppraisalProjection(Projection):
             "year_code": code, "task": d["task"], "firm": d["firm"],
             "communities": _dump(d["communities"]), "legal_counsel": _dump(d["legal_counsel"]),
             "due": d["due"], "status": "open"})
+
+    def _on_FollowUpCompleted(self, conn: Connection, code: str,  # noqa: N802
+                              d: dict[str, Any], env: dict[str, Any],
+                              event: LoggedEvent) -> None:
+        self.buffer(follow_ups).update((code, d["task"]), {"status": d["status"]})
+        self.buffer(follow_up_steps).insert({
+            "position": event.position, "year_code": code, "task": d["task"],
+            "step": "completed", "community": d["community"], "contract": d["contract"],
+            "on_time": d["on_time"], "event": d["termination"]["event"],
+            "detail": _dump(d["termination"]), "occurred_at": env.get("occurred_at", "")})
+
+    def _on_FollowUpContested(self, conn: Connection, code: str,  # noqa: N802
+                              d: dict[str, Any], env: dict[str, Any],
+                              event: LoggedEvent) -> None:
+        self.buffer(follow_up_steps).insert({
+            "position": event.position, "year_code": code, "task": d["task"],
+            "step": "contested", "community": None, "contract": d["contract"],
+            "on_time": None, "event": d["contest"]["event"], "detail": _dump(d["contest"]),
+            "occurred_at": env.get("occurred_at", "")})
 
     def _on_FollowUpCancelled(self, conn: Connection, code: str,  # noqa: N802
                               d: dict[str, Any], env: dict[str, Any],
@@ -356,11 +427,32 @@ def _rows(conn: Connection, q: Any) -> list[dict[str, Any]]:
 
 
 def year_row(ledger: GovernanceLedger, key: str) -> dict[str, Any] | None:
-    """The appraisal year *key* as the read model holds it."""
+    """The appraisal year *key* as the read model holds it, with ``stale`` (``None``, or the
+    earlier year whose rerun after this year's last run may have changed its history)."""
     ledger.catch_up("appraisal")
     with ledger.engine.connect() as conn:
         rows = _rows(conn, select(years).where(years.c.code == key))
-    return rows[0] if rows else None
+        last = _rows(conn, select(reruns).where(reruns.c.year_code == key)
+                     .order_by(reruns.c.position.desc()).limit(1))
+    if not rows:
+        return None
+    row = rows[0]
+    row["stale"] = ({"because": last[0]["because"], "run": last[0]["run"],
+                     "at": last[0]["occurred_at"]}
+                    if last and last[0]["kind"] == "stale" else None)
+    return row
+
+
+def rerun_history(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
+    """Year *key*'s runs, stale marks and cascade reruns (with what changed), oldest first."""
+    ledger.catch_up("appraisal")
+    with ledger.engine.connect() as conn:
+        rows = _rows(conn, select(reruns).where(reruns.c.year_code == key)
+                     .order_by(reruns.c.position))
+    for r in rows:
+        r.pop("year_code")
+        r["detail"] = json.loads(r["detail"])
+    return rows
 
 
 def firm_table(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
@@ -431,7 +523,7 @@ def community_table(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
 def indicator_table(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
     """Every indicator of year *key* for every community of the town: entered values as
     recorded, ledger-measured values computed now from the read models."""
-    from ledger.indicators import INDICATOR_CALCULATORS, measure
+    from ledger.indicators import INDICATOR_CALCULATORS, formula, measure
     from ledger.projections.status import communities
 
     ledger.catch_up("appraisal")
@@ -448,6 +540,16 @@ def indicator_table(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
         comms = conn.execute(select(communities.c.code).where(communities.c.town == year[0])
                              .order_by(communities.c.code)).scalars().all()
     out = []
+    feeds: dict[str, tuple[str, str]] = {}
+    for d in defs:
+        calc = INDICATOR_CALCULATORS.get(d["measure"] or "")
+        if d["source"] == "ledger" and calc is not None:
+            params, version = formula(ledger, year[0], calc.code)
+            how = (f"indicator.{calc.code} ({version}): {_dump(params)}" if params
+                   else "fixed")
+            feeds[d["code"]] = (calc.events, how)
+        else:
+            feeds[d["code"]] = ("AppraisalYear.IndicatorValueRecorded (entered)", "entered")
     for c in comms:
         for d in defs:
             if d["source"] == "ledger" and d["measure"] in INDICATOR_CALCULATORS:
@@ -458,7 +560,9 @@ def indicator_table(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
                 value, note = (rec["value"], rec["note"]) if rec else (None, "")
             out.append({"community": c, "code": d["code"], "name_zh": d["name_zh"],
                         "name_en": d["name_en"], "unit": d["unit"], "weight": d["weight"],
-                        "source": d["source"], "value": value, "note": note})
+                        "source": d["source"], "measure": d["measure"],
+                        "events": feeds[d["code"]][0], "formula": feeds[d["code"]][1],
+                        "value": value, "note": note})
     return out
 
 
@@ -473,16 +577,30 @@ def objection_list(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
     return rows
 
 
-def follow_up_list(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
-    """Follow-up tasks of year *key* (committees to terminate eliminated firms' contracts)."""
+def follow_up_list(ledger: GovernanceLedger, key: str,
+                   as_of: date | None = None) -> list[dict[str, Any]]:
+    """Follow-up tasks of year *key* (committees to terminate eliminated firms' contracts),
+    each with what was done (``steps``: terminations, linked to their event, and contests),
+    and, for a task still open after its due date on *as_of* (default today), ``overdue``
+    and ``days_overdue``."""
     ledger.catch_up("appraisal")
+    day = as_of or local_day(now())
     with ledger.engine.connect() as conn:
         rows = _rows(conn, select(follow_ups).where(follow_ups.c.year_code == key)
                      .order_by(follow_ups.c.task))
+        steps = _rows(conn, select(follow_up_steps).where(follow_up_steps.c.year_code == key)
+                      .order_by(follow_up_steps.c.position))
     for r in rows:
         r.pop("year_code")
         r["communities"] = json.loads(r["communities"])
         r["legal_counsel"] = json.loads(r["legal_counsel"])
+        r["steps"] = [{**{k: v for k, v in st.items() if k not in ("year_code", "task")},
+                       "detail": json.loads(st["detail"])}
+                      for st in steps if st["task"] == r["task"]]
+        r["contested"] = any(st["step"] == "contested" for st in r["steps"])
+        late = r["status"] == "open" and r["due"] < day.isoformat()
+        r["overdue"] = late
+        r["days_overdue"] = (day - date.fromisoformat(r["due"])).days if late else 0
     return rows
 
 
@@ -496,3 +614,25 @@ def all_tables(ledger: GovernanceLedger) -> dict[str, list[dict[str, Any]]]:
             rows = _rows(conn, select(*cols).order_by(*table.primary_key.columns))
             out[table.name] = rows
     return out
+
+
+def district_report(ledger: GovernanceLedger, town: str = "ZQ",
+                    as_of: date | None = None) -> dict[str, Any]:
+    """What the town reports to the district housing bureau: firms banned town-wide (with the
+    report to the district credit platform), and every elimination follow-up task with its
+    state on *as_of* (default today), overdue tasks flagged."""
+    from ledger.projections.owners import blacklist
+
+    day = as_of or local_day(now())
+    ledger.catch_up("appraisal")
+    with ledger.engine.connect() as conn:
+        keys = [r[0] for r in conn.execute(select(years.c.code).where(years.c.town == town)
+                                           .order_by(years.c.year))]
+    tasks = []
+    for key in keys:
+        for row in follow_up_list(ledger, key, day):
+            tasks.append({"appraisal": key, **row})
+    bans = [b for b in blacklist(ledger) if b["town"] == town]
+    return {"town": town, "as_of": day.isoformat(), "bans": bans, "follow_ups": tasks,
+            "overdue_follow_ups": sum(1 for t in tasks if t["overdue"]),
+            "contested_follow_ups": sum(1 for t in tasks if t["contested"])}

@@ -210,7 +210,8 @@ class CasesProjection(Projection):
         "Received", "Accepted", "Rejected", "Assessed", "Dispatched", "Acknowledged",
         "Returned", "JointPlanDrawnUp", "Inspected", "RectificationPlanned", "FeedbackReported",
         "Verified", "Closed", "CalledBack", "Reopened", "MergedInto", "DuplicateMerged",
-        "Supervised", "DocumentFiled")} | {"ProblemFile.Opened", "ProblemFile.DocumentFiled"})
+        "Supervised", "DocumentFiled", "Escalated")} | {"ProblemFile.Opened",
+                                                       "ProblemFile.DocumentFiled"})
 
     def apply(self, conn: Connection, event: LoggedEvent) -> None:
         agg, _, kind = event.type.partition(".")
@@ -491,10 +492,15 @@ def case_board(ledger: GovernanceLedger, *, community: str | None = None,
     if status:
         q = q.where(case_intervals.c.status == status)
     rows = []
+    from ledger.projections.supervision import levels
+
+    escalated = levels(ledger, "case", at_utc)
     with ledger.engine.connect() as conn:
         for r in conn.execute(q).all():
             row = dict(r._mapping)
             row["departments"] = json.loads(row["departments"])
+            row["escalation"] = escalated.get((row["ref"], f"{row['status']}@{row['since']}"),
+                                              "none")
             late = (row["status"] not in FINISHED and row["due"] is not None
                     and row["due"] < day)
             row["overdue"] = late
@@ -536,6 +542,9 @@ def warning_board(ledger: GovernanceLedger, *, level: str | None = None,
     if community:
         q = q.where(warning_levels.c.community == community)
     out = []
+    from ledger.projections.supervision import levels
+
+    escalated = levels(ledger, "measure", at_utc)
     with ledger.engine.connect() as conn:
         for r in conn.execute(q).all():
             row = dict(r._mapping)
@@ -561,6 +570,8 @@ def warning_board(ledger: GovernanceLedger, *, level: str | None = None,
                     "last_done": last["occurred_at"] if last else None,
                     "outcome": last["outcome"] if last else None,
                     "third_party": last["third_party"] if last else None,
+                    "escalation": escalated.get((row["key"], f"{m['measure_id']}@{due}"),
+                                                "none"),
                 })
             out.append({
                 "key": row["key"], "community": row["community"],

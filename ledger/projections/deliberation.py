@@ -8,7 +8,7 @@ stood then (an item done later was still overdue then).
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -25,11 +25,11 @@ from sqlalchemy import (
     select,
 )
 
-from ledger.config import now
+from ledger.config import ledger_tz, now
 from ledger.eventlog import LoggedEvent
 from ledger.projections import Projection, projection
 from ledger.projections.sql import KEY
-from ledger.projections.status import communities
+from ledger.projections.status import communities, utc_key
 from ledger.store import ID, metadata
 
 if TYPE_CHECKING:
@@ -358,8 +358,13 @@ def resolution_items(ledger: GovernanceLedger, *, community: str | None = None,
             select(progress.c.item, func.count(), func.max(progress.c.reported_on))
             .where(progress.c.reported_on <= day).group_by(progress.c.item)).all()
     by_item = {n[0]: (int(n[1]), n[2]) for n in notes}
+    from ledger.projections.supervision import levels
+
+    escalated = levels(ledger, "resolution_item",
+                       utc_key(datetime.combine(when, time(23, 59, 59), tzinfo=ledger_tz())))
     out = []
     for r in rows:
+        r["escalation"] = escalated.get((r["ref"], r["ref"]), "none")
         r["state"] = item_state(r, when)
         if r["completed_on"] is not None and r["completed_on"] > day:
             r["completed_on"] = r["evidence"] = r["completed_by"] = r["completed_post"] = None

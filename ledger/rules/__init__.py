@@ -33,10 +33,12 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Field,
     JsonValue,
     ValidationError,
+    WithJsonSchema,
 )
+
+from ledger.decimals import json_schema, make_parser
 
 __all__ = [
     "RULES",
@@ -63,6 +65,7 @@ __all__ = [
     "register",
     "reproduce",
     "routing",
+    "supervision",
     "warning",
 ]
 
@@ -109,29 +112,36 @@ class RuleModel(BaseModel):
     )
 
 
-def _refuse_float(value: object) -> object:
-    if isinstance(value, float):
-        msg = "give an exact decimal (a string such as '59.99', an int or a Decimal), not a float"
-        raise ValueError(msg)
-    return value
-
-
 def _two_places(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"))
 
 
+_parse_score = make_parser(minimum=Decimal(0), maximum=Decimal(100), places=2, what="scores",
+                           trailing_zeros=True)
+_parse_percentage = make_parser(minimum=Decimal(0), maximum=Decimal(100), places=2,
+                                what="percentages", trailing_zeros=True)
+_SCORE_SCHEMA = json_schema(minimum=Decimal(0), maximum=Decimal(100), places=2,
+                            trailing_zeros=True,
+                            description="A score from 0 to 100: decimal text with at most two "
+                            "places (\"59.99\") or an integer; no floats, no exponent form")
+_PERCENTAGE_SCHEMA = json_schema(minimum=Decimal(0), maximum=Decimal(100), places=2,
+                                 trailing_zeros=True,
+                                 description="A percentage from 0 to 100 (50 means 50 %): "
+                                 "decimal text with at most two places or an integer; no "
+                                 "floats, no exponent form")
+
 Score = Annotated[
     Decimal,
-    BeforeValidator(_refuse_float),
-    Field(ge=0, le=100, max_digits=5, decimal_places=2),
+    BeforeValidator(_parse_score),
+    WithJsonSchema(_SCORE_SCHEMA),
     AfterValidator(_two_places),
 ]
 """A score from 0 to 100 with at most two decimals, kept exact and normalised to two places."""
 
 Percentage = Annotated[
     Decimal,
-    BeforeValidator(_refuse_float),
-    Field(ge=0, le=100, max_digits=5, decimal_places=2),
+    BeforeValidator(_parse_percentage),
+    WithJsonSchema(_PERCENTAGE_SCHEMA),
     AfterValidator(_two_places),
 ]
 """A percentage from 0 to 100, at most two decimals (50 means 50 %), normalised to two places."""
@@ -414,4 +424,4 @@ def _describe_error(item: Any) -> str:
 
 # Rule modules register themselves on import; importing them here fills RULES for every user of
 # ``ledger.rules``. They import the names above, so these imports must come last.
-from . import firm, routing, warning  # noqa: E402
+from . import firm, routing, supervision, warning  # noqa: E402

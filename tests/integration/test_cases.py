@@ -236,13 +236,18 @@ def test_a_dissatisfied_callback_reopens_the_case(ledger: GovernanceLedger) -> N
     assert ledger.history("ZQ-2025-000008")[-1].data["status"] == "assessed"
 
 
-def test_a_satisfied_callback_cannot_be_reopened(ledger: GovernanceLedger) -> None:
+def test_a_case_is_reopened_when_the_problem_returns_even_after_a_satisfied_callback(
+        ledger: GovernanceLedger) -> None:
     world(ledger)
     single_to_closed(ledger, "ZQ-2025-000009")
     run(ledger, "case.callback", PEACE_STAFF, "2025-03-05", ref="ZQ-2025-000009",
         satisfied=True)
-    _refused(ledger, Exception, "callback was satisfied", "case.reopen", PEACE, "2025-03-06",
-             ref="ZQ-2025-000009", reason="复查")
+    # The problem returns a month later: the same case starts its second cycle.
+    result = run(ledger, "case.reopen", PEACE, "2025-04-06", ref="ZQ-2025-000009",
+                 reason="违建复发")
+    assert result.detail["status"] == "reopened"
+    reopened = ledger.history("ZQ-2025-000009")[-1]
+    assert reopened.type == "Case.Reopened" and reopened.data["reason"] == "违建复发"
 
 
 def test_duplicate_reports_merge_into_one_case(ledger: GovernanceLedger) -> None:

@@ -129,11 +129,13 @@ def test_a_resolutions_full_story_is_told_by_the_history_of_its_meeting(
     assert detail["items"] == [f"{MARCH}/R1/1", f"{MARCH}/R1/2"]
     # The secretary closes the meeting with its minutes.
     close(ledger)
-    # The RC director reports progress on item 2 and completes it; the firm's item follows.
+    # The RC director reports progress on item 2 and completes it; the firm's item follows,
+    # recorded by the secretary who convened the meeting (the RC director may not complete
+    # another body's item).
     ledger.execute({"type": "resolution.progress", **DIRECTOR, "item": f"{MARCH}/R1/2",
                     "note": "公告已拟好", "occurred_at": "2025-03-10"})
     complete(ledger, f"{MARCH}/R1/2", "2025-03-20")
-    complete(ledger, f"{MARCH}/R1/1", "2025-04-28")
+    complete(ledger, f"{MARCH}/R1/1", "2025-04-28", by=SECRETARY)
 
     story = [(e.type, e.envelope["actor"], e.envelope["post"], e.envelope["occurred_at"][:10])
              for e in ledger.history(MARCH)]
@@ -145,7 +147,7 @@ def test_a_resolutions_full_story_is_told_by_the_history_of_its_meeting(
         ("Meeting.ItemProgressReported", "P-0102", "residents_committee.director@ZQ-001",
          "2025-03-10"),
         ("Meeting.ItemCompleted", "P-0102", "residents_committee.director@ZQ-001", "2025-03-20"),
-        ("Meeting.ItemCompleted", "P-0102", "residents_committee.director@ZQ-001", "2025-04-28"),
+        ("Meeting.ItemCompleted", "P-0101", "party_org.secretary@ZQ-001", "2025-04-28"),
     ]
     events = {e.type: e for e in ledger.history(MARCH)}
     attendees = events["Meeting.AttendanceRecorded"].data["attendees"]
@@ -189,8 +191,8 @@ def test_the_overdue_list_as_of_a_past_date_differs_correctly_from_todays(
         {"body": "residents_committee", "task": "B 张贴公告", "due": "2025-03-31"},  # never done
         {"body": "owners_committee", "task": "C 业主征询", "due": "2025-06-30"},     # done on time
     ])
-    complete(ledger, f"{MARCH}/R1/1", "2025-05-10")
-    complete(ledger, f"{MARCH}/R1/3", "2025-06-20")
+    complete(ledger, f"{MARCH}/R1/1", "2025-05-10", by=SECRETARY)
+    complete(ledger, f"{MARCH}/R1/3", "2025-06-20", by=SECRETARY)
     # A later meeting adopts D, never done; it did not exist on 2025-05-01.
     convene(ledger, "ZQ-001-M-2025-07", "2025-07-05T14:00")
     adopt(ledger, "ZQ-001-M-2025-07", "2025-07-05T15:00",
@@ -240,8 +242,9 @@ REFUSALS: list[tuple[str, Any, Any, type[LedgerError], str]] = [
     ("adopting a resolution before the meeting sits", _nothing,
      lambda led: adopt(led, when="2025-03-04T09:00"),
      MeetingNotOpenError, "is not convened until"),
-    ("completing an item twice", lambda led: complete(led, f"{MARCH}/R1/1", "2025-04-01"),
-     lambda led: complete(led, f"{MARCH}/R1/1", "2025-04-02"),
+    ("completing an item twice",
+     lambda led: complete(led, f"{MARCH}/R1/1", "2025-04-01", by=SECRETARY),
+     lambda led: complete(led, f"{MARCH}/R1/1", "2025-04-02", by=SECRETARY),
      ItemAlreadyCompletedError, "was completed on 2025-04-01"),
     ("a due date before the meeting", _nothing,
      lambda led: adopt(led, items_=[{"body": "property_firm", "task": "补划",
@@ -524,7 +527,7 @@ def test_a_community_whose_last_four_in_one_is_older_than_the_cadence_is_flagged
 def test_the_deliberation_read_model_rebuilds_to_identical_rows(
         ledger: GovernanceLedger) -> None:
     held_meeting(ledger)
-    complete(ledger, f"{MARCH}/R1/1", "2025-05-10")
+    complete(ledger, f"{MARCH}/R1/1", "2025-05-10", by=SECRETARY)
     close(ledger)
 
     def rows() -> list[Any]:

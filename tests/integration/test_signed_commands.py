@@ -171,8 +171,7 @@ def test_a_signature_by_another_persons_key_is_refused(town: GovernanceLedger,
 def test_refusals_record_no_personal_data(town: GovernanceLedger,
                                           official: Ed25519PrivateKey) -> None:
     bad = {**group_leader(1), "person_name": "13812345678"}
-    refused_unchanged(town, signed(official, {**bad, "post": "party_org.secretary@ZQ-002"}),
-                      "unknown_community")
+    refused_unchanged(town, signed(official, bad), "personal_data_in_text")
     row = refused(town, actor="P-0101")[-1]
     assert set(row) >= {"recorded_at", "actor", "type", "command_id", "code", "reason"}
     assert "13812345678" not in json.dumps(row, ensure_ascii=False)

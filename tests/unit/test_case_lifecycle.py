@@ -16,6 +16,7 @@ from ledger.aggregates.case import (
     CaseTransitionError,
     add_days,
     due_for,
+    transitions_for,
 )
 from ledger.aggregates.warning import CommunityWarning, WarningTransitionError
 from ledger.config import localize
@@ -47,8 +48,13 @@ def test_every_state_is_reachable_from_intake_through_the_table() -> None:
 
 def test_rejected_and_merged_cases_accept_no_further_command() -> None:
     assert not [key for key in TRANSITIONS if key[0] in ("rejected", "merged")]
-    assert {s for (s, c) in TRANSITIONS if c in ("callback", "reopen")} <= FINISHED | {
+    # With the callback after closing (the default), a callback or a reopen follows only a
+    # finished case; with the callback before closing, a callback follows verification.
+    after = transitions_for({})
+    assert {s for (s, c) in after if c in ("callback", "reopen")} <= FINISHED | {
         "closed", "called_back"}
+    before = transitions_for({"case.callback_step": "before_close"})
+    assert {s for (s, c) in before if c == "callback"} == {"verified"}
 
 
 def test_an_illegal_command_names_the_current_state_and_what_is_allowed() -> None:

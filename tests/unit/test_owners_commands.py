@@ -35,7 +35,11 @@ def test_amounts_are_read_as_exact_decimals(given: object, kept: str) -> None:
     ("1.005", "more than two decimal places"),
     ("-3", "negative"),
     ("NaN", "not a finite amount"),
-    ("1e15", "too large"),
+    ("1e15", "exponent form"),
+    ("1e9", "exponent form"),
+    ("1E+3", "exponent form"),
+    ("1000000000000000", "too large"),
+    (10 ** 15, "too large"),
     ("12,5", "not a decimal amount"),
 ])
 def test_amounts_that_could_lose_or_invent_precision_are_refused(given: object,

@@ -47,6 +47,7 @@ ALL_KEYS = {
     "matter.routing@1",
     "warning.suggest@1",
     "warning.measures@1",
+    "case.supervision@1",
 }
 
 EVERGREEN = AppraisalInputs(
@@ -157,7 +158,7 @@ def test_an_unknown_parameter_is_named_with_the_known_ones() -> None:
     ("override", "fragment"),
     [
         ("elimination.score_below=sixty", "bad value for elimination.score_below='sixty'"),
-        ("elimination.score_below=100.5", "less than or equal to 100"),
+        ("elimination.score_below=100.5", "at most 100"),
         ("elimination.score_below=59.999", "elimination.score_below"),
         ("bottom_three.size=0", "greater than or equal to 1"),
         ("elimination.consecutive_years=none", "consecutive_years='none'"),
