@@ -120,7 +120,57 @@ def unseal(conn: Connection, sealed: dict[str, str]) -> dict[str, Any] | None:
 
 
 def erase(ledger: GovernanceLedger, subject: str) -> dict[str, Any]:
-    """Destroy *subject*'s key; return what was erased (never the data itself)."""
+    """Destroy *subject*'s key; return what was erased (never the data itself).
+
+    After the key is gone, the old copies of it are removed from the database files
+    (:func:`purge`): SQLite overwrites the freed row with zeros (``secure_delete``) and
+    truncates its write-ahead log; PostgreSQL rewrites the key table and vacuums the signed
+    commands, so no dead row keeps the key or the blanked bytes."""
+    result = _erase_key(ledger, subject)
+    result["purged"] = purge(ledger)  # again for an erased subject: finishes a busy purge
+    return result
+
+
+def purge(ledger: GovernanceLedger) -> dict[str, Any]:
+    """Remove old copies of erased keys and blanked bytes from the database files.
+
+    SQLite: ``PRAGMA wal_checkpoint(TRUNCATE)`` (retried while readers hold the log, up to
+    about 10 s): the pages written since the last checkpoint, the key's earlier page images
+    among them, go to the database file, whose freed space ``secure_delete`` zeroed, and the
+    ``-wal`` file is cut to zero bytes. PostgreSQL: ``VACUUM FULL`` of the key table (a new
+    file without dead rows; small, so its exclusive lock is short) and ``VACUUM`` of the
+    signed commands (dead rows removed without blocking writers). What the server's own
+    write-ahead log and any backup still hold is in docs/reliability.md."""
+    import time
+
+    if ledger.engine.dialect.name == "sqlite":
+        if ledger.engine.url.database in (None, "", ":memory:"):
+            return {"wal": "none (in-memory database)"}
+        raw = ledger.engine.raw_connection()
+        try:
+            busy = 1
+            for _ in range(100):
+                busy, _log, _done = raw.driver_connection.execute(  # type: ignore[union-attr]
+                    "PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if busy == 0:
+                    break
+                time.sleep(0.1)
+        finally:
+            raw.close()
+        return {"wal": "truncated" if busy == 0 else "busy: readers held the log; run "
+                "'ledger erase-subject' again to finish"}
+    conn = ledger.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        conn.exec_driver_sql(f"VACUUM FULL {subject_keys.name}")
+        from ledger.store import signed_commands
+
+        conn.exec_driver_sql(f"VACUUM {signed_commands.name}")
+    finally:
+        conn.close()
+    return {"vacuumed": [subject_keys.name, "ledger_signed_commands"]}
+
+
+def _erase_key(ledger: GovernanceLedger, subject: str) -> dict[str, Any]:
     with ledger.engine.begin() as conn:
         row = conn.execute(select(subject_keys.c.erased_at)
                            .where(subject_keys.c.subject == subject)).first()

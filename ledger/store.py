@@ -136,6 +136,9 @@ def _tune_sqlite(engine: Engine, sync: str, *, wal: bool) -> None:
         if wal:
             cur.execute("PRAGMA journal_mode = WAL")
         cur.execute(f"PRAGMA synchronous = {sync}")
+        # Freed space is overwritten with zeros, so an erased personal-data key (or the
+        # signed bytes blanked with it) leaves no copy in the file (ledger.privacy.erase).
+        cur.execute("PRAGMA secure_delete = ON")
         cur.close()
 
     @event.listens_for(engine, "begin")

@@ -23,35 +23,97 @@ add_labels({
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind (loopback by default; the feed is read-only).")
+              help="Address to bind (loopback by default).")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
               help="TCP port.")
 @click.option("--heartbeat", default=15.0, show_default=True, type=click.FloatRange(0.1, 3600),
               help="Seconds between heartbeat comments on an idle event stream.")
+@click.option("--tokens-file", type=click.Path(dir_okay=False),
+              help="TOML file of scoped tokens ([tokens.ID] with secret, scopes, rate, and a "
+                   "hotline's intake identity); instead of LEDGER_FEED_TOKENS. See docs/feed.md.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False),
+              help="PEM certificate (chain) to serve HTTPS with; needs --tls-key. Adds HSTS.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False),
+              help="PEM private key of --tls-cert (owner-only file).")
+@click.option("--max-concurrent", default=1024, show_default=True,
+              type=click.IntRange(1, 100_000),
+              help="Requests in progress at once, open streams included; beyond it 503 with "
+                   "Retry-After.")
+@click.option("--rate-limit", default=100.0, show_default=True,
+              type=click.FloatRange(0.01, 1_000_000),
+              help="Requests a second per token (bursts of twice that); beyond it 429. A "
+                   "token's own 'rate' in --tokens-file overrides it.")
+@click.option("--request-timeout", default=10.0, show_default=True,
+              type=click.FloatRange(0.5, 300),
+              help="Seconds a client has to send a whole request (headers and body); a slower "
+                   "or incomplete one is dropped.")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="A browser origin (https://host) allowed to read the feed; repeat for "
+                   "more. Without it CORS is off.")
+@click.option("--stream-credential-ttl", default=300, show_default=True,
+              type=click.IntRange(10, 3600),
+              help="Default seconds a browser's stream credential "
+                   "(POST /events/stream-credentials) stays valid.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="One JSON line per request on stderr: route, status, duration, token id.")
+@click.option("--response-cache/--no-response-cache", default=True, show_default=True,
+              help="Serve a read route's answer again while the log's head, checkpoint and "
+                   "origin are unchanged, for at most 1 s.")
 @click.option("--supervise-every", type=click.FloatRange(1, 24 * 60), metavar="MINUTES",
               help="Also run automatic supervision (ledger supervise) every MINUTES, as "
                    "system:rules, on its own thread.")
 @click.option("--supervise-town", "supervise_towns", multiple=True, default=("ZQ",),
               show_default=True, help="Town the scheduler supervises; repeatable.")
-def serve(host: str, port: int, heartbeat: float, supervise_every: float | None,
+def serve(host: str, port: int, heartbeat: float, tokens_file: str | None,
+          tls_cert: str | None, tls_key: str | None, max_concurrent: int, rate_limit: float,
+          request_timeout: float, cors_origins: tuple[str, ...], stream_credential_ttl: int,
+          access_log: bool, response_cache: bool, supervise_every: float | None,
           supervise_towns: tuple[str, ...]) -> None:
-    """Serve the event feed and read-only queries over HTTP (OpenAPI at /docs).
+    """Serve the event feed, queries, signed commands and the hotline's Open311 intake over
+    HTTP (OpenAPI at /docs).
 
-    Set LEDGER_FEED_TOKENS (comma separated) to require "Authorization: Bearer <token>" on
-    every route. With --supervise-every, the server also escalates overdue work on a
-    schedule (each run idempotent; the same as `ledger supervise` from cron).
+    Tokens (LEDGER_FEED_TOKENS="ID:SECRET:SCOPE+SCOPE,…" or --tokens-file) give each caller
+    scopes; every route needs one. Startup says whether authentication is on; a blank or
+    malformed token list stops it. With --supervise-every, the server also escalates overdue
+    work on a schedule (each run idempotent; the same as `ledger supervise` from cron).
 
     \b
     Example:
       ledger --db sqlite:///zq.db serve --port 8080
+      LEDGER_FEED_TOKENS="credit:s3cret-credit-token:read:events" ledger serve
+      ledger serve --tokens-file tokens.toml --tls-cert cert.pem --tls-key key.pem
       ledger --db sqlite:///zq.db serve --supervise-every 60
-      curl 'http://127.0.0.1:8080/events?after=0&limit=10'
+      curl -H 'Authorization: Bearer s3cret-credit-token' 'http://127.0.0.1:8080/events?limit=10'
     """
     import uvicorn
 
+    from ledger.feed import tokens as feed_tokens
     from ledger.feed.app import create_app
+    from ledger.feed.guard import GuardedH11Protocol
 
-    app = create_app(state().ledger(), heartbeat=heartbeat)
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    try:
+        tokens = feed_tokens.configured(tokens_file, rate=rate_limit)
+    except feed_tokens.TokenConfigError as e:
+        raise click.ClickException(str(e)) from None
+    for t in tokens or []:
+        if t.legacy:
+            click.echo(f"warning: token {t.id} is a bare secret (the format before scopes): "
+                       "it has the admin scope; give it an id and scopes "
+                       "(ID:SECRET:SCOPE+SCOPE)", err=True)
+        if t.intake is not None:
+            from ledger.integrity.checkpoint import KeyFileError, load_private_key
+
+            try:
+                load_private_key(t.intake.key_file)
+            except KeyFileError as e:
+                raise click.ClickException(f"token {t.id}: intake key: {e}") from None
+    click.echo(feed_tokens.describe(tokens), err=True)
+    app = create_app(state().ledger(), tokens=tokens, heartbeat=heartbeat,
+                     max_concurrent=max_concurrent, hsts=bool(tls_cert), access_log=access_log,
+                     cors_origins=cors_origins, stream_credential_ttl=stream_credential_ttl,
+                     response_cache=response_cache)
     scheduler = None
     if supervise_every:
         from ledger.application import GovernanceLedger
@@ -62,11 +124,20 @@ def serve(host: str, port: int, heartbeat: float, supervise_every: float | None,
         scheduler.start()
         click.echo(f"supervising {', '.join(supervise_towns)} every {supervise_every:g} "
                    "min", err=True)
-    click.echo(f"serving {state().db_url} on http://{host}:{port} (docs: /docs)", err=True)
+    scheme = "https" if tls_cert else "http"
+    click.echo(f"serving {state().db_url} on {scheme}://{host}:{port} (docs: /docs; "
+               f"TLS {'on' if tls_cert else 'off'}; CORS "
+               f"{', '.join(cors_origins) if cors_origins else 'off'})", err=True)
+
+    class Protocol(GuardedH11Protocol):
+        pass
+
+    Protocol.request_timeout = request_timeout
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                    timeout_graceful_shutdown=2,
-                    h11_max_incomplete_event_size=1 << 20)
+                    timeout_graceful_shutdown=2, http=Protocol,
+                    timeout_keep_alive=5, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
+                    h11_max_incomplete_event_size=32 * 1024)
     finally:
         if scheduler is not None:
             scheduler.stop()

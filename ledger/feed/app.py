@@ -1,19 +1,21 @@
 """The feed's HTTP application: ``create_app(ledger_or_url)``.
 
-Routes: ``/health``, ``/events`` (pages), ``/events/stream`` (Server-Sent Events), the
-query routers of :mod:`ledger.feed.queries`, and one write route, ``POST /commands``, which
-takes one signed command in a DSSE envelope (:func:`_command_routes`). With ``LEDGER_FEED_TOKENS`` set (comma
-separated), every route, the OpenAPI document included, needs ``Authorization: Bearer <token>``.
-Errors are JSON ``{"error": {"code", "message"}}``; unexpected errors answer 500 with no detail.
+Routes: ``/health``, ``/events`` (pages), ``/events/stream`` (Server-Sent Events) and its
+browser credentials, the query routers of :mod:`ledger.feed.queries`, the hotline's Open311
+GeoReport v2 routes (:mod:`ledger.feed.open311`), and ``POST /commands``, which takes one
+signed command in a DSSE envelope (:func:`_command_routes`). With tokens configured
+(:mod:`ledger.feed.tokens`), every route, the OpenAPI document included, needs a token with
+the scope its route declares; :class:`~ledger.feed.guard.Gate` checks them, bounds concurrency
+and rates, adds security headers and writes the access log. Errors are JSON
+``{"error": {"code", "message"}}``; unexpected errors answer 500 with no detail.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
-import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -22,7 +24,7 @@ from uuid import UUID
 import structlog
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import StringConstraints
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -31,16 +33,22 @@ from ledger import __version__
 from ledger.application import GovernanceLedger
 from ledger.errors import CommandValidationError, LedgerError
 from ledger.feed import EVENT_SCHEMA
+from ledger.feed.guard import DEFAULT_MAX_CONCURRENT, Gate, RateLimiter, error_response
 from ledger.feed.log import MAX_POSITION, Page, log_state, public_event, public_page, read_page
 from ledger.feed.models import EventPage, Health, errors
 from ledger.feed.notify import Waker, waker_for
 from ledger.feed.queries import LedgerDep, discover
+from ledger.feed.tokens import Registry, Token, scopes_for
+from ledger.feed.tokens import configured as configured_tokens
 
 log = structlog.get_logger("ledger.feed")
 
-TOKENS_ENV = "LEDGER_FEED_TOKENS"
 DEFAULT_HEARTBEAT = 15.0
 STREAM_BATCH = 500
+#: Most event types one request may filter on (more: 422).
+MAX_TYPES = 100
+#: Seconds a browser's stream credential is valid by default.
+DEFAULT_CREDENTIAL_TTL = 300
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -53,51 +61,34 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
-def tokens_from_env() -> list[str]:
-    """Bearer tokens from ``LEDGER_FEED_TOKENS`` (comma separated; empty means no auth)."""
-    return [t.strip() for t in os.environ.get(TOKENS_ENV, "").split(",") if t.strip()]
+_FROM_ENV: Any = object()
 
 
-class BearerAuth:
-    """ASGI middleware: every HTTP request needs one of *tokens* (compared in constant time)."""
-
-    def __init__(self, app: ASGIApp, tokens: Sequence[str]) -> None:
-        self.app = app
-        self.tokens = [t.encode() for t in tokens]
-
-    def _allowed(self, header: bytes | None) -> bool:
-        if not header or header[:7].lower() != b"bearer ":
-            return False
-        given = header[7:].strip()
-        ok = False
-        for token in self.tokens:  # check every token, so timing says nothing about which
-            ok |= hmac.compare_digest(given, token)
-        return ok
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.tokens:
-            await self.app(scope, receive, send)
-            return
-        header = dict(scope.get("headers") or []).get(b"authorization")
-        if self._allowed(header):
-            await self.app(scope, receive, send)
-            return
-        response = JSONResponse(
-            error_body("unauthorized", "this feed needs Authorization: Bearer <token>"),
-            status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        await response(scope, receive, send)
-
-
-def create_app(ledger_or_url: GovernanceLedger | str, *, tokens: Sequence[str] | None = None,
-               heartbeat: float = DEFAULT_HEARTBEAT) -> FastAPI:
+def create_app(ledger_or_url: GovernanceLedger | str, *,
+               tokens: list[Token] | None = _FROM_ENV,
+               heartbeat: float = DEFAULT_HEARTBEAT,
+               max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+               hsts: bool = False, access_log: bool = False,
+               cors_origins: Sequence[str] = (),
+               stream_credential_ttl: int = DEFAULT_CREDENTIAL_TTL,
+               response_cache: bool = True) -> FastAPI:
     """The feed application over a ledger (or a database URL, opened and closed with the app).
 
-    *tokens* default to ``LEDGER_FEED_TOKENS``; *heartbeat* is the seconds between SSE
-    comment lines on an idle stream.
+    *tokens* default to ``LEDGER_FEED_TOKENS`` (``None``: authentication off); a blank or
+    malformed list raises :class:`~ledger.feed.tokens.TokenConfigError`. *heartbeat* is the
+    seconds between SSE comment lines on an idle stream; *max_concurrent* bounds the requests
+    in progress (503 beyond it); *hsts* adds Strict-Transport-Security (serve it over TLS);
+    *access_log* writes one JSON line per request to stderr; *cors_origins* are the browser
+    origins allowed to read the feed (none: CORS off); *response_cache* keeps the answers of
+    read routes while the log does not change (:mod:`ledger.feed.cache`).
     """
+    if tokens is _FROM_ENV:
+        tokens = configured_tokens()
+    registry = Registry(tokens) if tokens is not None else None
     owned = isinstance(ledger_or_url, str)
     ledger = GovernanceLedger(ledger_or_url) if isinstance(ledger_or_url, str) else ledger_or_url
-    waker: Waker = waker_for(ledger.engine, ledger.recorder.channel_name)  # type: ignore[attr-defined]
+    waker: Waker = waker_for(ledger.engine, ledger.recorder.channel_name,  # type: ignore[attr-defined]
+                             lambda: _log_marker(ledger))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -113,21 +104,74 @@ def create_app(ledger_or_url: GovernanceLedger | str, *, tokens: Sequence[str] |
         title="Zhuanqiao governance ledger feed",
         version=__version__,
         description="The global event log of the governance ledger, in pages and as Server-Sent "
-                    f"Events (schema {EVENT_SCHEMA}), and read-only queries. See docs/feed.md.",
+                    f"Events (schema {EVENT_SCHEMA}), read-only queries, signed commands and "
+                    "the hotline's Open311 GeoReport v2 intake. See docs/feed.md and "
+                    "docs/open311.md.",
         lifespan=lifespan,
     )
     app.state.ledger = ledger
     app.state.waker = waker
     app.state.heartbeat = heartbeat
+    app.state.registry = registry
+    app.state.credential_ttl = stream_credential_ttl
     _install_errors(app)
     _event_routes(app)
     _command_routes(app)
+    from ledger.feed.open311 import open311_routes
+
+    open311_routes(app)
     for router in discover():
         app.include_router(router)
-    token_list = list(tokens) if tokens is not None else tokens_from_env()
-    if token_list:
-        app.add_middleware(BearerAuth, tokens=token_list)
+    templates = _route_templates(app)
+    _check_scopes(templates)
+    app.state.route_templates = templates
+    if response_cache:
+        from ledger.feed.cache import ResponseCache
+
+        app.add_middleware(ResponseCache, ledger=ledger)
+    if cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),
+                           allow_methods=["GET"], allow_headers=["Authorization", "Last-Event-ID"],
+                           max_age=600)
+    app.state.limiter = RateLimiter()  # shared with the Open311 route (api_key in the form)
+    app.add_middleware(Gate, registry=registry, max_concurrent=max_concurrent, hsts=hsts,
+                       access_log=access_log, routes=templates, limiter=app.state.limiter)
     return app
+
+
+def _route_templates(app: FastAPI) -> list[tuple[frozenset[str], re.Pattern[str], str]]:
+    """Every route as (methods, path pattern, template), those of included routers too (from
+    the OpenAPI document, which lists them all), and the documentation routes."""
+    from starlette.routing import compile_path
+
+    out = []
+    for path, operations in app.openapi()["paths"].items():
+        methods = frozenset(m.upper() for m in operations)
+        out.append((methods, compile_path(path)[0], path))
+    for path in ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"):
+        out.append((frozenset({"GET", "HEAD"}), compile_path(path)[0], path))
+    return out
+
+
+def _check_scopes(routes: list[tuple[frozenset[str], re.Pattern[str], str]]) -> None:
+    """Every route must be covered by a scope rule (``ledger.feed.tokens.ROUTE_SCOPES``)."""
+    for methods, _pattern, path in routes:
+        for method in methods:
+            if scopes_for(method, path) is None:
+                raise RuntimeError(f"route {method} {path} declares no scope: add it to "
+                                   "ledger.feed.tokens.ROUTE_SCOPES")
+
+
+def _log_marker(ledger: GovernanceLedger) -> tuple[int, Any]:
+    """What a change of the log looks like to a stream: its head and its latest checkpoint."""
+    from ledger.feed.log import head
+
+    with ledger.engine.connect() as conn:
+        state = log_state(ledger, conn)
+        cp = state["checkpoint"]
+        return head(conn, ledger), (state["origin"], cp and cp["size"], cp and cp["root"])
 
 
 def _install_errors(app: FastAPI) -> None:
@@ -136,17 +180,34 @@ def _install_errors(app: FastAPI) -> None:
         return JSONResponse(error_body(exc.code, str(exc)), status_code=exc.http_status)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path"))
         message = f"{where}: {first.get('msg', 'invalid')}" if where else "invalid request"
+        if request.url.path.startswith("/open311/"):  # the spec's error list, 400
+            body, ctype = error_response(request.url.path, 400, "invalid_parameter", message)
+            return Response(body, status_code=400, media_type=ctype.decode())
         return JSONResponse(error_body("invalid_parameter", message), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # Every method of the path (Starlette names only the first route's when two
+            # routes share a path, as GET and POST requests.{fmt} do).
+            path = request.url.path
+            allowed = {m for methods, pattern, _t in request.app.state.route_templates
+                       if pattern.match(path) for m in methods}
+            if allowed:
+                headers["Allow"] = ", ".join(sorted(allowed))
+        if request.url.path.startswith("/open311/"):
+            body, ctype = error_response(request.url.path, exc.status_code, code,
+                                         str(exc.detail))
+            return Response(body, status_code=exc.status_code, media_type=ctype.decode(),
+                            headers=headers)
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+                            headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
@@ -158,6 +219,10 @@ def _types(values: list[str] | None) -> list[str]:
     out: list[str] = []
     for value in values or []:
         out += [v.strip() for v in value.split(",") if v.strip()]
+        if len(out) > MAX_TYPES:
+            raise CommandValidationError(
+                f"types: at most {MAX_TYPES} event types per request (use Aggregate.* to "
+                "match every event of an aggregate)")
     return out
 
 
@@ -239,6 +304,28 @@ def _event_routes(app: FastAPI) -> None:
         body = _sse(request, ledger, start, wanted, agg)
         return StreamingResponse(body, media_type="text/event-stream", headers={
             "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.post("/events/stream-credentials", tags=["feed"], responses=errors(401, 403, 422),
+              summary="A short-lived credential for a browser to follow the stream")
+    def stream_credential(request: Request,
+                          ttl: Annotated[int | None, Query(
+                              ge=10, le=3600, description="Seconds it stays valid (default "
+                                                          "the server's, 300).")] = None,
+                          ) -> JSONResponse:
+        """A credential a web page passes as ``/events/stream?access_token=…`` (an
+        ``EventSource`` cannot send a header). It allows that route only (scope
+        ``read:events``), for ``ttl`` seconds, and dies with the server or its token. With
+        authentication off the credential is ``null``: the stream needs none."""
+        registry: Registry | None = request.app.state.registry
+        token: Token | None = request.scope.get("ledger.token")
+        if registry is None or token is None:  # nothing to issue: the stream is open
+            return JSONResponse({"credential": None, "expires_at": None, "scope": "read:events",
+                                 "use": "/events/stream (authentication is off)"})
+        credential, expires = registry.issue_credential(
+            token, ttl or request.app.state.credential_ttl)
+        return JSONResponse({"credential": credential, "expires_at": expires,
+                             "scope": "read:events",
+                             "use": "/events/stream?access_token=<credential>"})
 
 
 #: Largest body ``POST /commands`` reads (an envelope of a command at its 64 KiB limit).
@@ -327,10 +414,16 @@ async def _sse(request: Request, ledger: GovernanceLedger, after: int, types: li
                aggregate: UUID | None) -> AsyncIterator[str]:
     waker: Waker = request.app.state.waker
     heartbeat: float = request.app.state.heartbeat
-    loop = asyncio.get_running_loop()
     yield "retry: 1000\n\n"
+    with waker.listening():
+        async for chunk in _sse_loop(ledger, waker, heartbeat, after, types, aggregate):
+            yield chunk
+
+
+async def _sse_loop(ledger: GovernanceLedger, waker: Waker, heartbeat: float, after: int,
+                    types: list[str], aggregate: UUID | None) -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
     last_sent = loop.time()
-    idle = 0
     shown: Any = None
     while True:
         token = waker.token()
@@ -353,11 +446,10 @@ async def _sse(request: Request, ledger: GovernanceLedger, after: int, types: li
             yield "".join(chunks)
             after = page.next_after
             last_sent = loop.time()
-            idle = 0
             continue
         after = page.next_after  # past events the filters left out
-        idle += 1
-        wait = min(waker.next_wait(idle), max(0.0, last_sent + heartbeat - loop.time()))
+        # Sleep until the notifier says the log changed, or the next heartbeat is due.
+        wait = max(0.0, last_sent + heartbeat - loop.time())
         if wait > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(token.wait(), timeout=wait)
