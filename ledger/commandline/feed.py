@@ -69,8 +69,10 @@ def serve(host: str, port: int, heartbeat: float, tokens_file: str | None,
           request_timeout: float, cors_origins: tuple[str, ...], stream_credential_ttl: int,
           access_log: bool, response_cache: bool, supervise_every: float | None,
           supervise_towns: tuple[str, ...]) -> None:
-    """Serve the event feed, queries, signed commands and the hotline's Open311 intake over
-    HTTP (OpenAPI at /docs).
+    """Serve the feed, queries, commands and Open311 over HTTP.
+
+    The event feed (pages and a live stream), the read-only queries, signed commands
+    (POST /commands) and the hotline's Open311 intake; OpenAPI at /docs.
 
     Tokens (LEDGER_FEED_TOKENS="ID:SECRET:SCOPE+SCOPE,…" or --tokens-file) give each caller
     scopes; every route needs one. Startup says whether authentication is on; a blank or
