@@ -24,7 +24,7 @@ from ledger.projections.audit import actions, signed_by, signed_by_of
 from ledger.projections.status import post_terms, utc_key
 
 if TYPE_CHECKING:
-    from ledger.application import GovernanceLedger
+    from ledger.ports import LedgerPort as GovernanceLedger
 
 _REF_AT = re.compile(r"^(?P<key>.+)@(?P<version>\d+)$")
 MAX_CHAIN = 20

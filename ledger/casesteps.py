@@ -23,7 +23,7 @@ from ledger.config import now
 from ledger.workdays import calendar_of
 
 if TYPE_CHECKING:
-    from ledger.application import GovernanceLedger
+    from ledger.ports import LedgerPort as GovernanceLedger
 
 
 def case_next(ledger: GovernanceLedger, ref: str, when: datetime | None = None,

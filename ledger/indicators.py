@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, or_, select
 
 if TYPE_CHECKING:
-    from ledger.application import GovernanceLedger
+    from ledger.ports import LedgerPort as GovernanceLedger
 
 Measure = Callable[["GovernanceLedger", str, int, str], "Decimal | None"]
 

@@ -28,7 +28,7 @@ from ledger.errors import LedgerError, NotFoundError
 from ledger.store import metadata
 
 if TYPE_CHECKING:
-    from ledger.application import GovernanceLedger
+    from ledger.ports import LedgerPort as GovernanceLedger
     from ledger.writer import WriteTxn
 
 subject_keys = Table(

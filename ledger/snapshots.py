@@ -70,7 +70,7 @@ from ledger.eventlog import gc_paused
 from ledger.store import ID, id_param, metadata, placeholder, write_intent
 
 if TYPE_CHECKING:
-    from ledger.application import GovernanceLedger
+    from ledger.ports import LedgerPort as GovernanceLedger
 
 log = structlog.get_logger("ledger.snapshots")
 

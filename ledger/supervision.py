@@ -21,7 +21,7 @@ from ledger.errors import TownNotFoundError
 from ledger.handlers.supervision import SUPERVISION_RULE, decide
 
 if TYPE_CHECKING:
-    from ledger.application import GovernanceLedger
+    from ledger.ports import LedgerPort as GovernanceLedger
 
 
 def _in_town(key: str, town: str) -> bool:

@@ -41,7 +41,7 @@ FUTURE_DAYS_PARAMETER = "plausibility.future_days"
 DEFAULT_FUTURE_DAYS = 1
 
 if TYPE_CHECKING:
-    from ledger.application import GovernanceLedger
+    from ledger.ports import LedgerPort as GovernanceLedger
     from ledger.writer import WriteTxn
 
 A = TypeVar("A", bound=LedgerAggregate)

@@ -73,7 +73,7 @@ from ledger.store import command_log, placeholder, write_intent
 if TYPE_CHECKING:
     from eventsourcing.persistence import Mapper
 
-    from ledger.application import GovernanceLedger
+    from ledger.ports import LedgerPort as GovernanceLedger
 
 log = structlog.get_logger("ledger.integrity")
 

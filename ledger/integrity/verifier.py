@@ -85,7 +85,7 @@ from ledger.integrity.tree import IncrementalTree, NodeBatch, NodeItem, NodeKey
 from ledger.store import command_log, placeholder
 
 if TYPE_CHECKING:
-    from ledger.application import GovernanceLedger
+    from ledger.ports import LedgerPort as GovernanceLedger
 
 __all__ = ["Finding", "Verification", "verify"]
 

@@ -24,7 +24,7 @@ from ledger.projections.sql import TableBuffer
 from ledger.store import projection_tracking, write_intent
 
 if TYPE_CHECKING:
-    from ledger.application import GovernanceLedger
+    from ledger.ports import LedgerPort as GovernanceLedger
 
 P = TypeVar("P", bound="Projection")
 

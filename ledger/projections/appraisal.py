@@ -35,7 +35,7 @@ from ledger.projections import Projection, projection
 from ledger.store import ID, metadata
 
 if TYPE_CHECKING:
-    from ledger.application import GovernanceLedger
+    from ledger.ports import LedgerPort as GovernanceLedger
 
 
 years = Table(

@@ -38,7 +38,7 @@ from ledger.projections.status import utc_key
 from ledger.store import ID, metadata
 
 if TYPE_CHECKING:
-    from ledger.application import GovernanceLedger
+    from ledger.ports import LedgerPort as GovernanceLedger
 
 case_keys = Table(
     "rm_case_keys", metadata,

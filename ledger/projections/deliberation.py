@@ -33,7 +33,7 @@ from ledger.projections.status import communities, utc_key
 from ledger.store import ID, metadata
 
 if TYPE_CHECKING:
-    from ledger.application import GovernanceLedger
+    from ledger.ports import LedgerPort as GovernanceLedger
 
 
 #: Town parameter: days between four-in-one meetings before a community is flagged.

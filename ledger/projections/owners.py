@@ -40,7 +40,7 @@ from ledger.projections.status import post_terms, utc_key
 from ledger.store import ID, metadata
 
 if TYPE_CHECKING:
-    from ledger.application import GovernanceLedger
+    from ledger.ports import LedgerPort as GovernanceLedger
 
 committees = Table(
     "rm_owners_committees", metadata,

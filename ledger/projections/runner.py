@@ -47,7 +47,7 @@ from ledger.projections import Projection, Router, catch_up, position
 from ledger.store import projection_tracking, write_intent
 
 if TYPE_CHECKING:
-    from ledger.application import GovernanceLedger
+    from ledger.ports import LedgerPort as GovernanceLedger
 
 log = structlog.get_logger("ledger.projections")
 
@@ -195,7 +195,7 @@ class _Wait:
             if driver is None:  # pragma: no cover - psycopg always has one
                 raise LedgerError("internal: no driver connection")
             driver.autocommit = True
-            driver.execute(f'LISTEN "{ledger.recorder.channel_name}"')  # type: ignore[attr-defined]
+            driver.execute(f'LISTEN "{ledger.recorder.channel_name}"')
             self._raw = raw
 
     def wait(self, stop: threading.Event) -> None:

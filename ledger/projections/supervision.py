@@ -16,7 +16,7 @@ from ledger.rules.supervision import LADDER
 from ledger.store import ID, metadata
 
 if TYPE_CHECKING:
-    from ledger.application import GovernanceLedger
+    from ledger.ports import LedgerPort as GovernanceLedger
 
 escalations = Table(
     "rm_escalations", metadata,
