@@ -374,8 +374,6 @@ def signed_lines(lines: Iterable[bytes | str], key: Any = None,
     ``keys(actor)`` (None: left unsigned). A line without a ``command_id`` gets one first (the
     id is part of what is signed); a line that is not a JSON object is passed on unread, for
     the ledger to refuse."""
-    from uuid import uuid4
-
     from ledger.integrity import dsse
 
     for raw in lines:
@@ -396,10 +394,9 @@ def signed_lines(lines: Iterable[bytes | str], key: Any = None,
         if signer is None:
             yield raw
             continue
-        if "command_id" not in data:
-            body = json.dumps({"command_id": str(uuid4()), **data}, ensure_ascii=False,
-                              separators=(",", ":")).encode("utf-8")
-        yield dsse.sign_command(signer, body)
+        # A line with its command_id is signed as it is; one without gets an id first.
+        yield dsse.sign_command(signer, body) if "command_id" in data else \
+            sign_payload(data, signer)
 
 
 def keys_in(directory: Path) -> Callable[[str], Any]:

@@ -394,7 +394,7 @@ def _command_routes(app: FastAPI) -> None:
         from ledger.application import read_command
 
         try:
-            cmd, _signed = read_command(body)
+            cmd, signed = read_command(body)
         except LedgerError:
             return ledger.execute(body, channel="http")  # refuses it again, and records it
         if cmd.actor.startswith("system:"):
@@ -403,7 +403,8 @@ def _command_routes(app: FastAPI) -> None:
                 "ledger and records rule outcomes itself", "no_authority")
             ledger.record_refused(error, cmd, None, "http")
             raise error
-        return ledger.execute(body, channel="http")
+        # The envelope as read (its payload parsed again there, not the JSON around it).
+        return ledger.execute(signed if signed is not None else body, channel="http")
 
 
 def _compact(obj: object) -> str:

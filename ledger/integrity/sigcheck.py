@@ -286,10 +286,7 @@ def _scan(conn: Connection, table: str, keys: dict[str, dict[str, _Key]], found:
                 continue
             if b'"signature":' not in state:  # no member: not worth decoding
                 if era is not None and nid > era:
-                    found(nid, "signature_missing", f"event at log position {nid} "
-                          f"({topic.partition(':')[2]}) has no signature member, though every "
-                          f"event from position {era} on is written with one: it was written "
-                          "outside the ledger's write path")
+                    _unsigned_after_era(found, nid, topic, era)
                 else:
                     stats.earlier += 1
                 continue
@@ -311,10 +308,7 @@ def _scan(conn: Connection, table: str, keys: dict[str, dict[str, _Key]], found:
             recorded = _when(data["timestamp"]["_data_"])
             if sig is None:
                 if era is not None and nid > era:
-                    found(nid, "signature_missing", f"event at log position {nid} "
-                          f"({topic.partition(':')[2]}) has no signature member, though every "
-                          f"event from position {era} on is written with one: it was written "
-                          "outside the ledger's write path")
+                    _unsigned_after_era(found, nid, topic, era)
                 elif not isinstance(env, dict) or "signature" not in env:
                     stats.earlier += 1
                 continue
@@ -342,6 +336,12 @@ def _scan(conn: Connection, table: str, keys: dict[str, dict[str, _Key]], found:
             else:
                 _check_one(nid, topic, env, sig, recorded, keys, payloads, done, stats, found)
     return stats
+
+
+def _unsigned_after_era(found: Found, nid: int, topic: str, era: int) -> None:
+    found(nid, "signature_missing", f"event at log position {nid} ({topic.partition(':')[2]}) "
+          f"has no signature member, though every event from position {era} on is written "
+          "with one: it was written outside the ledger's write path")
 
 
 def _valid(key: _Key, when: datetime, nid: int) -> bool:
