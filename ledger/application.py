@@ -31,18 +31,22 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, Table, and_, bindparam, func, inspect, or_, select
 from sqlalchemy import text as sql_text
 
-from ledger import (
-    logs,
-    privacy,  # noqa: F401 - registers the personal-data key table
-    signatures,
-    writer,
-)
+from ledger import domains, signatures
 from ledger import snapshots as snapshot_store
 from ledger.aggregates.base import LedgerAggregate, aggregate_id
 from ledger.aggregates.person_keys import PersonKeys
-from ledger.commands import Command, parse_command, show
-from ledger.config import Settings, now
-from ledger.errors import (
+from ledger.handlers import HANDLERS, Context
+from ledger.integrity import appendonly, dsse
+from ledger.integrity.intxn import TxnSealer
+from ledger.integrity.sqlstore import INTEGRITY_TABLES
+from ledger.kernel import (
+    logs,
+    privacy,  # noqa: F401 - registers the personal-data key table
+    writer,
+)
+from ledger.kernel.command import Command, parse_command, show
+from ledger.kernel.config import Settings, now
+from ledger.kernel.errors import (
     AggregateNotFoundError,
     CommandValidationError,
     CommunityNotFoundError,
@@ -51,11 +55,10 @@ from ledger.errors import (
     LedgerError,
     RuleViolationError,
 )
-from ledger.eventlog import LoggedEvent, read_aggregate
-from ledger.handlers import HANDLERS, Context, load_handlers
-from ledger.integrity import appendonly, dsse
-from ledger.integrity.intxn import TxnSealer
-from ledger.integrity.sqlstore import INTEGRITY_TABLES
+from ledger.kernel.eventlog import LoggedEvent, read_aggregate
+from ledger.kernel.store import command_log, metadata, refusals, signed_commands, write_intent
+from ledger.kernel.transcoder import FastJSONTranscoder
+from ledger.kernel.writer import WriteTxn
 from ledger.projections import (
     Projection,
     catch_up,
@@ -65,9 +68,6 @@ from ledger.projections import (
     rebuild_many,
 )
 from ledger.projections.status import communities, post_terms, towns, utc_key
-from ledger.store import command_log, metadata, refusals, signed_commands, write_intent
-from ledger.transcoder import FastJSONTranscoder
-from ledger.writer import WriteTxn
 
 log = structlog.get_logger("ledger")
 
@@ -122,7 +122,6 @@ class AggregateCache:
         self.missing.clear()
 
 #: Non-empty once every handler module is imported (at the first command of the process).
-_HANDLERS_LOADED: list[bool] = []
 
 #: Readable key prefixes, in the order ``history KEY`` tries them for a bare key.
 KEY_KINDS = ("community", "town", "case", "meeting", "firm", "oc", "appraisal", "matter")
@@ -274,7 +273,7 @@ class GovernanceLedger(Application[UUID]):
         self.settings = settings
         url = normalize_url(settings.db_url)
         env = {
-            "PERSISTENCE_MODULE": "ledger.store:LedgerFactory",
+            "PERSISTENCE_MODULE": "ledger.kernel.store:LedgerFactory",
             "SQLALCHEMY_URL": url,
             "LEDGER_SQLITE_SYNC": settings.sqlite_sync,
             "CREATE_TABLE": "y",
@@ -288,6 +287,7 @@ class GovernanceLedger(Application[UUID]):
         self.datastore = datastore
         self.engine: Engine = datastore.engine
         self.events_table: Table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
+        domains.load_projections()
         self.projections: dict[str, Projection] = discover()  # registers their tables
         self._create_schema()
         self.txn_sealer = TxnSealer(settings, self.events_table.name, self.mapper,
@@ -306,7 +306,7 @@ class GovernanceLedger(Application[UUID]):
         # that a ledger opened to read (status, verify, the feed) does not build them.
 
     def construct_transcoder(self) -> Transcoder:
-        """The library's JSON format, encoded and decoded with orjson (ledger.transcoder)."""
+        """The library's JSON format, encoded and decoded with orjson (ledger.kernel.transcoder)."""
         transcoder = FastJSONTranscoder()
         self.register_transcodings(transcoder)
         return transcoder
@@ -375,9 +375,7 @@ class GovernanceLedger(Application[UUID]):
             pass
 
     def _handler(self, cmd: Command) -> Any:
-        if not _HANDLERS_LOADED:
-            load_handlers()  # all of them: some register checks that others run
-            _HANDLERS_LOADED.append(True)
+        domains.load_for_command(cmd.type)
         handler = HANDLERS.get(cmd.type)
         if handler is None:  # pragma: no cover - every registered command has a handler
             raise LedgerError(f"internal: no handler for {cmd.type}")

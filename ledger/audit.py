@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import and_, or_, select
 
-from ledger.errors import AggregateNotFoundError, LedgerError, NotFoundError
-from ledger.eventlog import LoggedEvent, decode
+from ledger.kernel.errors import AggregateNotFoundError, LedgerError, NotFoundError
+from ledger.kernel.eventlog import LoggedEvent, decode
 from ledger.projections.audit import actions, signed_by, signed_by_of
 from ledger.projections.status import post_terms, utc_key
 
 if TYPE_CHECKING:
-    from ledger.ports import LedgerPort as GovernanceLedger
+    from ledger.kernel.ports import LedgerPort as GovernanceLedger
 
 _REF_AT = re.compile(r"^(?P<key>.+)@(?P<version>\d+)$")
 MAX_CHAIN = 20
@@ -256,7 +256,7 @@ def _restrictions(command: str | None, version: str | None) -> list[str]:
     """The authority-matrix restrictions the event was held to: those of its command's entry
     in force under the matrix version the event records (an older event is judged under its
     own version)."""
-    from ledger.authority import matrix
+    from ledger.kernel.authority import matrix
 
     entry = matrix().entry_for(command or "")
     return list(entry.restrictions(version)) if entry is not None else []
@@ -275,7 +275,7 @@ def _same_command(ledger: GovernanceLedger, ev: LoggedEvent) -> list[LoggedEvent
 def _body_of(post: str | None) -> str | None:
     if not post:
         return None
-    from ledger.posts import parse_post
+    from ledger.kernel.posts import parse_post
 
     try:
         return parse_post(post).body
@@ -346,7 +346,7 @@ def refused(ledger: GovernanceLedger, actor: str | None = None, start: datetime 
             end: datetime | None = None) -> list[dict[str, Any]]:
     """The refused writes (``ledger_refusals``), oldest first: when (record time), who, which
     command type and id, the key that signed it if any, the reason code and the reason."""
-    from ledger.store import refusals
+    from ledger.kernel.store import refusals
 
     q = select(refusals).order_by(refusals.c.id)
     if actor:

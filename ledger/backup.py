@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import make_url
 
-from ledger.config import Settings
-from ledger.errors import ConfigurationError, LedgerError
 from ledger.integrity import sealer, signer
 from ledger.integrity.errors import IntegrityError
 from ledger.integrity.intxn import new_origin_name
 from ledger.integrity.merkle import EMPTY_ROOT
 from ledger.integrity.sqlstore import SqlNodeStore, tree_head
 from ledger.integrity.tree import IncrementalTree
+from ledger.kernel.config import Settings
+from ledger.kernel.errors import ConfigurationError, LedgerError
 
 if TYPE_CHECKING:
     from ledger.application import CommandResult, GovernanceLedger

@@ -19,11 +19,11 @@ from ledger.aggregates.case import (
     transitions_for,
 )
 from ledger.aggregates.town import Town
-from ledger.config import now
-from ledger.workdays import calendar_of
+from ledger.kernel.config import now
+from ledger.kernel.workdays import calendar_of
 
 if TYPE_CHECKING:
-    from ledger.ports import LedgerPort as GovernanceLedger
+    from ledger.kernel.ports import LedgerPort as GovernanceLedger
 
 
 def case_next(ledger: GovernanceLedger, ref: str, when: datetime | None = None,

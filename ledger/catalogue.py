@@ -1,6 +1,9 @@
-"""The event catalogue, generated from the aggregate classes: ``docs/events.md``.
+"""The generated documents: the event catalogue (``docs/events.md``, from the aggregate
+classes) and the authority matrix (``docs/authority.md``, from ``ledger/kernel/authority``).
 
-``python -m ledger.catalogue > docs/events.md``; a test fails when the file is out of date.
+``python -m ledger.catalogue > docs/events.md`` and
+``python -m ledger.catalogue authority > docs/authority.md``; a test fails when either file is
+out of date.
 """
 
 from __future__ import annotations
@@ -11,14 +14,14 @@ import sys
 from typing import Any
 
 from ledger.aggregates.base import LedgerAggregate
-from ledger.commands import import_submodules
+from ledger.domains import all_command_types, load_all
 
 _SKIP = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
 
 def aggregate_classes() -> list[type[LedgerAggregate]]:
     """Every aggregate class, by kind."""
-    import_submodules("ledger.aggregates")
+    load_all()
 
     def walk(cls: type[Any]) -> list[type[Any]]:
         out = []
@@ -83,5 +86,12 @@ def render() -> str:
     return "\n".join(lines)
 
 
+def render_authority() -> str:
+    """``docs/authority.md``: the matrix, with every command type of every domain."""
+    from ledger.kernel.authority import render_markdown
+
+    return render_markdown(all_command_types())
+
+
 if __name__ == "__main__":
-    sys.stdout.write(render())
+    sys.stdout.write(render_authority() if sys.argv[1:] == ["authority"] else render())

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ledger import __version__
-from ledger.config import default_db_url, default_lang
-from ledger.errors import ConfigurationError, LedgerError, LedgerNotEmptyError
-from ledger.logs import LEVELS, configure
+from ledger.kernel.config import default_db_url, default_lang
+from ledger.kernel.errors import ConfigurationError, LedgerError, LedgerNotEmptyError
+from ledger.kernel.logs import LEVELS, configure
 
 if TYPE_CHECKING:
     from ledger.application import CommandResult, GovernanceLedger, LineOutcome
@@ -51,7 +51,7 @@ class State:
     def ledger(self, db_url: str | None = None) -> GovernanceLedger:
         if self._ledger is None:
             from ledger.application import GovernanceLedger
-            from ledger.config import Settings
+            from ledger.kernel.config import Settings
 
             extra: dict[str, Any] = {"key_file": self.key_file} if self.key_file else {}
             if self.allow_unsigned:
@@ -556,7 +556,7 @@ def post_vacate(target_post: str, person: str, effective_to: str | None, reason:
 
 # ---------------------------------------------------------------------------- queries
 def _post_rows(r: Renderer, posts: list[dict[str, Any]]) -> list[list[Any]]:
-    from ledger.posts import parse_post
+    from ledger.kernel.posts import parse_post
     from ledger.render import short_time
 
     rows = []
@@ -628,7 +628,7 @@ def roster(community_code: str, as_of: str | None, as_json: bool) -> None:
 def _parse_when_option(value: str, name: str) -> datetime:
     from pydantic import TypeAdapter, ValidationError
 
-    from ledger.commands import When
+    from ledger.kernel.command import When
 
     try:
         return TypeAdapter(When).validate_python(value)
@@ -702,7 +702,8 @@ def commands_(type_: str | None) -> None:
       ledger commands
       ledger commands post.appoint
     """
-    from ledger.commands import COMMANDS, known_types
+    from ledger.domains import all_command_types as known_types
+    from ledger.kernel.command import COMMANDS
     from ledger.render import to_json
 
     if type_ is None:

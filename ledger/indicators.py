@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, or_, select
 
 if TYPE_CHECKING:
-    from ledger.ports import LedgerPort as GovernanceLedger
+    from ledger.kernel.ports import LedgerPort as GovernanceLedger
 
 Measure = Callable[["GovernanceLedger", str, int, str], "Decimal | None"]
 
@@ -176,7 +176,7 @@ def four_in_one_cadence_kept(ledger: GovernanceLedger, town: str, year: int,
 def _year_end_utc(year: int) -> str:
     from datetime import datetime
 
-    from ledger.config import localize
+    from ledger.kernel.config import localize
     from ledger.projections.status import utc_key
 
     return utc_key(localize(datetime(year + 1, 1, 1)))
@@ -400,3 +400,49 @@ def sense_of_safety(ledger: GovernanceLedger, town: str, year: int,
     if len(answers) < int(params["minimum_callbacks"]):
         return None
     return percent(sum(1 for a in answers if a), len(answers))
+
+
+def indicator_table(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
+    """Every indicator of year *key* for every community of the town: entered values as
+    recorded, ledger-measured values computed now from the read models."""
+    from ledger.projections.appraisal import _dump, _rows, indicator_defs, indicator_values, years
+    from ledger.projections.status import communities
+
+    ledger.catch_up("appraisal")
+    ledger.catch_up("status")
+    with ledger.engine.connect() as conn:
+        year = conn.execute(select(years.c.town, years.c.year)
+                            .where(years.c.code == key)).first()
+        if year is None:
+            return []
+        defs = _rows(conn, select(indicator_defs).where(indicator_defs.c.year_code == key)
+                     .order_by(indicator_defs.c.ord))
+        values = {(r["code"], r["community"]): r for r in _rows(
+            conn, select(indicator_values).where(indicator_values.c.year_code == key))}
+        comms = conn.execute(select(communities.c.code).where(communities.c.town == year[0])
+                             .order_by(communities.c.code)).scalars().all()
+    out = []
+    feeds: dict[str, tuple[str, str]] = {}
+    for d in defs:
+        calc = INDICATOR_CALCULATORS.get(d["measure"] or "")
+        if d["source"] == "ledger" and calc is not None:
+            params, version = formula(ledger, year[0], calc.code)
+            how = (f"indicator.{calc.code} ({version}): {_dump(params)}" if params
+                   else "fixed")
+            feeds[d["code"]] = (calc.events, how)
+        else:
+            feeds[d["code"]] = ("AppraisalYear.IndicatorValueRecorded (entered)", "entered")
+    for c in comms:
+        for d in defs:
+            if d["source"] == "ledger" and d["measure"] in INDICATOR_CALCULATORS:
+                v = measure(ledger, d["measure"], year[0], int(year[1]), c)
+                value, note = (None if v is None else f"{v:f}"), ""
+            else:
+                rec = values.get((d["code"], c))
+                value, note = (rec["value"], rec["note"]) if rec else (None, "")
+            out.append({"community": c, "code": d["code"], "name_zh": d["name_zh"],
+                        "name_en": d["name_en"], "unit": d["unit"], "weight": d["weight"],
+                        "source": d["source"], "measure": d["measure"],
+                        "events": feeds[d["code"]][0], "formula": feeds[d["code"]][1],
+                        "value": value, "note": note})
+    return out

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ledger.i18n import t
+from ledger.kernel.i18n import t
 
 
 def _default(obj: Any) -> Any:

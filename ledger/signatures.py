@@ -38,16 +38,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
 
-from ledger.config import now
-from ledger.errors import ConcurrencyError, LedgerError
 from ledger.integrity import dsse
-from ledger.store import refusals
+from ledger.kernel.config import now
+from ledger.kernel.errors import ConcurrencyError, LedgerError
+from ledger.kernel.store import refusals
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from ledger.aggregates.person_keys import PersonKeys
-    from ledger.commands import Command
+    from ledger.kernel.command import Command
 
 log = logging.getLogger("ledger.signatures")
 
@@ -185,7 +185,7 @@ def record_refusal(engine: Engine, error: LedgerError, *, command_id: str | None
            "key_id": getattr(error, "key_id", None), "code": error.code[:64],
            "reason": scrub(str(error)), "channel": channel}
     try:
-        from ledger.store import write_intent
+        from ledger.kernel.store import write_intent
 
         with write_intent(), engine.begin() as conn:
             conn.execute(insert(refusals), row)

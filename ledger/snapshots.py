@@ -64,13 +64,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from ledger import __version__
-from ledger.config import Settings, now
-from ledger.errors import AggregateNotFoundError, LedgerError
-from ledger.eventlog import gc_paused
-from ledger.store import ID, id_param, metadata, placeholder, write_intent
+from ledger.kernel.config import Settings, now
+from ledger.kernel.errors import AggregateNotFoundError, LedgerError
+from ledger.kernel.eventlog import gc_paused
+from ledger.kernel.store import ID, id_param, metadata, placeholder, write_intent
 
 if TYPE_CHECKING:
-    from ledger.ports import LedgerPort as GovernanceLedger
+    from ledger.kernel.ports import LedgerPort as GovernanceLedger
 
 log = structlog.get_logger("ledger.snapshots")
 

@@ -14,14 +14,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ledger.aggregates.base import LedgerAggregate
-from ledger.aggregates.case import local_day
 from ledger.aggregates.town import Town
-from ledger.config import localize, now
-from ledger.errors import TownNotFoundError
 from ledger.handlers.supervision import SUPERVISION_RULE, decide
+from ledger.kernel.config import local_day, localize, now
+from ledger.kernel.errors import TownNotFoundError
 
 if TYPE_CHECKING:
-    from ledger.ports import LedgerPort as GovernanceLedger
+    from ledger.kernel.ports import LedgerPort as GovernanceLedger
 
 
 def _in_town(key: str, town: str) -> bool:

@@ -63,7 +63,7 @@ from eventsourcing.application import Application  # noqa: E402
 from eventsourcing.domain import Aggregate, event  # noqa: E402
 
 from ledger.application import GovernanceLedger  # noqa: E402
-from ledger.logs import configure  # noqa: E402
+from ledger.kernel.logs import configure  # noqa: E402
 
 ADMIN = {"actor": "P-0001", "post": "town.ledger_admin@ZQ"}
 COMMUNITIES = 20
@@ -847,7 +847,7 @@ def bench_pg_read(url: str, n: int) -> list[dict[str, Any]]:
     t = led.events_table
     from ledger.integrity import appendonly
     from ledger.integrity.sqlstore import INTEGRITY_TABLES
-    from ledger.store import command_log
+    from ledger.kernel.store import command_log
     appendonly.remove(led.engine, [t.name, command_log.name, *INTEGRITY_TABLES])
     with led.engine.begin() as conn:
         while True:

@@ -33,9 +33,9 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from ledger.application import GovernanceLedger  # noqa: E402
-from ledger.eventlog import iter_log  # noqa: E402
 from ledger.feed.client import Subscriber  # noqa: E402
-from ledger.logs import configure  # noqa: E402
+from ledger.kernel.eventlog import iter_log  # noqa: E402
+from ledger.kernel.logs import configure  # noqa: E402
 
 ADMIN = {"actor": "P-0001", "post": "town.ledger_admin@ZQ"}
 COMMUNITIES = 20

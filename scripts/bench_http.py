@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from ledger.application import GovernanceLedger  # noqa: E402
-from ledger.logs import configure  # noqa: E402
+from ledger.kernel.logs import configure  # noqa: E402
 
 ADMIN = {"actor": "P-0001", "post": "town.ledger_admin@ZQ"}
 SECRET = "bench-secret-0001"

@@ -139,7 +139,7 @@ def run_ledger(events: int, tree_leaves: int, workdir: Path) -> dict[str, float]
     from ledger.integrity.sqlstore import INTEGRITY_TABLES, SqlNodeStore, bulk_insert
     from ledger.integrity.sqlstore import merkle_leaves as leaves_table
     from ledger.integrity.verifier import verify
-    from ledger.logs import configure
+    from ledger.kernel.logs import configure
     from tests.bulk import bulk_communities
 
     configure("warning")

@@ -231,8 +231,8 @@ def generate(towns: int, per_town: int, years: int, seed: int, db_url: str | Non
              out: Any, stats: Counter[str] | None = None, batch: int = 500) -> tuple[int, int]:
     """Write the accepted lines to *out*; return (lines written, lines dropped)."""
     from ledger.application import GovernanceLedger
-    from ledger.config import Settings
-    from ledger.logs import configure
+    from ledger.kernel.config import Settings
+    from ledger.kernel.logs import configure
 
     configure("warning")
     with tempfile.TemporaryDirectory() as d:

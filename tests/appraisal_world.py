@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.application import GovernanceLedger
-from ledger.errors import AggregateNotFoundError
+from ledger.kernel.errors import AggregateNotFoundError
 from ledger.rules.credit_code import make_credit_code
 from tests.conftest import ADMIN
 from tests.owners_world import CHUNSHEN, EVERGREEN, GOLDEN, HOUSING, run, served_by_evergreen

@@ -3,7 +3,7 @@
 ``execute`` runs a few thousand commands/s at best (validation, authority, one durable
 transaction each), so tests that need 100,000 events build them here instead: real
 ``Community.Registered`` domain events, created by the aggregate and stored through the
-ledger's own write transaction (``ledger.writer``: positions, leaves in the same transaction)
+ledger's own write transaction (``ledger.kernel.writer``: positions, leaves in the same transaction)
 in large transactions, each with one command-log row standing for the batch (so ``verify``'s
 command-log check sees every event accounted for). Only the command path (parsing, authority
 check, one transaction per command) is skipped.
@@ -15,7 +15,7 @@ import json
 
 from ledger.aggregates.community import Community
 from ledger.application import GovernanceLedger
-from ledger.config import now
+from ledger.kernel.config import now
 
 ENVELOPE = {"actor": "P-0001", "post": "town.ledger_admin@ZQ", "basis": "bulk test data",
             "occurred_at": "2025-02-01T09:00:00+08:00", "command_id": "",

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+import ledger.domains
 from ledger.application import GovernanceLedger
-from ledger.logs import configure
+from ledger.kernel.logs import configure
 
 configure("warning")  # library code logs at info; tests only want warnings and up
 
@@ -134,7 +135,7 @@ def sunny_garden(led: GovernanceLedger) -> None:
 
 def store_snapshot(led: GovernanceLedger) -> tuple[int, list[Any]]:
     """(event count, command-log ids): what 'the store is unchanged' compares."""
-    from ledger.store import command_log
+    from ledger.kernel.store import command_log
 
     with led.engine.connect() as conn:
         n = conn.execute(sa.select(sa.func.count()).select_from(led.events_table)).scalar_one()

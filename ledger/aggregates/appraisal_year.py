@@ -25,7 +25,7 @@ from typing import Any
 from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate, at
-from ledger.errors import AlreadyExistsError, NotFoundError, RuleViolationError
+from ledger.kernel.errors import AlreadyExistsError, NotFoundError, RuleViolationError
 
 #: Owners'-committee evaluation criteria (DOMAIN §3) → (Chinese, English).
 OC_CRITERIA: dict[str, tuple[str, str]] = {

@@ -9,13 +9,13 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from ledger.errors import (
+from ledger.kernel.errors import (
     ImplausibleTimeError,
     PostNotHeldError,
     PostOccupiedError,
     RuleViolationError,
 )
-from ledger.posts import PostName
+from ledger.kernel.posts import PostName
 
 #: Namespace of every aggregate id: ``uuid5(NAMESPACE, "<kind>:<key>")``.
 NAMESPACE = uuid5(NAMESPACE_URL, "urn:zq-governance-ledger")

@@ -14,10 +14,10 @@ from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate
 from ledger.aggregates.base import at as at_time
-from ledger.config import ledger_tz
-from ledger.errors import AuthorityError, NotFoundError, RuleViolationError
-from ledger.posts import parse_post
-from ledger.workdays import calendar_of
+from ledger.kernel.config import local_day
+from ledger.kernel.errors import AuthorityError, NotFoundError, RuleViolationError
+from ledger.kernel.posts import parse_post
+from ledger.kernel.workdays import calendar_of
 
 CHANNELS = ("hotline", "street_patrol", "rc_report")
 """How a case arrives: telephone hotline, street patrol, residents'-committee report."""
@@ -136,11 +136,6 @@ class CaseRuleError(RuleViolationError):
     code = "case_rule"
 
 
-def local_day(when: datetime) -> date:
-    """The calendar day of *when* in ``LEDGER_TZ``."""
-    return when.astimezone(ledger_tz()).date()
-
-
 def add_days(start: date, days: int, *, working_days: bool = False,
              holidays: frozenset[date] = frozenset()) -> date:
     """*start* plus *days*: calendar days, or working days (Monday–Friday minus *holidays*)."""
@@ -156,7 +151,7 @@ def add_days(start: date, days: int, *, working_days: bool = False,
 
 def due_for(state: str, since: datetime, parameters: dict[str, Any]) -> str | None:
     """The due date (ISO) for a case entering *state* at *since*, from the town's parameters
-    (limit per state, counted in the town's calendar: :func:`ledger.workdays.calendar_of`)."""
+    (limit per state, counted in the town's calendar: :func:`ledger.kernel.workdays.calendar_of`)."""
     if state not in DEFAULT_LIMITS:
         return None
     days = int(parameters.get(f"case.limit.{state}_days", DEFAULT_LIMITS[state]))

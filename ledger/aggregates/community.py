@@ -8,7 +8,7 @@ from typing import Any
 from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate, Roster
-from ledger.posts import PostName
+from ledger.kernel.posts import PostName
 
 
 class Community(LedgerAggregate):

@@ -7,7 +7,7 @@ from typing import Any
 from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate
-from ledger.errors import NotFoundError, RuleViolationError
+from ledger.kernel.errors import NotFoundError, RuleViolationError
 
 
 class DutyNotListedError(NotFoundError):

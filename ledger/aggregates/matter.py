@@ -13,7 +13,7 @@ from typing import Any
 from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate
-from ledger.errors import AlreadyExistsError, NotFoundError, RuleViolationError
+from ledger.kernel.errors import AlreadyExistsError, NotFoundError, RuleViolationError
 
 #: Routes and their names (the rule's routes).
 ROUTES: dict[str, tuple[str, str]] = {
@@ -83,7 +83,7 @@ class Matter(LedgerAggregate):
         self.raiser_kind = raiser_kind
         """``resident``, ``three_heads``, ``committee``, ``department`` or ``other``."""
         self.resident = resident
-        """A resident raiser's reference, sealed under their own key (ledger.privacy):
+        """A resident raiser's reference, sealed under their own key (ledger.kernel.privacy):
         the subject id, nonce and ciphertext only."""
         self.attributes = dict(attributes)
         """Declared attributes: the inputs of ``matter.routing@1``."""

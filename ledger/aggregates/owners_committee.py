@@ -15,8 +15,8 @@ from typing import Any
 from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate, at
-from ledger.config import localize
-from ledger.errors import (
+from ledger.kernel.config import localize
+from ledger.kernel.errors import (
     ElectionRequiredError,
     ImplausibleTimeError,
     NotFoundError,

@@ -14,7 +14,7 @@ from typing import Any
 from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate, at
-from ledger.errors import AlreadyExistsError, NotFoundError, RuleViolationError
+from ledger.kernel.errors import AlreadyExistsError, NotFoundError, RuleViolationError
 
 
 class PersonKeys(LedgerAggregate):

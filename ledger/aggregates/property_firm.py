@@ -27,7 +27,7 @@ from typing import Any
 from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate, at
-from ledger.errors import ImplausibleTimeError, NotFoundError, RuleViolationError
+from ledger.kernel.errors import ImplausibleTimeError, NotFoundError, RuleViolationError
 
 #: Name of the district platform firms' bad records are reported to.
 DISTRICT_PLATFORM = "闵行区房管局物业征信平台 (Minhang district property credit platform)"

@@ -8,8 +8,8 @@ from typing import Any
 from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate, Roster
-from ledger.errors import AlreadyExistsError, DepartmentNotFoundError
-from ledger.posts import PostName
+from ledger.kernel.errors import AlreadyExistsError, DepartmentNotFoundError
+from ledger.kernel.posts import PostName
 
 #: Departments every town starts with (code → Chinese name); the town may add more.
 STANDARD_DEPARTMENTS: dict[str, str] = {

@@ -16,8 +16,8 @@ from typing import Any
 from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate
-from ledger.aggregates.case import local_day
-from ledger.errors import NotFoundError, RuleViolationError
+from ledger.kernel.config import local_day
+from ledger.kernel.errors import NotFoundError, RuleViolationError
 
 #: Levels from mildest to most severe.
 LEVELS = ("none", "orange", "red", "black")

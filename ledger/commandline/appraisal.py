@@ -23,14 +23,14 @@ from ledger.cli import (
     json_option,
     state,
 )
-from ledger.errors import LedgerError
 from ledger.handlers.appraisal import simulate
-from ledger.i18n import add_labels, t
+from ledger.indicators import indicator_table
+from ledger.kernel.errors import LedgerError
+from ledger.kernel.i18n import add_labels, t
 from ledger.projections.appraisal import (
     community_table,
     firm_table,
     follow_up_list,
-    indicator_table,
     objection_list,
     oc_table,
     year_row,

@@ -9,7 +9,7 @@ import click
 
 from ledger import audit
 from ledger.cli import _parse_when_option, cli, json_option, renderer, state
-from ledger.i18n import add_labels
+from ledger.kernel.i18n import add_labels
 from ledger.render import short_time
 
 add_labels({

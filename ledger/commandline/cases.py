@@ -23,7 +23,7 @@ from ledger.cli import (
     state,
 )
 from ledger.commands.cases import TEMPLATES
-from ledger.i18n import add_labels
+from ledger.kernel.i18n import add_labels
 from ledger.projections.cases import (
     case_board,
     case_documents,
@@ -940,7 +940,7 @@ def document_file(template: str, case_ref: str | None, community: str | None,
 # ---------------------------------------------------------------------------- demo
 def demo_section(ledger: GovernanceLedger, r: Renderer) -> None:
     """Demo output: the warnings board and the overdue cases at the end of the sample year."""
-    from ledger.config import localize
+    from ledger.kernel.config import localize
 
     end = localize(datetime(2025, 12, 31, 18, 0))
     warnings = warning_board(ledger, as_of=end)

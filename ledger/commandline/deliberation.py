@@ -19,7 +19,7 @@ from ledger.cli import (
     renderer,
     state,
 )
-from ledger.i18n import add_labels
+from ledger.kernel.i18n import add_labels
 from ledger.projections.deliberation import (
     attendance_of,
     cadence_report,

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ledger.cli import cli, json_option, projections, renderer, state
-from ledger.i18n import add_labels
+from ledger.kernel.i18n import add_labels
 
 add_labels({
     "feed.head": ("日志末位", "log head"),

@@ -15,10 +15,10 @@ from typing import Any
 import click
 
 from ledger.cli import DEMO_SECTIONS, cli, json_option, renderer, state
-from ledger.i18n import add_labels
 from ledger.integrity import sealer
 from ledger.integrity.verifier import load_witness_policy as load_verify_policy
 from ledger.integrity.verifier import verify as verify_ledger
+from ledger.kernel.i18n import add_labels
 from ledger.render import Renderer
 
 add_labels({

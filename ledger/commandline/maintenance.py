@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from ledger import backup as backups
-from ledger import privacy
 from ledger.cli import cli, json_option, renderer, state
+from ledger.kernel import privacy
 
 
 @cli.command("backup")

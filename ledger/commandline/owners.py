@@ -21,7 +21,7 @@ from ledger.cli import (
     renderer,
     state,
 )
-from ledger.i18n import add_labels
+from ledger.kernel.i18n import add_labels
 from ledger.projections.owners import blacklist, contracts, credit_file, ocs
 from ledger.render import Renderer, short_time
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from ledger.cli import cli, json_option, renderer, state
-from ledger.i18n import add_labels
+from ledger.kernel.i18n import add_labels
 from ledger.render import to_json
 from ledger.snapshots import SNAPSHOT_EVERY
 

@@ -14,7 +14,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
-from ledger.commands import (
+from ledger.commands.owners import OcKey
+from ledger.kernel.command import (
     Command,
     CommunityCode,
     Name,
@@ -24,8 +25,7 @@ from ledger.commands import (
     TownCode,
     register,
 )
-from ledger.commands.owners import OcKey
-from ledger.decimals import json_schema, make_parser
+from ledger.kernel.decimals import json_schema, make_parser
 from ledger.rules import Percentage, Score
 from ledger.rules.credit_code import CreditCode
 

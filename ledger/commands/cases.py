@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ledger.commands import (
+from ledger.kernel.command import (
     Code,
     Command,
     CommunityCode,

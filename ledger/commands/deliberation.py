@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ledger.commands import (
+from ledger.kernel.command import (
     Command,
     CommunityCode,
     Day,
@@ -20,7 +20,7 @@ from ledger.commands import (
     When,
     register,
 )
-from ledger.posts import parse_post
+from ledger.kernel.posts import parse_post
 
 #: A meeting or matter reference: upper-case letters, digits and hyphens, e.g. ZQ-001-M-2025-03.
 Reference = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]{2,62}[A-Z0-9]$")]
@@ -30,7 +30,7 @@ ItemRef = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]*[A-Z0-9]/R[0-9]+/[0-9]+
 #: A body: ``party_org``, ``department:police``, ``town.peace_office``…
 BodyCode = Annotated[str, Field(pattern=r"^[a-z][a-z_]*(?:[.:][a-z][a-z0-9_]*)?$",
                                 max_length=80)]
-#: A data-subject id: whose key seals a resident's personal data (ledger.privacy).
+#: A data-subject id: whose key seals a resident's personal data (ledger.kernel.privacy).
 SubjectId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 #: A resident's pseudonymous reference (from the community's own register): never a name or phone.
 ResidentRef = Annotated[str, Field(pattern=r"^R-[0-9A-Za-z]{4,32}$")]

@@ -1,6 +1,6 @@
 """Commands about officials' signing keys: register, revoke, rotate (``ledger key …``).
 
-Each is authorised by the authority matrix (``ledger/authority/keys.toml``: the posts that
+Each is authorised by the authority matrix (``ledger/kernel/authority/keys.toml``: the posts that
 appoint people to posts register their keys) and is itself a signed command when the ledger
 requires signatures. A key is checked at the **record time** of each command it signs.
 """
@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from ledger.commands import Command, PersonId, Text, TownCode, When, register
+from ledger.kernel.command import Command, PersonId, Text, TownCode, When, register
 
 #: The raw 32-byte Ed25519 public key in standard base64.
 PublicKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{43}=$",

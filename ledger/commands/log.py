@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from ledger.commands import Command, Text, TownCode, register
+from ledger.kernel.command import Command, Text, TownCode, register
 
 #: A log's origin: ``zq-governance-ledger/<town>/<log id>`` (an earlier release's ledger may
 #: have ``zq-governance-ledger/<name>``).

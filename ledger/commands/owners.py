@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from ledger.commands import (
+from ledger.kernel.command import (
     Command,
     CommunityCode,
     Day,
@@ -33,7 +33,7 @@ from ledger.commands import (
     When,
     register,
 )
-from ledger.decimals import json_schema, make_parser
+from ledger.kernel.decimals import json_schema, make_parser
 from ledger.rules.credit_code import CreditCode
 
 #: Largest amount accepted (yuan): a bound against typing slips, far above any real sum.

@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from ledger.commands import (
+from ledger.kernel.command import (
     Code,
     Command,
     CommunityCode,
@@ -17,7 +17,7 @@ from ledger.commands import (
     When,
     register,
 )
-from ledger.posts import parse_post
+from ledger.kernel.posts import parse_post
 
 
 def _check_post(value: str) -> str:

@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledger.commands import Command, Day, TownCode, register
+from ledger.kernel.command import Command, Day, TownCode, register
 
 
 class Target(BaseModel):

@@ -31,7 +31,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger import __version__
 from ledger.application import GovernanceLedger
-from ledger.errors import CommandValidationError, LedgerError
 from ledger.feed import EVENT_SCHEMA
 from ledger.feed.guard import DEFAULT_MAX_CONCURRENT, Gate, RateLimiter, error_response
 from ledger.feed.log import MAX_POSITION, Page, log_state, public_event, public_page, read_page
@@ -40,6 +39,7 @@ from ledger.feed.notify import Waker, waker_for
 from ledger.feed.queries import LedgerDep, discover
 from ledger.feed.tokens import Registry, Token, scopes_for
 from ledger.feed.tokens import configured as configured_tokens
+from ledger.kernel.errors import CommandValidationError, LedgerError
 
 log = structlog.get_logger("ledger.feed")
 

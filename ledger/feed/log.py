@@ -19,9 +19,9 @@ from uuid import UUID
 from sqlalchemy import Connection, func, or_, select
 
 from ledger.application import GovernanceLedger
-from ledger.eventlog import LoggedEvent, decode
 from ledger.integrity.canonical import event_record_v2
-from ledger.store import placeholder
+from ledger.kernel.eventlog import LoggedEvent, decode
+from ledger.kernel.store import placeholder
 
 MAX_POSITION = 2**63 - 1
 
@@ -117,7 +117,7 @@ def leaf_records(ledger: GovernanceLedger, events: Sequence[LoggedEvent],
     from ledger.integrity import sealer
     from ledger.integrity.errors import RecordMismatchError
     from ledger.integrity.sqlstore import merkle_leaves, merkle_nodes
-    from ledger.store import command_log
+    from ledger.kernel.store import command_log
 
     if not events:
         return []

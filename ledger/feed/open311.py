@@ -33,9 +33,9 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger.application import GovernanceLedger
 from ledger.commands.cases import ProblemType, Stage
-from ledger.errors import AlreadyExistsError, LedgerError
 from ledger.feed.guard import error_response
 from ledger.feed.tokens import Intake, Token
+from ledger.kernel.errors import AlreadyExistsError, LedgerError
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-12-07T00:00:00Z"
@@ -357,7 +357,7 @@ class IntakeDesk:
 
 
 def _prior_case(ledger: GovernanceLedger, command_id: str) -> str | None:
-    from ledger.store import command_log
+    from ledger.kernel.store import command_log
 
     with ledger.engine.connect() as conn:
         stored = conn.execute(select(command_log.c.result)

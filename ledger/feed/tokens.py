@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledger.errors import ConfigurationError
+from ledger.kernel.errors import ConfigurationError
 
 TOKENS_ENV = "LEDGER_FEED_TOKENS"
 

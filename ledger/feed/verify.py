@@ -5,7 +5,7 @@
   of everything appended so far, in ``O(log size)`` space.
 - :func:`check_record`: a page's event against its leaf record: the record has the exact
   canonical shape, hashes to the served leaf, and holds what the event shows (the payload
-  decoded from ``payload_b64`` as ``ledger.eventlog.decode`` decodes the stored bytes).
+  decoded from ``payload_b64`` as ``ledger.kernel.eventlog.decode`` decodes the stored bytes).
 - :func:`check_note`: a checkpoint note's log signature (and witness quorum) and body.
 
 Every failure is a :class:`~ledger.feed.errors.FeedIntegrityError` with its ``kind``.
@@ -134,8 +134,8 @@ def check_record(event: dict[str, Any], expected_leaf: int) -> bytes:
 
 
 def _record_event(record: dict[str, Any], where: str) -> dict[str, Any]:
-    """The public event a record holds, decoded as ``ledger.eventlog.decode`` does."""
-    from ledger.eventlog import decode
+    """The public event a record holds, decoded as ``ledger.kernel.eventlog.decode`` does."""
+    from ledger.kernel.eventlog import decode
 
     type_name = str(record["type"])
     topic = record.get("topic")

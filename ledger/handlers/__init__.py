@@ -16,10 +16,10 @@ from pydantic import BaseModel
 from ledger.aggregates.base import LedgerAggregate
 from ledger.aggregates.community import Community
 from ledger.aggregates.town import Town
-from ledger.authority import matrix
-from ledger.commands import Command, import_submodules
-from ledger.config import now
-from ledger.errors import (
+from ledger.kernel.authority import matrix
+from ledger.kernel.command import Command
+from ledger.kernel.config import now
+from ledger.kernel.errors import (
     AuthorityError,
     CommandValidationError,
     CommunityNotFoundError,
@@ -28,7 +28,7 @@ from ledger.errors import (
     PostNotHeldError,
     TownNotFoundError,
 )
-from ledger.posts import parse_post
+from ledger.kernel.posts import parse_post
 
 #: Fields that hold sealed personal data (encrypted under the subject's key), not free text.
 SEALED_FIELDS = frozenset({"caller", "resident_ref"})
@@ -41,8 +41,8 @@ FUTURE_DAYS_PARAMETER = "plausibility.future_days"
 DEFAULT_FUTURE_DAYS = 1
 
 if TYPE_CHECKING:
-    from ledger.ports import LedgerPort as GovernanceLedger
-    from ledger.writer import WriteTxn
+    from ledger.kernel.ports import LedgerPort as GovernanceLedger
+    from ledger.kernel.writer import WriteTxn
 
 A = TypeVar("A", bound=LedgerAggregate)
 Handler = Callable[["Context", Any], Any]
@@ -140,8 +140,8 @@ class Context:
 
     # Personal data.
     def seal_personal(self, subject: str, data: dict[str, Any]) -> dict[str, str]:
-        """Encrypt a resident's personal data under their own key (see ledger.privacy)."""
-        from ledger import privacy
+        """Encrypt a resident's personal data under their own key (see ledger.kernel.privacy)."""
+        from ledger.kernel import privacy
 
         if subject not in self.subjects:
             self.subjects.append(subject)
@@ -161,10 +161,10 @@ class Context:
 
     # Personal data in free text.
     def check_personal_data(self) -> None:
-        """Raise :class:`~ledger.errors.PersonalDataInTextError` if any free-text value of the
+        """Raise :class:`~ledger.kernel.errors.PersonalDataInTextError` if any free-text value of the
         command holds a phone or ID-card number, or a data-subject id looks like one. The
         sealed fields (``caller``, ``resident_ref``) are exempt: they are encrypted."""
-        from ledger.personal_data import check_free_text, check_subject_id
+        from ledger.kernel.personal_data import check_free_text, check_subject_id
 
         tag = self.command.type
 
@@ -259,7 +259,3 @@ class Context:
         for check in checks:
             check()
 
-
-def load_handlers() -> None:
-    """Import every handler module (registration happens on import)."""
-    import_submodules(__name__)

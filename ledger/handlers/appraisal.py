@@ -55,10 +55,10 @@ from ledger.commands.appraisal import (
     ReopenYear,
     RerunYear,
 )
-from ledger.errors import CommandValidationError, PostNotHeldError, RuleViolationError
 from ledger.handlers import Context, handles
 from ledger.handlers.owners import firm_of, oc_of, record_elimination
-from ledger.posts import parse_post
+from ledger.kernel.errors import CommandValidationError, PostNotHeldError, RuleViolationError
+from ledger.kernel.posts import parse_post
 from ledger.rules import RuleError, parse_overrides
 from ledger.rules.firm import FIRM_APPRAISAL, AppraisalInputs, FirmAppraisalParameters
 

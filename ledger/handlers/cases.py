@@ -13,7 +13,6 @@ from ledger.aggregates.case import (
     CaseNotFoundError,
     CaseRuleError,
     CaseTransitionError,
-    local_day,
 )
 from ledger.aggregates.duties import DutyNotListedError, ResponsibilityList
 from ledger.aggregates.problems import ProblemFile
@@ -51,9 +50,10 @@ from ledger.commands.cases import (
     WarningCommand,
     town_of_case,
 )
-from ledger.errors import AlreadyExistsError, LedgerError, RuleViolationError
 from ledger.handlers import Context, handles
-from ledger.posts import town_of_community
+from ledger.kernel.config import local_day
+from ledger.kernel.errors import AlreadyExistsError, LedgerError, RuleViolationError
+from ledger.kernel.posts import town_of_community
 from ledger.rules import Evaluation, Rule, RuleError, get_rule, parse_overrides
 from ledger.rules.warning import CaseCounts, MeasuresInputs
 
@@ -107,7 +107,7 @@ def _done(ctx: Context, case: Case) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- cases
 def _sealed_caller(ctx: Context, cmd: ReceiveCase) -> dict[str, str] | None:
-    """The caller's name and phone, encrypted under the caller's own key (ledger.privacy)."""
+    """The caller's name and phone, encrypted under the caller's own key (ledger.kernel.privacy)."""
     if cmd.caller is None:
         return None
     data = cmd.caller.model_dump(exclude_none=True, exclude={"subject"})

@@ -15,8 +15,6 @@ from ledger.aggregates.meeting import (
     check_body,
     parse_item_ref,
 )
-from ledger.authority import matrix
-from ledger.commands import Command
 from ledger.commands.deliberation import (
     AdoptResolution,
     CloseMeeting,
@@ -34,14 +32,16 @@ from ledger.commands.deliberation import (
     ReportProgress,
     RouteMatter,
 )
-from ledger.errors import (
+from ledger.handlers import Context, handles
+from ledger.kernel.authority import matrix
+from ledger.kernel.command import Command
+from ledger.kernel.errors import (
     AuthorityError,
     CommandValidationError,
     PostNotHeldError,
     RuleViolationError,
 )
-from ledger.handlers import Context, handles
-from ledger.posts import parse_post
+from ledger.kernel.posts import parse_post
 from ledger.rules import RuleError, get_rule, parse_overrides
 
 ROUTING_RULE = "matter.routing@1"

@@ -6,10 +6,10 @@ from typing import Any
 
 from ledger.aggregates.person_keys import PersonKeys
 from ledger.commands.keys import RegisterKey, RevokeKey, RotateKey
-from ledger.config import now
-from ledger.errors import NotFoundError
 from ledger.handlers import Context, handles
 from ledger.integrity.dsse import key_id_for
+from ledger.kernel.config import now
+from ledger.kernel.errors import NotFoundError
 
 
 def register_key(ctx: Context, person: str, algorithm: str, public_key: str,

@@ -7,11 +7,11 @@ from typing import Any
 
 from ledger.aggregates.log_identity import LogOrigin
 from ledger.commands.log import StartNewOrigin
-from ledger.config import now
-from ledger.errors import AlreadyExistsError, CommandValidationError
 from ledger.handlers import Context, handles
 from ledger.integrity import signer
 from ledger.integrity.sqlstore import log_identity
+from ledger.kernel.config import now
+from ledger.kernel.errors import AlreadyExistsError, CommandValidationError
 
 
 @handles(StartNewOrigin)

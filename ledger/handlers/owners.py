@@ -39,11 +39,11 @@ from ledger.commands.owners import (
     TerminateContract,
 )
 from ledger.commands.roster import AppointPost
-from ledger.config import localize, now
-from ledger.errors import AlreadyExistsError, ElectionRequiredError, PostNotHeldError
 from ledger.handlers import Context, handles
 from ledger.handlers.roster import ELECTION_CHECKS
-from ledger.posts import PostName, parse_post
+from ledger.kernel.config import localize, now
+from ledger.kernel.errors import AlreadyExistsError, ElectionRequiredError, PostNotHeldError
+from ledger.kernel.posts import PostName, parse_post
 
 MANAGER_POST = "property_firm.manager"
 

@@ -16,7 +16,8 @@ from ledger.commands.roster import (
     SetParameter,
     VacatePost,
 )
-from ledger.errors import (
+from ledger.handlers import FUTURE_DAYS_PARAMETER, Context, handles
+from ledger.kernel.errors import (
     AlreadyExistsError,
     BootstrapRefusedError,
     CommandValidationError,
@@ -24,8 +25,7 @@ from ledger.errors import (
     ElectionRequiredError,
     TownNotFoundError,
 )
-from ledger.handlers import FUTURE_DAYS_PARAMETER, Context, handles
-from ledger.posts import PostName, parse_post, town_of_community
+from ledger.kernel.posts import PostName, parse_post, town_of_community
 
 #: Checks of the election an appointment to an owners'-committee post cites
 #: (``post.appoint`` with ``election``); the owners' committee domain registers its check here.

@@ -13,15 +13,16 @@ from datetime import date
 from typing import Any, TypeVar
 
 from ledger.aggregates.base import LedgerAggregate
-from ledger.aggregates.case import OPEN_STATES, Case, local_day
+from ledger.aggregates.case import OPEN_STATES, Case
 from ledger.aggregates.meeting import Meeting, parse_item_ref
 from ledger.aggregates.problems import ProblemFile
 from ledger.aggregates.warning import CommunityWarning
 from ledger.commands.cases import NotificationFeedback
 from ledger.commands.supervision import RunSupervision
-from ledger.errors import ImplausibleTimeError, LedgerError, RuleViolationError
 from ledger.handlers import Context, handles
 from ledger.handlers.cases import rule_parameters
+from ledger.kernel.config import local_day
+from ledger.kernel.errors import ImplausibleTimeError, LedgerError, RuleViolationError
 from ledger.rules import Evaluation, get_rule
 from ledger.rules.supervision import LADDER_ZH, OverdueItem, SupervisionDecision, SupervisionInputs
 

@@ -6,7 +6,7 @@ catch the whole family at once or a single kind.
 
 from __future__ import annotations
 
-from ledger.errors import LedgerError
+from ledger.kernel.errors import LedgerError
 
 __all__ = [
     "CheckpointError",

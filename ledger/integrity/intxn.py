@@ -1,6 +1,6 @@
 """Leaves in the write transaction: no committed event is ever outside the tree.
 
-The writer (``ledger.writer``) calls :class:`TxnSealer` at the start and at the commit of
+The writer (``ledger.kernel.writer``) calls :class:`TxnSealer` at the start and at the commit of
 every write transaction:
 
 - :meth:`TxnSealer.begin` reads the tree's head beside the log's head. They must agree: an
@@ -27,7 +27,6 @@ import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ledger.config import Settings, now
 from ledger.integrity import signer
 from ledger.integrity.checkpoint import parse_checkpoint
 from ledger.integrity.errors import LogForkError, LogIntegrityError, RecordMismatchError
@@ -41,6 +40,7 @@ from ledger.integrity.sealer import (
 )
 from ledger.integrity.sqlstore import checkpoints, log_identity, merkle_leaves, merkle_nodes
 from ledger.integrity.tree import IncrementalTree, NodeBatch, NodeItem, NodeKey
+from ledger.kernel.config import Settings, now
 
 if TYPE_CHECKING:
     from uuid import UUID

@@ -36,8 +36,6 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Table, insert, select, text
 
-from ledger.config import Settings, now
-from ledger.eventlog import decode
 from ledger.integrity import checkpoint as cp
 from ledger.integrity import signer
 from ledger.integrity.canonical import (
@@ -68,12 +66,14 @@ from ledger.integrity.sqlstore import (
     tree_head,
 )
 from ledger.integrity.tree import IncrementalTree, frontier_keys
-from ledger.store import command_log, placeholder, write_intent
+from ledger.kernel.config import Settings, now
+from ledger.kernel.eventlog import decode
+from ledger.kernel.store import command_log, placeholder, write_intent
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import Mapper
 
-    from ledger.ports import LedgerPort as GovernanceLedger
+    from ledger.kernel.ports import LedgerPort as GovernanceLedger
 
 log = structlog.get_logger("ledger.integrity")
 
@@ -158,7 +158,7 @@ def _type_and_time(row: EventRow, mapper: Mapper[UUID] | None) -> tuple[str, str
 
     The fast path reads the type from the topic (``module:Aggregate.Event``) and the time
     from the start of the stored JSON, where the event store writes it; any other shape is
-    decoded in full. Both give what ``ledger.eventlog.decode`` gives.
+    decoded in full. Both give what ``ledger.kernel.eventlog.decode`` gives.
     """
     _module, colon, qualname = row.topic.partition(":")
     state = row.state

@@ -34,7 +34,7 @@ import orjson
 from sqlalchemy import Connection
 
 from ledger.integrity import dsse
-from ledger.store import placeholder, signed_commands
+from ledger.kernel.store import placeholder, signed_commands
 
 __all__ = ["SignatureStats", "check_signatures"]
 

@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledger.config import Settings
 from ledger.integrity.errors import KeyFileError
 from ledger.integrity.merkle import HASH_SIZE
+from ledger.kernel.config import Settings
 
 __all__ = [
     "STATE_FORMAT",

@@ -1,6 +1,6 @@
 """The Merkle log's tables, and the SQL ``NodeStore`` the sealer and the proofs use.
 
-Tables (in ``ledger.store.metadata``, created with the ledger's other tables; all three are
+Tables (in ``ledger.kernel.store.metadata``, created with the ledger's other tables; all three are
 append-only at the database, like the event log):
 
 - ``ledger_merkle_nodes(level, idx, hash)``: every complete subtree's hash (level 0 holds
@@ -35,7 +35,7 @@ from sqlalchemy import (
 from ledger.integrity.errors import NodeStoreError
 from ledger.integrity.merkle import HASH_SIZE
 from ledger.integrity.tree import NodeBatch, NodeItem, NodeKey
-from ledger.store import metadata, placeholder
+from ledger.kernel.store import metadata, placeholder
 
 __all__ = [
     "INTEGRITY_TABLES",

@@ -82,10 +82,10 @@ from ledger.integrity.sqlstore import (
     tree_head,
 )
 from ledger.integrity.tree import IncrementalTree, NodeBatch, NodeItem, NodeKey
-from ledger.store import command_log, placeholder
+from ledger.kernel.store import command_log, placeholder
 
 if TYPE_CHECKING:
-    from ledger.ports import LedgerPort as GovernanceLedger
+    from ledger.kernel.ports import LedgerPort as GovernanceLedger
 
 __all__ = ["Finding", "Verification", "verify"]
 
@@ -972,7 +972,7 @@ def _compare_table(live: Connection, shadow: Connection, table: Table,
 def _build_until(ledger: GovernanceLedger, router: Any, shadow: Engine, stop: int,
                  batch: int) -> None:
     """Apply the events up to notification id *stop* to the shadow tables."""
-    from ledger.eventlog import read_log_page
+    from ledger.kernel.eventlog import read_log_page
 
     pos = 0
     while pos < stop:
@@ -997,7 +997,7 @@ def check_projections(ledger: GovernanceLedger, out: Verification | None = None,
     """
     from sqlalchemy.schema import CreateTable
 
-    from ledger.errors import LedgerError
+    from ledger.kernel.errors import LedgerError
     from ledger.projections import Router, discover, position
     from ledger.projections.runner import _shadow_engine, can_swap
 

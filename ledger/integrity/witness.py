@@ -47,11 +47,11 @@ from typing import Any
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.errors import LedgerError
 from ledger.integrity import checkpoint as cp
 from ledger.integrity import cosign
 from ledger.integrity.errors import CheckpointError
 from ledger.integrity.merkle import HASH_SIZE, verify_consistency
+from ledger.kernel.errors import LedgerError
 
 __all__ = ["STATE_FORMAT", "Answer", "Witness", "WitnessError", "make_server"]
 

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
-from ledger.eventlog import LoggedEvent, read_log_page
+from ledger.kernel.eventlog import LoggedEvent, read_log_page
+from ledger.kernel.store import projection_tracking, write_intent
 from ledger.projections.sql import TableBuffer
-from ledger.store import projection_tracking, write_intent
 
 if TYPE_CHECKING:
-    from ledger.ports import LedgerPort as GovernanceLedger
+    from ledger.kernel.ports import LedgerPort as GovernanceLedger
 
 P = TypeVar("P", bound="Projection")
 
@@ -42,10 +42,8 @@ def projection(cls: type[P]) -> type[P]:
 
 
 def discover() -> dict[str, Projection]:
-    """One instance of every projection (importing this package's modules registers them)."""
-    from ledger.commands import import_submodules
-
-    import_submodules(__name__)
+    """One instance of every registered projection (the application imports the read models'
+    modules, :func:`ledger.domains.load_projections`; importing one registers it)."""
     return {name: cls() for name, cls in sorted(REGISTRY.items())}
 
 

@@ -13,7 +13,6 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from eventsourcing.domain import CanMutateAggregate
 from sqlalchemy import (
     Boolean,
     Column,
@@ -27,15 +26,13 @@ from sqlalchemy import (
     select,
 )
 
-from ledger.aggregates.appraisal_year import AppraisalYear
-from ledger.aggregates.case import local_day
-from ledger.config import now
-from ledger.eventlog import LoggedEvent
+from ledger.kernel.config import local_day, now
+from ledger.kernel.eventlog import LoggedEvent
+from ledger.kernel.store import ID, metadata
 from ledger.projections import Projection, projection
-from ledger.store import ID, metadata
 
 if TYPE_CHECKING:
-    from ledger.ports import LedgerPort as GovernanceLedger
+    from ledger.kernel.ports import LedgerPort as GovernanceLedger
 
 
 years = Table(
@@ -197,10 +194,17 @@ class AppraisalProjection(Projection):
     schema_version = 1
     tables = TABLES
 
-    #: The ``AppraisalYear`` events (others are skipped without decoding).
-    topics = frozenset(
-        f"AppraisalYear.{name}" for name, value in vars(AppraisalYear).items()
-        if isinstance(value, type) and issubclass(value, CanMutateAggregate))
+    #: Every ``AppraisalYear`` event (others are skipped without decoding); named here, not
+    #: read off the aggregate, so that read models never import aggregates' behaviour
+    #: (tests/unit/test_projection_topics.py keeps the list complete).
+    topics = frozenset(f"AppraisalYear.{name}" for name in (
+        "CascadeRerun", "Closed", "Created", "Finalised", "FirmScoreRecorded",
+        "FollowUpAssigned", "FollowUpCancelled", "FollowUpCompleted", "FollowUpContested",
+        "IndicatorDefined", "IndicatorValueRecorded", "MarkedStale", "ObjectionAnswered",
+        "ObjectionFiled", "Opened", "OutcomeChanged", "OwnersCommitteeEvaluated", "Reopened",
+        "ResidentAppraisalRecorded", "RewardOrPenaltyRecorded", "SatisfactionRecorded",
+        "SocialOrganisationEvaluated", "ThreeHeadsCommended"
+    ))
 
     def apply(self, conn: Connection, event: LoggedEvent) -> None:
         kind, _, name = event.type.partition(".")
@@ -517,52 +521,6 @@ def community_table(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
                     "detail": "; ".join(f"{k}={v}" for k, v in sorted(detail.items())
                                         if v not in (None, ""))})
     out.sort(key=lambda r: (r["community"] or "", r["kind"], r["subject"]))
-    return out
-
-
-def indicator_table(ledger: GovernanceLedger, key: str) -> list[dict[str, Any]]:
-    """Every indicator of year *key* for every community of the town: entered values as
-    recorded, ledger-measured values computed now from the read models."""
-    from ledger.indicators import INDICATOR_CALCULATORS, formula, measure
-    from ledger.projections.status import communities
-
-    ledger.catch_up("appraisal")
-    ledger.catch_up("status")
-    with ledger.engine.connect() as conn:
-        year = conn.execute(select(years.c.town, years.c.year)
-                            .where(years.c.code == key)).first()
-        if year is None:
-            return []
-        defs = _rows(conn, select(indicator_defs).where(indicator_defs.c.year_code == key)
-                     .order_by(indicator_defs.c.ord))
-        values = {(r["code"], r["community"]): r for r in _rows(
-            conn, select(indicator_values).where(indicator_values.c.year_code == key))}
-        comms = conn.execute(select(communities.c.code).where(communities.c.town == year[0])
-                             .order_by(communities.c.code)).scalars().all()
-    out = []
-    feeds: dict[str, tuple[str, str]] = {}
-    for d in defs:
-        calc = INDICATOR_CALCULATORS.get(d["measure"] or "")
-        if d["source"] == "ledger" and calc is not None:
-            params, version = formula(ledger, year[0], calc.code)
-            how = (f"indicator.{calc.code} ({version}): {_dump(params)}" if params
-                   else "fixed")
-            feeds[d["code"]] = (calc.events, how)
-        else:
-            feeds[d["code"]] = ("AppraisalYear.IndicatorValueRecorded (entered)", "entered")
-    for c in comms:
-        for d in defs:
-            if d["source"] == "ledger" and d["measure"] in INDICATOR_CALCULATORS:
-                v = measure(ledger, d["measure"], year[0], int(year[1]), c)
-                value, note = (None if v is None else f"{v:f}"), ""
-            else:
-                rec = values.get((d["code"], c))
-                value, note = (rec["value"], rec["note"]) if rec else (None, "")
-            out.append({"community": c, "code": d["code"], "name_zh": d["name_zh"],
-                        "name_en": d["name_en"], "unit": d["unit"], "weight": d["weight"],
-                        "source": d["source"], "measure": d["measure"],
-                        "events": feeds[d["code"]][0], "formula": feeds[d["code"]][1],
-                        "value": value, "note": note})
     return out
 
 

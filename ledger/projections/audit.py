@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Connection, Index, Integer, String, Table
 
-from ledger.eventlog import LoggedEvent
+from ledger.kernel.eventlog import LoggedEvent
+from ledger.kernel.store import ID, metadata
 from ledger.projections import Projection, projection
 from ledger.projections.status import utc_key
-from ledger.store import ID, metadata
 
 actions = Table(
     "rm_audit_actions", metadata,

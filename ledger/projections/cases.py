@@ -29,16 +29,20 @@ from sqlalchemy import (
     select,
 )
 
-from ledger.aggregates.case import FINISHED, local_day
-from ledger.config import now
-from ledger.eventlog import LoggedEvent
+from ledger.kernel.config import local_day, now
+from ledger.kernel.eventlog import LoggedEvent
+from ledger.kernel.store import ID, metadata
 from ledger.projections import Projection, projection
 from ledger.projections.sql import KEY, sel_by
 from ledger.projections.status import utc_key
-from ledger.store import ID, metadata
+
+#: The states a case is finished in (no time limit runs). The read model's own copy of the
+#: lifecycle's word, as read models never import aggregates; tests/unit/test_projection_topics.py
+#: keeps it equal to ``ledger.aggregates.case.FINISHED``.
+FINISHED = frozenset({"rejected", "closed", "called_back", "merged"})
 
 if TYPE_CHECKING:
-    from ledger.ports import LedgerPort as GovernanceLedger
+    from ledger.kernel.ports import LedgerPort as GovernanceLedger
 
 case_keys = Table(
     "rm_case_keys", metadata,

@@ -25,15 +25,15 @@ from sqlalchemy import (
     select,
 )
 
-from ledger.config import ledger_tz, now
-from ledger.eventlog import LoggedEvent
+from ledger.kernel.config import ledger_tz, now
+from ledger.kernel.eventlog import LoggedEvent
+from ledger.kernel.store import ID, metadata
 from ledger.projections import Projection, projection
 from ledger.projections.sql import KEY
 from ledger.projections.status import communities, utc_key
-from ledger.store import ID, metadata
 
 if TYPE_CHECKING:
-    from ledger.ports import LedgerPort as GovernanceLedger
+    from ledger.kernel.ports import LedgerPort as GovernanceLedger
 
 
 #: Town parameter: days between four-in-one meetings before a community is flagged.

@@ -41,13 +41,13 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event, insert, 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from ledger.errors import LedgerError
-from ledger.eventlog import read_log_page
+from ledger.kernel.errors import LedgerError
+from ledger.kernel.eventlog import read_log_page
+from ledger.kernel.store import projection_tracking, write_intent
 from ledger.projections import Projection, Router, catch_up, position
-from ledger.store import projection_tracking, write_intent
 
 if TYPE_CHECKING:
-    from ledger.ports import LedgerPort as GovernanceLedger
+    from ledger.kernel.ports import LedgerPort as GovernanceLedger
 
 log = structlog.get_logger("ledger.projections")
 

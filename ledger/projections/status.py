@@ -20,10 +20,10 @@ from sqlalchemy import (
     select,
 )
 
-from ledger.eventlog import LoggedEvent
-from ledger.posts import parse_post
+from ledger.kernel.eventlog import LoggedEvent
+from ledger.kernel.posts import parse_post
+from ledger.kernel.store import ID, metadata
 from ledger.projections import Projection, projection
-from ledger.store import ID, metadata
 
 
 def utc_key(value: str | datetime) -> str:

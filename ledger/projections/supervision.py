@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Connection, Index, Integer, String, Table, Text, select
 
-from ledger.config import now
-from ledger.eventlog import LoggedEvent
+from ledger.kernel.config import now
+from ledger.kernel.eventlog import LoggedEvent
+from ledger.kernel.store import ID, metadata
 from ledger.projections import Projection, projection
 from ledger.projections.status import utc_key
 from ledger.rules.supervision import LADDER
-from ledger.store import ID, metadata
 
 if TYPE_CHECKING:
-    from ledger.ports import LedgerPort as GovernanceLedger
+    from ledger.kernel.ports import LedgerPort as GovernanceLedger
 
 escalations = Table(
     "rm_escalations", metadata,

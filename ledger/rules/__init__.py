@@ -38,7 +38,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from ledger.decimals import json_schema, make_parser
+from ledger.kernel.decimals import json_schema, make_parser
 
 __all__ = [
     "RULES",
@@ -280,8 +280,20 @@ def register(rule: Rule[InputsT, ParamsT, DecisionT]) -> Rule[InputsT, ParamsT, 
     return rule
 
 
+#: Imports the rule modules (set by the application, :mod:`ledger.domains`): a rule module
+#: registers its rules when it is imported, and this package imports none of them.
+_loader: list[Callable[[str], None]] = []
+
+
+def set_loader(loader: Callable[[str], None]) -> None:
+    """Install the function that imports the module registering a rule key."""
+    _loader[:] = [loader]
+
+
 def get_rule(key: str) -> Rule[Any, Any, Any]:
-    """The rule registered under ``key`` (``id@version``)."""
+    """The rule registered under ``key`` (``id@version``), its module imported on first use."""
+    if key not in RULES and _loader:
+        _loader[0](key)
     try:
         return RULES[key]
     except KeyError:
@@ -421,7 +433,3 @@ def _describe_error(item: Any) -> str:
     message = str(item.get("msg", "invalid"))
     return f"{message} ({location})" if location else message
 
-
-# Rule modules register themselves on import; importing them here fills RULES for every user of
-# ``ledger.rules``. They import the names above, so these imports must come last.
-from . import firm, routing, supervision, warning  # noqa: E402

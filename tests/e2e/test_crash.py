@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from ledger.application import GovernanceLedger
 from ledger.integrity.sealer import ensure_key_file, seal
 from ledger.integrity.verifier import verify
+from ledger.kernel.store import command_log, projection_tracking, write_intent
 from ledger.projections import position
 from ledger.projections.status import post_terms
-from ledger.store import command_log, projection_tracking, write_intent
 from tests.conftest import ADMIN, bootstrap
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,8 +17,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from ledger import privacy
 from ledger.application import GovernanceLedger
+from ledger.kernel import privacy
 from tests.case_world import receive, world
 from tests.conftest import pg_schema_url
 from tests.feedkit import PYTHON, subprocess_env

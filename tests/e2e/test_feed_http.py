@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from ledger.application import GovernanceLedger
-from ledger.eventlog import iter_log
+from ledger.kernel.eventlog import iter_log
 from tests.conftest import ADMIN, bootstrap, pg_schema_url, sunny_garden
 from tests.e2e import feed_procs
 from tests.feedkit import PYTHON, serve, subprocess_env

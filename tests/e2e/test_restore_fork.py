@@ -19,13 +19,13 @@ from click.testing import CliRunner
 
 from ledger.application import GovernanceLedger
 from ledger.cli import cli
-from ledger.config import Settings
-from ledger.errors import LedgerError
 from ledger.feed.client import FeedIntegrityError, Subscriber
 from ledger.feed.log import log_state
 from ledger.integrity import sealer, signer
 from ledger.integrity.errors import LogForkError
 from ledger.integrity.sqlstore import log_identity
+from ledger.kernel.config import Settings
+from ledger.kernel.errors import LedgerError
 from tests.conftest import store_snapshot
 from tests.feedkit import serve
 

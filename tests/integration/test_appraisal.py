@@ -16,10 +16,11 @@ from ledger.aggregates.appraisal_year import (
 )
 from ledger.aggregates.property_firm import PropertyFirm
 from ledger.application import GovernanceLedger
-from ledger.config import localize
-from ledger.errors import CommandValidationError, PostNotHeldError
 from ledger.handlers.appraisal import AppraisalParameterError, simulate
-from ledger.projections.appraisal import firm_table, follow_up_list, indicator_table, oc_table
+from ledger.indicators import indicator_table
+from ledger.kernel.config import localize
+from ledger.kernel.errors import CommandValidationError, PostNotHeldError
+from ledger.projections.appraisal import firm_table, follow_up_list, oc_table
 from ledger.projections.owners import blacklist
 from tests.appraisal_world import FIRMS, PEACE, SECRETARY, grade, types, world
 from tests.conftest import ADMIN, store_snapshot

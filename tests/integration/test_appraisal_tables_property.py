@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.application import GovernanceLedger
-from ledger.errors import LedgerError
+from ledger.kernel.errors import LedgerError
 from ledger.projections.appraisal import all_tables
 from tests.appraisal_world import FIRMS, world
 from tests.conftest import ADMIN

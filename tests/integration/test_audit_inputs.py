@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from ledger.application import GovernanceLedger
 from ledger.audit import decision
 from ledger.cli import cli
-from ledger.config import localize
-from ledger.eventlog import LoggedEvent
+from ledger.kernel.config import localize
+from ledger.kernel.eventlog import LoggedEvent
 from ledger.supervision import run
 
 
@@ -32,7 +32,7 @@ def year(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GovernanceL
 
 
 def _first(led: GovernanceLedger, event_type: str, **data: object) -> LoggedEvent:
-    from ledger.eventlog import iter_log
+    from ledger.kernel.eventlog import iter_log
 
     with led.engine.connect() as conn:
         for e in iter_log(conn, led.events_table, led.mapper):

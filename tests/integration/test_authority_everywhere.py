@@ -23,11 +23,11 @@ from click.testing import CliRunner
 
 from ledger.application import GovernanceLedger
 from ledger.cli import cli, sample_files
-from ledger.commands import known_types
-from ledger.errors import AuthorityError, LedgerError, PostNotHeldError
+from ledger.domains import all_command_types as known_types
 from ledger.integrity import dsse
 from ledger.integrity.checkpoint import load_private_key
-from ledger.posts import COMMUNITY_RE, parse_post
+from ledger.kernel.errors import AuthorityError, LedgerError, PostNotHeldError
+from ledger.kernel.posts import COMMUNITY_RE, parse_post
 from tests.conftest import load_sample_year, store_snapshot
 
 #: Command types the sample year does not use, with a valid example of each.

@@ -8,10 +8,10 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from ledger import privacy
 from ledger.application import GovernanceLedger
 from ledger.backup import BackupError, restore
 from ledger.cli import cli
+from ledger.kernel import privacy
 from tests.conftest import store_snapshot
 
 

@@ -163,7 +163,7 @@ def test_case_next_lists_the_steps_the_lifecycle_allows(ledger: GovernanceLedger
     assert [s["command"] for s in data["next"]] == ["inspect", "supervise"]
     from datetime import datetime
 
-    from ledger.config import localize
+    from ledger.kernel.config import localize
 
     early = case_next(ledger, REF, when=localize(datetime(2025, 3, 3, 12)))
     assert {s["command"]: s["to"] for s in early["next"]} == {
@@ -189,7 +189,7 @@ def test_ledger_case_next_prints_the_steps(ledger: GovernanceLedger, db_url: str
 def test_every_refusal_of_a_case_step_names_the_steps_allowed(
         ledger: GovernanceLedger) -> None:
     from ledger.aggregates.case import CaseNotAssignedError
-    from ledger.errors import AuthorityError
+    from ledger.kernel.errors import AuthorityError
 
     world(ledger)
     _to_acknowledged(ledger, "2025-03-03")

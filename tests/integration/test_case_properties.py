@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ledger.aggregates.case import STATES, TRANSITIONS, Case
 from ledger.application import GovernanceLedger
-from ledger.errors import LedgerError
+from ledger.kernel.errors import LedgerError
 from tests.case_world import (
     HOUSING,
     JEO,

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from ledger import privacy
 from ledger.aggregates.case import (
     CaseNotAssignedError,
     CaseTransitionError,
     HandlerCannotVerifyError,
 )
 from ledger.application import GovernanceLedger
-from ledger.config import localize
-from ledger.errors import DepartmentNotFoundError
+from ledger.kernel import privacy
+from ledger.kernel.config import localize
+from ledger.kernel.errors import DepartmentNotFoundError
 from ledger.projections.cases import (
     case_board,
     case_documents,

@@ -11,7 +11,7 @@ import pytest
 
 from ledger.application import GovernanceLedger
 from ledger.cli import sample_files
-from ledger.config import localize
+from ledger.kernel.config import localize
 from ledger.projections.cases import case_board, duty_failure_counts, warning_board
 
 YEAR_END = localize(datetime(2025, 12, 31, 18))

@@ -15,8 +15,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from ledger.application import GovernanceLedger
+from ledger.kernel.store import command_log
 from ledger.projections.status import post_terms
-from ledger.store import command_log
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS, COUNT = 8, 25

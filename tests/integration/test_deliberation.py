@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import privacy
 from ledger.aggregates.matter import MatterStateError
 from ledger.aggregates.meeting import (
     DueBeforeMeetingError,
@@ -24,7 +23,8 @@ from ledger.aggregates.meeting import (
     UnknownBodyError,
 )
 from ledger.application import GovernanceLedger
-from ledger.errors import AuthorityError, CommandValidationError, LedgerError, PostNotHeldError
+from ledger.kernel import privacy
+from ledger.kernel.errors import AuthorityError, CommandValidationError, LedgerError, PostNotHeldError
 from ledger.projections.deliberation import (
     cadence_report,
     items,

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from ledger.application import GovernanceLedger
-from ledger.config import Settings
 from ledger.integrity import sealer, signer
 from ledger.integrity.checkpoint import format_verifier_key, load_private_key, parse_checkpoint
 from ledger.integrity.verifier import verify
+from ledger.kernel.config import Settings
 from tests.conftest import ADMIN
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "release-2026-11"

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ledger.application import GovernanceLedger
 from ledger.cli import cli
-from ledger.eventlog import decode, read_aggregate
+from ledger.kernel.eventlog import decode, read_aggregate
 from tests.conftest import load_sample_year
 
 HIDDEN = ("originator_id", "originator_version", "timestamp", "originator_topic", "envelope")

@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from ledger.application import GovernanceLedger
-from ledger.eventlog import iter_log
 from ledger.feed.app import create_app
 from ledger.integrity import appendonly
+from ledger.kernel.eventlog import iter_log
 from tests.conftest import sunny_garden
 from tests.feedkit import TestClient
 

@@ -21,7 +21,7 @@ from ledger.integrity import appendonly, sealer
 from ledger.integrity import checkpoint as cp
 from ledger.integrity.sqlstore import INTEGRITY_TABLES, SqlNodeStore, checkpoints, merkle_nodes
 from ledger.integrity.tree import IncrementalTree
-from ledger.store import command_log
+from ledger.kernel.store import command_log
 from tests.conftest import ADMIN, store_snapshot, sunny_garden
 from tests.feedkit import serve
 

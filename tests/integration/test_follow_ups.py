@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from ledger.application import GovernanceLedger
 from ledger.cli import cli
-from ledger.errors import AuthorityError
+from ledger.kernel.errors import AuthorityError
 from ledger.projections.appraisal import district_report, follow_up_list
 from tests.appraisal_world import FIRMS, grade, world
 from tests.conftest import store_snapshot

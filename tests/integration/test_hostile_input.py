@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from ledger.application import GovernanceLedger
 from ledger.cli import cli
-from ledger.commands import COMMANDS, known_types
-from ledger.errors import LedgerError
+from ledger.domains import all_command_types as known_types
+from ledger.kernel.command import COMMANDS
+from ledger.kernel.errors import LedgerError
 from tests.conftest import store_snapshot, sunny_garden
 
 EXAMPLES = int(os.environ.get("LEDGER_FUZZ_EXAMPLES", "150"))

@@ -10,8 +10,7 @@ from click.testing import CliRunner
 
 from ledger.application import GovernanceLedger
 from ledger.cli import cli
-from ledger.indicators import INDICATOR_CALCULATORS
-from ledger.projections.appraisal import indicator_table
+from ledger.indicators import INDICATOR_CALCULATORS, indicator_table
 from tests.appraisal_world import world
 from tests.conftest import ADMIN
 from tests.owners_world import DIRECTOR, OC, run

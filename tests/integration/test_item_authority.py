@@ -7,8 +7,8 @@ import pytest
 
 from ledger.application import GovernanceLedger
 from ledger.audit import decision
-from ledger.authority import matrix, version_number
-from ledger.errors import AuthorityError
+from ledger.kernel.authority import matrix, version_number
+from ledger.kernel.errors import AuthorityError
 from tests.conftest import ADMIN, store_snapshot
 from tests.owners_world import DIRECTOR, served_by_evergreen
 

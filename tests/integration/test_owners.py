@@ -10,8 +10,8 @@ import pytest
 from ledger.aggregates.owners_committee import OwnersCommitteeStepError
 from ledger.aggregates.property_firm import BiddingBannedError, ContractStateError
 from ledger.application import GovernanceLedger
-from ledger.config import localize
-from ledger.errors import CommandValidationError, ElectionRequiredError
+from ledger.kernel.config import localize
+from ledger.kernel.errors import CommandValidationError, ElectionRequiredError
 from ledger.projections.owners import blacklist, contracts, credit_file, ocs
 from ledger.rules.credit_code import credit_code_check_character
 from tests.conftest import ADMIN, store_snapshot
@@ -370,7 +370,7 @@ def test_a_second_contract_while_one_is_in_force_is_refused(ledger: GovernanceLe
 
 def test_the_manager_post_is_filled_only_through_a_contract(ledger: GovernanceLedger) -> None:
     served_by_evergreen(ledger)
-    from ledger.errors import ContractRequiredError
+    from ledger.kernel.errors import ContractRequiredError
 
     before = store_snapshot(ledger)
     with pytest.raises(ContractRequiredError):
@@ -445,7 +445,7 @@ def test_the_owners_read_model_rebuilds_to_the_same_rows(ledger: GovernanceLedge
 def test_only_the_committees_director_may_tender(ledger: GovernanceLedger) -> None:
     elected_committee(ledger)
     firms(ledger)
-    from ledger.errors import AuthorityError
+    from ledger.kernel.errors import AuthorityError
 
     before = store_snapshot(ledger)
     with pytest.raises(AuthorityError, match="tender.launch"):

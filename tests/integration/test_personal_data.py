@@ -14,14 +14,14 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from structlog.testing import capture_logs
 
-from ledger import privacy
 from ledger.application import GovernanceLedger
 from ledger.cli import cli
-from ledger.errors import LedgerError
 from ledger.integrity.checkpoint import format_verifier_key
 from ledger.integrity.sealer import log_origin, seal
 from ledger.integrity.verifier import verify
-from ledger.logs import configure
+from ledger.kernel import privacy
+from ledger.kernel.errors import LedgerError
+from ledger.kernel.logs import configure
 from tests.case_world import PEACE_STAFF, receive, run, world
 
 REF = "ZQ-2025-000042"
@@ -72,7 +72,7 @@ def test_erasing_a_caller_blanks_the_signed_bytes_that_carried_their_data(
     """A signed command keeps its exact bytes for verify; those bytes hold the caller in clear,
     so erasure blanks them: the signature stays on the events and verify counts it as erased,
     not forged."""
-    from ledger.store import signed_commands
+    from ledger.kernel.store import signed_commands
     from tests.signing import public, signed
 
     world(ledger)  # unsigned mode: the administrator has no key

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from ledger.application import GovernanceLedger
-from ledger.config import now
-from ledger.errors import CommandValidationError, ImplausibleTimeError, PersonalDataInTextError
-from ledger.personal_data import id_card_check_character
+from ledger.kernel.config import now
+from ledger.kernel.errors import CommandValidationError, ImplausibleTimeError, PersonalDataInTextError
+from ledger.kernel.personal_data import id_card_check_character
 from tests.case_world import ADMIN, PEACE_STAFF, receive, world
 from tests.conftest import store_snapshot
 from tests.owners_world import DIRECTOR, OC, elected_committee, firms, run
@@ -99,7 +99,7 @@ def test_a_score_dated_before_the_firm_was_registered_is_refused(
 
 def test_acting_in_a_post_before_one_was_appointed_to_it_names_both_dates(
         ledger: GovernanceLedger) -> None:
-    from ledger.errors import PostNotHeldError
+    from ledger.kernel.errors import PostNotHeldError
 
     elected_committee(ledger)
     _refused(ledger, PostNotHeldError,
@@ -139,9 +139,10 @@ def test_scores_in_exponent_form_as_floats_or_out_of_bounds_are_refused(
 
 
 def test_the_json_schemas_say_decimal_text_or_integer_without_exponent() -> None:
-    from ledger.commands import COMMANDS, known_types
+    from ledger.domains import all_command_types
+    from ledger.kernel.command import COMMANDS
 
-    known_types()
+    all_command_types()
     money = COMMANDS["oc.record_fund_use"].model_json_schema()["properties"]["amount"]
     string, integer = money["anyOf"]
     assert string == {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$",

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 import ledger.projections as projections
 from ledger.application import GovernanceLedger
 from ledger.cli import sample_files
-from ledger.eventlog import iter_log
+from ledger.kernel.eventlog import iter_log
+from ledger.kernel.store import projection_tracking, write_intent
 from ledger.projections import catch_up, catch_up_many, rebuild_many
-from ledger.store import projection_tracking, write_intent
 
 
 def load_sample_year(led: GovernanceLedger) -> int:

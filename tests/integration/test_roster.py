@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from ledger.application import CommandIdReusedError, GovernanceLedger
-from ledger.errors import (
+from ledger.kernel.errors import (
     AuthorityError,
     BootstrapRefusedError,
     CommandValidationError,
@@ -100,7 +100,7 @@ def test_roster_as_of_a_past_date_shows_who_held_each_post_including_someone_sin
                     "person": "P-0150", "occurred_at": "2025-06-30", "reason": "搬离"})
     ledger.execute(appoint("building_leader@ZQ-001/B2", "P-0151", "钱芳", "2025-07-01",
                            by=SECRETARY))
-    from ledger.commands import parse_command
+    from ledger.kernel.command import parse_command
     march = parse_command({**appoint("building_leader@ZQ-001/B2", "x", "x", "2025-03-01")}).occurred_at
     then = {p["post"]: p for p in ledger.roster("ZQ-001", march)["posts"]}
     assert then["building_leader@ZQ-001/B2"]["person"] == "P-0150"

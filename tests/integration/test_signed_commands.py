@@ -19,12 +19,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import signatures
 from ledger.application import GovernanceLedger
 from ledger.audit import actor_actions, decision, refused
-from ledger.config import now
-from ledger.errors import LedgerError
 from ledger.integrity import dsse, sealer
 from ledger.integrity.verifier import Verification
 from ledger.integrity.verifier import verify as verify_ledger
-from ledger.store import signed_commands
+from ledger.kernel.config import now
+from ledger.kernel.errors import LedgerError
+from ledger.kernel.store import signed_commands
 from tests.conftest import store_snapshot
 from tests.signing import (
     ADMIN_POST,

@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.application import GovernanceLedger
 from ledger.cli import cli
-from ledger.config import Settings
 from ledger.integrity import sealer
 from ledger.integrity.checkpoint import format_verifier_key
 from ledger.integrity.verifier import verify
+from ledger.kernel.config import Settings
 from ledger.snapshots import (
     SnapshotRow,
     aggregate_state,

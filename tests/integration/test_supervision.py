@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from ledger.application import GovernanceLedger
 from ledger.cli import cli
-from ledger.config import localize
+from ledger.kernel.config import localize
 from ledger.projections.cases import case_board, case_documents, warning_board
 from ledger.projections.supervision import escalation_list
 from ledger.rules import Evaluation, reproduce

@@ -27,7 +27,7 @@ from ledger.integrity.errors import LogForkError, SignerRefusedError
 from ledger.integrity.sqlstore import INTEGRITY_TABLES, SqlNodeStore, checkpoints, tree_head
 from ledger.integrity.tree import IncrementalTree
 from ledger.integrity.verifier import Verification, verify
-from ledger.store import command_log
+from ledger.kernel.store import command_log
 from tests.bulk import bulk_communities
 from tests.conftest import sunny_garden
 

@@ -7,7 +7,7 @@ import pytest
 
 from ledger.aggregates.property_firm import BiddingBannedError
 from ledger.application import GovernanceLedger
-from ledger.errors import ImplausibleTimeError, TenderWindowError
+from ledger.kernel.errors import ImplausibleTimeError, TenderWindowError
 from tests.conftest import store_snapshot
 from tests.owners_world import (
     CHUNSHEN,

@@ -19,14 +19,14 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.application import GovernanceLedger
-from ledger.config import Settings
 from ledger.integrity import appendonly, merkle, sealer, signer
 from ledger.integrity.checkpoint import format_verifier_key
 from ledger.integrity.errors import LogForkError, LogIntegrityError, SignerRefusedError
 from ledger.integrity.sqlstore import INTEGRITY_TABLES, SqlNodeStore, tree_head
 from ledger.integrity.tree import IncrementalTree
 from ledger.integrity.verifier import verify
-from ledger.store import command_log
+from ledger.kernel.config import Settings
+from ledger.kernel.store import command_log
 from tests.conftest import ADMIN, store_snapshot, sunny_garden
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))

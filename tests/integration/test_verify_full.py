@@ -24,8 +24,8 @@ from ledger.integrity.errors import SignerRefusedError
 from ledger.integrity.sqlstore import INTEGRITY_TABLES, merkle_nodes, tree_head
 from ledger.integrity.tree import frontier_keys
 from ledger.integrity.verifier import Verification, verify
+from ledger.kernel.store import command_log
 from ledger.snapshots import SnapshotRow, record_path, snapshots
-from ledger.store import command_log
 from tests.bulk import bulk_communities
 from tests.conftest import ADMIN, load_sample_year, sunny_garden
 

@@ -14,7 +14,7 @@ from ledger.aggregates.warning import (
     WarningTransitionError,
 )
 from ledger.application import GovernanceLedger
-from ledger.config import localize
+from ledger.kernel.config import localize
 from ledger.projections.cases import warning_board
 from tests.case_world import PEACE, RC, SUPERVISOR, SUPERVISOR2, receive, run, world
 from tests.conftest import store_snapshot

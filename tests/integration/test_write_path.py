@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from ledger import privacy
 from ledger.aggregates.case import Case
 from ledger.application import GovernanceLedger
-from ledger.errors import AggregateNotFoundError, RuleViolationError
 from ledger.handlers import HANDLERS
+from ledger.kernel import privacy
+from ledger.kernel.errors import AggregateNotFoundError, RuleViolationError
 from tests.bulk import bulk_communities
 from tests.case_world import PEACE_STAFF, world
 from tests.conftest import pg_schema_url, store_snapshot

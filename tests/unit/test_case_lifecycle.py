@@ -19,7 +19,7 @@ from ledger.aggregates.case import (
     transitions_for,
 )
 from ledger.aggregates.warning import CommunityWarning, WarningTransitionError
-from ledger.config import localize
+from ledger.kernel.config import localize
 from ledger.rules import get_rule
 
 ENV: dict[str, Any] = {"actor": "P-0005", "post": "town.peace_office.staff@ZQ",

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.commands import parse_command
 from ledger.commands.roster import AppointPost
-from ledger.errors import CommandValidationError, InvalidPostError, UnknownCommandTypeError
+from ledger.kernel.command import parse_command
+from ledger.kernel.errors import CommandValidationError, InvalidPostError, UnknownCommandTypeError
 
 BASE = {"type": "post.appoint", "actor": "P-0001", "post": "town.ledger_admin@ZQ",
         "target_post": "party_org.secretary@ZQ-001", "person": "P-0101", "person_name": "李华"}

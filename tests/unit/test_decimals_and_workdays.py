@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.decimals import make_parser
-from ledger.workdays import calendar_of
+from ledger.kernel.decimals import make_parser
+from ledger.kernel.workdays import calendar_of
 
 money = make_parser(minimum=Decimal(0), maximum=Decimal(10) ** 15, places=2, what="amounts",
                     maximum_exclusive=True)

@@ -24,8 +24,8 @@ from ledger.aggregates.meeting import (
     is_member,
     parse_item_ref,
 )
-from ledger.commands import parse_command
-from ledger.errors import CommandValidationError
+from ledger.kernel.command import parse_command
+from ledger.kernel.errors import CommandValidationError
 from ledger.projections.deliberation import item_state
 
 TZ = ZoneInfo("Asia/Shanghai")

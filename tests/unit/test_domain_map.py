@@ -37,3 +37,31 @@ def test_every_domain_module_is_on_the_map() -> None:
             if module.name == "__init__.py" and name not in listed:
                 continue
             assert name in listed, f"{name} is in no row of the domain map (docs/architecture.md)"
+
+
+def _rows() -> list[list[str]]:
+    table, _shared = _map()
+    lines = [ln for ln in table.strip().splitlines() if ln.startswith("| ")][1:]
+    return [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+
+
+def _modules(cell: str, prefix: str = "") -> set[str]:
+    return {p.removesuffix(".py").replace("/", ".") for p in re.findall(r"`([a-z_/]+\.py)`", cell)
+            if p.startswith(prefix)}
+
+
+def test_the_map_and_the_registry_of_domains_agree() -> None:
+    """ledger.domains.DOMAINS (what the application imports) is the same map as the table."""
+    from ledger.domains import DOMAINS
+
+    rows = _rows()
+    assert len(rows) == len(DOMAINS)
+    for row, domain in zip(rows, DOMAINS, strict=True):
+        _name, commands, handlers, aggregates, rules, projections, _cli, queries, _doc = row
+        assert _modules(commands) == set(filter(None, [domain.commands])), domain.name
+        assert _modules(handlers) == set(filter(None, [domain.handlers])), domain.name
+        if not aggregates.startswith("("):  # "(escalations on …)": another domain's aggregates
+            assert _modules(aggregates) == set(domain.aggregates), domain.name
+        assert _modules(rules) == set(domain.rules), domain.name
+        assert _modules(projections) == set(domain.projections), domain.name
+        assert _modules(queries, "feed/queries/") == set(domain.queries), domain.name

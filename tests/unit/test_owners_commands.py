@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 
 from ledger.aggregates.owners_committee import turnout_percent
-from ledger.commands import parse_command
 from ledger.commands.owners import RecordFundUse, RegisterFirm, TerminateContract
-from ledger.errors import CommandValidationError
+from ledger.kernel.command import parse_command
+from ledger.kernel.errors import CommandValidationError
 
 DIRECTOR = {"actor": "P-0101", "post": "owners_committee.director@ZQ-001"}
 

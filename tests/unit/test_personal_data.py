@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.errors import PersonalDataInTextError
-from ledger.personal_data import (
+from ledger.kernel.errors import PersonalDataInTextError
+from ledger.kernel.personal_data import (
     check_free_text,
     check_subject_id,
     find_personal_data,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.errors import InvalidPostError
-from ledger.posts import parse_post
+from ledger.kernel.errors import InvalidPostError
+from ledger.kernel.posts import parse_post
 
 
 @pytest.mark.parametrize(("text", "body", "level"), [

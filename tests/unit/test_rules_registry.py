@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import ledger.domains
 import ledger.rules
 import ledger.rules.credit_code
 from ledger.rules import (
@@ -38,6 +39,8 @@ from ledger.rules.firm import (
     FirmGrades,
 )
 from ledger.rules.warning import WARNING_SUGGEST, CaseCounts
+
+ledger.domains.load_all()  # every rule module, as a full catalogue of rules
 
 ALL_KEYS = {
     "firm.ranking@1",

@@ -10,7 +10,7 @@ from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.transcoder import FastJSONTranscoder
+from ledger.kernel.transcoder import FastJSONTranscoder
 
 
 def _library(t: JSONTranscoder | None = None) -> JSONTranscoder:

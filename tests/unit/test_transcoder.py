@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from ledger.application import GovernanceLedger
 from ledger.cli import cli
-from ledger.transcoder import FastJSONTranscoder
+from ledger.kernel.transcoder import FastJSONTranscoder
 
 
 def _registered(t: JSONTranscoder) -> JSONTranscoder:
@@ -103,7 +103,7 @@ def test_every_event_of_the_sample_year_reencodes_to_its_stored_bytes(tmp_path: 
 
 def test_integers_beyond_64_bits_are_read_back_exactly() -> None:
     """orjson would read them as floats; the ledger's readers keep them exact."""
-    from ledger.eventlog import decode
+    from ledger.kernel.eventlog import decode
 
     state = {"timestamp": datetime(2025, 1, 1, tzinfo=UTC), "big": -(2**70), "n": 2**64}
     stored = FAST.encode(state)

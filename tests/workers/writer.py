@@ -14,7 +14,7 @@ import json
 import sys
 
 from ledger.application import GovernanceLedger
-from ledger.errors import LedgerError
+from ledger.kernel.errors import LedgerError
 
 PEACE_STAFF = {"actor": "P-0005", "post": "town.peace_office.staff@ZQ"}
 

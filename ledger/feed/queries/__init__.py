@@ -13,7 +13,7 @@ A domain adds ``ledger/feed/queries/<domain>.py``::
         return ledger.appraisal_table(year)
 
 Handlers are plain (synchronous) functions: they run in a worker thread. Raise a
-:class:`~ledger.errors.LedgerError` subclass to answer with its ``http_status`` and ``code``.
+:class:`~ledger.kernel.errors.LedgerError` subclass to answer with its ``http_status`` and ``code``.
 Routes must only read.
 """
 
@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 
 from ledger.application import GovernanceLedger
-from ledger.config import localize
+from ledger.kernel.config import localize
 
 #: Every registered query router, in registration order.
 ROUTERS: list[APIRouter] = []
@@ -42,10 +42,13 @@ def query_router(router: APIRouter) -> APIRouter:
 
 
 def discover() -> list[APIRouter]:
-    """Every query router (importing this package's modules registers them)."""
-    from ledger.commands import import_submodules
+    """Every query router of every domain (importing a domain's query module registers it)."""
+    import importlib
 
-    import_submodules(__name__)
+    from ledger.domains import query_modules
+
+    for module in query_modules():
+        importlib.import_module(module)
     return list(ROUTERS)
 
 

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from ledger.application import GovernanceLedger
-from ledger.errors import NotFoundError
 from ledger.feed.log import MAX_POSITION, log_state
 from ledger.feed.models import errors
 from ledger.feed.queries import LedgerDep, json_response, query_router
 from ledger.integrity import sealer
 from ledger.integrity.errors import NotSealedError, ProofRequestError
+from ledger.kernel.errors import NotFoundError
 
 router = query_router(APIRouter(tags=["integrity"]))
 

@@ -2,7 +2,7 @@
 
 The event log is immutable and served by the feed: whatever enters a description, a location
 or a note in clear stays readable forever. A resident's contact details belong only in the
-sealed ``caller`` field (encrypted under the resident's own key, erasable; ``ledger.privacy``).
+sealed ``caller`` field (encrypted under the resident's own key, erasable; ``ledger.kernel.privacy``).
 This module finds what must not be in free text:
 
 - **mainland mobile numbers**: 11 digits ``1[3-9]x xxxx xxxx``, with optional ``+86``/``0086``
@@ -27,7 +27,7 @@ rest is a real date and the ID check character happens to fit. A valid ID number
 reported, even when it is also a valid credit code.
 
 :func:`find_personal_data` is pure (text in, findings out); :func:`check_free_text` raises
-:class:`~ledger.errors.PersonalDataInTextError` naming the field and pointing to ``caller``;
+:class:`~ledger.kernel.errors.PersonalDataInTextError` naming the field and pointing to ``caller``;
 :func:`looks_like_personal_id` tells whether a whole identifier (a subject id) is a phone or ID
 number.
 """
@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from ledger.errors import PersonalDataInTextError
+from ledger.kernel.errors import PersonalDataInTextError
 
 _MOBILE = re.compile(
     r"(?<![0-9A-Za-z])(?:(?:\+|00)86[- ]?)?1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}(?!\.?[0-9])")

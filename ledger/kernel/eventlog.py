@@ -20,8 +20,8 @@ from eventsourcing.persistence import Mapper
 from sqlalchemy import Connection, Table, bindparam, select, type_coerce
 from sqlalchemy.types import NullType
 
-from ledger.store import id_param, placeholder
-from ledger.transcoder import loads
+from ledger.kernel.store import id_param, placeholder
+from ledger.kernel.transcoder import loads
 
 
 @dataclass(frozen=True)

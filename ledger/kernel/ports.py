@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from eventsourcing.persistence import Mapper
     from sqlalchemy import Engine, Table
 
-    from ledger.config import Settings
-    from ledger.eventlog import LoggedEvent
+    from ledger.kernel.config import Settings
+    from ledger.kernel.eventlog import LoggedEvent
 
 __all__ = ["LedgerPort"]
 

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Column, Connection, LargeBinary, String, Table, select, update
 
-from ledger.config import now
-from ledger.errors import LedgerError, NotFoundError
-from ledger.store import metadata
+from ledger.kernel.config import now
+from ledger.kernel.errors import LedgerError, NotFoundError
+from ledger.kernel.store import metadata
 
 if TYPE_CHECKING:
-    from ledger.ports import LedgerPort as GovernanceLedger
-    from ledger.writer import WriteTxn
+    from ledger.kernel.ports import LedgerPort as GovernanceLedger
+    from ledger.kernel.writer import WriteTxn
 
 subject_keys = Table(
     "ledger_subject_keys", metadata,
@@ -162,7 +162,7 @@ def purge(ledger: GovernanceLedger) -> dict[str, Any]:
     conn = ledger.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
         conn.exec_driver_sql(f"VACUUM FULL {subject_keys.name}")
-        from ledger.store import signed_commands
+        from ledger.kernel.store import signed_commands
 
         conn.exec_driver_sql(f"VACUUM {signed_commands.name}")
     finally:
@@ -183,7 +183,7 @@ def _erase_key(ledger: GovernanceLedger, subject: str) -> dict[str, Any]:
                      .values(key=None, erased_at=when))
         # The signed bytes of the commands that carried the subject's data in clear: blanked
         # (their digest and signature stay on the events; verify counts them as erased).
-        from ledger.store import signed_commands
+        from ledger.kernel.store import signed_commands
 
         blanked = 0
         for cid, subjects in conn.execute(

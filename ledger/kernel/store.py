@@ -137,14 +137,14 @@ def _tune_sqlite(engine: Engine, sync: str, *, wal: bool) -> None:
             cur.execute("PRAGMA journal_mode = WAL")
         cur.execute(f"PRAGMA synchronous = {sync}")
         # Freed space is overwritten with zeros, so an erased personal-data key (or the
-        # signed bytes blanked with it) leaves no copy in the file (ledger.privacy.erase).
+        # signed bytes blanked with it) leaves no copy in the file (ledger.kernel.privacy.erase).
         cur.execute("PRAGMA secure_delete = ON")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # A connection wrapping the write path's driver connection is already inside its
-        # transaction (see ledger.writer): nothing to begin then.
+        # transaction (see ledger.kernel.writer): nothing to begin then.
         if not conn.connection.driver_connection.in_transaction:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
 

@@ -2,7 +2,7 @@
 
 The matrix is data in this package (one TOML file per domain, merged); its version — the
 declared :data:`MATRIX_VERSION` plus a digest of the files — is recorded on every event.
-``python -m ledger.authority`` prints ``docs/authority.md`` from it.
+``python -m ledger.kernel.authority`` prints ``docs/authority.md`` from it.
 
 Checks run against the roster **as it was at the command's** ``occurred_at``.
 """
@@ -158,16 +158,16 @@ def matrix() -> Matrix:
                   entries=entries)
 
 
-def render_markdown() -> str:
-    """``docs/authority.md``: the posts, and who may issue each command."""
-    from ledger.commands import known_types
-    from ledger.posts import CATALOGUE
+def render_markdown(command_types: list[str]) -> str:
+    """``docs/authority.md``: the posts, and who may issue each of *command_types*."""
+    from ledger.kernel.posts import CATALOGUE
 
     m = matrix()
     lines = [
         "# Authority matrix",
         "",
-        "Generated from `ledger/authority/*.toml` by `python -m ledger.authority > docs/authority.md`;",
+        "Generated from `ledger/kernel/authority/*.toml` by",
+        "`python -m ledger.catalogue authority > docs/authority.md`;",
         "a test fails when this file and the matrix differ. Every command is checked against the",
         "roster **as it was at the command's `occurred_at`**: the actor must hold the post named",
         "in the command's `post` at that moment, and that post must be listed here for the",
@@ -190,7 +190,7 @@ def render_markdown() -> str:
         only = "".join(f" Restriction `{r}` (since version {RESTRICTIONS[r][0]}): "
                        f"{RESTRICTIONS[r][1]}." for r in e.restrict)
         lines.append(f"| `{key}` | {who} | {e.description}{only} |")
-    missing = [t for t in known_types() if m.entry_for(t) is None]
+    missing = [t for t in command_types if m.entry_for(t) is None]
     if missing:
         lines += ["", "Commands without an entry (refused for everyone): "
                   + ", ".join(f"`{t}`" for t in missing)]

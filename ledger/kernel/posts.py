@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import lru_cache
 
-from ledger.errors import InvalidPostError
+from ledger.kernel.errors import InvalidPostError
 
 _POST_RE = re.compile(
     r"^(?P<path>[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)@(?P<scope>[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*)"

@@ -21,7 +21,7 @@ from datetime import date, datetime, time
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ledger.errors import ConfigurationError
+from ledger.kernel.errors import ConfigurationError
 
 DEFAULT_DB_URL = "sqlite:///ledger.db"
 DEFAULT_TZ = "Asia/Shanghai"
@@ -52,6 +52,11 @@ def localize(value: datetime | date) -> datetime:
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         value = value.replace(tzinfo=ledger_tz())
     return value
+
+
+def local_day(when: datetime) -> date:
+    """The calendar day of *when* in ``LEDGER_TZ``."""
+    return when.astimezone(ledger_tz()).date()
 
 
 def now() -> datetime:

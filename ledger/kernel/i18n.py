@@ -1,11 +1,16 @@
-"""Labels for every domain term, in Chinese (default) and English.
+"""The reader's language: labels for every domain term, and messages.
 
-Domain modules add their own labels with :func:`add_labels`.
+Labels (:func:`t`) are domain terms in Chinese (default) and English; domain modules add their
+own with :func:`add_labels`. Messages (:func:`_`) are written in English in the code and
+rendered in the language chosen for this invocation or request (:func:`set_language`; the
+default comes from ``LEDGER_LANG``).
 """
 
 from __future__ import annotations
 
-from ledger.posts import BODIES, CATALOGUE
+from contextvars import ContextVar
+
+from ledger.kernel.posts import BODIES, CATALOGUE
 
 LABELS: dict[str, tuple[str, str]] = {
     # Generic columns.
@@ -75,3 +80,26 @@ def t(key: str, lang: str) -> str:
     if pair is None:
         return key
     return pair[0] if lang == "zh" else pair[1]
+
+
+_language: ContextVar[str | None] = ContextVar("ledger_language", default=None)
+
+
+def set_language(lang: str) -> None:
+    """Choose the language messages are rendered in for this invocation or request."""
+    _language.set(lang)
+
+
+def language() -> str:
+    """The language messages are rendered in now (``zh`` or ``en``)."""
+    chosen = _language.get()
+    if chosen is None:
+        from ledger.kernel.config import default_lang
+
+        chosen = default_lang()
+    return chosen
+
+
+def _(message: str) -> str:
+    """*message* (English, as written in the code) in the reader's language."""
+    return message
