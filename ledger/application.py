@@ -19,7 +19,6 @@ from typing import Any, Literal
 from uuid import UUID
 
 import sqlalchemy.exc
-import structlog
 from eventsourcing.application import AggregateNotFoundError as LibAggregateNotFound
 from eventsourcing.application import Application
 from eventsourcing.persistence import (
@@ -31,7 +30,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, Table, and_, bindparam, func, inspect, or_, select
 from sqlalchemy import text as sql_text
 
-from ledger import domains, signatures
+from ledger import domains, quickread, signatures
 from ledger import snapshots as snapshot_store
 from ledger.aggregates.base import LedgerAggregate, aggregate_id
 from ledger.aggregates.person_keys import PersonKeys
@@ -56,6 +55,7 @@ from ledger.kernel.errors import (
     RuleViolationError,
 )
 from ledger.kernel.eventlog import LoggedEvent, read_aggregate
+from ledger.kernel.logs import get_logger
 from ledger.kernel.store import command_log, metadata, refusals, signed_commands, write_intent
 from ledger.kernel.transcoder import FastJSONTranscoder
 from ledger.kernel.writer import WriteTxn
@@ -69,16 +69,22 @@ from ledger.projections import (
 )
 from ledger.projections.status import communities, post_terms, towns, utc_key
 
-log = structlog.get_logger("ledger")
+log = get_logger("ledger")
 
 MAX_ATTEMPTS = 8
 AGGREGATE_CACHE_SIZE = 20_000
 #: Lines of an ``apply`` file committed together (each line still atomic on its own).
 APPLY_BATCH = 200
 #: Errors after which a write is retried from a fresh read.
-RETRYABLE: tuple[type[BaseException], ...] = (
+_RETRYABLE: tuple[type[BaseException], ...] = (
     IntegrityError, sqlalchemy.exc.IntegrityError, OperationalError,
-    sqlalchemy.exc.OperationalError, *writer.DRIVER_RETRYABLE)
+    sqlalchemy.exc.OperationalError)
+
+
+def retryable() -> tuple[type[BaseException], ...]:
+    """Errors after which a write is retried from a fresh read (the library's, SQLAlchemy's
+    and the driver's: :func:`ledger.kernel.writer.driver_retryable`)."""
+    return (*_RETRYABLE, *writer.driver_retryable())
 
 
 _PRIOR_COMMAND = select(command_log.c.result).where(command_log.c.command_id == bindparam("cid"))
@@ -394,7 +400,7 @@ class GovernanceLedger(Application[UUID]):
                     return result
                 except LedgerError:
                     raise
-                except RETRYABLE as e:
+                except retryable() as e:
                     # A concurrent writer took the same aggregate version or the same
                     # command_id, or the database was busy: retry from a fresh read.
                     self._aggregates.clear()
@@ -631,7 +637,7 @@ class GovernanceLedger(Application[UUID]):
                         self._committed(o.result)
                 self._record_refused_lines(batch, parsed, outcomes, channel)
                 return outcomes
-            except RETRYABLE:
+            except retryable():
                 self._aggregates.clear()
         # Someone else wrote the same aggregates meanwhile: go line by line, with retries.
         outcomes = []
@@ -715,7 +721,7 @@ class GovernanceLedger(Application[UUID]):
     def status(self, community: str | None = None) -> dict[str, Any]:
         """Towns and communities with who holds each post now."""
         self.catch_up("status")
-        at = utc_key(now())
+        when = now()
         with self.engine.connect() as conn:
             q = select(communities).order_by(communities.c.code)
             if community:
@@ -725,16 +731,8 @@ class GovernanceLedger(Application[UUID]):
                 raise CommunityNotFoundError(f"community {community!r} does not exist")
             town_rows = [dict(r._mapping) for r in conn.execute(select(towns).order_by(towns.c.code))]
             scopes = [c["code"] for c in comms] + ([] if community else [t["code"] for t in town_rows])
-            holders = self._terms_at(conn, scopes, at)
-        by_scope: dict[str, list[dict[str, Any]]] = {}
-        for h in holders:
-            by_scope.setdefault(h["scope"], []).append(h)
-        for c in comms:
-            c["posts"] = by_scope.get(c["code"], [])
-        for t in town_rows:
-            t["posts"] = by_scope.get(t["code"], [])
-        return {"as_of": now().isoformat(), "towns": [] if community else town_rows,
-                "communities": comms}
+            holders = self._terms_at(conn, scopes, utc_key(when))
+        return quickread.status_answer(comms, town_rows, holders, community, when)
 
     def roster(self, community: str, as_of: datetime | None = None) -> dict[str, Any]:
         """Who held each post of *community* at *as_of* (default now), with later changes."""
@@ -759,14 +757,9 @@ class GovernanceLedger(Application[UUID]):
                 or_(post_terms.c.to_utc.is_(None), post_terms.c.to_utc > at),
             )).order_by(post_terms.c.scope, post_terms.c.post, post_terms.c.from_utc)
         ).all()
-        out = [dict(r._mapping) for r in rows]
         # Concurrent posts (兼任): what else each person held at that moment.
-        by_person: dict[str, list[str]] = {}
-        for r in out:
-            by_person.setdefault(r["person"], []).append(r["post"])
-        for r in out:
-            r["also_holds"] = [p for p in by_person[r["person"]] if p != r["post"]]
-        return out
+        terms: list[dict[str, Any]] = [dict(r._mapping) for r in rows]
+        return quickread.with_also_holds(terms)
 
     def resolve_key(self, key: str) -> tuple[str, str, UUID]:
         """Turn ``community:ZQ-001``, ``ZQ-001`` or a UUID into (kind, key, id)."""

@@ -583,7 +583,11 @@ def status(community_code: str | None, as_json: bool) -> None:
       ledger status
       ledger --lang en status ZQ-001 --json
     """
-    data = state().ledger().status(community_code)
+    from ledger import quickread
+    from ledger.kernel.config import now
+
+    st = state()
+    data = quickread.status(st.db_url, community_code, now()) or st.ledger().status(community_code)
     r = renderer(as_json)
     if as_json:
         r.emit(data)
@@ -610,10 +614,13 @@ def roster(community_code: str, as_of: str | None, as_json: bool) -> None:
     Example:
       ledger roster ZQ-001 --as-of 2025-03-01
     """
-    when: datetime | None = None
-    if as_of:
-        when = _parse_when_option(as_of, "--as-of")
-    data = state().ledger().roster(community_code, when)
+    from ledger import quickread
+    from ledger.kernel.config import now
+
+    when = _parse_when_option(as_of, "--as-of") if as_of else now()
+    st = state()
+    data = (quickread.roster(st.db_url, community_code, when)
+            or st.ledger().roster(community_code, when))
     r = renderer(as_json)
     if as_json:
         r.emit(data)

@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import structlog
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from eventsourcing.domain import Snapshot
@@ -67,12 +66,13 @@ from ledger import __version__
 from ledger.kernel.config import Settings, now
 from ledger.kernel.errors import AggregateNotFoundError, LedgerError
 from ledger.kernel.eventlog import gc_paused
+from ledger.kernel.logs import get_logger
 from ledger.kernel.store import ID, id_param, metadata, placeholder, write_intent
 
 if TYPE_CHECKING:
     from ledger.kernel.ports import LedgerPort as GovernanceLedger
 
-log = structlog.get_logger("ledger.snapshots")
+log = get_logger("ledger.snapshots")
 
 __all__ = [
     "SNAPSHOT_EVERY",

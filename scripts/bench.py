@@ -27,6 +27,12 @@ Sections (``--only`` picks some; all by default):
   vs the same step without witnesses.
 - feed: events/s delivered over HTTP to a subscriber, vs a raw read of the same rows
   (``scripts/bench_feed.py``).
+- startup: whole ``ledger`` processes as a clerk runs them, median of 7, each as a multiple of
+  ``python -c pass`` in the same run: ``ledger --help``; ``ledger status ZQ-001`` on the demo
+  ledger (its read model current, as after any read) and right after a write (the read model
+  catches up first); one signed write (``ledger post appoint …`` with ``--key-file``); and
+  ``apply`` of the sample year into a new ledger. With ``--before TREE`` (a checkout of an
+  earlier release) the same processes run on that code too, for a before/after in one run.
 
 PostgreSQL: ``LEDGER_BENCH_POSTGRES_URL`` (default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``); the bench creates and drops its own
@@ -902,8 +908,101 @@ def bench_pg_read(url: str, n: int) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------- main
+def _process_seconds(argv: list[str], env: dict[str, str] | None = None,
+                     before: Callable[[], None] | None = None, runs: int = 7) -> list[float]:
+    """Wall-clock seconds of whole processes (each run after *before*, untimed). They run in
+    the system's temporary directory, so that ``python -m ledger`` finds the code installed
+    (or on ``PYTHONPATH``), not a checkout in the current directory."""
+    out = []
+    for _ in range(runs):
+        if before is not None:
+            before()
+        t0 = time.perf_counter()
+        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, cwd=tempfile.gettempdir())
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def bench_startup(work: Path, before_tree: Path | None) -> list[dict[str, Any]]:
+    """Whole processes, as ratios to ``python -c pass`` (see the module doc)."""
+    python = sys.executable
+    base_env = {**os.environ, "LEDGER_LANG": "zh"}
+    base_env.pop("LEDGER_ALLOW_UNSIGNED", None)
+    db = work / "startup.db"
+    url = f"sqlite:///{db}"
+    ledger_cli = [python, "-m", "ledger", "--db", url]
+    subprocess.run([*ledger_cli, "demo"], env=base_env, check=True, stdout=subprocess.DEVNULL,
+                   cwd=work)
+    key = db.with_name(db.name + ".keys") / "P-0001.key"
+    sample = work / "sample-year.jsonl"
+    sample.write_text("".join(f.read_text(encoding="utf-8") for f in _sample_files()),
+                      encoding="utf-8")
+    counter = iter(range(1, 10_000))
+
+    def write_argv() -> list[str]:
+        i = next(counter)
+        return [*ledger_cli, "--key-file", str(key), "post", "appoint",
+                f"building_leader@ZQ-001/S{i}", f"P-8{i:03d}", "--name", "测试",
+                "--actor", "P-0001", "--post", "town.ledger_admin@ZQ"]
+
+    def fresh_apply() -> Callable[[], None]:
+        def reset() -> None:
+            for suffix in ("", "-wal", "-shm", ".signing.key", ".signing.key.signer.json",
+                           ".signing.key.signer.leaves"):
+                (work / f"apply.db{suffix}").unlink(missing_ok=True)
+        return reset
+
+    def runs(env: dict[str, str]) -> dict[str, list[float]]:
+        apply_env = {**env, "LEDGER_ALLOW_UNSIGNED": "1"}
+        apply_argv = [python, "-m", "ledger", "--db", f"sqlite:///{work / 'apply.db'}", "apply",
+                      str(sample)]
+        out = {
+            "pass": _process_seconds([python, "-c", "pass"], env),
+            "help": _process_seconds([python, "-m", "ledger", "--help"], env),
+            "status": _process_seconds([*ledger_cli, "status", "ZQ-001"], env),
+            "write": [_process_seconds(write_argv(), env, runs=1)[0] for _ in range(7)],
+            "apply": _process_seconds(apply_argv, apply_env, before=fresh_apply(), runs=5),
+        }
+        behind: list[float] = []
+        for _ in range(7):
+            subprocess.run(write_argv(), env=env, check=True, stdout=subprocess.DEVNULL,
+                           cwd=work)
+            behind += _process_seconds([*ledger_cli, "status", "ZQ-001"], env, runs=1)
+        out["status_behind"] = behind
+        return out
+
+    now_runs = runs(base_env)
+    old_runs = None
+    if before_tree is not None:
+        old_env = {**base_env, "PYTHONPATH": str(before_tree)}
+        old_runs = runs(old_env)
+    res = []
+    names = {
+        "help": ("ledger --help", "≤ 3×"),
+        "status": ("ledger status ZQ-001, read model current", "≤ 6×"),
+        "status_behind": ("ledger status ZQ-001 right after a write", ""),
+        "write": ("one signed write (ledger post appoint)", "≤ 8×"),
+        "apply": ("apply of the sample year (unsigned lines)", "no slower than before"),
+    }
+    for key_, (label, target) in names.items():
+        extra: dict[str, Any] = {}
+        if old_runs is not None:
+            extra["before_s"] = med(old_runs[key_])
+            extra["before_ratio"] = med(old_runs[key_]) / med(old_runs["pass"])
+        res.append(result(f"startup: {label}", "s", now_runs[key_], "python -c pass",
+                          now_runs["pass"], target=target, **extra))
+    return res
+
+
+def _sample_files() -> list[Path]:
+    from ledger.cli import sample_files
+
+    return sample_files()
+
+
 SECTIONS = ("ingest", "apply", "rebuild", "history", "integrity", "signatures", "witness",
-            "feed")
+            "feed", "startup")
 
 
 def main() -> None:
@@ -922,6 +1021,8 @@ def main() -> None:
     p.add_argument("--ledger", metavar="SQLITE_FILE",
                    help="the large ledger for rebuild and verify (default: the cached one, "
                         "built with scripts/generate on first use)")
+    p.add_argument("--before", metavar="TREE", type=Path,
+                   help="startup: also run the processes on this checkout of an earlier release")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
@@ -962,6 +1063,8 @@ def main() -> None:
             results += bench_witness(work, 5 if quick else 20)
         if "feed" in sections:
             results += bench_feed(3000 if quick else 20_000)
+        if "startup" in sections:
+            results += bench_startup(work, a.before)
         if pg_url:
             try:
                 ctx = postgres_database(pg_url)
@@ -995,10 +1098,13 @@ def main() -> None:
             print(f"{r['name']:58} {'—':>14}  {r.get('note', '')}")
             continue
         unit = r["unit"].replace("events", "ev").replace("commands", "cmd")
-        base = f"{r['baseline_value']:>10,.1f} {unit:>3}" if "baseline" in r else ""
+        fmt = ">10,.3f" if unit == "s" else ">10,.1f"
+        base = f"{r['baseline_value']:{fmt}} {unit:>3}" if "baseline" in r else ""
         ratio = f"{r['ratio']:>7.3f}" if "ratio" in r else ""
-        print(f"{r['name']:58} {r['value']:>10,.1f} {unit:>3} {r.get('baseline', ''):>34} "
-              f"{base:>14} {ratio:>7}  {r.get('target', '')}")
+        then = (f"  (before: {r['before_s']:.3f} s, {r['before_ratio']:.1f}×)"
+                if "before_s" in r else "")
+        print(f"{r['name']:58} {r['value']:{fmt}} {unit:>3} {r.get('baseline', ''):>34} "
+              f"{base:>14} {ratio:>7}  {r.get('target', '')}{then}")
     if a.json:
         Path(a.json).write_text(json.dumps({
             "load_average_at_start": load, "cpus": os.cpu_count(),

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Table, insert, select, text
 
@@ -68,6 +67,7 @@ from ledger.integrity.sqlstore import (
 from ledger.integrity.tree import IncrementalTree, frontier_keys
 from ledger.kernel.config import Settings, now
 from ledger.kernel.eventlog import decode
+from ledger.kernel.logs import get_logger
 from ledger.kernel.store import command_log, placeholder, write_intent
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ if TYPE_CHECKING:
 
     from ledger.kernel.ports import LedgerPort as GovernanceLedger
 
-log = structlog.get_logger("ledger.integrity")
+log = get_logger("ledger.integrity")
 
 __all__ = [
     "CONSISTENCY_FORMAT",

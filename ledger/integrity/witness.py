@@ -44,7 +44,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.integrity import checkpoint as cp
@@ -52,10 +51,11 @@ from ledger.integrity import cosign
 from ledger.integrity.errors import CheckpointError
 from ledger.integrity.merkle import HASH_SIZE, verify_consistency
 from ledger.kernel.errors import LedgerError
+from ledger.kernel.logs import get_logger
 
 __all__ = ["STATE_FORMAT", "Answer", "Witness", "WitnessError", "make_server"]
 
-log = structlog.get_logger("ledger.witness")
+log = get_logger("ledger.witness")
 
 STATE_FORMAT = "ledger-witness-state/1"
 MAX_BODY = 64 * 1024

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -40,17 +41,21 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import Connection, Engine, Table
 
-try:  # psycopg is installed with the project; the guard only keeps SQLite-only use working
-    import psycopg
-    _PG_RETRYABLE: tuple[type[BaseException], ...] = (psycopg.IntegrityError,
-                                                      psycopg.OperationalError)
-except ImportError:  # pragma: no cover
-    _PG_RETRYABLE = ()
+_SQLITE_RETRYABLE: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,
+                                                      sqlite3.OperationalError)
 
-#: Driver errors after which a write is retried from a fresh read: a unique index hit by a
-#: concurrent writer (version or command id), a busy database, a deadlock, a lost connection.
-DRIVER_RETRYABLE: tuple[type[BaseException], ...] = (
-    sqlite3.IntegrityError, sqlite3.OperationalError, *_PG_RETRYABLE)
+
+def driver_retryable() -> tuple[type[BaseException], ...]:
+    """Driver errors after which a write is retried from a fresh read: a unique index hit by a
+    concurrent writer (version or command id), a busy database, a deadlock, a lost connection.
+
+    psycopg's are included once psycopg is loaded: no PostgreSQL connection can raise them
+    before, and a SQLite ledger's process never pays for importing it.
+    """
+    pg = sys.modules.get("psycopg")
+    if pg is None:
+        return _SQLITE_RETRYABLE
+    return (*_SQLITE_RETRYABLE, pg.IntegrityError, pg.OperationalError)
 
 _UNREAD = object()
 
@@ -322,7 +327,7 @@ class Writer:
             raise
         finally:
             current.reset(token)
-            with contextlib.suppress(*DRIVER_RETRYABLE):
+            with contextlib.suppress(*driver_retryable()):
                 txn.cursor.close()
 
     def _drop_if_broken(self, fairy: Any) -> None:
@@ -345,5 +350,5 @@ def _rollback(txn: WriteTxn) -> None:
             txn.raw.rollback()
         elif txn.raw.in_transaction:
             txn.cursor.execute("ROLLBACK")
-    except DRIVER_RETRYABLE:  # the connection is gone; the pool drops it below
+    except driver_retryable():  # the connection is gone; the pool drops it below
         pass

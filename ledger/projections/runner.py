@@ -36,20 +36,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
-import structlog
 from sqlalchemy import Connection, Engine, Table, create_engine, event, insert, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from ledger.kernel.errors import LedgerError
 from ledger.kernel.eventlog import read_log_page
+from ledger.kernel.logs import get_logger
 from ledger.kernel.store import projection_tracking, write_intent
 from ledger.projections import Projection, Router, catch_up, position
 
 if TYPE_CHECKING:
     from ledger.kernel.ports import LedgerPort as GovernanceLedger
 
-log = structlog.get_logger("ledger.projections")
+log = get_logger("ledger.projections")
 
 
 class ProjectionRunningError(LedgerError):
