@@ -107,8 +107,11 @@ class RecordMismatchError(RuleError):
 class RuleModel(BaseModel):
     """Base of rule models: frozen, no unknown fields, defaults validated, docstrings described."""
 
+    # defer_build: a rule's models build their validators the first time they are used, so a
+    # process that never evaluates the rule does not pay for them.
     model_config = ConfigDict(
-        frozen=True, extra="forbid", validate_default=True, use_attribute_docstrings=True
+        frozen=True, extra="forbid", validate_default=True, use_attribute_docstrings=True,
+        defer_build=True,
     )
 
 
