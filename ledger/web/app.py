@@ -359,10 +359,12 @@ def mount(app: FastAPI, sessions: BoardSessions) -> None:
             if viewer.can("read:personal"):
                 sealed = next((e["sealed_caller"] for e in view["timeline"]
                                if e["sealed_caller"]), None)
-                if sealed is not None:
+                if sealed is None:
+                    caller = {"data": None, "erased": False, "none": True}
+                else:
                     shown = personal.reveal(ledger, sealed, viewer=viewer.id or "-",
                                             page=f"{PREFIX}/cases/{{ref}}", record=ref)
-                    caller = {"data": shown, "erased": shown is None}
+                    caller = {"data": shown, "erased": shown is None, "none": False}
             return {"view": view, "caller": caller}
 
         return page(request, "cases", "read:cases", build, "case.html")

@@ -103,6 +103,7 @@ BOARD: dict[str, tuple[str, str]] = {
     "board.caller": ("来电人", "Caller"),
     "board.caller_hidden": ("来电人信息仅对具有个人信息权限(read:personal)的查看者显示",
                             "Caller details are shown only to viewers with the read:personal scope"),
+    "board.no_caller": ("本案没有来电人信息", "No caller is recorded on this case"),
     "board.caller_erased": ("来电人信息已删除", "The caller's data was erased"),
     "board.caller_logged": ("本次查看已记录", "This view has been recorded"),
     "board.signed": ("已签名", "signed"),
