@@ -24,7 +24,6 @@ from urllib.parse import parse_qs, urlencode
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from sqlalchemy import select
 from starlette.staticfiles import StaticFiles
 
 from ledger.application import GovernanceLedger
@@ -220,7 +219,7 @@ def mount(app: FastAPI, sessions: BoardSessions) -> None:
 
     # -- signing in ---------------------------------------------------------------------
     @router.get("/login")
-    def login_form(request: Request, next: str | None = None) -> Response:  # noqa: A002
+    def login_form(request: Request, next: str | None = None) -> Response:
         viewer = viewer_of(request)
         nonce, field_value = sessions.login_nonce()
         response = render(request, viewer, "login.html", csrf=field_value,
@@ -236,26 +235,24 @@ def mount(app: FastAPI, sessions: BoardSessions) -> None:
         csrf = form.get("csrf")
         token_text = form.get("token")
         target = safe_next(str(form.get("next") or ""))
-        if not sessions.login_csrf_ok(request.cookies.get(LOGIN_COOKIE),
-                                      csrf):
+        if not sessions.login_csrf_ok(request.cookies.get(LOGIN_COOKIE), csrf):
             return render(request, viewer, "error.html", status=403, page=None,
                           message=label("board.csrf_failed", viewer.lang), code="csrf")
         registry: Registry | None = request.app.state.registry
-        token = (registry.find(token_text) if registry is not None
-                 and token_text else None)
+        token = registry.find(token_text) if registry is not None and token_text else None
         if token is None:
             nonce, field_value = sessions.login_nonce()
-            response = render(request, viewer, "login.html", status=401, csrf=field_value,
-                              next=target, failed=label("board.login_failed", viewer.lang))
-            response.headers.append("Set-Cookie", sessions.cookie(LOGIN_COOKIE, nonce,
-                                                                  max_age=3600))
-            return response
+            again = render(request, viewer, "login.html", status=401, csrf=field_value,
+                           next=target, failed=label("board.login_failed", viewer.lang))
+            again.headers.append("Set-Cookie", sessions.cookie(LOGIN_COOKIE, nonce,
+                                                               max_age=3600))
+            return again
         value, _session = sessions.issue(token)
-        response = RedirectResponse(target, status_code=303)
-        response.headers.append("Set-Cookie", sessions.cookie(SESSION_COOKIE, value,
-                                                              max_age=sessions.ttl))
-        response.headers.append("Set-Cookie", sessions.cookie(LOGIN_COOKIE, "", max_age=0))
-        return response
+        signed_in = RedirectResponse(target, status_code=303)
+        signed_in.headers.append("Set-Cookie", sessions.cookie(SESSION_COOKIE, value,
+                                                               max_age=sessions.ttl))
+        signed_in.headers.append("Set-Cookie", sessions.cookie(LOGIN_COOKIE, "", max_age=0))
+        return signed_in
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
@@ -271,7 +268,7 @@ def mount(app: FastAPI, sessions: BoardSessions) -> None:
         return response
 
     @router.get("/lang")
-    def switch_language(to: str = "zh", next: str | None = None) -> Response:  # noqa: A002
+    def switch_language(to: str = "zh", next: str | None = None) -> Response:
         response = RedirectResponse(safe_next(next), status_code=303)
         response.headers.append("Set-Cookie", sessions.cookie(
             LANG_COOKIE, to if to in LANGS else "zh", max_age=365 * 86400))

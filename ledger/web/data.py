@@ -18,10 +18,10 @@ from ledger.errors import NotFoundError
 from ledger.feed.log import public_event
 from ledger.integrity import sealer
 from ledger.integrity.errors import IntegrityError, NotSealedError
+from ledger.projections.appraisal import years as appraisal_year_rows
 from ledger.projections.cases import case_board, case_documents, warning_board
 from ledger.projections.deliberation import cadence_report, item_progress, resolution_items
 from ledger.projections.owners import blacklist, contracts, credit_file, ocs
-from ledger.projections.appraisal import years as appraisal_year_rows
 from ledger.projections.status import communities as community_rows
 from ledger.projections.status import post_terms
 from ledger.projections.supervision import escalation_list
@@ -65,10 +65,10 @@ def overview(ledger: GovernanceLedger, *, cases: bool, when: datetime) -> dict[s
     rows = []
     for c in cadence["communities"]:
         code = c["community"]
-        oc = committees.get(code)
+        committee = committees.get(code)
         director = None
-        if oc is not None:
-            director = next((m["name"] for m in oc.get("members") or []
+        if committee is not None:
+            director = next((m["name"] for m in committee.get("members") or []
                              if m.get("role") == "director"), None)
         rows.append({
             "code": code, "name": c["name"],
@@ -76,8 +76,8 @@ def overview(ledger: GovernanceLedger, *, cases: bool, when: datetime) -> dict[s
             "other_levels": {p: lv for p, lv in warnings[code].items()
                              if p not in PROBLEM_TYPES},
             "overdue_cases": overdue_cases[code], "overdue_items": overdue_items[code],
-            "cadence": c, "oc": oc and {"key": oc["key"], "term": oc["term"],
-                                        "director": director},
+            "cadence": c, "oc": committee and {"key": committee["key"],
+                                               "term": committee["term"], "director": director},
             "firm": firms.get(code),
         })
     return {"as_of": when.isoformat(), "communities": rows,
@@ -346,7 +346,7 @@ def checkpoint_view(latest: sealer.StoredCheckpoint | None) -> dict[str, Any] | 
         return None
     from ledger.integrity.checkpoint import parse_checkpoint
 
-    body, signatures = parse_checkpoint(latest.note)
+    _body, signatures = parse_checkpoint(latest.note)
     log_name = latest.verifier_key.split("+", 1)[0]
     return {**latest.public(), "signers": [
         {"name": s.name, "key_id": s.key_id.hex(), "witness": s.name != log_name}
