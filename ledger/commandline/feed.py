@@ -69,7 +69,7 @@ def serve(host: str, port: int, heartbeat: float, tokens_file: str | None,
           request_timeout: float, cors_origins: tuple[str, ...], stream_credential_ttl: int,
           access_log: bool, response_cache: bool, supervise_every: float | None,
           supervise_towns: tuple[str, ...]) -> None:
-    """Serve the feed, queries, commands, Open311 and the supervision board over HTTP.
+    """Serve the feed, queries, commands, Open311 and the board.
 
     The event feed (pages and a live stream), the read-only queries, signed commands
     (POST /commands), the hotline's Open311 intake, and the supervision board's web pages
