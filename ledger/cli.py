@@ -123,7 +123,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "resolution": ("deliberation", "Resolutions and their items: adopt, progress, complete,..."),
     "resolutions": ("deliberation", "Track resolution items: open, overdue, done, done late —..."),
     "restore": ("maintenance", "Restore the backup FILE as the ledger given by --db; then..."),
-    "serve": ("feed", "Serve the feed, queries, commands and Open311 over HTTP."),
+    "serve": ("feed", "Serve the feed, queries, commands, Open311 and the board."),
     "snapshot": ("snapshots", "Snapshot the state of aggregates, so 'ledger state' need..."),
     "state": ("snapshots", "Show the current state of one aggregate (or its state at..."),
     "supervise": ("cases", "Escalate overdue work: remind → 督办 → 通报 (rule..."),

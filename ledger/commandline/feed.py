@@ -69,10 +69,11 @@ def serve(host: str, port: int, heartbeat: float, tokens_file: str | None,
           request_timeout: float, cors_origins: tuple[str, ...], stream_credential_ttl: int,
           access_log: bool, response_cache: bool, supervise_every: float | None,
           supervise_towns: tuple[str, ...]) -> None:
-    """Serve the feed, queries, commands and Open311 over HTTP.
+    """Serve the feed, queries, commands, Open311 and the board.
 
     The event feed (pages and a live stream), the read-only queries, signed commands
-    (POST /commands) and the hotline's Open311 intake; OpenAPI at /docs.
+    (POST /commands), the hotline's Open311 intake, and the supervision board's web pages
+    at /board (sign in with a token; docs/web.md); OpenAPI at /docs.
 
     Tokens (LEDGER_FEED_TOKENS="ID:SECRET:SCOPE+SCOPE,…" or --tokens-file) give each caller
     scopes; every route needs one. Startup says whether authentication is on; a blank or
@@ -90,8 +91,8 @@ def serve(host: str, port: int, heartbeat: float, tokens_file: str | None,
     import uvicorn
 
     from ledger.feed import tokens as feed_tokens
-    from ledger.feed.app import create_app
     from ledger.feed.guard import GuardedH11Protocol
+    from ledger.web.app import create_board_app
 
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
@@ -112,7 +113,7 @@ def serve(host: str, port: int, heartbeat: float, tokens_file: str | None,
             except KeyFileError as e:
                 raise click.ClickException(f"token {t.id}: intake key: {e}") from None
     click.echo(feed_tokens.describe(tokens), err=True)
-    app = create_app(state().ledger(), tokens=tokens, heartbeat=heartbeat,
+    app = create_board_app(state().ledger(), tokens=tokens, heartbeat=heartbeat,
                      max_concurrent=max_concurrent, hsts=bool(tls_cert), access_log=access_log,
                      cors_origins=cors_origins, stream_credential_ttl=stream_credential_ttl,
                      response_cache=response_cache)
@@ -128,6 +129,7 @@ def serve(host: str, port: int, heartbeat: float, tokens_file: str | None,
                    "min", err=True)
     scheme = "https" if tls_cert else "http"
     click.echo(f"serving {state().db_url} on {scheme}://{host}:{port} (docs: /docs; "
+               "board: /board; "
                f"TLS {'on' if tls_cert else 'off'}; CORS "
                f"{', '.join(cors_origins) if cors_origins else 'off'})", err=True)
 

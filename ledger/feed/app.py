@@ -32,7 +32,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ledger import __version__
 from ledger.application import GovernanceLedger
 from ledger.feed import EVENT_SCHEMA
-from ledger.feed.guard import DEFAULT_MAX_CONCURRENT, Gate, RateLimiter, error_response
+from ledger.feed.guard import (
+    DEFAULT_MAX_CONCURRENT,
+    CookieSessions,
+    Gate,
+    RateLimiter,
+    error_response,
+)
 from ledger.feed.log import MAX_POSITION, Page, log_state, public_event, public_page, read_page
 from ledger.feed.models import EventPage, Health, errors
 from ledger.feed.notify import Waker, waker_for
@@ -71,7 +77,7 @@ def create_app(ledger_or_url: GovernanceLedger | str, *,
                hsts: bool = False, access_log: bool = False,
                cors_origins: Sequence[str] = (),
                stream_credential_ttl: int = DEFAULT_CREDENTIAL_TTL,
-               response_cache: bool = True) -> FastAPI:
+               response_cache: bool = True, sessions: CookieSessions | None = None) -> FastAPI:
     """The feed application over a ledger (or a database URL, opened and closed with the app).
 
     *tokens* default to ``LEDGER_FEED_TOKENS`` (``None``: authentication off); a blank or
@@ -80,7 +86,9 @@ def create_app(ledger_or_url: GovernanceLedger | str, *,
     in progress (503 beyond it); *hsts* adds Strict-Transport-Security (serve it over TLS);
     *access_log* writes one JSON line per request to stderr; *cors_origins* are the browser
     origins allowed to read the feed (none: CORS off); *response_cache* keeps the answers of
-    read routes while the log does not change (:mod:`ledger.feed.cache`).
+    read routes while the log does not change (:mod:`ledger.feed.cache`); *sessions* lets
+    browser session cookies stand for tokens under its prefix (the supervision board,
+    :mod:`ledger.web`).
     """
     if tokens is _FROM_ENV:
         tokens = configured_tokens()
@@ -137,7 +145,8 @@ def create_app(ledger_or_url: GovernanceLedger | str, *,
                            max_age=600)
     app.state.limiter = RateLimiter()  # shared with the Open311 route (api_key in the form)
     app.add_middleware(Gate, registry=registry, max_concurrent=max_concurrent, hsts=hsts,
-                       access_log=access_log, routes=templates, limiter=app.state.limiter)
+                       access_log=access_log, routes=templates, limiter=app.state.limiter,
+                       sessions=sessions)
     return app
 
 

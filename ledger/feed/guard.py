@@ -19,7 +19,7 @@ import re
 import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
@@ -51,6 +51,29 @@ DOCS_CSP = (b"default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdeliv
             b"style-src 'unsafe-inline' https://cdn.jsdelivr.net; img-src data: https:; "
             b"connect-src 'self'; frame-ancestors 'none'")
 HSTS = b"max-age=31536000; includeSubDomains"
+
+
+class CookieSessions(Protocol):
+    """Browser sessions for the paths under :attr:`prefix` (the supervision board, which
+    :mod:`ledger.web` provides): a signed cookie stands for a token there, a few paths (the
+    login form, static files) need none, and a page asked for without a session is answered
+    with a redirect to the login form instead of a ``401``."""
+
+    prefix: str
+
+    def token(self, scope: Scope) -> Token | None:
+        """The token the request's session cookie stands for, else ``None``."""
+
+    def public(self, path: str) -> bool:
+        """Whether *path* is served without a session (the login form, static files)."""
+
+    def login_location(self, scope: Scope) -> str:
+        """Where a request without a session is sent (the login form, with ``next``)."""
+
+
+def under_prefix(path: str, prefix: str) -> bool:
+    """Whether *path* is *prefix* or lies below it."""
+    return path == prefix or path.startswith(prefix + "/")
 
 
 def access_logger() -> Any:
@@ -105,8 +128,10 @@ class Gate:
                  max_concurrent: int = DEFAULT_MAX_CONCURRENT, hsts: bool = False,
                  access_log: bool = True,
                  routes: Sequence[tuple[frozenset[str], re.Pattern[str], str]] = (),
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: RateLimiter | None = None,
+                 sessions: CookieSessions | None = None) -> None:
         self.app = app
+        self.sessions = sessions
         self.routes = routes
         self.registry = registry
         self.max_concurrent = max_concurrent
@@ -127,6 +152,8 @@ class Gate:
                 return None
             return self.registry.find(header[7:].strip())
         path: str = scope["path"]
+        if self.sessions is not None and under_prefix(path, self.sessions.prefix):
+            return self.sessions.token(scope)
         if path == "/events/stream" or path.startswith("/open311/"):
             query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
             if path == "/events/stream" and "access_token" in query:
@@ -206,6 +233,16 @@ class Gate:
         token = self._credentials(scope)
         needed = scopes_for(method, path)
         if token is None:
+            sessions = self.sessions
+            if sessions is not None and under_prefix(path, sessions.prefix):
+                if sessions.public(path):
+                    return True  # the login form and static files need no session
+                if method in ("GET", "HEAD"):
+                    await send({"type": "http.response.start", "status": 303, "headers": [
+                        (b"location", sessions.login_location(scope).encode("latin-1")),
+                        (b"content-length", b"0")]})
+                    await send({"type": "http.response.body", "body": b""})
+                    return False
             if method == "POST" and path.startswith("/open311/v2/requests"):
                 return True  # GeoReport v2 sends api_key in the form body: the route checks it
             if method == "OPTIONS":

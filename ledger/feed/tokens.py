@@ -269,6 +269,9 @@ ROUTE_SCOPES: list[tuple[str | None, str, frozenset[str]]] = [
     (None, "/openapi.json", ANY_TOKEN),
     (None, "/docs", ANY_TOKEN),
     (None, "/redoc", ANY_TOKEN),
+    # The supervision board (ledger.web): any token opens it; each page checks the scope
+    # of what it shows, and a browser's session cookie stands for its token there.
+    (None, "/board", ANY_TOKEN),
     (None, "/events", frozenset({"read:events"})),
     (None, "/checkpoints", frozenset({"read:events"})),
     (None, "/proofs", frozenset({"read:events"})),

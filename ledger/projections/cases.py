@@ -484,7 +484,7 @@ def case_board(ledger: GovernanceLedger, *, community: str | None = None,
     ledger.catch_up("cases")
     when, at_utc, day = _when(as_of)
     q = (select(cases.c.ref, cases.c.community, cases.c.channel, cases.c.problem_type,
-                cases.c.stage, cases.c.location, case_intervals.c.status,
+                cases.c.stage, cases.c.location, cases.c.received_at, case_intervals.c.status,
                 case_intervals.c.since, case_intervals.c.due,
                 case_intervals.c.mode, case_intervals.c.departments,
                 case_intervals.c.returns, case_intervals.c.reopens,

@@ -1,0 +1,77 @@
+"""Server time per supervision-board page at the median, on the demo ledger (or --db).
+
+    ./scripts/bench web [--db URL] [--rounds N] [--json FILE]
+
+Builds the demo ledger in a temporary folder unless --db is given, then asks each page
+*rounds* times through the board application in this process (a bearer token with every read
+scope, so no session is needed) and prints the median and the worst time per page. The board
+reads read models only; the first round of each page (catching the read models up) is not
+counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+SECRET = "bench-secret-token"
+PAGES = ["/board", "/board/overview/live", "/board/warnings", "/board/cases",
+         "/board/cases?community=ZQ-001&problem_type=illegal_construction",
+         "/board/cases/ZQ-2025-000004", "/board/resolutions",
+         "/board/roster?community=ZQ-001&date=2025-06-01", "/board/appraisal",
+         "/board/appraisal?year=2025&score_below=70", "/board/firms", "/board/integrity"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--db", help="A ledger to measure (default: a fresh demo ledger).")
+    ap.add_argument("--rounds", type=int, default=21)
+    ap.add_argument("--json", dest="json_file")
+    args = ap.parse_args()
+    db = args.db
+    if db is None:
+        where = Path(tempfile.mkdtemp(prefix="bench-web-"))
+        db = f"sqlite:///{where / 'demo.db'}"
+        env = {**os.environ, "LEDGER_SIGNING_KEY": str(where / "signing.key")}
+        os.environ["LEDGER_SIGNING_KEY"] = env["LEDGER_SIGNING_KEY"]
+        subprocess.run([sys.executable, "-m", "ledger", "--db", db, "demo"], cwd=where,
+                       env=env, check=True, stdout=subprocess.DEVNULL)
+    from ledger.feed.tokens import Token
+    from ledger.web.app import create_board_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    token = Token("bench", SECRET, frozenset({"read:events", "read:cases", "read:audit"}),
+                  rate=1e9)
+    app = create_board_app(db, tokens=[token], response_cache=False)
+    results = {}
+    with TestClient(app) as client:
+        headers = {"Authorization": f"Bearer {SECRET}"}
+        for path in PAGES:
+            client.get(path, headers=headers)  # warm: read models caught up
+            times = []
+            for _ in range(args.rounds):
+                t0 = time.perf_counter()
+                answer = client.get(path, headers=headers)
+                times.append((time.perf_counter() - t0) * 1000)
+                assert answer.status_code == 200, (path, answer.status_code)
+            results[path] = {"median_ms": round(statistics.median(times), 1),
+                             "max_ms": round(max(times), 1)}
+            print(f"{path:70s} median {results[path]['median_ms']:8.1f} ms   "
+                  f"max {results[path]['max_ms']:8.1f} ms")
+    if args.json_file:
+        Path(args.json_file).write_text(json.dumps({"db": db, "pages": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
