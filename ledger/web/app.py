@@ -53,7 +53,8 @@ OPEN_SCOPES = frozenset({"read:events", "read:cases", "read:audit"})
 MAX_FORM = 8 * 1024
 
 PAGES = (("overview", ""), ("warnings", "/warnings"), ("cases", "/cases"),
-         ("resolutions", "/resolutions"), ("roster", "/roster"), ("appraisal", "/appraisal"),
+         ("resolutions", "/resolutions"), ("topics", "/topics"), ("roster", "/roster"),
+         ("appraisal", "/appraisal"),
          ("firms", "/firms"), ("integrity", "/integrity"))
 
 
@@ -197,6 +198,18 @@ def mount(app: FastAPI, sessions: BoardSessions) -> None:
 
     def now() -> datetime:
         return datetime.now(UTC)
+
+    def reveal_once(viewer: Viewer, sealed: dict[str, str] | None, kind: str,
+                    ref: str) -> dict[str, Any] | None:
+        """Personal data sealed in a record, for a viewer with ``read:personal`` only (None
+        otherwise), the view recorded (``ledger.web.personal``)."""
+        if not viewer.can("read:personal"):
+            return None
+        if sealed is None:
+            return {"data": None, "erased": False, "none": True}
+        shown = personal.reveal(ledger, sealed, viewer=viewer.id or "-",
+                                page=f"{PREFIX}/{kind}/{{ref}}", record=ref)
+        return {"data": shown, "erased": shown is None, "none": False}
 
     async def _form(request: Request) -> dict[str, str]:
         """The fields of a small URL-encoded form (the board's forms are a few fields)."""
@@ -352,17 +365,9 @@ def mount(app: FastAPI, sessions: BoardSessions) -> None:
             if not data.CASE_REF.match(ref):
                 raise PageNotFoundError(f"{ref[:60]!r} is not a case reference")
             view = data.case_page(ledger, ref)
-            caller: dict[str, Any] | None = None
-            if viewer.can("read:personal"):
-                sealed = next((e["sealed_caller"] for e in view["timeline"]
-                               if e["sealed_caller"]), None)
-                if sealed is None:
-                    caller = {"data": None, "erased": False, "none": True}
-                else:
-                    shown = personal.reveal(ledger, sealed, viewer=viewer.id or "-",
-                                            page=f"{PREFIX}/cases/{{ref}}", record=ref)
-                    caller = {"data": shown, "erased": shown is None, "none": False}
-            return {"view": view, "caller": caller}
+            sealed = next((e["sealed_caller"] for e in view["timeline"]
+                           if e["sealed_caller"]), None)
+            return {"view": view, "caller": reveal_once(viewer, sealed, "cases", ref)}
 
         return page(request, "cases", "read:cases", build, "case.html")
 
@@ -387,6 +392,22 @@ def mount(app: FastAPI, sessions: BoardSessions) -> None:
     def resolutions(request: Request) -> Response:
         return page(request, "resolutions", "read:events",
                     lambda v: {"view": data.resolutions(ledger, now())}, "resolutions.html")
+
+    @router.get("/topics")
+    def topics(request: Request) -> Response:
+        return page(request, "topics", "read:events", lambda v: {"view": data.topics(ledger)},
+                    "topics.html")
+
+    @router.get("/topics/{ref}")
+    def topic(request: Request, ref: str) -> Response:
+        def build(viewer: Viewer) -> dict[str, Any]:
+            if not data.MATTER_REF.match(ref):
+                raise PageNotFoundError(f"{ref[:60]!r} is not a matter or topic reference")
+            view = data.topic_page(ledger, ref)
+            raiser = reveal_once(viewer, view.pop("sealed_raiser"), "topics", ref)
+            return {"view": view, "raiser": raiser}
+
+        return page(request, "topics", "read:events", build, "topic.html")
 
     # -- 5. roster ----------------------------------------------------------------------
     @router.get("/roster")

@@ -20,7 +20,12 @@ from ledger.integrity.errors import IntegrityError, NotSealedError
 from ledger.kernel.errors import NotFoundError
 from ledger.projections.appraisal import years as appraisal_year_rows
 from ledger.projections.cases import case_board, case_documents, warning_board
-from ledger.projections.deliberation import cadence_report, item_progress, resolution_items
+from ledger.projections.deliberation import (
+    cadence_report,
+    item_progress,
+    matter_list,
+    resolution_items,
+)
 from ledger.projections.owners import blacklist, contracts, credit_file, ocs
 from ledger.projections.status import communities as community_rows
 from ledger.projections.status import post_terms
@@ -224,6 +229,42 @@ def resolutions(ledger: GovernanceLedger, when: datetime) -> dict[str, Any]:
         c["items"].append(it)
     return {"as_of": when.date().isoformat(),
             "communities": [per[k] for k in sorted(per)]}
+
+
+# -------------------------------------------------------------------------------- topics
+#: A matter or topic reference (``ZQ-001-MT-2025-001``, ``ZQ-003-TP-2025-01``).
+MATTER_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def topics(ledger: GovernanceLedger) -> dict[str, Any]:
+    """Matters and deliberation topics per community: who raised them (by kind, never by
+    name), their route and how far they have gone."""
+    per: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for m in matter_list(ledger):
+        per[m["community"] or m["town"]].append(m)
+    return {"communities": [{"community": k, "matters": per[k]} for k in sorted(per)]}
+
+
+def topic_page(ledger: GovernanceLedger, ref: str) -> dict[str, Any]:
+    """One matter or topic: its row and its events (who by name and post, both times, basis,
+    proof state); a resident raiser's reference stays sealed here (``sealed_raiser``)."""
+    events = ledger.history(f"matter:{ref}")  # NotFoundError (404) when there is none
+    names = person_names(ledger)
+    timeline, sealed_raiser = [], None
+    for ev in events:
+        pub = public_event(ev)
+        env = pub["envelope"]
+        data = dict(pub["data"])
+        sealed = data.pop("resident", None)
+        sealed_raiser = sealed_raiser or sealed
+        timeline.append({"position": pub["position"], "type": pub["type"],
+                         "recorded_at": pub["recorded_at"],
+                         "occurred_at": env.get("occurred_at"), "actor": env.get("actor"),
+                         "actor_name": names.get(str(env.get("actor")), ""),
+                         "post": env.get("post"), "basis": env.get("basis"),
+                         "data": data, "proof": event_proof_state(ledger, pub["position"])})
+    row = next((m for m in matter_list(ledger) if m["code"] == ref), None)
+    return {"ref": ref, "row": row, "timeline": timeline, "sealed_raiser": sealed_raiser}
 
 
 # --------------------------------------------------------------------------------- firms

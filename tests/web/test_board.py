@@ -37,6 +37,8 @@ PAGES = [
     ("cases", "/board/cases", "#case-table", "ZQ-2025-000001"),
     ("case", "/board/cases/ZQ-2025-000004", "#timeline", "Case.Received"),
     ("resolutions", "/board/resolutions", "progress", "完成进度"),
+    ("topics", "/board/topics", "table.topics", "地下车库积水"),
+    ("topic", "/board/topics/ZQ-001-MT-2025-001", "#timeline", "Matter.Raised"),
     ("roster", "/board/roster?community=ZQ-001&date=2025-06-01", "#roster", "兼任"),
     ("appraisal", "/board/appraisal", "#table-firms", "firm.appraisal@1"),
     ("firms", "/board/firms", "#banned", "常青物业"),
@@ -231,6 +233,35 @@ def test_the_personal_data_scope_shows_the_caller_and_records_the_view(
     # and the integrity page lists the view for an auditor
     page.goto(f"{board}/board/integrity")
     assert "ZQ-2025-000001" in page.locator("#personal-views").inner_text()
+    context.close()
+
+
+def test_a_topic_raiser_is_shown_only_with_the_personal_data_scope_and_the_view_recorded(
+        board: str, browser: Any, demo_db: str) -> None:
+    db = demo_db.removeprefix("sqlite:///")
+
+    def recorded() -> list[tuple[str, str, str]]:
+        conn = sqlite3.connect(db)
+        try:
+            return conn.execute("SELECT viewer, record, outcome FROM ledger_personal_views"
+                                ).fetchall()
+        finally:
+            conn.close()
+
+    before = len(recorded())
+    context = browser.new_context()
+    page = login(context, board, VIEWER)
+    page.goto(f"{board}/board/topics/ZQ-001-MT-2025-001")
+    assert page.locator("#raiser-hidden").count() == 1
+    assert "R-1a7f3c" not in page.content()
+    assert "R-1a7f3c" not in page.request.get(f"{board}/board/topics").text()
+    assert len(recorded()) == before  # nothing shown, nothing recorded
+    context.close()
+    context = browser.new_context()
+    page = login(context, board, SUPERVISOR)
+    page.goto(f"{board}/board/topics/ZQ-001-MT-2025-001")
+    assert "R-1a7f3c" in page.locator("#raiser-data").inner_text()
+    assert recorded()[-1] == ("supervisor", "ZQ-001-MT-2025-001", "shown")
     context.close()
 
 
