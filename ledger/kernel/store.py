@@ -12,10 +12,14 @@ What this module adds to the library:
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 from eventsourcing.persistence import InfrastructureFactory, StoredEvent
@@ -34,8 +38,10 @@ from sqlalchemy import (
     event,
     insert,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session
+
+from ledger.kernel.errors import ConfigurationError
 
 #: Our own tables (not the library's event tables).
 metadata = MetaData()
@@ -209,3 +215,63 @@ def write_transaction(datastore: SQLAlchemyDatastore) -> Iterator[Session]:
     """One write transaction shared with the library's recorder; commits on success."""
     with write_intent(), datastore.transaction(commit=True) as session:
         yield session
+
+
+# ----------------------------------------------------------------------------- read-only files
+def sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///FILE`` URL; None for an in-memory or a PostgreSQL database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database \
+            or parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        return None
+    return Path(parsed.database)
+
+
+def _writable(path: Path) -> bool:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    # The mode bits count even where permissions are not enforced (root): a file or a
+    # directory marked read-only is treated as read-only by everyone.
+    return bool(mode & 0o222) and os.access(path, os.W_OK)
+
+
+def is_read_only(path: Path) -> bool:
+    """Whether the SQLite ledger *path* must be opened read-only: the file, or the directory
+    that would hold its journal (``-wal``, ``-shm``, ``-journal``), is not writable."""
+    return not _writable(path) or not _writable(path.parent)
+
+
+def read_only_copy(path: Path, into: Path) -> None:
+    """Copy the SQLite ledger *path* into the new file *into*, opening *path* read-only.
+
+    With no write-ahead log to read (no ``-wal`` file, or an empty one: a ledger closed
+    cleanly, or a copy made by ``ledger backup``, which is one file in rollback-journal mode)
+    in a read-only directory, the file is opened with ``immutable=1``: SQLite reads the main
+    file alone and creates nothing beside it. Otherwise with ``mode=ro``, which reads the
+    write-ahead log too (through its ``-shm`` file), and if that cannot be opened (a
+    read-only directory without ``-shm``) with ``immutable=1`` after all.
+    """
+    base = f"file:{quote(str(path.resolve()))}"
+    wal = path.with_name(path.name + "-wal")
+    no_log = not wal.exists() or wal.stat().st_size == 0
+    order = ("mode=ro&immutable=1", "mode=ro") if no_log and not _writable(path.parent) \
+        else ("mode=ro", "mode=ro&immutable=1")
+    error: sqlite3.Error | None = None
+    for params in order:
+        try:
+            src = sqlite3.connect(f"{base}?{params}", uri=True)
+            try:
+                dst = sqlite3.connect(into)
+                try:
+                    src.backup(dst)
+                finally:
+                    dst.close()
+            finally:
+                src.close()
+            return
+        except sqlite3.Error as e:
+            error = e
+            into.unlink(missing_ok=True)
+    raise ConfigurationError(f"cannot read the ledger at {path}: {error}")
