@@ -235,6 +235,85 @@ class RootGroup(LedgerGroup):
                 formatter.write_dl(rows)
 
 
+_NUMBER = r"-?[0-9]+(\.[0-9]+)?"
+
+if TYPE_CHECKING:  # generic in the click this is checked with; plain in click 8.1
+    _ParamType = click.ParamType[str, Any]
+else:
+    _ParamType = click.ParamType
+
+
+class Number(_ParamType):
+    """An exact decimal as text (``1250.00``, ``-35.5``): checked here, parsed by the ledger."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        import re
+
+        text = str(value).strip()
+        if not re.fullmatch(_NUMBER, text):
+            self.fail(_("{value!r} is not a number: write digits with an optional sign and "
+                        "decimal point, e.g. 1250.00 or -35.5").format(value=text), param, ctx)
+        return text
+
+
+#: A number argument; negative ones need no ``--`` in a :class:`NumbersCommand`.
+NUMBER = Number()
+
+
+class NumbersCommand(click.Command):
+    """A command whose number arguments may be negative (``-35.5``) without ``--``.
+
+    Unknown options are left for the arguments (click's ``ignore_unknown_options``), but only
+    negative numbers may be: any other unknown option is still refused by name.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["context_settings"] = {**(kwargs.get("context_settings") or {}),
+                                      "ignore_unknown_options": True}
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        import re
+
+        options = [p for p in self.get_params(ctx) if isinstance(p, click.Option)]
+        known = {o for p in options for o in (*p.opts, *p.secondary_opts)}
+        takes_value = {o for p in options if not p.is_flag and not p.count for o in p.opts}
+        skip = False
+        for arg in args:
+            if skip:
+                skip = False
+                continue
+            if arg == "--":
+                break
+            name = arg.split("=", 1)[0]
+            if name in takes_value and "=" not in arg:
+                skip = True
+            elif arg.startswith("-") and len(arg) > 1 and name not in known \
+                    and not re.fullmatch(_NUMBER, arg):
+                raise click.NoSuchOption(name, ctx=ctx)
+        return super().parse_args(ctx, args)
+
+
+def add_aliases(group: click.Group, aliases: dict[str, str]) -> None:
+    """Keep earlier names of commands working, hidden: ``{old: new}`` (the names of the
+    command line follow the command types, e.g. ``record-firm-score`` for
+    ``appraisal.record_firm_score``)."""
+    import copy
+
+    for old, new in aliases.items():
+        command = group.commands[new]
+        alias = copy.copy(command)
+        alias.hidden = True
+        alias.help = (command.help or "") + "\n\n" + _(
+            "The earlier name of '{new}'.").format(new=new)
+        group.add_command(alias, old)
+        command.help = (command.help or "") + "\n\n" + _(
+            "Earlier name, still accepted: {old}.").format(old=old)
+
+
 def json_option(f: F) -> F:
     """``--json``: print JSON instead of tables."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(f)

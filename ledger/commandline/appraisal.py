@@ -16,6 +16,9 @@ from ledger.aggregates.appraisal_year import OC_CRITERIA
 from ledger.application import GovernanceLedger
 from ledger.cli import (
     DEMO_SECTIONS,
+    NUMBER,
+    NumbersCommand,
+    add_aliases,
     cli,
     envelope,
     envelope_options,
@@ -272,9 +275,9 @@ def open_year(year: int, town: str, as_json: bool, **kw: Any) -> None:
             as_json)
 
 
-@appraisal.command("score")
+@appraisal.command("record-firm-score", cls=NumbersCommand)
 @click.argument("firm")
-@click.argument("score")
+@click.argument("score", type=NUMBER)
 @_year_options
 @click.option("--body", "appraising_body", required=True, help="The appraising body.")
 @click.option("--note", default="", help="A note.")
@@ -286,7 +289,7 @@ def score(firm: str, score: str, year: int, town: str, appraising_body: str, not
 
     \b
     Example:
-      ledger appraisal score 91310112MA1GB3K258 58.50 --year 2025 --body 镇房管办考核组 \\
+      ledger appraisal record-firm-score 91310112MA1GB3K258 58.50 --year 2025 --body 镇房管办考核组 \\
           --actor P-0010 --post town.housing_office.director@ZQ
     """
     execute({"type": "appraisal.record_firm_score", "town": town, "year": year, "firm": firm,
@@ -294,7 +297,7 @@ def score(firm: str, score: str, year: int, town: str, appraising_body: str, not
              **envelope(kw)}, as_json)
 
 
-@appraisal.command("satisfaction")
+@appraisal.command("record-satisfaction")
 @click.argument("firm")
 @click.argument("percent")
 @_year_options
@@ -308,7 +311,7 @@ def satisfaction(firm: str, percent: str, year: int, town: str, sample_size: int
 
     \b
     Example:
-      ledger appraisal satisfaction 91310112MA1GB3K258 47 --year 2025 --sample-size 320 \\
+      ledger appraisal record-satisfaction 91310112MA1GB3K258 47 --year 2025 --sample-size 320 \\
           --survey 满意度测评2025 --actor P-0010 --post town.housing_office.director@ZQ
     """
     execute({"type": "appraisal.record_satisfaction", "town": town, "year": year,
@@ -316,7 +319,7 @@ def satisfaction(firm: str, percent: str, year: int, town: str, sample_size: int
              **envelope(kw)}, as_json)
 
 
-@appraisal.command("close")
+@appraisal.command("close-year")
 @_year_options
 @envelope_options
 @json_option
@@ -327,7 +330,7 @@ def close(year: int, town: str, as_json: bool, **kw: Any) -> None:
 
     \b
     Example:
-      ledger appraisal close --year 2025 --actor P-0010 --post town.housing_office.director@ZQ
+      ledger appraisal close-year --year 2025 --actor P-0010 --post town.housing_office.director@ZQ
     """
     execute({"type": "appraisal.close_year", "town": town, "year": year, **envelope(kw)},
             as_json)
@@ -384,7 +387,7 @@ def rerun_cmd(year: int, town: str, reason: str, cascade: bool, as_json: bool,
         r.line(t("ap.stale_note", r.lang).format(year=key, because=d["appraisal"]))
 
 
-@appraisal.command("object")
+@appraisal.command("file-objection")
 @click.argument("firm")
 @_year_options
 @click.option("--text", required=True, help="The objection.")
@@ -397,14 +400,14 @@ def object_(firm: str, year: int, town: str, text: str, community: str | None, a
 
     \b
     Example:
-      ledger appraisal object 91310112MA1GE5Q84D --year 2025 --text "满意度样本不足" \\
+      ledger appraisal file-objection 91310112MA1GE5Q84D --year 2025 --text "满意度样本不足" \\
           --actor P-0010 --post town.housing_office.director@ZQ
     """
     execute({"type": "appraisal.file_objection", "town": town, "year": year, "firm": firm,
              "text": text, "community": community, **envelope(kw)}, as_json)
 
 
-@appraisal.command("answer")
+@appraisal.command("answer-objection")
 @click.argument("objection")
 @_year_options
 @click.option("--decision", type=click.Choice(["upheld", "dismissed"]), required=True)
@@ -417,7 +420,7 @@ def answer(objection: str, year: int, town: str, decision: str, answer: str, as_
 
     \b
     Example:
-      ledger appraisal answer OBJ-2025-1 --year 2025 --decision dismissed --answer "样本符合要求" \\
+      ledger appraisal answer-objection OBJ-2025-1 --year 2025 --decision dismissed --answer "样本符合要求" \\
           --actor P-0010 --post town.housing_office.director@ZQ
     """
     execute({"type": "appraisal.answer_objection", "town": town, "year": year,
@@ -517,10 +520,10 @@ def define_indicator(code: str, year: int, town: str, name_zh: str, name_en: str
              **envelope(kw)}, as_json)
 
 
-@appraisal.command("record-indicator")
+@appraisal.command("record-indicator", cls=NumbersCommand)
 @click.argument("code")
 @click.argument("community")
-@click.argument("value")
+@click.argument("value", type=NUMBER)
 @_year_options
 @click.option("--note", default="")
 @envelope_options
@@ -703,3 +706,8 @@ def indicator_summary(ledger: GovernanceLedger, key: str,
 
 
 DEMO_SECTIONS.append(_demo_section)
+
+# Earlier names of the commands above, kept working (the names now follow the command types).
+add_aliases(appraisal, {"score": "record-firm-score", "satisfaction": "record-satisfaction",
+                       "close": "close-year", "object": "file-objection",
+                       "answer": "answer-objection"})

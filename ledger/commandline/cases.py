@@ -14,6 +14,7 @@ from ledger.application import GovernanceLedger
 from ledger.cli import (
     DEMO_SECTIONS,
     _parse_when_option,
+    add_aliases,
     cli,
     envelope,
     envelope_options,
@@ -878,7 +879,7 @@ def duty_issue(file: Path, town: str, effective_from: str | None, as_json: bool,
              "effective_from": effective_from, **envelope(kw)}, as_json)
 
 
-@duty.command("fail")
+@duty.command("record-failure")
 @click.argument("party")
 @click.option("--community", required=True)
 @click.option("--problem-type", type=click.Choice(PROBLEM_TYPES), required=True)
@@ -894,7 +895,7 @@ def duty_fail(party: str, community: str, problem_type: str, stage: str, duty_co
 
     \b
     Example:
-      ledger duty fail residents_committee --community ZQ-003 --problem-type group_renting \\
+      ledger duty record-failure residents_committee --community ZQ-003 --problem-type group_renting \\
           --stage source_control --duty rental_registration --description 未登记出租房屋 \\
           --actor P-0008 --post town.supervision_team.leader@ZQ
     """
@@ -964,3 +965,6 @@ def demo_section(ledger: GovernanceLedger, r: Renderer) -> None:
 
 
 DEMO_SECTIONS.append(demo_section)
+
+# Earlier names of the commands above, kept working (the names now follow the command types).
+add_aliases(duty, {"fail": "record-failure"})

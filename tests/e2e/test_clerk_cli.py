@@ -300,3 +300,45 @@ def test_apply_atomic_and_keep_going_exclude_each_other(db: str, tmp_path: Path)
     path.write_text(_line("ZQ-011", "东苑") + "\n", encoding="utf-8")
     result = run(db, "apply", "--atomic", "--keep-going", str(path))
     assert result.exit_code == 2
+
+
+# ---------------------------------------------------------------------------- names, numbers
+RENAMED = {  # group: {earlier name: name of the command type}
+    "appraisal": {"score": "record-firm-score", "satisfaction": "record-satisfaction",
+                  "close": "close-year", "object": "file-objection",
+                  "answer": "answer-objection"},
+    "duty": {"fail": "record-failure"},
+    "matter": {"override": "override-route", "step": "record-step"},
+    "oc": {"fund-use": "record-fund-use", "revenue": "record-revenue"},
+}
+
+
+@pytest.mark.parametrize("group", sorted(RENAMED))
+def test_command_names_follow_the_command_types_and_earlier_names_still_work(
+        group: str) -> None:
+    from ledger.cli import load_all_commands
+
+    load_all_commands()
+    listed = CliRunner().invoke(cli, [group, "--help"]).output
+    for old, new in RENAMED[group].items():
+        assert f"  {new} " in listed
+        assert f"  {old} " not in listed  # hidden, but still accepted:
+        old_help = CliRunner().invoke(cli, [group, old, "--help"])
+        assert old_help.exit_code == 0
+        assert f"The earlier name of '{new}'." in old_help.output
+        new_help = CliRunner().invoke(cli, [group, new, "--help"]).output
+        assert f"Earlier name, still accepted: {old}." in new_help
+
+
+def test_negative_amounts_need_no_double_dash(db: str) -> None:
+    args = ["oc", "record-revenue", "ZQ-001/2025", "-120.50", "--source", "冲正",
+            "--decision", "业主大会决议2025-4", "--actor", "P-1003", "--dry-run"]
+    result = run(db, *args)
+    assert "No such option" not in result.output
+    assert result.exit_code == 1  # read as an amount; refused by the ledger (no such OC)
+    misspelt = run(db, *args, "--purpse", "x")
+    assert misspelt.exit_code == 2 and "No such option '--purpse'" in misspelt.output
+    not_a_number = run(db, "oc", "record-revenue", "ZQ-001/2025", "12,5", "--source", "x",
+                       "--decision", "d", "--actor", "P-1003")
+    assert not_a_number.exit_code == 2
+    assert "'12,5' is not a number" in not_a_number.output
