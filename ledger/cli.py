@@ -845,31 +845,39 @@ def _parse_when_option(value: str, name: str) -> datetime:
 
 @cli.command()
 @click.argument("key")
-@click.option("--as-of", metavar="DATETIME",
-              help="Only what the ledger had recorded by then, and the state it gave.")
-@click.option("--effective", metavar="DATETIME",
-              help="Only events in effect by then (business time), and the state they give.")
+@click.option("--recorded-by", "--as-of", "as_of", metavar="DATETIME",
+              help="What had the ledger recorded by then? (record time, recorded_at; "
+                   "earlier name --as-of)")
+@click.option("--in-effect-on", "--effective", "effective", metavar="DATETIME",
+              help="What was in effect then? (business time, occurred_at; earlier name "
+                   "--effective)")
 @json_option
 def history(key: str, as_of: str | None, effective: str | None, as_json: bool) -> None:
     """Show the events of one aggregate, oldest first, with their audit envelopes.
 
-    KEY is a readable key such as ZQ-001, community:ZQ-001 or town:ZQ. With --as-of the
-    view is what the ledger knew at that time (by recorded time) and the aggregate's state
-    then; with --effective it is by business time (occurred_at).
+    KEY is a readable key such as ZQ-001, community:ZQ-001 or town:ZQ. Two questions, two
+    clocks: --recorded-by answers "what had the ledger recorded by then?" (record time), and
+    --in-effect-on "what was in effect then?" (business time, the events' occurred_at; data
+    entered later for earlier dates shows here). The output names the clock it used.
 
     \b
     Example:
       ledger history ZQ-001
-      ledger history ZQ-001 --effective 2025-03-01
+      ledger history ZQ-001 --in-effect-on 2025-03-01
+      ledger history ZQ-001 --recorded-by 2025-03-01
       ledger history town:ZQ --json
     """
+    if as_of and effective:
+        raise click.UsageError(_("--recorded-by and --in-effect-on are two different clocks: "
+                                 "give one"))
     led = state().ledger()
     r = renderer(as_json)
     view: dict[str, Any] | None = None
     if as_of or effective:
         from ledger import audit
 
-        when = _parse_when_option(as_of or effective or "", "--as-of" if as_of else "--effective")
+        when = _parse_when_option(as_of or effective or "",
+                                  "--recorded-by" if as_of else "--in-effect-on")
         view = audit.as_of(led, key, when, effective=bool(effective))
         events = [e for e in led.history(key) if e.position in
                   {p["position"] for p in view["events"]}]
@@ -891,8 +899,10 @@ def history(key: str, as_of: str | None, effective: str | None, as_json: bool) -
             ("position", "version", "event", "actor", "acting_post", "basis", "occurred_at",
              "recorded_at", "data"), rows)
     if view is not None:
-        r.line(f"{r.label('as_of')} {view['as_of']} ({view['view']}): "
-               f"{view['later_events']} later event(s) not shown")
+        clock = (_("in effect on {when} (business time, occurred_at)") if effective else
+                 _("recorded by {when} (record time, recorded_at)")).format(when=view["as_of"])
+        r.line(_("{clock}: {n} later event(s) not shown").format(
+            clock=clock, n=view["later_events"]))
         r.line(json.dumps(view["state"], ensure_ascii=False, default=str))
         if view["note"]:
             r.line(view["note"])

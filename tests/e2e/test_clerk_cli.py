@@ -342,3 +342,21 @@ def test_negative_amounts_need_no_double_dash(db: str) -> None:
                        "--decision", "d", "--actor", "P-1003")
     assert not_a_number.exit_code == 2
     assert "'12,5' is not a number" in not_a_number.output
+
+
+# ---------------------------------------------------------------------------- history clocks
+def test_history_names_its_clock_and_says_why_back_filled_data_shows_nothing(db: str) -> None:
+    # The world was entered today for dates in 2025: recorded now, in effect since January.
+    recorded = run(db, "--lang", "en", "history", "ZQ-001", "--recorded-by", "2025-06-01")
+    assert recorded.exit_code == 1
+    assert "had no events recorded by 2025-06-01" in recorded.output
+    assert "record time" in recorded.output
+    assert "back-filled" in recorded.output and "--in-effect-on" in recorded.output
+    effective = ok(db, "--lang", "en", "history", "ZQ-001", "--in-effect-on", "2025-06-01")
+    assert "in effect on 2025-06-01" in effective.output
+    assert "business time" in effective.output
+    # The earlier names still work, and the two clocks are not mixed.
+    assert ok(db, "history", "ZQ-001", "--effective", "2025-06-01").output == \
+        ok(db, "history", "ZQ-001", "--in-effect-on", "2025-06-01").output
+    assert run(db, "history", "ZQ-001", "--as-of", "2025-06-01",
+               "--effective", "2025-06-01").exit_code == 2
