@@ -137,6 +137,12 @@ class LedgerGroup(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Abort,
                 click.exceptions.Exit, KeyboardInterrupt, EOFError):
             raise
+        except BrokenPipeError:
+            # The reader went away (ledger … | head): stop quietly, as other tools do.
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.exceptions.Exit(1) from None
         except Exception as e:
             if _debugging(ctx):
                 raise

@@ -360,3 +360,13 @@ def test_history_names_its_clock_and_says_why_back_filled_data_shows_nothing(db:
         ok(db, "history", "ZQ-001", "--in-effect-on", "2025-06-01").output
     assert run(db, "history", "ZQ-001", "--as-of", "2025-06-01",
                "--effective", "2025-06-01").exit_code == 2
+
+
+def test_a_proof_names_the_event_by_its_log_position_and_labels_the_leaf_index(
+        db: str) -> None:
+    ok(db, "init")
+    ok(db, "checkpoint")
+    out = ok(db, "--lang", "en", "prove", "inclusion", "5").output
+    assert out.startswith("Inclusion proof: event 5 (5) = ")
+    assert "leaf index: 4\n" in out
+    assert "the event's position in the log" in out
