@@ -396,9 +396,10 @@ def sign_payload(command: dict[str, Any], key: Any) -> Any:
                                              separators=(",", ":")).encode("utf-8"))
 
 
-def execute(payload: dict[str, Any], as_json: bool) -> CommandResult:
+def execute(payload: dict[str, Any], as_json: bool, *, events: bool = True) -> CommandResult:
     """Run one command through the ledger, signed with ``--key-file`` when given, and print
-    its outcome."""
+    its outcome (without the events written when not *events*: the caller says what
+    happened)."""
     command = {k: v for k, v in payload.items() if v is not None}
     st = state()
     dry_run = bool(click.get_current_context().meta.get("ledger.dry_run"))
@@ -413,8 +414,10 @@ def execute(payload: dict[str, Any], as_json: bool) -> CommandResult:
         r.line(f"{r.label(result.outcome)}: {result.type} [{result.command_id}] "
                + ", ".join(result.events) + " — " + _("nothing written"))
     else:
-        events = ", ".join(f"{e}#{p}" for e, p in zip(result.events, result.positions, strict=False))
-        r.line(f"{r.label(result.outcome)}: {result.type} [{result.command_id}] {events}")
+        written = ", ".join(f"{e}#{p}" for e, p in zip(result.events, result.positions,
+                                                       strict=False)) if events else ""
+        r.line(f"{r.label(result.outcome)}: {result.type} [{result.command_id}] {written}"
+               .rstrip())
     return result
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,12 +26,13 @@ from ledger.cli import (
     envelope_options,
     execute,
     json_option,
+    renderer,
     state,
 )
 from ledger.handlers.appraisal import simulate
 from ledger.indicators import indicator_table
 from ledger.kernel.errors import LedgerError
-from ledger.kernel.i18n import add_labels, t
+from ledger.kernel.i18n import _, add_labels, t
 from ledger.projections.appraisal import (
     community_table,
     firm_table,
@@ -332,8 +335,118 @@ def close(year: int, town: str, as_json: bool, **kw: Any) -> None:
     Example:
       ledger appraisal close-year --year 2025 --actor P-0010 --post town.housing_office.director@ZQ
     """
-    execute({"type": "appraisal.close_year", "town": town, "year": year, **envelope(kw)},
-            as_json)
+    result = execute({"type": "appraisal.close_year", "town": town, "year": year,
+                      **envelope(kw)}, as_json, events=False)
+    if not as_json:
+        _print_outcome(result.detail)
+
+
+def _firm_names(codes: list[str]) -> str:
+    """``name (credit code)`` of each firm, as registered."""
+    from ledger.aggregates.property_firm import PropertyFirm
+
+    led = state().ledger()
+    shown = []
+    for code in codes:
+        firm = led.load(PropertyFirm.id_for(code))
+        name = getattr(firm, "name", "")
+        shown.append(f"{name} ({code})" if name else code)
+    return "; ".join(shown) or "—"
+
+
+def _codes(items: list[Any]) -> list[str]:
+    return [i if isinstance(i, str) else str(i.get("firm") or i.get("firm_id")) for i in items]
+
+
+def _print_outcome(detail: dict[str, Any]) -> None:
+    """The outcome of a closed year: who is in the bottom three, who was warned, who was
+    eliminated (and, after a rerun, whose outcome changed)."""
+    if not detail.get("appraisal"):
+        return
+    click.echo(_("appraisal {key}, run {run}: {n} firms graded").format(
+        key=detail["appraisal"], run=detail.get("run"), n=detail.get("graded")))
+    click.echo(_("  bottom three: {firms}").format(
+        firms=_firm_names(_codes(detail.get("bottom_three", [])))))
+    click.echo(_("  interview and written warning: {firms}").format(
+        firms=_firm_names(_codes(detail.get("warned", [])))))
+    click.echo(_("  eliminated (banned from the town's tenders): {firms}").format(
+        firms=_firm_names(_codes(detail.get("eliminated", [])))))
+    if detail.get("changed"):
+        click.echo(_("  outcome changed by this run: {firms}").format(
+            firms=_firm_names(_codes(detail["changed"]))))
+
+
+@appraisal.command("record-grades")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                metavar="FILE.csv")
+@_year_options
+@click.option("--body", "appraising_body", required=True,
+              help="The appraising body, e.g. 镇房管办考核组.")
+@click.option("--survey", required=True, help="The satisfaction survey, e.g. 满意度测评2025.")
+@envelope_options
+@json_option
+def record_grades(file: Path, year: int, town: str, appraising_body: str, survey: str,
+                  as_json: bool, **kw: Any) -> None:
+    """Record a year's grades from FILE.csv in one go: all rows or none.
+
+    The file has a header row and the columns firm (credit code), score, satisfaction
+    (percent) and sample (sample size); it may start with a byte-order mark. Every row
+    becomes an appraisal.record_firm_score and an appraisal.record_satisfaction, checked
+    by the ledger as one atomic write: if any row is refused, nothing is recorded.
+
+    \b
+    Example:
+      ledger appraisal record-grades grades-2025.csv --year 2025 --body 镇房管办考核组 \\
+          --survey 满意度测评2025 --actor P-0010 --post town.housing_office.director@ZQ
+    """
+    import csv
+    import json
+
+    from ledger.cli import signed_lines
+
+    env = envelope(kw)
+    dry_run = bool(click.get_current_context().meta.get("ledger.dry_run"))
+    with file.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    wanted = ("firm", "score", "satisfaction", "sample")
+    if not rows or any(c not in (rows[0] or {}) for c in wanted):
+        raise click.UsageError(_("{file}: the header row must name the columns {columns}").format(
+            file=file, columns=", ".join(wanted)))
+    lines: list[str] = []
+    for n, row in enumerate(rows, start=2):
+        values = {c: (row.get(c) or "").strip() for c in wanted}
+        if not all(values.values()):
+            raise click.UsageError(_("{file} row {n}: every column needs a value "
+                                     "(firm, score, satisfaction, sample)").format(file=file, n=n))
+        common = {"town": town, "year": year, "firm": values["firm"], **env}
+        lines.append(json.dumps({"type": "appraisal.record_firm_score", **common,
+                                 "score": values["score"],
+                                 "appraising_body": appraising_body}, ensure_ascii=False))
+        sample = values["sample"]
+        lines.append(json.dumps({"type": "appraisal.record_satisfaction", **common,
+                                 "percent": values["satisfaction"],
+                                 "sample_size": int(sample) if sample.isdigit() else sample,
+                                 "survey": survey}, ensure_ascii=False))
+    key = state().private_key()
+    led = state().ledger()
+    outcomes = list(led.apply(signed_lines(lines, key) if key is not None else lines,
+                              dry_run=dry_run, atomic=not dry_run))
+    refused = [{"row": (o.line + 1) // 2 + 1, "message": str(o.error)}
+               for o in outcomes if o.error is not None]
+    report = {"rows": len(rows), "written": not refused and not dry_run, "dry_run": dry_run,
+              "refused": refused}
+    if as_json:
+        renderer(True).emit(report)
+    else:
+        for item in refused:
+            click.echo(_("row {row}: refused: {message}").format(**item), err=True)
+    if refused:
+        click.echo(_("nothing recorded: a row was refused, and the grades go in all or "
+                     "none"), err=True)
+        sys.exit(1)
+    if not as_json:
+        click.echo((_("{n} firms' grades checked; nothing written") if dry_run else
+                    _("{n} firms' grades recorded")).format(n=len(rows)))
 
 
 @appraisal.command("reopen")

@@ -370,3 +370,67 @@ def test_a_proof_names_the_event_by_its_log_position_and_labels_the_leaf_index(
     assert out.startswith("Inclusion proof: event 5 (5) = ")
     assert "leaf index: 4\n" in out
     assert "the event's position in the log" in out
+
+
+# ---------------------------------------------------------------------------- appraisal
+HOUSING = ["--actor", "P-0010", "--post", "town.housing_office.director@ZQ"]
+
+
+@pytest.fixture
+def appraisal_db(tmp_path: Path) -> str:
+    from tests.appraisal_world import world as appraisal_world
+
+    url = f"sqlite:///{tmp_path / 'appraisal.db'}"
+    led = GovernanceLedger(url)
+    appraisal_world(led)
+    led.execute({"type": "appraisal.open_year", "actor": "P-0001",
+                 "post": "town.ledger_admin@ZQ", "year": 2025, "occurred_at": "2025-12-01"})
+    led.close()
+    return url
+
+
+def _grades_csv(path: Path, rows: dict[str, tuple[str, str]], bom: bool = True) -> Path:
+    from tests.appraisal_world import FIRMS
+
+    text = "firm,score,satisfaction,sample\r\n" + "".join(
+        f"{FIRMS[name]},{score},{sat},200\r\n" for name, (score, sat) in rows.items())
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    return path
+
+
+EIGHT = {"golden": ("92", "90"), "chunshen": ("85", "80"), "delta": ("78", "70"),
+         "eagle": ("74", "66"), "falcon": ("70", "65"), "grove": ("66", "60"),
+         "harbour": ("64", "58"), "evergreen": ("58", "45")}
+
+
+def test_grades_from_a_csv_file_go_in_all_or_none(appraisal_db: str, tmp_path: Path) -> None:
+    bad = dict(EIGHT, harbour=("164", "58"))  # a score above 100: refused
+    before = counts(appraisal_db)
+    result = run(appraisal_db, "--lang", "en", "appraisal", "record-grades",
+                 str(_grades_csv(tmp_path / "bad.csv", bad)), "--year", "2025", "--body",
+                 "镇房管办考核组", "--survey", "满意度测评2025", *HOUSING, "--at", "2025-12-02")
+    assert result.exit_code == 1
+    assert "row 8: refused" in result.output and "nothing recorded" in result.output
+    assert counts(appraisal_db) == before
+    good = ok(appraisal_db, "--lang", "en", "appraisal", "record-grades",
+              str(_grades_csv(tmp_path / "good.csv", EIGHT)), "--year", "2025", "--body",
+              "镇房管办考核组", "--survey", "满意度测评2025", *HOUSING, "--at", "2025-12-02")
+    assert "8 firms' grades recorded" in good.output
+    assert len(counts(appraisal_db)[1]) == len(before[1]) + 16
+
+
+def test_closing_a_year_prints_its_outcome_not_event_numbers(
+        appraisal_db: str, tmp_path: Path) -> None:
+    from tests.appraisal_world import FIRMS
+
+    ok(appraisal_db, "appraisal", "record-grades", str(_grades_csv(tmp_path / "g.csv", EIGHT)),
+       "--year", "2025", "--body", "镇房管办考核组", "--survey", "满意度测评2025", *HOUSING,
+       "--at", "2025-12-02")
+    out = ok(appraisal_db, "--lang", "en", "appraisal", "close-year", "--year", "2025",
+             *HOUSING, "--at", "2025-12-03").output
+    assert "#" not in out  # no event positions
+    assert "bottom three:" in out and FIRMS["evergreen"] in out
+    eliminated = next(line for line in out.splitlines() if "eliminated" in line)
+    assert FIRMS["evergreen"] in eliminated
+    warned = next(line for line in out.splitlines() if "written warning" in line)
+    assert FIRMS["harbour"] in warned
