@@ -8,6 +8,8 @@ import itertools
 import json
 import logging
 import random
+import shutil
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -15,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
@@ -52,11 +55,23 @@ from ledger.kernel.errors import (
     ConcurrencyError,
     ConfigurationError,
     LedgerError,
+    LedgerNotFoundError,
+    ReadOnlyLedgerError,
     RuleViolationError,
 )
 from ledger.kernel.eventlog import LoggedEvent, read_aggregate
+from ledger.kernel.i18n import _
 from ledger.kernel.logs import get_logger
-from ledger.kernel.store import command_log, metadata, refusals, signed_commands, write_intent
+from ledger.kernel.sqlitefile import is_read_only
+from ledger.kernel.store import (
+    command_log,
+    metadata,
+    read_only_copy,
+    refusals,
+    signed_commands,
+    sqlite_file,
+    write_intent,
+)
 from ledger.kernel.transcoder import FastJSONTranscoder
 from ledger.kernel.writer import WriteTxn
 from ledger.projections import (
@@ -278,6 +293,22 @@ class GovernanceLedger(Application[UUID]):
         settings = settings or (Settings(db_url=db_url) if db_url else Settings())
         self.settings = settings
         url = normalize_url(settings.db_url)
+        self.read_only = False
+        """Opened read-only: the SQLite file or its directory is not writable. Reads (and
+        ``verify``) work on a private copy read from it read-only; every write is refused
+        at once (:class:`ReadOnlyLedgerError`)."""
+        self.read_only_path: Path | None = None
+        self._private_copy: Path | None = None
+        file = sqlite_file(url)
+        if file is not None and file.exists() and is_read_only(file):
+            self.read_only, self.read_only_path = True, file
+            self._private_copy = Path(tempfile.mkdtemp(prefix="ledger-read-only-"))
+            try:
+                read_only_copy(file, self._private_copy / "ledger.db")
+            except BaseException:
+                shutil.rmtree(self._private_copy, ignore_errors=True)
+                raise
+            url = f"sqlite:///{self._private_copy / 'ledger.db'}"
         env = {
             "PERSISTENCE_MODULE": "ledger.kernel.store:LedgerFactory",
             "SQLALCHEMY_URL": url,
@@ -288,7 +319,7 @@ class GovernanceLedger(Application[UUID]):
         try:
             super().__init__(env)
         except (sqlalchemy.exc.OperationalError, OperationalError) as e:
-            raise ConfigurationError(f"cannot open the ledger database: {_short(e)}") from None
+            raise _cannot_open(url, e) from None
         datastore = self.factory.datastore  # type: ignore[attr-defined]
         self.datastore = datastore
         self.engine: Engine = datastore.engine
@@ -344,8 +375,11 @@ class GovernanceLedger(Application[UUID]):
         :class:`~ledger.integrity.dsse.Envelope`). A repeated ``command_id`` writes nothing and
         returns the first result (outcome ``duplicate``). Raises a :class:`LedgerError`
         subclass on refusal; nothing is written, and the refusal is recorded
-        (``ledger_refusals``, ``ledger audit refused``) unless *dry_run*.
+        (``ledger_refusals``, ``ledger audit refused``) unless *dry_run*. A ledger opened
+        read-only refuses every write at once (a dry run is a read).
         """
+        if not dry_run:
+            self.check_writable()
         try:
             cmd, signed = read_command(command)
         except LedgerError as e:
@@ -366,7 +400,9 @@ class GovernanceLedger(Application[UUID]):
 
     def record_refused(self, error: LedgerError, cmd: Command | None,
                  peek: Mapping[str, Any] | None, channel: str) -> None:
-        """Record a refused write (``ledger_refusals``)."""
+        """Record a refused write (``ledger_refusals``); not on a read-only ledger."""
+        if self.read_only:
+            return
         src: Any = cmd if cmd is not None else (peek or {})
         get = (lambda k: getattr(src, k, None)) if cmd is not None else src.get
         values = {k: get(k) for k in ("command_id", "type", "actor")}
@@ -374,9 +410,19 @@ class GovernanceLedger(Application[UUID]):
             self.engine, error, command_id=_text(values["command_id"]),
             type_=_text(values["type"]), actor=_text(values["actor"]), channel=channel)
 
+    def check_writable(self) -> None:
+        """Raise :class:`ReadOnlyLedgerError` if the ledger was opened read-only."""
+        if self.read_only:
+            raise ReadOnlyLedgerError(_(
+                "read-only ledger: {path} (or its directory) is not writable, so it is open for "
+                "reading only and nothing was written; to write, restore it into a writable "
+                "place ('ledger --db sqlite:///NEW.db restore {path}')").format(
+                    path=self.read_only_path))
+
     def write_nothing(self) -> None:
         """An empty write transaction: the writers' lock, the tree checked against the log's
         head (``ledger.integrity.intxn``), an earlier release's unsealed tail sealed."""
+        self.check_writable()
         with self._write_lock, self._writer.transaction():
             pass
 
@@ -579,16 +625,26 @@ class GovernanceLedger(Application[UUID]):
 
     def apply(self, lines: Iterable[str | bytes | dsse.Envelope], *, dry_run: bool = False,
               keep_going: bool = False, batch_size: int = APPLY_BATCH,
-              channel: str = "apply") -> Iterator[LineOutcome]:
+              channel: str = "apply", atomic: bool = False) -> Iterator[LineOutcome]:
         """Execute one command per JSON Lines line, each atomically, yielding each outcome.
 
         Lines are committed in batches of *batch_size* (one transaction, each line in its own
         savepoint, so a refused line undoes only itself); outcomes are yielded once their batch
-        has committed. Blank lines are skipped. Without *keep_going* it stops after the first
-        refused line, keeping the lines before it.
+        has committed. Blank lines are skipped, and a byte-order mark before the first line.
+        Without *keep_going* it stops after the first refused line, keeping the lines before
+        it. With *atomic* every line goes into one transaction: all are written or none (a
+        refused line undoes the lines before it, which are then reported as checked with
+        outcome ``dry_run``).
         """
-        numbered = ((n, t) for n, t in enumerate(lines, start=1)
+        if atomic and keep_going:
+            raise ValueError("atomic and keep_going exclude each other")
+        if not dry_run:
+            self.check_writable()
+        numbered = ((n, t) for n, t in enumerate(_without_bom(lines), start=1)
                     if isinstance(t, dsse.Envelope) or t.strip())
+        if atomic and not dry_run:
+            yield from self._apply_atomic(list(numbered), channel)
+            return
         if dry_run:
             with self.dry_run_session():
                 for number, text in numbered:
@@ -647,6 +703,52 @@ class GovernanceLedger(Application[UUID]):
             if not (outcome.ok or keep_going):
                 break
         return outcomes
+
+    def _apply_atomic(self, batch: list[tuple[int, str | bytes | dsse.Envelope]],
+                      channel: str) -> list[LineOutcome]:
+        """Every line in one transaction, committed only if none is refused (retried whole
+        from a fresh read after a concurrent writer or a busy database)."""
+        with self._write_lock:
+            for attempt in range(MAX_ATTEMPTS):
+                outcomes: list[LineOutcome] = []
+                parsed: list[tuple[int, tuple[Command, dsse.Envelope | None] | LedgerError]] = []
+                try:
+                    with self._writer.transaction() as txn:
+                        txn.batch_line = True
+                        self._check_head(txn)
+                        parsed = [(n, self._parse_line(n, t)) for n, t in batch]
+                        state = _Batch(txn.priors(
+                            [c[0].command_id for _, c in parsed if isinstance(c, tuple)]))
+                        for number, cmd in parsed:
+                            outcome = self._batched_line(number, cmd, txn, state)
+                            outcomes.append(outcome)
+                            if not outcome.ok:
+                                raise _UndoAll
+                        txn.insert_commands(state.rows)
+                except _UndoAll:
+                    self._aggregates.clear()
+                    self._record_refused_lines(batch, parsed, outcomes[-1:], channel)
+                    return [o if o.result is None or o.result.outcome != "accepted" else
+                            LineOutcome(o.line, o.result.model_copy(
+                                update={"outcome": "dry_run", "positions": []}), None)
+                            for o in outcomes]
+                except retryable() as e:
+                    self._aggregates.clear()
+                    if attempt == MAX_ATTEMPTS - 1:
+                        raise ConcurrencyError(
+                            f"apply: still conflicting with concurrent writers after "
+                            f"{MAX_ATTEMPTS} attempts ({_short(e)}); nothing was written; "
+                            "send it again") from None
+                    time.sleep(random.uniform(0.002, 0.01) * (2 ** attempt))  # noqa: S311
+                    continue
+                except BaseException:
+                    self._aggregates.clear()
+                    raise
+                for o in outcomes:
+                    if o.result is not None:
+                        self._committed(o.result)
+                return outcomes
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _record_refused_lines(self, batch: list[tuple[int, Any]],
                         parsed: list[tuple[int, tuple[Command, dsse.Envelope | None] | LedgerError]],
@@ -802,6 +904,7 @@ class GovernanceLedger(Application[UUID]):
     def take_snapshots(self, keys: list[str] | tuple[str, ...] = (), *,
                        every: int = snapshot_store.SNAPSHOT_EVERY) -> list[dict[str, Any]]:
         """Snapshot *keys*, or every aggregate with *every* events since its last snapshot."""
+        self.check_writable()
         return snapshot_store.take_snapshots(self, keys, every=every)
 
     def close(self) -> None:
@@ -809,6 +912,51 @@ class GovernanceLedger(Application[UUID]):
         self._writer.close()
         super().close()
         self.engine.dispose()
+        if self._private_copy is not None:
+            shutil.rmtree(self._private_copy, ignore_errors=True)
+            self._private_copy = None
+
+
+def _cannot_open(url: str, e: BaseException) -> ConfigurationError:
+    """A clear error for a database that cannot be opened: a PostgreSQL database that does not
+    exist (exit status 2 on the command line, as a missing SQLite file), a server that cannot
+    be reached, or anything else the driver says."""
+    from sqlalchemy.engine import make_url
+
+    reason = _short(e)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return ConfigurationError(
+            _("cannot open the ledger database: {reason}").format(reason=reason))
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    if "does not exist" in reason and "database" in reason:
+        return LedgerNotFoundError(_(
+            "no ledger: the PostgreSQL database {db!r} does not exist on {where}; check --db "
+            "(or LEDGER_DB), or create it (createdb {db}) and run 'ledger init'").format(
+                db=parsed.database, where=where))
+    return ConfigurationError(_(
+        "cannot connect to the PostgreSQL ledger {db!r} on {where} as {user}: {reason}").format(
+            db=parsed.database, where=where, user=parsed.username or "(default user)",
+            reason=reason))
+
+
+class _UndoAll(Exception):
+    """Raised inside an atomic apply's transaction to undo every line."""
+
+
+def _without_bom(lines: Iterable[Any]) -> Iterator[Any]:
+    """*lines* with a UTF-8 byte-order mark (as Windows Notepad writes) removed from the
+    first."""
+    items = iter(lines)
+    first = next(items, None)
+    if first is None:
+        return
+    if isinstance(first, bytes):
+        first = first.removeprefix(b"\xef\xbb\xbf")
+    elif isinstance(first, str):
+        first = first.removeprefix("\ufeff")
+    yield first
+    yield from items
 
 
 def _short(e: BaseException) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy import and_, or_, select
 
 from ledger.kernel.errors import AggregateNotFoundError, LedgerError, NotFoundError
 from ledger.kernel.eventlog import LoggedEvent, decode
+from ledger.kernel.i18n import _
 from ledger.projections.audit import actions, signed_by, signed_by_of
 from ledger.projections.status import post_terms, utc_key
 
@@ -313,8 +314,25 @@ def as_of(ledger: GovernanceLedger, key: str, when: datetime, *, effective: bool
     else:
         chosen = [e for e in events if e.recorded_at <= when]
     if not chosen:
-        raise AggregateNotFoundError(
-            f"{key!r} had no events {'in effect' if effective else 'recorded'} by {when.isoformat()}")
+        if effective:
+            raise AggregateNotFoundError(_(
+                "{key!r} had no events in effect by {when} (business time, occurred_at); its "
+                "first took effect {first}").format(
+                    key=key, when=when.isoformat(),
+                    first=min(str(e.envelope.get("occurred_at")) for e in events)))
+        in_effect = [e for e in events if e.envelope.get("occurred_at")
+                     and utc_key(e.envelope["occurred_at"]) <= utc_key(when)]
+        reason = _(
+            "{key!r} had no events recorded by {when} (record time, recorded_at): the ledger "
+            "recorded its first on {first}").format(
+                key=key, when=when.isoformat(),
+                first=events[0].recorded_at.isoformat(timespec="seconds"))
+        if in_effect:
+            reason += _(
+                "; {n} of its events were entered later with an earlier business time "
+                "(back-filled); to see what was in effect then, use --in-effect-on").format(
+                    n=len(in_effect))
+        raise AggregateNotFoundError(reason)
     state, note = _replay(ledger, chosen)
     return {"key": key, "as_of": when.isoformat(), "view": "effective" if effective else "recorded",
             "events": [e.public() for e in chosen], "state": state, "note": note,

@@ -21,6 +21,7 @@ import click
 from ledger import __version__
 from ledger.kernel.config import default_db_url, default_lang
 from ledger.kernel.errors import ConfigurationError, LedgerError, LedgerNotEmptyError
+from ledger.kernel.i18n import _
 from ledger.kernel.logs import LEVELS, configure
 
 if TYPE_CHECKING:
@@ -36,8 +37,11 @@ class State:
     """Per-invocation state: settings, renderer, and the ledger (opened on first use)."""
 
     def __init__(self, db_url: str, lang: str, db_given: bool, key_file: str | None = None,
-                 personal_key: str | None = None, allow_unsigned: bool = False) -> None:
+                 personal_key: str | None = None, allow_unsigned: bool = False,
+                 profile: dict[str, str] | None = None) -> None:
         self.db_url = db_url
+        self.profile = profile or {}
+        """The profile chosen with ``--profile`` / ``LEDGER_PROFILE`` (:mod:`ledger.profiles`)."""
         self.lang = lang
         self.db_given = db_given
         self.key_file = key_file
@@ -48,11 +52,15 @@ class State:
         self._ledger: GovernanceLedger | None = None
         self._private_key: Any = None
 
-    def ledger(self, db_url: str | None = None) -> GovernanceLedger:
+    def ledger(self, db_url: str | None = None, *, create: bool = False) -> GovernanceLedger:
+        """The ledger at ``--db`` (opened once). A SQLite file that does not exist is an
+        error (:func:`require_ledger`) unless *create* (``init``, ``demo``)."""
         if self._ledger is None:
             from ledger.application import GovernanceLedger
             from ledger.kernel.config import Settings
 
+            if not create:
+                require_ledger(db_url or self.db_url)
             extra: dict[str, Any] = {"key_file": self.key_file} if self.key_file else {}
             if self.allow_unsigned:
                 extra["allow_unsigned"] = True
@@ -79,14 +87,69 @@ class State:
             self._ledger = None
 
 
+class NoLedgerError(click.ClickException):
+    """Raised when ``--db`` names a SQLite file that does not exist (exit status 2)."""
+
+    exit_code = 2
+
+
+def require_ledger(db_url: str) -> None:
+    """Raise :class:`NoLedgerError` if *db_url* is a SQLite file that does not exist (a typo
+    in ``--db`` must not create an empty ledger)."""
+    from ledger.kernel.store import sqlite_file
+
+    try:
+        path = sqlite_file(db_url)
+    except Exception:  # noqa: BLE001 - an unusable URL is reported when it is opened
+        return
+    if path is not None and not path.exists():
+        raise NoLedgerError(_(
+            "no ledger at {path}: the file does not exist. Check --db (or LEDGER_DB); to "
+            "create a ledger there, run 'ledger --db {url} init'").format(path=path, url=db_url))
+
+
+class LedgerClickError(click.ClickException):
+    """A :class:`LedgerError` as the command line reports it (``Error: …``)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc] # click reads it per instance
+
+
+def _debugging(ctx: click.Context) -> bool:
+    return bool(ctx.find_root().params.get("debug"))
+
+
 class LedgerGroup(click.Group):
-    """A group that turns every :class:`LedgerError` into ``Error: …`` and exit status 1."""
+    """A group that turns every :class:`LedgerError` into ``Error: …`` (exit status 1, or the
+    error's own ``exit_code``) and any other failure into one line too: tracebacks are shown
+    only with ``--debug``."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except LedgerError as e:
-            raise click.ClickException(str(e)) from None
+            if _debugging(ctx):
+                import traceback
+
+                traceback.print_exc()
+            raise LedgerClickError(str(e), getattr(e, "exit_code", 1)) from None
+        except (click.exceptions.ClickException, click.exceptions.Abort,
+                click.exceptions.Exit, KeyboardInterrupt, EOFError):
+            raise
+        except BrokenPipeError:
+            # The reader went away (ledger … | head): stop quietly, as other tools do.
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.exceptions.Exit(1) from None
+        except Exception as e:
+            if _debugging(ctx):
+                raise
+            reason = " ".join(str(e).split())[:300] or type(e).__name__
+            raise click.ClickException(_(
+                "unexpected failure ({kind}): {reason}; run again with --debug to see "
+                "where").format(kind=type(e).__name__, reason=reason)) from None
 
 
 #: The commands of the domain modules (``ledger.commandline.*``), by name: the module that
@@ -118,6 +181,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "meetings": ("deliberation", "List meetings with attendance, resolution items and items..."),
     "oc": ("owners", "Owners' committees (业委会): formation, election, term,..."),
     "ocs": ("owners", "List owners' committees: election, turnout, director,..."),
+    "profile": ("profiles", "Profiles: your --actor, --post and --key-file, chosen..."),
     "project": ("feed", "Bring projections (all, or NAME...) up to date; with..."),
     "prove": ("integrity", "Proofs over the Merkle log: that an event is in it, that..."),
     "resolution": ("deliberation", "Resolutions and their items: adopt, progress, complete,..."),
@@ -177,32 +241,136 @@ class RootGroup(LedgerGroup):
                 formatter.write_dl(rows)
 
 
+_NUMBER = r"-?[0-9]+(\.[0-9]+)?"
+
+if TYPE_CHECKING:  # generic in the click this is checked with; plain in click 8.1
+    _ParamType = click.ParamType[str, Any]
+else:
+    _ParamType = click.ParamType
+
+
+class Number(_ParamType):
+    """An exact decimal as text (``1250.00``, ``-35.5``): checked here, parsed by the ledger."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        import re
+
+        text = str(value).strip()
+        if not re.fullmatch(_NUMBER, text):
+            self.fail(_("{value!r} is not a number: write digits with an optional sign and "
+                        "decimal point, e.g. 1250.00 or -35.5").format(value=text), param, ctx)
+        return text
+
+
+#: A number argument; negative ones need no ``--`` in a :class:`NumbersCommand`.
+NUMBER = Number()
+
+
+class NumbersCommand(click.Command):
+    """A command whose number arguments may be negative (``-35.5``) without ``--``.
+
+    Unknown options are left for the arguments (click's ``ignore_unknown_options``), but only
+    negative numbers may be: any other unknown option is still refused by name.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["context_settings"] = {**(kwargs.get("context_settings") or {}),
+                                      "ignore_unknown_options": True}
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        import re
+
+        options = [p for p in self.get_params(ctx) if isinstance(p, click.Option)]
+        known = {o for p in options for o in (*p.opts, *p.secondary_opts)}
+        takes_value = {o for p in options if not p.is_flag and not p.count for o in p.opts}
+        skip = False
+        for arg in args:
+            if skip:
+                skip = False
+                continue
+            if arg == "--":
+                break
+            name = arg.split("=", 1)[0]
+            if name in takes_value and "=" not in arg:
+                skip = True
+            elif arg.startswith("-") and len(arg) > 1 and name not in known \
+                    and not re.fullmatch(_NUMBER, arg):
+                raise click.NoSuchOption(name, ctx=ctx)
+        return super().parse_args(ctx, args)
+
+
+def add_aliases(group: click.Group, aliases: dict[str, str]) -> None:
+    """Keep earlier names of commands working, hidden: ``{old: new}`` (the names of the
+    command line follow the command types, e.g. ``record-firm-score`` for
+    ``appraisal.record_firm_score``)."""
+    import copy
+
+    for old, new in aliases.items():
+        command = group.commands[new]
+        alias = copy.copy(command)
+        alias.hidden = True
+        alias.help = (command.help or "") + "\n\n" + _(
+            "The earlier name of '{new}'.").format(new=new)
+        group.add_command(alias, old)
+        command.help = (command.help or "") + "\n\n" + _(
+            "Earlier name, still accepted: {old}.").format(old=old)
+
+
 def json_option(f: F) -> F:
     """``--json``: print JSON instead of tables."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(f)
 
 
 def envelope_options(f: F) -> F:
-    """The audit envelope of a write command."""
+    """The audit envelope of a write command, and ``--dry-run``."""
     options = [
-        click.option("--actor", envvar="LEDGER_ACTOR", required=True, metavar="PERSON",
-                     help="Who acts (person id, e.g. P-0001). Env: LEDGER_ACTOR."),
+        click.option("--actor", envvar="LEDGER_ACTOR", metavar="PERSON",
+                     help="Who acts (person id, e.g. P-0001); required unless the profile "
+                          "(--profile) names it. Env: LEDGER_ACTOR."),
         click.option("--post", "acting_post", envvar="LEDGER_POST", metavar="POST",
-                     help="The post you act in, e.g. town.ledger_admin@ZQ. Env: LEDGER_POST."),
+                     help="The post you act in, e.g. town.ledger_admin@ZQ (default: the "
+                          "profile's). Env: LEDGER_POST."),
         click.option("--basis", metavar="REF", help="Resolution, rule or document reference."),
         click.option("--at", "occurred_at", metavar="DATETIME",
                      help="Business time (ISO date or datetime; default now, LEDGER_TZ)."),
         click.option("--command-id", metavar="ID",
                      help="Idempotency key; repeating it writes nothing."),
+        click.option("--dry-run", "dry_run", is_flag=True,
+                     help="Check the command (signature, authority, rules) and show what it "
+                          "would record; write nothing."),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
+def _from_profile(ctx: click.Context, param: str, value: Any, field: str) -> Any:
+    """An option's value: as given on the command line, else the profile's, else as click
+    found it (its environment variable)."""
+    from click.core import ParameterSource
+
+    if ctx.get_parameter_source(param) == ParameterSource.COMMANDLINE:
+        return value
+    return state().profile.get(field) or value
+
+
 def envelope(kw: dict[str, Any]) -> dict[str, Any]:
-    """Pop the envelope options out of *kw* as command fields."""
-    out = {"actor": kw.pop("actor"), "post": kw.pop("acting_post"), "basis": kw.pop("basis"),
+    """Pop the envelope options out of *kw* as command fields (``--actor`` and ``--post``
+    filled from the profile when not given), and note ``--dry-run`` for :func:`execute`."""
+    ctx = click.get_current_context()
+    ctx.meta["ledger.dry_run"] = bool(kw.pop("dry_run", False))
+    actor = _from_profile(ctx, "actor", kw.pop("actor"), "actor")
+    post = _from_profile(ctx, "acting_post", kw.pop("acting_post"), "post")
+    if not actor:
+        raise click.UsageError(_(
+            "Missing option '--actor' (who acts, e.g. P-0001): give it, set LEDGER_ACTOR, or "
+            "choose a profile that names it ('ledger profile set NAME --actor PERSON --post "
+            "POST', then 'ledger --profile NAME …')"), ctx)
+    out = {"actor": actor, "post": post, "basis": kw.pop("basis"),
            "occurred_at": kw.pop("occurred_at"), "command_id": kw.pop("command_id")}
     return {k: v for k, v in out.items() if v is not None}
 
@@ -228,21 +396,28 @@ def sign_payload(command: dict[str, Any], key: Any) -> Any:
                                              separators=(",", ":")).encode("utf-8"))
 
 
-def execute(payload: dict[str, Any], as_json: bool) -> CommandResult:
+def execute(payload: dict[str, Any], as_json: bool, *, events: bool = True) -> CommandResult:
     """Run one command through the ledger, signed with ``--key-file`` when given, and print
-    its outcome."""
+    its outcome (without the events written when not *events*: the caller says what
+    happened)."""
     command = {k: v for k, v in payload.items() if v is not None}
     st = state()
+    dry_run = bool(click.get_current_context().meta.get("ledger.dry_run"))
     key = st.private_key()
     ledger = st.ledger()
     result = ledger.execute(sign_payload(command, key) if key is not None else command,
-                            channel="cli")
+                            channel="cli", dry_run=dry_run)
     r = renderer(as_json)
     if as_json:
         r.emit(result)
+    elif dry_run:
+        r.line(f"{r.label(result.outcome)}: {result.type} [{result.command_id}] "
+               + ", ".join(result.events) + " — " + _("nothing written"))
     else:
-        events = ", ".join(f"{e}#{p}" for e, p in zip(result.events, result.positions, strict=False))
-        r.line(f"{r.label(result.outcome)}: {result.type} [{result.command_id}] {events}")
+        written = ", ".join(f"{e}#{p}" for e, p in zip(result.events, result.positions,
+                                                       strict=False)) if events else ""
+        r.line(f"{r.label(result.outcome)}: {result.type} [{result.command_id}] {written}"
+               .rstrip())
     return result
 
 
@@ -264,9 +439,15 @@ def execute(payload: dict[str, Any], as_json: bool) -> CommandResult:
 @click.option("--signing-key", metavar="PATH", envvar="LEDGER_SIGNING_KEY", default=None,
               help="The ledger's checkpoint signing key (default: beside the SQLite file, else "
                    "./ledger-signing.key). Env: LEDGER_SIGNING_KEY.")
+@click.option("--profile", "profile_name", metavar="NAME", envvar="LEDGER_PROFILE",
+              help="Your profile ('ledger profile set'): the default --actor, --post and "
+                   "--key-file of every write. Env: LEDGER_PROFILE.")
+@click.option("--debug", is_flag=True, envvar="LEDGER_DEBUG",
+              help="Show the traceback of a failure (default: one line). Env: LEDGER_DEBUG=1.")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, lang: str | None, log_level: str,
-        key_file: str | None, allow_unsigned: bool, signing_key: str | None) -> None:
+        key_file: str | None, allow_unsigned: bool, signing_key: str | None,
+        profile_name: str | None, debug: bool) -> None:
     """Zhuanqiao governance ledger (颛桥镇协同治理台账): every appointment, resolution, warning,
     inspection and rating as an immutable, attributed event.
 
@@ -281,8 +462,19 @@ def cli(ctx: click.Context, db: str | None, lang: str | None, log_level: str,
         resolved_lang = lang or default_lang()
     except ConfigurationError as e:
         raise click.ClickException(str(e)) from None
+    profile: dict[str, str] = {}
+    if profile_name:
+        from ledger import profiles
+
+        profile = profiles.get(profile_name)
+        if profile.get("key_file"):
+            from click.core import ParameterSource
+
+            if ctx.get_parameter_source("key_file") != ParameterSource.COMMANDLINE:
+                key_file = profile["key_file"]
     st = State(db_url=db or default_db_url(), lang=resolved_lang, db_given=db is not None,
-               key_file=signing_key, personal_key=key_file, allow_unsigned=allow_unsigned)
+               key_file=signing_key, personal_key=key_file, allow_unsigned=allow_unsigned,
+               profile=profile)
     ctx.obj = st
     ctx.call_on_close(st.close)
 
@@ -315,7 +507,8 @@ def init(town: str | None, town_name: str | None, admin: str | None, admin_name:
     """
     from ledger.integrity import sealer
 
-    ledger = state().ledger()
+    ledger = state().ledger(create=True)
+    ledger.check_writable()
     given = [v for v in (town, town_name, admin, admin_name) if v]
     if given and len(given) != 4:
         raise click.UsageError("--town, --town-name, --admin and --admin-name go together")
@@ -356,16 +549,25 @@ def _report(outcome: LineOutcome) -> dict[str, Any]:
 
 @contextmanager
 def _open_lines(path: str) -> Iterator[Iterator[bytes]]:
-    """Lines as bytes: each is decoded (and refused if not UTF-8) on its own."""
+    """Lines as bytes: each is decoded (and refused if not UTF-8) on its own. A UTF-8
+    byte-order mark before the first line (as Windows Notepad saves) is dropped."""
     if path == "-":
-        yield iter(sys.stdin.buffer)
+        yield _drop_bom(iter(sys.stdin.buffer))
         return
     try:
         fh = open(path, "rb")  # noqa: SIM115
     except OSError as e:
         raise click.ClickException(f"cannot read {path}: {e.strerror}") from None
     with fh:
-        yield iter(fh)
+        yield _drop_bom(iter(fh))
+
+
+def _drop_bom(lines: Iterator[bytes]) -> Iterator[bytes]:
+    first = next(lines, None)
+    if first is None:
+        return
+    yield first.removeprefix(b"\xef\xbb\xbf")
+    yield from lines
 
 
 def signed_lines(lines: Iterable[bytes | str], key: Any = None,
@@ -423,24 +625,31 @@ def keys_in(directory: Path) -> Callable[[str], Any]:
               "and write nothing.")
 @click.option("--keep-going", is_flag=True, help="Go on after a rejected line (each line is "
               "atomic on its own); default: stop at the first.")
+@click.option("--atomic", is_flag=True, help="All lines or none: every line in one "
+              "transaction, nothing written if any line is rejected.")
 @click.option("--keys-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="Sign each line with DIR/<actor>.key (e.g. when importing for several "
                    "officials); lines of actors without a file there stay unsigned.")
 @json_option
-def apply(file: str, dry_run: bool, keep_going: bool, keys_dir: Path | None,
+def apply(file: str, dry_run: bool, keep_going: bool, atomic: bool, keys_dir: Path | None,
           as_json: bool) -> None:
     """Apply a JSON Lines file of commands, one per line, each atomic; report every line.
 
     A line is a command or a DSSE envelope of one (signed already). With the global
     --key-file every other line is signed with that key; with --keys-dir, with its actor's.
-    Exit status 1 if any line was rejected. FILE may be - for standard input.
+    Exit status 1 if any line was rejected. FILE may be - for standard input; it may start
+    with a byte-order mark. With --atomic the file is applied whole or not at all.
 
     \b
     Example:
       ledger apply --dry-run --keep-going commands.jsonl
+      ledger apply --atomic year-2025.jsonl
       ledger --key-file ~/.ledger/P-0001.key apply ledger/samples/zq/00-roster.jsonl
       ledger apply --keys-dir ./keys import.jsonl
     """
+    if atomic and keep_going:
+        raise click.UsageError(_("--atomic and --keep-going exclude each other: --atomic "
+                                 "writes nothing when a line is rejected"))
     r = renderer(as_json)
     ledger = state().ledger()
     key = state().private_key()
@@ -451,7 +660,8 @@ def apply(file: str, dry_run: bool, keep_going: bool, keys_dir: Path | None,
         lines: Iterable[Any] = raw_lines
         if key is not None or keys_dir is not None:
             lines = signed_lines(raw_lines, key, keys_in(keys_dir) if keys_dir else None)
-        for outcome in ledger.apply(lines, dry_run=dry_run, keep_going=keep_going):
+        for outcome in ledger.apply(lines, dry_run=dry_run, keep_going=keep_going,
+                                    atomic=atomic):
             rep = _report(outcome)
             last_line = outcome.line
             counts[rep["outcome"]] += 1
@@ -464,13 +674,18 @@ def apply(file: str, dry_run: bool, keep_going: bool, keys_dir: Path | None,
                        f"[{rep['command_id']}]"
                        + (f" → {','.join(map(str, rep['positions']))}" if rep["positions"] else ""))
     stopped = counts["rejected"] > 0 and not keep_going
+    undone = stopped and atomic and not dry_run
     summary = {k: v for k, v in counts.items() if v} | (
-        {"stopped_at_line": last_line} if stopped else {})
+        {"stopped_at_line": last_line} if stopped else {}) | (
+        {"written": False} if undone else {})
     if as_json:
         r.emit({"lines": reports, "summary": summary, "dry_run": dry_run})
     else:
         text = ", ".join(f"{v} {r.label(k)}" for k, v in counts.items() if v) or "nothing to do"
-        if stopped:
+        if undone:
+            text += "; " + _("nothing written: line {line} was rejected and --atomic applies "
+                             "all lines or none").format(line=last_line)
+        elif stopped:
             text += f"; stopped at line {last_line} (later lines not applied; see --keep-going)"
         click.echo(text, err=True)
     if counts["rejected"]:
@@ -646,31 +861,39 @@ def _parse_when_option(value: str, name: str) -> datetime:
 
 @cli.command()
 @click.argument("key")
-@click.option("--as-of", metavar="DATETIME",
-              help="Only what the ledger had recorded by then, and the state it gave.")
-@click.option("--effective", metavar="DATETIME",
-              help="Only events in effect by then (business time), and the state they give.")
+@click.option("--recorded-by", "--as-of", "as_of", metavar="DATETIME",
+              help="What had the ledger recorded by then? (record time, recorded_at; "
+                   "earlier name --as-of)")
+@click.option("--in-effect-on", "--effective", "effective", metavar="DATETIME",
+              help="What was in effect then? (business time, occurred_at; earlier name "
+                   "--effective)")
 @json_option
 def history(key: str, as_of: str | None, effective: str | None, as_json: bool) -> None:
     """Show the events of one aggregate, oldest first, with their audit envelopes.
 
-    KEY is a readable key such as ZQ-001, community:ZQ-001 or town:ZQ. With --as-of the
-    view is what the ledger knew at that time (by recorded time) and the aggregate's state
-    then; with --effective it is by business time (occurred_at).
+    KEY is a readable key such as ZQ-001, community:ZQ-001 or town:ZQ. Two questions, two
+    clocks: --recorded-by answers "what had the ledger recorded by then?" (record time), and
+    --in-effect-on "what was in effect then?" (business time, the events' occurred_at; data
+    entered later for earlier dates shows here). The output names the clock it used.
 
     \b
     Example:
       ledger history ZQ-001
-      ledger history ZQ-001 --effective 2025-03-01
+      ledger history ZQ-001 --in-effect-on 2025-03-01
+      ledger history ZQ-001 --recorded-by 2025-03-01
       ledger history town:ZQ --json
     """
+    if as_of and effective:
+        raise click.UsageError(_("--recorded-by and --in-effect-on are two different clocks: "
+                                 "give one"))
     led = state().ledger()
     r = renderer(as_json)
     view: dict[str, Any] | None = None
     if as_of or effective:
         from ledger import audit
 
-        when = _parse_when_option(as_of or effective or "", "--as-of" if as_of else "--effective")
+        when = _parse_when_option(as_of or effective or "",
+                                  "--recorded-by" if as_of else "--in-effect-on")
         view = audit.as_of(led, key, when, effective=bool(effective))
         events = [e for e in led.history(key) if e.position in
                   {p["position"] for p in view["events"]}]
@@ -692,8 +915,10 @@ def history(key: str, as_of: str | None, effective: str | None, as_json: bool) -
             ("position", "version", "event", "actor", "acting_post", "basis", "occurred_at",
              "recorded_at", "data"), rows)
     if view is not None:
-        r.line(f"{r.label('as_of')} {view['as_of']} ({view['view']}): "
-               f"{view['later_events']} later event(s) not shown")
+        clock = (_("in effect on {when} (business time, occurred_at)") if effective else
+                 _("recorded by {when} (record time, recorded_at)")).format(when=view["as_of"])
+        r.line(_("{clock}: {n} later event(s) not shown").format(
+            clock=clock, n=view["later_events"]))
         r.line(json.dumps(view["state"], ensure_ascii=False, default=str))
         if view["note"]:
             r.line(view["note"])
@@ -861,7 +1086,7 @@ def demo(as_json: bool) -> None:
     """
     load_all_commands()  # their sections of the demo
     st = state()
-    ledger = st.ledger(None if st.db_given else DEMO_DB)
+    ledger = st.ledger(None if st.db_given else DEMO_DB, create=True)
     if not ledger.is_empty():
         raise LedgerNotEmptyError(
             f"{ledger.settings.db_url} already holds events; the demo loads into an empty "

@@ -17,7 +17,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+from ledger.kernel.sqlitefile import has_log, is_read_only, read_only_uris
 
 #: The ``status`` read model's schema version this release builds (a test keeps it equal to
 #: ``StatusProjection.schema_version``).
@@ -60,9 +63,11 @@ def status_answer(comms: list[dict[str, Any]], town_rows: list[dict[str, Any]],
 def _open(db_url: str) -> sqlite3.Connection | None:
     if not db_url.startswith("sqlite:///") or ":memory:" in db_url or "?" in db_url:
         return None
-    path = db_url.removeprefix("sqlite:///")
+    path = Path(db_url.removeprefix("sqlite:///"))
+    if not path.is_file() or (is_read_only(path) and has_log(path)):
+        return None  # missing, or a log the ledger reads through a private copy
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        conn = sqlite3.connect(read_only_uris(path)[0], uri=True, isolation_level=None)
     except sqlite3.Error:
         return None
     conn.row_factory = sqlite3.Row

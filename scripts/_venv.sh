@@ -22,8 +22,14 @@ fi
 STAMP="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
 if [ ! -f "$STAMP" ]; then
     echo "installing the ledger and its dependencies into $VENV" >&2
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev]" >&2
+    # The installer's own output (and its build backend's) goes to a log, shown only by path.
+    LOG="$VENV/pip-install.log"
+    if ! { "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip &&
+           "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev]"
+         } >"$LOG" 2>&1; then
+        echo "error: installing failed; the installer's log is $LOG" >&2
+        return 1
+    fi
     rm -f "$VENV"/.installed-*
     touch "$STAMP"
 fi

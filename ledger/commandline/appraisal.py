@@ -7,7 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -16,17 +18,21 @@ from ledger.aggregates.appraisal_year import OC_CRITERIA
 from ledger.application import GovernanceLedger
 from ledger.cli import (
     DEMO_SECTIONS,
+    NUMBER,
+    NumbersCommand,
+    add_aliases,
     cli,
     envelope,
     envelope_options,
     execute,
     json_option,
+    renderer,
     state,
 )
 from ledger.handlers.appraisal import simulate
 from ledger.indicators import indicator_table
 from ledger.kernel.errors import LedgerError
-from ledger.kernel.i18n import add_labels, t
+from ledger.kernel.i18n import _, add_labels, t
 from ledger.projections.appraisal import (
     community_table,
     firm_table,
@@ -272,9 +278,9 @@ def open_year(year: int, town: str, as_json: bool, **kw: Any) -> None:
             as_json)
 
 
-@appraisal.command("score")
+@appraisal.command("record-firm-score", cls=NumbersCommand)
 @click.argument("firm")
-@click.argument("score")
+@click.argument("score", type=NUMBER)
 @_year_options
 @click.option("--body", "appraising_body", required=True, help="The appraising body.")
 @click.option("--note", default="", help="A note.")
@@ -286,7 +292,7 @@ def score(firm: str, score: str, year: int, town: str, appraising_body: str, not
 
     \b
     Example:
-      ledger appraisal score 91310112MA1GB3K258 58.50 --year 2025 --body 镇房管办考核组 \\
+      ledger appraisal record-firm-score 91310112MA1GB3K258 58.50 --year 2025 --body 镇房管办考核组 \\
           --actor P-0010 --post town.housing_office.director@ZQ
     """
     execute({"type": "appraisal.record_firm_score", "town": town, "year": year, "firm": firm,
@@ -294,7 +300,7 @@ def score(firm: str, score: str, year: int, town: str, appraising_body: str, not
              **envelope(kw)}, as_json)
 
 
-@appraisal.command("satisfaction")
+@appraisal.command("record-satisfaction")
 @click.argument("firm")
 @click.argument("percent")
 @_year_options
@@ -308,7 +314,7 @@ def satisfaction(firm: str, percent: str, year: int, town: str, sample_size: int
 
     \b
     Example:
-      ledger appraisal satisfaction 91310112MA1GB3K258 47 --year 2025 --sample-size 320 \\
+      ledger appraisal record-satisfaction 91310112MA1GB3K258 47 --year 2025 --sample-size 320 \\
           --survey 满意度测评2025 --actor P-0010 --post town.housing_office.director@ZQ
     """
     execute({"type": "appraisal.record_satisfaction", "town": town, "year": year,
@@ -316,7 +322,7 @@ def satisfaction(firm: str, percent: str, year: int, town: str, sample_size: int
              **envelope(kw)}, as_json)
 
 
-@appraisal.command("close")
+@appraisal.command("close-year")
 @_year_options
 @envelope_options
 @json_option
@@ -327,10 +333,120 @@ def close(year: int, town: str, as_json: bool, **kw: Any) -> None:
 
     \b
     Example:
-      ledger appraisal close --year 2025 --actor P-0010 --post town.housing_office.director@ZQ
+      ledger appraisal close-year --year 2025 --actor P-0010 --post town.housing_office.director@ZQ
     """
-    execute({"type": "appraisal.close_year", "town": town, "year": year, **envelope(kw)},
-            as_json)
+    result = execute({"type": "appraisal.close_year", "town": town, "year": year,
+                      **envelope(kw)}, as_json, events=False)
+    if not as_json:
+        _print_outcome(result.detail)
+
+
+def _firm_names(codes: list[str]) -> str:
+    """``name (credit code)`` of each firm, as registered."""
+    from ledger.aggregates.property_firm import PropertyFirm
+
+    led = state().ledger()
+    shown = []
+    for code in codes:
+        firm = led.load(PropertyFirm.id_for(code))
+        name = getattr(firm, "name", "")
+        shown.append(f"{name} ({code})" if name else code)
+    return "; ".join(shown) or "—"
+
+
+def _codes(items: list[Any]) -> list[str]:
+    return [i if isinstance(i, str) else str(i.get("firm") or i.get("firm_id")) for i in items]
+
+
+def _print_outcome(detail: dict[str, Any]) -> None:
+    """The outcome of a closed year: who is in the bottom three, who was warned, who was
+    eliminated (and, after a rerun, whose outcome changed)."""
+    if not detail.get("appraisal"):
+        return
+    click.echo(_("appraisal {key}, run {run}: {n} firms graded").format(
+        key=detail["appraisal"], run=detail.get("run"), n=detail.get("graded")))
+    click.echo(_("  bottom three: {firms}").format(
+        firms=_firm_names(_codes(detail.get("bottom_three", [])))))
+    click.echo(_("  interview and written warning: {firms}").format(
+        firms=_firm_names(_codes(detail.get("warned", [])))))
+    click.echo(_("  eliminated (banned from the town's tenders): {firms}").format(
+        firms=_firm_names(_codes(detail.get("eliminated", [])))))
+    if detail.get("changed"):
+        click.echo(_("  outcome changed by this run: {firms}").format(
+            firms=_firm_names(_codes(detail["changed"]))))
+
+
+@appraisal.command("record-grades")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                metavar="FILE.csv")
+@_year_options
+@click.option("--body", "appraising_body", required=True,
+              help="The appraising body, e.g. 镇房管办考核组.")
+@click.option("--survey", required=True, help="The satisfaction survey, e.g. 满意度测评2025.")
+@envelope_options
+@json_option
+def record_grades(file: Path, year: int, town: str, appraising_body: str, survey: str,
+                  as_json: bool, **kw: Any) -> None:
+    """Record a year's grades from FILE.csv in one go: all rows or none.
+
+    The file has a header row and the columns firm (credit code), score, satisfaction
+    (percent) and sample (sample size); it may start with a byte-order mark. Every row
+    becomes an appraisal.record_firm_score and an appraisal.record_satisfaction, checked
+    by the ledger as one atomic write: if any row is refused, nothing is recorded.
+
+    \b
+    Example:
+      ledger appraisal record-grades grades-2025.csv --year 2025 --body 镇房管办考核组 \\
+          --survey 满意度测评2025 --actor P-0010 --post town.housing_office.director@ZQ
+    """
+    import csv
+    import json
+
+    from ledger.cli import signed_lines
+
+    env = envelope(kw)
+    dry_run = bool(click.get_current_context().meta.get("ledger.dry_run"))
+    with file.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    wanted = ("firm", "score", "satisfaction", "sample")
+    if not rows or any(c not in (rows[0] or {}) for c in wanted):
+        raise click.UsageError(_("{file}: the header row must name the columns {columns}").format(
+            file=file, columns=", ".join(wanted)))
+    lines: list[str] = []
+    for n, row in enumerate(rows, start=2):
+        values = {c: (row.get(c) or "").strip() for c in wanted}
+        if not all(values.values()):
+            raise click.UsageError(_("{file} row {n}: every column needs a value "
+                                     "(firm, score, satisfaction, sample)").format(file=file, n=n))
+        common = {"town": town, "year": year, "firm": values["firm"], **env}
+        lines.append(json.dumps({"type": "appraisal.record_firm_score", **common,
+                                 "score": values["score"],
+                                 "appraising_body": appraising_body}, ensure_ascii=False))
+        sample = values["sample"]
+        lines.append(json.dumps({"type": "appraisal.record_satisfaction", **common,
+                                 "percent": values["satisfaction"],
+                                 "sample_size": int(sample) if sample.isdigit() else sample,
+                                 "survey": survey}, ensure_ascii=False))
+    key = state().private_key()
+    led = state().ledger()
+    outcomes = list(led.apply(signed_lines(lines, key) if key is not None else lines,
+                              dry_run=dry_run, atomic=not dry_run))
+    refused = [{"row": (o.line + 1) // 2 + 1, "message": str(o.error)}
+               for o in outcomes if o.error is not None]
+    report = {"rows": len(rows), "written": not refused and not dry_run, "dry_run": dry_run,
+              "refused": refused}
+    if as_json:
+        renderer(True).emit(report)
+    else:
+        for item in refused:
+            click.echo(_("row {row}: refused: {message}").format(**item), err=True)
+    if refused:
+        click.echo(_("nothing recorded: a row was refused, and the grades go in all or "
+                     "none"), err=True)
+        sys.exit(1)
+    if not as_json:
+        click.echo((_("{n} firms' grades checked; nothing written") if dry_run else
+                    _("{n} firms' grades recorded")).format(n=len(rows)))
 
 
 @appraisal.command("reopen")
@@ -384,7 +500,7 @@ def rerun_cmd(year: int, town: str, reason: str, cascade: bool, as_json: bool,
         r.line(t("ap.stale_note", r.lang).format(year=key, because=d["appraisal"]))
 
 
-@appraisal.command("object")
+@appraisal.command("file-objection")
 @click.argument("firm")
 @_year_options
 @click.option("--text", required=True, help="The objection.")
@@ -397,14 +513,14 @@ def object_(firm: str, year: int, town: str, text: str, community: str | None, a
 
     \b
     Example:
-      ledger appraisal object 91310112MA1GE5Q84D --year 2025 --text "满意度样本不足" \\
+      ledger appraisal file-objection 91310112MA1GE5Q84D --year 2025 --text "满意度样本不足" \\
           --actor P-0010 --post town.housing_office.director@ZQ
     """
     execute({"type": "appraisal.file_objection", "town": town, "year": year, "firm": firm,
              "text": text, "community": community, **envelope(kw)}, as_json)
 
 
-@appraisal.command("answer")
+@appraisal.command("answer-objection")
 @click.argument("objection")
 @_year_options
 @click.option("--decision", type=click.Choice(["upheld", "dismissed"]), required=True)
@@ -417,7 +533,7 @@ def answer(objection: str, year: int, town: str, decision: str, answer: str, as_
 
     \b
     Example:
-      ledger appraisal answer OBJ-2025-1 --year 2025 --decision dismissed --answer "样本符合要求" \\
+      ledger appraisal answer-objection OBJ-2025-1 --year 2025 --decision dismissed --answer "样本符合要求" \\
           --actor P-0010 --post town.housing_office.director@ZQ
     """
     execute({"type": "appraisal.answer_objection", "town": town, "year": year,
@@ -517,10 +633,10 @@ def define_indicator(code: str, year: int, town: str, name_zh: str, name_en: str
              **envelope(kw)}, as_json)
 
 
-@appraisal.command("record-indicator")
+@appraisal.command("record-indicator", cls=NumbersCommand)
 @click.argument("code")
 @click.argument("community")
-@click.argument("value")
+@click.argument("value", type=NUMBER)
 @_year_options
 @click.option("--note", default="")
 @envelope_options
@@ -703,3 +819,8 @@ def indicator_summary(ledger: GovernanceLedger, key: str,
 
 
 DEMO_SECTIONS.append(_demo_section)
+
+# Earlier names of the commands above, kept working (the names now follow the command types).
+add_aliases(appraisal, {"score": "record-firm-score", "satisfaction": "record-satisfaction",
+                       "close": "close-year", "object": "file-objection",
+                       "answer": "answer-objection"})

@@ -14,6 +14,7 @@ from ledger.application import GovernanceLedger
 from ledger.cli import (
     DEMO_SECTIONS,
     _parse_when_option,
+    add_aliases,
     cli,
     envelope,
     envelope_options,
@@ -23,7 +24,7 @@ from ledger.cli import (
     state,
 )
 from ledger.commands.cases import TEMPLATES
-from ledger.kernel.i18n import add_labels
+from ledger.kernel.i18n import _, add_labels
 from ledger.projections.cases import (
     case_board,
     case_documents,
@@ -152,7 +153,7 @@ def case() -> None:
 
 
 @case.command("receive")
-@click.argument("ref")
+@click.argument("ref", required=False, metavar="[REF]")
 @click.option("--community", required=True, help="Community code, e.g. ZQ-001.")
 @click.option("--channel", type=click.Choice(CHANNELS), required=True, help="How it arrived.")
 @click.option("--problem-type", type=click.Choice(PROBLEM_TYPES), required=True)
@@ -164,21 +165,27 @@ def case() -> None:
 @click.option("--caller-phone", help="Hotline caller's phone (personal data).")
 @envelope_options
 @json_option
-def case_receive(ref: str, community: str, channel: str, problem_type: str, stage: str,
+def case_receive(ref: str | None, community: str, channel: str, problem_type: str, stage: str,
                  location: str, description: str, caller_name: str | None,
                  caller_phone: str | None, as_json: bool, **kw: Any) -> None:
-    """Receive case REF (e.g. ZQ-2025-000123).
+    """Receive a case: REF (e.g. ZQ-2025-000123), or without it the next number of the
+    town's sequence for the year, printed.
 
     \b
     Example:
-      ledger case receive ZQ-2025-000123 --community ZQ-001 --channel hotline \\
+      ledger case receive --community ZQ-001 --channel hotline \\
           --problem-type group_renting --description 疑似群租 \\
           --actor P-0005 --post town.peace_office.staff@ZQ
+      ledger --profile clerk case receive ZQ-2025-000123 --community ZQ-001 \\
+          --channel street_patrol --problem-type illegal_construction --description 违建
     """
     caller = {k: v for k, v in (("name", caller_name), ("phone", caller_phone)) if v}
-    _case_cmd("case.receive", ref, kw, as_json, community=community, channel=channel,
-              problem_type=problem_type, stage=stage, location=location,
-              description=description, caller=caller or None)
+    result = execute({"type": "case.receive", "ref": ref, "community": community,
+                      "channel": channel, "problem_type": problem_type, "stage": stage,
+                      "location": location, "description": description,
+                      "caller": caller or None, **envelope(kw)}, as_json)
+    if ref is None and not as_json and result.detail.get("case"):
+        click.echo(_("case number: {ref}").format(ref=result.detail["case"]))
 
 
 @case.command("accept")
@@ -872,7 +879,7 @@ def duty_issue(file: Path, town: str, effective_from: str | None, as_json: bool,
              "effective_from": effective_from, **envelope(kw)}, as_json)
 
 
-@duty.command("fail")
+@duty.command("record-failure")
 @click.argument("party")
 @click.option("--community", required=True)
 @click.option("--problem-type", type=click.Choice(PROBLEM_TYPES), required=True)
@@ -888,7 +895,7 @@ def duty_fail(party: str, community: str, problem_type: str, stage: str, duty_co
 
     \b
     Example:
-      ledger duty fail residents_committee --community ZQ-003 --problem-type group_renting \\
+      ledger duty record-failure residents_committee --community ZQ-003 --problem-type group_renting \\
           --stage source_control --duty rental_registration --description 未登记出租房屋 \\
           --actor P-0008 --post town.supervision_team.leader@ZQ
     """
@@ -958,3 +965,6 @@ def demo_section(ledger: GovernanceLedger, r: Renderer) -> None:
 
 
 DEMO_SECTIONS.append(demo_section)
+
+# Earlier names of the commands above, kept working (the names now follow the command types).
+add_aliases(duty, {"fail": "record-failure"})

@@ -11,6 +11,7 @@ import click
 from ledger.application import GovernanceLedger
 from ledger.cli import (
     DEMO_SECTIONS,
+    add_aliases,
     cli,
     envelope,
     envelope_options,
@@ -489,7 +490,7 @@ def matter_route(reference: str, as_json: bool, **kw: Any) -> None:
     execute({"type": "matter.route", "matter": reference, **envelope(kw)}, as_json)
 
 
-@matter.command("override")
+@matter.command("override-route")
 @click.argument("reference")
 @click.option("--route", "route_", type=ROUTE_CHOICE, required=True, help="The route chosen.")
 @click.option("--reason", required=True, help="Why the rule's route is overridden.")
@@ -501,14 +502,14 @@ def matter_override(reference: str, route_: str, reason: str, as_json: bool,
 
     \b
     Example:
-      ledger matter override ZQ-001-MT-2025-003 --route party_building_joint_meeting \\
+      ledger matter override-route ZQ-001-MT-2025-003 --route party_building_joint_meeting \\
           --reason 涉及消防部门 --actor P-1001 --post party_org.secretary@ZQ-001
     """
     execute({"type": "matter.override_route", "matter": reference, "route": route_,
              "reason": reason, **envelope(kw)}, as_json)
 
 
-@matter.command("step")
+@matter.command("record-step")
 @click.argument("reference")
 @click.option("--step", type=click.Choice(["proposal", "deliberation", "decision",
                                            "publication"]), required=True,
@@ -524,7 +525,7 @@ def matter_step(reference: str, step: str, summary: str, document: str | None, a
 
     \b
     Example:
-      ledger matter step ZQ-001-MT-2025-001 --step proposal --summary 居委会提出方案 \\
+      ledger matter record-step ZQ-001-MT-2025-001 --step proposal --summary 居委会提出方案 \\
           --actor P-1002 --post residents_committee.director@ZQ-001
     """
     execute({"type": "matter.record_step", "matter": reference, "step": step,
@@ -652,3 +653,6 @@ def resolution_tracker(ledger: GovernanceLedger, r: Renderer) -> None:
 
 
 DEMO_SECTIONS.append(resolution_tracker)
+
+# Earlier names of the commands above, kept working (the names now follow the command types).
+add_aliases(matter, {"override": "override-route", "step": "record-step"})

@@ -18,7 +18,7 @@ from ledger.cli import DEMO_SECTIONS, cli, json_option, renderer, state
 from ledger.integrity import sealer
 from ledger.integrity.verifier import load_witness_policy as load_verify_policy
 from ledger.integrity.verifier import verify as verify_ledger
-from ledger.kernel.i18n import add_labels
+from ledger.kernel.i18n import _, add_labels
 from ledger.render import Renderer
 
 add_labels({
@@ -127,8 +127,12 @@ def prove_inclusion(ref: str, size: int | None, as_json: bool) -> None:
         r.emit(doc)
         return
     rec = doc["record"]
-    r.line(f"{r.label('inclusion_proof')}: {r.label('event')} {ref} = "
-           f"{rec['type']} ({rec['aggregate_id']} {r.label('version')} {rec['version']})")
+    r.line(f"{r.label('inclusion_proof')}: {r.label('event')} {rec['notification_id']} "
+           f"({ref}) = {rec['type']} ({rec['aggregate_id']} {r.label('version')} "
+           f"{rec['version']})")
+    r.line(_("{position} = the event's position in the log (as history, audit and verify "
+             "number events); {leaf} = its leaf in the Merkle tree, counted from 0").format(
+                 position=r.label("position"), leaf=r.label("leaf_index")))
     _b64_lines(r, doc, ("leaf_index", "tree_size", "root"))
     r.line(f"{r.label('checkpoint')}:")
     r.line(doc["checkpoint"].rstrip("\n"))

@@ -12,7 +12,10 @@ import click
 from ledger.application import GovernanceLedger
 from ledger.cli import (
     DEMO_SECTIONS,
+    NUMBER,
+    NumbersCommand,
     _parse_when_option,
+    add_aliases,
     cli,
     envelope,
     envelope_options,
@@ -267,9 +270,9 @@ def oc_adopt_rules(oc_key: str, document: str, ref: str, decision: str | None, a
              "decision": decision, **envelope(kw)}, as_json)
 
 
-@oc.command("fund-use")
+@oc.command("record-fund-use", cls=NumbersCommand)
 @click.argument("oc_key", metavar="OC")
-@click.argument("amount")
+@click.argument("amount", type=NUMBER)
 @click.option("--purpose", required=True, help="What the money was used for.")
 @click.option("--decision", required=True, metavar="REF",
               help="The assembly decision that approved it.")
@@ -281,16 +284,16 @@ def oc_fund_use(oc_key: str, amount: str, purpose: str, decision: str, as_json: 
 
     \b
     Example:
-      ledger oc fund-use ZQ-001/2025 386420.75 --purpose 屋面防水维修 \\
+      ledger oc record-fund-use ZQ-001/2025 386420.75 --purpose 屋面防水维修 \\
           --decision 业主大会决议2025-3 --actor P-1003 --post owners_committee.director@ZQ-001
     """
     execute({"type": "oc.record_fund_use", "oc": oc_key, "amount": amount, "purpose": purpose,
              "decision": decision, **envelope(kw)}, as_json)
 
 
-@oc.command("revenue")
+@oc.command("record-revenue", cls=NumbersCommand)
 @click.argument("oc_key", metavar="OC")
-@click.argument("amount")
+@click.argument("amount", type=NUMBER)
 @click.option("--source", required=True, help="Where the revenue came from.")
 @click.option("--purpose", default="", help="What it is used for.")
 @click.option("--decision", required=True, metavar="REF",
@@ -303,7 +306,7 @@ def oc_revenue(oc_key: str, amount: str, source: str, purpose: str, decision: st
 
     \b
     Example:
-      ledger oc revenue ZQ-001/2025 52800.00 --source 广告位出租 --purpose 补充维修资金 \\
+      ledger oc record-revenue ZQ-001/2025 52800.00 --source 广告位出租 --purpose 补充维修资金 \\
           --decision 业主大会决议2025-4 --actor P-1003 --post owners_committee.director@ZQ-001
     """
     execute({"type": "oc.record_revenue", "oc": oc_key, "amount": amount, "source": source,
@@ -774,3 +777,6 @@ def _demo_section(ledger: GovernanceLedger, r: Renderer) -> None:
 
 
 DEMO_SECTIONS.append(_demo_section)
+
+# Earlier names of the commands above, kept working (the names now follow the command types).
+add_aliases(oc, {"fund-use": "record-fund-use", "revenue": "record-revenue"})

@@ -15,11 +15,16 @@ from ledger.kernel.command import (
     Ref,
     Text,
     TownCode,
+    describe_pattern,
     register,
 )
 
-#: A case reference: ``<town>-<year>-<six digits>``, e.g. ``ZQ-2025-000123``.
-CaseRef = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{1,15}-[0-9]{4}-[0-9]{6}$")]
+#: The form of a case reference: ``<town>-<year>-<six digits>``, e.g. ``ZQ-2025-000123``.
+CASE_REF = r"^[A-Z][A-Z0-9]{1,15}-[0-9]{4}-[0-9]{6}$"
+#: A case reference (``CASE_REF``); a wrong one is refused naming the form, not the pattern.
+CaseRef = Annotated[str, Field(pattern=CASE_REF)]
+describe_pattern(CASE_REF, "a case reference is <TOWN>-<YEAR>-<six digits>, e.g. "
+                           "ZQ-2025-000123")
 Channel = Literal["hotline", "street_patrol", "rc_report"]
 ProblemType = Literal["illegal_construction", "group_renting", "unlicensed_business", "other"]
 Stage = Literal["source_control", "classified_management", "consolidation"]
@@ -58,7 +63,10 @@ class ReceiveCase(Command):
     """Receive a case from the hotline, a street patrol or a residents'-committee report."""
 
     type: Literal["case.receive"] = "case.receive"
-    ref: CaseRef
+    ref: CaseRef | None = Field(
+        default=None, description="The case reference; omitted: the next number of the "
+                                  "town's sequence for the year of occurred_at, given when "
+                                  "the case is recorded (ZQ-2025-000001, ZQ-2025-000002, …)")
     community: CommunityCode
     channel: Channel
     problem_type: ProblemType

@@ -106,38 +106,82 @@ def _done(ctx: Context, case: Case) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- cases
-def _sealed_caller(ctx: Context, cmd: ReceiveCase) -> dict[str, str] | None:
+def _sealed_caller(ctx: Context, cmd: ReceiveCase, ref: str) -> dict[str, str] | None:
     """The caller's name and phone, encrypted under the caller's own key (ledger.kernel.privacy)."""
     if cmd.caller is None:
         return None
     data = cmd.caller.model_dump(exclude_none=True, exclude={"subject"})
     if not data:
         return None
-    return ctx.seal_personal(cmd.caller.subject or f"S-{cmd.ref}", data)
+    return ctx.seal_personal(cmd.caller.subject or f"S-{ref}", data)
+
+
+#: The highest number of a case reference (six digits).
+LAST_CASE_NUMBER = 999_999
+
+
+def next_case_ref(ctx: Context, town: str, year: int) -> str:
+    """The next reference of *town*'s sequence for *year*: the number after the run of
+    numbers the log already holds (``ZQ-2025-000001``, ``ZQ-2025-000002``, …).
+
+    Case ids are derived from their references, so whether a number is taken is one lookup
+    of that aggregate; a doubling search then a bisection finds the end of the run in a few
+    dozen lookups. It runs inside the command's write transaction (writers are serialised),
+    so two clerks recording at once get consecutive numbers, and a dry run sees the cases of
+    earlier dry-run lines. A reference given by hand beyond the run is skipped, never reused.
+    """
+    def ref(n: int) -> str:
+        return f"{town}-{year:04d}-{n:06d}"
+
+    def taken(n: int) -> bool:
+        return ctx.find(Case, ref(n)) is not None
+
+    if not taken(1):
+        return ref(1)
+    low, high = 1, 2  # low is taken; is high?
+    while high <= LAST_CASE_NUMBER and taken(high):
+        low, high = high, high * 2
+    high = min(high, LAST_CASE_NUMBER + 1)
+    while high - low > 1:
+        mid = (low + high) // 2
+        if taken(mid):
+            low = mid
+        else:
+            high = mid
+    if high > LAST_CASE_NUMBER:
+        raise CaseRuleError(f"town {town} has used every case number of {year}; give the "
+                            "reference by hand")
+    return ref(high)
 
 
 @handles(ReceiveCase)
 def receive(ctx: Context, cmd: ReceiveCase) -> dict[str, Any]:
-    """Record a new case and index it in the community's problem file."""
-    town_code = town_of_case(cmd.ref)
+    """Record a new case and index it in the community's problem file. Without a reference
+    the case takes the next number of its town's sequence for the year (:func:`next_case_ref`)."""
+    town_code = town_of_case(cmd.ref) if cmd.ref else town_of_community(cmd.community)
     if town_of_community(cmd.community) != town_code:
         raise CaseRuleError(
             f"case {cmd.ref} belongs to town {town_code} but community {cmd.community} does not")
     town = ctx.town(town_code)
     community = ctx.community(cmd.community)
     ctx.authorize(town=town_code, community=community.code)
-    if ctx.find(Case, cmd.ref) is not None:
-        raise AlreadyExistsError(f"case {cmd.ref} already exists; use a new reference")
+    if cmd.ref is None:
+        ref = next_case_ref(ctx, town_code, local_day(ctx.at).year)
+    elif ctx.find(Case, cmd.ref) is not None:
+        raise AlreadyExistsError(f"case {cmd.ref} already exists; use a new reference, or "
+                                 "leave it out to take the next number")
+    else:
+        ref = cmd.ref
     case = Case.receive(
-        code=cmd.ref, town=town_code, community=community.code, channel=cmd.channel,
+        code=ref, town=town_code, community=community.code, channel=cmd.channel,
         problem_type=cmd.problem_type, stage=cmd.stage, location=cmd.location,
         description=cmd.description,
-        caller=_sealed_caller(ctx, cmd),
+        caller=_sealed_caller(ctx, cmd, ref),
         received_at=ctx.at, parameters=town.parameters, envelope=ctx.envelope)
     problems = ctx.find(ProblemFile, community.code)
     if problems is None:
         problems = ProblemFile(code=community.code, town=town_code, envelope=ctx.envelope)
-    problems.track(cmd.ref, cmd.problem_type, ctx.envelope)
+    problems.track(ref, cmd.problem_type, ctx.envelope)
     ctx.add(problems)
     return _done(ctx, case)
 

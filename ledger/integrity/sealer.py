@@ -789,12 +789,14 @@ def inclusion_proof_document(ledger: GovernanceLedger, ref: str | int,
             if latest is None or position >= latest.size:
                 at = f"the latest is at size {latest.size}" if latest else "there is none yet"
                 raise NotSealedError(
-                    f"event {ref} (leaf {position}) is not sealed yet by a signed checkpoint "
+                    f"event {ref} (log position {ev.position}, Merkle leaf index {position}) "
+                    "is not sealed yet by a signed checkpoint "
                     f"({at}); run 'ledger checkpoint' first")
         stored = _checkpoint_for(ledger, conn, size)
         if position >= stored.size:
             raise NotSealedError(
-                f"event {ref} is leaf {position}, outside the checkpoint at size {stored.size}; "
+                f"event {ref} (log position {ev.position}) is Merkle leaf index {position}, "
+                f"outside the checkpoint at size {stored.size}; "
                 "ask for a later size")
         tree = IncrementalTree(SqlNodeStore(conn), tree_head(conn).size)
         proof = tree.inclusion_proof(position, stored.size)
@@ -805,7 +807,8 @@ def inclusion_proof_document(ledger: GovernanceLedger, ref: str | int,
         record = leaf_record(position, row, command, sealed, ledger.mapper)
     except RecordMismatchError:
         raise RecordMismatchError(
-            f"event {ref} no longer matches its sealed leaf {position}: the log, its command-log "
+            f"event {ref} (log position {ev.position}) no longer matches its sealed Merkle "
+            f"leaf (index {position}): the log, its command-log "
             "row or the leaf was altered; run 'ledger verify'") from None
     leaf = sealed
     assert leaf is not None

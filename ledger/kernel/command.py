@@ -169,16 +169,37 @@ def known_types() -> list[str]:
     return sorted(COMMANDS)
 
 
+#: What a pattern means, for people: a value that does not match is refused with this text
+#: (and the value), not with the regular expression (:func:`describe_pattern`).
+PATTERN_HINTS: dict[str, str] = {}
+
+
+def describe_pattern(pattern: str, hint: str) -> None:
+    """Say in words what values of *pattern* look like (used in validation errors)."""
+    PATTERN_HINTS[pattern] = hint
+
+describe_pattern(r"^[A-Z][A-Z0-9]*-[0-9]{3,}$",
+                 "a community code is <TOWN>-<three or more digits>, e.g. ZQ-001")
+describe_pattern(r"^[A-Z][A-Z0-9]{1,15}$", "a town code is capital letters and digits, e.g. ZQ")
+describe_pattern(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+                 "an id is letters, digits and '_ . : -' (up to 64), e.g. P-0001")
+describe_pattern(r"^[a-z][a-z0-9_]{0,63}$",
+                 "a code is lower-case letters, digits and '_', e.g. housing")
+
+
 def _format_errors(tag: str, err: ValidationError) -> str:
     parts = []
     for e in err.errors(include_url=False):
         loc = [str(x) for x in e["loc"] if x != tag]
         where = show(".".join(loc) or "command")
         msg = " ".join(str(e["msg"]).split())
+        hint = PATTERN_HINTS.get(str((e.get("ctx") or {}).get("pattern", "")))
         if e["type"] == "missing":
             msg = "required field is missing"
         elif e["type"] == "extra_forbidden":
             msg = "unknown field"
+        elif e["type"] == "string_pattern_mismatch" and hint:
+            msg = f"{show(str(e['input']))!r} is not valid: {hint}"
         elif msg.startswith("Value error, "):
             msg = msg.removeprefix("Value error, ")
         parts.append(f"field '{where}': {msg}")

@@ -22,6 +22,23 @@ class ConfigurationError(LedgerError):
     code = "configuration"
 
 
+class LedgerNotFoundError(ConfigurationError):
+    """Raised when the ledger database named (``--db``) does not exist: no SQLite file at the
+    path, or no such PostgreSQL database."""
+
+    code = "no_ledger"
+    #: Exit status of the command line: a usage mistake, like a misspelt option.
+    exit_code = 2
+
+
+class ReadOnlyLedgerError(LedgerError):
+    """Raised when a write is sent to a ledger opened read-only (a read-only file or
+    directory, as an auditor's copy is)."""
+
+    code = "read_only_ledger"
+    http_status = 403
+
+
 class CommandValidationError(LedgerError):
     """Raised when a command is malformed: unknown type, missing or mistyped field, bad date."""
 

@@ -126,6 +126,7 @@ def erase(ledger: GovernanceLedger, subject: str) -> dict[str, Any]:
     (:func:`purge`): SQLite overwrites the freed row with zeros (``secure_delete``) and
     truncates its write-ahead log; PostgreSQL rewrites the key table and vacuums the signed
     commands, so no dead row keeps the key or the blanked bytes."""
+    ledger.check_writable()
     result = _erase_key(ledger, subject)
     result["purged"] = purge(ledger)  # again for an erased subject: finishes a busy purge
     return result

@@ -12,9 +12,11 @@ What this module adds to the library:
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -34,8 +36,11 @@ from sqlalchemy import (
     event,
     insert,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session
+
+from ledger.kernel.errors import ConfigurationError
+from ledger.kernel.sqlitefile import read_only_uris
 
 #: Our own tables (not the library's event tables).
 metadata = MetaData()
@@ -209,3 +214,35 @@ def write_transaction(datastore: SQLAlchemyDatastore) -> Iterator[Session]:
     """One write transaction shared with the library's recorder; commits on success."""
     with write_intent(), datastore.transaction(commit=True) as session:
         yield session
+
+
+# ----------------------------------------------------------------------------- read-only files
+def sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///FILE`` URL; None for an in-memory or a PostgreSQL database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database \
+            or parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        return None
+    return Path(parsed.database)
+
+
+def read_only_copy(path: Path, into: Path) -> None:
+    """Copy the SQLite ledger *path* into the new file *into*, opening *path* read-only in
+    the best way it allows (:func:`ledger.kernel.sqlitefile.read_only_uris`)."""
+    error: sqlite3.Error | None = None
+    for uri in read_only_uris(path):
+        try:
+            src = sqlite3.connect(uri, uri=True)
+            try:
+                dst = sqlite3.connect(into)
+                try:
+                    src.backup(dst)
+                finally:
+                    dst.close()
+            finally:
+                src.close()
+            return
+        except sqlite3.Error as e:
+            error = e
+            into.unlink(missing_ok=True)
+    raise ConfigurationError(f"cannot read the ledger at {path}: {error}")

@@ -198,6 +198,7 @@ def test_apply_dry_run_writes_nothing(db: str, tmp_path: Path) -> None:
 
 
 def test_apply_of_a_missing_file_is_a_clear_error(db: str) -> None:
+    init(db)
     result = CliRunner().invoke(cli, ["--db", db, "apply", "/nonexistent/x.jsonl"])
     assert result.exit_code == 1
     assert "cannot read /nonexistent/x.jsonl" in result.output

@@ -86,6 +86,7 @@ def test_a_key_file_others_can_read_is_refused_without_showing_the_key(
 
 
 def test_checkpoint_without_a_key_names_the_fix(db: str) -> None:
+    GovernanceLedger(db).close()  # a ledger, but no signing key beside it
     r = run(db, "checkpoint")
     assert r.exit_code == 1
     assert "does not exist; create it with 'ledger init'" in r.output
