@@ -20,6 +20,7 @@ from sqlalchemy import and_, or_, select
 
 from ledger.kernel.errors import AggregateNotFoundError, LedgerError, NotFoundError
 from ledger.kernel.eventlog import LoggedEvent, decode
+from ledger.kernel.i18n import _
 from ledger.projections.audit import actions, signed_by, signed_by_of
 from ledger.projections.status import post_terms, utc_key
 
@@ -47,14 +48,14 @@ def event_at(ledger: GovernanceLedger, ref: str | int) -> LoggedEvent:
         m = _REF_AT.match(text)
         if not m:
             raise EventNotFoundError(
-                f"event reference {text!r} is neither a log position (e.g. 42) nor KEY@VERSION "
-                "(e.g. ZQ-001@3)")
+                _("event reference {text!r} is neither a log position (e.g. 42) nor KEY@VERSION (e.g. "
+                  "ZQ-001@3)").format(text=text))
         _kind, _key, agg_id = ledger.resolve_key(m["key"])
         q = q.where(and_(t.c.originator_id == agg_id, t.c.originator_version == int(m["version"])))
     with ledger.engine.connect() as conn:
         row = conn.execute(q).first()
     if row is None:
-        raise EventNotFoundError(f"no event {text!r} in this ledger")
+        raise EventNotFoundError(_("no event {text!r} in this ledger").format(text=text))
     return decode(ledger.mapper, row[0], row[1], row[2], row[3], bytes(row[4]))
 
 
@@ -314,7 +315,8 @@ def as_of(ledger: GovernanceLedger, key: str, when: datetime, *, effective: bool
         chosen = [e for e in events if e.recorded_at <= when]
     if not chosen:
         raise AggregateNotFoundError(
-            f"{key!r} had no events {'in effect' if effective else 'recorded'} by {when.isoformat()}")
+            _("{key!r} had no events {value} by {when}").format(
+                key=key, value='in effect' if effective else 'recorded', when=when.isoformat()))
     state, note = _replay(ledger, chosen)
     return {"key": key, "as_of": when.isoformat(), "view": "effective" if effective else "recorded",
             "events": [e.public() for e in chosen], "state": state, "note": note,

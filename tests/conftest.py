@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 import ledger.domains
 from ledger.application import GovernanceLedger
+from ledger.kernel.i18n import set_language
 from ledger.kernel.logs import configure
 
 configure("warning")  # library code logs at info; tests only want warnings and up
@@ -43,6 +44,16 @@ def unsigned_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
         monkeypatch.delenv("LEDGER_ALLOW_UNSIGNED", raising=False)
     else:
         monkeypatch.setenv("LEDGER_ALLOW_UNSIGNED", "1")
+
+
+@pytest.fixture(autouse=True)
+def english_messages() -> Iterator[None]:
+    """Messages are rendered in the language active when they are made: tests of the library
+    read the English text written in the code. The command line and HTTP choose their own
+    language per invocation or request (tests of Chinese output ask for it)."""
+    set_language("en")
+    yield
+    set_language("en")
 
 
 def _pg_admin_url() -> str | None:

@@ -17,6 +17,7 @@ from ledger.kernel.command import (
     TownCode,
     register,
 )
+from ledger.kernel.i18n import _
 
 #: A case reference: ``<town>-<year>-<six digits>``, e.g. ``ZQ-2025-000123``.
 CaseRef = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{1,15}-[0-9]{4}-[0-9]{6}$")]
@@ -71,8 +72,8 @@ class ReceiveCase(Command):
     @model_validator(mode="after")
     def _caller_only_for_the_hotline(self) -> ReceiveCase:
         if self.caller is not None and self.channel != "hotline":
-            raise ValueError("caller: only hotline cases record a caller (personal data is "
-                             "kept to what the channel needs)")
+            raise ValueError(_("caller: only hotline cases record a caller (personal data is kept to what "
+                               "the channel needs)"))
         return self
 
 
@@ -396,7 +397,7 @@ class FileDocument(Command):
     @model_validator(mode="after")
     def _target_and_fields(self) -> FileDocument:
         if (self.case is None) == (self.community is None):
-            raise ValueError("give exactly one of case or community")
+            raise ValueError(_("give exactly one of case or community"))
         try:
             TEMPLATES[self.template].model_validate(self.fields)
         except ValidationError as e:

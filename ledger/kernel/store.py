@@ -37,6 +37,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from ledger.kernel.i18n import _
+
 #: Our own tables (not the library's event tables).
 metadata = MetaData()
 
@@ -188,7 +190,7 @@ class LedgerFactory(SQLAlchemyFactory):
         self._schema_name = self.env.get(self.SQLALCHEMY_SCHEMA)
         url = self.env.get(self.SQLALCHEMY_URL)
         if not url:
-            raise ValueError("SQLALCHEMY_URL is required")
+            raise ValueError(_("SQLALCHEMY_URL is required"))
         self.datastore = LedgerDatastore(
             url=url, sqlite_sync=self.env.get("LEDGER_SQLITE_SYNC") or "NORMAL"
         )

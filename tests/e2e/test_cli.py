@@ -110,14 +110,16 @@ def test_refused_command_exits_nonzero_with_one_line_and_changes_nothing(db: str
     led.close()
 
 
+@pytest.mark.zh_default
 def test_status_and_roster_in_english_and_chinese(db: str) -> None:
     init(db)
     assert run(db, "community", "register", "ZQ-001", "阳光花园", *ADMIN, "--at", "2025-01-02"
                ).exit_code == 0
-    r = run(db, "post", "appoint", "party_org.secretary@ZQ-001", "P-0101", "--name", "李华",
+    r = run(db, "--lang", "zh", "post", "appoint", "party_org.secretary@ZQ-001", "P-0101",
+            "--name", "李华",
             *ADMIN, "--at", "2025-01-03", "--command-id", "c-1")
     assert r.output.startswith("已接受: post.appoint [c-1] Community.PostAppointed#")
-    zh = run(db, "status", "ZQ-001")
+    zh = run(db, "--lang", "zh", "status", "ZQ-001")
     assert "居民区党组织书记" in zh.output and "李华" in zh.output
     en = run(db, "--lang", "en", "roster", "ZQ-001", "--as-of", "2025-02-01")
     assert "party organisation secretary" in en.output and "P-0101" in en.output
@@ -128,7 +130,7 @@ def test_status_and_roster_in_english_and_chinese(db: str) -> None:
 def test_repeating_a_command_id_in_the_cli_writes_nothing(db: str) -> None:
     init(db)
     args = ["community", "register", "ZQ-001", "阳光花园", *ADMIN, "--command-id", "reg-1"]
-    assert run(db, *args).output.startswith("已接受")
+    assert run(db, "--lang", "zh", *args).output.startswith("已接受")
     assert run(db, "--lang", "en", *args).output.startswith("duplicate (nothing written)")
 
 
@@ -253,7 +255,7 @@ def test_unknown_lang_in_environment_is_a_clear_error(db: str,
     monkeypatch.setenv("LEDGER_LANG", "fr")
     result = CliRunner().invoke(cli, ["--db", db, "status"])
     assert result.exit_code == 1
-    assert "LEDGER_LANG='fr' is not supported" in result.output
+    assert "不支持 LEDGER_LANG='fr';请使用 zh 或 en" in result.output
 
 
 def test_unsupported_database_url_is_a_clear_error() -> None:
