@@ -280,3 +280,37 @@ def test_history_effective_shows_the_state_by_business_time(db: str) -> None:
     assert data["view"] == "effective"
     assert "building_leader@ZQ-001/B1" not in data["state"]["terms"]
     assert "party_org.secretary@ZQ-001" in data["state"]["terms"]
+
+
+@pytest.mark.zh_default
+def test_errors_and_clicks_own_messages_are_chinese_by_default(db: str) -> None:
+    """A refusal, a usage error and the help read in Chinese by default, and in English with
+    --lang en: one language at a time."""
+    init(db)
+    refused = CliRunner().invoke(cli, ["--db", db, "history", "ZQ-404"])
+    assert refused.exit_code == 1
+    assert refused.output == "错误:没有键为 'ZQ-404' 的聚合;请尝试带前缀的键,如 community:ZQ-001\n"
+    missing = CliRunner().invoke(cli, ["--db", db, "case", "receive", "ZQ-2025-000001"])
+    assert missing.exit_code == 2
+    assert missing.output.startswith(
+        "用法: cli case receive [OPTIONS] REF\n运行 'cli case receive --help' 查看帮助。")
+    assert "错误:缺少选项 '--community'." in missing.output
+    helped = CliRunner().invoke(cli, ["case", "receive", "--help"])
+    assert "登记案件 REF(如 ZQ-2025-000123)。" in helped.output
+    assert "示例:" in helped.output and "显示此帮助并退出。" in helped.output
+    english = CliRunner().invoke(cli, ["--db", db, "--lang", "en", "history", "ZQ-404"])
+    assert english.output == (
+        "Error: no aggregate has the key 'ZQ-404'; try a prefixed key such as community:ZQ-001\n")
+    helped_en = CliRunner().invoke(cli, ["--lang", "en", "case", "receive", "--help"])
+    assert "Receive case REF (e.g. ZQ-2025-000123)." in helped_en.output
+    assert "Show this message and exit." in helped_en.output
+
+
+def test_the_language_can_change_between_invocations_in_one_process(db: str) -> None:
+    """Help texts are translated when shown, so one process answers in either language."""
+    zh = CliRunner().invoke(cli, ["--lang", "zh", "status", "--help"])
+    en = CliRunner().invoke(cli, ["--lang", "en", "status", "--help"])
+    zh_again = CliRunner().invoke(cli, ["--lang=zh", "status", "--help"])
+    assert "显示居民区及各岗位的现任者(以及镇级岗位)。" in zh.output
+    assert "Show communities and who holds each post now" in en.output
+    assert zh_again.output == zh.output
