@@ -47,11 +47,18 @@ def unsigned_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.fixture(autouse=True)
-def english_messages() -> Iterator[None]:
-    """Messages are rendered in the language active when they are made: tests of the library
-    read the English text written in the code. The command line and HTTP choose their own
-    language per invocation or request (tests of Chinese output ask for it)."""
-    set_language("en")
+def english_messages(request: pytest.FixtureRequest,
+                     monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Messages are rendered in the language active when they are made: tests read the English
+    text written in the code (the library through the current language, the command line and
+    the processes tests start through ``LEDGER_LANG=en``), except tests marked ``zh_default``,
+    which check the Chinese a clerk gets by default."""
+    if request.node.get_closest_marker("zh_default"):
+        monkeypatch.delenv("LEDGER_LANG", raising=False)
+        set_language("zh")
+    else:
+        monkeypatch.setenv("LEDGER_LANG", "en")
+        set_language("en")
     yield
     set_language("en")
 
