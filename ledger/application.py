@@ -185,8 +185,8 @@ def _prior_result(command_id: str, digest: str, stored_text: str) -> CommandResu
     stored = json.loads(stored_text)
     if stored["digest"] != digest:
         raise CommandIdReusedError(
-            f"command_id {show(command_id)!r} was already used for a different command; "
-            "use a new command_id")
+            _("command_id {show!r} was already used for a different command; use a new command_id").format(
+                show=show(command_id)))
     result = CommandResult.model_validate(stored["result"])
     return result.model_copy(update={"outcome": "duplicate"})
 
@@ -204,8 +204,9 @@ class _Batch:
             first_digest, result = self.mine[command_id]
             if first_digest != digest:
                 raise CommandIdReusedError(
-                    f"command_id {show(command_id)!r} was already used for a different command; "
-                    "use a new command_id")
+                    _("command_id {show!r} was already used for a different command; use a "
+                      "new command_id").format(
+                        show=show(command_id)))
             return result.model_copy(update={"outcome": "duplicate"})
         if command_id in self.logged:
             return _prior_result(command_id, digest, self.logged[command_id])
@@ -224,8 +225,8 @@ def normalize_url(url: str) -> str:
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if not (url.startswith("sqlite://") or url.startswith("postgresql+psycopg://")):
         raise ConfigurationError(
-            f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:///FILE or "
-            "postgresql+psycopg://USER@HOST:PORT/DB"
+            _("unsupported database URL {split!r}: use sqlite:///FILE or "
+              "postgresql+psycopg://USER@HOST:PORT/DB").format(split=url.split(':', 1)[0])
         )
     return url
 
@@ -255,7 +256,8 @@ def read_command(data: Command | Mapping[str, Any] | str | bytes | dsse.Envelope
         return parse_command(data), None
     if envelope.payload_type != dsse.PAYLOAD_TYPE:
         raise signatures.SignatureError(
-            f"envelope payloadType {envelope.payload_type[:80]!r} is not {dsse.PAYLOAD_TYPE!r}",
+            _("envelope payloadType {payload_type!r} is not {payload_type2!r}").format(
+                payload_type=envelope.payload_type[:80], payload_type2=dsse.PAYLOAD_TYPE),
             "signature_invalid")
     return parse_command(envelope.payload), envelope
 
@@ -430,7 +432,7 @@ class GovernanceLedger(Application[UUID]):
         domains.load_for_command(cmd.type)
         handler = HANDLERS.get(cmd.type)
         if handler is None:  # pragma: no cover - every registered command has a handler
-            raise LedgerError(f"internal: no handler for {cmd.type}")
+            raise LedgerError(_("internal: no handler for {type}").format(type=cmd.type))
         return handler
 
     def _execute(self, cmd: Command, signed: dsse.Envelope | None = None) -> CommandResult:
@@ -455,8 +457,10 @@ class GovernanceLedger(Application[UUID]):
                         return prior
                     if attempt == MAX_ATTEMPTS - 1:
                         raise ConcurrencyError(
-                            f"{cmd.type} {cmd.command_id}: still conflicting with concurrent "
-                            f"writers after {MAX_ATTEMPTS} attempts ({_short(e)}); send it again"
+                            _("{type} {command_id}: still conflicting with concurrent writers after "
+                              "{max_attempts} attempts ({short}); send it again").format(
+                                type=cmd.type, command_id=cmd.command_id,
+                                max_attempts=MAX_ATTEMPTS, short=_short(e))
                         ) from None
                     time.sleep(random.uniform(0.002, 0.01) * (2 ** attempt))  # noqa: S311
                 except BaseException:
@@ -485,7 +489,8 @@ class GovernanceLedger(Application[UUID]):
             ctx.envelope["signature"] = self._signature(ctx, cmd, signed)
             detail = handler(ctx, cmd) or {}
             if not ctx.authorized:  # pragma: no cover - programming error guard
-                raise LedgerError(f"internal: handler for {cmd.type} never authorized")
+                raise LedgerError(_("internal: handler for {type} never authorized").format(
+                                      type=cmd.type))
             events = [e for agg in ctx.touched.values() for e in agg.collect_events()]
             to_stored = self.mapper.to_stored_event
             positions = txn.insert_events([to_stored(e) for e in events])
@@ -830,7 +835,8 @@ class GovernanceLedger(Application[UUID]):
                 q = q.where(communities.c.code == community)
             comms = [dict(r._mapping) for r in conn.execute(q)]
             if community and not comms:
-                raise CommunityNotFoundError(f"community {community!r} does not exist")
+                raise CommunityNotFoundError(_("community {community!r} does not exist").format(
+                                                 community=community))
             town_rows = [dict(r._mapping) for r in conn.execute(select(towns).order_by(towns.c.code))]
             scopes = [c["code"] for c in comms] + ([] if community else [t["code"] for t in town_rows])
             holders = self._terms_at(conn, scopes, utc_key(when))
@@ -844,7 +850,8 @@ class GovernanceLedger(Application[UUID]):
         with self.engine.connect() as conn:
             row = conn.execute(select(communities).where(communities.c.code == community)).first()
             if row is None:
-                raise CommunityNotFoundError(f"community {community!r} does not exist")
+                raise CommunityNotFoundError(_("community {community!r} does not exist").format(
+                                                 community=community))
             held = self._terms_at(conn, [community], at)
         return {"community": dict(row._mapping), "as_of": when.isoformat(), "posts": held}
 
@@ -872,7 +879,7 @@ class GovernanceLedger(Application[UUID]):
         else:
             return ("aggregate", key, agg_id)
         if ":" in key:
-            kind, _, rest = key.partition(":")
+            kind, _sep, rest = key.partition(":")
             return (kind, rest, aggregate_id(kind, rest))
         with self.engine.connect() as conn:
             for kind in KEY_KINDS:
@@ -883,7 +890,8 @@ class GovernanceLedger(Application[UUID]):
                 if hit:
                     return (kind, key, agg_id)
         raise AggregateNotFoundError(
-            f"no aggregate has the key {key!r}; try a prefixed key such as community:ZQ-001"
+            _("no aggregate has the key {key!r}; try a prefixed key such as community:ZQ-001").format(
+                key=key)
         )
 
     def history(self, key: str) -> list[LoggedEvent]:
@@ -892,7 +900,7 @@ class GovernanceLedger(Application[UUID]):
         with self.engine.connect() as conn:
             events = list(read_aggregate(conn, self.events_table, self.mapper, agg_id))
         if not events:
-            raise AggregateNotFoundError(f"no events for {key!r}")
+            raise AggregateNotFoundError(_("no events for {key!r}").format(key=key))
         return events
 
     # ------------------------------------------------------------------ snapshots

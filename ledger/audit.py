@@ -48,14 +48,14 @@ def event_at(ledger: GovernanceLedger, ref: str | int) -> LoggedEvent:
         m = _REF_AT.match(text)
         if not m:
             raise EventNotFoundError(
-                f"event reference {text!r} is neither a log position (e.g. 42) nor KEY@VERSION "
-                "(e.g. ZQ-001@3)")
+                _("event reference {text!r} is neither a log position (e.g. 42) nor KEY@VERSION (e.g. "
+                  "ZQ-001@3)").format(text=text))
         _kind, _key, agg_id = ledger.resolve_key(m["key"])
         q = q.where(and_(t.c.originator_id == agg_id, t.c.originator_version == int(m["version"])))
     with ledger.engine.connect() as conn:
         row = conn.execute(q).first()
     if row is None:
-        raise EventNotFoundError(f"no event {text!r} in this ledger")
+        raise EventNotFoundError(_("no event {text!r} in this ledger").format(text=text))
     return decode(ledger.mapper, row[0], row[1], row[2], row[3], bytes(row[4]))
 
 

@@ -27,6 +27,7 @@ from ledger.integrity.sqlstore import SqlNodeStore, tree_head
 from ledger.integrity.tree import IncrementalTree
 from ledger.kernel.config import Settings
 from ledger.kernel.errors import ConfigurationError, LedgerError
+from ledger.kernel.i18n import _
 
 if TYPE_CHECKING:
     from ledger.application import CommandResult, GovernanceLedger
@@ -43,8 +44,8 @@ def sqlite_path(db_url: str) -> Path:
     url = make_url(db_url)
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         raise ConfigurationError(
-            "ledger backup/restore work on SQLite files; for PostgreSQL use pg_dump and "
-            "pg_restore (see docs/reliability.md)")
+            _("ledger backup/restore work on SQLite files; for PostgreSQL use pg_dump and pg_restore (see "
+              "docs/reliability.md)"))
     return Path(url.database)
 
 
@@ -52,9 +53,9 @@ def backup(db_url: str, target: Path) -> int:
     """Copy the live ledger to *target* with SQLite's online backup; return its size."""
     source = sqlite_path(db_url)
     if not source.exists():
-        raise BackupError(f"no ledger at {source}")
+        raise BackupError(_("no ledger at {source}").format(source=source))
     if target.exists():
-        raise BackupError(f"{target} already exists; choose a new file")
+        raise BackupError(_("{target} already exists; choose a new file").format(target=target))
     src = sqlite3.connect(source)
     dst = sqlite3.connect(target)
     try:
@@ -71,18 +72,21 @@ def restore(backup_file: Path, db_url: str, *, force: bool = False) -> None:
     """Restore *backup_file* as the ledger at *db_url* (refuses to overwrite unless *force*)."""
     target = sqlite_path(db_url)
     if not backup_file.exists():
-        raise BackupError(f"no backup at {backup_file}")
+        raise BackupError(_("no backup at {backup_file}").format(backup_file=backup_file))
     try:
         check = sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True)
         ok = check.execute("PRAGMA integrity_check").fetchone()[0]
         check.execute("SELECT count(*) FROM ledger_events").fetchone()
         check.close()
     except sqlite3.DatabaseError as e:
-        raise BackupError(f"{backup_file} is not a ledger backup: {e}") from None
+        raise BackupError(_("{backup_file} is not a ledger backup: {e}").format(
+                              backup_file=backup_file, e=e)) from None
     if ok != "ok":
-        raise BackupError(f"{backup_file} fails SQLite's integrity check: {ok}")
+        raise BackupError(_("{backup_file} fails SQLite's integrity check: {ok}").format(
+                              backup_file=backup_file, ok=ok))
     if target.exists() and not force:
-        raise BackupError(f"{target} already exists; restore into a new --db, or pass --force")
+        raise BackupError(_("{target} already exists; restore into a new --db, or pass --force").format(
+                              target=target))
     for suffix in ("-wal", "-shm"):
         Path(str(target) + suffix).unlink(missing_ok=True)
     src = sqlite3.connect(backup_file)

@@ -20,6 +20,7 @@ from ledger.aggregates.case import (
 )
 from ledger.aggregates.town import Town
 from ledger.kernel.config import now
+from ledger.kernel.i18n import _
 from ledger.kernel.workdays import calendar_of
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def case_next(ledger: GovernanceLedger, ref: str, when: datetime | None = None,
     state it leads to; the town's callback step, return window and calendar; the cycles."""
     case = ledger.load(Case.id_for(ref))
     if not isinstance(case, Case):
-        raise CaseNotFoundError(f"case {ref!r} does not exist")
+        raise CaseNotFoundError(_("case {ref!r} does not exist").format(ref=ref))
     town = ledger.load(Town.id_for(case.town))
     params: dict[str, Any] = dict(town.parameters) if isinstance(town, Town) else {}
     at = when or now()

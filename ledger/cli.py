@@ -8,10 +8,12 @@ one of its commands runs, so ``ledger --help`` loads neither the ledger nor its 
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,7 +23,7 @@ import click
 from ledger import __version__
 from ledger.kernel.config import default_db_url, default_lang
 from ledger.kernel.errors import ConfigurationError, LedgerError, LedgerNotEmptyError
-from ledger.kernel.i18n import _
+from ledger.kernel.i18n import _, set_language
 from ledger.kernel.logs import LEVELS, configure
 
 if TYPE_CHECKING:
@@ -29,6 +31,44 @@ if TYPE_CHECKING:
     from ledger.render import Renderer
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+CLICK_MODULES = ("core", "exceptions", "formatting", "parser", "types", "decorators", "termui",
+                 "shell_completion")
+"""Click's modules whose messages ("Usage:", "Error:", "Missing option") are rendered through
+our catalogs: click calls the standard library's ``gettext`` under the name ``_`` (and
+``ngettext``), which follows the process's locale, not the language of this invocation."""
+
+
+def _use_our_catalogs_for_click() -> None:
+    from ledger.kernel import i18n
+
+    for name in CLICK_MODULES:
+        module = sys.modules.get(f"click.{name}")
+        if module is None:
+            continue
+        if hasattr(module, "_"):
+            module._ = i18n._  # type: ignore[attr-defined]
+        if hasattr(module, "ngettext"):
+            module.ngettext = i18n.ngettext  # type: ignore[attr-defined]
+
+
+_use_our_catalogs_for_click()
+
+
+def _language_in(args: Iterable[str]) -> str:
+    """The language asked for by ``--lang`` in *args*, else ``LEDGER_LANG``, else ``zh``."""
+    items = list(args)
+    for i, arg in enumerate(items):
+        if arg == "--":
+            break
+        if arg == "--lang" and i + 1 < len(items):
+            return items[i + 1]
+        if arg.startswith("--lang="):
+            return arg.removeprefix("--lang=")
+    try:
+        return default_lang()
+    except ConfigurationError:
+        return "zh"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 DEMO_DB = "sqlite:///ledger-demo.db"
 
@@ -78,7 +118,7 @@ class State:
             try:
                 self._private_key = load_private_key(self.personal_key)
             except KeyFileError as e:
-                raise click.ClickException(f"--key-file: {e}") from None
+                raise click.ClickException(_("--key-file: {e}").format(e=e)) from None
         return self._private_key
 
     def close(self) -> None:
@@ -120,10 +160,101 @@ def _debugging(ctx: click.Context) -> bool:
     return bool(ctx.find_root().params.get("debug"))
 
 
-class LedgerGroup(click.Group):
+_EXAMPLE_LINE = re.compile(r"^(?:[A-Z_]+=\S*\s+)*(?:ledger|python|curl|cat|echo|export|\$)\b|^[{\[<]")
+
+
+def translate_help(text: str, translate: Callable[[str], str] = _) -> str:
+    """A command's help (its docstring) in the reader's language, paragraph by paragraph: each
+    paragraph is one message (its words joined by single spaces; click wraps it again); in a
+    verbatim block (``\\b``) each line of words is one, and example command lines are kept."""
+    out = []
+    for para in re.split(r"\n[ \t]*\n", inspect.cleandoc(text)):
+        if para.startswith("\b"):
+            lines = para.split("\n")
+            kept = [lines[0]]
+            continued = False
+            for line in lines[1:]:
+                body = line.strip()
+                if continued or not re.search("[A-Za-z]", body) or _EXAMPLE_LINE.match(body):
+                    kept.append(line)
+                else:
+                    kept.append(line[: len(line) - len(line.lstrip())] + translate(body))
+                continued = body.endswith("\\")
+            out.append("\n".join(kept))
+        else:
+            out.append(translate(" ".join(para.split())))
+    return "\n\n".join(out)
+
+
+def translate_option_help(text: str) -> str:
+    """An option's help in the reader's language."""
+    words = " ".join(text.split())
+    return _(words)
+
+
+@contextmanager
+def _swapped(obj: Any, **values: Any) -> Iterator[None]:
+    """Set attributes of *obj* for the duration (click reads help texts from its objects)."""
+    saved = {k: getattr(obj, k) for k in values}
+    try:
+        for k, v in values.items():
+            setattr(obj, k, v)
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(obj, k, v)
+
+
+HELP_OPTION_HELP = "Show this message and exit."
+VERSION_OPTION_HELP = "Show the version and exit."
+"""click's own help texts for --help and --version (in its catalog, and so in ours)."""
+
+
+class TranslatedHelp(click.Command):
+    """A command whose help, short help and options' help are shown in the reader's language
+    (translated when shown, so one process can answer in either language)."""
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        help_ = translate_help(self.help) if self.help else self.help
+        with _swapped(self, help=help_):
+            super().format_help_text(ctx, formatter)
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        short = translate_option_help(self.short_help) if self.short_help else None
+        help_ = translate_help(self.help) if self.help else self.help
+        with _swapped(self, help=help_, short_help=short):
+            return super().get_short_help_str(limit)
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        first = getattr(self, "_help_option", None) is None
+        option = super().get_help_option(ctx)
+        if option is not None and first:
+            # click words it once, in the language of its first use; keep it in English here
+            # and translate it when shown, like every other help text.
+            option.help = HELP_OPTION_HELP
+        return option
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with ExitStack() as stack:
+            for param in self.get_params(ctx):
+                text = getattr(param, "help", None)
+                if text:
+                    stack.enter_context(_swapped(param, help=translate_option_help(text)))
+            super().format_options(ctx, formatter)
+
+
+class LedgerCommand(TranslatedHelp):
+    """A command of the ledger (help in the reader's language)."""
+
+
+class LedgerGroup(TranslatedHelp, click.Group):
     """A group that turns every :class:`LedgerError` into ``Error: …`` (exit status 1, or the
     error's own ``exit_code``) and any other failure into one line too: tracebacks are shown
-    only with ``--debug``."""
+    only with ``--debug``. Its commands and groups are of the same kind (help in the reader's
+    language)."""
+
+    command_class = LedgerCommand
+    group_class: type[click.Group] | type[type] | None = type
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -214,6 +345,15 @@ def load_all_commands() -> None:
 class RootGroup(LedgerGroup):
     """The root group: the domain modules' commands are imported when first used."""
 
+    group_class = LedgerGroup
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        # The language is chosen before anything is parsed, so that click's own messages
+        # (usage errors, "Missing option") are in it too.
+        set_language(_language_in(args))
+        return super().make_context(info_name, args, parent=parent, **extra)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self.commands) | set(LAZY))
 
@@ -235,9 +375,9 @@ class RootGroup(LedgerGroup):
                     continue
                 rows.append((name, cmd.get_short_help_str(formatter.width - 6 - len(name))))
             else:
-                rows.append((name, LAZY[name][1]))
+                rows.append((name, _(LAZY[name][1])))
         if rows:
-            with formatter.section("Commands"):
+            with formatter.section(_("Commands")):
                 formatter.write_dl(rows)
 
 
@@ -308,16 +448,18 @@ def add_aliases(group: click.Group, aliases: dict[str, str]) -> None:
     command line follow the command types, e.g. ``record-firm-score`` for
     ``appraisal.record_firm_score``)."""
     import copy
+    import inspect
 
     for old, new in aliases.items():
         command = group.commands[new]
         alias = copy.copy(command)
         alias.hidden = True
-        alias.help = (command.help or "") + "\n\n" + _(
-            "The earlier name of '{new}'.").format(new=new)
+        # English paragraphs of the help, translated when shown like the rest of it
+        # (translate_help), so that the help is in the reader's language whenever it is read.
+        text = inspect.cleandoc(command.help or "")
+        alias.help = f"{text}\n\nThe earlier name of '{new}'."
         group.add_command(alias, old)
-        command.help = (command.help or "") + "\n\n" + _(
-            "Earlier name, still accepted: {old}.").format(old=old)
+        command.help = f"{text}\n\nEarlier name, still accepted: {old}."
 
 
 def json_option(f: F) -> F:
@@ -416,13 +558,14 @@ def execute(payload: dict[str, Any], as_json: bool, *, events: bool = True) -> C
     else:
         written = ", ".join(f"{e}#{p}" for e, p in zip(result.events, result.positions,
                                                        strict=False)) if events else ""
-        r.line(f"{r.label(result.outcome)}: {result.type} [{result.command_id}] {written}"
-               .rstrip())
+        r.line(_("{label}: {type} [{command_id}] {events}").format(
+                   label=r.label(result.outcome), type=result.type, command_id=result.command_id,
+                   events=written).rstrip())
     return result
 
 
 @click.group(cls=RootGroup, context_settings=CONTEXT_SETTINGS)
-@click.version_option(__version__, "--version", prog_name="ledger")
+@click.version_option(__version__, "--version", prog_name="ledger", help=VERSION_OPTION_HELP)
 @click.option("--db", metavar="URL", envvar="LEDGER_DB", default=None,
               help="Ledger database: sqlite:///FILE (default sqlite:///ledger.db) or "
                    "postgresql+psycopg://USER@HOST:PORT/DB. Env: LEDGER_DB.")
@@ -462,6 +605,7 @@ def cli(ctx: click.Context, db: str | None, lang: str | None, log_level: str,
         resolved_lang = lang or default_lang()
     except ConfigurationError as e:
         raise click.ClickException(str(e)) from None
+    set_language(resolved_lang)
     profile: dict[str, str] = {}
     if profile_name:
         from ledger import profiles
@@ -511,19 +655,19 @@ def init(town: str | None, town_name: str | None, admin: str | None, admin_name:
     ledger.check_writable()
     given = [v for v in (town, town_name, admin, admin_name) if v]
     if given and len(given) != 4:
-        raise click.UsageError("--town, --town-name, --admin and --admin-name go together")
+        raise click.UsageError(_("--town, --town-name, --admin and --admin-name go together"))
     key_path, created = sealer.ensure_key_file(ledger.settings)
     if created:
-        click.echo(f"signing key created at {key_path} (keep it private; "
-                   "'ledger key export' prints the public key)", err=True)
+        click.echo(_("signing key created at {key_path} (keep it private; 'ledger key export' prints the "
+                     "public key)").format(key_path=key_path), err=True)
     if not given:
-        click.echo(f"ledger ready at {state().db_url}")
+        click.echo(_("ledger ready at {db_url}").format(db_url=state().db_url))
         return
     admin_key = state().private_key()
     if admin_key is None and not ledger.settings.allow_unsigned:
         raise click.UsageError(
-            "--key-file is required: the administrator's own key, registered with the town "
-            f"(make one with 'ledger key new --person {admin}'); or --allow-unsigned")
+            _("--key-file is required: the administrator's own key, registered with the town (make one "
+              "with 'ledger key new --person {admin}'); or --allow-unsigned").format(admin=admin))
     public = None
     if admin_key is not None:
         from ledger.integrity.dsse import public_key_b64
@@ -542,7 +686,7 @@ def _report(outcome: LineOutcome) -> dict[str, Any]:
                 "message": str(outcome.error)}
     res = outcome.result
     if res is None:  # pragma: no cover - an outcome has a result or an error
-        raise LedgerError("internal: empty outcome")
+        raise LedgerError(_("internal: empty outcome"))
     return {"line": outcome.line, "outcome": res.outcome, "type": res.type,
             "command_id": res.command_id, "positions": res.positions, "events": res.events}
 
@@ -557,7 +701,8 @@ def _open_lines(path: str) -> Iterator[Iterator[bytes]]:
     try:
         fh = open(path, "rb")  # noqa: SIM115
     except OSError as e:
-        raise click.ClickException(f"cannot read {path}: {e.strerror}") from None
+        raise click.ClickException(_("cannot read {path}: {strerror}").format(
+                                       path=path, strerror=e.strerror)) from None
     with fh:
         yield _drop_bom(iter(fh))
 
@@ -613,7 +758,7 @@ def keys_in(directory: Path) -> Callable[[str], Any]:
             try:
                 cache[actor] = load_private_key(path) if path.exists() else None
             except KeyFileError as e:
-                raise click.ClickException(f"--keys-dir: {e}") from None
+                raise click.ClickException(_("--keys-dir: {e}").format(e=e)) from None
         return cache[actor]
 
     return get
@@ -668,7 +813,8 @@ def apply(file: str, dry_run: bool, keep_going: bool, atomic: bool, keys_dir: Pa
             if as_json:
                 reports.append(rep)
             elif rep["outcome"] == "rejected":
-                r.line(f"line {rep['line']}: {r.label('rejected')}: {rep['message']}")
+                r.line(_("line {line}: {label}: {message}").format(
+                           line=rep['line'], label=r.label('rejected'), message=rep['message']))
             else:
                 r.line(f"line {rep['line']}: {r.label(rep['outcome'])}: {rep['type']} "
                        f"[{rep['command_id']}]"
@@ -813,7 +959,7 @@ def status(community_code: str | None, as_json: bool) -> None:
     for c in data["communities"]:
         r.table(f"{c['code']} {c['name']}", POST_COLUMNS, _post_rows(r, c["posts"]))
     if not data["communities"] and not data["towns"]:
-        r.line("the ledger holds no towns or communities yet (see ledger init, ledger demo)")
+        r.line(_("the ledger holds no towns or communities yet (see ledger init, ledger demo)"))
 
 
 @cli.command()
@@ -941,10 +1087,11 @@ def commands_(type_: str | None) -> None:
     if type_ is None:
         for name in known_types():
             doc = (COMMANDS[name].__doc__ or "").strip().splitlines()[0]
-            click.echo(f"{name:32} {doc}")
+            click.echo(_("{name:32} {doc}").format(name=name, doc=doc))
         return
     if type_ not in known_types():
-        raise click.ClickException(f"unknown command type {type_!r}; run 'ledger commands'")
+        raise click.ClickException(_("unknown command type {type!r}; run 'ledger commands'").format(
+                                       type=type_))
     click.echo(to_json(COMMANDS[type_].model_json_schema()))
 
 
@@ -967,9 +1114,10 @@ def projections_rebuild(name: str | None) -> None:
     ledger = state().ledger()
     if name is not None and name not in ledger.projections:
         raise click.ClickException(
-            f"unknown projection {name!r}; known: {', '.join(sorted(ledger.projections))}")
+            _("unknown projection {name!r}; known: {projections}").format(
+                name=name, projections=', '.join(sorted(ledger.projections))))
     for key, count in ledger.rebuild(name).items():
-        click.echo(f"{key}: rebuilt from {count} events")
+        click.echo(_("{key}: rebuilt from {count} events").format(key=key, count=count))
 
 
 @projections.command("status")
@@ -1089,21 +1237,23 @@ def demo(as_json: bool) -> None:
     ledger = st.ledger(None if st.db_given else DEMO_DB, create=True)
     if not ledger.is_empty():
         raise LedgerNotEmptyError(
-            f"{ledger.settings.db_url} already holds events; the demo loads into an empty "
-            "ledger (pass a new --db, or remove the file)")
+            _("{db_url} already holds events; the demo loads into an empty ledger (pass a new --db, or "
+              "remove the file)").format(db_url=ledger.settings.db_url))
     r = renderer(as_json)
     loaded = 0
     keys_dir = demo_keys_dir(ledger.settings.db_url)
     for path, lines in signed_sample(keys_dir):
         for outcome in ledger.apply(lines, channel="demo"):
             if outcome.error is not None:
-                raise LedgerError(f"sample {path.name} line {outcome.line}: {outcome.error}")
+                raise LedgerError(_("sample {name} line {line}: {error}").format(
+                                      name=path.name, line=outcome.line, error=outcome.error))
             loaded += 1
     if as_json:
         r.emit({"commands": loaded, "keys": str(keys_dir), "status": ledger.status()})
         return
-    click.echo(f"loaded {loaded} commands from the sample year into {ledger.settings.db_url}, "
-               f"each signed by its official (their keys: {keys_dir})")
+    click.echo(_("loaded {loaded} commands from the sample year into {db_url}, each signed by its official "
+                 "(their keys: {keys_dir})").format(
+                   loaded=loaded, db_url=ledger.settings.db_url, keys_dir=keys_dir))
     ctx = click.get_current_context()
     ctx.invoke(status, community_code=None, as_json=False)
     for section in DEMO_SECTIONS:

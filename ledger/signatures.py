@@ -41,6 +41,7 @@ from sqlalchemy import insert
 from ledger.integrity import dsse
 from ledger.kernel.config import now
 from ledger.kernel.errors import ConcurrencyError, LedgerError
+from ledger.kernel.i18n import _
 from ledger.kernel.store import refusals
 
 if TYPE_CHECKING:
@@ -80,14 +81,14 @@ def check(cmd: Command, envelope: dsse.Envelope | None, keys: PersonKeys | None,
     needs_admin_key = "admin_public_key" in type(cmd).model_fields
     if needs_admin_key and not getattr(cmd, "admin_public_key", None) and not allow_unsigned:
         raise SignatureError(
-            f"{cmd.type}: field 'admin_public_key' is required: the new administrator's own "
-            "key ('ledger key new'), so that their commands can be signed", "signature_missing")
+            _("{type}: field 'admin_public_key' is required: the new administrator's own key ('ledger key "
+              "new'), so that their commands can be signed").format(type=cmd.type), "signature_missing")
     embedded = getattr(cmd, "admin_public_key", None) if cmd.actor.startswith("system:") else None
     if envelope is None:
         if embedded:
             raise SignatureError(
-                f"{cmd.type} names the administrator's key: sign it with that key "
-                "('ledger init --key-file FILE')", "signature_missing")
+                _("{type} names the administrator's key: sign it with that key ('ledger init --key-file "
+                  "FILE')").format(type=cmd.type), "signature_missing")
         if cmd.actor.startswith("system:"):
             return {"unsigned": "system"}
         valid = keys.valid_at(when) if keys is not None else []
@@ -97,25 +98,30 @@ def check(cmd: Command, envelope: dsse.Envelope | None, keys: PersonKeys | None,
                 + _hint_unsigned(cmd.actor), "signature_missing")
         if not allow_unsigned:
             raise SignatureError(
-                f"{cmd.type}: unsigned commands are refused: {_hint_unsigned(cmd.actor)}; a "
-                "ledger administrator registers the key with 'ledger key register'",
+                _("{type}: unsigned commands are refused: {hint_unsigned}; a ledger administrator "
+                  "registers the key with 'ledger key register'").format(
+                    type=cmd.type, hint_unsigned=_hint_unsigned(cmd.actor)),
                 "signature_missing")
         return {"unsigned": "allowed"}
     if envelope.payload_type != dsse.PAYLOAD_TYPE:
-        raise SignatureError(f"envelope payloadType {envelope.payload_type[:80]!r} is not "
-                             f"{dsse.PAYLOAD_TYPE!r}", "signature_invalid")
+        raise SignatureError(_("envelope payloadType {payload_type!r} is not {payload_type2!r}").format(
+                                 payload_type=envelope.payload_type[:80],
+                                 payload_type2=dsse.PAYLOAD_TYPE), "signature_invalid")
     if not envelope.signatures:
-        raise SignatureError(f"{cmd.type}: the envelope has no signature", "signature_missing")
+        raise SignatureError(_("{type}: the envelope has no signature").format(
+                                 type=cmd.type), "signature_missing")
     if embedded:
         public = dsse.load_public_key("ed25519", embedded)
         kid = dsse.key_id_for("ed25519", embedded)
         for _hint, sig in envelope.signatures:
             if dsse.verify_signature(public, envelope, sig):
                 return _signed(kid, "ed25519", envelope, sig)
-        raise SignatureError(f"{cmd.type}: not signed by the administrator's key {kid}",
+        raise SignatureError(_("{type}: not signed by the administrator's key {kid}").format(
+                                 type=cmd.type, kid=kid),
                              "signature_invalid", kid)
     if cmd.actor.startswith("system:"):
-        raise SignatureError(f"{cmd.actor} signs nothing: system commands are unsigned",
+        raise SignatureError(_("{actor} signs nothing: system commands are unsigned").format(
+                                 actor=cmd.actor),
                              "signature_invalid")
     known = keys.keys if keys is not None else {}
     if not known:
@@ -156,7 +162,8 @@ def check(cmd: Command, envelope: dsse.Envelope | None, keys: PersonKeys | None,
                                  f"verify with any key of {cmd.actor} over these exact bytes "
                                  "(was the command changed after signing?)"))
     code, kid, reason = problems[0]
-    raise SignatureError(f"{cmd.type} refused: {reason}; nothing was written", code, kid or None)
+    raise SignatureError(_("{type} refused: {reason}; nothing was written").format(
+                             type=cmd.type, reason=reason), code, kid or None)
 
 
 def _signed(kid: str, algorithm: str, envelope: dsse.Envelope, sig: bytes) -> dict[str, Any]:

@@ -66,6 +66,7 @@ from ledger import __version__
 from ledger.kernel.config import Settings, now
 from ledger.kernel.errors import AggregateNotFoundError, LedgerError
 from ledger.kernel.eventlog import gc_paused
+from ledger.kernel.i18n import _
 from ledger.kernel.logs import get_logger
 from ledger.kernel.store import ID, id_param, metadata, placeholder, write_intent
 
@@ -437,7 +438,7 @@ def aggregate_state(ledger: GovernanceLedger, key: str, version: int | None = No
     Signatures are checked with *public_key* (default: see :func:`_public_key`).
     """
     if version is not None and version < 1:
-        raise SnapshotError(f"version must be at least 1, got {version}")
+        raise SnapshotError(_("version must be at least 1, got {version}").format(version=version))
     _kind, _key, agg_id = ledger.resolve_key(key)
     ensure_tree_columns(ledger.engine)
     table = ledger.events_table.name
@@ -478,9 +479,10 @@ def aggregate_state(ledger: GovernanceLedger, key: str, version: int | None = No
         tail = _event_rows(conn, table, agg_id, used.version if used else 0, version)
     agg = replay(mapper, agg_id, tail, agg)
     if agg is None:
-        raise AggregateNotFoundError(f"no events for {key!r}")
+        raise AggregateNotFoundError(_("no events for {key!r}").format(key=key))
     if version is not None and agg.version != version:
-        raise SnapshotError(f"{key!r} has {agg.version} versions, not {version}")
+        raise SnapshotError(_("{key!r} has {version} versions, not {version2}").format(
+                                key=key, version=agg.version, version2=version))
     return {
         "key": key,
         "aggregate_id": str(agg_id),
@@ -520,7 +522,7 @@ def take_snapshots(ledger: GovernanceLedger, keys: Sequence[str] = (), *,
     Rows are signed with *key* (default: the ledger's signing key file).
     """
     if every < 1:
-        raise SnapshotError(f"--every must be at least 1, got {every}")
+        raise SnapshotError(_("--every must be at least 1, got {every}").format(every=every))
     if key is None:
         from ledger.integrity.sealer import signing_key
 
@@ -536,7 +538,7 @@ def take_snapshots(ledger: GovernanceLedger, keys: Sequence[str] = (), *,
             rows = _event_rows(conn, table, agg_id)
             tree_size, tree_root = tree_at(conn)  # read after the events: it covers them
         if not rows:
-            raise AggregateNotFoundError(f"no events for aggregate {agg_id}")
+            raise AggregateNotFoundError(_("no events for aggregate {agg_id}").format(agg_id=agg_id))
         digest = EventsDigest()
         for nid, version, topic, state in rows:
             digest.add(nid, version, topic, state)

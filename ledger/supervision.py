@@ -18,6 +18,7 @@ from ledger.aggregates.town import Town
 from ledger.handlers.supervision import SUPERVISION_RULE, decide
 from ledger.kernel.config import local_day, localize, now
 from ledger.kernel.errors import TownNotFoundError
+from ledger.kernel.i18n import _
 
 if TYPE_CHECKING:
     from ledger.kernel.ports import LedgerPort as GovernanceLedger
@@ -53,7 +54,7 @@ def plan(ledger: GovernanceLedger, town: str, when: datetime | None = None) -> d
     at = localize(when) if when is not None else now()
     town_agg = ledger.load(Town.id_for(town))
     if not isinstance(town_agg, Town):
-        raise TownNotFoundError(f"town {town!r} does not exist")
+        raise TownNotFoundError(_("town {town!r} does not exist").format(town=town))
     targets = candidate_targets(ledger, town, at)
 
     def find(cls: type[LedgerAggregate], key: str) -> LedgerAggregate | None:

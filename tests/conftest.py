@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 import ledger.domains
 from ledger.application import GovernanceLedger
+from ledger.kernel.i18n import set_language
 from ledger.kernel.logs import configure
 
 configure("warning")  # library code logs at info; tests only want warnings and up
@@ -43,6 +44,23 @@ def unsigned_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
         monkeypatch.delenv("LEDGER_ALLOW_UNSIGNED", raising=False)
     else:
         monkeypatch.setenv("LEDGER_ALLOW_UNSIGNED", "1")
+
+
+@pytest.fixture(autouse=True)
+def english_messages(request: pytest.FixtureRequest,
+                     monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Messages are rendered in the language active when they are made: tests read the English
+    text written in the code (the library through the current language, the command line and
+    the processes tests start through ``LEDGER_LANG=en``), except tests marked ``zh_default``,
+    which check the Chinese a clerk gets by default."""
+    if request.node.get_closest_marker("zh_default"):
+        monkeypatch.delenv("LEDGER_LANG", raising=False)
+        set_language("zh")
+    else:
+        monkeypatch.setenv("LEDGER_LANG", "en")
+        set_language("en")
+    yield
+    set_language("en")
 
 
 def _pg_admin_url() -> str | None:

@@ -26,6 +26,7 @@ from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate, at
 from ledger.kernel.errors import AlreadyExistsError, NotFoundError, RuleViolationError
+from ledger.kernel.i18n import _
 
 #: Owners'-committee evaluation criteria (DOMAIN §3) → (Chinese, English).
 OC_CRITERIA: dict[str, tuple[str, str]] = {
@@ -146,8 +147,8 @@ class AppraisalYear(LedgerAggregate):
         """Raise unless the year is open for recording."""
         if self.status != "open":
             raise AppraisalYearStateError(
-                f"appraisal year {self.code} is {self.status}; {what} needs it open — reopen it "
-                "with a reason first (appraisal reopen)")
+                _("appraisal year {code} is {status}; {what} needs it open — reopen it with a reason first "
+                  "(appraisal reopen)").format(code=self.code, status=self.status, what=what))
 
     def grades(self) -> list[dict[str, str]]:
         """Every firm with both a score and a satisfaction rate: firm_id, score, satisfaction."""
@@ -161,11 +162,12 @@ class AppraisalYear(LedgerAggregate):
         if half:
             missing = [f"{f} ({'satisfaction' if f in self.scores else 'score'})" for f in half]
             raise AppraisalYearStateError(
-                f"appraisal year {self.code} cannot close: missing {', '.join(missing)}; a firm "
-                "is graded on both its score and its owners' satisfaction")
+                _("appraisal year {code} cannot close: missing {missing}; a firm is graded on both its "
+                  "score and its owners' satisfaction").format(
+                    code=self.code, missing=', '.join(missing)))
         if not self.scores:
             raise AppraisalYearStateError(
-                f"appraisal year {self.code} cannot close: no firm has been graded")
+                _("appraisal year {code} cannot close: no firm has been graded").format(code=self.code))
 
     # ------------------------------------------------------------------ recording
     def record_score(self, firm: str, score: str, body: str, note: str,
@@ -219,7 +221,8 @@ class AppraisalYear(LedgerAggregate):
         """Define one of the town's indicators for this year."""
         self.check_open("defining an indicator")
         if spec["code"] in self.indicators:
-            raise IndicatorError(f"indicator {spec['code']!r} is already defined for {self.code}")
+            raise IndicatorError(_("indicator {code!r} is already defined for {code2}").format(
+                                     code=spec['code'], code2=self.code))
         self._indicator_defined(spec, envelope)
 
     def record_indicator_value(self, code: str, community: str, value: str, note: str,
@@ -229,11 +232,12 @@ class AppraisalYear(LedgerAggregate):
         spec = self.indicators.get(code)
         if spec is None:
             known = ", ".join(sorted(self.indicators)) or "none yet"
-            raise IndicatorError(f"indicator {code!r} is not defined for {self.code}; "
-                                 f"defined: {known}")
+            raise IndicatorError(_("indicator {code!r} is not defined for {code2}; defined: {known}").format(
+                                     code=code, code2=self.code, known=known))
         if spec["source"] != "entered":
-            raise IndicatorError(f"indicator {code!r} is measured from the ledger "
-                                 f"({spec['measure']}); only entered indicators take values")
+            raise IndicatorError(_("indicator {code!r} is measured from the ledger ({measure}); only "
+                                   "entered indicators take values").format(
+                                     code=code, measure=spec['measure']))
         self._indicator_value_recorded(code, community, value, note, envelope)
 
     # ------------------------------------------------------------------ closing
@@ -242,7 +246,8 @@ class AppraisalYear(LedgerAggregate):
         """Record a run of the rules; return per-firm changes against the previous run
         (``[]`` on the first run, when every outcome is new)."""
         if self.status != "open":
-            raise AppraisalYearStateError(f"appraisal year {self.code} is already {self.status}")
+            raise AppraisalYearStateError(_("appraisal year {code} is already {status}").format(
+                                              code=self.code, status=self.status))
         self.check_complete()
         when = at(envelope["occurred_at"])
         until = (when + timedelta(days=objection_days)).isoformat()
@@ -339,9 +344,10 @@ class AppraisalYear(LedgerAggregate):
     def reopen(self, reason: str, envelope: EnvelopeDict) -> None:
         """Reopen a closed (or finalised) year for corrections; the reason is recorded."""
         if self.status == "open":
-            raise AppraisalYearStateError(f"appraisal year {self.code} is open; nothing to reopen")
+            raise AppraisalYearStateError(_("appraisal year {code} is open; nothing to reopen").format(
+                                              code=self.code))
         if not reason.strip():
-            raise AppraisalYearStateError("reopening an appraisal year needs a reason")
+            raise AppraisalYearStateError(_("reopening an appraisal year needs a reason"))
         self._reopened(reason, self.status, envelope)
 
     def file_objection(self, firm: str, text: str, when: datetime,
@@ -349,15 +355,15 @@ class AppraisalYear(LedgerAggregate):
         """A graded firm objects to its outcome within the objection period."""
         if self.status != "closed" or self.objection_until is None:
             raise ObjectionError(
-                f"appraisal year {self.code} is {self.status}; objections are filed after it "
-                "is closed and before it is finalised")
+                _("appraisal year {code} is {status}; objections are filed after it is closed and before "
+                  "it is finalised").format(code=self.code, status=self.status))
         if firm not in self.outcomes:
-            raise ObjectionError(f"firm {firm} was not graded in {self.code}; only a graded firm "
-                                 "may object to its outcome")
+            raise ObjectionError(_("firm {firm} was not graded in {code}; only a graded firm may object to "
+                                   "its outcome").format(firm=firm, code=self.code))
         if when > at(self.objection_until):
             raise ObjectionError(
-                f"the objection period of {self.code} ended at {self.objection_until}; an "
-                "objection after it is not accepted")
+                _("the objection period of {code} ended at {objection_until}; an objection after it is not "
+                  "accepted").format(code=self.code, objection_until=self.objection_until))
         ref = f"OBJ-{self.year}-{len(self.objections) + 1}"
         self._objection_filed(ref, firm, text, self.runs, envelope)
         return ref
@@ -367,9 +373,10 @@ class AppraisalYear(LedgerAggregate):
         """Answer an objection: ``upheld`` (a correction follows by reopening) or ``dismissed``."""
         obj = self.objections.get(ref)
         if obj is None:
-            raise ObjectionError(f"no objection {ref!r} in {self.code}")
+            raise ObjectionError(_("no objection {ref!r} in {code}").format(ref=ref, code=self.code))
         if obj["decision"] is not None:
-            raise ObjectionError(f"objection {ref} was already answered ({obj['decision']})")
+            raise ObjectionError(_("objection {ref} was already answered ({decision})").format(
+                                     ref=ref, decision=obj['decision']))
         self._objection_answered(ref, decision, answer, envelope)
 
     def finalise(self, when: datetime, envelope: EnvelopeDict) -> None:
@@ -377,16 +384,17 @@ class AppraisalYear(LedgerAggregate):
         answered."""
         if self.status != "closed" or self.objection_until is None:
             raise AppraisalYearStateError(
-                f"appraisal year {self.code} is {self.status}; only a closed year is finalised")
+                _("appraisal year {code} is {status}; only a closed year is finalised").format(
+                    code=self.code, status=self.status))
         if when <= at(self.objection_until):
             raise AppraisalYearStateError(
-                f"the objection period of {self.code} runs until {self.objection_until}; "
-                "finalise after it")
+                _("the objection period of {code} runs until {objection_until}; finalise after it").format(
+                    code=self.code, objection_until=self.objection_until))
         pending = sorted(r for r, o in self.objections.items() if o["decision"] is None)
         if pending:
             raise AppraisalYearStateError(
-                f"objection(s) {', '.join(pending)} of {self.code} are not answered; answer "
-                "them before finalising")
+                _("objection(s) {pending} of {code} are not answered; answer them before finalising").format(
+                    pending=', '.join(pending), code=self.code))
         self._finalised(self.runs, envelope)
 
     # ------------------------------------------------------------------ events

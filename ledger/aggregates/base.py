@@ -15,6 +15,7 @@ from ledger.kernel.errors import (
     PostOccupiedError,
     RuleViolationError,
 )
+from ledger.kernel.i18n import _
 from ledger.kernel.posts import PostName
 
 #: Namespace of every aggregate id: ``uuid5(NAMESPACE, "<kind>:<key>")``.
@@ -59,7 +60,8 @@ def check_not_before(when: datetime, since: str | None, what: str,
     moment *what* came to exist, e.g. ``"appraisal year ZQ/2025 was opened"``)."""
     if since and when < at(since):
         raise ImplausibleTimeError(
-            f"the command is dated {when.isoformat()}, before {what} ({since}); {why}")
+            _("the command is dated {when}, before {what} ({since}); {why}").format(
+                when=when.isoformat(), what=what, since=since, why=why))
 
 
 class Roster:
@@ -104,12 +106,15 @@ class Roster:
                 continue
             if t["person"] == person:
                 raise RuleViolationError(
-                    f"{person} already holds {post.name} (since {t['effective_from']})"
+                    _("{person} already holds {name} (since {effective_from})").format(
+                        person=person, name=post.name, effective_from=t['effective_from'])
                 )
             if not post.kind.multi:
                 raise PostOccupiedError(
-                    f"{post.name} is held by {t['person']} ({t['person_name']}) since "
-                    f"{t['effective_from']}; vacate it first (post vacate)"
+                    _("{name} is held by {person} ({person_name}) since {effective_from}; vacate it first "
+                      "(post vacate)").format(
+                        name=post.name, person=t['person'], person_name=t['person_name'],
+                        effective_from=t['effective_from'])
                 )
 
     def open_term(self, post: str, person: str) -> dict[str, Any]:
@@ -117,15 +122,18 @@ class Roster:
         for t in self.terms.get(post, []):
             if t["person"] == person and t["effective_to"] is None:
                 return t
-        raise PostNotHeldError(f"{person} does not hold {post}; nothing to vacate")
+        raise PostNotHeldError(_("{person} does not hold {post}; nothing to vacate").format(
+                                   person=person, post=post))
 
     def check_can_vacate(self, post: str, person: str, effective_to: datetime) -> None:
         """Raise unless *person* holds *post* with an open term that began before *effective_to*."""
         term = self.open_term(post, person)
         if effective_to <= at(term["effective_from"]):
             raise RuleViolationError(
-                f"effective_to {effective_to.isoformat()} is not after the start of "
-                f"{person}'s term in {post} ({term['effective_from']})"
+                _("effective_to {effective_to} is not after the start of {person}'s term in {post} "
+                  "({effective_from})").format(
+                    effective_to=effective_to.isoformat(), person=person, post=post,
+                    effective_from=term['effective_from'])
             )
 
     # Mutators, called from the aggregates' private event methods only.

@@ -16,6 +16,7 @@ from ledger.aggregates.base import EnvelopeDict, LedgerAggregate
 from ledger.aggregates.base import at as at_time
 from ledger.kernel.config import local_day
 from ledger.kernel.errors import AuthorityError, NotFoundError, RuleViolationError
+from ledger.kernel.i18n import _
 from ledger.kernel.posts import parse_post
 from ledger.kernel.workdays import calendar_of
 
@@ -307,8 +308,8 @@ class Case(LedgerAggregate):
         """Raise :class:`CaseTransitionError` saying *why* and naming the allowed steps."""
         allowed = self.allowed_steps(parameters, when)
         raise CaseTransitionError(
-            f"case {self.code} is {self.status}: {why}; allowed now: "
-            f"{', '.join(allowed) or 'nothing'} (ledger case next {self.code})")
+            _("case {code} is {status}: {why}; allowed now: {value} (ledger case next {code})").format(
+                code=self.code, status=self.status, why=why, value=', '.join(allowed) or 'nothing'))
 
     def return_window_closed(self, when: datetime, parameters: dict[str, Any]) -> bool:
         """Whether the window for returning an acknowledged case (退单) has passed at *when*."""
@@ -332,16 +333,19 @@ class Case(LedgerAggregate):
         allowed = self.assigned_parties(command)
         if party not in allowed:
             raise CaseNotAssignedError(
-                f"case {self.code} is not dispatched to {party or post}: only "
-                f"{', '.join(sorted(allowed))} may {command} it"
+                _("case {code} is not dispatched to {value}: only {allowed} may {command} it").format(
+                    code=self.code, value=party or post, allowed=', '.join(sorted(allowed)),
+                    command=command)
             )
 
     def check_not_handler(self, actor: str, command: str) -> None:
         """Raise :class:`HandlerCannotVerifyError` if *actor* handled the case."""
         if actor in self.handlers:
             raise HandlerCannotVerifyError(
-                f"{actor} handled case {self.code}; someone other than its handlers "
-                f"({', '.join(self.handlers)}) must {command} it"
+                _("{actor} handled case {code}; someone other than its handlers ({handlers}) must "
+                  "{command} it").format(
+                    actor=actor, code=self.code, handlers=', '.join(self.handlers),
+                    command=command)
             )
 
     def _due(self, state: str, at: datetime,
@@ -362,7 +366,7 @@ class Case(LedgerAggregate):
         """Reject the case at intake, with a reason."""
         nxt = self.next_state("reject", parameters)
         if not reason:
-            raise CaseRuleError(f"rejecting case {self.code} needs a reason")
+            raise CaseRuleError(_("rejecting case {code} needs a reason").format(code=self.code))
         self._rejected(reason, nxt, None, envelope)
 
     def assess(self, mode: str, reason: str, at: datetime, parameters: dict[str, Any],
@@ -378,15 +382,15 @@ class Case(LedgerAggregate):
         several (multi). The caller checks the departments exist."""
         nxt = self.next_state("dispatch", parameters)
         if len(set(departments)) != len(departments):
-            raise CaseRuleError(f"case {self.code}: a department is named twice")
+            raise CaseRuleError(_("case {code}: a department is named twice").format(code=self.code))
         if self.mode == "single" and len(departments) != 1:
             raise CaseRuleError(
-                f"case {self.code} was assessed single-department: dispatch it to exactly one "
-                f"department, not {len(departments)}")
+                _("case {code} was assessed single-department: dispatch it to exactly one department, not "
+                  "{count}").format(code=self.code, count=len(departments)))
         if self.mode == "multi" and len(departments) < 2:
             raise CaseRuleError(
-                f"case {self.code} was assessed multi-department: name at least two "
-                "departments (the joint-enforcement office leads), or reassess it")
+                _("case {code} was assessed multi-department: name at least two departments (the "
+                  "joint-enforcement office leads), or reassess it").format(code=self.code))
         lead = departments[0] if self.mode == "single" else JOINT_OFFICE
         due, cal = self._due(nxt, at, parameters)
         self._dispatched(departments, lead, note, nxt, due, envelope, calendar=cal)
@@ -408,7 +412,7 @@ class Case(LedgerAggregate):
         nxt = self.next_state("return", parameters)
         self.check_party("return", post)
         if not reason:
-            raise CaseRuleError(f"returning case {self.code} needs a reason")
+            raise CaseRuleError(_("returning case {code} needs a reason").format(code=self.code))
         if self.status == "acknowledged" and self.return_window_closed(at, parameters):
             days = int(parameters.get(RETURN_WINDOW, DEFAULT_RETURN_WINDOW))
             self.refuse("return", f"it was acknowledged at {self.acknowledged_at} and the "
@@ -423,8 +427,8 @@ class Case(LedgerAggregate):
         nxt = self.next_state("plan", parameters)
         if self.mode != "multi":
             raise CaseRuleError(
-                f"case {self.code} is a single-department case: a joint plan is only for "
-                "multi-department cases; inspect it instead")
+                _("case {code} is a single-department case: a joint plan is only for multi-department "
+                  "cases; inspect it instead").format(code=self.code))
         self.check_party("plan", post)
         missing = sorted(set(self.departments) - set(subtasks))
         extra = sorted(set(subtasks) - set(self.departments))
@@ -442,8 +446,8 @@ class Case(LedgerAggregate):
         nxt = self.next_state("inspect", parameters)
         if self.status == "acknowledged" and self.mode == "multi":
             raise CaseRuleError(
-                f"case {self.code} is a multi-department case: the joint-enforcement office "
-                "draws up the joint plan before inspections")
+                _("case {code} is a multi-department case: the joint-enforcement office draws up the joint "
+                  "plan before inspections").format(code=self.code))
         self.check_party("inspect", post)
         if nxt == self.status:
             due, cal = self.due, None
@@ -459,8 +463,8 @@ class Case(LedgerAggregate):
         self.check_party("rectify", post)
         if deadline < local_day(at):
             raise CaseRuleError(
-                f"case {self.code}: the rectification deadline {deadline} is before "
-                f"{local_day(at)}")
+                _("case {code}: the rectification deadline {deadline} is before {local_day}").format(
+                    code=self.code, deadline=deadline, local_day=local_day(at)))
         self._rectification_planned(plan, deadline.isoformat(), actor, nxt,
                                     deadline.isoformat(), envelope, calendar="calendar days")
 
@@ -518,7 +522,7 @@ class Case(LedgerAggregate):
         not): a new handling cycle starts, linked to the one it follows (:attr:`cycles`)."""
         nxt = self.next_state("reopen", parameters)
         if not reason:
-            raise CaseRuleError(f"reopening case {self.code} needs a reason")
+            raise CaseRuleError(_("reopening case {code} needs a reason").format(code=self.code))
         due, cal = self._due(nxt, at, parameters)
         self._reopened(reason, nxt, due, envelope, calendar=cal)
 
@@ -526,14 +530,17 @@ class Case(LedgerAggregate):
         """Merge this duplicate report into *target* (both record it)."""
         nxt = self.next_state("merge")
         if target.code == self.code:
-            raise CaseRuleError(f"case {self.code} cannot be merged into itself")
+            raise CaseRuleError(_("case {code} cannot be merged into itself").format(code=self.code))
         if target.status in FINISHED:
             raise CaseTransitionError(
-                f"case {target.code} is {target.status}: merge duplicates only into an open case")
+                _("case {code} is {status}: merge duplicates only into an open case").format(
+                    code=target.code, status=target.status))
         if target.community != self.community:
             raise CaseRuleError(
-                f"case {self.code} is in {self.community} and {target.code} in "
-                f"{target.community}: only reports of the same problem are duplicates")
+                _("case {code} is in {community} and {code2} in {community2}: only reports of the same "
+                  "problem are duplicates").format(
+                    code=self.code, community=self.community, code2=target.code,
+                    community2=target.community))
         self._merged_into(target.code, nxt, None, envelope)
         target._duplicate_merged(self.code, target.status, target.due, envelope)
 
@@ -573,8 +580,10 @@ class Case(LedgerAggregate):
         record for this case: rule, parameters, inputs, digest, decision)."""
         if escalation["step"] != self.current_step or self.status not in OPEN_STATES:
             raise CaseRuleError(
-                f"case {self.code} is {self.status} since {self.status_since}; the escalation "
-                f"of step {escalation['step']} no longer applies")
+                _("case {code} is {status} since {status_since}; the escalation of step {step} no longer "
+                  "applies").format(
+                    code=self.code, status=self.status, status_since=self.status_since,
+                    step=escalation['step']))
         self._escalated(escalation["step"], escalation["level"], escalation["previous_level"],
                         str(escalation["due"]), int(escalation["days_overdue"]),
                         escalation["reason"], evaluation, input_events, envelope)

@@ -8,6 +8,7 @@ from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate
 from ledger.kernel.errors import NotFoundError, RuleViolationError
+from ledger.kernel.i18n import _
 
 
 class DutyNotListedError(NotFoundError):
@@ -52,11 +53,15 @@ class ResponsibilityList(LedgerAggregate):
                         return dict(d)
                 known = ", ".join(d["code"] for d in e["duties"])
                 raise DutyNotListedError(
-                    f"responsibility list v{self.list_version} gives {party} no duty {code!r} for "
-                    f"{problem_type}/{stage}; its duties there: {known}")
+                    _("responsibility list v{list_version} gives {party} no duty {code!r} for "
+                      "{problem_type}/{stage}; its duties there: {known}").format(
+                        list_version=self.list_version, party=party, code=code,
+                        problem_type=problem_type, stage=stage, known=known))
         raise DutyNotListedError(
-            f"responsibility list v{self.list_version} lists no duties of {party} for "
-            f"{problem_type}/{stage}; issue a list that does (duty issue)")
+            _("responsibility list v{list_version} lists no duties of {party} for {problem_type}/{stage}; "
+              "issue a list that does (duty issue)").format(
+                list_version=self.list_version, party=party, problem_type=problem_type,
+                stage=stage))
 
     def failure_events(self, community: str, problem_type: str, year: int) -> list[str]:
         """``duties:<town>@<version>`` of each failure :meth:`failures_in` counts."""
@@ -77,7 +82,8 @@ class ResponsibilityList(LedgerAggregate):
             key = (e["problem_type"], e["stage"], e["party"])
             if key in seen:
                 raise ResponsibilityListError(
-                    f"the list names {'/'.join(key)} twice; merge its duties into one entry")
+                    _("the list names {key} twice; merge its duties into one entry").format(
+                        key='/'.join(key)))
             seen.add(key)
         self._issued(self.list_version + 1, entries, effective_from, envelope)
 

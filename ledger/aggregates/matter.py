@@ -14,6 +14,7 @@ from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate
 from ledger.kernel.errors import AlreadyExistsError, NotFoundError, RuleViolationError
+from ledger.kernel.i18n import _
 
 #: Routes and their names (the rule's routes).
 ROUTES: dict[str, tuple[str, str]] = {
@@ -108,8 +109,8 @@ class Matter(LedgerAggregate):
         """Record the rule's routing (rule id@version, parameters, inputs, decision)."""
         if self.route is not None:
             raise MatterStateError(
-                f"matter {self.code} was already routed to {self.route}; "
-                "override the route with a stated reason instead (matter override)"
+                _("matter {code} was already routed to {route}; override the route with a stated reason "
+                  "instead (matter override)").format(code=self.code, route=self.route)
             )
         route = str(evaluation["decision"]["route"])
         self._routed(evaluation["rule"], evaluation["parameters"], evaluation["inputs"],
@@ -119,16 +120,19 @@ class Matter(LedgerAggregate):
     def override_route(self, route: str, reason: str, envelope: EnvelopeDict) -> None:
         """A person overrides the route, with a stated reason."""
         if self.route is None:
-            raise MatterStateError(f"matter {self.code} has not been routed yet; route it first")
+            raise MatterStateError(_("matter {code} has not been routed yet; route it first").format(
+                                       code=self.code))
         if route == self.route:
-            raise MatterStateError(f"matter {self.code} is already routed to {route}")
+            raise MatterStateError(_("matter {code} is already routed to {route}").format(
+                                       code=self.code, route=route))
         if self.steps or self.decided:
             raise MatterStateError(
-                f"matter {self.code} is already being decided on route {self.route}; "
-                "its route can no longer change"
+                _("matter {code} is already being decided on route {route}; its route can no longer "
+                  "change").format(
+                    code=self.code, route=self.route)
             )
         if not reason.strip():
-            raise MatterStateError("overriding a route needs a stated reason (--reason)")
+            raise MatterStateError(_("overriding a route needs a stated reason (--reason)"))
         self._route_overridden(self.route, route, reason, envelope)
 
     def record_step(self, step: str, summary: str, document: str | None,
@@ -136,15 +140,17 @@ class Matter(LedgerAggregate):
         """Record the next step of the residents' committee's major-matter procedure."""
         if self.route != "rc_autonomous":
             raise MatterStateError(
-                f"matter {self.code} is routed to {self.route or 'nowhere yet'}; the major-matter "
-                "procedure applies to the rc_autonomous route only"
+                _("matter {code} is routed to {value}; the major-matter procedure applies to the "
+                  "rc_autonomous route only").format(code=self.code, value=self.route or 'nowhere yet')
             )
         expected = PROCEDURE_STEPS[len(self.steps)] if len(self.steps) < len(PROCEDURE_STEPS) \
             else None
         if step != expected:
             raise MatterStateError(
-                f"matter {self.code}: the next procedure step is {expected or 'none (done)'}, "
-                f"not {step}; the steps are {', '.join(PROCEDURE_STEPS)}"
+                _("matter {code}: the next procedure step is {value}, not {step}; the steps are "
+                  "{procedure_steps}").format(
+                    code=self.code, value=expected or 'none (done)', step=step,
+                    procedure_steps=', '.join(PROCEDURE_STEPS))
             )
         self._procedure_step_recorded(step, summary, document, envelope)
 
@@ -154,13 +160,14 @@ class Matter(LedgerAggregate):
             return
         if self.route is None:
             raise MatterStateError(
-                f"matter {self.code} has not been routed; route it before a meeting decides it"
+                _("matter {code} has not been routed; route it before a meeting decides it").format(
+                    code=self.code)
             )
         if meeting_kind not in MEETING_KINDS_FOR_ROUTE[self.route]:
             raise MatterStateError(
-                f"matter {self.code} is routed to {self.route}; a {meeting_kind} meeting "
-                f"({meeting}) does not decide it — take it up at the right meeting or "
-                "override the route"
+                _("matter {code} is routed to {route}; a {meeting_kind} meeting ({meeting}) does not "
+                  "decide it — take it up at the right meeting or override the route").format(
+                    code=self.code, route=self.route, meeting_kind=meeting_kind, meeting=meeting)
             )
 
     def take_up(self, meeting: str, meeting_kind: str, resolution: str | None,
@@ -174,12 +181,13 @@ class Matter(LedgerAggregate):
         """Publish the outcome of a heard platform topic (or of a decided matter)."""
         if self.outcome is not None:
             raise MatterStateError(
-                f"matter {self.code}'s outcome was already published on "
-                f"{self.outcome['published_on']}"
+                _("matter {code}'s outcome was already published on {published_on}").format(
+                    code=self.code, published_on=self.outcome['published_on'])
             )
         if not self.taken_up:
             raise MatterStateError(
-                f"matter {self.code} has not been heard at a meeting yet; hear it first"
+                _("matter {code} has not been heard at a meeting yet; hear it first").format(
+                    code=self.code)
             )
         self._outcome_published(summary, document, when.date().isoformat(), envelope)
 

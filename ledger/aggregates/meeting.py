@@ -16,6 +16,7 @@ from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate, at
 from ledger.kernel.errors import AlreadyExistsError, NotFoundError, RuleViolationError
+from ledger.kernel.i18n import _
 
 #: The kinds of meeting, with their Chinese and English names.
 KINDS: dict[str, tuple[str, str]] = {
@@ -109,8 +110,9 @@ def parse_item_ref(ref: str) -> tuple[str, str, int]:
     m = _ITEM_REF.match(ref.strip())
     if m is None:
         raise ResolutionItemNotFoundError(
-            f"resolution item {ref!r} is not of the form <meeting>/R<n>/<item>, "
-            "e.g. ZQ-001-M-2025-03/R1/2"
+            _("resolution item {ref!r} is not of the form <meeting>/R<n>/<item>, e.g. "
+              "ZQ-001-M-2025-03/R1/2").format(
+                ref=ref)
         )
     return m["meeting"], m["res"], int(m["item"])
 
@@ -128,7 +130,8 @@ def check_body(body: str, departments: dict[str, str]) -> None:
         return
     known = ", ".join(COMMUNITY_BODIES + TOWN_BODIES) + ", department:<" + \
         "|".join(sorted(departments)) + ">"
-    raise UnknownBodyError(f"body {body!r} is not known; use one of: {known}")
+    raise UnknownBodyError(_("body {body!r} is not known; use one of: {known}").format(
+                               body=body, known=known))
 
 
 def is_member(kind: str, body: str) -> bool:
@@ -197,8 +200,8 @@ class Meeting(LedgerAggregate):
         found: dict[str, Any] | None = res["items"].get(str(item)) if res else None
         if found is None:
             raise ResolutionItemNotFoundError(
-                f"resolution item {self.code}/{resolution}/{item} does not exist; "
-                f"see 'ledger resolutions --meeting {self.code}'"
+                _("resolution item {code}/{resolution}/{item} does not exist; see 'ledger resolutions "
+                  "--meeting {code}'").format(code=self.code, resolution=resolution, item=item)
             )
         return found
 
@@ -207,13 +210,14 @@ class Meeting(LedgerAggregate):
         """Raise unless the meeting has been held by *when* and is not closed."""
         if self.closed_at is not None:
             raise MeetingNotOpenError(
-                f"meeting {self.code} was closed at {self.closed_at}; cannot {doing}. "
-                "Record it at a later meeting"
+                _("meeting {code} was closed at {closed_at}; cannot {doing}. Record it at a "
+                  "later meeting").format(
+                    code=self.code, closed_at=self.closed_at, doing=doing)
             )
         if when < at(self.held_at):
             raise MeetingNotOpenError(
-                f"meeting {self.code} is not convened until {self.held_at}; cannot {doing} "
-                f"at {when.isoformat()}"
+                _("meeting {code} is not convened until {held_at}; cannot {doing} at {when}").format(
+                    code=self.code, held_at=self.held_at, doing=doing, when=when.isoformat())
             )
 
     def check_item_open(self, resolution: str, item: int, doing: str) -> dict[str, Any]:
@@ -221,8 +225,10 @@ class Meeting(LedgerAggregate):
         it = self.item(resolution, item)
         if it["completed_on"] is not None:
             raise ItemAlreadyCompletedError(
-                f"resolution item {self.code}/{resolution}/{item} was completed on "
-                f"{it['completed_on']} ({it['evidence']}); cannot {doing}"
+                _("resolution item {code}/{resolution}/{item} was completed on {completed_on} "
+                  "({evidence}); cannot {doing}").format(
+                    code=self.code, resolution=resolution, item=item,
+                    completed_on=it['completed_on'], evidence=it['evidence'], doing=doing)
             )
         return it
 
@@ -253,7 +259,7 @@ class Meeting(LedgerAggregate):
         ref = escalation["key"]
         if ref not in dict(self.open_items()):
             raise ResolutionItemNotFoundError(
-                f"resolution item {ref} is not open; the escalation no longer applies")
+                _("resolution item {ref} is not open; the escalation no longer applies").format(ref=ref))
         _code, res, no = parse_item_ref(ref)
         self._item_escalated(res, no, escalation["level"], escalation["previous_level"],
                              str(escalation["due"]), int(escalation["days_overdue"]),
@@ -268,7 +274,7 @@ class Meeting(LedgerAggregate):
         fresh = [a for a in attendees if (a["body"], a.get("community"), a["person"]) not in seen]
         if not fresh:
             raise RuleViolationError(
-                f"every attendee given is already recorded at meeting {self.code}"
+                _("every attendee given is already recorded at meeting {code}").format(code=self.code)
             )
         for a in fresh:
             a["guest"] = not is_member(self.kind, a["body"])
@@ -289,8 +295,10 @@ class Meeting(LedgerAggregate):
         for n, it in enumerate(items, start=1):
             if date.fromisoformat(it["due"]) < meeting_day:
                 raise DueBeforeMeetingError(
-                    f"item {n} ({it['task'][:40]!r}) is due {it['due']}, before meeting "
-                    f"{self.code} on {meeting_day}; give a due date on or after the meeting"
+                    _("item {n} ({task!r}) is due {due}, before meeting {code} on {meeting_day}; give a "
+                      "due date on or after the meeting").format(
+                        n=n, task=it['task'][:40], due=it['due'], code=self.code,
+                        meeting_day=meeting_day)
                 )
             absent = body_key(it["body"], it.get("community")) not in present
             out.append({**it, "item": n, "absent_body": absent})
@@ -321,13 +329,16 @@ class Meeting(LedgerAggregate):
         it = self.check_item_open(resolution, item, "record a lapse")
         if it["lapsed_on"] is not None:
             raise ItemNotOverdueError(
-                f"resolution item {self.code}/{resolution}/{item} was already recorded as "
-                f"lapsed on {it['lapsed_on']}"
+                _("resolution item {code}/{resolution}/{item} was already recorded as lapsed on "
+                  "{lapsed_on}").format(
+                    code=self.code, resolution=resolution, item=item, lapsed_on=it['lapsed_on'])
             )
         if when.date() <= date.fromisoformat(it["due"]):
             raise ItemNotOverdueError(
-                f"resolution item {self.code}/{resolution}/{item} is due {it['due']}; it has "
-                f"not lapsed on {when.date()}"
+                _("resolution item {code}/{resolution}/{item} is due {due}; it has not "
+                  "lapsed on {when}").format(
+                    code=self.code, resolution=resolution, item=item, due=it['due'],
+                    when=when.date())
             )
         self._item_lapsed(resolution, item, when.date().isoformat(), envelope)
 
@@ -337,19 +348,25 @@ class Meeting(LedgerAggregate):
         it = self.check_item_open(resolution, item, "hand it over")
         ref = f"{self.code}/{resolution}/{item}"
         if target.code == self.code:
-            raise HandOverError(f"{ref}: hand it to a later meeting, not to {self.code} itself")
+            raise HandOverError(_("{ref}: hand it to a later meeting, not to {code} itself").format(
+                                    ref=ref, code=self.code))
         if at(target.held_at) <= at(self.held_at):
             raise HandOverError(
-                f"{ref}: meeting {target.code} ({target.held_at}) is not later than "
-                f"{self.code} ({self.held_at}); hand it to a later meeting"
+                _("{ref}: meeting {code} ({held_at}) is not later than {code2} ({held_at2}); hand it to a "
+                  "later meeting").format(
+                    ref=ref, code=target.code, held_at=target.held_at, code2=self.code,
+                    held_at2=self.held_at)
             )
         if target.community not in (None, self.community) or target.town != self.town:
             raise HandOverError(
-                f"{ref}: meeting {target.code} belongs to {target.community or target.town}; "
-                f"hand it to a meeting of {self.community or self.town} or a town joint meeting"
+                _("{ref}: meeting {code} belongs to {value}; hand it to a meeting of {value2} or a town "
+                  "joint meeting").format(
+                    ref=ref, code=target.code, value=target.community or target.town,
+                    value2=self.community or self.town)
             )
         if not target.is_open:
-            raise HandOverError(f"{ref}: meeting {target.code} is closed; pick an open meeting")
+            raise HandOverError(_("{ref}: meeting {code} is closed; pick an open meeting").format(
+                                    ref=ref, code=target.code))
         self._item_handed_over(resolution, item, target.code, reason, envelope)
         target._follow_up_taken(ref, it["body"], it.get("community"), it["task"], it["due"],
                                 reason, envelope)
@@ -363,8 +380,10 @@ class Meeting(LedgerAggregate):
         res = self.resolutions.get(resolution)
         if res is not None and when < at(res["adopted_at"]):
             raise RuleViolationError(
-                f"resolution {self.code}/{resolution} was adopted at {res['adopted_at']}; "
-                f"nothing can be recorded on it at {when.isoformat()}"
+                _("resolution {code}/{resolution} was adopted at {adopted_at}; nothing can be recorded on "
+                  "it at {when}").format(
+                    code=self.code, resolution=resolution, adopted_at=res['adopted_at'],
+                    when=when.isoformat())
             )
 
     # ------------------------------------------------------------------ events

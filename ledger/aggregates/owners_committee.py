@@ -23,6 +23,7 @@ from ledger.kernel.errors import (
     RuleViolationError,
     TenderWindowError,
 )
+from ledger.kernel.i18n import _
 
 #: Roles of the committee and the post each fills on the community roster.
 ROLE_POSTS = {
@@ -128,41 +129,45 @@ class OwnersCommittee(LedgerAggregate):
         """Raise unless the committee was in office at *when*."""
         if self.term_start is None or at(self.term_start) > when:
             raise OwnersCommitteeStepError(
-                f"owners' committee {self.code} was not in office at {when.isoformat()} "
-                f"(term started: {self.term_start or 'not yet'}); {what} needs a sitting "
-                "committee (oc start-term)")
+                _("owners' committee {code} was not in office at {when} (term started: {value}); {what} "
+                  "needs a sitting committee (oc start-term)").format(
+                    code=self.code, when=when.isoformat(), value=self.term_start or 'not yet',
+                    what=what))
         if self.term_end is not None and at(self.term_end) <= when:
             raise OwnersCommitteeStepError(
-                f"owners' committee {self.code} left office at {self.term_end}; {what} "
-                "belongs to the committee in office then")
+                _("owners' committee {code} left office at {term_end}; {what} belongs to the committee in "
+                  "office then").format(code=self.code, term_end=self.term_end, what=what))
 
     def check_elected(self, person: str, role: str) -> None:
         """Raise :class:`ElectionRequiredError` unless this committee's recorded election
         elected *person* to *role* (director, deputy_director, member)."""
         if self.election is None:
             raise ElectionRequiredError(
-                f"owners' committee {self.code} has no recorded election yet; record the "
-                "owners' assembly's result first (oc elect)")
+                _("owners' committee {code} has no recorded election yet; record the owners' assembly's "
+                  "result first (oc elect)").format(code=self.code))
         got = self.election["elected"].get(person)
         if got is None:
             raise ElectionRequiredError(
-                f"{person} was not elected in {self.code}'s election of "
-                f"{self.election['assembly_date']}; owners'-committee posts are filled only "
-                "through an election")
+                _("{person} was not elected in {code}'s election of {assembly_date}; owners'-committee "
+                  "posts are filled only through an election").format(
+                    person=person, code=self.code, assembly_date=self.election['assembly_date']))
         if got != role:
             raise ElectionRequiredError(
-                f"{person} was elected {got}, not {role}, in {self.code}'s election of "
-                f"{self.election['assembly_date']}")
+                _("{person} was elected {got}, not {role}, in {code}'s election of {assembly_date}").format(
+                    person=person, got=got, role=role, code=self.code,
+                    assembly_date=self.election['assembly_date']))
         if self.term_end is not None:
             raise ElectionRequiredError(
-                f"owners' committee {self.code}'s term ended at {self.term_end}; its election "
-                "no longer fills posts")
+                _("owners' committee {code}'s term ended at {term_end}; its election no longer fills "
+                  "posts").format(
+                    code=self.code, term_end=self.term_end))
 
     def tender(self, ref: str) -> dict[str, Any]:
         """The tender *ref*; :class:`TenderNotFoundError` if this committee launched none."""
         if ref not in self.tenders:
             raise TenderNotFoundError(
-                f"tender {ref!r} was not launched by owners' committee {self.code}")
+                _("tender {ref!r} was not launched by owners' committee {code}").format(
+                    ref=ref, code=self.code))
         return self.tenders[ref]
 
     # ------------------------------------------------------------------ commands
@@ -171,10 +176,11 @@ class OwnersCommittee(LedgerAggregate):
         """Nominate a candidate (before the election)."""
         if self.election is not None:
             raise OwnersCommitteeStepError(
-                f"owners' committee {self.code} already held its election; nominations are "
-                "closed")
+                _("owners' committee {code} already held its election; nominations are closed").format(
+                    code=self.code))
         if person in self.candidates:
-            raise OwnersCommitteeStepError(f"{person} is already a candidate in {self.code}")
+            raise OwnersCommitteeStepError(_("{person} is already a candidate in {code}").format(
+                                               person=person, code=self.code))
         self._candidate_nominated(person, person_name, role, recommended_by_town,
                                   recommendation, envelope)
 
@@ -184,20 +190,22 @@ class OwnersCommittee(LedgerAggregate):
         """Record the owners' assembly's election; every elected person must be a candidate."""
         if self.election is not None:
             raise OwnersCommitteeStepError(
-                f"owners' committee {self.code} already recorded its election of "
-                f"{self.election['assembly_date']}")
+                _("owners' committee {code} already recorded its election of {assembly_date}").format(
+                    code=self.code, assembly_date=self.election['assembly_date']))
         if not self.candidates:
             raise OwnersCommitteeStepError(
-                f"owners' committee {self.code} has no candidates; nominate them first "
-                "(oc nominate)")
+                _("owners' committee {code} has no candidates; nominate them first (oc nominate)").format(
+                    code=self.code))
         for person in list(votes) + list(elected):
             if person not in self.candidates:
                 raise OwnersCommitteeStepError(
-                    f"{person} was not nominated in {self.code}; only candidates get votes")
+                    _("{person} was not nominated in {code}; only candidates get votes").format(
+                        person=person, code=self.code))
         if assembly_date < at(self.formed_at):
             raise OwnersCommitteeStepError(
-                f"the assembly of {assembly_date.isoformat()} is before the preparatory group "
-                f"was formed ({self.formed_at})")
+                _("the assembly of {assembly_date} is before the preparatory group was formed "
+                  "({formed_at})").format(
+                    assembly_date=assembly_date.isoformat(), formed_at=self.formed_at))
         self._election_recorded(assembly_date.isoformat(), owners_total, owners_voted,
                                 turnout_percent(owners_voted, owners_total), dict(votes),
                                 dict(elected), envelope)
@@ -206,26 +214,29 @@ class OwnersCommittee(LedgerAggregate):
         """Start the term (after the election)."""
         if self.election is None:
             raise OwnersCommitteeStepError(
-                f"owners' committee {self.code} has no recorded election; its term cannot "
-                "start (oc elect first)")
+                _("owners' committee {code} has no recorded election; its term cannot start (oc elect "
+                  "first)").format(code=self.code))
         if self.term_start is not None:
             raise OwnersCommitteeStepError(
-                f"owners' committee {self.code}'s term already started at {self.term_start}")
+                _("owners' committee {code}'s term already started at {term_start}").format(
+                    code=self.code, term_start=self.term_start))
         if start < at(self.election["assembly_date"]):
             raise OwnersCommitteeStepError(
-                f"the term cannot start ({start.isoformat()}) before the election "
-                f"({self.election['assembly_date']})")
+                _("the term cannot start ({start}) before the election ({assembly_date})").format(
+                    start=start.isoformat(), assembly_date=self.election['assembly_date']))
         self._term_started(start.isoformat(), planned_end, envelope)
 
     def end(self, end: datetime, reason: str, envelope: EnvelopeDict) -> None:
         """End the term."""
         if self.term_start is None or self.term_end is not None:
             raise OwnersCommitteeStepError(
-                f"owners' committee {self.code} is not in office "
-                f"(started {self.term_start or 'never'}, ended {self.term_end or 'not yet'})")
+                _("owners' committee {code} is not in office (started {value}, ended {value2})").format(
+                    code=self.code, value=self.term_start or 'never',
+                    value2=self.term_end or 'not yet'))
         if end <= at(self.term_start):
             raise OwnersCommitteeStepError(
-                f"the term cannot end ({end.isoformat()}) before it started ({self.term_start})")
+                _("the term cannot end ({end}) before it started ({term_start})").format(
+                    end=end.isoformat(), term_start=self.term_start))
         self._term_ended(end.isoformat(), reason, envelope)
 
     def adopt_rules(self, document: str, ref: str, decision: str | None, when: datetime,
@@ -251,8 +262,8 @@ class OwnersCommittee(LedgerAggregate):
         """Record a mediated owners' dispute."""
         self.check_in_office("a mediation", when)
         if any(m["dispute"] == dispute for m in self.mediations):
-            raise OwnersCommitteeStepError(f"dispute {dispute!r} is already recorded in "
-                                           f"{self.code}")
+            raise OwnersCommitteeStepError(_("dispute {dispute!r} is already recorded in {code}").format(
+                                               dispute=dispute, code=self.code))
         self._dispute_mediated(dispute, list(parties), summary, outcome, envelope)
 
     def launch_tender(self, ref: str, title: str, closes: str | None, when: datetime,
@@ -262,10 +273,11 @@ class OwnersCommittee(LedgerAggregate):
         self.check_in_office("a tender", when)
         if closes is not None and date.fromisoformat(closes) < when.date():
             raise TenderWindowError(
-                f"tender {ref!r} would close on {closes}, before its launch "
-                f"({when.isoformat()})")
+                _("tender {ref!r} would close on {closes}, before its launch ({when})").format(
+                    ref=ref, closes=closes, when=when.isoformat()))
         if ref in self.tenders:
-            raise TenderStateError(f"tender {ref!r} was already launched by {self.code}")
+            raise TenderStateError(_("tender {ref!r} was already launched by {code}").format(
+                                       ref=ref, code=self.code))
         self._tender_launched(ref, title, closes, envelope)
 
     @staticmethod
@@ -284,14 +296,16 @@ class OwnersCommittee(LedgerAggregate):
         launched = at(tender["launched_at"])
         if when < launched:
             raise TenderWindowError(
-                f"a bid dated {when.isoformat()} is before tender {ref!r} was launched "
-                f"({tender['launched_at']}); bids are taken from the launch to the closing date")
+                _("a bid dated {when} is before tender {ref!r} was launched ({launched_at}); bids are "
+                  "taken from the launch to the closing date").format(
+                    when=when.isoformat(), ref=ref, launched_at=tender['launched_at']))
         closing = self.closing_moment(tender)
         if closing is not None and when >= closing:
             raise TenderWindowError(
-                f"a bid dated {when.isoformat()} is after tender {ref!r} closed (closing date "
-                f"{tender['closes']}, launched {tender['launched_at']}); bids are taken from "
-                "the launch to the closing date")
+                _("a bid dated {when} is after tender {ref!r} closed (closing date {closes}, launched "
+                  "{launched_at}); bids are taken from the launch to the closing date").format(
+                    when=when.isoformat(), ref=ref, closes=tender['closes'],
+                    launched_at=tender['launched_at']))
 
     def check_award_time(self, ref: str, when: datetime) -> None:
         """Raise :class:`TenderWindowError` unless *when* comes after the tender closed (or,
@@ -300,25 +314,27 @@ class OwnersCommittee(LedgerAggregate):
         closing = self.closing_moment(tender)
         if closing is not None and when < closing:
             raise TenderWindowError(
-                f"an award dated {when.isoformat()} is before tender {ref!r} closed (closing "
-                f"date {tender['closes']}); a tender is awarded after it closes")
+                _("an award dated {when} is before tender {ref!r} closed (closing date {closes}); a tender "
+                  "is awarded after it closes").format(
+                    when=when.isoformat(), ref=ref, closes=tender['closes']))
         earliest = max([at(tender["launched_at"])]
                        + [at(b["at"]) for b in tender["bids"].values()])
         if when < earliest:
             raise TenderWindowError(
-                f"an award dated {when.isoformat()} is before {earliest.isoformat()}, when "
-                f"tender {ref!r} was launched or last bid on; a tender is awarded after its "
-                "bids")
+                _("an award dated {when} is before {earliest}, when tender {ref!r} was launched or last "
+                  "bid on; a tender is awarded after its bids").format(
+                    when=when.isoformat(), earliest=earliest.isoformat(), ref=ref))
 
     def receive_bid(self, ref: str, firm: str, annual_fee: Decimal | None, when: datetime,
                     envelope: EnvelopeDict) -> None:
         """Record a bid dated *when* (the caller has checked the firm's bidding ban)."""
         tender = self.tender(ref)
         if tender["status"] != "open":
-            raise TenderStateError(f"tender {ref!r} of {self.code} is {tender['status']}; it "
-                                   "takes no more bids")
+            raise TenderStateError(_("tender {ref!r} of {code} is {status}; it takes no more bids").format(
+                                       ref=ref, code=self.code, status=tender['status']))
         if firm in tender["bids"]:
-            raise TenderStateError(f"firm {firm} already bid in tender {ref!r}")
+            raise TenderStateError(_("firm {firm} already bid in tender {ref!r}").format(
+                                       firm=firm, ref=ref))
         self.check_bid_window(ref, when)
         self._bid_received(ref, firm, None if annual_fee is None else f"{annual_fee:f}",
                            envelope)
@@ -328,11 +344,13 @@ class OwnersCommittee(LedgerAggregate):
         """Award the tender, after it closed, to a firm that bid."""
         tender = self.tender(ref)
         if tender["status"] != "open":
-            raise TenderStateError(f"tender {ref!r} of {self.code} is already {tender['status']}")
+            raise TenderStateError(_("tender {ref!r} of {code} is already {status}").format(
+                                       ref=ref, code=self.code, status=tender['status']))
         if firm not in tender["bids"]:
             bidders = ", ".join(sorted(tender["bids"])) or "none"
-            raise TenderStateError(f"firm {firm} did not bid in tender {ref!r} (bidders: "
-                                   f"{bidders}); a tender is awarded to a bidder")
+            raise TenderStateError(_("firm {firm} did not bid in tender {ref!r} (bidders: {bidders}); a "
+                                     "tender is awarded to a bidder").format(
+                                       firm=firm, ref=ref, bidders=bidders))
         self.check_award_time(ref, when)
         self._tender_awarded(ref, firm, decision, envelope)
 
@@ -342,16 +360,16 @@ class OwnersCommittee(LedgerAggregate):
         *when* (not before the award)."""
         tender = self.tender(ref)
         if tender["status"] != "awarded":
-            raise TenderStateError(f"tender {ref!r} of {self.code} is {tender['status']}; a "
-                                   "contract is signed after the award")
+            raise TenderStateError(_("tender {ref!r} of {code} is {status}; a contract is signed after the "
+                                     "award").format(ref=ref, code=self.code, status=tender['status']))
         if tender["winner"] != firm:
-            raise TenderStateError(f"tender {ref!r} was awarded to {tender['winner']}, not "
-                                   f"{firm}")
+            raise TenderStateError(_("tender {ref!r} was awarded to {winner}, not {firm}").format(
+                                       ref=ref, winner=tender['winner'], firm=firm))
         awarded = tender.get("awarded_at")
         if awarded and when < at(awarded):
             raise ImplausibleTimeError(
-                f"a contract signed {when.isoformat()} is before tender {ref!r} was awarded "
-                f"({awarded}); a contract is signed after the award")
+                _("a contract signed {when} is before tender {ref!r} was awarded ({awarded}); a contract "
+                  "is signed after the award").format(when=when.isoformat(), ref=ref, awarded=awarded))
         self._contract_concluded(ref, firm, contract, envelope)
 
     # ------------------------------------------------------------------ events

@@ -15,6 +15,7 @@ from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate, at
 from ledger.kernel.errors import AlreadyExistsError, NotFoundError, RuleViolationError
+from ledger.kernel.i18n import _
 
 
 class PersonKeys(LedgerAggregate):
@@ -59,18 +60,22 @@ class PersonKeys(LedgerAggregate):
     def register(self, key_id: str, algorithm: str, public_key: str, valid_from: datetime,
                  envelope: EnvelopeDict) -> None:
         if key_id in self.keys:
-            raise AlreadyExistsError(f"key {key_id} is already registered for {self.code}")
+            raise AlreadyExistsError(_("key {key_id} is already registered for {code}").format(
+                                         key_id=key_id, code=self.code))
         self._registered(key_id, algorithm, public_key, valid_from.isoformat(), envelope)
 
     def revoke(self, key_id: str, revoked_from: datetime, reason: str,
                envelope: EnvelopeDict) -> None:
         key = self.keys.get(key_id)
         if key is None:
-            raise NotFoundError(f"{self.code} has no key {key_id}; known: "
-                                f"{', '.join(self.keys) or 'none'}")
+            raise NotFoundError(_("{code} has no key {key_id}; known: {value}").format(
+                                    code=self.code, key_id=key_id,
+                                    value=', '.join(self.keys) or 'none'))
         if key["revoked_from"] is not None:
-            raise RuleViolationError(f"key {key_id} of {self.code} was already revoked from "
-                                     f"{key['revoked_from']}")
+            raise RuleViolationError(_("key {key_id} of {code} was already revoked from "
+                                       "{revoked_from}").format(
+                                         key_id=key_id, code=self.code,
+                                         revoked_from=key['revoked_from']))
         self._revoked(key_id, revoked_from.isoformat(), reason, envelope)
 
     # Events.

@@ -28,6 +28,7 @@ from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate, at
 from ledger.kernel.errors import ImplausibleTimeError, NotFoundError, RuleViolationError
+from ledger.kernel.i18n import _
 
 #: Name of the district platform firms' bad records are reported to.
 DISTRICT_PLATFORM = "闵行区房管局物业征信平台 (Minhang district property credit platform)"
@@ -126,11 +127,13 @@ class PropertyFirm(LedgerAggregate):
         dated = (f"; the command is dated {when.isoformat()}, before the ban, but is recorded "
                  "after it, and a ban is checked against record time too" if backdated else "")
         raise BiddingBannedError(
-            f"firm {self.code} ({self.name}) is banned from every property tender in town "
-            f"{self.town}: ban {ban['ban']} since {ban['since']} ({ban['kind']}: "
-            f"{ban['reason']}), imposed by event PropertyFirm.BiddingBanned version "
-            f"{ban['version']} of firm:{self.code} (command {ban['command_id']}); "
-            f"a banned firm cannot bid, be awarded or contract{dated}", ban)
+            _("firm {code} ({name}) is banned from every property tender in town {town}: ban {ban} since "
+              "{since} ({kind}: {reason}), imposed by event PropertyFirm.BiddingBanned version {version} "
+              "of firm:{code} (command {command_id}); a banned firm cannot bid, be awarded or "
+              "contract{dated}").format(
+                code=self.code, name=self.name, town=self.town, ban=ban['ban'], since=ban['since'],
+                kind=ban['kind'], reason=ban['reason'], version=ban['version'],
+                command_id=ban['command_id'], dated=dated), ban)
 
     def ban_recorded_before(self, recorded: datetime) -> dict[str, Any] | None:
         """A ban already in the firm's file (so recorded before *recorded*) and not lifted by
@@ -143,14 +146,15 @@ class PropertyFirm(LedgerAggregate):
         registered = getattr(self, "registered_at", None)
         if registered and when < at(registered):
             raise ImplausibleTimeError(
-                f"the command is dated {when.isoformat()}, before firm {self.code} "
-                f"({self.name}) was registered ({registered})")
+                _("the command is dated {when}, before firm {code} ({name}) was registered "
+                  "({registered})").format(
+                    when=when.isoformat(), code=self.code, name=self.name, registered=registered))
 
     def contract(self, ref: str) -> dict[str, Any]:
         """The contract *ref*; :class:`ContractNotFoundError` if the firm holds none."""
         if ref not in self.contracts:
-            raise ContractNotFoundError(f"firm {self.code} ({self.name}) holds no contract "
-                                        f"{ref!r}")
+            raise ContractNotFoundError(_("firm {code} ({name}) holds no contract {ref!r}").format(
+                                            code=self.code, name=self.name, ref=ref))
         return self.contracts[ref]
 
     @staticmethod
@@ -175,7 +179,8 @@ class PropertyFirm(LedgerAggregate):
         """Sign a service contract won in *tender*; refused while banned (at signing or at the
         start of service, whichever is later, and at *recorded*, the record time)."""
         if ref in self.contracts:
-            raise ContractStateError(f"firm {self.code} already holds contract {ref!r}")
+            raise ContractStateError(_("firm {code} already holds contract {ref!r}").format(
+                                         code=self.code, ref=ref))
         self.check_may_bid(max(start, at(envelope["occurred_at"])), recorded)
         self._contract_signed(ref, community, oc, tender, start.isoformat(), end.isoformat(),
                               f"{annual_fee:f}", manager, manager_name, envelope)
@@ -185,11 +190,12 @@ class PropertyFirm(LedgerAggregate):
         """Extend a contract in force to a later end date (and a new fee); refused while banned."""
         c = self.contract(ref)
         if c["status"] != "active":
-            raise ContractStateError(f"contract {ref!r} is {c['status']}; only an active "
-                                     "contract is renewed")
+            raise ContractStateError(_("contract {ref!r} is {status}; only an active "
+                                       "contract is renewed").format(
+                                         ref=ref, status=c['status']))
         if end <= at(c["end_at"]):
-            raise ContractStateError(f"the new end {end.date()} is not after the current end "
-                                     f"{at(c['end_at']).date()}")
+            raise ContractStateError(_("the new end {end} is not after the current end {at}").format(
+                                         end=end.date(), at=at(c['end_at']).date()))
         self.check_may_bid(when)
         self._contract_renewed(ref, end.isoformat(),
                                None if annual_fee is None else f"{annual_fee:f}", decision,
@@ -201,14 +207,18 @@ class PropertyFirm(LedgerAggregate):
         """Terminate a contract at *effective*. ``elimination`` needs the firm on the list."""
         c = self.contract(ref)
         if c["status"] != "active":
-            raise ContractStateError(f"contract {ref!r} is already {c['status']}")
+            raise ContractStateError(_("contract {ref!r} is already {status}").format(
+                                         ref=ref, status=c['status']))
         if effective <= at(c["start_at"]):
-            raise ContractStateError(f"contract {ref!r} starts {c['start_at']}; it cannot end "
-                                     f"at {effective.isoformat()}")
+            raise ContractStateError(_("contract {ref!r} starts {start_at}; it cannot end at "
+                                       "{effective}").format(
+                                         ref=ref, start_at=c['start_at'],
+                                         effective=effective.isoformat()))
         if kind == "elimination" and not self.eliminated:
             raise ContractStateError(
-                f"firm {self.code} ({self.name}) is not on the elimination list; a "
-                "termination after elimination needs the list entry (firm record-elimination)")
+                _("firm {code} ({name}) is not on the elimination list; a termination after elimination "
+                  "needs the list entry (firm record-elimination)").format(
+                    code=self.code, name=self.name))
         self._contract_terminated(ref, effective.isoformat(), kind, reason, decision,
                                   legal_counsel, envelope)
 
@@ -219,8 +229,9 @@ class PropertyFirm(LedgerAggregate):
         until a later decision; the contest is recorded, not decided."""
         c = self.contract(ref)
         if c["status"] != "terminated":
-            raise ContractStateError(f"contract {ref!r} is {c['status']}; only a terminated "
-                                     "contract's termination can be contested")
+            raise ContractStateError(_("contract {ref!r} is {status}; only a terminated contract's "
+                                       "termination can be contested").format(
+                                         ref=ref, status=c['status']))
         self._termination_contested(ref, contested_by, grounds, document, envelope)
 
     # ------------------------------------------------------------------ credit file
@@ -240,8 +251,8 @@ class PropertyFirm(LedgerAggregate):
         (``id@version``, with the *parameters* and *inputs* it saw): credit record, town-wide
         bidding ban from *when*, report to the district."""
         if any(e["year"] == year and not e.get("withdrawn") for e in self.eliminations):
-            raise RuleViolationError(f"firm {self.code} is already on the elimination list for "
-                                     f"{year}")
+            raise RuleViolationError(_("firm {code} is already on the elimination list for {year}").format(
+                                         code=self.code, year=year))
         self._put_on_elimination_list(year, rule, dict(parameters), dict(inputs), reason,
                                       envelope)
         self._add_bad_record("elimination", None, None,
@@ -283,7 +294,8 @@ class PropertyFirm(LedgerAggregate):
         entry = next((e for e in self.eliminations
                       if e["year"] == year and not e.get("withdrawn")), None)
         if entry is None:
-            raise RuleViolationError(f"firm {self.code} is not on the elimination list for {year}")
+            raise RuleViolationError(_("firm {code} is not on the elimination list for {year}").format(
+                                         code=self.code, year=year))
         self._elimination_withdrawn(year, reason, envelope)
         prefix = f"on the town elimination list for {year} ("
         lifted = []

@@ -9,6 +9,7 @@ from eventsourcing.domain import event
 
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate, Roster
 from ledger.kernel.errors import AlreadyExistsError, DepartmentNotFoundError
+from ledger.kernel.i18n import _
 from ledger.kernel.posts import PostName
 
 #: Departments every town starts with (code → Chinese name); the town may add more.
@@ -58,7 +59,8 @@ class Town(LedgerAggregate):
         if code not in self.departments:
             known = ", ".join(sorted(self.departments))
             raise DepartmentNotFoundError(
-                f"department {code!r} does not exist in town {self.code}; known: {known}"
+                _("department {code!r} does not exist in town {code2}; known: {known}").format(
+                    code=code, code2=self.code, known=known)
             )
 
     # Commands.
@@ -79,7 +81,8 @@ class Town(LedgerAggregate):
     def add_department(self, code: str, name: str, envelope: EnvelopeDict) -> None:
         """Add a department the town can bring down to its communities."""
         if code in self.departments:
-            raise AlreadyExistsError(f"department {code!r} already exists in town {self.code}")
+            raise AlreadyExistsError(_("department {code!r} already exists in town {code2}").format(
+                                         code=code, code2=self.code))
         self._department_added(self.code, code, name, envelope)
 
     def set_parameter(self, name: str, value: Any, envelope: EnvelopeDict) -> None:

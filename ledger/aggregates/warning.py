@@ -18,6 +18,7 @@ from eventsourcing.domain import event
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate
 from ledger.kernel.config import local_day
 from ledger.kernel.errors import NotFoundError, RuleViolationError
+from ledger.kernel.i18n import _
 
 #: Levels from mildest to most severe.
 LEVELS = ("none", "orange", "red", "black")
@@ -107,14 +108,16 @@ class CommunityWarning(LedgerAggregate):
                 "lift": "lift only a warning in force",
             }[action]
             raise WarningTransitionError(
-                f"warning {self.code} is {self.level}: cannot {action} to {level}; {hint}")
+                _("warning {code} is {level}: cannot {action} to {level2}; {hint}").format(
+                    code=self.code, level=self.level, action=action, level2=level, hint=hint))
         if not reason.strip():
             raise WarningEvidenceRequiredError(
-                f"warning {self.code}: {action} to {level} needs a reason")
+                _("warning {code}: {action} to {level} needs a reason").format(
+                    code=self.code, action=action, level=level))
         if not evidence:
             raise WarningEvidenceRequiredError(
-                f"warning {self.code}: {action} to {level} needs evidence (at least one "
-                "reference: inspection record, case, photo, report)")
+                _("warning {code}: {action} to {level} needs evidence (at least one reference: inspection "
+                  "record, case, photo, report)").format(code=self.code, action=action, level=level))
 
     def open_measure(self, code: str) -> dict[str, Any]:
         """The open measure *code* of the warning in force."""
@@ -123,8 +126,8 @@ class CommunityWarning(LedgerAggregate):
                 return m
         owed = ", ".join(m["code"] for m in self.measures if m["status"] == "open")
         raise MeasureNotFoundError(
-            f"warning {self.code} ({self.level}) owes no open measure {code!r}; "
-            f"open measures: {owed or 'none'}")
+            _("warning {code} ({level}) owes no open measure {code2!r}; open measures: {value}").format(
+                code=self.code, level=self.level, code2=code, value=owed or 'none'))
 
     # ------------------------------------------------------------------ commands
     def decide(self, action: str, level: str, reason: str, evidence: list[str],
@@ -159,20 +162,24 @@ class CommunityWarning(LedgerAggregate):
         m = self.open_measure(code)
         if m["condition"] == "no_clear_improvement":
             raise MeasureRuleError(
-                f"warning {self.code}: {code} follows from the review; record the review "
-                f"({REVIEW}) with outcome not_improved and the third party engaged")
+                _("warning {code}: {code2} follows from the review; record the review ({review}) with "
+                  "outcome not_improved and the third party engaged").format(
+                    code=self.code, code2=code, review=REVIEW))
         if code in ("onsite_supervision", "supervision_team_stationed") and not person:
             raise MeasureRuleError(
-                f"warning {self.code}: {code} records who was sent; give the person")
+                _("warning {code}: {code2} records who was sent; give the person").format(
+                    code=self.code, code2=code))
         if not evidence:
             raise MeasureRuleError(
-                f"warning {self.code}: fulfilling {code} needs evidence (record, report, photo)")
+                _("warning {code}: fulfilling {code2} needs evidence (record, report, photo)").format(
+                    code=self.code, code2=code))
         waived: list[str] = []
         engaged: dict[str, Any] | None = None
         if code == REVIEW:
             if outcome not in ("improved", "not_improved"):
                 raise MeasureRuleError(
-                    f"warning {self.code}: the review records outcome improved or not_improved")
+                    _("warning {code}: the review records outcome improved or not_improved").format(
+                        code=self.code))
             follow = next((x for x in self.measures if x["code"] == THIRD_PARTY
                            and x["status"] == "open"), None)
             if outcome == "improved" and follow:
@@ -180,13 +187,14 @@ class CommunityWarning(LedgerAggregate):
             if outcome == "not_improved":
                 if not third_party:
                     raise MeasureRuleError(
-                        f"warning {self.code}: without clear improvement third-party forces are "
-                        "organised for patrol control; name the third party engaged")
+                        _("warning {code}: without clear improvement third-party forces are organised for "
+                          "patrol control; name the third party engaged").format(code=self.code))
                 if follow:
                     engaged = follow
         elif outcome or third_party:
             raise MeasureRuleError(
-                f"warning {self.code}: outcome and third party belong to the {REVIEW} only")
+                _("warning {code}: outcome and third party belong to the {review} only").format(
+                    code=self.code, review=REVIEW))
         next_due = None
         if m["repeat_every_days"]:
             next_due = (local_day(at) + timedelta(days=int(m["repeat_every_days"]))).isoformat()
@@ -221,8 +229,9 @@ class CommunityWarning(LedgerAggregate):
         step = escalation["step"]
         if not any(self.measure_step(m) == step for m in self.overdue_measures()):
             raise MeasureNotFoundError(
-                f"warning {self.code} owes no open measure due as {step}; the escalation no "
-                "longer applies")
+                _("warning {code} owes no open measure due as {step}; the escalation no "
+                  "longer applies").format(
+                    code=self.code, step=step))
         self._measure_escalated(step.split("@", 1)[0], step, escalation["level"],
                                 escalation["previous_level"], str(escalation["due"]),
                                 int(escalation["days_overdue"]), escalation["reason"],

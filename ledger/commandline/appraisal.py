@@ -44,91 +44,89 @@ from ledger.projections.appraisal import (
 from ledger.render import Renderer
 
 add_labels({
-    "ap.rank": ("排名", "rank"),
-    "ap.firm_code": ("统一社会信用代码", "credit code"),
-    "ap.firm_name": ("物业企业", "firm"),
-    "ap.score": ("考核得分", "score"),
-    "ap.satisfaction": ("业主满意度%", "satisfaction %"),
-    "ap.sample_size": ("调查样本", "sample size"),
-    "ap.bottom_three": ("末三位", "bottom three"),
-    "ap.consecutive": ("连续末三位年数", "consecutive bottom-three years"),
-    "ap.eliminated": ("列入淘汰名单", "eliminated"),
-    "ap.reasons": ("原因", "reasons"),
-    "ap.oc": ("业委会", "owners' committee"),
-    "ap.community": ("居民区", "community"),
-    "ap.overall": ("综合得分", "overall"),
-    "ap.safe_community_cooperation": ("配合平安社区治理", "safe-community cooperation"),
-    "ap.maintenance_fund_use": ("维修资金使用", "maintenance fund"),
-    "ap.public_revenue_use": ("公共收益使用", "public revenue"),
-    "ap.firm_supervision": ("监督物业企业", "firm supervision"),
-    "ap.dispute_mediation": ("调解业主纠纷", "dispute mediation"),
-    "ap.comment": ("评语", "comment"),
-    "ap.kind": ("类别", "kind"),
-    "ap.subject": ("对象", "subject"),
-    "ap.excellent": ("优秀", "excellent"),
-    "ap.good": ("良好", "good"),
-    "ap.fair": ("一般", "fair"),
-    "ap.poor": ("较差", "poor"),
-    "ap.appraisers": ("评议人数", "appraisers"),
-    "ap.detail": ("说明", "detail"),
-    "ap.indicator": ("指标", "indicator"),
-    "ap.indicator_code": ("指标编号", "indicator code"),
-    "ap.unit": ("单位", "unit"),
-    "ap.weight": ("权重", "weight"),
-    "ap.source": ("来源", "source"),
-    "ap.value": ("数值", "value"),
-    "ap.note": ("备注", "note"),
-    "ap.objection": ("异议", "objection"),
-    "ap.text": ("内容", "text"),
-    "ap.filed_at": ("提出时间", "filed"),
-    "ap.decision": ("处理结果", "decision"),
-    "ap.answer": ("答复", "answer"),
-    "ap.task": ("任务", "task"),
-    "ap.due": ("期限", "due"),
-    "ap.status": ("状态", "status"),
-    "ap.events": ("数据来源(事件)", "source (events)"),
-    "ap.formula": ("计算口径", "formula"),
-    "ap.run": ("第几次运行", "run"),
-    "ap.stale_note": ("注意: {because} 在 {year} 结案后重新运行, {year} 的结果可能已过时; "
-                      "请运行 appraisal rerun --cascade",
-                      "note: {because} was rerun after {year} was closed, so {year}'s "
-                      "outcomes may be stale; run appraisal rerun --cascade"),
-    "ap.fu:open": ("待办", "open"),
-    "ap.fu:completed": ("已完成", "completed"),
-    "ap.fu:cancelled": ("已撤销", "cancelled"),
-    "ap.fu:overdue": ("已超期{days}天", "overdue by {days} day(s)"),
-    "ap.fu:on_time": ("按期解除合同", "terminated in time"),
-    "ap.fu:late": ("逾期解除合同", "terminated late"),
-    "ap.fu:contested": ("解除合同有争议", "termination contested"),
-    "ap.legal_counsel": ("法律顾问", "legal counsel"),
-    "ap.recorded": ("已记录", "recorded"),
-    "ap.simulated": ("模拟", "simulated"),
-    "ap.added": ("新增", "added"),
-    "ap.withdrawn": ("撤回", "withdrawn"),
-    "ap.yes": ("是", "yes"),
-    "ap.no": ("否", "no"),
-    "ap.firms_title": ("物业服务企业年度考核", "Property firms: year-end appraisal"),
-    "ap.ocs_title": ("业委会考评", "Owners' committees: evaluation"),
-    "ap.communities_title": ("居民代表评议与奖惩", "Resident appraisal, commendations, rewards"),
-    "ap.indicators_title": ("平安社区协同治理指标", "Safe-community governance indicators"),
-    "ap.objections_title": ("异议及答复", "Objections and answers"),
-    "ap.follow_ups_title": ("淘汰后续任务", "Follow-up tasks after elimination"),
-    "ap.simulate_title": ("模拟测算", "What-if"),
-    "ap.no_changes": ("与已记录结果相比没有变化", "no change against the recorded outcome"),
-    "ap.kind:resident_appraisal": ("居民代表评议", "resident appraisal"),
-    "ap.kind:commendation": ("三长创先争优表彰", "three-heads commendation"),
-    "ap.kind:social_organisation": ("社会组织评估", "social organisation"),
-    "ap.kind:reward": ("奖励", "reward"),
-    "ap.kind:penalty": ("处罚", "penalty"),
-    "ap.source:ledger": ("台账计算", "from the ledger"),
-    "ap.source:entered": ("录入", "entered"),
-    "ap.action:interview": ("约谈", "interview"),
-    "ap.action:written_warning": ("书面警告", "written warning"),
-    "ap.action:elimination_list": ("淘汰名单", "elimination list"),
+    "ap.rank": "rank",
+    "ap.firm_code": "credit code",
+    "ap.firm_name": "firm",
+    "ap.score": "score",
+    "ap.satisfaction": "satisfaction %",
+    "ap.sample_size": "sample size",
+    "ap.bottom_three": "bottom three",
+    "ap.consecutive": "consecutive bottom-three years",
+    "ap.eliminated": "eliminated",
+    "ap.reasons": "reasons",
+    "ap.oc": "owners' committee",
+    "ap.community": "community",
+    "ap.overall": "overall",
+    "ap.safe_community_cooperation": "safe-community cooperation",
+    "ap.maintenance_fund_use": "maintenance fund",
+    "ap.public_revenue_use": "public revenue",
+    "ap.firm_supervision": "firm supervision",
+    "ap.dispute_mediation": "dispute mediation",
+    "ap.comment": "comment",
+    "ap.kind": "kind",
+    "ap.subject": "subject",
+    "ap.excellent": "excellent",
+    "ap.good": "good",
+    "ap.fair": "fair",
+    "ap.poor": "poor",
+    "ap.appraisers": "appraisers",
+    "ap.detail": "detail",
+    "ap.indicator": "indicator",
+    "ap.indicator_code": "indicator code",
+    "ap.unit": "unit",
+    "ap.weight": "weight",
+    "ap.source": "source",
+    "ap.value": "value",
+    "ap.note": "note",
+    "ap.objection": "objection",
+    "ap.text": "text",
+    "ap.filed_at": "filed",
+    "ap.decision": "decision",
+    "ap.answer": "answer",
+    "ap.task": "task",
+    "ap.due": "due",
+    "ap.status": "status",
+    "ap.events": "source (events)",
+    "ap.formula": "formula",
+    "ap.run": "run",
+    "ap.stale_note": "note: {because} was rerun after {year} was closed, so {year}'s outcomes may be "
+                     "stale; run appraisal rerun --cascade",
+    "ap.fu:open": "open",
+    "ap.fu:completed": "completed",
+    "ap.fu:cancelled": "cancelled",
+    "ap.fu:overdue": "overdue by {days} day(s)",
+    "ap.fu:on_time": "terminated in time",
+    "ap.fu:late": "terminated late",
+    "ap.fu:contested": "termination contested",
+    "ap.legal_counsel": "legal counsel",
+    "ap.recorded": "recorded",
+    "ap.simulated": "simulated",
+    "ap.added": "added",
+    "ap.withdrawn": "withdrawn",
+    "ap.yes": "yes",
+    "ap.no": "no",
+    "ap.firms_title": "Property firms: year-end appraisal",
+    "ap.ocs_title": "Owners' committees: evaluation",
+    "ap.communities_title": "Resident appraisal, commendations, rewards",
+    "ap.indicators_title": "Safe-community governance indicators",
+    "ap.objections_title": "Objections and answers",
+    "ap.follow_ups_title": "Follow-up tasks after elimination",
+    "ap.simulate_title": "What-if",
+    "ap.no_changes": "no change against the recorded outcome",
+    "ap.kind:resident_appraisal": "resident appraisal",
+    "ap.kind:commendation": "three-heads commendation",
+    "ap.kind:social_organisation": "social organisation",
+    "ap.kind:reward": "reward",
+    "ap.kind:penalty": "penalty",
+    "ap.source:ledger": "from the ledger",
+    "ap.source:entered": "entered",
+    "ap.action:interview": "interview",
+    "ap.action:written_warning": "written warning",
+    "ap.action:elimination_list": "elimination list",
     # Credit-file entries the appraisal adds (shown by the owners' credit-file command).
-    "owners.elimination_withdrawn": ("撤回淘汰名单", "elimination withdrawn"),
-    "owners.ban_lifted": ("解除禁止投标", "bidding ban lifted"),
-    "owners.correction": ("考核更正", "appraisal correction"),
+    "owners.elimination_withdrawn": "elimination withdrawn",
+    "owners.ban_lifted": "bidding ban lifted",
+    "owners.correction": "appraisal correction",
 })
 
 KINDS = ("firms", "ocs", "communities", "indicators", "objections", "follow_ups")
@@ -242,8 +240,9 @@ def table_rows(ledger: GovernanceLedger, key: str, kind: str,
     language."""
     lang = state().lang
     if year_row(ledger, key) is None:
-        raise LedgerError(f"appraisal year {key!r} does not exist; open it first "
-                          "(appraisal open-year)")
+        raise LedgerError(_("appraisal year {key!r} does not exist; open it first (appraisal "
+                            "open-year)").format(
+                              key=key))
     raw = QUERIES[kind](ledger, key)
     cols = COLUMNS[kind]
     headers = [t(c[0], lang) for c in cols]
@@ -495,7 +494,9 @@ def rerun_cmd(year: int, town: str, reason: str, cascade: bool, as_json: bool,
     for key, run, changes in lines:
         what = "; ".join(f"{c['firm']} +{','.join(c['added']) or '-'} "
                          f"-{','.join(c['withdrawn']) or '-'}" for c in changes)
-        r.line(f"{key} {t('ap.run', r.lang)} {run}: {what or t('ap.no_changes', r.lang)}")
+        r.line(_("{key} {t} {run}: {value}").format(
+                   key=key, t=t('ap.run', r.lang), run=run,
+                   value=what or t('ap.no_changes', r.lang)))
     for key in d.get("stale", []):
         r.line(t("ap.stale_note", r.lang).format(year=key, because=d["appraisal"]))
 
@@ -662,7 +663,7 @@ def _write_xlsx(path: str, title: str, headers: list[str], cells: list[list[Any]
     wb = Workbook()
     ws = wb.active
     if ws is None:  # pragma: no cover - a new workbook always has a sheet
-        raise LedgerError("internal: openpyxl made no sheet")
+        raise LedgerError(_("internal: openpyxl made no sheet"))
     ws.title = title[:31].replace("/", "-")
     ws.append(headers)
     for cell in ws[1]:
@@ -676,7 +677,8 @@ def _write_xlsx(path: str, title: str, headers: list[str], cells: list[list[Any]
     try:
         wb.save(path)
     except OSError as e:
-        raise click.ClickException(f"cannot write {path}: {e.strerror}") from None
+        raise click.ClickException(_("cannot write {path}: {strerror}").format(
+                                       path=path, strerror=e.strerror)) from None
 
 
 @appraisal.command("table")
@@ -724,7 +726,8 @@ def table(year: int, town: str, kind: str, lang: str | None, as_csv: bool, xlsx:
         return
     if xlsx:
         _write_xlsx(xlsx, title, headers, cells)
-        click.echo(f"{title}: {len(cells)} rows written to {xlsx}")
+        click.echo(_("{title}: {count} rows written to {xlsx}").format(
+                       title=title, count=len(cells), xlsx=xlsx))
         return
     r = Renderer(lang=st.lang, json=False)
     _print(r, title, headers, cells)
@@ -783,7 +786,7 @@ def simulate_command(year: int, town: str, overrides: tuple[str, ...], as_json: 
     if rows:
         _print(r, title, headers, rows)
     else:
-        r.line(f"{title}: {t('ap.no_changes', lang)}")
+        r.line(_("{title}: {t}").format(title=title, t=t('ap.no_changes', lang)))
 
 
 # ---------------------------------------------------------------------------- demo

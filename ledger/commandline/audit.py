@@ -9,28 +9,28 @@ import click
 
 from ledger import audit
 from ledger.cli import _parse_when_option, cli, json_option, renderer, state
-from ledger.kernel.i18n import add_labels
+from ledger.kernel.i18n import _, add_labels
 from ledger.render import short_time
 
 add_labels({
-    "audit_decision": ("决定溯源", "Who decided"),
-    "authority_chain": ("授权链", "Authority chain"),
-    "appointed_in": ("任命岗位", "appointed in"),
-    "appointment": ("任命事件", "appointment event"),
-    "rule": ("规则", "rule"),
-    "inputs": ("输入", "inputs"),
-    "derived_from": ("源自", "from"),
-    "parameters": ("参数", "parameters"),
-    "actions_of": ("操作记录", "Actions of"),
-    "command": ("指令", "command"),
-    "signed_by": ("签名密钥", "signed by"),
-    "key_registered": ("密钥登记", "key registered"),
-    "by": ("登记人", "by"),
-    "revoked_from": ("吊销自", "revoked from"),
-    "refused_title": ("被拒绝的写入", "Refused writes"),
-    "refusal_code": ("原因代码", "code"),
-    "reason": ("原因", "reason"),
-    "channel": ("渠道", "channel"),
+    "audit_decision": "Who decided",
+    "authority_chain": "Authority chain",
+    "appointed_in": "appointed in",
+    "appointment": "appointment event",
+    "rule": "rule",
+    "inputs": "inputs",
+    "derived_from": "from",
+    "parameters": "parameters",
+    "actions_of": "Actions of",
+    "command": "command",
+    "signed_by": "signed by",
+    "key_registered": "key registered",
+    "by": "by",
+    "revoked_from": "revoked from",
+    "refused_title": "Refused writes",
+    "refusal_code": "code",
+    "reason": "reason",
+    "channel": "channel",
 })
 
 
@@ -60,12 +60,16 @@ def audit_decision(ref: str, as_json: bool) -> None:
         r.emit(data)
         return
     ev = data["event"]
-    r.line(f"{r.label('event')}: #{ev['position']} {ev['type']} "
-           f"({r.label('version')} {ev['version']})")
+    r.line(_("{label}: #{position} {type} ({label2} {version})").format(
+               label=r.label('event'), position=ev['position'], type=ev['type'],
+               label2=r.label('version'), version=ev['version']))
     for key in ("actor", "post", "body", "basis", "occurred_at", "recorded_at", "command",
                 "command_id"):
-        r.line(f"  {r.label(key if key != 'post' else 'acting_post')}: {data.get(key) or ''}")
-    r.line(f"  {r.label('data')}: {json.dumps(ev['data'], ensure_ascii=False)}")
+        r.line(_("  {label}: {value}").format(
+                   label=r.label(key if key != 'post' else 'acting_post'),
+                   value=data.get(key) or ''))
+    r.line(_("  {label}: {dumps}").format(
+               label=r.label('data'), dumps=json.dumps(ev['data'], ensure_ascii=False)))
     sig = data.get("signature") or {}
     reg = sig.get("registration")
     text = str(sig.get("signed_by", ""))
@@ -74,7 +78,7 @@ def audit_decision(ref: str, as_json: bool) -> None:
                  f"{r.label('by')} {reg['registered_by']} {reg['registered_in'] or ''})")
     if sig.get("revoked"):
         text += f"; {r.label('revoked_from')} {sig['revoked']['from']}"
-    r.line(f"  {r.label('signed_by')}: {text}")
+    r.line(_("  {label}: {text}").format(label=r.label('signed_by'), text=text))
     rows = [[c["person"], c.get("person_name", ""), c["post"], short_time(c.get("effective_from")),
              c.get("appointment_position", ""), c.get("appointed_by", ""),
              c.get("appointed_in") or "", c.get("basis") or ""] for c in data["authority_chain"]]
@@ -84,9 +88,10 @@ def audit_decision(ref: str, as_json: bool) -> None:
         name = rule["rule"] or rule["what"]
         derived = (f" ({r.label('derived_from')} #{rule['derived_from']})"
                    if rule.get("derived_from") else "")
-        r.line(f"{r.label('rule')}: {name}{derived}")
-        r.line(f"  {r.label('parameters')}: "
-               f"{json.dumps(rule['parameters'], ensure_ascii=False)}")
+        r.line(_("{label}: {name}{derived}").format(label=r.label('rule'), name=name, derived=derived))
+        r.line(_("  {label}: {dumps}").format(
+                   label=r.label('parameters'),
+                   dumps=json.dumps(rule['parameters'], ensure_ascii=False)))
         r.table(r.label("inputs"), ("position", "type", "actor", "acting_post", "data"),
                 [[i["position"], i.get("type", ""), i.get("actor", ""), i.get("post", ""),
                   json.dumps(i.get("data", {}), ensure_ascii=False)] for i in rule["inputs"]])

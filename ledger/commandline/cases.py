@@ -36,101 +36,101 @@ from ledger.render import Renderer, short_time
 
 add_labels({
     # Case states.
-    "case:received": ("已受理登记", "received"),
-    "case:accepted": ("待研判", "awaiting assessment"),
-    "case:rejected": ("不予受理", "rejected"),
-    "case:assessed": ("已研判", "assessed"),
-    "case:dispatched": ("已派单", "dispatched"),
-    "case:acknowledged": ("已签收", "acknowledged"),
-    "case:planned": ("已制定联合方案", "joint plan drawn up"),
-    "case:inspecting": ("核查中", "inspecting"),
-    "case:rectifying": ("整改中", "rectifying"),
-    "case:feedback_reported": ("已反馈", "feedback reported"),
-    "case:verified": ("已核实", "verified"),
-    "case:closed": ("已结案", "closed"),
-    "case:called_back": ("已回访", "called back"),
-    "case:reopened": ("已重启", "reopened"),
-    "case:merged": ("已合并", "merged"),
+    "case:received": "received",
+    "case:accepted": "awaiting assessment",
+    "case:rejected": "rejected",
+    "case:assessed": "assessed",
+    "case:dispatched": "dispatched",
+    "case:acknowledged": "acknowledged",
+    "case:planned": "joint plan drawn up",
+    "case:inspecting": "inspecting",
+    "case:rectifying": "rectifying",
+    "case:feedback_reported": "feedback reported",
+    "case:verified": "verified",
+    "case:closed": "closed",
+    "case:called_back": "called back",
+    "case:reopened": "reopened",
+    "case:merged": "merged",
     # Channels, problem types, stages, modes.
-    "channel:hotline": ("热线电话", "hotline"),
-    "channel:street_patrol": ("街面巡查", "street patrol"),
-    "channel:rc_report": ("居委上报", "residents' committee report"),
-    "problem:illegal_construction": ("违法建筑", "illegal construction"),
-    "problem:group_renting": ("群租", "group renting"),
-    "problem:unlicensed_business": ("无证无照经营", "unlicensed business"),
-    "problem:other": ("其他", "other"),
-    "stage:source_control": ("事前源头管控", "source control"),
-    "stage:classified_management": ("事中分类管理", "classified management"),
-    "stage:consolidation": ("事后长效巩固", "long-term consolidation"),
-    "mode:single": ("单部门处置", "single department"),
-    "mode:multi": ("多部门联合处置", "multi-department"),
+    "channel:hotline": "hotline",
+    "channel:street_patrol": "street patrol",
+    "channel:rc_report": "residents' committee report",
+    "problem:illegal_construction": "illegal construction",
+    "problem:group_renting": "group renting",
+    "problem:unlicensed_business": "unlicensed business",
+    "problem:other": "other",
+    "stage:source_control": "source control",
+    "stage:classified_management": "classified management",
+    "stage:consolidation": "long-term consolidation",
+    "mode:single": "single department",
+    "mode:multi": "multi-department",
     # Warning levels and measure states.
-    "level:none": ("无预警", "none"),
-    "level:orange": ("橙色(关注级)", "orange (attention)"),
-    "level:red": ("红色(警告级)", "red (warning)"),
-    "level:black": ("黑色(严重级)", "black (severe)"),
-    "measure:due": ("待落实", "due"),
-    "measure:missed": ("逾期未落实", "MISSED"),
-    "measure:fulfilled": ("已落实", "fulfilled"),
-    "measure:conditional": ("视复核结果", "depends on review"),
-    "measure:not_required": ("无需启动", "not required"),
-    "measure:superseded": ("已被替代", "superseded"),
+    "level:none": "none",
+    "level:orange": "orange (attention)",
+    "level:red": "red (warning)",
+    "level:black": "black (severe)",
+    "measure:due": "due",
+    "measure:missed": "MISSED",
+    "measure:fulfilled": "fulfilled",
+    "measure:conditional": "depends on review",
+    "measure:not_required": "not required",
+    "measure:superseded": "superseded",
     # Templates.
-    "template:analysis_review": ("分析点评", "analysis and review"),
-    "template:assessment_warning": ("研判预警", "assessment and warning"),
-    "template:advice_guidance": ("建议指导", "advice and guidance"),
-    "template:coordination_supervision": ("协调督办", "coordination and supervision"),
-    "template:notification_feedback": ("通报反馈", "notification and feedback"),
+    "template:analysis_review": "analysis and review",
+    "template:assessment_warning": "assessment and warning",
+    "template:advice_guidance": "advice and guidance",
+    "template:coordination_supervision": "coordination and supervision",
+    "template:notification_feedback": "notification and feedback",
     # Columns and titles.
-    "cases.ref": ("案件编号", "case"),
-    "cases.channel": ("来源", "channel"),
-    "cases.problem_type": ("问题类型", "problem type"),
-    "cases.stage": ("阶段", "stage"),
-    "cases.status": ("状态", "status"),
-    "cases.due": ("时限", "due"),
-    "cases.overdue": ("超期", "overdue"),
-    "cases.mode": ("处置方式", "mode"),
-    "cases.departments_col": ("承办部门", "departments"),
-    "cases.returns": ("退单", "returns"),
-    "cases.reopens": ("重启", "reopens"),
-    "cases.supervisions": ("督办", "supervised"),
-    "cases.level": ("预警等级", "level"),
-    "cases.suggested": ("规则建议", "suggested"),
-    "cases.decided_by": ("决定人", "decided by"),
-    "cases.measures": ("规定措施", "measures"),
-    "cases.measure": ("措施", "measure"),
-    "cases.missed": ("逾期措施", "missed"),
-    "cases.party": ("责任方", "party"),
-    "cases.duty": ("职责", "duty"),
-    "cases.failures": ("履责不力", "duty failures"),
-    "cases.template": ("模板", "template"),
-    "cases.target": ("对象", "target"),
-    "cases.cases_title": ("案件看板", "Case board"),
-    "cases.overdue_title": ("超期案件", "Overdue cases"),
-    "cases.warnings_title": ("三级三色预警", "Three-colour warnings"),
-    "cases.duties_title": ("责任清单", "Responsibility list"),
-    "cases.failures_title": ("履责不力记录", "Duty failures"),
-    "cases.documents_title": ("五大制度模板文书", "Template documents"),
-    "cases.yes": ("是", "yes"),
-    "cases.year": ("年度", "year"),
-    "cases.failure_counts": ("履责不力次数(计入年度考核)", "Duty failures per party (year-end appraisal)"),
-    "cases.cycle": ("办理周期", "cycle"),
-    "cases.escalation": ("督办级别", "escalation"),
-    "ladder:none": ("未督办", "none"),
-    "ladder:remind": ("提醒", "remind"),
-    "ladder:supervise": ("督办", "supervise"),
-    "ladder:notify": ("通报", "notify"),
-    "cases.escalations_title": ("自动督办记录", "Escalations (automatic supervision)"),
-    "cases.kind": ("类别", "kind"),
-    "cases.key": ("对象", "item"),
-    "cases.step_col": ("环节", "step"),
-    "cases.days_overdue": ("超期天数", "days overdue"),
-    "cases.reason": ("理由", "reason"),
-    "cases.nothing_to_escalate": ("无需督办", "nothing to escalate"),
-    "cases.calendar": ("时限计算日历", "time limits counted in"),
-    "cases.next_title": ("当前可办理的步骤", "Steps allowed now"),
-    "cases.step": ("步骤", "step"),
-    "cases.leads_to": ("办理后状态", "leads to"),
+    "cases.ref": "case",
+    "cases.channel": "channel",
+    "cases.problem_type": "problem type",
+    "cases.stage": "stage",
+    "cases.status": "status",
+    "cases.due": "due",
+    "cases.overdue": "overdue",
+    "cases.mode": "mode",
+    "cases.departments_col": "departments",
+    "cases.returns": "returns",
+    "cases.reopens": "reopens",
+    "cases.supervisions": "supervised",
+    "cases.level": "level",
+    "cases.suggested": "suggested",
+    "cases.decided_by": "decided by",
+    "cases.measures": "measures",
+    "cases.measure": "measure",
+    "cases.missed": "missed",
+    "cases.party": "party",
+    "cases.duty": "duty",
+    "cases.failures": "duty failures",
+    "cases.template": "template",
+    "cases.target": "target",
+    "cases.cases_title": "Case board",
+    "cases.overdue_title": "Overdue cases",
+    "cases.warnings_title": "Three-colour warnings",
+    "cases.duties_title": "Responsibility list",
+    "cases.failures_title": "Duty failures",
+    "cases.documents_title": "Template documents",
+    "cases.yes": "yes",
+    "cases.year": "year",
+    "cases.failure_counts": "Duty failures per party (year-end appraisal)",
+    "cases.cycle": "cycle",
+    "cases.escalation": "escalation",
+    "ladder:none": "none",
+    "ladder:remind": "remind",
+    "ladder:supervise": "supervise",
+    "ladder:notify": "notify",
+    "cases.escalations_title": "Escalations (automatic supervision)",
+    "cases.kind": "kind",
+    "cases.key": "item",
+    "cases.step_col": "step",
+    "cases.days_overdue": "days overdue",
+    "cases.reason": "reason",
+    "cases.nothing_to_escalate": "nothing to escalate",
+    "cases.calendar": "time limits counted in",
+    "cases.next_title": "Steps allowed now",
+    "cases.step": "step",
+    "cases.leads_to": "leads to",
 })
 
 
@@ -304,7 +304,7 @@ def case_plan(ref: str, tasks: tuple[str, ...], as_json: bool, **kw: Any) -> Non
     for t in tasks:
         dept, sep, text = t.partition("=")
         if not sep:
-            raise click.BadParameter(f"{t!r} is not DEPT=TASK", param_hint="--task")
+            raise click.BadParameter(_("{t!r} is not DEPT=TASK").format(t=t), param_hint="--task")
         subtasks[dept.strip()] = text.strip()
     _case_cmd("case.plan", ref, kw, as_json, subtasks=subtasks)
 
@@ -487,7 +487,8 @@ def case_next_cmd(ref: str, as_of: str | None, as_json: bool) -> None:
            + (f", {r.label('cases.due')} {data['due']}" if data["due"] else "")
            + f"; {r.label('cases.cycle')} {data['cycle']}")
     if data["calendar"]:
-        r.line(f"{r.label('cases.calendar')}: {data['calendar']}")
+        r.line(_("{label}: {calendar}").format(
+                   label=r.label('cases.calendar'), calendar=data['calendar']))
     r.table(r.label("cases.next_title"), ("cases.step", "cases.leads_to"),
             [[s["command"], s["to"]] for s in data["next"]])
 
@@ -528,8 +529,9 @@ def supervise_cmd(town: str, as_of: str | None, actor: str, acting_post: str | N
         r.emit(data)
         return
     if not data["escalations"]:
-        r.line(f"{data['town']} {data['as_of']}: {r.label('cases.nothing_to_escalate')} "
-               f"({data['looked_at']})")
+        r.line(_("{town} {as_of}: {label} ({looked_at})").format(
+                   town=data['town'], as_of=data['as_of'],
+                   label=r.label('cases.nothing_to_escalate'), looked_at=data['looked_at']))
         return
     r.table(f"{r.label('cases.escalations_title')} — {data['town']} {data['as_of']}",
             ("cases.kind", "cases.key", "cases.step_col", "cases.due", "cases.days_overdue",
@@ -537,7 +539,8 @@ def supervise_cmd(town: str, as_of: str | None, actor: str, acting_post: str | N
             [[e["kind"], e["key"], e["step"], e["due"], e["days_overdue"],
               _lbl(r, "ladder", e["level"])] for e in data["escalations"]])
     if not dry_run:
-        r.line(f"{r.label('accepted')}: supervision.run [{data['result']['command_id']}]")
+        r.line(_("{label}: supervision.run [{command_id}]").format(
+                   label=r.label('accepted'), command_id=data['result']['command_id']))
 
 
 @cli.command("escalations")
@@ -874,7 +877,7 @@ def duty_issue(file: Path, town: str, effective_from: str | None, as_json: bool,
     try:
         entries = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise click.ClickException(f"cannot read {file}: {e}") from None
+        raise click.ClickException(_("cannot read {file}: {e}").format(file=file, e=e)) from None
     execute({"type": "duty.issue", "town": town, "entries": entries,
              "effective_from": effective_from, **envelope(kw)}, as_json)
 
@@ -934,7 +937,7 @@ def document_file(template: str, case_ref: str | None, community: str | None,
     for f in fields:
         name, sep, value = f.partition("=")
         if not sep:
-            raise click.BadParameter(f"{f!r} is not NAME=VALUE", param_hint="--field")
+            raise click.BadParameter(_("{f!r} is not NAME=VALUE").format(f=f), param_hint="--field")
         if name in values and isinstance(values[name], list):
             values[name].append(value)
         else:

@@ -20,7 +20,7 @@ from ledger.cli import (
     renderer,
     state,
 )
-from ledger.kernel.i18n import add_labels
+from ledger.kernel.i18n import _, add_labels
 from ledger.projections.deliberation import (
     attendance_of,
     cadence_report,
@@ -31,61 +31,61 @@ from ledger.projections.deliberation import (
 from ledger.render import Renderer, short_time
 
 add_labels({
-    "dl.meeting": ("会议", "meeting"),
-    "dl.kind": ("类型", "kind"),
-    "dl.title": ("议题", "title"),
-    "dl.held_at": ("召开时间", "held at"),
-    "dl.convened_by": ("召集人", "convened by"),
-    "dl.status": ("状态", "status"),
-    "dl.attendees": ("出席", "attendees"),
-    "dl.items": ("决议事项", "items"),
-    "dl.absent_flag": ("缺席主体事项", "items to absent bodies"),
-    "dl.minutes": ("会议纪要", "minutes"),
-    "dl.item": ("事项编号", "item"),
-    "dl.body": ("责任主体", "responsible body"),
-    "dl.task": ("任务", "task"),
-    "dl.due": ("完成时限", "due"),
-    "dl.state": ("进度", "state"),
-    "dl.days_overdue": ("逾期天数", "days overdue"),
-    "dl.notes": ("进展记录", "progress notes"),
-    "dl.evidence": ("完成依据", "evidence"),
-    "dl.completed_on": ("完成日期", "completed"),
-    "dl.handed_to": ("移交会议", "handed to"),
-    "dl.absent": ("缺席", "absent"),
-    "dl.matter": ("事项", "matter"),
-    "dl.channel": ("来源", "channel"),
-    "dl.raiser": ("提出方", "raised by"),
-    "dl.route": ("处置途径", "route"),
-    "dl.rule_reason": ("规则依据", "rule reason"),
-    "dl.overridden": ("人工改派", "overridden"),
-    "dl.steps": ("决策程序", "procedure steps"),
-    "dl.community": ("居民区", "community"),
-    "dl.last_meeting": ("最近四位一体会议", "last four-in-one"),
-    "dl.days_since": ("间隔天数", "days since"),
-    "dl.cadence": ("周期(天)", "cadence (days)"),
-    "dl.flagged": ("超期未开", "overdue meeting"),
-    "dl.open": ("进行中", "open"),
-    "dl.overdue": ("已逾期", "overdue"),
-    "dl.done": ("已完成", "done"),
-    "dl.done_late": ("逾期完成", "done late"),
-    "dl.tracker": ("决议执行跟踪", "Resolution tracker"),
-    "dl.overdue_list": ("逾期决议事项", "Overdue resolution items"),
-    "dl.cadence_title": ("四位一体会议周期", "Four-in-one meeting cadence"),
-    "dl.meetings_title": ("会议", "Meetings"),
-    "dl.matters_title": ("事项与议题", "Matters and topics"),
-    "dl.attendance_title": ("出席情况", "Attendance"),
-    "dl.person": ("人员", "person"),
-    "dl.post": ("岗位", "post"),
-    "dl.guest": ("列席", "guest"),
-    "dl.yes": ("是", "yes"),
-    "dl.kind:four_in_one": ("四位一体协商会议", "four-in-one meeting"),
-    "dl.kind:community_joint": ("社区协同治理联席会议", "community joint meeting"),
-    "dl.kind:town_joint": ("镇协同治理联席会议", "town joint meeting"),
-    "dl.route:four_in_one": ("四位一体会议商定", "four-in-one meeting"),
-    "dl.route:rc_autonomous": ("居委自治处置", "residents' committee decides"),
-    "dl.route:party_building_joint_meeting": ("党建联建联席会议", "party-building joint meeting"),
-    "dl.channel:direct": ("直接提出", "raised directly"),
-    "dl.channel:platform": ("议事平台", "deliberation platform"),
+    "dl.meeting": "meeting",
+    "dl.kind": "kind",
+    "dl.title": "title",
+    "dl.held_at": "held at",
+    "dl.convened_by": "convened by",
+    "dl.status": "status",
+    "dl.attendees": "attendees",
+    "dl.items": "items",
+    "dl.absent_flag": "items to absent bodies",
+    "dl.minutes": "minutes",
+    "dl.item": "item",
+    "dl.body": "responsible body",
+    "dl.task": "task",
+    "dl.due": "due",
+    "dl.state": "state",
+    "dl.days_overdue": "days overdue",
+    "dl.notes": "progress notes",
+    "dl.evidence": "evidence",
+    "dl.completed_on": "completed",
+    "dl.handed_to": "handed to",
+    "dl.absent": "absent",
+    "dl.matter": "matter",
+    "dl.channel": "channel",
+    "dl.raiser": "raised by",
+    "dl.route": "route",
+    "dl.rule_reason": "rule reason",
+    "dl.overridden": "overridden",
+    "dl.steps": "procedure steps",
+    "dl.community": "community",
+    "dl.last_meeting": "last four-in-one",
+    "dl.days_since": "days since",
+    "dl.cadence": "cadence (days)",
+    "dl.flagged": "overdue meeting",
+    "dl.open": "open",
+    "dl.overdue": "overdue",
+    "dl.done": "done",
+    "dl.done_late": "done late",
+    "dl.tracker": "Resolution tracker",
+    "dl.overdue_list": "Overdue resolution items",
+    "dl.cadence_title": "Four-in-one meeting cadence",
+    "dl.meetings_title": "Meetings",
+    "dl.matters_title": "Matters and topics",
+    "dl.attendance_title": "Attendance",
+    "dl.person": "person",
+    "dl.post": "post",
+    "dl.guest": "guest",
+    "dl.yes": "yes",
+    "dl.kind:four_in_one": "four-in-one meeting",
+    "dl.kind:community_joint": "community joint meeting",
+    "dl.kind:town_joint": "town joint meeting",
+    "dl.route:four_in_one": "four-in-one meeting",
+    "dl.route:rc_autonomous": "residents' committee decides",
+    "dl.route:party_building_joint_meeting": "party-building joint meeting",
+    "dl.channel:direct": "raised directly",
+    "dl.channel:platform": "deliberation platform",
 })
 
 KIND_CHOICE = click.Choice(["four_in_one", "community_joint", "town_joint"])
@@ -99,7 +99,8 @@ def _day_option(value: str | None, name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
+        raise click.BadParameter(_("{value!r} is not a date (YYYY-MM-DD)").format(
+                                     value=value), param_hint=name) from None
 
 
 def _responsible(text: str) -> dict[str, Any]:
@@ -173,7 +174,7 @@ def meeting_attend(reference: str, attendees: tuple[str, ...], as_json: bool,
     for text in attendees:
         parts = [p.strip() for p in text.split(",")]
         if len(parts) != 3:
-            raise click.BadParameter(f"{text!r}: give BODY_OR_POST,PERSON,NAME",
+            raise click.BadParameter(_("{text!r}: give BODY_OR_POST,PERSON,NAME").format(text=text),
                                      param_hint="--attendee")
         rows.append({**_responsible(parts[0]), "person": parts[1], "person_name": parts[2]})
     execute({"type": "meeting.attend", "meeting": reference, "attendees": rows,
@@ -212,7 +213,8 @@ def meeting_show(reference: str, as_json: bool) -> None:
     ledger = state().ledger()
     found = [m for m in meeting_list(ledger) if m["code"] == reference]
     if not found:
-        raise click.ClickException(f"meeting {reference!r} has not been convened")
+        raise click.ClickException(_("meeting {reference!r} has not been convened").format(
+                                       reference=reference))
     people = attendance_of(ledger, reference)
     its = resolution_items(ledger, meeting=reference)["items"]
     r = renderer(as_json)
@@ -220,10 +222,13 @@ def meeting_show(reference: str, as_json: bool) -> None:
         r.emit({"meeting": found[0], "attendance": people, "items": its})
         return
     m = found[0]
-    r.line(f"{m['code']} {r.label('dl.kind:' + m['kind'])} — {m['title']} "
-           f"({short_time(m['held_at'])})")
+    r.line(_("{code} {label} — {title} ({short_time})").format(
+               code=m['code'], label=r.label('dl.kind:' + m['kind']), title=m['title'],
+               short_time=short_time(m['held_at'])))
     if m["minutes_document"]:
-        r.line(f"{r.label('dl.minutes')}: {m['minutes_summary']} [{m['minutes_document']}]")
+        r.line(_("{label}: {minutes_summary} [{minutes_document}]").format(
+                   label=r.label('dl.minutes'), minutes_summary=m['minutes_summary'],
+                   minutes_document=m['minutes_document']))
     r.table(r.label("dl.attendance_title"),
             ("dl.body", "dl.community", "dl.person", "dl.post", "dl.guest"),
             [[a["body"], a["community"] or "", f"{a['person']} {a['person_name']}",

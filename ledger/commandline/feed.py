@@ -10,14 +10,14 @@ from typing import Any
 import click
 
 from ledger.cli import cli, json_option, projections, renderer, state
-from ledger.kernel.i18n import add_labels
+from ledger.kernel.i18n import _, add_labels
 
 add_labels({
-    "feed.head": ("日志末位", "log head"),
-    "feed.runner": ("运行器", "runner"),
-    "feed.running": ("运行中", "running"),
-    "feed.not_running": ("未运行", "not running"),
-    "feed.events_applied": ("已应用事件", "events applied"),
+    "feed.head": "log head",
+    "feed.runner": "runner",
+    "feed.running": "running",
+    "feed.not_running": "not running",
+    "feed.events_applied": "events applied",
 })
 
 
@@ -95,23 +95,23 @@ def serve(host: str, port: int, heartbeat: float, tokens_file: str | None,
     from ledger.web.app import create_board_app
 
     if bool(tls_cert) != bool(tls_key):
-        raise click.UsageError("--tls-cert and --tls-key go together")
+        raise click.UsageError(_("--tls-cert and --tls-key go together"))
     try:
         tokens = feed_tokens.configured(tokens_file, rate=rate_limit)
     except feed_tokens.TokenConfigError as e:
         raise click.ClickException(str(e)) from None
     for t in tokens or []:
         if t.legacy:
-            click.echo(f"warning: token {t.id} is a bare secret (the format before scopes): "
-                       "it has the admin scope; give it an id and scopes "
-                       "(ID:SECRET:SCOPE+SCOPE)", err=True)
+            click.echo(_("warning: token {id} is a bare secret (the format before scopes): it has the "
+                         "admin scope; give it an id and scopes (ID:SECRET:SCOPE+SCOPE)").format(
+                           id=t.id), err=True)
         if t.intake is not None:
             from ledger.integrity.checkpoint import KeyFileError, load_private_key
 
             try:
                 load_private_key(t.intake.key_file)
             except KeyFileError as e:
-                raise click.ClickException(f"token {t.id}: intake key: {e}") from None
+                raise click.ClickException(_("token {id}: intake key: {e}").format(id=t.id, e=e)) from None
     click.echo(feed_tokens.describe(tokens), err=True)
     app = create_board_app(state().ledger(), tokens=tokens, heartbeat=heartbeat,
                      max_concurrent=max_concurrent, hsts=bool(tls_cert), access_log=access_log,
@@ -125,13 +125,14 @@ def serve(host: str, port: int, heartbeat: float, tokens_file: str | None,
         own = GovernanceLedger(settings=state().ledger().settings)
         scheduler = Scheduler(own, list(supervise_towns), supervise_every * 60)
         scheduler.start()
-        click.echo(f"supervising {', '.join(supervise_towns)} every {supervise_every:g} "
-                   "min", err=True)
+        click.echo(_("supervising {supervise_towns} every {supervise_every:g} min").format(
+                       supervise_towns=', '.join(supervise_towns), supervise_every=supervise_every), err=True)
     scheme = "https" if tls_cert else "http"
-    click.echo(f"serving {state().db_url} on {scheme}://{host}:{port} (docs: /docs; "
-               "board: /board; "
-               f"TLS {'on' if tls_cert else 'off'}; CORS "
-               f"{', '.join(cors_origins) if cors_origins else 'off'})", err=True)
+    click.echo(_("serving {db_url} on {scheme}://{host}:{port} (docs: /docs; board: /board; "
+                 "TLS {tls}; CORS {cors})").format(
+                   db_url=state().db_url, scheme=scheme, host=host, port=port,
+                   tls=_("on") if tls_cert else _("off"),
+                   cors=', '.join(cors_origins) if cors_origins else _("off")), err=True)
 
     class Protocol(GuardedH11Protocol):
         pass
@@ -174,7 +175,8 @@ def project(names: tuple[str, ...], follow: bool, poll_max: float, as_json: bool
     unknown = [n for n in names if n not in ledger.projections]
     if unknown:
         raise click.ClickException(
-            f"unknown projection {unknown[0]!r}; known: {', '.join(sorted(ledger.projections))}")
+            _("unknown projection {unknown!r}; known: {projections}").format(
+                unknown=unknown[0], projections=', '.join(sorted(ledger.projections))))
     r = renderer(as_json)
     if not follow:
         counts = {n: catch_up(ledger, ledger.projections[n]) for n in (names or ledger.projections)}
@@ -182,7 +184,7 @@ def project(names: tuple[str, ...], follow: bool, poll_max: float, as_json: bool
             r.emit(counts)
         else:
             for n, c in counts.items():
-                r.line(f"{n}: {c} {r.label('feed.events_applied')}")
+                r.line(_("{n}: {c} {label}").format(n=n, c=c, label=r.label('feed.events_applied')))
         return
     stop = threading.Event()
 
@@ -196,12 +198,12 @@ def project(names: tuple[str, ...], follow: bool, poll_max: float, as_json: bool
         if as_json:
             r.emit({"projection": name, "applied": n})
         else:
-            r.line(f"{name}: +{n}")
+            r.line(_("{name}: +{n}").format(name=name, n=n))
 
-    click.echo(f"following {', '.join(names or ledger.projections)} "
-               f"(stop with Ctrl-C)", err=True)
+    click.echo(_("following {value} (stop with Ctrl-C)").format(
+                   value=', '.join(names or ledger.projections)), err=True)
     ran = run(ledger, list(names) or None, stop=stop, poll_max=poll_max, on_progress=progress)
-    click.echo(f"stopped ({', '.join(ran)})", err=True)
+    click.echo(_("stopped ({ran})").format(ran=', '.join(ran)), err=True)
 
 
 @projections.command("status")

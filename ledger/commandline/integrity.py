@@ -22,16 +22,16 @@ from ledger.kernel.i18n import _, add_labels
 from ledger.render import Renderer
 
 add_labels({
-    "checkpoint": ("检查点", "checkpoint"),
-    "sealed_events": ("新签名叶子", "leaves newly signed"),
-    "tree_size": ("树大小", "tree size"),
-    "leaf_index": ("叶序号", "leaf index"),
-    "root": ("根哈希", "root"),
-    "proof": ("证明", "proof"),
-    "inclusion_proof": ("包含性证明", "Inclusion proof"),
-    "consistency_proof": ("一致性证明", "Consistency proof"),
-    "verifier_key": ("验证公钥", "verifier key"),
-    "integrity_title": ("防篡改日志", "Tamper-evident log"),
+    "checkpoint": "checkpoint",
+    "sealed_events": "leaves newly signed",
+    "tree_size": "tree size",
+    "leaf_index": "leaf index",
+    "root": "root",
+    "proof": "proof",
+    "inclusion_proof": "Inclusion proof",
+    "consistency_proof": "Consistency proof",
+    "verifier_key": "verifier key",
+    "integrity_title": "Tamper-evident log",
 })
 
 
@@ -84,10 +84,11 @@ def checkpoint_cmd(witness_policy: str | None, every: float | None, as_json: boo
             if as_json:
                 renderer(True).emit({**result.checkpoint.public(), "added": result.added})
             else:
-                click.echo(f"{renderer(False).label('sealed_events')}: {result.added}", err=True)
+                click.echo(_("{label}: {added}").format(
+                               label=renderer(False).label('sealed_events'), added=result.added), err=True)
                 click.echo(result.checkpoint.note, nl=False)
             for missing in result.unwitnessed:
-                click.echo(f"warning: no cosignature from {missing}", err=True)
+                click.echo(_("warning: no cosignature from {missing}").format(missing=missing), err=True)
         if every is None:
             return
         time.sleep(every)
@@ -100,10 +101,10 @@ def prove() -> None:
 
 def _b64_lines(r: Renderer, doc: dict[str, Any], keys: tuple[str, ...]) -> None:
     for key in keys:
-        r.line(f"{r.label(key)}: {doc[key]}")
-    r.line(f"{r.label('proof')}:")
+        r.line(_("{label}: {doc}").format(label=r.label(key), doc=doc[key]))
+    r.line(_("{label}:").format(label=r.label('proof')))
     for item in doc["proof"]:
-        r.line(f"  {item}")
+        r.line(_("  {item}").format(item=item))
 
 
 @prove.command("inclusion")
@@ -127,16 +128,19 @@ def prove_inclusion(ref: str, size: int | None, as_json: bool) -> None:
         r.emit(doc)
         return
     rec = doc["record"]
-    r.line(f"{r.label('inclusion_proof')}: {r.label('event')} {rec['notification_id']} "
-           f"({ref}) = {rec['type']} ({rec['aggregate_id']} {r.label('version')} "
-           f"{rec['version']})")
+    r.line(_("{label}: {event} {position} ({ref}) = {type} ({aggregate_id} {version_label} "
+             "{version})").format(
+               label=r.label('inclusion_proof'), event=r.label('event'),
+               position=rec['notification_id'], ref=ref, type=rec['type'],
+               aggregate_id=rec['aggregate_id'], version_label=r.label('version'),
+               version=rec['version']))
     r.line(_("{position} = the event's position in the log (as history, audit and verify "
              "number events); {leaf} = its leaf in the Merkle tree, counted from 0").format(
                  position=r.label("position"), leaf=r.label("leaf_index")))
     _b64_lines(r, doc, ("leaf_index", "tree_size", "root"))
-    r.line(f"{r.label('checkpoint')}:")
+    r.line(_("{label}:").format(label=r.label('checkpoint')))
     r.line(doc["checkpoint"].rstrip("\n"))
-    r.line("(--json prints the document scripts/verify-proof checks)")
+    r.line(_("(--json prints the document scripts/verify-proof checks)"))
 
 
 @prove.command("consistency")
@@ -158,7 +162,9 @@ def prove_consistency(from_size: int, to_size: int | None, as_json: bool) -> Non
     if as_json:
         r.emit(doc)
         return
-    r.line(f"{r.label('consistency_proof')}: {doc['from_size']} → {doc['to_size']}")
+    r.line(_("{label}: {from_size} → {to_size}").format(
+               label=r.label('consistency_proof'), from_size=doc['from_size'],
+               to_size=doc['to_size']))
     _b64_lines(r, doc, ("from_root", "to_root"))
 
 
@@ -248,7 +254,7 @@ def verify_cmd(checkpoint_file: str | None, verifier_key: str | None,
       ledger verify --allow-unverified --snapshots
     """
     if verifier_key is None and not witness_policy and not allow_unverified:
-        click.echo(f"Error: {UNVERIFIED}", err=True)
+        click.echo(_("Error: {unverified}").format(unverified=UNVERIFIED), err=True)
         sys.exit(2)
     policy = load_verify_policy(witness_policy)
     note = Path(checkpoint_file).read_text(encoding="utf-8") if checkpoint_file else None
@@ -258,8 +264,9 @@ def verify_cmd(checkpoint_file: str | None, verifier_key: str | None,
                                projections=check_projections, witness_policy=policy,
                                require_signed=require_signed)
     if verifier_key is None and policy is None:
-        click.echo(f"WARNING: unverified: signatures were checked with the {result.key_source}"
-                   " key of the ledger itself; pass --key with the published key", err=True)
+        click.echo(_("WARNING: unverified: signatures were checked with the {key_source} key of the ledger "
+                     "itself; pass --key with the published "
+                     "key").format(key_source=result.key_source), err=True)
     if as_json:
         renderer(True).emit({
             "ok": result.ok, "events": result.events, "tree_size": result.tree_size,
@@ -275,7 +282,8 @@ def verify_cmd(checkpoint_file: str | None, verifier_key: str | None,
         if result.ok:
             click.echo(result.summary())
         else:
-            click.echo(f"{len(result.findings)} finding(s); {result.summary()}", err=True)
+            click.echo(_("{count} finding(s); {summary}").format(
+                           count=len(result.findings), summary=result.summary()), err=True)
     if not result.ok:
         sys.exit(1)
 
@@ -310,8 +318,9 @@ def _demo_seal(ledger: Any, r: Renderer) -> None:
     sealer.ensure_key_file(ledger.settings)
     result = sealer.seal(ledger)
     r.line("")
-    r.line(f"{r.label('integrity_title')} — {r.label('checkpoint')} "
-           f"({r.label('sealed_events')}: {result.added}):")
+    r.line(_("{label} — {label2} ({label3}: {added}):").format(
+               label=r.label('integrity_title'), label2=r.label('checkpoint'),
+               label3=r.label('sealed_events'), added=result.added))
     r.line(result.checkpoint.note.rstrip("\n"))
 
 

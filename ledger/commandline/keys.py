@@ -16,6 +16,7 @@ from ledger.cli import envelope, envelope_options, execute, json_option, rendere
 from ledger.commandline.integrity import key_group
 from ledger.integrity import dsse
 from ledger.integrity.checkpoint import KeyFileError, generate_key_file
+from ledger.kernel.i18n import _
 
 
 def _town(town: str | None, kw: dict[str, Any]) -> str:
@@ -25,8 +26,7 @@ def _town(town: str | None, kw: dict[str, Any]) -> str:
     post = kw.get("acting_post")
     if post and "@" in post:
         return str(post.rsplit("@", 1)[1].split("-", 1)[0].split("/", 1)[0])
-    raise click.UsageError("--town is required (or act in a town post, e.g. "
-                           "--post town.ledger_admin@ZQ)")
+    raise click.UsageError(_("--town is required (or act in a town post, e.g. --post town.ledger_admin@ZQ)"))
 
 
 @key_group.command("new")
@@ -59,10 +59,11 @@ def key_new(person: str, out: Path | None, as_json: bool) -> None:
     if as_json:
         renderer(True).emit(info)
         return
-    click.echo(f"key {kid} for {person} written to {path} (mode 0600; keep it private)")
-    click.echo("a ledger administrator registers it with:")
-    click.echo(f"  ledger key register {person} --public-key {public} "
-               "--actor ADMIN --post town.ledger_admin@TOWN")
+    click.echo(_("key {kid} for {person} written to {path} (mode 0600; keep it private)").format(
+                   kid=kid, person=person, path=path))
+    click.echo(_("a ledger administrator registers it with:"))
+    click.echo(_("  ledger key register {person} --public-key {public} --actor ADMIN --post "
+                 "town.ledger_admin@TOWN").format(person=person, public=public))
 
 
 @key_group.command("register")

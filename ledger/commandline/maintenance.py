@@ -9,6 +9,7 @@ import click
 from ledger import backup as backups
 from ledger.cli import cli, json_option, renderer, state
 from ledger.kernel import privacy
+from ledger.kernel.i18n import _
 
 
 @cli.command("backup")
@@ -24,7 +25,8 @@ def backup_cmd(file: Path) -> None:
       ledger --db sqlite:///ledger.db backup /backups/ledger-2025-12-31.db
     """
     size = backups.backup(state().db_url, file)
-    click.echo(f"backed up {state().db_url} to {file} ({size} bytes)")
+    click.echo(_("backed up {db_url} to {file} ({size} bytes)").format(
+                   db_url=state().db_url, file=file, size=size))
 
 
 @cli.command("restore")
@@ -61,17 +63,18 @@ def restore_cmd(file: Path | None, force: bool, new_origin: bool, reason: str | 
     """
     lang = state().lang
     if new_origin and not (reason and reason.strip()):
-        raise click.UsageError("--new-origin needs --reason TEXT (recorded with the new origin)")
+        raise click.UsageError(_("--new-origin needs --reason TEXT (recorded with the new origin)"))
     if new_origin and not actor:
-        raise click.UsageError("--new-origin needs --actor (and --post): a ledger administrator")
+        raise click.UsageError(_("--new-origin needs --actor (and --post): a ledger administrator"))
     if file is None and not new_origin:
-        raise click.UsageError("missing the backup FILE")
+        raise click.UsageError(_("missing the backup FILE"))
     if file is not None:
         backups.restore(file, state().db_url, force=force)
         led = state().ledger()
         counts = led.rebuild()
-        click.echo(f"restored {file} into {state().db_url}; read models rebuilt "
-                   f"({', '.join(f'{k}: {v} events' for k, v in counts.items())})")
+        click.echo(_("restored {file} into {db_url}; read models rebuilt ({value})").format(
+                       file=file, db_url=state().db_url,
+                       value=', '.join(f'{k}: {v} events' for k, v in counts.items())))
     led = state().ledger()
     check = backups.check_against_signer(led)
     if not new_origin:
@@ -145,6 +148,8 @@ def erase_subject(subject: str, as_json: bool) -> None:
     if as_json:
         r.emit(result)
     elif result["already"]:
-        r.line(f"{subject} was already erased at {result['erased_at']}")
+        r.line(_("{subject} was already erased at {erased_at}").format(
+                   subject=subject, erased_at=result['erased_at']))
     else:
-        r.line(f"erased the personal-data key of {subject} at {result['erased_at']}")
+        r.line(_("erased the personal-data key of {subject} at {erased_at}").format(
+                   subject=subject, erased_at=result['erased_at']))

@@ -24,67 +24,67 @@ from ledger.cli import (
     renderer,
     state,
 )
-from ledger.kernel.i18n import add_labels
+from ledger.kernel.i18n import _, add_labels
 from ledger.projections.owners import blacklist, contracts, credit_file, ocs
 from ledger.render import Renderer, short_time
 
 add_labels({
-    "owners.oc": ("业委会", "owners' committee"),
-    "owners.oc_title": ("业委会", "Owners' committees"),
-    "owners.term": ("届次", "term"),
-    "owners.oc_kind": ("组建方式", "formed by"),
-    "owners.formation": ("首次组建", "formation"),
-    "owners.re_election": ("换届改选", "re-election"),
-    "owners.assembly_date": ("业主大会", "owners' assembly"),
-    "owners.turnout": ("投票率%", "turnout %"),
-    "owners.director": ("主任", "director"),
-    "owners.members": ("成员", "members"),
-    "owners.term_start": ("任期开始", "term start"),
-    "owners.term_end": ("任期结束", "term end"),
-    "owners.rules_adopted": ("已通过规则", "rules adopted"),
-    "owners.fund_total": ("维修资金使用", "maintenance fund used"),
-    "owners.revenue_total": ("公共收益", "public revenue"),
-    "owners.mediations": ("调解纠纷", "disputes mediated"),
-    "owners.tenders": ("招标", "tenders"),
-    "owners.firm": ("物业企业", "property firm"),
-    "owners.firm_code": ("统一社会信用代码", "credit code"),
-    "owners.firm_name": ("企业名称", "firm"),
-    "owners.head": ("负责人", "head"),
-    "owners.contract": ("合同", "contract"),
-    "owners.contracts_title": ("物业服务合同", "Property service contracts"),
-    "owners.start": ("开始", "start"),
-    "owners.end": ("最后服务日", "last day"),
-    "owners.terminated_at": ("终止于", "terminated at"),
-    "owners.annual_fee": ("年服务费(元)", "annual fee (yuan)"),
-    "owners.manager": ("项目经理", "manager"),
-    "owners.contract_status": ("状态", "status"),
-    "owners.active": ("履行中", "active"),
-    "owners.terminated": ("已终止", "terminated"),
-    "owners.termination": ("终止方式", "termination"),
-    "owners.dismissal": ("业主大会解聘", "dismissal"),
-    "owners.elimination": ("列入淘汰名单", "elimination"),
-    "owners.expiry": ("到期", "expiry"),
-    "owners.mutual": ("协商解除", "mutual"),
-    "owners.credit_file_title": ("物业企业信用档案", "Property firm credit file"),
-    "owners.entry": ("条目", "entry"),
-    "owners.credit_record": ("不良信用记录", "credit record"),
-    "owners.ban": ("禁止投标", "bidding ban"),
-    "owners.district_report": ("上报区物业征信平台", "reported to district platform"),
-    "owners.reason": ("原因", "reason"),
-    "owners.ref": ("编号", "ref"),
-    "owners.blacklist_title": ("全镇禁止投标企业名单", "Firms banned from bidding in the town"),
-    "owners.district_title": ("报区房管局: 淘汰企业后续任务", "For the district: elimination follow-ups"),
-    "owners.task": ("任务", "task"),
-    "owners.appraisal": ("考核年度", "appraisal"),
-    "owners.due": ("期限", "due"),
-    "owners.follow_up_state": ("状态", "state"),
-    "owners.overdue_count": ("超期任务", "overdue tasks"),
-    "owners.reported": ("已上报", "reported"),
-    "owners.banned": ("禁止投标", "banned"),
-    "owners.yes": ("是", "yes"),
-    "owners.no": ("否", "no"),
-    "owners.no_contracts": ("没有符合条件的合同", "no contracts match"),
-    "owners.no_bans": ("没有被禁止投标的企业", "no firm is banned"),
+    "owners.oc": "owners' committee",
+    "owners.oc_title": "Owners' committees",
+    "owners.term": "term",
+    "owners.oc_kind": "formed by",
+    "owners.formation": "formation",
+    "owners.re_election": "re-election",
+    "owners.assembly_date": "owners' assembly",
+    "owners.turnout": "turnout %",
+    "owners.director": "director",
+    "owners.members": "members",
+    "owners.term_start": "term start",
+    "owners.term_end": "term end",
+    "owners.rules_adopted": "rules adopted",
+    "owners.fund_total": "maintenance fund used",
+    "owners.revenue_total": "public revenue",
+    "owners.mediations": "disputes mediated",
+    "owners.tenders": "tenders",
+    "owners.firm": "property firm",
+    "owners.firm_code": "credit code",
+    "owners.firm_name": "firm",
+    "owners.head": "head",
+    "owners.contract": "contract",
+    "owners.contracts_title": "Property service contracts",
+    "owners.start": "start",
+    "owners.end": "last day",
+    "owners.terminated_at": "terminated at",
+    "owners.annual_fee": "annual fee (yuan)",
+    "owners.manager": "manager",
+    "owners.contract_status": "status",
+    "owners.active": "active",
+    "owners.terminated": "terminated",
+    "owners.termination": "termination",
+    "owners.dismissal": "dismissal",
+    "owners.elimination": "elimination",
+    "owners.expiry": "expiry",
+    "owners.mutual": "mutual",
+    "owners.credit_file_title": "Property firm credit file",
+    "owners.entry": "entry",
+    "owners.credit_record": "credit record",
+    "owners.ban": "bidding ban",
+    "owners.district_report": "reported to district platform",
+    "owners.reason": "reason",
+    "owners.ref": "ref",
+    "owners.blacklist_title": "Firms banned from bidding in the town",
+    "owners.district_title": "For the district: elimination follow-ups",
+    "owners.task": "task",
+    "owners.appraisal": "appraisal",
+    "owners.due": "due",
+    "owners.follow_up_state": "state",
+    "owners.overdue_count": "overdue tasks",
+    "owners.reported": "reported",
+    "owners.banned": "banned",
+    "owners.yes": "yes",
+    "owners.no": "no",
+    "owners.no_contracts": "no contracts match",
+    "owners.no_bans": "no firm is banned",
 })
 
 
@@ -93,7 +93,7 @@ def _pairs(values: tuple[str, ...], option: str) -> list[tuple[str, str]]:
     for v in values:
         key, sep, rest = v.partition("=")
         if not sep or not key or not rest:
-            raise click.BadParameter(f"{v!r} is not KEY=VALUE", param_hint=option)
+            raise click.BadParameter(_("{v!r} is not KEY=VALUE").format(v=v), param_hint=option)
         out.append((key.strip(), rest.strip()))
     return out
 
@@ -103,7 +103,7 @@ def _members(values: tuple[str, ...], option: str) -> list[dict[str, str]]:
     for v in values:
         parts = v.split(":", 2)
         if len(parts) < 2:
-            raise click.BadParameter(f"{v!r} is not PERSON:NAME[:ROLE]", param_hint=option)
+            raise click.BadParameter(_("{v!r} is not PERSON:NAME[:ROLE]").format(v=v), param_hint=option)
         out.append({"person": parts[0], "name": parts[1],
                     "role": parts[2] if len(parts) > 2 else ""})
     return out
@@ -204,7 +204,7 @@ def oc_elect(oc_key: str, assembly_date: str, owners_total: int, owners_voted: i
     try:
         counts = {k: int(v) for k, v in _pairs(votes, "--votes")}
     except ValueError:
-        raise click.BadParameter("vote counts are whole numbers", param_hint="--votes") from None
+        raise click.BadParameter(_("vote counts are whole numbers"), param_hint="--votes") from None
     execute({"type": "oc.elect", "oc": oc_key, "assembly_date": assembly_date,
              "owners_total": owners_total, "owners_voted": owners_voted, "votes": counts,
              "elected": dict(_pairs(elected, "--elected")), **envelope(kw)}, as_json)
@@ -692,8 +692,8 @@ def credit_file_command(firm_code: str | None, as_json: bool) -> None:
         r.emit(data)
         return
     if firm_code and not data:
-        raise click.ClickException(f"no property firm is registered with credit code "
-                                   f"{firm_code!r}")
+        raise click.ClickException(_("no property firm is registered with credit code {firm_code!r}").format(
+                                       firm_code=firm_code))
     rows = [[f["code"], f["name"], f"{f['head']} {f['head_name']}",
              ", ".join(f["contracts"]), _t(r, "yes" if f["banned"] else "no")]
             for f in data]
@@ -757,7 +757,8 @@ def district_report_command(town: str, as_of: str | None, as_json: bool) -> None
              t["due"], follow_up_status(t, r.lang)] for t in data["follow_ups"]]
     r.table(f"{_t(r, 'district_title')} — {data['as_of']}",
             _cols("appraisal", "task", "firm_code", "community", "due", "follow_up_state"), rows)
-    r.line(f"{_t(r, 'overdue_count')}: {data['overdue_follow_ups']}")
+    r.line(_("{t}: {overdue_follow_ups}").format(
+               t=_t(r, 'overdue_count'), overdue_follow_ups=data['overdue_follow_ups']))
 
 
 def _render_blacklist(r: Renderer, data: list[dict[str, Any]]) -> None:

@@ -7,22 +7,22 @@ from __future__ import annotations
 import click
 
 from ledger.cli import cli, json_option, renderer, state
-from ledger.kernel.i18n import add_labels
+from ledger.kernel.i18n import _, add_labels
 from ledger.render import to_json
 from ledger.snapshots import SNAPSHOT_EVERY
 
 add_labels({
-    "snapshots_taken": ("新快照", "snapshots taken"),
-    "aggregate": ("聚合", "aggregate"),
-    "bytes": ("字节", "bytes"),
-    "state_of": ("状态", "State of"),
-    "from_snapshot": ("来自快照", "from the snapshot at version"),
-    "events_after": ("其后事件", "events applied after it"),
-    "no_snapshot": ("无可用快照，由全部事件重放", "no usable snapshot: replayed from every event"),
-    "snapshot_ignored": ("已忽略快照", "snapshot ignored"),
-    "snapshot_new": ("新写入", "new"),
-    "snapshot_yes": ("是", "yes"),
-    "snapshot_kept": ("已存在", "existed"),
+    "snapshots_taken": "snapshots taken",
+    "aggregate": "aggregate",
+    "bytes": "bytes",
+    "state_of": "State of",
+    "from_snapshot": "from the snapshot at version",
+    "events_after": "events applied after it",
+    "no_snapshot": "no usable snapshot: replayed from every event",
+    "snapshot_ignored": "snapshot ignored",
+    "snapshot_new": "new",
+    "snapshot_yes": "yes",
+    "snapshot_kept": "existed",
 })
 
 
@@ -81,15 +81,19 @@ def state_cmd(key: str, version: int | None, as_json: bool) -> None:
     if as_json:
         r.emit(data)
         return
-    r.line(f"{r.label('state_of')} {key}: {data['type']} {data['aggregate_id']} "
-           f"{r.label('version')} {data['version']}")
+    r.line(_("{label} {key}: {type} {aggregate_id} {label2} {version}").format(
+               label=r.label('state_of'), key=key, type=data['type'],
+               aggregate_id=data['aggregate_id'], label2=r.label('version'),
+               version=data['version']))
     snap = data["snapshot"]
     if snap is None:
-        r.line(f"({r.label('no_snapshot')})")
+        r.line(_("({label})").format(label=r.label('no_snapshot')))
     else:
-        r.line(f"({r.label('from_snapshot')} {snap['version']}; {r.label('events_after')}: "
-               f"{snap['events_after']})")
+        r.line(_("({label} {version}; {label2}: {events_after})").format(
+                   label=r.label('from_snapshot'), version=snap['version'],
+                   label2=r.label('events_after'), events_after=snap['events_after']))
     for item in data["ignored_snapshots"]:
-        r.line(f"{r.label('snapshot_ignored')} ({r.label('version')} {item['version']}): "
-               f"{item['reason']}")
+        r.line(_("{label} ({label2} {version}): {reason}").format(
+                   label=r.label('snapshot_ignored'), label2=r.label('version'),
+                   version=item['version'], reason=item['reason']))
     r.line(to_json(data["state"]))

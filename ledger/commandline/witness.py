@@ -15,6 +15,7 @@ import click
 
 from ledger.cli import cli, json_option, renderer
 from ledger.integrity.witness import Witness, WitnessError, make_server
+from ledger.kernel.i18n import _
 
 _KEY = click.option("--key-file", required=True, type=click.Path(dir_okay=False, path_type=Path),
                     help="The witness's own Ed25519 key file (owner-only).")
@@ -54,7 +55,7 @@ def witness_init(key_file: Path, state_file: Path, name: str) -> None:
         witness = Witness.create(key_file, state_file, name)
     except WitnessError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"witness {name} ready; its verifier key:", err=True)
+    click.echo(_("witness {name} ready; its verifier key:").format(name=name), err=True)
     click.echo(witness.verifier_key)
 
 
@@ -93,12 +94,12 @@ def witness_add_log(state_file: Path, origin: str, log_key: str, size: int,
     try:
         raw = base64.b64decode(root, validate=True) if root else None
     except (binascii.Error, ValueError):
-        raise click.BadParameter("not base64", param_hint="--root") from None
+        raise click.BadParameter(_("not base64"), param_hint="--root") from None
     try:
         Witness(None, state_file).add_log(origin, log_key, size, raw)
     except WitnessError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"witnessing {origin} from size {size}")
+    click.echo(_("witnessing {origin} from size {size}").format(origin=origin, size=size))
 
 
 @witness_group.command("status")
@@ -119,7 +120,8 @@ def witness_status(key_file: Path, state_file: Path, as_json: bool) -> None:
         renderer(True).emit({"witness": witness.name, "logs": logs})
         return
     for entry in logs:
-        click.echo(f"{entry['origin']}  size {entry['size']}  root {entry['root']}")
+        click.echo(_("{origin}  size {size}  root {root}").format(
+                       origin=entry['origin'], size=entry['size'], root=entry['root']))
 
 
 @witness_group.command("serve")
@@ -138,15 +140,16 @@ def witness_serve(key_file: Path, state_file: Path, listen: str) -> None:
       ledger witness serve --key-file /srv/witness/w.key --state /srv/witness/w.json \\
           --listen 0.0.0.0:7380
     """
-    host, _, port = listen.rpartition(":")
+    host, _sep, port = listen.rpartition(":")
     if not host or not port.isdigit():
-        raise click.BadParameter("expected HOST:PORT", param_hint="--listen")
+        raise click.BadParameter(_("expected HOST:PORT"), param_hint="--listen")
     try:
         witness = Witness(key_file, state_file)
     except WitnessError as e:
         raise click.ClickException(str(e)) from None
     server = make_server(witness, host.strip("[]"), int(port))
-    click.echo(f"witness {witness.name} listening on http://{listen}", err=True)
+    click.echo(_("witness {name} listening on "
+                 "http://{listen}").format(name=witness.name, listen=listen), err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -26,6 +26,7 @@ from ledger.kernel.command import (
     register,
 )
 from ledger.kernel.decimals import json_schema, make_parser
+from ledger.kernel.i18n import _
 from ledger.rules import Percentage, Score
 from ledger.rules.credit_code import CreditCode
 
@@ -206,7 +207,8 @@ class RecordResidentAppraisal(_YearCommand):
         people = [r.appraiser for r in ratings]
         twice = sorted({p for p in people if people.count(p) > 1})
         if twice:
-            raise ValueError(f"appraiser(s) rating more than once: {', '.join(twice)}")
+            raise ValueError(_("appraiser(s) rating more than once: {twice}").format(
+                                 twice=', '.join(twice)))
         return ratings
 
 

@@ -18,6 +18,7 @@ from ledger.kernel.command import (
     describe_pattern,
     register,
 )
+from ledger.kernel.i18n import _
 
 #: The form of a case reference: ``<town>-<year>-<six digits>``, e.g. ``ZQ-2025-000123``.
 CASE_REF = r"^[A-Z][A-Z0-9]{1,15}-[0-9]{4}-[0-9]{6}$"
@@ -79,8 +80,8 @@ class ReceiveCase(Command):
     @model_validator(mode="after")
     def _caller_only_for_the_hotline(self) -> ReceiveCase:
         if self.caller is not None and self.channel != "hotline":
-            raise ValueError("caller: only hotline cases record a caller (personal data is "
-                             "kept to what the channel needs)")
+            raise ValueError(_("caller: only hotline cases record a caller (personal data is kept to what "
+                               "the channel needs)"))
         return self
 
 
@@ -404,7 +405,7 @@ class FileDocument(Command):
     @model_validator(mode="after")
     def _target_and_fields(self) -> FileDocument:
         if (self.case is None) == (self.community is None):
-            raise ValueError("give exactly one of case or community")
+            raise ValueError(_("give exactly one of case or community"))
         try:
             TEMPLATES[self.template].model_validate(self.fields)
         except ValidationError as e:

@@ -20,6 +20,7 @@ from ledger.kernel.command import (
     When,
     register,
 )
+from ledger.kernel.i18n import _
 from ledger.kernel.posts import parse_post
 
 #: A meeting or matter reference: upper-case letters, digits and hyphens, e.g. ZQ-001-M-2025-03.
@@ -53,7 +54,8 @@ def _post_body(post: str | None, body: str | None) -> tuple[str | None, str | No
         return body, None
     p = parse_post(post)
     if body is not None and body != p.body:
-        raise ValueError(f"post {post} belongs to body {p.body}, not {body}")
+        raise ValueError(_("post {post} belongs to body {body}, not {body2}").format(
+                             post=post, body=p.body, body2=body))
     return p.body, p.community
 
 
@@ -78,11 +80,13 @@ class Attendee(_Part):
     def _body_from_post(self) -> Attendee:
         body, community = _post_body(self.post, self.body)
         if body is None:
-            raise ValueError("give the attendee's body or post")
+            raise ValueError(_("give the attendee's body or post"))
         object.__setattr__(self, "body", body)
         if community is not None:
             if self.community not in (None, community):
-                raise ValueError(f"post {self.post} is in {community}, not {self.community}")
+                raise ValueError(_("post {post} is in {community}, not {community2}").format(
+                                     post=self.post, community=community,
+                                     community2=self.community))
             object.__setattr__(self, "community", community)
         if self.post is not None:
             object.__setattr__(self, "post", parse_post(self.post).name)
@@ -103,11 +107,13 @@ class ItemSpec(_Part):
     def _body_from_post(self) -> ItemSpec:
         body, community = _post_body(self.post, self.body)
         if body is None:
-            raise ValueError("give the item's responsible body or post")
+            raise ValueError(_("give the item's responsible body or post"))
         object.__setattr__(self, "body", body)
         if community is not None:
             if self.community not in (None, community):
-                raise ValueError(f"post {self.post} is in {community}, not {self.community}")
+                raise ValueError(_("post {post} is in {community}, not {community2}").format(
+                                     post=self.post, community=community,
+                                     community2=self.community))
             object.__setattr__(self, "community", community)
         if self.post is not None:
             object.__setattr__(self, "post", parse_post(self.post).name)
@@ -132,11 +138,11 @@ class ConveneMeeting(Command):
     def _scope(self) -> ConveneMeeting:
         if self.kind == "town_joint":
             if self.community is not None:
-                raise ValueError("a town joint meeting has no community; give town instead")
+                raise ValueError(_("a town joint meeting has no community; give town instead"))
             if self.town is None:
-                raise ValueError("a town joint meeting needs its town")
+                raise ValueError(_("a town joint meeting needs its town"))
         elif self.community is None:
-            raise ValueError(f"a {self.kind} meeting needs its community")
+            raise ValueError(_("a {kind} meeting needs its community").format(kind=self.kind))
         return self
 
     def authority_qualifier(self) -> str | None:
@@ -221,7 +227,7 @@ class MatterAttributesSpec(_Part):
 
 def _no_phone(value: str | None) -> str | None:
     if value is not None and _PHONE_LIKE.search(value):
-        raise ValueError("looks like a phone or id number; keep residents' personal data out")
+        raise ValueError(_("looks like a phone or id number; keep residents' personal data out"))
     return value
 
 

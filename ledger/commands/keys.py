@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from ledger.kernel.command import Command, PersonId, Text, TownCode, When, register
+from ledger.kernel.i18n import _
 
 #: The raw 32-byte Ed25519 public key in standard base64.
 PublicKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{43}=$",
@@ -28,7 +29,8 @@ def _check_key_id(algorithm: str, public_key: str, key_id: str | None) -> None:
 
     derived = key_id_for(algorithm, public_key)
     if key_id is not None and key_id != derived:
-        raise ValueError(f"key_id {key_id} does not match the public key (its id is {derived})")
+        raise ValueError(_("key_id {key_id} does not match the public key (its id is {derived})").format(
+                             key_id=key_id, derived=derived))
 
 
 @register

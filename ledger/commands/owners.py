@@ -34,6 +34,7 @@ from ledger.kernel.command import (
     register,
 )
 from ledger.kernel.decimals import json_schema, make_parser
+from ledger.kernel.i18n import _
 from ledger.rules.credit_code import CreditCode
 
 #: Largest amount accepted (yuan): a bound against typing slips, far above any real sum.
@@ -97,10 +98,11 @@ class FormPreparatoryGroup(Command):
     @model_validator(mode="after")
     def _previous_only_for_re_election(self) -> FormPreparatoryGroup:
         if self.previous and self.kind != "re_election":
-            raise ValueError("'previous' names the committee a re-election succeeds; "
-                             "set kind to re_election")
+            raise ValueError(_("'previous' names the committee a re-election succeeds; set kind to "
+                               "re_election"))
         if self.previous and self.previous.split("/", 1)[0] != self.community:
-            raise ValueError(f"previous committee {self.previous} is not of {self.community}")
+            raise ValueError(_("previous committee {previous} is not of {community}").format(
+                                 previous=self.previous, community=self.community))
         return self
 
     @property
@@ -135,14 +137,16 @@ class RecordElection(_OcCommand):
     @model_validator(mode="after")
     def _consistent(self) -> RecordElection:
         if self.owners_voted > self.owners_total:
-            raise ValueError(f"owners_voted {self.owners_voted} exceeds owners_total "
-                             f"{self.owners_total}")
+            raise ValueError(_("owners_voted {owners_voted} exceeds owners_total {owners_total}").format(
+                                 owners_voted=self.owners_voted, owners_total=self.owners_total))
         directors = [p for p, r in self.elected.items() if r == "director"]
         if len(directors) != 1:
-            raise ValueError(f"exactly one director must be elected, got {len(directors)}")
+            raise ValueError(_("exactly one director must be elected, got {count}").format(
+                                 count=len(directors)))
         for person in self.elected:
             if person not in self.votes:
-                raise ValueError(f"{person} is elected but has no vote count in 'votes'")
+                raise ValueError(_("{person} is elected but has no vote count in 'votes'").format(
+                                     person=person))
         return self
 
 
@@ -283,7 +287,8 @@ class SignContract(_OcCommand):
     @model_validator(mode="after")
     def _dates(self) -> SignContract:
         if self.end <= self.start:
-            raise ValueError(f"end {self.end} is not after start {self.start}")
+            raise ValueError(_("end {end} is not after start {start}").format(
+                                 end=self.end, start=self.start))
         return self
 
 
@@ -319,10 +324,10 @@ class TerminateContract(_OcCommand):
     @model_validator(mode="after")
     def _kind_needs(self) -> TerminateContract:
         if self.kind == "dismissal" and not self.decision:
-            raise ValueError("a dismissal needs 'decision': the owners' assembly resolution")
+            raise ValueError(_("a dismissal needs 'decision': the owners' assembly resolution"))
         if self.kind == "elimination" and not self.legal_counsel:
-            raise ValueError("a termination after elimination needs 'legal_counsel': the "
-                             "town's legal counsel who guided it")
+            raise ValueError(_("a termination after elimination needs 'legal_counsel': the town's legal "
+                               "counsel who guided it"))
         return self
 
 

@@ -46,6 +46,7 @@ from ledger.feed.queries import LedgerDep, discover
 from ledger.feed.tokens import Registry, Token, scopes_for
 from ledger.feed.tokens import configured as configured_tokens
 from ledger.kernel.errors import CommandValidationError, LedgerError
+from ledger.kernel.i18n import _
 
 log = structlog.get_logger("ledger.feed")
 
@@ -230,8 +231,8 @@ def _types(values: list[str] | None) -> list[str]:
         out += [v.strip() for v in value.split(",") if v.strip()]
         if len(out) > MAX_TYPES:
             raise CommandValidationError(
-                f"types: at most {MAX_TYPES} event types per request (use Aggregate.* to "
-                "match every event of an aggregate)")
+                _("types: at most {max_types} event types per request (use Aggregate.* to match every "
+                  "event of an aggregate)").format(max_types=MAX_TYPES))
     return out
 
 
@@ -305,9 +306,9 @@ def _event_routes(app: FastAPI) -> None:
                 start = int(last_event_id.strip())
             except ValueError:
                 raise CommandValidationError(
-                    "Last-Event-ID: expected a log position (an integer)") from None
+                    _("Last-Event-ID: expected a log position (an integer)")) from None
             if not 0 <= start <= MAX_POSITION:
-                raise CommandValidationError("Last-Event-ID: out of range")
+                raise CommandValidationError(_("Last-Event-ID: out of range"))
         wanted = _types(types)
         agg = await run_in_threadpool(_aggregate, ledger, aggregate)
         body = _sse(request, ledger, start, wanted, agg)
@@ -377,7 +378,8 @@ def _command_routes(app: FastAPI) -> None:
                     break
         if too_large:
             error = CommandValidationError(
-                f"body larger than {MAX_COMMAND_BODY} bytes: one command per request")
+                _("body larger than {max_command_body} bytes: one command per request").format(
+                    max_command_body=MAX_COMMAND_BODY))
             error.code = "too_large"
             await run_in_threadpool(signatures.record_refusal, ledger.engine, error,
                                     command_id=None, type_=None, actor=None, channel="http")
@@ -385,13 +387,14 @@ def _command_routes(app: FastAPI) -> None:
         try:
             parsed = json.loads(body)
         except (ValueError, RecursionError) as e:
-            bad = CommandValidationError(f"the body is not valid JSON: {str(e)[:200]}")
+            bad = CommandValidationError(_("the body is not valid JSON: {e}").format(e=str(e)[:200]))
             await run_in_threadpool(ledger.record_refused, bad, None, None, "http")
             raise bad from None
         if not dsse.is_envelope(parsed):
             unsigned = signatures.SignatureError(
-                "POST /commands takes one signed command: a DSSE envelope with payload, "
-                f"payloadType {dsse.PAYLOAD_TYPE!r} and signatures (see docs/feed.md)",
+                _("POST /commands takes one signed command: a DSSE envelope with payload, payloadType "
+                  "{payload_type!r} and signatures (see docs/feed.md)").format(
+                    payload_type=dsse.PAYLOAD_TYPE),
                 "signature_missing")
             await run_in_threadpool(ledger.record_refused, unsigned, None, None, "http")
             raise unsigned
@@ -408,8 +411,8 @@ def _command_routes(app: FastAPI) -> None:
             return ledger.execute(body, channel="http")  # refuses it again, and records it
         if cmd.actor.startswith("system:"):
             error = signatures.SignatureError(
-                f"{cmd.actor} commands are not taken over HTTP: the system bootstraps the "
-                "ledger and records rule outcomes itself", "no_authority")
+                _("{actor} commands are not taken over HTTP: the system bootstraps the ledger and records "
+                  "rule outcomes itself").format(actor=cmd.actor), "no_authority")
             ledger.record_refused(error, cmd, None, "http")
             raise error
         # The envelope as read (its payload parsed again there, not the JSON around it).

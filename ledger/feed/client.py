@@ -57,6 +57,7 @@ from ledger.feed.verify import (
     unb64,
 )
 from ledger.integrity.merkle import verify_consistency
+from ledger.kernel.i18n import _
 
 __all__ = ["Event", "FeedError", "FeedIntegrityError", "Handler", "Progress", "Subscriber",
            "Verified"]
@@ -95,7 +96,8 @@ class Subscriber:
                  origin: str | None = None, witness_policy: Any = None,
                  log_key: str | None = None) -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            raise ValueError(f"synchronous={synchronous!r}: use OFF, NORMAL, FULL or EXTRA")
+            raise ValueError(_("synchronous={synchronous!r}: use OFF, NORMAL, FULL or EXTRA").format(
+                                 synchronous=synchronous))
         self.feed_url = feed_url.rstrip("/")
         self.name = name
         self.types = list(types)
@@ -207,7 +209,9 @@ class Subscriber:
              headers: dict[str, str] | None = None) -> httpx.Response:
         response = self.http.get(path, params=params, headers=headers)
         if 400 <= response.status_code < 500:
-            raise FeedError(f"{path}: {response.status_code} {response.text[:300]}")
+            raise FeedError(_("{path}: {status_code} {text}").format(
+                                path=path, status_code=response.status_code,
+                                text=response.text[:300]))
         response.raise_for_status()
         return response
 
@@ -247,7 +251,8 @@ class Subscriber:
                     found = self._get("/events", {"aggregate": self.aggregate, "limit": 1}
                                       ).json()["events"]
                     if not found:
-                        raise FeedError(f"aggregate {self.aggregate!r} has no events") from None
+                        raise FeedError(_("aggregate {aggregate!r} has no events").format(
+                                            aggregate=self.aggregate)) from None
                     self._aggregate_id = str(found[0]["aggregate_id"])
             return str(event["aggregate_id"]) == self._aggregate_id
         return True
@@ -257,16 +262,19 @@ class Subscriber:
         response = self.http.get("/proofs/consistency", params={"from": size1, "to": size2})
         if response.status_code in (404, 409):
             raise FeedIntegrityError(
-                "inconsistent_checkpoint", f"the feed gives no consistency proof from size "
-                f"{size1} to {size2}: {response.text[:300]}")
+                "inconsistent_checkpoint", _("the feed gives no consistency proof from size {size1} to "
+                                             "{size2}: {text}").format(
+                                               size1=size1, size2=size2, text=response.text[:300]))
         if 400 <= response.status_code < 500:
-            raise FeedError(f"/proofs/consistency: {response.status_code} {response.text[:300]}")
+            raise FeedError(_("/proofs/consistency: {status_code} {text}").format(
+                                status_code=response.status_code, text=response.text[:300]))
         response.raise_for_status()
         doc = response.json()
         if doc.get("from_size") != size1 or doc.get("to_size") != size2:
             raise FeedIntegrityError("inconsistent_checkpoint",
-                                     f"the feed answered a proof for other sizes than {size1} "
-                                     f"to {size2}")
+                                     _("the feed answered a proof for other sizes than "
+                                       "{size1} to {size2}").format(
+                                         size1=size1, size2=size2))
         return [unb64(h, "a consistency proof hash", "inconsistent_checkpoint")
                 for h in doc.get("proof", [])]
 
@@ -283,28 +291,31 @@ class Subscriber:
             return
         if new.size < old.size:
             raise FeedIntegrityError(
-                "inconsistent_checkpoint", f"the latest checkpoint has size {new.size}, fewer "
-                f"leaves than the {old.size} of the checkpoint accepted before: the log was "
-                "rolled back or restored from an older copy")
+                "inconsistent_checkpoint", _("the latest checkpoint has size {size}, fewer leaves than the "
+                                             "{size2} of the checkpoint accepted before: the log was "
+                                             "rolled back or restored from an older copy").format(
+                                               size=new.size, size2=old.size))
         if self._consistent(old.size, old.root, new):
             return
         if 0 < frontier.size <= new.size and not self._consistent(frontier.size,
                                                                    frontier.root(), new):
             raise FeedIntegrityError(
-                "position_rewritten", f"the checkpoint at size {new.size} does not contain the "
-                f"{frontier.size} leaves this subscriber verified and handed on: events it "
-                "received now have other content")
+                "position_rewritten", _("the checkpoint at size {size} does not contain the {size2} leaves "
+                                        "this subscriber verified and handed on: events it received now "
+                                        "have other content").format(size=new.size, size2=frontier.size))
         raise FeedIntegrityError(
-            "inconsistent_checkpoint", f"the checkpoint at size {new.size} is not an "
-            f"append-only extension of the checkpoint at size {old.size} accepted before")
+            "inconsistent_checkpoint", _("the checkpoint at size {size} is not an append-only extension of "
+                                         "the checkpoint at size {size2} accepted before").format(
+                                           size=new.size, size2=old.size))
 
     def _poll_verified(self, handler: Handler) -> Progress:
         after = self.position()
         state = self.verified()
         if state is None and after:
-            raise FeedError(f"subscription {self.name!r} is at position {after} without "
-                            "verification state; a verifying subscriber starts from position 0 "
-                            "(use a new name or database)")
+            raise FeedError(_("subscription {name!r} is at position {after} without verification state; a "
+                              "verifying subscriber starts from position 0 (use a new name "
+                              "or database)").format(
+                                name=self.name, after=after))
         page = self._get("/events", {"after": after, "limit": self.page_size, "records": 1}
                          ).json()
         origin = str(page.get("origin"))
@@ -329,8 +340,8 @@ class Subscriber:
         events: list[Event] = page["events"]
         for event in events:
             if "record" not in event:
-                raise FeedError("the feed serves no leaf records (/events?records=1): it is "
-                                "older than this subscriber and cannot be verified")
+                raise FeedError(_("the feed serves no leaf records (/events?records=1): it is older than "
+                                  "this subscriber and cannot be verified"))
             record = event["record"]
             if frontier.size >= new.size and (
                     record is None or (isinstance(record, dict)
@@ -338,17 +349,22 @@ class Subscriber:
                 break  # beyond the checkpoint (or not sealed yet): wait for the next one
             if record is None:
                 raise FeedIntegrityError(
-                    "bad_record", f"the event at log position {event['position']} has no leaf, "
-                    f"though the checkpoint covers {new.size} leaves and this subscriber has "
-                    f"verified {frontier.size}: its leaf was removed or it was inserted")
+                    "bad_record", _("the event at log position {position} has no leaf, though the "
+                                    "checkpoint covers {size} leaves and this subscriber has verified "
+                                    "{size2}: its leaf was removed or it was inserted").format(
+                                      position=event['position'], size=new.size,
+                                      size2=frontier.size))
             frontier.append(check_record(event, frontier.size))
             ready.append(event)
         if frontier.size > verified_before and not self._consistent(frontier.size,
                                                                     frontier.root(), new):
             raise FeedIntegrityError(
-                "bad_record", f"the records of leaves {verified_before}–{frontier.size - 1} "
-                f"(log positions {ready[0]['position']}–{ready[-1]['position']}) do not hash to "
-                f"the tree the checkpoint at size {new.size} signs")
+                "bad_record", _("the records of leaves {verified_before}–{value} (log positions "
+                                "{position}–{position2}) do not hash to the tree the checkpoint at size "
+                                "{size} signs").format(
+                                  verified_before=verified_before, value=frontier.size - 1,
+                                  position=ready[0]['position'], position2=ready[-1]['position'],
+                                  size=new.size))
         waiting = len(ready) < len(events)
         through = (int(ready[-1]["position"]) if ready else None) if waiting else \
             int(page["next_after"])
@@ -365,8 +381,8 @@ class Subscriber:
                               headers=headers) as response:
             if 400 <= response.status_code < 500:
                 response.read()
-                raise FeedError(f"/events/stream: {response.status_code} "
-                                f"{response.text[:300]}")
+                raise FeedError(_("/events/stream: {status_code} {text}").format(
+                                    status_code=response.status_code, text=response.text[:300]))
             response.raise_for_status()
             data: list[str] = []
             kind = ""

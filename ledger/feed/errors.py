@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ledger.kernel.i18n import _
+
 __all__ = ["FeedError", "FeedIntegrityError"]
 
 
@@ -30,6 +32,6 @@ class FeedIntegrityError(FeedError):
 
     def __init__(self, kind: str, message: str) -> None:
         if kind not in self.KINDS:
-            raise ValueError(f"unknown feed integrity error kind {kind!r}")
+            raise ValueError(_("unknown feed integrity error kind {kind!r}").format(kind=kind))
         super().__init__(f"{kind}: {message}")
         self.kind = kind

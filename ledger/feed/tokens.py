@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.kernel.errors import ConfigurationError
+from ledger.kernel.i18n import _
 
 TOKENS_ENV = "LEDGER_FEED_TOKENS"
 
@@ -76,35 +77,38 @@ def _scopes(raw: list[str], where: str) -> frozenset[str]:
         if not s:
             continue
         if s not in SCOPES:
-            raise TokenConfigError(f"{where}: unknown scope {s[:40]!r}; known: "
-                                   f"{', '.join(SCOPES)}")
+            raise TokenConfigError(_("{where}: unknown scope {s!r}; known: {scopes}").format(
+                                       where=where, s=s[:40], scopes=', '.join(SCOPES)))
         out.add(s)
     if not out:
-        raise TokenConfigError(f"{where}: no scope; give at least one of {', '.join(SCOPES)}")
+        raise TokenConfigError(_("{where}: no scope; give at least one of {scopes}").format(
+                                   where=where, scopes=', '.join(SCOPES)))
     return frozenset(out)
 
 
 def _check(tokens: list[Token]) -> list[Token]:
     if not tokens:
-        raise TokenConfigError("the token list is empty: give at least one token, or unset "
-                               f"{TOKENS_ENV} and pass no --tokens-file to serve without "
-                               "authentication (loopback only)")
+        raise TokenConfigError(_("the token list is empty: give at least one token, or unset {tokens_env} "
+                                 "and pass no --tokens-file to serve without authentication (loopback "
+                                 "only)").format(
+                                   tokens_env=TOKENS_ENV))
     ids: set[str] = set()
     digests: set[bytes] = set()
     for t in tokens:
         if not _ID.match(t.id):
-            raise TokenConfigError(f"token id {t.id[:40]!r}: use 1-64 of a-z 0-9 _ . - "
-                                   "(the id is what the access log shows)")
+            raise TokenConfigError(_("token id {id!r}: use 1-64 of a-z 0-9 _ . - (the id is what the "
+                                     "access log shows)").format(id=t.id[:40]))
         if t.id in ids:
-            raise TokenConfigError(f"token id {t.id!r} is given twice")
+            raise TokenConfigError(_("token id {id!r} is given twice").format(id=t.id))
         if len(t.secret) < MIN_SECRET or any(c.isspace() for c in t.secret):
-            raise TokenConfigError(f"token {t.id!r}: the secret must be at least {MIN_SECRET} "
-                                   "characters without spaces")
+            raise TokenConfigError(_("token {id!r}: the secret must be at least {min_secret} characters "
+                                     "without spaces").format(id=t.id, min_secret=MIN_SECRET))
         digest = hashlib.sha256(t.secret.encode()).digest()
         if digest in digests:
-            raise TokenConfigError(f"token {t.id!r} has the same secret as another token")
+            raise TokenConfigError(_("token {id!r} has the same secret as another token").format(
+                                       id=t.id))
         if t.rate <= 0:
-            raise TokenConfigError(f"token {t.id!r}: rate must be a positive number")
+            raise TokenConfigError(_("token {id!r}: rate must be a positive number").format(id=t.id))
         ids.add(t.id)
         digests.add(digest)
     return tokens
@@ -118,18 +122,20 @@ def parse_env(value: str, *, rate: float = DEFAULT_RATE) -> list[Token]:
     """
     entries = [e.strip() for e in value.split(",")]
     if not any(entries):
-        raise TokenConfigError(f"{TOKENS_ENV} is set but holds no token ({value!r}): give "
-                               "ID:SECRET:SCOPE entries, or unset it")
+        raise TokenConfigError(_("{tokens_env} is set but holds no token ({value!r}): give ID:SECRET:SCOPE "
+                                 "entries, or unset it").format(tokens_env=TOKENS_ENV, value=value))
     tokens = []
     for n, entry in enumerate(entries, 1):
         if not entry:
-            raise TokenConfigError(f"{TOKENS_ENV}: entry {n} is empty (a stray comma?)")
+            raise TokenConfigError(_("{tokens_env}: entry {n} is empty (a stray comma?)").format(
+                                       tokens_env=TOKENS_ENV, n=n))
         if ":" not in entry:
             tokens.append(Token(f"legacy-{n}", entry, frozenset({"admin"}), rate, legacy=True))
             continue
         parts = entry.split(":", 2)
         if len(parts) != 3 or not parts[0] or not parts[1]:
-            raise TokenConfigError(f"{TOKENS_ENV}: entry {n} is not ID:SECRET:SCOPE+SCOPE")
+            raise TokenConfigError(_("{tokens_env}: entry {n} is not ID:SECRET:SCOPE+SCOPE").format(
+                                       tokens_env=TOKENS_ENV, n=n))
         tid, secret, scopes = parts
         tokens.append(Token(tid, secret, _scopes(scopes.split("+"), f"token {tid!r}"), rate))
     return _check(tokens)
@@ -144,48 +150,52 @@ def parse_file(path: str | Path, *, rate: float = DEFAULT_RATE) -> list[Token]:
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except OSError as e:
-        raise TokenConfigError(f"cannot read the tokens file {p}: {e.strerror}") from None
+        raise TokenConfigError(_("cannot read the tokens file {p}: {strerror}").format(
+                                   p=p, strerror=e.strerror)) from None
     except tomllib.TOMLDecodeError as e:
-        raise TokenConfigError(f"the tokens file {p} is not valid TOML: {e}") from None
+        raise TokenConfigError(_("the tokens file {p} is not valid TOML: {e}").format(p=p, e=e)) from None
     table = data.get("tokens")
     if not isinstance(table, dict) or set(data) - {"tokens"}:
-        raise TokenConfigError(f"the tokens file {p} must hold only [tokens.ID] tables")
+        raise TokenConfigError(_("the tokens file {p} must hold only [tokens.ID] tables").format(p=p))
     tokens = []
     for tid, spec in table.items():
         if not isinstance(spec, dict):
-            raise TokenConfigError(f"{p}: tokens.{tid} must be a table")
+            raise TokenConfigError(_("{p}: tokens.{tid} must be a table").format(p=p, tid=tid))
         unknown = set(spec) - {"secret", "secret_env", "scopes", "rate", "intake"}
         if unknown:
-            raise TokenConfigError(f"{p}: tokens.{tid}: unknown key {sorted(unknown)[0]!r}")
+            raise TokenConfigError(_("{p}: tokens.{tid}: unknown key {unknown!r}").format(
+                                       p=p, tid=tid, unknown=sorted(unknown)[0]))
         secret = spec.get("secret")
         if secret is None and isinstance(spec.get("secret_env"), str):
             secret = os.environ.get(spec["secret_env"])
             if not secret:
-                raise TokenConfigError(f"{p}: tokens.{tid}: the environment variable "
-                                       f"{spec['secret_env']} is not set")
+                raise TokenConfigError(_("{p}: tokens.{tid}: the environment variable {secret_env} is not "
+                                         "set").format(p=p, tid=tid, secret_env=spec['secret_env']))
         if not isinstance(secret, str):
-            raise TokenConfigError(f"{p}: tokens.{tid}: give secret or secret_env")
+            raise TokenConfigError(_("{p}: tokens.{tid}: give secret or secret_env").format(
+                                       p=p, tid=tid))
         scopes = spec.get("scopes")
         if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
-            raise TokenConfigError(f"{p}: tokens.{tid}: scopes must be a list of strings")
+            raise TokenConfigError(_("{p}: tokens.{tid}: scopes must be a list of strings").format(
+                                       p=p, tid=tid))
         r = spec.get("rate", rate)
         if not isinstance(r, (int, float)) or isinstance(r, bool):
-            raise TokenConfigError(f"{p}: tokens.{tid}: rate must be a number")
+            raise TokenConfigError(_("{p}: tokens.{tid}: rate must be a number").format(p=p, tid=tid))
         intake = None
         if "intake" in spec:
             i = spec["intake"]
             if not isinstance(i, dict) or not all(isinstance(i.get(k), str)
                                                   for k in ("person", "post", "key_file")):
-                raise TokenConfigError(f"{p}: tokens.{tid}.intake needs person, post and "
-                                       "key_file")
+                raise TokenConfigError(_("{p}: tokens.{tid}.intake needs person, post and key_file").format(
+                                           p=p, tid=tid))
             key_file = Path(i["key_file"])
             if not key_file.is_absolute():
                 key_file = p.parent / key_file
             intake = Intake(i["person"], i["post"], str(key_file))
         token = Token(tid, secret, _scopes(scopes, f"token {tid!r}"), float(r), intake)
         if intake is not None and not token.allows(frozenset({"write:intake"})):
-            raise TokenConfigError(f"{p}: tokens.{tid} has an intake identity but not the "
-                                   "write:intake scope")
+            raise TokenConfigError(_("{p}: tokens.{tid} has an intake identity but not the write:intake "
+                                     "scope").format(p=p, tid=tid))
         tokens.append(token)
     return _check(tokens)
 
@@ -196,7 +206,8 @@ def configured(tokens_file: str | None = None, *, rate: float = DEFAULT_RATE,
     neither is given (authentication off). Both at once is an error."""
     env = os.environ.get(TOKENS_ENV)
     if tokens_file and env is not None:
-        raise TokenConfigError(f"both --tokens-file and {TOKENS_ENV} are given: use one")
+        raise TokenConfigError(_("both --tokens-file and {tokens_env} are given: use one").format(
+                                   tokens_env=TOKENS_ENV))
     if tokens_file:
         return parse_file(tokens_file, rate=rate)
     if env is not None:

@@ -28,6 +28,7 @@ from ledger.integrity import checkpoint as cp
 from ledger.integrity.canonical import record_bytes
 from ledger.integrity.errors import IntegrityError
 from ledger.integrity.merkle import EMPTY_ROOT, HASH_SIZE, leaf_hash
+from ledger.kernel.i18n import _
 
 __all__ = ["CheckedCheckpoint", "CompactRange", "check_note", "check_record", "unb64"]
 
@@ -43,10 +44,10 @@ class CompactRange:
 
     def __init__(self, size: int = 0, nodes: Sequence[bytes] = ()) -> None:
         if size < 0 or len(nodes) != bin(size).count("1"):
-            raise ValueError(f"a frontier of size {size} has {bin(size).count('1')} nodes, "
-                             f"not {len(nodes)}")
+            raise ValueError(_("a frontier of size {size} has {count} nodes, not {count2}").format(
+                                 size=size, count=bin(size).count('1'), count2=len(nodes)))
         if any(len(h) != HASH_SIZE for h in nodes):
-            raise ValueError(f"a frontier node is not {HASH_SIZE} bytes")
+            raise ValueError(_("a frontier node is not {hash_size} bytes").format(hash_size=HASH_SIZE))
         self.size = size
         self.nodes = list(nodes)
 
@@ -86,9 +87,10 @@ def unb64(text: object, what: str, kind: str = "bad_record") -> bytes:
     try:
         raw = base64.b64decode(str(text), validate=True)
     except (binascii.Error, ValueError):
-        raise FeedIntegrityError(kind, f"{what} is not base64") from None
+        raise FeedIntegrityError(kind, _("{what} is not base64").format(what=what)) from None
     if len(raw) != HASH_SIZE:
-        raise FeedIntegrityError(kind, f"{what} is not a {HASH_SIZE}-byte hash")
+        raise FeedIntegrityError(kind, _("{what} is not a {hash_size}-byte hash").format(
+                                           what=what, hash_size=HASH_SIZE))
     return raw
 
 
@@ -106,30 +108,34 @@ def check_record(event: dict[str, Any], expected_leaf: int) -> bytes:
     record = event.get("record")
     where = f"the event at log position {position}"
     if not isinstance(record, dict):
-        raise FeedIntegrityError("bad_record", f"{where} has no leaf record")
+        raise FeedIntegrityError("bad_record", _("{where} has no leaf record").format(where=where))
     leaf_index = record.get("position")
     if leaf_index != expected_leaf:
         kind = ("position_rewritten" if isinstance(leaf_index, int) and leaf_index < expected_leaf
                 else "bad_record")
-        raise FeedIntegrityError(kind, f"{where} is leaf {leaf_index}, but leaf {expected_leaf} "
-                                       "comes next after the leaves this subscriber verified")
+        raise FeedIntegrityError(kind, _("{where} is leaf {leaf_index}, but leaf {expected_leaf} comes "
+                                         "next after the leaves this subscriber verified").format(
+                                           where=where, leaf_index=leaf_index,
+                                           expected_leaf=expected_leaf))
     try:
         leaf = leaf_hash(record_bytes(record))
     except IntegrityError as e:
-        raise FeedIntegrityError("bad_record", f"{where}: its record is malformed ({e})") from None
+        raise FeedIntegrityError("bad_record", _("{where}: its record is malformed ({e})").format(
+                                                   where=where, e=e)) from None
     served = event.get("leaf_hash")
     if served is not None and not hmac.compare_digest(unb64(served, f"{where}: leaf_hash"),
                                                       leaf):
-        raise FeedIntegrityError("bad_record", f"{where} (leaf {leaf_index}) does not hash to its "
-                                               "stored leaf: the event or its leaf was altered")
+        raise FeedIntegrityError("bad_record", _("{where} (leaf {leaf_index}) does not hash to its stored "
+                                                 "leaf: the event or its leaf was altered").format(
+                                                   where=where, leaf_index=leaf_index))
     shown = _record_event(record, where)
     given = {k: v for k, v in event.items()
              if k not in ("schema", "record", "leaf_hash", "origin", "checkpoint")}
     if _normal(shown) != _normal(given):
         differs = sorted(k for k in set(shown) | set(given) if
                          _normal(shown.get(k)) != _normal(given.get(k)))
-        raise FeedIntegrityError("bad_record", f"{where} differs from its leaf record in "
-                                               f"{', '.join(differs)}")
+        raise FeedIntegrityError("bad_record", _("{where} differs from its leaf record in {differs}").format(
+                                                   where=where, differs=', '.join(differs)))
     return leaf
 
 
@@ -140,24 +146,27 @@ def _record_event(record: dict[str, Any], where: str) -> dict[str, Any]:
     type_name = str(record["type"])
     topic = record.get("topic")
     if topic is not None and str(topic).rpartition(":")[2] != type_name:
-        raise FeedIntegrityError("bad_record", f"{where}: its record's topic {topic!r} is not of "
-                                               f"type {type_name}")
+        raise FeedIntegrityError("bad_record", _("{where}: its record's topic {topic!r} is not of type "
+                                                 "{type_name}").format(
+                                                   where=where, topic=topic, type_name=type_name))
     try:
         event = decode(None, int(record["notification_id"]), UUID(str(record["aggregate_id"])),
                        int(record["version"]), str(topic or f"?:{type_name}"),
                        base64.b64decode(str(record["payload_b64"])))
     except (ValueError, KeyError, TypeError) as e:
-        raise FeedIntegrityError("bad_record", f"{where}: its record's payload does not decode "
-                                               f"({type(e).__name__})") from None
+        raise FeedIntegrityError("bad_record", _("{where}: its record's payload does not "
+                                                 "decode ({name})").format(
+                                                   where=where, name=type(e).__name__)) from None
     if event.recorded_at.isoformat() != record["recorded_at"]:
-        raise FeedIntegrityError("bad_record", f"{where}: its record's recorded_at is not the "
-                                               "payload's")
+        raise FeedIntegrityError("bad_record", _("{where}: its record's recorded_at is not "
+                                                 "the payload's").format(
+                                                   where=where))
     command = record.get("command")
     if isinstance(command, dict) and (
             command.get("command_id") != event.envelope.get("command_id")
             or command.get("first") != event.position):
-        raise FeedIntegrityError("bad_record", f"{where}: its record's command-log row is not "
-                                               "the command of its envelope")
+        raise FeedIntegrityError("bad_record", _("{where}: its record's command-log row is not the command "
+                                                 "of its envelope").format(where=where))
     return event.public()
 
 
@@ -183,18 +192,19 @@ def check_note(checkpoint: dict[str, Any], origin: str, log_key: str,
         body = cp.verify_checkpoint(note, name, public_key, origin=origin)
     except IntegrityError as e:
         raise FeedIntegrityError("checkpoint_signature",
-                                 f"the checkpoint at size {checkpoint.get('size')} does not "
-                                 f"verify with the log's key: {e}") from None
+                                 _("the checkpoint at size {get} does not verify with the "
+                                   "log's key: {e}").format(
+                                     get=checkpoint.get('size'), e=e)) from None
     root = unb64(checkpoint.get("root"), "checkpoint root", "checkpoint_signature")
     if body.size != checkpoint.get("size") or not hmac.compare_digest(body.root, root):
         raise FeedIntegrityError("checkpoint_signature",
-                                 "the served checkpoint's size or root is not what its note signs")
+                                 _("the served checkpoint's size or root is not what its note signs"))
     if witness_policy is not None:
         from ledger.integrity import cosign  # type: ignore[attr-defined,unused-ignore]
 
         try:
             cosign.check_quorum(note, witness_policy, name, public_key)
         except IntegrityError as e:
-            raise FeedIntegrityError("witness_quorum", f"the checkpoint at size {body.size}: "
-                                                       f"{e}") from None
+            raise FeedIntegrityError("witness_quorum", _("the checkpoint at size {size}: {e}").format(
+                                                           size=body.size, e=e)) from None
     return CheckedCheckpoint(body.origin, body.size, body.root, note, log_key)

@@ -28,6 +28,7 @@ from ledger.kernel.errors import (
     PostNotHeldError,
     TownNotFoundError,
 )
+from ledger.kernel.i18n import _
 from ledger.kernel.posts import parse_post
 
 #: Fields that hold sealed personal data (encrypted under the subject's key), not free text.
@@ -106,7 +107,8 @@ class Context:
         if agg is None:
             return None
         if not isinstance(agg, cls):
-            raise LedgerError(f"{key!r} is a {type(agg).__name__}, not a {cls.__name__}")
+            raise LedgerError(_("{key!r} is a {name}, not a {name2}").format(
+                                  key=key, name=type(agg).__name__, name2=cls.__name__))
         self.loaded[agg_id] = agg
         return agg
 
@@ -133,7 +135,7 @@ class Context:
     def add(self, *aggs: LedgerAggregate) -> None:
         """Mark aggregates (new or changed) to be saved with this command."""
         if not self.authorized:
-            raise LedgerError("internal: a handler changed state before authorizing")
+            raise LedgerError(_("internal: a handler changed state before authorizing"))
         for agg in aggs:
             self.touched[agg.id] = agg
             self.loaded[agg.id] = agg
@@ -147,7 +149,8 @@ class Context:
             self.subjects.append(subject)
         if self.txn is None:  # dry run: check the id, create no key
             if not privacy.SUBJECT_RE.match(subject):
-                raise privacy.PersonalDataError(f"subject id {subject[:40]!r} is not a valid id")
+                raise privacy.PersonalDataError(_("subject id {subject!r} is not a valid id").format(
+                                                    subject=subject[:40]))
             return {"subject": subject, "nonce": "", "ciphertext": ""}
         return privacy.seal(self.txn, subject, data)
 
@@ -205,10 +208,12 @@ class Context:
         limit = now() + timedelta(days=days)
         if self.at > limit:
             raise ImplausibleTimeError(
-                f"{self.command.type}: field 'occurred_at': {self.at.isoformat()} is in the "
-                f"future: later than now ({now().isoformat(timespec='seconds')}) plus the "
-                f"town's tolerance of {days} day(s) (town parameter {FUTURE_DAYS_PARAMETER}); "
-                "record what happened, when it happened")
+                _("{type}: field 'occurred_at': {at} is in the future: later than now ({now}) plus the "
+                  "town's tolerance of {days} day(s) (town parameter {future_days_parameter}); record what "
+                  "happened, when it happened").format(
+                    type=self.command.type, at=self.at.isoformat(),
+                    now=now().isoformat(timespec='seconds'), days=days,
+                    future_days_parameter=FUTURE_DAYS_PARAMETER))
 
     # Authority.
     def authorize(self, *, town: str | None, community: str | None = None) -> None:
@@ -223,14 +228,15 @@ class Context:
         if cmd.actor.startswith("system:"):
             if not (cmd.system_allowed and m.permits_system(key, cmd.actor)):
                 raise AuthorityError(
-                    f"{cmd.actor} may not issue {cmd.type}: system actors only bootstrap the "
-                    "ledger and record rule outcomes"
+                    _("{actor} may not issue {type}: system actors only bootstrap the ledger and record "
+                      "rule outcomes").format(actor=cmd.actor, type=cmd.type)
                 )
             self._authorized()
             return
         if not cmd.post:
             raise CommandValidationError(
-                f"{cmd.type}: field 'post': required: the post {cmd.actor} acts in"
+                _("{type}: field 'post': required: the post {actor} acts in").format(
+                    type=cmd.type, actor=cmd.actor)
             )
         post = parse_post(cmd.post)
         holder = self.scope_roster(post.scope, post.kind.level)
@@ -242,14 +248,16 @@ class Context:
             since = (f"; {cmd.actor} was appointed to it only from {min(later)}, after the "
                      f"command's date {self.at.isoformat()}" if later else "")
             raise PostNotHeldError(
-                f"{cmd.actor} did not hold {post.name} at {self.at.isoformat()} "
-                f"(held then by {who}); act in a post you held at that time{since}"
+                _("{actor} did not hold {name} at {at} (held then by {who}); act in a post you held at "
+                  "that time{since}").format(
+                    actor=cmd.actor, name=post.name, at=self.at.isoformat(), who=who, since=since)
             )
         if not m.permits(key, post.name, town, community):
             allowed = m.allowed_posts(key, town, community)
             raise AuthorityError(
-                f"{post.name} has no authority for {key} in {community or town}; "
-                f"allowed: {', '.join(allowed) or 'nobody (not in the authority matrix)'}"
+                _("{name} has no authority for {key} in {value}; allowed: {value2}").format(
+                    name=post.name, key=key, value=community or town,
+                    value2=', '.join(allowed) or 'nobody (not in the authority matrix)')
             )
         self._authorized()
 

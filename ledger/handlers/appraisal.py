@@ -58,6 +58,7 @@ from ledger.commands.appraisal import (
 from ledger.handlers import Context, handles
 from ledger.handlers.owners import firm_of, oc_of, record_elimination
 from ledger.kernel.errors import CommandValidationError, PostNotHeldError, RuleViolationError
+from ledger.kernel.i18n import _
 from ledger.kernel.posts import parse_post
 from ledger.rules import RuleError, parse_overrides
 from ledger.rules.firm import FIRM_APPRAISAL, AppraisalInputs, FirmAppraisalParameters
@@ -96,7 +97,8 @@ def firm_parameters(town_parameters: dict[str, Any],
     try:
         params = parse_overrides(FIRM_APPRAISAL, town_set)
     except RuleError as e:
-        raise AppraisalParameterError(f"town parameter for {FIRM_APPRAISAL.key}: {e}") from None
+        raise AppraisalParameterError(_("town parameter for {key}: {e}").format(
+                                          key=FIRM_APPRAISAL.key, e=e)) from None
     if overrides:
         given = [o.strip().removeprefix(FIRM_PARAMETER_PREFIX) for o in overrides]
         try:
@@ -114,8 +116,9 @@ def int_parameter(town_parameters: dict[str, Any], name: str, default: int) -> i
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise AppraisalParameterError(f"town parameter {name}={value!r} is not a whole number "
-                                      "of days") from None
+        raise AppraisalParameterError(_("town parameter {name}={value!r} is not a whole "
+                                        "number of days").format(
+                                          name=name, value=value)) from None
 
 
 def past_outcome(year: AppraisalYear | None, firm: str) -> str | None:
@@ -206,7 +209,8 @@ def open_year(ctx: Context, cmd: OpenYear) -> dict[str, Any]:
     ctx.town(cmd.town)
     ctx.authorize(town=cmd.town)
     if ctx.find(AppraisalYear, cmd.key) is not None:
-        raise AppraisalYearExistsError(f"appraisal year {cmd.key} is already open or closed")
+        raise AppraisalYearExistsError(_("appraisal year {key} is already open or closed").format(
+                                           key=cmd.key))
     year = AppraisalYear(code=cmd.key, town=cmd.town, year=cmd.year, envelope=ctx.envelope)
     ctx.add(year)
     return {"appraisal": year.code}
@@ -216,8 +220,8 @@ def _firm_in_town(ctx: Context, code: str, year: AppraisalYear) -> Any:
     firm = firm_of(ctx, code)
     firm.check_registered_by(ctx.at)
     if firm.town != year.town:
-        raise RuleViolationError(f"firm {code} is registered in town {firm.town}, not "
-                                 f"{year.town}; it is appraised there")
+        raise RuleViolationError(_("firm {code} is registered in town {town}, not {town2}; it is appraised "
+                                   "there").format(code=code, town=firm.town, town2=year.town))
     return firm
 
 
@@ -389,7 +393,8 @@ def rerun(ctx: Context, cmd: RerunYear) -> dict[str, Any]:
     ctx.authorize(town=year.town)
     if year.runs == 0:
         raise AppraisalYearStateError(
-            f"appraisal year {year.code} was never closed; close it first (appraisal close)")
+            _("appraisal year {code} was never closed; close it first (appraisal close)").format(
+                code=year.code))
     if year.status != "open":
         year.reopen(cmd.reason, ctx.envelope)
     detail = run_rules(ctx, year, town)
@@ -432,11 +437,12 @@ def file_objection(ctx: Context, cmd: FileObjection) -> dict[str, Any]:
         scope = parse_post(cmd.post).scope
         if cmd.community != scope:
             raise CommandValidationError(
-                f"appraisal.file_objection: field 'community': a project manager files for "
-                f"the community of their post ({scope})")
+                _("appraisal.file_objection: field 'community': a project manager files for the community "
+                  "of their post ({scope})").format(scope=scope))
         if not any(c["community"] == scope for c in firm.contracts_at(ctx.at)):
-            raise ObjectionError(f"firm {firm.code} does not serve {scope} at "
-                                 f"{ctx.at.isoformat()}; its manager there cannot object for it")
+            raise ObjectionError(_("firm {code} does not serve {scope} at {at}; its manager there cannot "
+                                   "object for it").format(
+                                     code=firm.code, scope=scope, at=ctx.at.isoformat()))
     ref = year.file_objection(firm.code, cmd.text, ctx.at, ctx.envelope)
     ctx.add(year)
     return {"appraisal": year.code, "objection": ref, "firm": firm.code}
@@ -470,8 +476,8 @@ def evaluate_oc(ctx: Context, cmd: EvaluateOwnersCommittee) -> dict[str, Any]:
     oc = oc_of(ctx, cmd.oc)
     ctx.authorize(town=year.town, community=oc.community)
     if oc.town != year.town:
-        raise RuleViolationError(f"owners' committee {oc.code} is in town {oc.town}, not "
-                                 f"{year.town}")
+        raise RuleViolationError(_("owners' committee {code} is in town {town}, not {town2}").format(
+                                     code=oc.code, town=oc.town, town2=year.town))
     scores = cmd.criteria.model_dump()
     overall = _two_places(sum(scores.values(), Decimal(0)) / len(scores))
     year.evaluate_oc(oc.code, oc.community, {k: f"{v:f}" for k, v in scores.items()}, overall,
@@ -487,7 +493,8 @@ def resident_appraisal(ctx: Context, cmd: RecordResidentAppraisal) -> dict[str, 
     year = year_of(ctx, cmd.key)
     community = ctx.community(cmd.community)
     if community.town != year.town:
-        raise RuleViolationError(f"community {community.code} is not in town {year.town}")
+        raise RuleViolationError(_("community {code} is not in town {town}").format(
+                                     code=community.code, town=year.town))
     ctx.authorize(town=year.town, community=community.code)
     post = f"resident_representative@{community.code}"
     ratings = []
@@ -495,8 +502,9 @@ def resident_appraisal(ctx: Context, cmd: RecordResidentAppraisal) -> dict[str, 
         term = community.roster.term_of(r.appraiser, post, ctx.at)
         if term is None:
             raise PostNotHeldError(
-                f"appraiser {r.appraiser} did not hold {post} at {ctx.at.isoformat()}; only "
-                "the community's resident representatives appraise its parties")
+                _("appraiser {appraiser} did not hold {post} at {at}; only the community's resident "
+                  "representatives appraise its parties").format(
+                    appraiser=r.appraiser, post=post, at=ctx.at.isoformat()))
         ratings.append({"appraiser": r.appraiser, "appraiser_name": term["person_name"],
                         "rating": r.rating})
     year.record_resident_appraisal(community.code, cmd.party, ratings, ctx.envelope)
@@ -514,12 +522,14 @@ def commend(ctx: Context, cmd: CommendThreeHeads) -> dict[str, Any]:
     head = parse_post(cmd.head_post)
     if head.path not in THREE_HEADS or head.scope != community.code:
         raise CommandValidationError(
-            f"appraisal.commend: field 'head_post': {head.name} is not a three-heads post of "
-            f"{community.code} (party_group_leader, resident_group_leader, building_leader)")
+            _("appraisal.commend: field 'head_post': {name} is not a three-heads post of {code} "
+              "(party_group_leader, resident_group_leader, building_leader)").format(
+                name=head.name, code=community.code))
     term = community.roster.term_of(cmd.person, head.name, ctx.at)
     if term is None:
-        raise PostNotHeldError(f"{cmd.person} did not hold {head.name} at "
-                               f"{ctx.at.isoformat()}; commend the person who held it")
+        raise PostNotHeldError(_("{person} did not hold {name} at {at}; commend the person "
+                                 "who held it").format(
+                                   person=cmd.person, name=head.name, at=ctx.at.isoformat()))
     year.commend(community.code, cmd.person, term["person_name"], head.name, cmd.title,
                  cmd.reason, ctx.envelope)
     ctx.add(year)
@@ -562,10 +572,12 @@ def define_indicator(ctx: Context, cmd: DefineIndicator) -> dict[str, Any]:
     ctx.authorize(town=year.town)
     if cmd.source == "ledger" and cmd.measure not in INDICATOR_CALCULATORS:
         known = ", ".join(sorted(INDICATOR_CALCULATORS))
-        raise IndicatorError(f"indicator {cmd.code!r}: the ledger has no calculator "
-                             f"{cmd.measure!r}; known: {known} (or define it as entered)")
+        raise IndicatorError(_("indicator {code!r}: the ledger has no calculator {measure!r}; known: "
+                               "{known} (or define it as entered)").format(
+                                 code=cmd.code, measure=cmd.measure, known=known))
     if cmd.source == "entered" and cmd.measure is not None:
-        raise IndicatorError(f"indicator {cmd.code!r} is entered; it takes no measure")
+        raise IndicatorError(_("indicator {code!r} is entered; it takes no measure").format(
+                                 code=cmd.code))
     spec = {"code": cmd.code, "name_zh": cmd.name_zh, "name_en": cmd.name_en, "unit": cmd.unit,
             "weight": _two_places(cmd.weight), "source": cmd.source, "measure": cmd.measure,
             "order": len(year.indicators) + 1}
@@ -604,7 +616,7 @@ def simulate(ledger: Any, key: str, overrides: list[str]) -> dict[str, Any]:
 
     year = load(key)
     if year is None:
-        raise AppraisalYearNotFoundError(f"appraisal year {key!r} does not exist")
+        raise AppraisalYearNotFoundError(_("appraisal year {key!r} does not exist").format(key=key))
     town = ledger.load(Town.id_for(year.town))
     if year.evaluation is not None:
         base = FirmAppraisalParameters.model_validate(year.evaluation["parameters"])

@@ -53,6 +53,7 @@ from ledger.commands.cases import (
 from ledger.handlers import Context, handles
 from ledger.kernel.config import local_day
 from ledger.kernel.errors import AlreadyExistsError, LedgerError, RuleViolationError
+from ledger.kernel.i18n import _
 from ledger.kernel.posts import town_of_community
 from ledger.rules import Evaluation, Rule, RuleError, get_rule, parse_overrides
 from ledger.rules.warning import CaseCounts, MeasuresInputs
@@ -161,15 +162,16 @@ def receive(ctx: Context, cmd: ReceiveCase) -> dict[str, Any]:
     town_code = town_of_case(cmd.ref) if cmd.ref else town_of_community(cmd.community)
     if town_of_community(cmd.community) != town_code:
         raise CaseRuleError(
-            f"case {cmd.ref} belongs to town {town_code} but community {cmd.community} does not")
+            _("case {ref} belongs to town {town_code} but community {community} does not").format(
+                ref=cmd.ref, town_code=town_code, community=cmd.community))
     town = ctx.town(town_code)
     community = ctx.community(cmd.community)
     ctx.authorize(town=town_code, community=community.code)
     if cmd.ref is None:
         ref = next_case_ref(ctx, town_code, local_day(ctx.at).year)
     elif ctx.find(Case, cmd.ref) is not None:
-        raise AlreadyExistsError(f"case {cmd.ref} already exists; use a new reference, or "
-                                 "leave it out to take the next number")
+        raise AlreadyExistsError(_("case {ref} already exists; use a new reference, or leave it "
+                                   "out to take the next number").format(ref=cmd.ref))
     else:
         ref = cmd.ref
     case = Case.receive(
@@ -365,11 +367,13 @@ def record_duty_failure(ctx: Context, cmd: RecordDutyFailure) -> dict[str, Any]:
     duties = ctx.find(ResponsibilityList, community.town)
     if duties is None:
         raise DutyNotListedError(
-            f"town {community.town} has issued no responsibility list; issue one first")
+            _("town {town} has issued no responsibility list; issue one first").format(
+                town=community.town))
     if cmd.case is not None:
         case = _case(ctx, cmd.case)
         if case.community != community.code:
-            raise CaseRuleError(f"case {cmd.case} is in {case.community}, not {community.code}")
+            raise CaseRuleError(_("case {case} is in {community}, not {code}").format(
+                                    case=cmd.case, community=case.community, code=community.code))
     duties.record_failure(cmd.party, community.code, cmd.problem_type, cmd.stage, cmd.duty,
                           cmd.case, cmd.description, local_day(ctx.at).year, ctx.envelope)
     ctx.add(duties)
@@ -391,7 +395,7 @@ def rule_parameters(rule: Rule[Any, Any, Any], parameters: dict[str, Any]) -> An
     try:
         return parse_overrides(rule, overrides)
     except RuleError as e:
-        raise RuleViolationError(f"town parameter for {rule.key}: {e}") from None
+        raise RuleViolationError(_("town parameter for {key}: {e}").format(key=rule.key, e=e)) from None
 
 
 def case_counts(ctx: Context, community: str, town: str, problem_type: str) -> CaseCounts:
@@ -488,7 +492,7 @@ def fulfil_measure(ctx: Context, cmd: FulfilMeasure) -> dict[str, Any]:
     key = warning_key(community.code, cmd.problem_type)
     warning = ctx.find(CommunityWarning, key)
     if warning is None:
-        raise MeasureNotFoundError(f"no warning was ever raised on {key}")
+        raise MeasureNotFoundError(_("no warning was ever raised on {key}").format(key=key))
     warning.fulfil(cmd.measure, cmd.note, list(cmd.evidence), cmd.person, cmd.outcome,
                    cmd.third_party, ctx.at, ctx.envelope)
     ctx.add(warning)

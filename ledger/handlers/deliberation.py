@@ -41,6 +41,7 @@ from ledger.kernel.errors import (
     PostNotHeldError,
     RuleViolationError,
 )
+from ledger.kernel.i18n import _
 from ledger.kernel.posts import parse_post
 from ledger.rules import RuleError, get_rule, parse_overrides
 
@@ -53,7 +54,8 @@ def _meeting(ctx: Context, ref: str) -> Meeting:
     meeting = ctx.find(Meeting, ref)
     if meeting is None:
         raise MeetingNotFoundError(
-            f"meeting {ref!r} has not been convened; convene it first (meeting convene)"
+            _("meeting {ref!r} has not been convened; convene it first (meeting convene)").format(
+                ref=ref)
         )
     return meeting
 
@@ -61,14 +63,16 @@ def _meeting(ctx: Context, ref: str) -> Meeting:
 def _matter(ctx: Context, ref: str) -> Matter:
     matter = ctx.find(Matter, ref)
     if matter is None:
-        raise MatterNotFoundError(f"matter {ref!r} has not been raised; raise it first")
+        raise MatterNotFoundError(_("matter {ref!r} has not been raised; raise it first").format(
+                                      ref=ref))
     return matter
 
 
 def _check_reference(ref: str, scope: str, what: str) -> None:
     if not ref.startswith(f"{scope}-"):
         raise CommandValidationError(
-            f"{what} reference {ref!r} must start with {scope}- (e.g. {scope}-M-2025-03)"
+            _("{what} reference {ref!r} must start with {scope}- (e.g. {scope}-M-2025-03)").format(
+                what=what, ref=ref, scope=scope)
         )
 
 
@@ -81,11 +85,12 @@ def _resolve_body(ctx: Context, meeting: Meeting, body: str, community: str | No
     community = community or meeting.community
     if community is None:
         raise UnknownBodyError(
-            f"{what}: {body} at town joint meeting {meeting.code} needs its community "
-            "(give community, or a post such as party_org.secretary@ZQ-001)"
+            _("{what}: {body} at town joint meeting {code} needs its community (give community, or a post "
+              "such as party_org.secretary@ZQ-001)").format(what=what, body=body, code=meeting.code)
         )
     if ctx.community(community).town != meeting.town:
-        raise RuleViolationError(f"{what}: community {community} is not in town {meeting.town}")
+        raise RuleViolationError(_("{what}: community {community} is not in town {town}").format(
+                                     what=what, community=community, town=meeting.town))
     return community
 
 
@@ -101,20 +106,23 @@ def convene(ctx: Context, cmd: ConveneMeeting) -> dict[str, Any]:
     town_code = community.town if community else str(cmd.town)
     if cmd.town is not None and cmd.town != town_code:
         raise CommandValidationError(
-            f"community {cmd.community} is in town {town_code}, not {cmd.town}")
+            _("community {community} is in town {town_code}, not {town}").format(
+                community=cmd.community, town_code=town_code, town=cmd.town))
     ctx.town(town_code)
     _check_reference(cmd.meeting, cmd.community or town_code, "meeting")
     ctx.authorize(town=town_code, community=cmd.community)
     if ctx.find(Meeting, cmd.meeting) is not None:
-        raise MeetingExistsError(f"meeting {cmd.meeting!r} is already convened; use a new "
-                                 "reference")
+        raise MeetingExistsError(_("meeting {meeting!r} is already convened; use a new reference").format(
+                                     meeting=cmd.meeting))
     for a in cmd.agenda:
         if a.matter is not None:
             matter = _matter(ctx, a.matter)
             if matter.town != town_code or cmd.community not in (None, matter.community):
                 raise RuleViolationError(
-                    f"agenda item {a.title!r}: matter {matter.code} is in {matter.community}; "
-                    f"meeting {cmd.meeting} cannot take it up")
+                    _("agenda item {title!r}: matter {code} is in {community}; meeting {meeting} cannot "
+                      "take it up").format(
+                        title=a.title, code=matter.code, community=matter.community,
+                        meeting=cmd.meeting))
     agenda = [{"no": n, "title": a.title, "matter": a.matter}
               for n, a in enumerate(cmd.agenda, start=1)]
     meeting = Meeting(code=cmd.meeting, kind=cmd.kind, town=town_code, community=cmd.community,
@@ -138,8 +146,10 @@ def attend(ctx: Context, cmd: RecordAttendance) -> dict[str, Any]:
             holder = ctx.scope_roster(post.scope, post.kind.level)
             if not holder.roster.holds(a.person, post.name, ctx.at):
                 raise PostNotHeldError(
-                    f"attendee {a.person} ({a.person_name}) did not hold {post.name} at "
-                    f"{ctx.at.isoformat()}; record them without the post or with one they held"
+                    _("attendee {person} ({person_name}) did not hold {name} at {at}; record them without "
+                      "the post or with one they held").format(
+                        person=a.person, person_name=a.person_name, name=post.name,
+                        at=ctx.at.isoformat())
                 )
         rows.append({"body": body, "community": community, "person": a.person,
                      "person_name": a.person_name, "post": a.post})
@@ -177,8 +187,8 @@ def adopt(ctx: Context, cmd: AdoptResolution) -> dict[str, Any]:
     if matter is not None:
         if matter.town != meeting.town or meeting.community not in (None, matter.community):
             raise RuleViolationError(
-                f"matter {matter.code} is in {matter.community}; meeting {meeting.code} "
-                "cannot decide it")
+                _("matter {code} is in {community}; meeting {code2} cannot decide it").format(
+                    code=matter.code, community=matter.community, code2=meeting.code))
         matter.check_meeting_route(meeting.kind, meeting.code)
     number = meeting.adopt(cmd.title, items, cmd.matter, ctx.at, ctx.envelope)
     ctx.add(meeting)
@@ -226,10 +236,11 @@ def check_responsible(ctx: Context, meeting: Meeting, item: dict[str, Any], ref:
         return
     body = item["body"] + (f"@{item['community']}" if item.get("community") else "")
     raise AuthorityError(
-        f"{post.name} may not complete {ref}: its responsible body is {body}; only that "
-        f"body's posts, or the meeting's convenor ({convenor.get('person')} in "
-        f"{convenor.get('post')}), complete it (authority matrix {matrix().version}, "
-        "restriction responsible_body_or_convenor)")
+        _("{name} may not complete {ref}: its responsible body is {body}; only that body's posts, or the "
+          "meeting's convenor ({get} in {get2}), complete it (authority matrix {version}, restriction "
+          "responsible_body_or_convenor)").format(
+            name=post.name, ref=ref, body=body, get=convenor.get('person'),
+            get2=convenor.get('post'), version=matrix().version))
 
 
 @handles(CompleteItem)
@@ -283,8 +294,9 @@ def _routing_inputs(ctx: Context, town: str, attributes: dict[str, Any]) -> dict
     try:
         inputs = rule.Inputs.model_validate(attributes)
     except ValueError as e:
-        raise CommandValidationError(f"matter attributes: {str(e).splitlines()[0]}; "
-                                     f"{_first_error(e)}") from None
+        raise CommandValidationError(_("matter attributes: {splitlines}; {first_error}").format(
+                                         splitlines=str(e).splitlines()[0],
+                                         first_error=_first_error(e))) from None
     dumped: dict[str, Any] = inputs.model_dump(mode="json")
     return dumped
 
@@ -304,7 +316,8 @@ def _raise(ctx: Context, *, ref: str, community_code: str, title: str, descripti
     _check_reference(ref, community.code, "matter")
     ctx.authorize(town=community.town, community=community.code)
     if ctx.find(Matter, ref) is not None:
-        raise MatterExistsError(f"matter {ref!r} is already raised; use a new reference")
+        raise MatterExistsError(_("matter {ref!r} is already raised; use a new reference").format(
+                                    ref=ref))
     inputs = _routing_inputs(ctx, community.town, attributes)
     raiser = "resident" if resident_ref else _raiser_kind(ctx.command.post)
     # The raiser's reference is personal data: sealed under the raiser's own key.
@@ -339,7 +352,8 @@ def routing_parameters(parameters: dict[str, Any]) -> Any:
     try:
         return parse_overrides(rule, overrides)
     except RuleError as e:
-        raise RuleViolationError(f"town parameter for {ROUTING_RULE}: {e}") from None
+        raise RuleViolationError(_("town parameter for {routing_rule}: {e}").format(
+                                     routing_rule=ROUTING_RULE, e=e)) from None
 
 
 @handles(RouteMatter)
@@ -397,7 +411,8 @@ def hear(ctx: Context, cmd: HearTopic) -> dict[str, Any]:
     ctx.authorize(town=meeting.town, community=meeting.community)
     if matter.town != meeting.town or meeting.community not in (None, matter.community):
         raise RuleViolationError(
-            f"topic {matter.code} is in {matter.community}; meeting {meeting.code} cannot hear it")
+            _("topic {code} is in {community}; meeting {code2} cannot hear it").format(
+                code=matter.code, community=matter.community, code2=meeting.code))
     matter.check_meeting_route(meeting.kind, meeting.code)
     meeting.hear_topic(matter.code, ctx.at, ctx.envelope)
     matter.take_up(meeting.code, meeting.kind, None, ctx.envelope)

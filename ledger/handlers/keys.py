@@ -10,6 +10,7 @@ from ledger.handlers import Context, handles
 from ledger.integrity.dsse import key_id_for
 from ledger.kernel.config import now
 from ledger.kernel.errors import NotFoundError
+from ledger.kernel.i18n import _
 
 
 def register_key(ctx: Context, person: str, algorithm: str, public_key: str,
@@ -40,8 +41,9 @@ def register(ctx: Context, cmd: RegisterKey) -> dict[str, Any]:
 def _keys(ctx: Context, person: str) -> PersonKeys:
     keys = ctx.find(PersonKeys, person)
     if keys is None:
-        raise NotFoundError(f"{person} has no registered key; register one with "
-                            "'ledger key register'")
+        raise NotFoundError(_("{person} has no registered key; register one with 'ledger key "
+                              "register'").format(
+                                person=person))
     return keys
 
 

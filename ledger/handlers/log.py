@@ -12,6 +12,7 @@ from ledger.integrity import signer
 from ledger.integrity.sqlstore import log_identity
 from ledger.kernel.config import now
 from ledger.kernel.errors import AlreadyExistsError, CommandValidationError
+from ledger.kernel.i18n import _
 
 
 @handles(StartNewOrigin)
@@ -21,24 +22,25 @@ def start_new_origin(ctx: Context, cmd: StartNewOrigin) -> dict[str, Any]:
     ctx.town(cmd.town)
     ctx.authorize(town=cmd.town)
     if cmd.new_origin == cmd.previous_origin:
-        raise CommandValidationError("log.new_origin: the new origin must differ from the "
-                                     "previous one")
+        raise CommandValidationError(_("log.new_origin: the new origin must differ from the previous one"))
     if ctx.find(LogOrigin, cmd.new_origin) is not None:
-        raise AlreadyExistsError(f"origin {cmd.new_origin!r} was started before")
+        raise AlreadyExistsError(_("origin {new_origin!r} was started before").format(
+                                     new_origin=cmd.new_origin))
     txn = ctx.txn
     if txn is not None:
         state = signer.load_state(ctx.ledger.settings)
         if state is not None and state.origin != cmd.new_origin:
             raise CommandValidationError(
-                f"log.new_origin: the signer still keeps its record of {state.origin!r}; start "
-                "a new origin with 'ledger restore --new-origin --reason TEXT'")
+                _("log.new_origin: the signer still keeps its record of {origin!r}; start a new origin "
+                  "with 'ledger restore --new-origin --reason TEXT'").format(origin=state.origin))
         mark = txn.sql.mark
         row = txn.cursor.execute(f"SELECT seq, origin FROM {log_identity.name} "
                                  "ORDER BY seq DESC LIMIT 1").fetchone()
         current = None if row is None else str(row[1])
         if current is not None and current != cmd.previous_origin:
             raise CommandValidationError(
-                f"log.new_origin: field 'previous_origin': the log's origin is {current!r}")
+                _("log.new_origin: field 'previous_origin': the log's origin is {current!r}").format(
+                    current=current))
         if txn.batch_line:
             txn.begin_line()  # undone with the line if the line is refused
         txn.cursor.execute(

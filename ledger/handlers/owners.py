@@ -43,6 +43,7 @@ from ledger.handlers import Context, handles
 from ledger.handlers.roster import ELECTION_CHECKS
 from ledger.kernel.config import localize, now
 from ledger.kernel.errors import AlreadyExistsError, ElectionRequiredError, PostNotHeldError
+from ledger.kernel.i18n import _
 from ledger.kernel.posts import PostName, parse_post
 
 MANAGER_POST = "property_firm.manager"
@@ -57,8 +58,8 @@ def firm_of(ctx: Context, code: str) -> PropertyFirm:
     """The property firm with credit code *code*."""
     firm = ctx.find(PropertyFirm, code)
     if firm is None:
-        raise FirmNotFoundError(f"no property firm is registered with credit code {code!r}; "
-                                "register it first (firm register)")
+        raise FirmNotFoundError(_("no property firm is registered with credit code {code!r}; register it "
+                                  "first (firm register)").format(code=code))
     return firm
 
 
@@ -75,11 +76,12 @@ def check_appointment_election(ctx: Context, post: PostName, cmd: AppointPost) -
     oc = ctx.find(OwnersCommittee, key)
     if oc is None:
         raise ElectionRequiredError(
-            f"{post.name}: the cited election {key!r} is not a recorded owners' committee; "
-            "cite one as <community>/<term>, e.g. ZQ-001/2025")
+            _("{name}: the cited election {key!r} is not a recorded owners' committee; cite one as "
+              "<community>/<term>, e.g. ZQ-001/2025").format(name=post.name, key=key))
     if oc.community != post.scope:
         raise ElectionRequiredError(
-            f"{post.name}: election {oc.code} is of community {oc.community}, not {post.scope}")
+            _("{name}: election {code} is of community {community}, not {scope}").format(
+                name=post.name, code=oc.code, community=oc.community, scope=post.scope))
     role = post.path.removeprefix("owners_committee.")
     oc.check_elected(cmd.person, role)
 
@@ -95,7 +97,7 @@ def form_group(ctx: Context, cmd: FormPreparatoryGroup) -> dict[str, Any]:
         oc_of(ctx, cmd.previous)
     ctx.authorize(town=community.town, community=community.code)
     if ctx.find(OwnersCommittee, cmd.key) is not None:
-        raise AlreadyExistsError(f"owners' committee {cmd.key} was already formed")
+        raise AlreadyExistsError(_("owners' committee {key} was already formed").format(key=cmd.key))
     oc = OwnersCommittee(
         code=cmd.key, community=community.code, town=community.town, term=cmd.term,
         kind=cmd.kind, previous=cmd.previous,
@@ -236,7 +238,8 @@ def register_firm(ctx: Context, cmd: RegisterFirm) -> dict[str, Any]:
     ctx.authorize(town=cmd.town)
     existing = ctx.find(PropertyFirm, cmd.code)
     if existing is not None:
-        raise AlreadyExistsError(f"firm {cmd.code} is already registered as {existing.name}")
+        raise AlreadyExistsError(_("firm {code} is already registered as {name}").format(
+                                     code=cmd.code, name=existing.name))
     firm = PropertyFirm(code=cmd.code, name=cmd.name, town=cmd.town, head=cmd.head,
                         head_name=cmd.head_name, envelope=ctx.envelope)
     ctx.add(firm)
@@ -325,9 +328,11 @@ def sign(ctx: Context, cmd: SignContract) -> dict[str, Any]:
     for term in community.roster.terms.get(post.name, []):
         if term["effective_to"] is None or datetime.fromisoformat(term["effective_to"]) > start:
             raise ContractStateError(
-                f"{community.code} is still served under a contract: {term['person']} "
-                f"({term['person_name']}) is its property-firm manager since "
-                f"{term['effective_from']}; terminate that contract first (contract terminate)")
+                _("{code} is still served under a contract: {person} ({person_name}) is its property-firm "
+                  "manager since {effective_from}; terminate that contract first (contract "
+                  "terminate)").format(
+                    code=community.code, person=term['person'], person_name=term['person_name'],
+                    effective_from=term['effective_from']))
     oc.conclude(cmd.tender, firm.code, cmd.contract, ctx.at, ctx.envelope)
     firm.sign_contract(cmd.contract, community.code, oc.code, cmd.tender, start, end_at,
                        cmd.annual_fee, cmd.manager, cmd.manager_name, ctx.envelope,
@@ -344,8 +349,10 @@ def _contract_in(ctx: Context, cmd: RenewContract | TerminateContract | ContestT
     firm = firm_of(ctx, cmd.firm)
     contract = firm.contract(cmd.contract)
     if contract["community"] != oc.community:
-        raise ContractStateError(f"contract {cmd.contract} serves {contract['community']}, not "
-                                 f"{oc.community}; act as that community's owners' committee")
+        raise ContractStateError(_("contract {contract} serves {community}, not {community2}; act as that "
+                                   "community's owners' committee").format(
+                                     contract=cmd.contract, community=contract['community'],
+                                     community2=oc.community))
     return oc, firm, contract
 
 
@@ -373,8 +380,9 @@ def terminate(ctx: Context, cmd: TerminateContract) -> dict[str, Any]:
         counsel = f"town.legal_counsel@{oc.town}"
         if not town.roster.holds(cmd.legal_counsel or "", counsel, ctx.at):
             raise OwnersCommitteeStepError(
-                f"{cmd.legal_counsel} was not the town's legal counsel ({counsel}) at "
-                f"{ctx.at.isoformat()}; name the counsel who guided the termination")
+                _("{legal_counsel} was not the town's legal counsel ({counsel}) at {at}; name the counsel "
+                  "who guided the termination").format(
+                    legal_counsel=cmd.legal_counsel, counsel=counsel, at=ctx.at.isoformat()))
     firm.terminate_contract(cmd.contract, effective, cmd.kind, cmd.reason, cmd.decision,
                             cmd.legal_counsel, ctx.envelope)
     terminated_event = f"{firm.code}@{firm.version}"  # the ContractTerminated event

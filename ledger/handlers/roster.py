@@ -25,6 +25,7 @@ from ledger.kernel.errors import (
     ElectionRequiredError,
     TownNotFoundError,
 )
+from ledger.kernel.i18n import _
 from ledger.kernel.posts import PostName, parse_post, town_of_community
 
 #: Checks of the election an appointment to an owners'-committee post cites
@@ -39,7 +40,7 @@ def bootstrap(ctx: Context, cmd: BootstrapTown) -> dict[str, Any]:
     ctx.authorize(town=cmd.code)
     if not ctx.ledger.is_empty(dry_run=ctx.dry_run):
         raise BootstrapRefusedError(
-            "this ledger already holds events; bootstrap runs once, on an empty ledger"
+            _("this ledger already holds events; bootstrap runs once, on an empty ledger")
         )
     town = Town(code=cmd.code, name=cmd.name,
                 departments=cmd.departments or STANDARD_DEPARTMENTS, envelope=ctx.envelope)
@@ -59,7 +60,7 @@ def register_town(ctx: Context, cmd: RegisterTown) -> dict[str, Any]:
     """Register another town and appoint its first ledger administrator."""
     ctx.authorize(town=cmd.code)
     if ctx.find(Town, cmd.code) is not None:
-        raise AlreadyExistsError(f"town {cmd.code!r} is already registered")
+        raise AlreadyExistsError(_("town {code!r} is already registered").format(code=cmd.code))
     town = Town(code=cmd.code, name=cmd.name,
                 departments=cmd.departments or STANDARD_DEPARTMENTS, envelope=ctx.envelope)
     ctx.add(town)
@@ -92,8 +93,8 @@ def check_parameter(command: str, name: str, value: Any) -> None:
     if name in DAY_PARAMETERS and (isinstance(value, bool) or not isinstance(value, int)
                                    or value < 0):
         raise CommandValidationError(
-            f"{command}: field 'value': {name} is a whole number of days, 0 or more; got "
-            f"{value!r}")
+            _("{command}: field 'value': {name} is a whole number of days, 0 or more; got {value!r}").format(
+                command=command, name=name, value=value))
 
 
 @handles(SetParameter)
@@ -112,10 +113,11 @@ def register_community(ctx: Context, cmd: RegisterCommunity) -> dict[str, Any]:
     """Register a community in its town."""
     town_code = cmd.town or town_of_community(cmd.code)
     if ctx.find(Town, town_code) is None:
-        raise TownNotFoundError(f"town {town_code!r} does not exist; register the town first")
+        raise TownNotFoundError(_("town {town_code!r} does not exist; register the town first").format(
+                                    town_code=town_code))
     ctx.authorize(town=town_code, community=cmd.code)
     if ctx.find(Community, cmd.code) is not None:
-        raise AlreadyExistsError(f"community {cmd.code!r} is already registered")
+        raise AlreadyExistsError(_("community {code!r} is already registered").format(code=cmd.code))
     community = Community(code=cmd.code, name=cmd.name, town=town_code, address=cmd.address,
                           envelope=ctx.envelope)
     ctx.add(community)
@@ -140,21 +142,22 @@ def appoint(ctx: Context, cmd: AppointPost) -> dict[str, Any]:
     if post.kind.requires == "election":
         if not cmd.election or not ELECTION_CHECKS:
             raise ElectionRequiredError(
-                f"{post.name} is an owners'-committee post: it is filled only through an "
-                "election by the owners' assembly; cite the election (election: "
-                f"<community>/<term>, e.g. {post.scope}/2025) or start the elected "
-                "committee's term (oc start-term)"
+                _("{name} is an owners'-committee post: it is filled only through an election by the "
+                  "owners' assembly; cite the election (election: <community>/<term>, e.g. {scope}/2025) "
+                  "or start the elected committee's term (oc start-term)").format(
+                    name=post.name, scope=post.scope)
             )
         for check in ELECTION_CHECKS:
             check(ctx, post, cmd)
     elif cmd.election:
         raise CommandValidationError(
-            f"post.appoint: field 'election': {post.name} is not an owners'-committee post; "
-            "only those are filled through an election"
+            _("post.appoint: field 'election': {name} is not an owners'-committee post; only those are "
+              "filled through an election").format(name=post.name)
         )
     if post.kind.requires == "contract":
         raise ContractRequiredError(
-            f"{post.name} is a property-firm post: it is filled through the firm's contract"
+            _("{name} is a property-firm post: it is filled through the firm's contract").format(
+                name=post.name)
         )
     ctx.authorize(town=town_code, community=community_code)
     env = {**ctx.envelope, "election": cmd.election} if cmd.election else ctx.envelope

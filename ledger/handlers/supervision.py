@@ -23,6 +23,7 @@ from ledger.handlers import Context, handles
 from ledger.handlers.cases import rule_parameters
 from ledger.kernel.config import local_day
 from ledger.kernel.errors import ImplausibleTimeError, LedgerError, RuleViolationError
+from ledger.kernel.i18n import _
 from ledger.rules import Evaluation, get_rule
 from ledger.rules.supervision import LADDER_ZH, OverdueItem, SupervisionDecision, SupervisionInputs
 
@@ -36,7 +37,8 @@ A = TypeVar("A", bound=LedgerAggregate)
 def _loaded(ctx: Context, cls: type[A], key: str) -> A:
     agg = ctx.find(cls, key)
     if agg is None:  # pragma: no cover - gathered from the same context just before
-        raise LedgerError(f"internal: {cls.__name__} {key} vanished during a supervision run")
+        raise LedgerError(_("internal: {name} {key} vanished during a supervision run").format(
+                              name=cls.__name__, key=key))
     return agg
 
 
@@ -130,14 +132,16 @@ def run_supervision(ctx: Context, cmd: RunSupervision) -> dict[str, Any]:
     ctx.authorize(town=cmd.town)
     if cmd.as_of > local_day(ctx.at):
         raise ImplausibleTimeError(
-            f"supervision.run: field 'as_of': {cmd.as_of} is after the run's own date "
-            f"{local_day(ctx.at)}; work is escalated as of a day that has come")
+            _("supervision.run: field 'as_of': {as_of} is after the run's own date {local_day}; work is "
+              "escalated as of a day that has come").format(
+                as_of=cmd.as_of, local_day=local_day(ctx.at)))
     targets = [t.model_dump() for t in cmd.targets]
     params, inputs, decision = decide(ctx.find, cmd.town, town.parameters, cmd.as_of, targets)
     if not decision.escalations:
         raise NothingToEscalateError(
-            f"supervision of {cmd.town} as of {cmd.as_of}: nothing to escalate ({len(inputs.items)} "
-            "open item(s) looked at, none above the level already recorded); nothing written")
+            _("supervision of {town} as of {as_of}: nothing to escalate ({count} open item(s) looked at, "
+              "none above the level already recorded); nothing written").format(
+                town=cmd.town, as_of=cmd.as_of, count=len(inputs.items)))
     notices: dict[str, list[dict[str, Any]]] = {}
     done = []
     for esc in decision.escalations:

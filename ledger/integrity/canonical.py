@@ -54,6 +54,7 @@ from typing import cast
 import rfc8785
 
 from ledger.integrity.errors import RecordFormatError
+from ledger.kernel.i18n import _
 
 __all__ = [
     "COMMAND_KEYS",
@@ -104,7 +105,8 @@ def event_record(
     Arguments are keyword-only: three of them are integers that must not be swapped.
     """
     if not isinstance(payload, bytes | bytearray | memoryview):
-        raise RecordFormatError(f"payload must be bytes, got {_type_name(payload)}")
+        raise RecordFormatError(_("payload must be bytes, got {type_name}").format(
+                                    type_name=_type_name(payload)))
     record: dict[str, int | str] = {
         "position": position,
         "notification_id": notification_id,
@@ -186,7 +188,8 @@ def fast_event_record_bytes(
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise RecordFormatError(f"record is not valid Unicode (lone surrogate at {exc.start})"
+        raise RecordFormatError(_("record is not valid Unicode (lone surrogate at {start})").format(
+                                    start=exc.start)
                                 ) from exc
 
 
@@ -287,7 +290,8 @@ def fast_event_record_v2_bytes(
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise RecordFormatError(f"record is not valid Unicode (lone surrogate at {exc.start})"
+        raise RecordFormatError(_("record is not valid Unicode (lone surrogate at {start})").format(
+                                    start=exc.start)
                                 ) from exc
 
 
@@ -297,7 +301,7 @@ def record_bytes(record: Mapping[str, object]) -> bytes:
     try:
         encoded: bytes = rfc8785.dumps(cast("dict[str, int | str]", dict(record)))
     except rfc8785.CanonicalizationError as exc:
-        raise RecordFormatError(f"record cannot be canonicalised: {exc}") from exc
+        raise RecordFormatError(_("record cannot be canonicalised: {exc}").format(exc=exc)) from exc
     return encoded
 
 
@@ -312,50 +316,59 @@ def _check(record: Mapping[str, object]) -> None:
     if keys != expected:
         missing = sorted(expected - keys)
         extra = sorted(keys - expected, key=str)
-        raise RecordFormatError(f"record keys are wrong: missing {missing}, unexpected {extra}")
+        raise RecordFormatError(_("record keys are wrong: missing {missing}, unexpected {extra}").format(
+                                    missing=missing, extra=extra))
     if expected is RECORD_V2_KEYS:
         _check_v2(record)
     for key in _INT_KEYS:
         value = record[key]
         if isinstance(value, bool) or not isinstance(value, int):
-            raise RecordFormatError(f"record {key} must be an integer, got {_type_name(value)}")
+            raise RecordFormatError(_("record {key} must be an integer, got {type_name}").format(
+                                        key=key, type_name=_type_name(value)))
         if not 0 <= value <= MAX_SAFE_INTEGER:
-            raise RecordFormatError(f"record {key} {value} is outside [0, 2**53 - 1]")
+            raise RecordFormatError(_("record {key} {value} is outside [0, 2**53 - 1]").format(
+                                        key=key, value=value))
     for key in _STR_KEYS:
         value = record[key]
         if not isinstance(value, str):
-            raise RecordFormatError(f"record {key} must be a string, got {_type_name(value)}")
+            raise RecordFormatError(_("record {key} must be a string, got {type_name}").format(
+                                        key=key, type_name=_type_name(value)))
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise RecordFormatError(
-                f"record {key} is not valid Unicode (lone surrogate at {exc.start})"
+                _("record {key} is not valid Unicode (lone surrogate at {start})").format(
+                    key=key, start=exc.start)
             ) from exc
     payload_b64 = record["payload_b64"]
     if not isinstance(payload_b64, str) or not _is_canonical_base64(payload_b64):
-        raise RecordFormatError("record payload_b64 is not standard padded base64")
+        raise RecordFormatError(_("record payload_b64 is not standard padded base64"))
 
 
 def _check_v2(record: Mapping[str, object]) -> None:
     fmt = record["leaf_format"]
     if fmt.__class__ is not int or fmt != LEAF_FORMAT:
-        raise RecordFormatError(f"record leaf_format must be {LEAF_FORMAT}, got {fmt!r}")
+        raise RecordFormatError(_("record leaf_format must be {leaf_format}, got {fmt!r}").format(
+                                    leaf_format=LEAF_FORMAT, fmt=fmt))
     topic = record["topic"]
     if not isinstance(topic, str):
-        raise RecordFormatError(f"record topic must be a string, got {_type_name(topic)}")
+        raise RecordFormatError(_("record topic must be a string, got {type_name}").format(
+                                    type_name=_type_name(topic)))
     command = record["command"]
     if command is None:
         return
     if not isinstance(command, Mapping) or set(command) != COMMAND_KEYS:
-        raise RecordFormatError("record command must be null or an object with exactly "
-                                f"{sorted(COMMAND_KEYS)}")
+        raise RecordFormatError(_("record command must be null or an object with exactly "
+                                  "{command_keys}").format(
+                                    command_keys=sorted(COMMAND_KEYS)))
     for key in _CMD_INT_KEYS:
         value = command[key]
         if value.__class__ is not int or not 0 <= value <= MAX_SAFE_INTEGER:
-            raise RecordFormatError(f"record command.{key} must be an integer in range")
+            raise RecordFormatError(_("record command.{key} must be an integer in range").format(
+                                        key=key))
     for key in _CMD_STR_KEYS:
         if not isinstance(command[key], str):
-            raise RecordFormatError(f"record command.{key} must be a string")
+            raise RecordFormatError(_("record command.{key} must be a string").format(key=key))
 
 
 def _is_canonical_base64(text: str) -> bool:

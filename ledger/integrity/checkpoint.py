@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ledger.integrity.errors import CheckpointError, KeyFileError
+from ledger.kernel.i18n import _
 
 __all__ = [
     "ED25519_ALGORITHM",
@@ -84,9 +85,9 @@ def _unb64(text: str, what: str) -> bytes:
     try:
         data = base64.b64decode(text.encode("ascii"), validate=True)
     except (UnicodeEncodeError, binascii.Error):
-        raise CheckpointError(f"{what} is not valid base64") from None
+        raise CheckpointError(_("{what} is not valid base64").format(what=what)) from None
     if _b64(data) != text:
-        raise CheckpointError(f"{what} is not canonical padded base64")
+        raise CheckpointError(_("{what} is not canonical padded base64").format(what=what))
     return data
 
 
@@ -100,22 +101,24 @@ def _control_character(text: str, allow_newline: bool) -> str | None:
 
 def _check_key_name(name: object) -> str:
     if not isinstance(name, str) or not name:
-        raise CheckpointError("key name must be a non-empty string")
+        raise CheckpointError(_("key name must be a non-empty string"))
     if any(ch.isspace() or ch == "+" or ch < " " for ch in name):
-        raise CheckpointError(f"key name {name!r} contains a space, a control character or '+'")
+        raise CheckpointError(_("key name {name!r} contains a space, a control character or '+'").format(
+                                  name=name))
     return name
 
 
 def _check_line(text: object, what: str) -> str:
     if not isinstance(text, str) or not text:
-        raise CheckpointError(f"{what} must be a non-empty string")
+        raise CheckpointError(_("{what} must be a non-empty string").format(what=what))
     bad = _control_character(text, allow_newline=False)
     if bad is not None:
-        raise CheckpointError(f"{what} contains the control character {bad!r}")
+        raise CheckpointError(_("{what} contains the control character {bad!r}").format(
+                                  what=what, bad=bad))
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise CheckpointError(f"{what} is not valid Unicode") from None
+        raise CheckpointError(_("{what} is not valid Unicode").format(what=what)) from None
     return text
 
 
@@ -133,13 +136,15 @@ class Checkpoint:
     def __post_init__(self) -> None:
         _check_line(self.origin, "checkpoint origin")
         if isinstance(self.size, bool) or not isinstance(self.size, int):
-            raise CheckpointError("checkpoint size must be an integer")
+            raise CheckpointError(_("checkpoint size must be an integer"))
         if not 0 <= self.size <= _MAX_TREE_SIZE:
-            raise CheckpointError(f"checkpoint size {self.size} is outside [0, 2**64 - 1]")
+            raise CheckpointError(_("checkpoint size {size} is outside [0, 2**64 - 1]").format(
+                                      size=self.size))
         if not isinstance(self.root, bytes) or len(self.root) != _HASH_SIZE:
-            raise CheckpointError(f"checkpoint root must be {_HASH_SIZE} bytes")
+            raise CheckpointError(_("checkpoint root must be {hash_size} bytes").format(
+                                      hash_size=_HASH_SIZE))
         if not isinstance(self.extensions, tuple):
-            raise CheckpointError("checkpoint extensions must be a tuple of lines")
+            raise CheckpointError(_("checkpoint extensions must be a tuple of lines"))
         for line in self.extensions:
             _check_line(line, "checkpoint extension line")
 
@@ -168,7 +173,7 @@ class Signature:
 
 def _raw_public_key(public_key: Ed25519PublicKey) -> bytes:
     if not isinstance(public_key, Ed25519PublicKey):
-        raise CheckpointError("public key must be an Ed25519 public key")
+        raise CheckpointError(_("public key must be an Ed25519 public key"))
     return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
@@ -184,12 +189,12 @@ def sign_note(text: str, key_name: str, private_key: Ed25519PrivateKey) -> str:
     line and one signature line.
     """
     if not isinstance(private_key, Ed25519PrivateKey):
-        raise CheckpointError("signing key must be an Ed25519 private key")
+        raise CheckpointError(_("signing key must be an Ed25519 private key"))
     if not isinstance(text, str) or not text.endswith("\n"):
-        raise CheckpointError("note text must be a string ending in a newline")
+        raise CheckpointError(_("note text must be a string ending in a newline"))
     bad = _control_character(text, allow_newline=True)
     if bad is not None:
-        raise CheckpointError(f"note text contains the control character {bad!r}")
+        raise CheckpointError(_("note text contains the control character {bad!r}").format(bad=bad))
     signature = Signature(
         name=key_name,
         key_id=key_id(key_name, private_key.public_key()),
@@ -211,36 +216,39 @@ def parse_note(note_text: str) -> tuple[str, list[Signature]]:
     lines. Raises CheckpointError if the note is malformed; verifies nothing.
     """
     if not isinstance(note_text, str):
-        raise CheckpointError("note must be a string")
+        raise CheckpointError(_("note must be a string"))
     try:
         note_text.encode("utf-8")
     except UnicodeEncodeError:
-        raise CheckpointError("note is not valid Unicode") from None
+        raise CheckpointError(_("note is not valid Unicode")) from None
     bad = _control_character(note_text, allow_newline=True)
     if bad is not None:
-        raise CheckpointError(f"note contains the control character {bad!r}")
+        raise CheckpointError(_("note contains the control character {bad!r}").format(bad=bad))
     if not note_text.endswith("\n"):
-        raise CheckpointError("note does not end with a newline (truncated?)")
+        raise CheckpointError(_("note does not end with a newline (truncated?)"))
     split = note_text.rfind("\n\n")
     if split < 0:
-        raise CheckpointError("note has no blank line before its signatures")
+        raise CheckpointError(_("note has no blank line before its signatures"))
     text, block = note_text[: split + 1], note_text[split + 2 :]
     lines = block.split("\n")[:-1]
     if not lines:
-        raise CheckpointError("note has no signature lines")
+        raise CheckpointError(_("note has no signature lines"))
     if len(lines) > MAX_SIGNATURES:
-        raise CheckpointError(f"note has {len(lines)} signatures, more than {MAX_SIGNATURES}")
+        raise CheckpointError(_("note has {count} signatures, more than {max_signatures}").format(
+                                  count=len(lines), max_signatures=MAX_SIGNATURES))
     signatures: list[Signature] = []
     for number, line in enumerate(lines, start=1):
         if not line.startswith(_SIG_PREFIX):
-            raise CheckpointError(f"signature line {number} does not start with '— '")
+            raise CheckpointError(_("signature line {number} does not start with '— '").format(
+                                      number=number))
         name, space, encoded = line[len(_SIG_PREFIX) :].partition(" ")
         if not space:
-            raise CheckpointError(f"signature line {number} has no signature after the name")
+            raise CheckpointError(_("signature line {number} has no signature after the name").format(
+                                      number=number))
         _check_key_name(name)
         raw = _unb64(encoded, f"signature line {number}")
         if len(raw) <= _KEY_ID_SIZE:
-            raise CheckpointError(f"signature line {number} is too short")
+            raise CheckpointError(_("signature line {number} is too short").format(number=number))
         signatures.append(Signature(name, raw[:_KEY_ID_SIZE], raw[_KEY_ID_SIZE:]))
     return text, signatures
 
@@ -249,19 +257,22 @@ def _parse_body(text: str) -> Checkpoint:
     lines = text.split("\n")[:-1]
     if len(lines) < 3:
         raise CheckpointError(
-            f"checkpoint body has {len(lines)} lines, needs origin, size and root hash"
+            _("checkpoint body has {count} lines, needs origin, size and root hash").format(
+                count=len(lines))
         )
     if any(not line for line in lines):
-        raise CheckpointError("checkpoint body has an empty line")
+        raise CheckpointError(_("checkpoint body has an empty line"))
     origin, size_line, root_line, *extensions = lines
     if not _SIZE_LINE.fullmatch(size_line):
-        raise CheckpointError(f"checkpoint size line {size_line!r} is not a decimal number")
+        raise CheckpointError(_("checkpoint size line {size_line!r} is not a decimal number").format(
+                                  size_line=size_line))
     size = int(size_line)
     if size > _MAX_TREE_SIZE:
-        raise CheckpointError(f"checkpoint size {size} is larger than 2**64 - 1")
+        raise CheckpointError(_("checkpoint size {size} is larger than 2**64 - 1").format(size=size))
     root = _unb64(root_line, "checkpoint root hash line")
     if len(root) != _HASH_SIZE:
-        raise CheckpointError(f"checkpoint root hash is {len(root)} bytes, not {_HASH_SIZE}")
+        raise CheckpointError(_("checkpoint root hash is {count} bytes, not {hash_size}").format(
+                                  count=len(root), hash_size=_HASH_SIZE))
     return Checkpoint(origin, size, root, tuple(extensions))
 
 
@@ -285,20 +296,24 @@ def verify_note(note_text: str, key_name: str, public_key: Ed25519PublicKey) -> 
         names = sorted({s.name for s in signatures})
         if key_name in names:
             raise CheckpointError(
-                f"note is signed by {key_name} with another key, not key ID {wanted.hex()}"
+                _("note is signed by {key_name} with another key, not key ID {wanted}").format(
+                    key_name=key_name, wanted=wanted.hex())
             )
         raise CheckpointError(
-            f"note has no signature by {key_name} (signed by: {', '.join(names)})"
+            _("note has no signature by {key_name} (signed by: {names})").format(
+                key_name=key_name, names=', '.join(names))
         )
     message = text.encode("utf-8")
     for signature in mine:
         if len(signature.signature) != _ED25519_SIGNATURE_SIZE:
-            raise CheckpointError(f"signature by {key_name} is not a 64-byte Ed25519 signature")
+            raise CheckpointError(_("signature by {key_name} is not a 64-byte Ed25519 signature").format(
+                                      key_name=key_name))
         try:
             public_key.verify(signature.signature, message)
         except InvalidSignature:
             raise CheckpointError(
-                f"signature by {key_name} does not verify: the note text was altered"
+                _("signature by {key_name} does not verify: the note text was altered").format(
+                    key_name=key_name)
             ) from None
     return text
 
@@ -314,11 +329,12 @@ def verify_checkpoint(
     naming what is wrong: malformed note or body, no signature by this key, a signature
     that does not verify, or (if ``origin`` is given) another log's origin.
     """
-    text, _ = parse_note(note_text)
+    text, _signatures = parse_note(note_text)
     _parse_body(text)  # report a malformed body before looking at signatures
     cp = _parse_body(verify_note(note_text, key_name, public_key))
     if origin is not None and cp.origin != origin:
-        raise CheckpointError(f"checkpoint origin is {cp.origin!r}, expected {origin!r}")
+        raise CheckpointError(_("checkpoint origin is {origin!r}, expected {origin2!r}").format(
+                                  origin=cp.origin, origin2=origin))
     return cp
 
 
@@ -335,20 +351,21 @@ def parse_verifier_key(text: str) -> tuple[str, Ed25519PublicKey]:
     Raises CheckpointError if it is malformed, not Ed25519, or its key ID does not match.
     """
     if not isinstance(text, str):
-        raise CheckpointError("verifier key must be a string")
+        raise CheckpointError(_("verifier key must be a string"))
     name, plus1, rest = text.strip().partition("+")
     id_hex, plus2, encoded = rest.partition("+")  # the base64 key itself may hold '+'
     if not (plus1 and plus2):
-        raise CheckpointError("verifier key is not of the form <name>+<key ID>+<key>")
+        raise CheckpointError(_("verifier key is not of the form <name>+<key ID>+<key>"))
     _check_key_name(name)
     if not _KEY_ID_HEX.fullmatch(id_hex):
-        raise CheckpointError(f"verifier key ID {id_hex!r} is not 8 hex digits")
+        raise CheckpointError(_("verifier key ID {id_hex!r} is not 8 hex digits").format(id_hex=id_hex))
     raw = _unb64(encoded, "verifier key")
     if len(raw) != 1 + _ED25519_PUBLIC_KEY_SIZE or raw[0] != ED25519_ALGORITHM:
-        raise CheckpointError("verifier key is not an Ed25519 key (type 0x01, 32 bytes)")
+        raise CheckpointError(_("verifier key is not an Ed25519 key (type 0x01, 32 bytes)"))
     public_key = Ed25519PublicKey.from_public_bytes(raw[1:])
     if key_id(name, public_key).hex() != id_hex.lower():
-        raise CheckpointError(f"verifier key ID {id_hex} does not match its name and key")
+        raise CheckpointError(_("verifier key ID {id_hex} does not match its name and key").format(
+                                  id_hex=id_hex))
     return name, public_key
 
 
@@ -368,11 +385,13 @@ def generate_key_file(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
         raise KeyFileError(
-            f"signing key file {os.fsdecode(path)} already exists; refusing to overwrite it"
+            _("signing key file {fsdecode} already exists; refusing to overwrite it").format(
+                fsdecode=os.fsdecode(path))
         ) from None
     except OSError as exc:
         raise KeyFileError(
-            f"cannot create signing key file {os.fsdecode(path)}: {exc.strerror}"
+            _("cannot create signing key file {fsdecode}: {strerror}").format(
+                fsdecode=os.fsdecode(path), strerror=exc.strerror)
         ) from None
     try:
         os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask
@@ -384,7 +403,8 @@ def generate_key_file(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
         os.close(fd)
         Path(path).unlink(missing_ok=True)
         raise KeyFileError(
-            f"cannot write signing key file {os.fsdecode(path)}: {exc.strerror}"
+            _("cannot write signing key file {fsdecode}: {strerror}").format(
+                fsdecode=os.fsdecode(path), strerror=exc.strerror)
         ) from None
     os.close(fd)
     return key
@@ -399,35 +419,40 @@ def load_private_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise KeyFileError(f"signing key file {where} does not exist") from None
+        raise KeyFileError(_("signing key file {where} does not exist").format(where=where)) from None
     except OSError as exc:
-        raise KeyFileError(f"cannot open signing key file {where}: {exc.strerror}") from None
+        raise KeyFileError(_("cannot open signing key file {where}: {strerror}").format(
+                               where=where, strerror=exc.strerror)) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise KeyFileError(f"signing key file {where} is not a regular file")
+            raise KeyFileError(_("signing key file {where} is not a regular file").format(where=where))
         mode = stat.S_IMODE(info.st_mode)
         if mode & 0o077:
             raise KeyFileError(
-                f"signing key file {where} has mode {mode:04o}, which lets group or others "
-                f"access it; run: chmod 600 {where}"
+                _("signing key file {where} has mode {mode:04o}, which lets group or others access it; "
+                  "run: chmod 600 {where}").format(where=where, mode=mode)
             )
         if info.st_size > MAX_KEY_FILE_BYTES:
-            raise KeyFileError(f"signing key file {where} is too large to be a key")
+            raise KeyFileError(_("signing key file {where} is too large to be a key").format(
+                                   where=where))
         chunks: list[bytes] = []
         while chunk := os.read(fd, MAX_KEY_FILE_BYTES + 1):
             chunks.append(chunk)
         data = b"".join(chunks)
     except OSError as exc:
-        raise KeyFileError(f"cannot read signing key file {where}: {exc.strerror}") from None
+        raise KeyFileError(_("cannot read signing key file {where}: {strerror}").format(
+                               where=where, strerror=exc.strerror)) from None
     finally:
         os.close(fd)
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         raise KeyFileError(
-            f"signing key file {where} is not an unencrypted PEM PKCS#8 private key"
+            _("signing key file {where} is not an unencrypted PEM PKCS#8 private key").format(
+                where=where)
         ) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise KeyFileError(f"signing key file {where} holds a key that is not Ed25519")
+        raise KeyFileError(_("signing key file {where} holds a key that is not Ed25519").format(
+                               where=where))
     return key

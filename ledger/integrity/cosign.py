@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from ledger.integrity import checkpoint as cp
 from ledger.integrity.errors import CheckpointError, IntegrityError
+from ledger.kernel.i18n import _
 
 __all__ = [
     "COSIGNATURE_ALGORITHM",
@@ -94,21 +95,23 @@ def parse_witness_key(text: str) -> tuple[str, Ed25519PublicKey]:
     name, plus1, rest = text.strip().partition("+")
     id_hex, plus2, encoded = rest.partition("+")
     if not (name and plus1 and plus2):
-        raise WitnessPolicyError(f"witness key {text.strip()[:60]!r} is not of the form "
-                                 "<name>+<key ID>+<key>")
+        raise WitnessPolicyError(_("witness key {text!r} is not of the form <name>+<key ID>+<key>").format(
+                                     text=text.strip()[:60]))
     if not _KEY_ID_HEX.fullmatch(id_hex.lower()):
-        raise WitnessPolicyError(f"witness key ID {id_hex!r} is not 8 hex digits")
+        raise WitnessPolicyError(_("witness key ID {id_hex!r} is not 8 hex digits").format(
+                                     id_hex=id_hex))
     try:
         raw = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise WitnessPolicyError(f"witness key of {name} is not base64") from None
+        raise WitnessPolicyError(_("witness key of {name} is not base64").format(name=name)) from None
     if len(raw) != 33 or raw[0] != COSIGNATURE_ALGORITHM:
         kind = f"type 0x{raw[0]:02x}" if raw else "empty"
-        raise WitnessPolicyError(f"witness key of {name} is {kind}, not an Ed25519 cosigner "
-                                 "key (type 0x04, 32 bytes)")
+        raise WitnessPolicyError(_("witness key of {name} is {kind}, not an Ed25519 cosigner key (type "
+                                   "0x04, 32 bytes)").format(name=name, kind=kind))
     public_key = Ed25519PublicKey.from_public_bytes(raw[1:])
     if cosigner_key_id(name, public_key).hex() != id_hex.lower():
-        raise WitnessPolicyError(f"witness key ID {id_hex} does not match {name}'s key")
+        raise WitnessPolicyError(_("witness key ID {id_hex} does not match {name}'s key").format(
+                                     id_hex=id_hex, name=name))
     return name, public_key
 
 
@@ -120,7 +123,8 @@ def cosigned_message(body: str, timestamp: int) -> bytes:
 def cosign(body: str, name: str, private_key: Ed25519PrivateKey, timestamp: int) -> str:
     """The cosignature line (ending in a newline) of *name* on a checkpoint *body*."""
     if not 0 < timestamp <= _MAX_TIMESTAMP:
-        raise CheckpointError(f"cosignature timestamp {timestamp} is out of range")
+        raise CheckpointError(_("cosignature timestamp {timestamp} is out of range").format(
+                                  timestamp=timestamp))
     signature = private_key.sign(cosigned_message(body, timestamp))
     raw = cosigner_key_id(name, private_key.public_key()) + struct.pack(">Q", timestamp) \
         + signature
@@ -135,12 +139,13 @@ def verify_cosignature(body: str, signature: cp.Signature, name: str,
     if signature.name != name or signature.key_id != cosigner_key_id(name, public_key):
         return None
     if len(signature.signature) != 8 + 64:
-        raise CheckpointError(f"cosignature by {name} is not a timestamped Ed25519 signature")
+        raise CheckpointError(_("cosignature by {name} is not a timestamped Ed25519 signature").format(
+                                  name=name))
     (timestamp,) = struct.unpack(">Q", signature.signature[:8])
     try:
         public_key.verify(signature.signature[8:], cosigned_message(body, timestamp))
     except InvalidSignature:
-        raise CheckpointError(f"cosignature by {name} does not verify") from None
+        raise CheckpointError(_("cosignature by {name} does not verify").format(name=name)) from None
     return int(timestamp)
 
 
@@ -178,31 +183,35 @@ def parse_policy(text: str, *, source: str = "witness policy") -> Policy:
         where = f"{source} line {number}"
         if words[0] == "witness":
             if len(words) not in (3, 4):
-                raise WitnessPolicyError(f"{where}: expected 'witness NAME VKEY [URL]'")
+                raise WitnessPolicyError(_("{where}: expected 'witness NAME VKEY [URL]'").format(
+                                             where=where))
             name = words[1]
             key_name, public_key = parse_witness_key(words[2])
             url = words[3] if len(words) == 4 else None
             if url is not None and not url.startswith(("http://", "https://")):
-                raise WitnessPolicyError(f"{where}: the URL of {name} must be http(s)://…")
+                raise WitnessPolicyError(_("{where}: the URL of {name} must be http(s)://…").format(
+                                             where=where, name=name))
             if any(w.name == name or _raw(w.public_key) == _raw(public_key)
                    for w in witnesses):
-                raise WitnessPolicyError(f"{where}: witness {name} or its key is listed twice")
+                raise WitnessPolicyError(_("{where}: witness {name} or its key is listed twice").format(
+                                             where=where, name=name))
             witnesses.append(PolicyWitness(name, key_name, public_key,
                                            url.rstrip("/") if url else None, words[2]))
         elif words[0] == "quorum":
             if len(words) != 2 or not words[1].isdigit() or quorum is not None:
-                raise WitnessPolicyError(f"{where}: expected one 'quorum K' line")
+                raise WitnessPolicyError(_("{where}: expected one 'quorum K' line").format(where=where))
             quorum = int(words[1])
         else:
-            raise WitnessPolicyError(f"{where}: unknown item {words[0]!r} (expected 'witness' "
-                                     "or 'quorum')")
+            raise WitnessPolicyError(_("{where}: unknown item {words!r} (expected 'witness' "
+                                       "or 'quorum')").format(
+                                         where=where, words=words[0]))
     if not witnesses:
-        raise WitnessPolicyError(f"{source} lists no witness")
+        raise WitnessPolicyError(_("{source} lists no witness").format(source=source))
     if quorum is None:
-        raise WitnessPolicyError(f"{source} has no 'quorum K' line")
+        raise WitnessPolicyError(_("{source} has no 'quorum K' line").format(source=source))
     if not 1 <= quorum <= len(witnesses):
-        raise WitnessPolicyError(f"{source}: quorum {quorum} must be between 1 and the "
-                                 f"{len(witnesses)} witnesses listed")
+        raise WitnessPolicyError(_("{source}: quorum {quorum} must be between 1 and the {count} witnesses "
+                                   "listed").format(source=source, quorum=quorum, count=len(witnesses)))
     return Policy(tuple(witnesses), quorum)
 
 
@@ -211,7 +220,8 @@ def load_policy(path: str | Path) -> Policy:
     try:
         text = Path(path).read_text("utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise WitnessPolicyError(f"cannot read the witness policy {path}: {e}") from None
+        raise WitnessPolicyError(_("cannot read the witness policy {path}: {e}").format(
+                                     path=path, e=e)) from None
     return parse_policy(text, source=str(path))
 
 

@@ -32,6 +32,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ledger.kernel.i18n import _
+
 __all__ = [
     "ALGORITHMS",
     "PAYLOAD_TYPE",
@@ -88,14 +90,14 @@ def pae(payload_type: str | bytes, body: bytes) -> bytes:
 
 def _b64decode(text: Any, what: str) -> bytes:
     if not isinstance(text, str):
-        raise EnvelopeError(f"envelope member '{what}' must be base64 text")
+        raise EnvelopeError(_("envelope member '{what}' must be base64 text").format(what=what))
     compact = text.strip()
     try:
         if "-" in compact or "_" in compact:
             return base64.urlsafe_b64decode(compact + "=" * (-len(compact) % 4))
         return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
     except (binascii.Error, ValueError):
-        raise EnvelopeError(f"envelope member '{what}' is not valid base64") from None
+        raise EnvelopeError(_("envelope member '{what}' is not valid base64").format(what=what)) from None
 
 
 def is_envelope(data: Any) -> bool:
@@ -107,33 +109,35 @@ def parse_envelope(data: Mapping[str, Any] | str | bytes) -> Envelope:
     """Read a DSSE JSON envelope; raise :class:`EnvelopeError` naming what is wrong."""
     if isinstance(data, (str, bytes)):
         if len(data) > MAX_ENVELOPE_BYTES:
-            raise EnvelopeError(f"envelope is {len(data)} bytes; the limit is "
-                                f"{MAX_ENVELOPE_BYTES}")
+            raise EnvelopeError(_("envelope is {count} bytes; the limit is {max_envelope_bytes}").format(
+                                    count=len(data), max_envelope_bytes=MAX_ENVELOPE_BYTES))
         try:
             data = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
-            raise EnvelopeError(f"envelope is not valid JSON: {e}") from None
+            raise EnvelopeError(_("envelope is not valid JSON: {e}").format(e=e)) from None
     if not isinstance(data, Mapping):
-        raise EnvelopeError("an envelope must be a JSON object")
+        raise EnvelopeError(_("an envelope must be a JSON object"))
     for member in ("payload", "payloadType", "signatures"):
         if member not in data:
-            raise EnvelopeError(f"envelope member '{member}' is missing")
+            raise EnvelopeError(_("envelope member '{member}' is missing").format(member=member))
     payload_type = data["payloadType"]
     if not isinstance(payload_type, str):
-        raise EnvelopeError("envelope member 'payloadType' must be text")
+        raise EnvelopeError(_("envelope member 'payloadType' must be text"))
     payload = _b64decode(data["payload"], "payload")
     sigs = data["signatures"]
     if not isinstance(sigs, list):
-        raise EnvelopeError("envelope member 'signatures' must be a list")
+        raise EnvelopeError(_("envelope member 'signatures' must be a list"))
     if len(sigs) > MAX_SIGNATURES:
-        raise EnvelopeError(f"envelope has {len(sigs)} signatures; at most {MAX_SIGNATURES}")
+        raise EnvelopeError(_("envelope has {count} signatures; at most {max_signatures}").format(
+                                count=len(sigs), max_signatures=MAX_SIGNATURES))
     out = []
     for i, s in enumerate(sigs):
         if not isinstance(s, Mapping) or "sig" not in s:
-            raise EnvelopeError(f"envelope member 'signatures[{i}].sig' is missing")
+            raise EnvelopeError(_("envelope member 'signatures[{i}].sig' is missing").format(i=i))
         keyid = s.get("keyid") or ""
         if not isinstance(keyid, str) or len(keyid) > 128:
-            raise EnvelopeError(f"envelope member 'signatures[{i}].keyid' must be short text")
+            raise EnvelopeError(_("envelope member 'signatures[{i}].keyid' must be short text").format(
+                                    i=i))
         out.append((keyid, _b64decode(s["sig"], f"signatures[{i}].sig")))
     return Envelope(payload_type, payload, tuple(out))
 
@@ -158,14 +162,14 @@ def load_public_key(algorithm: str, public_key_b64_text: str) -> Ed25519PublicKe
     """The public key object of a registered key (raises ValueError if malformed); kept, since
     every command of its holder needs it."""
     if algorithm != "ed25519":
-        raise ValueError(f"unsupported algorithm {algorithm!r}; supported: "
-                         f"{', '.join(ALGORITHMS)}")
+        raise ValueError(_("unsupported algorithm {algorithm!r}; supported: {algorithms}").format(
+                             algorithm=algorithm, algorithms=', '.join(ALGORITHMS)))
     try:
         raw = base64.b64decode(public_key_b64_text, validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError("public key is not valid base64") from None
+        raise ValueError(_("public key is not valid base64")) from None
     if len(raw) != 32:
-        raise ValueError(f"an Ed25519 public key is 32 bytes, got {len(raw)}")
+        raise ValueError(_("an Ed25519 public key is 32 bytes, got {count}").format(count=len(raw)))
     return Ed25519PublicKey.from_public_bytes(raw)
 
 

@@ -41,6 +41,7 @@ from ledger.integrity.sealer import (
 from ledger.integrity.sqlstore import checkpoints, log_identity, merkle_leaves, merkle_nodes
 from ledger.integrity.tree import IncrementalTree, NodeBatch, NodeItem, NodeKey
 from ledger.kernel.config import Settings, now
+from ledger.kernel.i18n import _
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -189,17 +190,19 @@ class TxnSealer:
         fix = ("restore the latest backup, or start a new log on purpose with 'ledger restore "
                "--new-origin'")
         if identity is not None and identity.origin != state.origin:
-            raise LogForkError(f"this database's log is {identity.origin!r} but the signer last "
-                               f"signed {state.origin!r}; {fix}")
+            raise LogForkError(_("this database's log is {origin!r} but the signer last signed "
+                                 "{origin2!r}; {fix}").format(
+                                   origin=identity.origin, origin2=state.origin, fix=fix))
         if size < state.size:
             raise LogForkError(
-                f"this database's tree has {size} leaves, fewer than the {state.size} the "
-                f"signer last signed: it is an older copy or was rewound; {fix}")
+                _("this database's tree has {size} leaves, fewer than the {size2} the signer last signed: "
+                  "it is an older copy or was rewound; {fix}").format(
+                    size=size, size2=state.size, fix=fix))
         if state.size and self._tree_at(cursor, size, self._last_nid).root(state.size) \
                 != state.root:
             raise LogForkError(
-                f"this database's tree at size {state.size} is not the one the signer signed: "
-                f"history was rewritten or this is another copy; {fix}")
+                _("this database's tree at size {size} is not the one the signer signed: history was "
+                  "rewritten or this is another copy; {fix}").format(size=state.size, fix=fix))
 
     def commit(self, cursor: Any, events: Sequence[tuple[Any, ...]],
                commands: Sequence[Sequence[Any]]) -> None:
@@ -280,9 +283,10 @@ class TxnSealer:
                 problem = "it is not the row bound into its first event's leaf"
         if problem:
             raise LogIntegrityError(
-                f"the command log's row for command_id {command_id!r} cannot be trusted: "
-                f"{problem} (altered or inserted outside the ledger); nothing was written, run "
-                "'ledger verify'")
+                _("the command log's row for command_id {command_id!r} cannot be trusted: {problem} "
+                  "(altered or inserted outside the ledger); nothing was written, run "
+                  "'ledger verify'").format(
+                    command_id=command_id, problem=problem))
 
     def rollback(self) -> None:
         """Forget the kept frontier (the transaction's appends did not commit)."""

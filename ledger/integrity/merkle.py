@@ -24,6 +24,7 @@ import hmac
 from collections.abc import Sequence
 
 from ledger.integrity.errors import ProofRequestError
+from ledger.kernel.i18n import _
 
 __all__ = [
     "EMPTY_ROOT",
@@ -97,7 +98,8 @@ def inclusion_proof(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
     """Return the inclusion proof (audit path) of leaf ``index`` in the tree of all leaves."""
     size = len(leaf_hashes)
     if not 0 <= index < size:
-        raise ProofRequestError(f"leaf index {index} is outside a tree of size {size}")
+        raise ProofRequestError(_("leaf index {index} is outside a tree of size {size}").format(
+                                    index=index, size=size))
     out: list[bytes] = []
     _path(index, leaf_hashes, 0, size, out)
     return out
@@ -126,9 +128,10 @@ def consistency_proof(leaf_hashes: Sequence[bytes], size1: int) -> list[bytes]:
     """
     size2 = len(leaf_hashes)
     if size1 == 0:
-        raise ProofRequestError("a consistency proof from the empty tree (size 0) proves nothing")
+        raise ProofRequestError(_("a consistency proof from the empty tree (size 0) proves nothing"))
     if not 0 < size1 <= size2:
-        raise ProofRequestError(f"size {size1} is outside a tree of size {size2}")
+        raise ProofRequestError(_("size {size1} is outside a tree of size {size2}").format(
+                                    size1=size1, size2=size2))
     out: list[bytes] = []
     if size1 < size2:
         _subproof(size1, leaf_hashes, 0, size2, complete=True, out=out)

@@ -67,6 +67,7 @@ from ledger.integrity.sqlstore import (
 from ledger.integrity.tree import IncrementalTree, frontier_keys
 from ledger.kernel.config import Settings, now
 from ledger.kernel.eventlog import decode
+from ledger.kernel.i18n import _
 from ledger.kernel.logs import get_logger
 from ledger.kernel.store import command_log, placeholder, write_intent
 
@@ -298,8 +299,9 @@ def leaf_record(position: int, row: EventRow, command: CommandRow | None, stored
     if stored is not None and leaf_hash(fast_event_record_bytes(**fields)) == stored:
         return event_record(**fields)
     raise RecordMismatchError(
-        f"the event at log position {row.notification_id} no longer matches its leaf {position}"
-        " (the event, its command-log row or the leaf was altered); run 'ledger verify'")
+        _("the event at log position {notification_id} no longer matches its leaf {position} (the event, "
+          "its command-log row or the leaf was altered); run 'ledger verify'").format(
+            notification_id=row.notification_id, position=position))
 
 
 def command_row_of(conn: Connection, first_notification_id: int) -> CommandRow | None:
@@ -397,8 +399,8 @@ def signing_key(settings: Settings) -> Ed25519PrivateKey:
     path = key_path(settings)
     if not path.exists():
         raise KeyFileError(
-            f"signing key file {path} does not exist; create it with 'ledger init' (or point "
-            "--signing-key / LEDGER_SIGNING_KEY at the ledger's key)")
+            _("signing key file {path} does not exist; create it with 'ledger init' (or point "
+              "--signing-key / LEDGER_SIGNING_KEY at the ledger's key)").format(path=path))
     return cp.load_private_key(path)
 
 
@@ -518,7 +520,7 @@ class _DictNodes:
 
 def _refuse(message: str) -> SignerRefusedError:
     log.error("signer refused", reason=message)
-    return SignerRefusedError(f"the signer refuses to sign: {message}")
+    return SignerRefusedError(_("the signer refuses to sign: {message}").format(message=message))
 
 
 def _stored_leaves(conn: Connection, lo: int, hi: int) -> dict[int, bytes]:
@@ -576,10 +578,10 @@ def _check_extension(ledger: GovernanceLedger, conn: Connection,
     settings = ledger.settings
     if size < state.size:
         raise LogForkError(
-            f"the database's tree has {size} leaves, fewer than the {state.size} the signer last "
-            f"signed: the log was rewound, or this is an older copy; first missing position "
-            f"{size}. Restore the latest backup, or start a new log on purpose with 'ledger "
-            "restore --new-origin'")
+            _("the database's tree has {size} leaves, fewer than the {size2} the signer last signed: the "
+              "log was rewound, or this is an older copy; first missing position {size}. Restore the "
+              "latest backup, or start a new log on purpose with 'ledger restore --new-origin'").format(
+                size=size, size2=state.size))
     tree = IncrementalTree(SqlNodeStore(conn), size)
     try:
         old_root = tree.root(state.size) if state.size else None
@@ -667,9 +669,9 @@ def seal(ledger: GovernanceLedger, *, key: Ed25519PrivateKey | None = None,
         origin = current_origin(ledger, conn) or log_origin(ledger, conn)
         if state is not None and state.origin != origin:
             raise LogForkError(
-                f"the database's log is {origin!r} but the signer last signed {state.origin!r}; "
-                "restore the latest backup, or start a new log on purpose with 'ledger restore "
-                "--new-origin'")
+                _("the database's log is {origin!r} but the signer last signed {origin2!r}; restore the "
+                  "latest backup, or start a new log on purpose with 'ledger restore --new-origin'").format(
+                    origin=origin, origin2=state.origin))
         latest = latest_checkpoint(ledger, conn)
         if state is None:
             root, new_leaves, frontier = _first_state(ledger, conn, size)
@@ -756,14 +758,14 @@ def _checkpoint_for(ledger: GovernanceLedger, conn: Connection, size: int | None
     if size is None:
         found = latest_checkpoint(ledger, conn)
         if found is None:
-            raise NotSealedError("the ledger has no signed checkpoint yet; run 'ledger checkpoint'")
+            raise NotSealedError(_("the ledger has no signed checkpoint yet; run 'ledger checkpoint'"))
         return found
     found = checkpoint_at(ledger, size, conn)
     if found is None:
         latest = latest_checkpoint(ledger, conn)
         hint = f"the latest is at size {latest.size}" if latest else "there is none yet"
-        raise NotSealedError(f"no signed checkpoint at tree size {size}; {hint} "
-                             "(omit --size for the latest)")
+        raise NotSealedError(_("no signed checkpoint at tree size {size}; {hint} (omit --size for the "
+                               "latest)").format(size=size, hint=hint))
     return found
 
 
@@ -781,23 +783,24 @@ def inclusion_proof_document(ledger: GovernanceLedger, ref: str | int,
             merkle_leaves.c.notification_id == ev.position)).scalar()
         if position is None:
             raise NotSealedError(
-                f"event {ref} (log position {ev.position}) is not sealed yet; run 'ledger "
-                "checkpoint' first")
+                _("event {ref} (log position {position}) is not sealed yet; run 'ledger "
+                  "checkpoint' first").format(
+                    ref=ref, position=ev.position))
         position = int(position)
         if size is None:
             latest = latest_checkpoint(ledger, conn)
             if latest is None or position >= latest.size:
                 at = f"the latest is at size {latest.size}" if latest else "there is none yet"
                 raise NotSealedError(
-                    f"event {ref} (log position {ev.position}, Merkle leaf index {position}) "
-                    "is not sealed yet by a signed checkpoint "
-                    f"({at}); run 'ledger checkpoint' first")
+                    _("event {ref} (log position {position}, Merkle leaf index {leaf}) is not "
+                      "sealed yet by a signed checkpoint ({at}); run 'ledger checkpoint' first"
+                      ).format(ref=ref, position=ev.position, leaf=position, at=at))
         stored = _checkpoint_for(ledger, conn, size)
         if position >= stored.size:
             raise NotSealedError(
-                f"event {ref} (log position {ev.position}) is Merkle leaf index {position}, "
-                f"outside the checkpoint at size {stored.size}; "
-                "ask for a later size")
+                _("event {ref} (log position {position}) is Merkle leaf index {leaf}, outside "
+                  "the checkpoint at size {size}; ask for a later size").format(
+                      ref=ref, position=ev.position, leaf=position, size=stored.size))
         tree = IncrementalTree(SqlNodeStore(conn), tree_head(conn).size)
         proof = tree.inclusion_proof(position, stored.size)
         sealed = SqlNodeStore(conn).get_nodes([(0, position)]).get((0, position))
@@ -807,16 +810,17 @@ def inclusion_proof_document(ledger: GovernanceLedger, ref: str | int,
         record = leaf_record(position, row, command, sealed, ledger.mapper)
     except RecordMismatchError:
         raise RecordMismatchError(
-            f"event {ref} (log position {ev.position}) no longer matches its sealed Merkle "
-            f"leaf (index {position}): the log, its command-log "
-            "row or the leaf was altered; run 'ledger verify'") from None
+            _("event {ref} (log position {position}) no longer matches its sealed Merkle leaf "
+              "(index {leaf}): the log, its command-log row or the leaf was altered; run "
+              "'ledger verify'").format(ref=ref, position=ev.position, leaf=position)) from None
     leaf = sealed
     assert leaf is not None
     # A proof is checked before it is served: stored interior nodes can be altered too.
     if not verify_inclusion(leaf, position, stored.size, proof, stored.root):
         raise RecordMismatchError(
-            f"the stored tree gives no valid proof of leaf {position} in the checkpoint at size "
-            f"{stored.size}: interior nodes were altered; run 'ledger verify --full'")
+            _("the stored tree gives no valid proof of leaf {position} in the checkpoint at size {size}: "
+              "interior nodes were altered; run 'ledger verify --full'").format(
+                position=position, size=stored.size))
     return {
         "format": INCLUSION_FORMAT,
         "origin": stored.origin,
@@ -846,8 +850,9 @@ def consistency_proof_document(ledger: GovernanceLedger, from_size: int,
     # Checked before it is served: the stored nodes it is built from can be altered.
     if not verify_consistency(from_size, target.size, proof, from_root, target.root):
         raise RecordMismatchError(
-            f"the stored tree gives no valid consistency proof from size {from_size} to "
-            f"{target.size}: interior nodes were altered; run 'ledger verify --full'")
+            _("the stored tree gives no valid consistency proof from size {from_size} to {size}: interior "
+              "nodes were altered; run 'ledger verify --full'").format(
+                from_size=from_size, size=target.size))
     return {
         "format": CONSISTENCY_FORMAT,
         "origin": target.origin,

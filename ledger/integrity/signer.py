@@ -29,6 +29,7 @@ from pathlib import Path
 from ledger.integrity.errors import KeyFileError
 from ledger.integrity.merkle import HASH_SIZE
 from ledger.kernel.config import Settings
+from ledger.kernel.i18n import _
 
 __all__ = [
     "STATE_FORMAT",
@@ -81,8 +82,9 @@ def leaves_path(settings: Settings) -> Path:
 def _check_private(path: Path) -> None:
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyFileError(f"signer state {path} is accessible to group or others; run "
-                           f"'chmod 600 {path}'")
+        raise KeyFileError(_("signer state {path} is accessible to group or others; run 'chmod 600 "
+                             "{path}'").format(
+                               path=path))
 
 
 def load_state(settings: Settings) -> SignerState | None:
@@ -94,19 +96,20 @@ def load_state(settings: Settings) -> SignerState | None:
     try:
         data = json.loads(path.read_text("utf-8"))
         if data.get("format") != STATE_FORMAT:
-            raise ValueError(f"format is {data.get('format')!r}, not {STATE_FORMAT}")
+            raise ValueError(_("format is {get!r}, not {state_format}").format(
+                                 get=data.get('format'), state_format=STATE_FORMAT))
         root = base64.b64decode(data["root"], validate=True)
         frontier = tuple((int(lv), int(ix), base64.b64decode(h, validate=True))
                          for lv, ix, h in data["frontier"])
         if len(root) != HASH_SIZE or any(len(h) != HASH_SIZE for _, _, h in frontier):
-            raise ValueError("a hash is not 32 bytes")
+            raise ValueError(_("a hash is not 32 bytes"))
         return SignerState(str(data["origin"]), int(data["size"]), root, frontier,
                            int(data["last_notification_id"]), str(data["checkpoint"]),
                            str(data["signed_at"]))
     except (ValueError, KeyError, TypeError) as e:
-        raise KeyFileError(f"signer state {path} is unreadable ({e}); restore it from the "
-                           "signer's backup — without it the signer cannot check what it "
-                           "signed before") from None
+        raise KeyFileError(_("signer state {path} is unreadable ({e}); restore it from the signer's backup "
+                             "— without it the signer cannot check what it signed before").format(
+                               path=path, e=e)) from None
 
 
 def _fsync_dir(path: Path) -> None:

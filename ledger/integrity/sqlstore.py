@@ -35,6 +35,7 @@ from sqlalchemy import (
 from ledger.integrity.errors import NodeStoreError
 from ledger.integrity.merkle import HASH_SIZE
 from ledger.integrity.tree import NodeBatch, NodeItem, NodeKey
+from ledger.kernel.i18n import _
 from ledger.kernel.store import metadata, placeholder
 
 __all__ = [
@@ -140,7 +141,7 @@ class SqlNodeStore:
         else:
             runs = [(level, idx, [value]) for level, idx, value in items]
         if any(len(value) != HASH_SIZE for _, _, hashes in runs for value in hashes):
-            raise NodeStoreError(f"a node hash is not {HASH_SIZE} bytes")
+            raise NodeStoreError(_("a node hash is not {hash_size} bytes").format(hash_size=HASH_SIZE))
         rows = [
             (level, first + offset, value)
             for level, first, hashes in runs

@@ -31,6 +31,7 @@ from typing import Protocol, cast, overload, runtime_checkable
 
 from ledger.integrity.errors import NodeStoreError, ProofRequestError, TreeError
 from ledger.integrity.merkle import EMPTY_ROOT, HASH_SIZE
+from ledger.kernel.i18n import _
 
 __all__ = [
     "IncrementalTree",
@@ -101,7 +102,8 @@ class NodeBatch(Sequence[NodeItem]):
     def add_run(self, level: int, first_index: int, hashes: list[bytes]) -> None:
         """Add nodes ``(level, first_index + i, hashes[i])``; levels must be added in order."""
         if self._runs and level <= self._runs[-1][0]:
-            raise NodeStoreError(f"runs must be added by increasing level, got level {level}")
+            raise NodeStoreError(_("runs must be added by increasing level, got level {level}").format(
+                                     level=level))
         if hashes:
             self._runs.append((level, first_index, hashes))
             self._starts.append(self._length)
@@ -192,12 +194,14 @@ class MemoryNodeStore:
     def _new_bytes(self, level: int, items: list[NodeItem]) -> bytes:
         """Check the items of one level against what is stored; return the bytes to append."""
         if isinstance(level, bool) or not isinstance(level, int) or level < 0:
-            raise NodeStoreError(f"node level {level!r} is not a non-negative integer")
+            raise NodeStoreError(_("node level {level!r} is not a non-negative integer").format(
+                                     level=level))
         stored = self._levels[level] if level < len(self._levels) else bytearray()
         stored_count = len(stored) // HASH_SIZE
         hashes = list(map(itemgetter(2), items))
         if not _all_hashes(hashes):
-            raise NodeStoreError(f"a node hash at level {level} is not {HASH_SIZE} bytes")
+            raise NodeStoreError(_("a node hash at level {level} is not {hash_size} bytes").format(
+                                     level=level, hash_size=HASH_SIZE))
         indexes = list(map(itemgetter(1), items))
         if indexes == list(range(stored_count, stored_count + len(items))):
             return b"".join(hashes)  # the common case: the next nodes of the level, in order
@@ -206,12 +210,14 @@ class MemoryNodeStore:
             have = len(known) // HASH_SIZE
             if not isinstance(index, int) or index < 0 or index > have:
                 raise NodeStoreError(
-                    f"node ({level}, {index!r}) would leave a gap: level {level} has {have} nodes"
+                    _("node ({level}, {index!r}) would leave a gap: level {level} has {have} nodes").format(
+                        level=level, index=index, have=have)
                 )
             if index == have:
                 known += value
             elif known[index * HASH_SIZE : (index + 1) * HASH_SIZE] != value:
-                raise NodeStoreError(f"node ({level}, {index}) is already stored with another hash")
+                raise NodeStoreError(_("node ({level}, {index}) is already stored with another hash").format(
+                                         level=level, index=index))
         return bytes(known[len(stored) :])
 
 
@@ -220,7 +226,7 @@ def range_keys(lo: int, hi: int) -> list[NodeKey]:
     right: each the largest aligned subtree starting where the previous one ends.
     """
     if not 0 <= lo <= hi:
-        raise ProofRequestError(f"[{lo}, {hi}) is not a range of leaves")
+        raise ProofRequestError(_("[{lo}, {hi}) is not a range of leaves").format(lo=lo, hi=hi))
     keys: list[NodeKey] = []
     while lo < hi:
         level = (hi - lo).bit_length() - 1
@@ -270,13 +276,14 @@ class IncrementalTree:
 
     def __init__(self, store: NodeStore, size: int = 0) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise TreeError(f"tree size must be a non-negative integer, got {size!r}")
+            raise TreeError(_("tree size must be a non-negative integer, got {size!r}").format(
+                                size=size))
         self._store = store
         self._size = size
         self._frontier: list[bytes | None] = [None] * size.bit_length()
         keys = frontier_keys(size)
         values = self._fetch(keys, f"the frontier of size {size}")
-        for (level, _), value in zip(keys, values, strict=True):
+        for (level, _index), value in zip(keys, values, strict=True):
             self._frontier[level] = value
 
     @property
@@ -297,7 +304,8 @@ class IncrementalTree:
         for key in keys:
             value = found.get(key)
             if value is None:
-                raise TreeError(f"node store lacks node {key}, needed for {purpose}")
+                raise TreeError(_("node store lacks node {key}, needed for {purpose}").format(
+                                    key=key, purpose=purpose))
             values.append(value)
         return values
 
@@ -309,7 +317,7 @@ class IncrementalTree:
         """
         leaves = list(leaf_hashes)
         if not _all_hashes(leaves):
-            raise TreeError(f"every leaf hash must be {HASH_SIZE} bytes")
+            raise TreeError(_("every leaf hash must be {hash_size} bytes").format(hash_size=HASH_SIZE))
         if not leaves:
             return self._size
         old_size = self._size
@@ -329,7 +337,8 @@ class IncrementalTree:
                 # current[0] is a right child; its left sibling is the old frontier node.
                 left = old_frontier[level]
                 if left is None:
-                    raise TreeError(f"frontier lacks level {level} at size {old_size}")
+                    raise TreeError(_("frontier lacks level {level} at size {old_size}").format(
+                                        level=level, old_size=old_size))
                 current = [left, *current]
                 first -= 1
             pairs = len(current) // 2
@@ -349,7 +358,8 @@ class IncrementalTree:
 
     def _check_size(self, size: int, what: str) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= self._size:
-            raise ProofRequestError(f"{what} {size!r} is outside a tree of size {self._size}")
+            raise ProofRequestError(_("{what} {size!r} is outside a tree of size {size2}").format(
+                                        what=what, size=size, size2=self._size))
 
     def root(self, size: int | None = None) -> bytes:
         """Root hash of the tree at ``size`` leaves (default: the current size)."""
@@ -375,7 +385,8 @@ class IncrementalTree:
             size = self._size
         self._check_size(size, "size")
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
-            raise ProofRequestError(f"leaf index {index!r} is outside a tree of size {size}")
+            raise ProofRequestError(_("leaf index {index!r} is outside a tree of size {size}").format(
+                                        index=index, size=size))
         plan: list[list[NodeKey]] = []
         lo, hi = 0, size
         while hi - lo > 1:
@@ -399,7 +410,8 @@ class IncrementalTree:
         self._check_size(size2, "size2")
         if isinstance(size1, bool) or not isinstance(size1, int) or not 0 < size1 <= size2:
             raise ProofRequestError(
-                f"a consistency proof needs 0 < size1 <= size2, got size1={size1!r}, size2={size2}"
+                _("a consistency proof needs 0 < size1 <= size2, got size1={size1!r}, size2={size2}").format(
+                    size1=size1, size2=size2)
             )
         plan: list[list[NodeKey]] = []
         lo, hi, complete = 0, size2, True

@@ -82,6 +82,7 @@ from ledger.integrity.sqlstore import (
     tree_head,
 )
 from ledger.integrity.tree import IncrementalTree, NodeBatch, NodeItem, NodeKey
+from ledger.kernel.i18n import _
 from ledger.kernel.store import command_log, placeholder
 
 if TYPE_CHECKING:
@@ -534,8 +535,8 @@ def _keys(ledger: GovernanceLedger, verifier_key: str | None,
                               .limit(1)).scalar()
     if stored is None:
         raise KeyFileError(
-            f"signing key file {key_path(ledger.settings)} does not exist and the ledger has no "
-            "checkpoint; pass the published verifier key with --key")
+            _("signing key file {key_path} does not exist and the ledger has no checkpoint; pass the "
+              "published verifier key with --key").format(key_path=key_path(ledger.settings)))
     name, public_key = cp.parse_verifier_key(str(stored))
     return name, public_key, "stored"
 
@@ -858,8 +859,8 @@ def load_cosign() -> Any:
     try:
         return importlib.import_module("ledger.integrity.cosign")
     except ModuleNotFoundError:
-        raise IntegrityError("witness policies need ledger.integrity.cosign, which this "
-                             "installation does not have") from None
+        raise IntegrityError(_("witness policies need ledger.integrity.cosign, which this installation "
+                               "does not have")) from None
 
 
 def load_witness_policy(path: str | None) -> Any:
@@ -1002,8 +1003,8 @@ def check_projections(ledger: GovernanceLedger, out: Verification | None = None,
     from ledger.projections.runner import _shadow_engine, can_swap
 
     if not can_swap(ledger):
-        raise LedgerError("verify --projections needs a database file or PostgreSQL "
-                          "(an in-memory database has no room for the rebuilt tables)")
+        raise LedgerError(_("verify --projections needs a database file or PostgreSQL (an in-memory "
+                            "database has no room for the rebuilt tables)"))
     projections = list(discover().values())
     with ledger.engine.connect() as conn:
         tracked = {p.name: position(conn, p.name) for p in projections}

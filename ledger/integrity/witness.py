@@ -51,6 +51,7 @@ from ledger.integrity import cosign
 from ledger.integrity.errors import CheckpointError
 from ledger.integrity.merkle import HASH_SIZE, verify_consistency
 from ledger.kernel.errors import LedgerError
+from ledger.kernel.i18n import _
 from ledger.kernel.logs import get_logger
 
 __all__ = ["STATE_FORMAT", "Answer", "Witness", "WitnessError", "make_server"]
@@ -116,11 +117,12 @@ class Witness:
         """Make a new witness: its key (unless the file exists) and an empty state."""
         key_path, state_path = Path(key_file), Path(state_file)
         if state_path.exists():
-            raise WitnessError(f"{state_path} exists already; a witness keeps its state")
+            raise WitnessError(_("{state_path} exists already; a witness keeps its state").format(
+                                   state_path=state_path))
         try:
             cp._check_key_name(name)
         except CheckpointError as e:
-            raise WitnessError(f"witness name: {e}") from None
+            raise WitnessError(_("witness name: {e}").format(e=e)) from None
         if not key_path.exists():
             cp.generate_key_file(key_path)
         _write_private(state_path, {"format": STATE_FORMAT, "name": name, "logs": {}})
@@ -130,15 +132,17 @@ class Witness:
         try:
             data = json.loads(self.state_file.read_text("utf-8"))
         except (OSError, ValueError) as e:
-            raise WitnessError(f"cannot read the witness state {self.state_file}: {e}") from None
+            raise WitnessError(_("cannot read the witness state {state_file}: {e}").format(
+                                   state_file=self.state_file, e=e)) from None
         if data.get("format") != STATE_FORMAT or not isinstance(data.get("logs"), dict):
-            raise WitnessError(f"{self.state_file} is not a {STATE_FORMAT} file")
+            raise WitnessError(_("{state_file} is not a {state_format} file").format(
+                                   state_file=self.state_file, state_format=STATE_FORMAT))
         return data  # type: ignore[no-any-return]
 
     @property
     def key(self) -> Ed25519PrivateKey:
         if self._key is None:
-            raise WitnessError("the witness's key file is needed for this")
+            raise WitnessError(_("the witness's key file is needed for this"))
         return self._key
 
     @property
@@ -149,14 +153,15 @@ class Witness:
     def add_log(self, origin: str, log_vkey: str, size: int = 0, root: bytes | None = None,
                 ) -> None:
         """Witness the log *origin* signed by *log_vkey*, from *size* (default: its start)."""
-        name, _ = cp.parse_verifier_key(log_vkey)
+        name, _key = cp.parse_verifier_key(log_vkey)
         if name != origin:
-            raise WitnessError(f"the log key is named {name!r}, not the origin {origin!r}")
+            raise WitnessError(_("the log key is named {name!r}, not the origin {origin!r}").format(
+                                   name=name, origin=origin))
         with self.lock:
             if origin in self.state["logs"]:
-                raise WitnessError(f"{origin} is witnessed already")
+                raise WitnessError(_("{origin} is witnessed already").format(origin=origin))
             if size and (root is None or len(root) != HASH_SIZE):
-                raise WitnessError("a starting size needs its 32-byte root")
+                raise WitnessError(_("a starting size needs its 32-byte root"))
             self.state["logs"][origin] = {
                 "key": log_vkey, "size": size,
                 "root": _b64(root or hashlib.sha256(b"").digest()), "checkpoint": None}

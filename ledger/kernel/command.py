@@ -29,6 +29,7 @@ from pydantic import (
 
 from ledger.kernel.config import localize, now
 from ledger.kernel.errors import CommandValidationError, UnknownCommandTypeError
+from ledger.kernel.i18n import _
 
 #: Largest accepted JSON text of one command (bytes); larger lines are refused unread.
 MAX_COMMAND_BYTES = 64 * 1024
@@ -48,14 +49,15 @@ def _parse_when(value: Any) -> Any:
                 value = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise ValueError(
-                f"{value!r} is not a valid date or ISO 8601 datetime "
-                "(e.g. 2025-03-01 or 2025-03-01T09:30:00+08:00)"
+                _("{value!r} is not a valid date or ISO 8601 datetime (e.g. 2025-03-01 or "
+                  "2025-03-01T09:30:00+08:00)").format(value=value)
             ) from None
     if isinstance(value, (date, datetime)):
         if not MIN_YEAR <= value.year <= MAX_YEAR:
-            raise ValueError(f"year {value.year} is out of range {MIN_YEAR}–{MAX_YEAR}")
+            raise ValueError(_("year {year} is out of range {min_year}–{max_year}").format(
+                                 year=value.year, min_year=MIN_YEAR, max_year=MAX_YEAR))
         return localize(value)
-    raise ValueError(f"expected a date or datetime, got {type(value).__name__}")
+    raise ValueError(_("expected a date or datetime, got {name}").format(name=type(value).__name__))
 
 
 def _parse_day(value: Any) -> Any:
@@ -63,7 +65,7 @@ def _parse_day(value: Any) -> Any:
         try:
             return date.fromisoformat(value.strip())
         except ValueError:
-            raise ValueError(f"{value!r} is not a valid date (YYYY-MM-DD)") from None
+            raise ValueError(_("{value!r} is not a valid date (YYYY-MM-DD)").format(value=value)) from None
     if isinstance(value, datetime):
         return localize(value).date()
     return value
@@ -222,17 +224,20 @@ def _check_values(value: Any, where: str, depth: int) -> None:
     surrogates (not encodable as UTF-8), and deep nesting."""
     if depth > MAX_DEPTH:
         raise CommandValidationError(
-            f"field '{show(where or 'command')}': nested deeper than {MAX_DEPTH}")
+            _("field '{show}': nested deeper than {max_depth}").format(
+                show=show(where or 'command'), max_depth=MAX_DEPTH))
     if isinstance(value, str):
         bad = _BAD_CHARS.search(value)
         if bad:
             raise CommandValidationError(
-                f"field '{show(where or 'command')}': contains the control or invalid character "
-                f"U+{ord(bad.group()):04X} at offset {bad.start()}")
+                _("field '{show}': contains the control or invalid character U+{ord:04X} at offset "
+                  "{start}").format(
+                    show=show(where or 'command'), ord=ord(bad.group()), start=bad.start()))
     elif isinstance(value, Mapping):
         for k, v in value.items():
             if not isinstance(k, str):
-                raise CommandValidationError(f"field '{show(where)}': keys must be text")
+                raise CommandValidationError(_("field '{show}': keys must be text").format(
+                                                 show=show(where)))
             _check_values(k, where, depth + 1)
             _check_values(v, f"{where}.{k}" if where else k, depth + 1)
     elif isinstance(value, (list, tuple)):
@@ -251,37 +256,40 @@ def parse_command(data: Mapping[str, Any] | str | bytes | Command) -> Command:
     if isinstance(data, (str, bytes)):
         if len(data) > MAX_COMMAND_BYTES:
             raise CommandValidationError(
-                f"command is {len(data)} bytes; the limit is {MAX_COMMAND_BYTES}"
+                _("command is {count} bytes; the limit is {max_command_bytes}").format(
+                    count=len(data), max_command_bytes=MAX_COMMAND_BYTES)
             )
         if isinstance(data, bytes):
             try:
                 data = data.decode("utf-8")
             except UnicodeDecodeError as e:
                 raise CommandValidationError(
-                    f"not valid UTF-8 (byte {e.start}: {data[e.start:e.start + 1]!r})") from None
+                    _("not valid UTF-8 (byte {start}: {data!r})").format(
+                        start=e.start, data=data[e.start:e.start + 1])) from None
         try:
             data = json.loads(data)
         except json.JSONDecodeError as e:
-            raise CommandValidationError(f"not valid JSON: {e}") from None
+            raise CommandValidationError(_("not valid JSON: {e}").format(e=e)) from None
         except RecursionError:
-            raise CommandValidationError("not valid JSON: nested too deeply") from None
+            raise CommandValidationError(_("not valid JSON: nested too deeply")) from None
     if not isinstance(data, Mapping):
         raise CommandValidationError(
-            f"a command must be a JSON object, got {type(data).__name__}"
+            _("a command must be a JSON object, got {name}").format(name=type(data).__name__)
         )
     _check_values(data, "", 0)
     tag = data.get("type")
     model = model_for(tag) if isinstance(tag, str) else None
     if model is None or not isinstance(tag, str):
         if tag is None:
-            raise CommandValidationError("field 'type' is missing: every command names its type")
+            raise CommandValidationError(_("field 'type' is missing: every command names its type"))
         shown = repr(tag)[:80]
         raise UnknownCommandTypeError(
-            f"unknown command type {shown}; run 'ledger commands' for the known types"
+            _("unknown command type {shown}; run 'ledger commands' for the known types").format(
+                shown=shown)
         )
     try:
         return model.model_validate(dict(data))
     except ValidationError as e:
         raise CommandValidationError(_format_errors(tag, e)) from None
     except RecursionError:
-        raise CommandValidationError(f"{tag}: input nested too deeply") from None
+        raise CommandValidationError(_("{tag}: input nested too deeply").format(tag=tag)) from None

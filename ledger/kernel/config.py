@@ -22,6 +22,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger.kernel.errors import ConfigurationError
+from ledger.kernel.i18n import _
 
 DEFAULT_DB_URL = "sqlite:///ledger.db"
 DEFAULT_TZ = "Asia/Shanghai"
@@ -36,7 +37,8 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigurationError(
-            f"unknown time zone {name!r} in LEDGER_TZ; use an IANA name such as Asia/Shanghai"
+            _("unknown time zone {name!r} in LEDGER_TZ; use an IANA name such as Asia/Shanghai").format(
+                name=name)
         ) from None
 
 
@@ -71,7 +73,7 @@ def default_lang() -> str:
         return "zh"
     if lang.startswith("en"):
         return "en"
-    raise ConfigurationError(f"LEDGER_LANG={lang!r} is not supported; use zh or en")
+    raise ConfigurationError(_("LEDGER_LANG={lang!r} is not supported; use zh or en").format(lang=lang))
 
 
 def default_db_url() -> str:
@@ -84,7 +86,8 @@ def sqlite_sync() -> str:
     mode = (os.environ.get("LEDGER_SQLITE_SYNC") or "NORMAL").strip().upper()
     if mode not in SQLITE_SYNC_MODES:
         raise ConfigurationError(
-            f"LEDGER_SQLITE_SYNC={mode!r} is not one of {', '.join(SQLITE_SYNC_MODES)}"
+            _("LEDGER_SQLITE_SYNC={mode!r} is not one of {sqlite_sync_modes}").format(
+                mode=mode, sqlite_sync_modes=', '.join(SQLITE_SYNC_MODES))
         )
     return mode
 

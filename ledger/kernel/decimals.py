@@ -21,6 +21,8 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from ledger.kernel.i18n import _
+
 _EXPONENT = re.compile(r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$")
 _NON_FINITE = re.compile(r"^[-+]?(nan|snan|inf|infinity)$", re.IGNORECASE)
 
@@ -53,8 +55,8 @@ def make_parser(*, minimum: Decimal, maximum: Decimal, places: int, what: str,
     def parse(value: Any) -> Decimal:
         if isinstance(value, (bool, float)):
             raise ValueError(
-                f"{what} are exact decimals: give them as a string such as \"1234.50\" or an "
-                "integer (a floating-point number may already have lost precision)")
+                _('{what} are exact decimals: give them as a string such as "1234.50" or an integer (a '
+                  "floating-point number may already have lost precision)").format(what=what))
         if isinstance(value, int):
             number = Decimal(value)
         elif isinstance(value, str):
@@ -62,35 +64,41 @@ def make_parser(*, minimum: Decimal, maximum: Decimal, places: int, what: str,
             if not pattern.match(text):
                 if _EXPONENT.match(text):
                     raise ValueError(
-                        f"{value!r} is in exponent form; write the {one} out in digits "
-                        "(e.g. \"1000000000.00\")")
+                        _("{value!r} is in exponent form; write the {one} out in digits (e.g. "
+                          '"1000000000.00")').format(value=value, one=one))
                 if _NON_FINITE.match(text):
-                    raise ValueError(f"{text} is not a finite {one}")
+                    raise ValueError(_("{text} is not a finite {one}").format(text=text, one=one))
                 if re.match(r"^-[0-9.]+$", text) and minimum >= 0:
-                    raise ValueError(f"{one} {text} is negative; {what} are zero or more")
+                    raise ValueError(_("{one} {text} is negative; {what} are zero or more").format(
+                                         one=one, text=text, what=what))
                 if re.match(r"^-?[0-9]+\.[0-9]+$", text):
-                    raise ValueError(f"{one} {text} {too_many}")
+                    raise ValueError(_("{one} {text} {too_many}").format(
+                                         one=one, text=text, too_many=too_many))
                 raise ValueError(
-                    f"{value!r} is not a decimal {one} (digits, optionally a point and up to "
-                    f"{places} decimals, e.g. \"1234.50\")")
+                    _("{value!r} is not a decimal {one} (digits, optionally a point and up to {places} "
+                      'decimals, e.g. "1234.50")').format(value=value, one=one, places=places))
             number = Decimal(text)
         elif isinstance(value, Decimal):
             number = value
             if not number.is_finite():
-                raise ValueError(f"{value} is not a finite {one}")
+                raise ValueError(_("{value} is not a finite {one}").format(value=value, one=one))
             exponent = (number.normalize() if trailing_zeros else number).as_tuple().exponent
             if isinstance(exponent, int) and exponent < -places:
-                raise ValueError(f"{one} {_fmt(number)} {too_many}")
+                raise ValueError(_("{one} {fmt} {too_many}").format(
+                                     one=one, fmt=_fmt(number), too_many=too_many))
         else:
-            raise ValueError(f"expected a decimal string or an integer, got "
-                             f"{type(value).__name__}")
+            raise ValueError(_("expected a decimal string or an integer, got {name}").format(
+                                 name=type(value).__name__))
         if number < minimum:
             if minimum == 0:
-                raise ValueError(f"{one} {_fmt(number)} is negative; {what} are zero or more")
-            raise ValueError(f"{one} {_fmt(number)} is below the minimum {_fmt(minimum)}")
+                raise ValueError(_("{one} {fmt} is negative; {what} are zero or more").format(
+                                     one=one, fmt=_fmt(number), what=what))
+            raise ValueError(_("{one} {fmt} is below the minimum {fmt2}").format(
+                                 one=one, fmt=_fmt(number), fmt2=_fmt(minimum)))
         if number > maximum or (maximum_exclusive and number == maximum):
             bound = f"below {_fmt(maximum)}" if maximum_exclusive else f"at most {_fmt(maximum)}"
-            raise ValueError(f"{one} {_fmt(number)} is too large: {what} must be {bound}")
+            raise ValueError(_("{one} {fmt} is too large: {what} must be {bound}").format(
+                                 one=one, fmt=_fmt(number), what=what, bound=bound))
         return number
 
     return parse

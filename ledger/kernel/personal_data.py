@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ledger.kernel.errors import PersonalDataInTextError
+from ledger.kernel.i18n import _
 
 _MOBILE = re.compile(
     r"(?<![0-9A-Za-z])(?:(?:\+|00)86[- ]?)?1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}(?!\.?[0-9])")
@@ -133,10 +134,12 @@ def check_free_text(command: str, field: str, text: str) -> None:
         return
     first = found[0]
     raise PersonalDataInTextError(
-        f"{command}: field '{field}': looks like {first.label} ({first.masked}) at offset "
-        f"{first.start}; residents' personal data may not enter free text, which the log keeps "
-        "forever and the feed serves: put the caller's name and phone in the sealed 'caller' "
-        "field (encrypted, erasable), and describe the problem without them")
+        _("{command}: field '{field}': looks like {label} ({masked}) at offset {start}; residents' "
+          "personal data may not enter free text, which the log keeps forever and the feed serves: put the "
+          "caller's name and phone in the sealed 'caller' field (encrypted, erasable), and describe the "
+          "problem without them").format(
+            command=command, field=field, label=first.label, masked=first.masked,
+            start=first.start))
 
 
 def check_subject_id(command: str, field: str, subject: str) -> None:
@@ -144,7 +147,7 @@ def check_subject_id(command: str, field: str, subject: str) -> None:
     number (subject ids are stored in clear; use the hotline's caller id or S-<case>)."""
     if looks_like_personal_id(subject):
         raise PersonalDataInTextError(
-            f"{command}: field '{field}': the subject id {_mask(subject)!r} looks like a phone "
-            "or ID-card number; subject ids are stored in clear, so use an opaque id (the "
-            "hotline's caller id, or leave it out for S-<case ref>) and put the phone in the "
-            "sealed 'caller' field")
+            _("{command}: field '{field}': the subject id {mask!r} looks like a phone or ID-card number; "
+              "subject ids are stored in clear, so use an opaque id (the hotline's caller id, or leave it "
+              "out for S-<case ref>) and put the phone in the sealed 'caller' field").format(
+                command=command, field=field, mask=_mask(subject)))

@@ -18,6 +18,7 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 
 from ledger.kernel.errors import InvalidPostError
+from ledger.kernel.i18n import _
 
 _POST_RE = re.compile(
     r"^(?P<path>[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)@(?P<scope>[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*)"
@@ -172,29 +173,34 @@ def parse_post(text: str) -> PostName:
     m = _POST_RE.match(text.strip()) if isinstance(text, str) else None
     if m is None:
         raise InvalidPostError(
-            f"post {text!r} is not of the form <body>.<role>@<scope>, "
-            "e.g. party_org.secretary@ZQ-001 or building_leader@ZQ-001/B12"
+            _("post {text!r} is not of the form <body>.<role>@<scope>, e.g. party_org.secretary@ZQ-001 or "
+              "building_leader@ZQ-001/B12").format(text=text)
         )
     path, scope, unit = m["path"], m["scope"], m["unit"]
     kind = next((k for k in CATALOGUE if fnmatchcase(path, k.pattern)), None)
     if kind is None or ("*" in kind.pattern and path.count(".") != kind.pattern.count(".")):
         raise InvalidPostError(
-            f"post {text!r} does not exist: no post {path!r} in the catalogue "
-            "(see docs/authority.md for the posts the ledger knows)"
+            _("post {text!r} does not exist: no post {path!r} in the catalogue (see docs/authority.md for "
+              "the posts the ledger knows)").format(text=text, path=path)
         )
     is_town_scope = COMMUNITY_RE.match(scope) is None
     if kind.level == "town" and (not is_town_scope or unit):
-        raise InvalidPostError(f"post {text!r}: {path} is a town post; its scope is a town code like ZQ")
+        raise InvalidPostError(_("post {text!r}: {path} is a town post; its scope is a town "
+                                 "code like ZQ").format(
+                                   text=text, path=path))
     if kind.level in ("community", "unit") and is_town_scope:
         raise InvalidPostError(
-            f"post {text!r}: {path} is a community post; its scope is a community code like ZQ-001"
+            _("post {text!r}: {path} is a community post; its scope is a community code like ZQ-001").format(
+                text=text, path=path)
         )
     if kind.level == "unit" and not unit:
         raise InvalidPostError(
-            f"post {text!r}: {path} needs a unit after the community, e.g. {path}@{scope}/B12"
+            _("post {text!r}: {path} needs a unit after the community, e.g. {path}@{scope}/B12").format(
+                text=text, path=path, scope=scope)
         )
     if kind.level == "community" and unit:
-        raise InvalidPostError(f"post {text!r}: {path} takes no unit; use {path}@{scope}")
+        raise InvalidPostError(_("post {text!r}: {path} takes no unit; use {path}@{scope}").format(
+                                   text=text, path=path, scope=scope))
     return PostName(path=path, scope=scope, unit=unit, kind=kind)
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import Column, Connection, LargeBinary, String, Table, select, u
 
 from ledger.kernel.config import now
 from ledger.kernel.errors import LedgerError, NotFoundError
+from ledger.kernel.i18n import _
 from ledger.kernel.store import metadata
 
 if TYPE_CHECKING:
@@ -87,12 +88,14 @@ def _key_in(txn: WriteTxn, subject: str) -> bytes | None:
 def seal(conn: Connection | WriteTxn, subject: str, data: dict[str, Any]) -> dict[str, str]:
     """Encrypt *data* for *subject* (creating the subject's key in this transaction)."""
     if not SUBJECT_RE.match(subject):
-        raise PersonalDataError(f"subject id {subject[:40]!r} is not a valid id")
+        raise PersonalDataError(_("subject id {subject!r} is not a valid id").format(
+                                    subject=subject[:40]))
     key = (_key_for(conn, subject, create=True) if isinstance(conn, Connection)
            else _key_in(conn, subject))
     if key is None:
         raise PersonalDataError(
-            f"subject {subject} was erased; new personal data needs a new subject id")
+            _("subject {subject} was erased; new personal data needs a new subject id").format(
+                subject=subject))
     nonce = os.urandom(12)
     plain = json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")
     sealed = AESGCM(key).encrypt(nonce, plain, subject.encode())
@@ -107,14 +110,15 @@ def unseal(conn: Connection, sealed: dict[str, str]) -> dict[str, Any] | None:
         nonce = base64.b64decode(sealed["nonce"])
         ciphertext = base64.b64decode(sealed["ciphertext"])
     except (KeyError, TypeError, ValueError):
-        raise PersonalDataError("sealed personal data is malformed") from None
+        raise PersonalDataError(_("sealed personal data is malformed")) from None
     key = _key_for(conn, subject, create=False)
     if key is None:
         return None
     try:
         plain = AESGCM(key).decrypt(nonce, ciphertext, subject.encode())
     except Exception:  # noqa: BLE001 - cryptography raises InvalidTag; say which subject only
-        raise PersonalDataError(f"personal data of {subject} does not decrypt") from None
+        raise PersonalDataError(_("personal data of {subject} does not decrypt").format(
+                                    subject=subject)) from None
     result: dict[str, Any] = json.loads(plain)
     return result
 
@@ -176,7 +180,8 @@ def _erase_key(ledger: GovernanceLedger, subject: str) -> dict[str, Any]:
         row = conn.execute(select(subject_keys.c.erased_at)
                            .where(subject_keys.c.subject == subject)).first()
         if row is None:
-            raise SubjectNotFoundError(f"the ledger holds no personal data for {subject!r}")
+            raise SubjectNotFoundError(_("the ledger holds no personal data for {subject!r}").format(
+                                           subject=subject))
         if row[0] is not None:
             return {"subject": subject, "erased_at": row[0], "already": True}
         when = now().isoformat()

@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session
 
 from ledger.kernel.errors import ConfigurationError
+from ledger.kernel.i18n import _
 from ledger.kernel.sqlitefile import read_only_uris
 
 #: Our own tables (not the library's event tables).
@@ -193,7 +194,7 @@ class LedgerFactory(SQLAlchemyFactory):
         self._schema_name = self.env.get(self.SQLALCHEMY_SCHEMA)
         url = self.env.get(self.SQLALCHEMY_URL)
         if not url:
-            raise ValueError("SQLALCHEMY_URL is required")
+            raise ValueError(_("SQLALCHEMY_URL is required"))
         self.datastore = LedgerDatastore(
             url=url, sqlite_sync=self.env.get("LEDGER_SQLITE_SYNC") or "NORMAL"
         )

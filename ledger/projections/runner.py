@@ -42,6 +42,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from ledger.kernel.errors import LedgerError
 from ledger.kernel.eventlog import read_log_page
+from ledger.kernel.i18n import _
 from ledger.kernel.logs import get_logger
 from ledger.kernel.store import projection_tracking, write_intent
 from ledger.projections import Projection, Router, catch_up, position
@@ -193,7 +194,7 @@ class _Wait:
             raw = ledger.engine.raw_connection()
             driver = raw.driver_connection
             if driver is None:  # pragma: no cover - psycopg always has one
-                raise LedgerError("internal: no driver connection")
+                raise LedgerError(_("internal: no driver connection"))
             driver.autocommit = True
             driver.execute(f'LISTEN "{ledger.recorder.channel_name}"')
             self._raw = raw
@@ -234,8 +235,8 @@ def follow(ledger: GovernanceLedger, names: list[str] | None = None, *,
             log.warning("projection.skipped", projection=name, reason="another runner holds it")
     if not locks:
         raise ProjectionRunningError(
-            f"every projection asked for ({', '.join(wanted)}) already has a runner; stop it "
-            "first, or run only the others")
+            _("every projection asked for ({wanted}) already has a runner; stop it first, or run only the "
+              "others").format(wanted=', '.join(wanted)))
     waiter = _Wait(ledger, poll_max)
     try:
         while not stop.is_set():
@@ -295,7 +296,7 @@ def _shadow_engine(ledger: GovernanceLedger) -> Iterator[tuple[Engine, str]]:
         return
     path = _sqlite_file(engine)
     if path is None:  # pragma: no cover - callers check
-        raise LedgerError("internal: no shadow space for an in-memory database")
+        raise LedgerError(_("internal: no shadow space for an in-memory database"))
     shadow_path = path.with_name(f"{path.name}.rebuild-{tag}")
     shadow_engine = create_engine(f"sqlite:///{shadow_path}")
 

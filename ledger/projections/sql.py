@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Dialect, Table, and_, bindparam, delete, insert, select, update
 
+from ledger.kernel.i18n import _
+
 #: The parameter name carrying the key value in :func:`upd_by` and :func:`sel_by`.
 KEY = "wkey"
 
@@ -70,7 +72,8 @@ class TableBuffer:
         """Queue *row* (returned: changing it before the flush changes what is written)."""
         key = self._keyof(row)
         if key in self._new:
-            raise ValueError(f"{self.table.name}: row {key!r} inserted twice in one batch")
+            raise ValueError(_("{name}: row {key!r} inserted twice in one batch").format(
+                                 name=self.table.name, key=key))
         self._new[key] = row
         return row
 

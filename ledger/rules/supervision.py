@@ -28,6 +28,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from ledger.kernel.i18n import _
 from ledger.rules import Reason, Rule, RuleModel, register
 
 #: The rungs of the ladder, mildest first (``none``: not escalated).
@@ -87,9 +88,12 @@ class SupervisionParameters(RuleModel):
     def _ladder_climbs(self) -> SupervisionParameters:
         if not self.remind_after_days <= self.supervise_after_days <= self.notify_after_days:
             raise ValueError(
-                f"the ladder must climb: remind_after_days={self.remind_after_days} ≤ "
-                f"supervise_after_days={self.supervise_after_days} ≤ "
-                f"notify_after_days={self.notify_after_days}")
+                _("the ladder must climb: remind_after_days={remind_after_days} ≤ "
+                  "supervise_after_days={supervise_after_days} ≤ "
+                  "notify_after_days={notify_after_days}").format(
+                    remind_after_days=self.remind_after_days,
+                    supervise_after_days=self.supervise_after_days,
+                    notify_after_days=self.notify_after_days))
         return self
 
 

@@ -71,6 +71,7 @@ def test_the_firm_table_in_english_and_as_json(db: str) -> None:
     assert data["rows"][-1]["eliminated"] is True
 
 
+@pytest.mark.zh_default
 def test_the_xlsx_is_a_real_spreadsheet(db: str, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
@@ -137,6 +138,7 @@ def test_the_history_of_an_eliminated_firm_tells_the_chain(db: str) -> None:
     assert all(e["envelope"]["actor"] == "P-0010" for e in chain)
 
 
+@pytest.mark.zh_default
 def test_the_demo_prints_the_firm_tables_of_both_sample_years(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 'demo.db'}", "demo"],
                                 catch_exceptions=False)

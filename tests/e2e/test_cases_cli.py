@@ -82,6 +82,7 @@ def test_a_joint_case_through_the_cli_and_its_history_in_order(db: str) -> None:
     ]
 
 
+@pytest.mark.zh_default
 def test_cases_as_of_shows_the_board_as_it_was_in_both_languages(db: str) -> None:
     joint_case(db)
     past = json.loads(ok(db, "cases", "--as-of", "2025-03-05T12:00", "--json").output)
@@ -117,6 +118,7 @@ def test_warnings_board_shows_missed_measures_in_the_cli(db: str) -> None:
     assert refused.exit_code == 1 and "needs evidence" in refused.output
 
 
+@pytest.mark.zh_default
 def test_duties_and_documents_in_the_cli(db: str, tmp_path: Path) -> None:
     entries = [{"problem_type": "group_renting", "stage": "source_control",
                 "party": "residents_committee",

@@ -110,14 +110,16 @@ def test_refused_command_exits_nonzero_with_one_line_and_changes_nothing(db: str
     led.close()
 
 
+@pytest.mark.zh_default
 def test_status_and_roster_in_english_and_chinese(db: str) -> None:
     init(db)
     assert run(db, "community", "register", "ZQ-001", "阳光花园", *ADMIN, "--at", "2025-01-02"
                ).exit_code == 0
-    r = run(db, "post", "appoint", "party_org.secretary@ZQ-001", "P-0101", "--name", "李华",
+    r = run(db, "--lang", "zh", "post", "appoint", "party_org.secretary@ZQ-001", "P-0101",
+            "--name", "李华",
             *ADMIN, "--at", "2025-01-03", "--command-id", "c-1")
     assert r.output.startswith("已接受: post.appoint [c-1] Community.PostAppointed#")
-    zh = run(db, "status", "ZQ-001")
+    zh = run(db, "--lang", "zh", "status", "ZQ-001")
     assert "居民区党组织书记" in zh.output and "李华" in zh.output
     en = run(db, "--lang", "en", "roster", "ZQ-001", "--as-of", "2025-02-01")
     assert "party organisation secretary" in en.output and "P-0101" in en.output
@@ -128,7 +130,7 @@ def test_status_and_roster_in_english_and_chinese(db: str) -> None:
 def test_repeating_a_command_id_in_the_cli_writes_nothing(db: str) -> None:
     init(db)
     args = ["community", "register", "ZQ-001", "阳光花园", *ADMIN, "--command-id", "reg-1"]
-    assert run(db, *args).output.startswith("已接受")
+    assert run(db, "--lang", "zh", *args).output.startswith("已接受")
     assert run(db, "--lang", "en", *args).output.startswith("duplicate (nothing written)")
 
 
@@ -254,7 +256,7 @@ def test_unknown_lang_in_environment_is_a_clear_error(db: str,
     monkeypatch.setenv("LEDGER_LANG", "fr")
     result = CliRunner().invoke(cli, ["--db", db, "status"])
     assert result.exit_code == 1
-    assert "LEDGER_LANG='fr' is not supported" in result.output
+    assert "不支持 LEDGER_LANG='fr';请使用 zh 或 en" in result.output
 
 
 def test_unsupported_database_url_is_a_clear_error() -> None:
@@ -279,3 +281,37 @@ def test_history_effective_shows_the_state_by_business_time(db: str) -> None:
     assert data["view"] == "effective"
     assert "building_leader@ZQ-001/B1" not in data["state"]["terms"]
     assert "party_org.secretary@ZQ-001" in data["state"]["terms"]
+
+
+@pytest.mark.zh_default
+def test_errors_and_clicks_own_messages_are_chinese_by_default(db: str) -> None:
+    """A refusal, a usage error and the help read in Chinese by default, and in English with
+    --lang en: one language at a time."""
+    init(db)
+    refused = CliRunner().invoke(cli, ["--db", db, "history", "ZQ-404"])
+    assert refused.exit_code == 1
+    assert refused.output == "错误:没有键为 'ZQ-404' 的聚合;请尝试带前缀的键,如 community:ZQ-001\n"
+    missing = CliRunner().invoke(cli, ["--db", db, "case", "receive", "ZQ-2025-000001"])
+    assert missing.exit_code == 2
+    assert missing.output.startswith(
+        "用法: cli case receive [OPTIONS] REF\n运行 'cli case receive --help' 查看帮助。")
+    assert "错误:缺少选项 '--community'." in missing.output
+    helped = CliRunner().invoke(cli, ["case", "receive", "--help"])
+    assert "登记案件 REF(如 ZQ-2025-000123)。" in helped.output
+    assert "示例:" in helped.output and "显示此帮助并退出。" in helped.output
+    english = CliRunner().invoke(cli, ["--db", db, "--lang", "en", "history", "ZQ-404"])
+    assert english.output == (
+        "Error: no aggregate has the key 'ZQ-404'; try a prefixed key such as community:ZQ-001\n")
+    helped_en = CliRunner().invoke(cli, ["--lang", "en", "case", "receive", "--help"])
+    assert "Receive case REF (e.g. ZQ-2025-000123)." in helped_en.output
+    assert "Show this message and exit." in helped_en.output
+
+
+def test_the_language_can_change_between_invocations_in_one_process(db: str) -> None:
+    """Help texts are translated when shown, so one process answers in either language."""
+    zh = CliRunner().invoke(cli, ["--lang", "zh", "status", "--help"])
+    en = CliRunner().invoke(cli, ["--lang", "en", "status", "--help"])
+    zh_again = CliRunner().invoke(cli, ["--lang=zh", "status", "--help"])
+    assert "显示居民区及各岗位的现任者(以及镇级岗位)。" in zh.output
+    assert "Show communities and who holds each post now" in en.output
+    assert zh_again.output == zh.output

@@ -100,6 +100,7 @@ def test_meeting_show_lists_attendance_and_items(db: str) -> None:
         "Error: meeting 'ZQ-001-M-2025-09' has not been convened\n")
 
 
+@pytest.mark.zh_default
 def test_tables_are_labelled_in_chinese_by_default_and_in_english_on_request(db: str) -> None:
     hold_march_meeting(db)
     zh = ok(db, "resolutions", "--as-of", "2025-05-01").output

@@ -95,6 +95,7 @@ def test_contracts_as_of_a_past_date_in_the_cli(db: str) -> None:
         assert text in table
 
 
+@pytest.mark.zh_default
 def test_credit_file_and_blacklist_show_the_ban_and_the_district_report(db: str) -> None:
     world(db, evergreen_dismissed)
     black = json.loads(run(db, "blacklist", "--json").output)
@@ -127,6 +128,7 @@ def test_firm_register_refuses_an_invalid_credit_code_in_the_cli(db: str, code: 
     assert snapshot(db) == before
 
 
+@pytest.mark.zh_default
 def test_a_committee_is_formed_elected_and_seated_through_the_cli(db: str) -> None:
     world(db, town_and_community)
     steps = [
@@ -148,7 +150,7 @@ def test_a_committee_is_formed_elected_and_seated_through_the_cli(db: str) -> No
                                        "owners_committee.director@ZQ-001", "P-0101",
                                        "--name", "李华", "--actor", "P-0001", "--post",
                                        "town.ledger_admin@ZQ", "--at", "2025-03-05"])
-    assert refused.exit_code == 1 and "only through an election" in refused.output
+    assert refused.exit_code == 1 and "只能经业主大会选举产生" in refused.output
     accepted = run(db, "post", "appoint", "owners_committee.director@ZQ-001", "P-0101",
                    "--name", "李华", "--election", OC, "--actor", "P-0001", "--post",
                    "town.ledger_admin@ZQ", "--at", "2025-03-05")

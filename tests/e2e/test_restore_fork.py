@@ -113,7 +113,8 @@ def test_an_older_backup_refuses_writes_until_a_new_origin_and_the_subscriber_st
     # The older copy put back: restore says so, and writes and signatures are refused.
     restored = run(db, "restore", "--force", str(older))
     assert restored.exit_code == 0
-    assert "早于签名者最后签署的检查点" in restored.output and "--new-origin" in restored.output
+    assert "older than the checkpoint the signer last signed" in restored.output
+    assert "--new-origin" in restored.output
     before = _store(db)
     write = register(db, "ZQ-009", "冒用的位置")
     assert write.exit_code == 1 and "older copy" in write.output
@@ -137,7 +138,7 @@ def test_an_older_backup_refuses_writes_until_a_new_origin_and_the_subscriber_st
 
     # The operator decides: a new origin, recorded as an event; writes and signatures resume.
     started = ok(db, "restore", "--new-origin", "--reason", "磁盘损坏，从备份恢复", *ADMIN)
-    assert "已开始新的日志来源" in started
+    assert "started the new origin" in started
     after = _store(db)
     assert after[0][0] == before[0][0] + 1 and len(after[1]) == 2
     new_origin = after[1][-1]

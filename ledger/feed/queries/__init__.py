@@ -30,6 +30,7 @@ from pydantic import BeforeValidator
 
 from ledger.application import GovernanceLedger
 from ledger.kernel.config import localize
+from ledger.kernel.i18n import _
 
 #: Every registered query router, in registration order.
 ROUTERS: list[APIRouter] = []
@@ -65,7 +66,7 @@ def _iso_text(value: object) -> object:
     """Only ISO text: no Unix timestamps (which pydantic would otherwise accept)."""
     if isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}", value):
         return value
-    raise ValueError("expected an ISO date or datetime, e.g. 2025-03-01 or 2025-03-01T09:30+08:00")
+    raise ValueError(_("expected an ISO date or datetime, e.g. 2025-03-01 or 2025-03-01T09:30+08:00"))
 
 
 IsoWhen = Annotated[datetime | date, BeforeValidator(_iso_text)]

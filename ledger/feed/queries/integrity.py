@@ -16,6 +16,7 @@ from ledger.feed.queries import LedgerDep, json_response, query_router
 from ledger.integrity import sealer
 from ledger.integrity.errors import NotSealedError, ProofRequestError
 from ledger.kernel.errors import NotFoundError
+from ledger.kernel.i18n import _
 
 router = query_router(APIRouter(tags=["integrity"]))
 
@@ -41,7 +42,7 @@ def checkpoints_latest(ledger: LedgerDep) -> JSONResponse:
     """Like ``ledger checkpoint --json``, without sealing: schema ``ledger-checkpoint/1``."""
     found = sealer.latest_checkpoint(ledger)
     if found is None:
-        raise NotSealedError("the ledger has no signed checkpoint yet; run 'ledger checkpoint'")
+        raise NotSealedError(_("the ledger has no signed checkpoint yet; run 'ledger checkpoint'"))
     return json_response(found.public())
 
 

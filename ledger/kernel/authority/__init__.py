@@ -16,6 +16,8 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 from importlib import resources
 
+from ledger.kernel.i18n import _
+
 #: Bumped by hand whenever the matrix's meaning changes; the digest catches every edit.
 MATRIX_VERSION = "2"
 
@@ -140,8 +142,8 @@ def matrix() -> Matrix:
         data = tomllib.loads(raw.decode("utf-8"))
         for key, spec in data.get("commands", {}).items():
             if key in entries:
-                raise ValueError(f"authority matrix: {key!r} defined in {entries[key].source} "
-                                 f"and {f.name}")
+                raise ValueError(_("authority matrix: {key!r} defined in {source} and {name}").format(
+                                     key=key, source=entries[key].source, name=f.name))
             entries[key] = Entry(
                 key=key,
                 description=str(spec.get("description", "")),
@@ -152,8 +154,8 @@ def matrix() -> Matrix:
             )
             unknown = [r for r in entries[key].restrict if r not in RESTRICTIONS]
             if unknown:
-                raise ValueError(f"authority matrix: {key!r} in {f.name} names unknown "
-                                 f"restriction(s) {', '.join(unknown)}")
+                raise ValueError(_("authority matrix: {key!r} in {name} names unknown restriction(s) "
+                                   "{unknown}").format(key=key, name=f.name, unknown=', '.join(unknown)))
     return Matrix(version=f"authority@{MATRIX_VERSION}+{digest.hexdigest()[:12]}",
                   entries=entries)
 
