@@ -547,6 +547,12 @@ def execute(payload: dict[str, Any], as_json: bool, *, events: bool = True) -> C
     dry_run = bool(click.get_current_context().meta.get("ledger.dry_run"))
     key = st.private_key()
     ledger = st.ledger()
+    if isinstance(command.get("firm"), str):
+        # A firm may be named by its name, a part of it or of its credit code; the command
+        # (and what is signed) carries the credit code itself.
+        from ledger.projections.owners import find_firm
+
+        command["firm"] = find_firm(ledger, command["firm"])
     result = ledger.execute(sign_payload(command, key) if key is not None else command,
                             channel="cli", dry_run=dry_run)
     r = renderer(as_json)

@@ -10,6 +10,7 @@ string comparison in SQL.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import NoResultFound
 
 from ledger.kernel.config import now
+from ledger.kernel.errors import CommandValidationError, NotFoundError
 from ledger.kernel.eventlog import LoggedEvent
+from ledger.kernel.i18n import _
 from ledger.kernel.store import ID, metadata
 from ledger.projections import Projection, projection
 from ledger.projections.sql import KEY
@@ -508,9 +511,50 @@ def contracts(ledger: GovernanceLedger, firm: str | None = None, community: str 
     return {"as_of": as_of.isoformat() if as_of else None, "contracts": rows}
 
 
+#: A unified social credit code: 18 digits and capital letters.
+CREDIT_CODE = re.compile(r"^[0-9A-Z]{18}$")
+#: The shortest part of a credit code that names a firm (as a short commit id names a commit).
+MIN_CODE_PART = 4
+
+
+def find_firm(ledger: GovernanceLedger, text: str) -> str:
+    """The credit code of the firm *text* names: its 18-character credit code, its registered
+    name, a part of its name (``常青``, ``evergreen``) or of its credit code (at least four
+    characters, e.g. its last six) that no other firm shares. Raises :class:`NotFoundError`
+    when no firm matches and :class:`CommandValidationError` when several do, naming them."""
+    wanted = text.strip()
+    if CREDIT_CODE.match(wanted):
+        return wanted
+    ledger.catch_up("owners")
+    with ledger.engine.connect() as conn:
+        rows: list[tuple[str, str]] = [(str(c), str(n)) for c, n in conn.execute(
+            select(firms.c.code, firms.c.name).order_by(firms.c.code))]
+    folded = wanted.casefold()
+    exact = [code for code, name in rows if name.casefold() == folded]
+    if exact:
+        return exact[0]
+    hits = [(code, name) for code, name in rows
+            if folded and (folded in name.casefold()
+                           or (len(wanted) >= MIN_CODE_PART and wanted.upper() in code))]
+    if len(hits) == 1:
+        return hits[0][0]
+    if not hits:
+        raise NotFoundError(_(
+            "no firm is named {text!r}: give its credit code (18 characters), its name, a part "
+            "of its name, or at least {n} characters of its credit code; 'ledger credit-file' "
+            "lists them").format(text=wanted[:60], n=MIN_CODE_PART))
+    raise CommandValidationError(_(
+        "{text!r} names {n} firms: {firms}; give more of the name or the credit code").format(
+            text=wanted[:60], n=len(hits),
+            firms="; ".join(f"{code} {name}" for code, name in hits[:8])))
+
+
 def credit_file(ledger: GovernanceLedger, firm: str | None = None) -> list[dict[str, Any]]:
-    """Each firm (or one) with its registration, contracts and credit-file entries (eliminations,
-    credit records, bans, district reports), oldest first."""
+    """Each firm (or one: *firm* as :func:`find_firm` reads it) with its registration,
+    contracts and credit-file entries (eliminations, credit records, bans, district reports),
+    oldest first."""
+    if firm:
+        firm = find_firm(ledger, firm)
     ledger.catch_up("owners")
     with ledger.engine.connect() as conn:
         q = select(firms).order_by(firms.c.code)

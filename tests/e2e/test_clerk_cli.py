@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from ledger.application import GovernanceLedger, _cannot_open
 from ledger.cli import cli
-from ledger.kernel.errors import LedgerNotFoundError
+from ledger.kernel.errors import CommandValidationError, LedgerNotFoundError, NotFoundError
 from tests.case_world import world
 from tests.conftest import store_snapshot
 
@@ -434,3 +434,54 @@ def test_closing_a_year_prints_its_outcome_not_event_numbers(
     assert FIRMS["evergreen"] in eliminated
     warned = next(line for line in out.splitlines() if "written warning" in line)
     assert FIRMS["harbour"] in warned
+
+
+def store_snapshot_of(url: str) -> tuple[int, list[object]]:
+    led = GovernanceLedger(url)
+    try:
+        return store_snapshot(led)
+    finally:
+        led.close()
+
+
+def test_a_firm_is_named_by_its_name_a_part_of_it_or_of_its_credit_code(tmp_path: Path) -> None:
+    from ledger.projections.owners import find_firm
+    from tests.conftest import load_sample_year
+
+    url = f"sqlite:///{tmp_path / 'firms.db'}"
+    led = GovernanceLedger(url)
+    load_sample_year(led)
+    evergreen = "91310112MA1GB3K258"
+    try:
+        for text in (evergreen, "常青物业服务有限公司 (Evergreen Property)", "常青", "evergreen",
+                     "GB3K258", "3k258"):
+            assert find_firm(led, text) == evergreen, text
+        with pytest.raises(CommandValidationError, match="names 9 firms"):
+            find_firm(led, "物业")
+        with pytest.raises(NotFoundError, match="no firm is named 'Nowhere'"):
+            find_firm(led, "Nowhere")
+    finally:
+        led.close()
+    shown = run(url, "credit-file", "常青", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert evergreen in shown.output and "91310112MA1GC7N476" not in shown.output
+    # a write names the firm the same way, and records (and signs) its credit code
+    before = store_snapshot_of(url)
+    wrote = run(url, "firm", "record-elimination", "金桥", "--year", "2025",
+                "--rule", "firm.elimination@1", "--reason", "score below 60",
+                "--actor", "P-0001", "--post", "town.ledger_admin@ZQ", "--json")
+    assert wrote.exit_code == 0, wrote.output
+    command_id = json.loads(wrote.output)["command_id"]
+    led = GovernanceLedger(url)
+    try:  # the events of this command are Golden Bridge's (金桥物业)
+        mine = [e.type for e in led.history("91310112MA1GC7N476")
+                if e.envelope["command_id"] == command_id]
+    finally:
+        led.close()
+    assert "PropertyFirm.PutOnEliminationList" in mine
+    after = store_snapshot_of(url)
+    ambiguous = run(url, "firm", "record-elimination", "物业", "--year", "2025",
+                    "--rule", "firm.elimination@1", "--reason", "x",
+                    "--actor", "P-0001", "--post", "town.ledger_admin@ZQ")
+    assert ambiguous.exit_code != 0 and "names 9 firms" in ambiguous.output
+    assert store_snapshot_of(url) == after != before
