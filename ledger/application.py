@@ -740,10 +740,10 @@ class GovernanceLedger(Application[UUID]):
                 except retryable() as e:
                     self._aggregates.clear()
                     if attempt == MAX_ATTEMPTS - 1:
-                        raise ConcurrencyError(
-                            f"apply: still conflicting with concurrent writers after "
-                            f"{MAX_ATTEMPTS} attempts ({_short(e)}); nothing was written; "
-                            "send it again") from None
+                        raise ConcurrencyError(_(
+                            "apply: still conflicting with concurrent writers after {n} "
+                            "attempts ({reason}); nothing was written; send it again").format(
+                                n=MAX_ATTEMPTS, reason=_short(e))) from None
                     time.sleep(random.uniform(0.002, 0.01) * (2 ** attempt))  # noqa: S311
                     continue
                 except BaseException:

@@ -29,6 +29,7 @@ from eventsourcing.domain import event
 from ledger.aggregates.base import EnvelopeDict, LedgerAggregate, at
 from ledger.kernel.errors import ImplausibleTimeError, NotFoundError, RuleViolationError
 from ledger.kernel.i18n import _
+from ledger.kernel.reasons import render_reason
 
 #: Name of the district platform firms' bad records are reported to.
 DISTRICT_PLATFORM = "闵行区房管局物业征信平台 (Minhang district property credit platform)"
@@ -132,7 +133,9 @@ class PropertyFirm(LedgerAggregate):
               "of firm:{code} (command {command_id}); a banned firm cannot bid, be awarded or "
               "contract{dated}").format(
                 code=self.code, name=self.name, town=self.town, ban=ban['ban'], since=ban['since'],
-                kind=ban['kind'], reason=ban['reason'], version=ban['version'],
+                kind=ban['kind'], version=ban['version'],
+                reason=render_reason(ban.get("reason_code"), ban.get("reason_params"),
+                                     ban['reason']),
                 command_id=ban['command_id'], dated=dated), ban)
 
     def ban_recorded_before(self, recorded: datetime) -> dict[str, Any] | None:
@@ -240,9 +243,8 @@ class PropertyFirm(LedgerAggregate):
         """The owners' assembly dismissed the firm under contract *ref* for not performing it:
         credit record, town-wide bidding ban from *when*, report to the district."""
         c = self.contract(ref)
-        self._add_bad_record("dismissal", c["community"], ref,
-                             f"dismissed by the owners' assembly of {c['community']} for not "
-                             f"performing contract {ref}: {reason}", decision, when, envelope)
+        self._add_bad_record("dismissal", c["community"], ref, reason, decision, when, envelope,
+                             {"community": c["community"], "contract": ref})
 
     def put_on_elimination_list(self, year: int, rule: str, parameters: dict[str, Any],
                                 inputs: dict[str, Any], reason: str, when: datetime,
@@ -255,9 +257,8 @@ class PropertyFirm(LedgerAggregate):
                                          code=self.code, year=year))
         self._put_on_elimination_list(year, rule, dict(parameters), dict(inputs), reason,
                                       envelope)
-        self._add_bad_record("elimination", None, None,
-                             f"on the town elimination list for {year} ({rule}): {reason}",
-                             rule, when, envelope)
+        self._add_bad_record("elimination", None, None, reason, rule, when, envelope,
+                             {"year": year, "rule": rule})
 
     # ------------------------------------------------------------------ year-end appraisal
     def record_appraisal_outcome(self, outcome: dict[str, Any], envelope: EnvelopeDict) -> None:
@@ -297,27 +298,32 @@ class PropertyFirm(LedgerAggregate):
             raise RuleViolationError(_("firm {code} is not on the elimination list for {year}").format(
                                          code=self.code, year=year))
         self._elimination_withdrawn(year, reason, envelope)
+        # Bans of earlier releases carry the composed sentence instead of a code.
         prefix = f"on the town elimination list for {year} ("
         lifted = []
         for ban in self.bans:
-            if ban["kind"] == "elimination" and ban["reason"].startswith(prefix) \
-                    and ban.get("lifted_at") is None:
+            of_year = (ban.get("reason_params") or {}).get("year") == year \
+                if ban.get("reason_code") else ban["reason"].startswith(prefix)
+            if ban["kind"] == "elimination" and of_year and ban.get("lifted_at") is None:
                 self._ban_lifted(ban["ban"], when.isoformat(), reason, envelope)
                 lifted.append(ban["ban"])
         self._reported_to_district(f"RPT-{len(self.reports) + 1}", DISTRICT_PLATFORM,
-                                   ",".join(lifted), "correction",
-                                   f"elimination for {year} withdrawn: {reason}", envelope)
+                                   ",".join(lifted), "correction", reason, envelope,
+                                   "elimination_withdrawn", {"year": year})
         return lifted
 
     def _add_bad_record(self, kind: str, community: str | None, contract: str | None,
                         reason: str, basis: str | None, when: datetime,
-                        envelope: EnvelopeDict) -> None:
+                        envelope: EnvelopeDict, params: dict[str, Any]) -> None:
+        """A credit record, a town-wide ban and a district report, each with the reason code
+        *kind* and its *params* beside the official's *reason* (ledger.kernel.reasons)."""
         record = f"CR-{len(self.credit_records) + 1}"
-        self._credit_recorded(record, kind, community, contract, reason, basis, envelope)
+        self._credit_recorded(record, kind, community, contract, reason, basis, envelope,
+                              kind, params)
         self._bidding_banned(f"BAN-{len(self.bans) + 1}", when.isoformat(), kind, reason,
-                             record, self.town, envelope)
+                             record, self.town, envelope, kind, params)
         self._reported_to_district(f"RPT-{len(self.reports) + 1}", DISTRICT_PLATFORM, record,
-                                   kind, reason, envelope)
+                                   kind, reason, envelope, kind, params)
 
     # ------------------------------------------------------------------ events
     @event("ContractSigned")
@@ -402,23 +408,32 @@ class PropertyFirm(LedgerAggregate):
                 b["lifted_at"] = lifted_at
                 b["lifted_reason"] = reason
 
+    # reason_code and reason_params: the reason as a code with parameters (rendered in the
+    # reader's language, ledger.kernel.reasons); absent from events of earlier releases,
+    # whose reason is the composed sentence.
     @event("CreditRecorded")
     def _credit_recorded(self, record: str, kind: str, community: str | None,
                          contract: str | None, reason: str, basis: str | None,
-                         envelope: EnvelopeDict) -> None:
+                         envelope: EnvelopeDict, reason_code: str | None = None,
+                         reason_params: dict[str, Any] | None = None) -> None:
         self.credit_records.append({"record": record, "kind": kind, "community": community,
                                     "contract": contract, "reason": reason, "basis": basis,
-                                    "at": envelope["occurred_at"]})
+                                    "at": envelope["occurred_at"], "reason_code": reason_code,
+                                    "reason_params": reason_params})
 
     @event("BiddingBanned")
     def _bidding_banned(self, ban: str, since: str, kind: str, reason: str, record: str,
-                        scope: str, envelope: EnvelopeDict) -> None:
+                        scope: str, envelope: EnvelopeDict, reason_code: str | None = None,
+                        reason_params: dict[str, Any] | None = None) -> None:
         self.bans.append({"ban": ban, "since": since, "kind": kind, "reason": reason,
                           "record": record, "scope": scope, "version": self.version + 1,
-                          "command_id": envelope.get("command_id")})
+                          "command_id": envelope.get("command_id"),
+                          "reason_code": reason_code, "reason_params": reason_params})
 
     @event("ReportedToDistrict")
     def _reported_to_district(self, report: str, platform: str, record: str, kind: str,
-                              reason: str, envelope: EnvelopeDict) -> None:
+                              reason: str, envelope: EnvelopeDict,
+                              reason_code: str | None = None,
+                              reason_params: dict[str, Any] | None = None) -> None:
         self.reports.append({"report": report, "platform": platform, "record": record,
                              "kind": kind, "at": envelope["occurred_at"]})

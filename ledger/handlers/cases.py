@@ -150,8 +150,8 @@ def next_case_ref(ctx: Context, town: str, year: int) -> str:
         else:
             high = mid
     if high > LAST_CASE_NUMBER:
-        raise CaseRuleError(f"town {town} has used every case number of {year}; give the "
-                            "reference by hand")
+        raise CaseRuleError(_("town {town} has used every case number of {year}; give the "
+                              "reference by hand").format(town=town, year=year))
     return ref(high)
 
 

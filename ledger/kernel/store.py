@@ -246,4 +246,5 @@ def read_only_copy(path: Path, into: Path) -> None:
         except sqlite3.Error as e:
             error = e
             into.unlink(missing_ok=True)
-    raise ConfigurationError(f"cannot read the ledger at {path}: {error}")
+    raise ConfigurationError(_("cannot read the ledger at {path}: {error}").format(
+        path=path, error=error))

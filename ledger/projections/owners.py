@@ -34,6 +34,7 @@ from ledger.kernel.config import now
 from ledger.kernel.errors import CommandValidationError, NotFoundError
 from ledger.kernel.eventlog import LoggedEvent
 from ledger.kernel.i18n import _
+from ledger.kernel.reasons import render_reason
 from ledger.kernel.store import ID, metadata
 from ledger.projections import Projection, projection
 from ledger.projections.sql import KEY
@@ -511,6 +512,12 @@ def contracts(ledger: GovernanceLedger, firm: str | None = None, community: str 
     return {"as_of": as_of.isoformat() if as_of else None, "contracts": rows}
 
 
+def _reason(detail: dict[str, Any], reason: str) -> str:
+    """A credit entry's reason in the reader's language (from its code and parameters; as
+    written for entries of earlier releases)."""
+    return render_reason(detail.get("reason_code"), detail.get("reason_params"), reason)
+
+
 #: A unified social credit code: 18 digits and capital letters.
 CREDIT_CODE = re.compile(r"^[0-9A-Z]{18}$")
 #: The shortest part of a credit code that names a firm (as a short commit id names a commit).
@@ -567,6 +574,7 @@ def credit_file(ledger: GovernanceLedger, firm: str | None = None) -> list[dict[
                             .order_by(credit_entries.c.position))
             for e in entries:
                 e["detail"] = json.loads(e["detail"])
+                e["reason"] = _reason(e["detail"], e["reason"])
             row["entries"] = entries
             row["contracts"] = [c["contract"] for c in _rows(
                 conn, select(contracts_table.c.contract).where(
@@ -601,7 +609,7 @@ def blacklist(ledger: GovernanceLedger) -> list[dict[str, Any]]:
         detail = json.loads(b["detail"])
         out.append({"firm": b["firm"], "firm_name": b["firm_name"], "town": b["town"],
                     "ban": b["ref"], "since": detail.get("since"), "kind": b["kind"],
-                    "reason": b["reason"], "record": detail.get("record"),
+                    "reason": _reason(detail, b["reason"]), "record": detail.get("record"),
                     "position": b["position"], "command_id": b["command_id"],
                     "reported": (b["firm"], detail.get("record")) in reported_records})
     return out

@@ -32,6 +32,7 @@ from ledger.feed.log import head, log_state
 from ledger.feed.queries import moment
 from ledger.feed.tokens import Registry, Token
 from ledger.kernel.errors import LedgerError
+from ledger.kernel.i18n import _
 from ledger.web import data, personal
 from ledger.web.auth import LANG_COOKIE, LOGIN_COOKIE, PREFIX, SESSION_COOKIE, BoardSessions
 from ledger.web.auth import Session as BoardSession
@@ -363,7 +364,7 @@ def mount(app: FastAPI, sessions: BoardSessions) -> None:
     def case(request: Request, ref: str) -> Response:
         def build(viewer: Viewer) -> dict[str, Any]:
             if not data.CASE_REF.match(ref):
-                raise PageNotFoundError(f"{ref[:60]!r} is not a case reference")
+                raise PageNotFoundError(_("{ref!r} is not a case reference").format(ref=ref[:60]))
             view = data.case_page(ledger, ref)
             sealed = next((e["sealed_caller"] for e in view["timeline"]
                            if e["sealed_caller"]), None)
@@ -402,7 +403,8 @@ def mount(app: FastAPI, sessions: BoardSessions) -> None:
     def topic(request: Request, ref: str) -> Response:
         def build(viewer: Viewer) -> dict[str, Any]:
             if not data.MATTER_REF.match(ref):
-                raise PageNotFoundError(f"{ref[:60]!r} is not a matter or topic reference")
+                raise PageNotFoundError(_("{ref!r} is not a matter or topic reference").format(
+                    ref=ref[:60]))
             view = data.topic_page(ledger, ref)
             raiser = reveal_once(viewer, view.pop("sealed_raiser"), "topics", ref)
             return {"view": view, "raiser": raiser}
@@ -420,7 +422,8 @@ def mount(app: FastAPI, sessions: BoardSessions) -> None:
             try:
                 day = date.fromisoformat(day_text)
             except ValueError:
-                raise PageNotFoundError(f"{day_text[:20]!r} is not a date (YYYY-MM-DD)") \
+                raise PageNotFoundError(_("{day!r} is not a date (YYYY-MM-DD)").format(
+                    day=day_text[:20])) \
                     from None
             when = moment(datetime.combine(day, time(23, 59, 59)))
             view = ledger.roster(code, when) if code else None
@@ -455,7 +458,8 @@ def mount(app: FastAPI, sessions: BoardSessions) -> None:
                 return Response(data.xlsx(title, headers, cells), media_type=(
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
                     headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
-            raise PageNotFoundError(f"no download in format {fmt[:10]!r}: csv or xlsx")
+            raise PageNotFoundError(_("no download in format {fmt!r}: csv or xlsx").format(
+                fmt=fmt[:10]))
 
         return page(request, "appraisal", "read:events", build, "error.html")
 

@@ -18,6 +18,7 @@ from ledger.feed.log import public_event
 from ledger.integrity import sealer
 from ledger.integrity.errors import IntegrityError, NotSealedError
 from ledger.kernel.errors import NotFoundError
+from ledger.kernel.i18n import _
 from ledger.projections.appraisal import years as appraisal_year_rows
 from ledger.projections.cases import case_board, case_documents, warning_board
 from ledger.projections.deliberation import (
@@ -318,11 +319,11 @@ def appraisal_cells(ledger: GovernanceLedger, lang: str, year: int, kind: str,
     from ledger.kernel.i18n import t
 
     if kind not in APPRAISAL_KINDS:
-        raise UnknownTableError(f"no appraisal table {kind[:20]!r}; one of "
-                                f"{', '.join(APPRAISAL_KINDS)}")
+        raise UnknownTableError(_("no appraisal table {kind!r}; one of {kinds}").format(
+            kind=kind[:20], kinds=", ".join(APPRAISAL_KINDS)))
     key = f"{town}/{year}"
     if not any(y["code"] == key for y in appraisal_years(ledger)):
-        raise UnknownTableError(f"appraisal year {key} does not exist")
+        raise UnknownTableError(_("appraisal year {key} does not exist").format(key=key))
     raw = QUERIES[kind](ledger, key)
     cols = COLUMNS[kind]
     return ([t(c[0], lang) for c in cols], [[fn(r, lang) for _, fn in cols] for r in raw],

@@ -12,6 +12,7 @@ from ledger.aggregates.property_firm import BiddingBannedError, ContractStateErr
 from ledger.application import GovernanceLedger
 from ledger.kernel.config import localize
 from ledger.kernel.errors import CommandValidationError, ElectionRequiredError
+from ledger.kernel.reasons import render_reason
 from ledger.projections.owners import blacklist, contracts, credit_file, ocs
 from ledger.rules.credit_code import credit_code_check_character
 from tests.conftest import ADMIN, store_snapshot
@@ -484,3 +485,60 @@ def test_committees_list_their_members_with_concurrent_two_committee_posts(
         ("P-0101", "director", 250, ["party_org.secretary@ZQ-001",
                                      "residents_committee.member@ZQ-001"]),
         ("P-0201", "member", 201, [])]
+
+
+def test_a_dismissals_reason_is_stored_as_a_code_and_read_in_each_language(
+        ledger: GovernanceLedger) -> None:
+    from ledger.kernel.i18n import set_language
+
+    served_by_evergreen(ledger)
+    run(ledger, "contract.terminate", DIRECTOR, "2025-08-15", oc=OC, contract="HT-1",
+        firm=EVERGREEN, kind="dismissal", effective="2025-08-16", reason="连续三个月未履行",
+        decision="业主大会决议 2025-5")
+    stored = [e for e in ledger.history(f"firm:{EVERGREEN}")
+              if e.type in ("PropertyFirm.CreditRecorded", "PropertyFirm.BiddingBanned",
+                            "PropertyFirm.ReportedToDistrict")]
+    assert [(e.data["reason"], e.data["reason_code"], e.data["reason_params"]) for e in stored] \
+        == [("连续三个月未履行", "dismissal", {"community": "ZQ-001", "contract": "HT-1"})] * 3
+    try:
+        set_language("zh")
+        [ban_zh] = blacklist(ledger)
+        set_language("en")
+        [ban_en] = blacklist(ledger)
+    finally:
+        set_language("en")
+    assert ban_zh["reason"] == "因未履行合同 HT-1 被 ZQ-001 业主大会解聘: 连续三个月未履行"
+    assert ban_en["reason"] == ("dismissed by the owners' assembly of ZQ-001 for not performing "
+                                "contract HT-1: 连续三个月未履行")
+    [firm] = credit_file(ledger, EVERGREEN)
+    assert {e["reason"] for e in firm["entries"]} == {ban_en["reason"]}
+
+
+def test_a_ban_written_before_reason_codes_still_reads_and_lifts(
+        ledger: GovernanceLedger) -> None:
+    """An earlier release's events carry the composed sentence and no code: the firm replays
+    from them, shows the sentence as written, and a withdrawal still finds its ban."""
+    from ledger.aggregates.property_firm import PropertyFirm
+
+    served_by_evergreen(ledger)
+    firm = ledger.repository.get(PropertyFirm.create_id(EVERGREEN))
+    envelope = {"actor": "P-0001", "occurred_at": "2025-09-01T00:00:00+08:00",
+                "command_id": "earlier-release"}
+    old = "on the town elimination list for 2025 (firm.elimination@1): score below 60"
+    firm._add_bad_record("elimination", None, None, "score below 60", "firm.elimination@1",
+                         localize(datetime(2025, 9, 1)), envelope, {"year": 2025})
+    # the shape of an earlier release: the sentence in "reason", no code, no parameters
+    events = firm.collect_events()
+    for e in events:
+        e.__dict__.pop("reason_code", None), e.__dict__.pop("reason_params", None)
+        e.__dict__["reason"] = old
+    mapper = ledger.mapper
+    again = ledger.repository.get(PropertyFirm.create_id(EVERGREEN))
+    for stored in (mapper.to_stored_event(e) for e in events):
+        mapper.to_domain_event(stored).mutate(again)
+    assert again.bans[-1]["reason"] == old and again.bans[-1]["reason_code"] is None
+    assert render_reason(None, None, old) == old
+    again.eliminations.append({"year": 2025, "rule": "firm.elimination@1", "withdrawn": False})
+    lifted = again.withdraw_elimination(2025, "corrected", localize(datetime(2025, 10, 1)),
+                                        envelope)
+    assert lifted == [again.bans[-1]["ban"]]

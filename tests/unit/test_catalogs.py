@@ -7,10 +7,13 @@ import ast
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger import i18n_tools
 from ledger.kernel import i18n
 from ledger.kernel.errors import AggregateNotFoundError
+from ledger.kernel.reasons import REASONS, render_reason
 
 LEDGER = Path(i18n_tools.PACKAGE_DIR)
 
@@ -99,3 +102,24 @@ def test_placeholders_are_compared_by_name() -> None:
     assert i18n_tools.placeholders("案件 {ref!r} 处于 {status}") == ["ref", "status"]
     assert i18n_tools.placeholders("%(prog)s, version %(version)s") == ["prog", "version"]
     assert i18n_tools.placeholders("{{literal}} {mode:04o}") == ["mode"]
+
+
+@given(code=st.sampled_from(sorted(REASONS)), words=st.text(min_size=1, max_size=40),
+       community=st.from_regex(r"[A-Z]{2}-[0-9]{3}", fullmatch=True),
+       year=st.integers(2000, 2200))
+def test_a_coded_reason_reads_in_either_language_with_the_officials_words_whole(
+        code: str, words: str, community: str, year: int) -> None:
+    from ledger.kernel.i18n import set_language
+
+    params = {"community": community, "contract": "HT-1", "year": year,
+              "rule": "firm.elimination@1"}
+    try:
+        set_language("zh")
+        zh = render_reason(code, params, words)
+        set_language("en")
+        en = render_reason(code, params, words)
+    finally:
+        set_language("en")
+    assert zh.endswith(words) and en.endswith(words) and zh != en
+    assert str(year) in zh or community in zh
+    assert render_reason(None, params, words) == words
