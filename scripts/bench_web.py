@@ -41,16 +41,20 @@ CITY_PAGES = ["/board", "/board/overview/live"]
 
 def city_copy() -> str:
     """A copy of the cached city ledger (the board catches its read models up: it writes)."""
-    import shutil
-
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import sqlite3
+
     from bench import city_db  # type: ignore[import-not-found]
 
     source = city_db()
     where = Path(tempfile.mkdtemp(prefix="bench-web-city-"))
-    for suffix in ("", "-wal"):
-        if Path(f"{source}{suffix}").exists():
-            shutil.copy(f"{source}{suffix}", where / f"city.db{suffix}")
+    # a consistent copy, whatever else has the cached ledger open
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    dst = sqlite3.connect(where / "city.db")
+    with dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
     os.environ["LEDGER_SIGNING_KEY"] = str(where / "signing.key")
     return f"sqlite:///{where / 'city.db'}"
 

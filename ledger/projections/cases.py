@@ -550,18 +550,22 @@ def warning_board(ledger: GovernanceLedger, *, level: str | None = None,
 
     escalated = levels(ledger, "measure", at_utc)
     with ledger.engine.connect() as conn:
-        for r in conn.execute(q).all():
-            row = dict(r._mapping)
-            ms = [dict(m._mapping) for m in conn.execute(
-                select(warning_measures).where(and_(
-                    warning_measures.c.key == row["key"],
-                    warning_measures.c.created_utc <= at_utc,
-                    warning_measures.c.level == row["level"],
-                    warning_measures.c.created_utc >= row["from_utc"])).order_by(
-                    warning_measures.c.first_due, warning_measures.c.measure_id)).all()]
-            fuls = [dict(f._mapping) for f in conn.execute(
-                select(measure_fulfilments).where(measure_fulfilments.c.key == row["key"])
-                .order_by(measure_fulfilments.c.position)).all()]
+        rows = [dict(r._mapping) for r in conn.execute(q).all()]
+        # every measure and fulfilment of these warnings in two queries, not two per warning
+        keys = select(q.subquery().c.key)
+        all_measures: dict[str, list[dict[str, Any]]] = {}
+        for mr in conn.execute(select(warning_measures).where(and_(
+                warning_measures.c.key.in_(keys), warning_measures.c.created_utc <= at_utc))
+                .order_by(warning_measures.c.first_due, warning_measures.c.measure_id)):
+            all_measures.setdefault(mr.key, []).append(dict(mr._mapping))
+        all_fulfilments: dict[str, list[dict[str, Any]]] = {}
+        for fr in conn.execute(select(measure_fulfilments).where(
+                measure_fulfilments.c.key.in_(keys)).order_by(measure_fulfilments.c.position)):
+            all_fulfilments.setdefault(fr.key, []).append(dict(fr._mapping))
+        for row in rows:
+            ms = [m for m in all_measures.get(row["key"], ())
+                  if m["level"] == row["level"] and m["created_utc"] >= row["from_utc"]]
+            fuls = all_fulfilments.get(row["key"], [])
             measures = []
             for m in ms:
                 mine = [f for f in fuls if f["measure_id"] == m["measure_id"]]

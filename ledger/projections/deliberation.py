@@ -22,6 +22,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    or_,
     select,
 )
 
@@ -351,6 +352,9 @@ def resolution_items(ledger: GovernanceLedger, *, community: str | None = None,
         q = q.where(items.c.body == body)
     if meeting:
         q = q.where(items.c.meeting == meeting)
+    if overdue:  # what item_state calls overdue, chosen by the database
+        q = q.where(and_(items.c.due < day, or_(items.c.completed_on.is_(None),
+                                                items.c.completed_on > day)))
     q = q.order_by(items.c.due, items.c.meeting, items.c.resolution, items.c.item)
     with ledger.engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(q)]

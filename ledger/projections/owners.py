@@ -25,7 +25,6 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
-    or_,
     select,
 )
 from sqlalchemy.exc import NoResultFound
@@ -429,21 +428,19 @@ def total(items: list[dict[str, Any]]) -> str:
     return f"{sum((Decimal(i['amount']) for i in items), Decimal('0.00')):f}"
 
 
-def _members(conn: Connection, row: dict[str, Any]) -> list[dict[str, Any]]:
+def _members(row: dict[str, Any],
+             terms: dict[tuple[str, str], list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """The elected, each with votes and the other community posts they held concurrently
-    (兼任) at the start of the term — e.g. a two-committee member serving as director."""
+    (兼任) at the start of the term — e.g. a two-committee member serving as director.
+    *terms*: the post terms by (community, person)."""
     elected: dict[str, str] = row["elected"] or {}
     if not elected:
         return []
-    at = row["term_start"] or row["assembly_date"]
-    key = utc_key(at)
-    terms = _rows(conn, select(post_terms.c.person, post_terms.c.post).where(and_(
-        post_terms.c.community == row["community"], post_terms.c.person.in_(list(elected)),
-        post_terms.c.from_utc <= key,
-        or_(post_terms.c.to_utc.is_(None), post_terms.c.to_utc > key))))
+    key = utc_key(row["term_start"] or row["assembly_date"])
     out = []
     for person, role in elected.items():
-        also = sorted(t["post"] for t in terms if t["person"] == person
+        also = sorted(t["post"] for t in terms.get((row["community"], person), ())
+                      if t["from_utc"] <= key and (t["to_utc"] is None or t["to_utc"] > key)
                       and not t["post"].startswith("owners_committee."))
         out.append({"person": person, "name": (row["candidates"] or {}).get(person, {})
                     .get("name"), "role": role, "votes": (row["votes"] or {}).get(person),
@@ -452,34 +449,80 @@ def _members(conn: Connection, row: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda m: (order[m["role"]], m["person"]))
 
 
+def _grouped(conn: Connection, q: Any, key: str) -> dict[Any, list[dict[str, Any]]]:
+    out: dict[Any, list[dict[str, Any]]] = {}
+    for r in _rows(conn, q):
+        out.setdefault(r[key], []).append(r)
+    return out
+
+
 def ocs(ledger: GovernanceLedger, community: str | None = None) -> list[dict[str, Any]]:
     """Every owners' committee term (of one community), with its election, members, rules,
-    money totals (decimal text) and tenders."""
+    money totals (decimal text) and tenders. A fixed number of queries whatever the number
+    of committees (the town overview reads every one)."""
     ledger.catch_up("owners")
     ledger.catch_up("status")
     with ledger.engine.connect() as conn:
         q = select(committees).order_by(committees.c.community, committees.c.term)
+        mq = select(oc_money).order_by(oc_money.c.position)
+        tq = select(tenders).order_by(tenders.c.launched_at)
+        pq = select(post_terms.c.community, post_terms.c.person, post_terms.c.post,
+                    post_terms.c.from_utc, post_terms.c.to_utc).where(
+                        post_terms.c.community.is_not(None))
         if community:
             q = q.where(committees.c.community == community)
-        out = []
-        for row in _rows(conn, q):
-            row.pop("agg_id")
-            for k in ("group_members", "temporary_party_org", "candidates", "rules", "votes",
-                      "elected"):
-                row[k] = json.loads(row[k]) if row[k] else None
-            money = _rows(conn, select(oc_money).where(oc_money.c.oc == row["key"])
-                          .order_by(oc_money.c.position))
-            row["fund_uses"] = [m for m in money if m["kind"] == "fund_use"]
-            row["revenues"] = [m for m in money if m["kind"] == "revenue"]
-            row["fund_total"] = total(row["fund_uses"])
-            row["revenue_total"] = total(row["revenues"])
-            row["members"] = _members(conn, row)
-            ts = _rows(conn, select(tenders).where(tenders.c.oc == row["key"])
-                       .order_by(tenders.c.launched_at))
-            for t in ts:
-                t["bids"] = json.loads(t["bids"])
-            row["tenders"] = ts
-            out.append(row)
+            mq = mq.where(oc_money.c.oc.in_(select(committees.c.key).where(
+                committees.c.community == community)))
+            tq = tq.where(tenders.c.oc.in_(select(committees.c.key).where(
+                committees.c.community == community)))
+            pq = pq.where(post_terms.c.community == community)
+        rows = _rows(conn, q)
+        money = _grouped(conn, mq, "oc")
+        offered = _grouped(conn, tq, "oc")
+        terms: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        if any(r["elected"] for r in rows):
+            for t in _rows(conn, pq):
+                terms.setdefault((t["community"], t["person"]), []).append(t)
+    out = []
+    for row in rows:
+        row.pop("agg_id")
+        for k in ("group_members", "temporary_party_org", "candidates", "rules", "votes",
+                  "elected"):
+            row[k] = json.loads(row[k]) if row[k] else None
+        mine = money.get(row["key"], [])
+        row["fund_uses"] = [m for m in mine if m["kind"] == "fund_use"]
+        row["revenues"] = [m for m in mine if m["kind"] == "revenue"]
+        row["fund_total"] = total(row["fund_uses"])
+        row["revenue_total"] = total(row["revenues"])
+        row["members"] = _members(row, terms)
+        ts = offered.get(row["key"], [])
+        for t in ts:
+            t["bids"] = json.loads(t["bids"])
+        row["tenders"] = ts
+        out.append(row)
+    return out
+
+
+def current_committees(ledger: GovernanceLedger) -> dict[str, dict[str, Any]]:
+    """Each community's owners' committee as the town overview shows it: the term in office
+    (else the latest), its key and its director's name; one query, only what is shown."""
+    ledger.catch_up("owners")
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(
+            committees.c.community, committees.c.key, committees.c.term, committees.c.term_end,
+            committees.c.elected, committees.c.candidates).order_by(
+                committees.c.community, committees.c.term)).all()
+    chosen: dict[str, Any] = {}
+    for r in rows:
+        if r.term_end is None or r.community not in chosen:
+            chosen[r.community] = r
+    out = {}
+    for community, r in chosen.items():
+        elected = json.loads(r.elected) if r.elected else {}
+        director = next((p for p, role in elected.items() if role == "director"), None)
+        names = json.loads(r.candidates) if (director and r.candidates) else {}
+        out[community] = {"key": r.key, "term": r.term,
+                          "director": (names.get(director) or {}).get("name")}
     return out
 
 

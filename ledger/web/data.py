@@ -27,7 +27,13 @@ from ledger.projections.deliberation import (
     matter_list,
     resolution_items,
 )
-from ledger.projections.owners import blacklist, contracts, credit_file, ocs
+from ledger.projections.owners import (
+    blacklist,
+    contracts,
+    credit_file,
+    current_committees,
+    ocs,
+)
 from ledger.projections.status import communities as community_rows
 from ledger.projections.status import post_terms
 from ledger.projections.supervision import escalation_list
@@ -63,27 +69,18 @@ def overview(ledger: GovernanceLedger, *, cases: bool, when: datetime) -> dict[s
             warnings[w["community"]][w["problem_type"]] = w["level"]
         overdue_cases.update(c["community"] for c in case_board(ledger, overdue=True,
                                                                  as_of=when)["cases"])
-    committees: dict[str, dict[str, Any]] = {}
-    for oc in ocs(ledger):
-        if oc["term_end"] is None or oc["community"] not in committees:
-            committees[oc["community"]] = oc
+    committees = current_committees(ledger)
     firms = {c["community"]: c for c in contracts(ledger, as_of=when)["contracts"]}
     rows = []
     for c in cadence["communities"]:
         code = c["community"]
-        committee = committees.get(code)
-        director = None
-        if committee is not None:
-            director = next((m["name"] for m in committee.get("members") or []
-                             if m.get("role") == "director"), None)
         rows.append({
             "code": code, "name": c["name"],
             "levels": {p: warnings[code].get(p, "none") for p in PROBLEM_TYPES},
             "other_levels": {p: lv for p, lv in warnings[code].items()
                              if p not in PROBLEM_TYPES},
             "overdue_cases": overdue_cases[code], "overdue_items": overdue_items[code],
-            "cadence": c, "oc": committee and {"key": committee["key"],
-                                               "term": committee["term"], "director": director},
+            "cadence": c, "oc": committees.get(code),
             "firm": firms.get(code),
         })
     return {"as_of": when.isoformat(), "communities": rows,
