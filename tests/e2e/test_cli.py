@@ -294,10 +294,10 @@ def test_errors_and_clicks_own_messages_are_chinese_by_default(db: str) -> None:
     missing = CliRunner().invoke(cli, ["--db", db, "case", "receive", "ZQ-2025-000001"])
     assert missing.exit_code == 2
     assert missing.output.startswith(
-        "用法: cli case receive [OPTIONS] REF\n运行 'cli case receive --help' 查看帮助。")
+        "用法: cli case receive [OPTIONS] [REF]\n运行 'cli case receive --help' 查看帮助。")
     assert "错误:缺少选项 '--community'." in missing.output
     helped = CliRunner().invoke(cli, ["case", "receive", "--help"])
-    assert "登记案件 REF(如 ZQ-2025-000123)。" in helped.output
+    assert "受理案件: REF(例如 ZQ-2025-000123)" in helped.output
     assert "示例:" in helped.output and "显示此帮助并退出。" in helped.output
     english = CliRunner().invoke(cli, ["--db", db, "--lang", "en", "history", "ZQ-404"])
     assert english.output == (
