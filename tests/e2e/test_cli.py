@@ -303,7 +303,7 @@ def test_errors_and_clicks_own_messages_are_chinese_by_default(db: str) -> None:
     assert english.output == (
         "Error: no aggregate has the key 'ZQ-404'; try a prefixed key such as community:ZQ-001\n")
     helped_en = CliRunner().invoke(cli, ["--lang", "en", "case", "receive", "--help"])
-    assert "Receive case REF (e.g. ZQ-2025-000123)." in helped_en.output
+    assert "Receive a case: REF (e.g. ZQ-2025-000123), or without it" in helped_en.output
     assert "Show this message and exit." in helped_en.output
 
 
