@@ -94,7 +94,9 @@ def warnings(ledger: GovernanceLedger, when: datetime) -> dict[str, Any]:
     """The warning board, each warning with its measures; lapsed measures counted, and
     third-party patrols (black level) picked out."""
     board = warning_board(ledger, as_of=when)
+    names = person_names(ledger)
     for w in board["warnings"]:
+        w["decided_by_name"] = names.get(str(w["decided_by"]), "")
         w["third_party"] = [m for m in w["measures"] if m.get("third_party")
                             or m["code"].startswith("third_party")]
     return board
