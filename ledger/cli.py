@@ -462,9 +462,41 @@ def add_aliases(group: click.Group, aliases: dict[str, str]) -> None:
         command.help = f"{text}\n\nEarlier name, still accepted: {old}."
 
 
+OUTPUT_FORMATS = ("table", "csv", "tsv", "json", "jsonl")
+"""The choices of ``--format`` (:data:`ledger.render.FORMATS`, kept here so that ``ledger
+--help`` imports nothing)."""
+
+
 def json_option(f: F) -> F:
-    """``--json``: print JSON instead of tables."""
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(f)
+    """``--format table|csv|tsv|json|jsonl`` and ``--json`` (the same as ``--format json``).
+
+    The command receives ``as_json``: true for ``json`` and ``jsonl`` (it emits its data);
+    otherwise it prints tables, which :func:`renderer` prints as a table, CSV or TSV. Without
+    either option the format is ``LEDGER_FORMAT``'s, else a table on a terminal and TSV when
+    piped (:func:`ledger.render.default_format`)."""
+    import functools
+
+    @functools.wraps(f)
+    def chosen(*args: Any, **kwargs: Any) -> Any:
+        fmt = kwargs.pop("output_format", None)
+        flag = bool(kwargs.pop("as_json", False))
+        if flag:
+            fmt = "json"
+        elif fmt is None:
+            from ledger.render import default_format
+
+            fmt = default_format()
+        click.get_current_context().meta["ledger.format"] = fmt
+        kwargs["as_json"] = fmt in ("json", "jsonl")
+        return f(*args, **kwargs)
+
+    chosen = click.option(
+        "--format", "output_format", type=click.Choice(OUTPUT_FORMATS), default=None,
+        help="Output format: table, csv, tsv, json or jsonl (default: LEDGER_FORMAT, else a "
+             "table on a terminal and tsv when piped).")(chosen)
+    chosen = click.option("--json", "as_json", is_flag=True,
+                          help="Print JSON (the same as --format json).")(chosen)
+    return chosen  # type: ignore[return-value]
 
 
 def envelope_options(f: F) -> F:
@@ -521,10 +553,24 @@ def state() -> State:
     return click.get_current_context().find_object(State)  # type: ignore[return-value]
 
 
+def output_format() -> str:
+    """The format of this invocation (``--format``, ``--json``, ``LEDGER_FORMAT`` or where
+    stdout goes)."""
+    fmt = click.get_current_context().meta.get("ledger.format")
+    if fmt is None:
+        from ledger.render import default_format
+
+        fmt = default_format()
+    return str(fmt)
+
+
 def renderer(as_json: bool) -> Renderer:
     from ledger.render import Renderer
 
-    return Renderer(lang=state().lang, json=as_json)
+    fmt = output_format()
+    if as_json and fmt not in ("json", "jsonl"):
+        fmt = "json"
+    return Renderer(lang=state().lang, json=as_json, format=fmt)
 
 
 def sign_payload(command: dict[str, Any], key: Any) -> Any:
@@ -1063,11 +1109,11 @@ def history(key: str, as_of: str | None, effective: str | None, as_json: bool) -
     if view is not None:
         clock = (_("in effect on {when} (business time, occurred_at)") if effective else
                  _("recorded by {when} (record time, recorded_at)")).format(when=view["as_of"])
-        r.line(_("{clock}: {n} later event(s) not shown").format(
+        r.note(_("{clock}: {n} later event(s) not shown").format(
             clock=clock, n=view["later_events"]))
-        r.line(json.dumps(view["state"], ensure_ascii=False, default=str))
+        r.note(json.dumps(view["state"], ensure_ascii=False, default=str))
         if view["note"]:
-            r.line(view["note"])
+            r.note(view["note"])
 
 
 @cli.command("commands")
