@@ -131,7 +131,7 @@ def _longest_token(text: str) -> int:
 
 FREE_MIN = 8
 """The narrowest a column of free text is made (unless its words are longer)."""
-FREE_WHEN_WIDER = 24
+FREE_WHEN_WIDER = 16
 """How wide a column of free text may stay when the table is wider than the page anyway."""
 
 
@@ -222,9 +222,10 @@ class Renderer:
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Print a table; *columns* are label keys (the headers in the reader's language on a
-        terminal; the keys themselves in CSV, TSV and JSON Lines, the same in every
-        language)."""
-        self.table_labelled(title, [self.label(c) for c in columns], rows, keys=columns)
+        terminal; in CSV, TSV and JSON Lines the keys without their prefix, ``cases.ref`` →
+        ``ref``, the same in every language)."""
+        self.table_labelled(title, [self.label(c) for c in columns], rows,
+                            keys=[c.rsplit(".", 1)[-1] for c in columns])
 
     def table_labelled(self, title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]],
                        keys: Sequence[str] | None = None) -> None:
