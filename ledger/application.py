@@ -82,7 +82,7 @@ from ledger.projections import (
     position,
     rebuild_many,
 )
-from ledger.projections.status import communities, post_terms, towns, utc_key
+from ledger.projections.status import communities, departments, post_terms, towns, utc_key
 
 log = get_logger("ledger")
 
@@ -841,6 +841,13 @@ class GovernanceLedger(Application[UUID]):
             scopes = [c["code"] for c in comms] + ([] if community else [t["code"] for t in town_rows])
             holders = self._terms_at(conn, scopes, utc_key(when))
         return quickread.status_answer(comms, town_rows, holders, community, when)
+
+    def departments(self) -> list[dict[str, Any]]:
+        """The departments registered on each town: ``town``, ``code``, ``name``."""
+        self.catch_up("status")
+        with self.engine.connect() as conn:
+            q = select(departments).order_by(departments.c.town, departments.c.code)
+            return [dict(r._mapping) for r in conn.execute(q)]
 
     def roster(self, community: str, as_of: datetime | None = None) -> dict[str, Any]:
         """Who held each post of *community* at *as_of* (default now), with later changes."""

@@ -297,6 +297,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "contract": ("owners", "Property service contracts: sign, renew, terminate."),
     "contracts": ("owners", "List property service contracts; with --as-of, which firm..."),
     "credit-file": ("owners", "Show the credit file of every firm (or FIRM):..."),
+    "departments": ("vocabulary", "List the departments (职能部门) cases are dispatched to:..."),
     "district-report": ("owners", "The report to the district housing bureau: banned firms..."),
     "document": ("cases", "The five template documents (五大制度模板) filed on a case or a..."),
     "documents": ("cases", "List the template documents filed (on a case, a..."),
@@ -308,12 +309,15 @@ LAZY: dict[str, tuple[str, str]] = {
     "key": ("integrity", "Signing keys: the ledger's checkpoint key (export) and..."),
     "matter": ("deliberation", "Matters: raise, route by rule matter.routing@1, override,..."),
     "matters": ("deliberation", "List matters and topics: route (by rule or overridden)..."),
+    "measures": ("vocabulary", "List the measures the three-colour warnings mandate:..."),
     "meeting": ("deliberation", "Meetings: convene, record attendance, close with minutes..."),
     "meetings": ("deliberation", "List meetings with attendance, resolution items and items..."),
     "oc": ("owners", "Owners' committees (业委会): formation, election, term,..."),
     "ocs": ("owners", "List owners' committees: election, turnout, director,..."),
     "profile": ("profiles", "Profiles: your --actor, --post and --key-file, chosen..."),
     "project": ("feed", "Bring projections (all, or NAME...) up to date; with..."),
+    "posts": ("vocabulary", "List the posts the ledger knows: code, Chinese and..."),
+    "problem-types": ("vocabulary", "List the problem types of cases: code, Chinese and..."),
     "prove": ("integrity", "Proofs over the Merkle log: that an event is in it, that..."),
     "resolution": ("deliberation", "Resolutions and their items: adopt, progress, complete,..."),
     "resolutions": ("deliberation", "Track resolution items: open, overdue, done, done late —..."),
@@ -462,9 +466,41 @@ def add_aliases(group: click.Group, aliases: dict[str, str]) -> None:
         command.help = f"{text}\n\nEarlier name, still accepted: {old}."
 
 
+OUTPUT_FORMATS = ("table", "csv", "tsv", "json", "jsonl")
+"""The choices of ``--format`` (:data:`ledger.render.FORMATS`, kept here so that ``ledger
+--help`` imports nothing)."""
+
+
 def json_option(f: F) -> F:
-    """``--json``: print JSON instead of tables."""
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")(f)
+    """``--format table|csv|tsv|json|jsonl`` and ``--json`` (the same as ``--format json``).
+
+    The command receives ``as_json``: true for ``json`` and ``jsonl`` (it emits its data);
+    otherwise it prints tables, which :func:`renderer` prints as a table, CSV or TSV. Without
+    either option the format is ``LEDGER_FORMAT``'s, else a table on a terminal and TSV when
+    piped (:func:`ledger.render.default_format`)."""
+    import functools
+
+    @functools.wraps(f)
+    def chosen(*args: Any, **kwargs: Any) -> Any:
+        fmt = kwargs.pop("output_format", None)
+        flag = bool(kwargs.pop("as_json", False))
+        if flag:
+            fmt = "json"
+        elif fmt is None:
+            from ledger.render import default_format
+
+            fmt = default_format()
+        click.get_current_context().meta["ledger.format"] = fmt
+        kwargs["as_json"] = fmt in ("json", "jsonl")
+        return f(*args, **kwargs)
+
+    chosen = click.option(
+        "--format", "output_format", type=click.Choice(OUTPUT_FORMATS), default=None,
+        help="Output format: table, csv, tsv, json or jsonl (default: LEDGER_FORMAT, else a "
+             "table on a terminal and tsv when piped).")(chosen)
+    chosen = click.option("--json", "as_json", is_flag=True,
+                          help="Print JSON (the same as --format json).")(chosen)
+    return chosen  # type: ignore[return-value]
 
 
 def envelope_options(f: F) -> F:
@@ -521,10 +557,24 @@ def state() -> State:
     return click.get_current_context().find_object(State)  # type: ignore[return-value]
 
 
+def output_format() -> str:
+    """The format of this invocation (``--format``, ``--json``, ``LEDGER_FORMAT`` or where
+    stdout goes)."""
+    fmt = click.get_current_context().meta.get("ledger.format")
+    if fmt is None:
+        from ledger.render import default_format
+
+        fmt = default_format()
+    return str(fmt)
+
+
 def renderer(as_json: bool) -> Renderer:
     from ledger.render import Renderer
 
-    return Renderer(lang=state().lang, json=as_json)
+    fmt = output_format()
+    if as_json and fmt not in ("json", "jsonl"):
+        fmt = "json"
+    return Renderer(lang=state().lang, json=as_json, format=fmt)
 
 
 def sign_payload(command: dict[str, Any], key: Any) -> Any:
@@ -1069,11 +1119,11 @@ def history(key: str, as_of: str | None, effective: str | None, as_json: bool) -
     if view is not None:
         clock = (_("in effect on {when} (business time, occurred_at)") if effective else
                  _("recorded by {when} (record time, recorded_at)")).format(when=view["as_of"])
-        r.line(_("{clock}: {n} later event(s) not shown").format(
+        r.note(_("{clock}: {n} later event(s) not shown").format(
             clock=clock, n=view["later_events"]))
-        r.line(json.dumps(view["state"], ensure_ascii=False, default=str))
+        r.note(json.dumps(view["state"], ensure_ascii=False, default=str))
         if view["note"]:
-            r.line(view["note"])
+            r.note(view["note"])
 
 
 @cli.command("commands")

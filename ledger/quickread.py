@@ -109,6 +109,21 @@ def _read(db_url: str, community: str | None,
         conn.close()
 
 
+def lookup(db_url: str, sql: str, *params: Any) -> list[dict[str, Any]] | None:
+    """Rows of a read-model table as they are (current or not), or None when *db_url* is not
+    a SQLite file that exists or the table is not there: for lists of words and for shell
+    completion, which must be fast and never fail."""
+    conn = _open(db_url)
+    if conn is None:
+        return None
+    try:
+        return _rows(conn, sql, *params)
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
 def status(db_url: str, community: str | None, as_of: datetime) -> dict[str, Any] | None:
     """``GovernanceLedger.status(community)`` at *as_of* (now), or None (see the module doc);
     also None for an unknown community, so that the caller reports it as it always does."""

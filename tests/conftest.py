@@ -63,6 +63,15 @@ def english_messages(request: pytest.FixtureRequest,
     set_language("en")
 
 
+@pytest.fixture(autouse=True)
+def tables_when_piped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line prints TSV when its output is not a terminal, as under CliRunner;
+    tests read the tables a clerk sees (``LEDGER_FORMAT=table``, inherited by the processes
+    they start), except where they unset it to check what a pipe gets."""
+    monkeypatch.setenv("LEDGER_FORMAT", "table")
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 def _pg_admin_url() -> str | None:
     url = os.environ.get(PG_ENV)
     if not url:

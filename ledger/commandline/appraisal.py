@@ -487,7 +487,7 @@ def rerun_cmd(year: int, town: str, reason: str, cascade: bool, as_json: bool,
                       "reason": reason, "cascade": cascade, **envelope(kw)}, as_json)
     if as_json:
         return
-    r = Renderer(lang=state().lang, json=False)
+    r = renderer(False)
     d = result.detail
     lines = [(d["appraisal"], d["run"], d.get("changes", []))] + [
         (c["appraisal"], c["run"], c["changes"]) for c in d.get("cascade", [])]
@@ -713,7 +713,7 @@ def table(year: int, town: str, kind: str, lang: str | None, as_csv: bool, xlsx:
         out: dict[str, Any] = {"appraisal": key, "kind": kind, "rows": raw}
         if stale:
             out["stale"] = stale
-        click.echo(json.dumps(out, ensure_ascii=False, indent=2, default=str))
+        renderer(True).emit(out)
         return
     if note and (as_csv or xlsx):
         click.echo(note, err=True)
@@ -729,21 +729,14 @@ def table(year: int, town: str, kind: str, lang: str | None, as_csv: bool, xlsx:
         click.echo(_("{title}: {count} rows written to {xlsx}").format(
                        title=title, count=len(cells), xlsx=xlsx))
         return
-    r = Renderer(lang=st.lang, json=False)
+    r = renderer(False)
     _print(r, title, headers, cells)
     if note:
-        r.line(note)
+        r.note(note)
 
 
 def _print(r: Renderer, title: str, headers: list[str], cells: list[list[Any]]) -> None:
-    from rich.table import Table
-
-    tbl = Table(title=title, title_justify="left")
-    for h in headers:
-        tbl.add_column(h, overflow="fold")
-    for row in cells:
-        tbl.add_row(*("" if v is None else str(v) for v in row))
-    r.console.print(tbl)
+    r.table_labelled(title, headers, cells)
 
 
 @appraisal.command("simulate")
