@@ -82,6 +82,26 @@ def _run_and_kill_when(args: list[str], db_file: str, target: int) -> int:
     return proc.wait()
 
 
+def _logged(db_file: str) -> int:
+    with sqlite3.connect(db_file, timeout=5) as conn:
+        return int(conn.execute("SELECT count(*) FROM ledger_command_log").fetchone()[0])
+
+
+def _run_and_kill_after(args: list[str], db_file: str, target: int) -> int:
+    """Kill the process as soon as the command log holds *target* commands (a point in its
+    work, whatever the machine's speed)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "ledger", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if _logged(db_file) >= target:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.001)
+    return proc.wait()
+
+
 def _status_rows(led: GovernanceLedger) -> list[tuple[object, ...]]:
     with led.engine.connect() as conn:
         return sorted(tuple(r) for r in conn.execute(sa.select(post_terms)))
@@ -93,10 +113,13 @@ def test_apply_killed_at_random_points_leaves_no_partial_or_doubled_command(
     _ledger_with_communities(url)
     cmds = tmp_path / "cmds.jsonl"
     _commands(cmds)
+    db_file = url.removeprefix("sqlite:///")
     rng = random.Random(7)
     killed = 0
-    for _ in range(KILLS):
-        if _run_and_kill(["--db", url, "apply", str(cmds)], rng.uniform(1.0, 3.0)) == -9:
+    for _ in range(KILLS):  # each run killed at a random point of what is left to do
+        done = _logged(db_file)
+        target = done + rng.randint(1, max(1, (LINES + 6 - done) // 2))
+        if _run_and_kill_after(["--db", url, "apply", str(cmds)], db_file, target) == -9:
             killed += 1
     # The last run completes; every line is then accepted or a duplicate of a committed one.
     final = subprocess.run([sys.executable, "-m", "ledger", "--db", url, "apply", "--json",

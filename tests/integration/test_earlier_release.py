@@ -106,10 +106,13 @@ def test_the_2026_12_ledger_serves_the_pages_it_served(dec: GovernanceLedger) ->
 
 
 @pytest.mark.signed
-def test_the_2026_12_ledger_takes_a_signed_write(dec: GovernanceLedger) -> None:
+def test_the_2026_12_ledger_takes_a_signed_write(dec: GovernanceLedger, tmp_path: Path) -> None:
     from tests.signing import signed
 
-    key = load_private_key(FIXTURE_1206 / "P-0101.key")
+    key_file = tmp_path / "P-0101.key"  # a checkout gives the fixture's files mode 0644
+    shutil.copy(FIXTURE_1206 / "P-0101.key", key_file)
+    key_file.chmod(0o600)
+    key = load_private_key(key_file)
     command = {"type": "post.appoint", "actor": "P-0101", "post": "party_org.secretary@ZQ-001",
                "target_post": "party_group_leader@ZQ-001/G2", "person": "P-2002",
                "person_name": "周敏", "occurred_at": "2025-03-01"}
