@@ -9,10 +9,11 @@ from typing import Any
 
 import click
 
-from ledger.aggregates.case import CHANNELS, PROBLEM_TYPES, STAGES, STATES
+from ledger.aggregates.case import CHANNELS, PROBLEM_TYPES, STAGES, STATES, TRANSITIONS
 from ledger.application import GovernanceLedger
 from ledger.cli import (
     DEMO_SECTIONS,
+    LedgerGroup,
     _parse_when_option,
     add_aliases,
     cli,
@@ -25,6 +26,7 @@ from ledger.cli import (
 )
 from ledger.commands.cases import TEMPLATES
 from ledger.kernel.i18n import _, add_labels
+from ledger.kernel.i18n import t as label_for
 from ledger.projections.cases import (
     case_board,
     case_documents,
@@ -147,7 +149,44 @@ def _case_cmd(type_: str, ref: str, kw: dict[str, Any], as_json: bool, **fields:
 
 
 # ---------------------------------------------------------------------------- case
-@cli.group()
+def lifecycle_lines() -> list[str]:
+    """The case lifecycle as lines of text, drawn from the transitions table itself
+    (``ledger.aggregates.case.TRANSITIONS``), so it cannot drift from what the ledger allows:
+    for each state, each command that leaves it and the state it leads to."""
+    lang = state().lang
+
+    def name(s: str | None) -> str:
+        if s is None:
+            return _("(no case yet)")
+        shown = label_for(f"case:{s}", lang)
+        return s if shown == s.replace("_", " ") else f"{shown} ({s})"
+
+    leaving: dict[str | None, list[tuple[str, str]]] = {}
+    for (before, command), after in TRANSITIONS.items():
+        if command != "supervise":  # every open state; shown once below
+            leaving.setdefault(before, []).append((command, after))
+    lines = [_("Lifecycle (each state, then: command → next state):")]
+    for before in (None, *STATES):
+        if before in leaving:
+            lines.append(f"  {name(before)}")
+            lines += [f"      {command} → {name(after)}" for command, after in leaving[before]]
+    lines += [_("  supervise (督办): in any open state, recording an escalation; the state stays."),
+              _("  With the town parameter case.callback_step = before_close, callback follows "
+                "verified (and close needs it) instead of following closed.")]
+    return lines
+
+
+class CaseGroup(LedgerGroup):
+    """The ``case`` group: its help ends with the lifecycle, drawn in the reader's language."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        formatter.write("\n")
+        for line in lifecycle_lines():
+            formatter.write(f"{' ' * formatter.current_indent}{line}\n")
+
+
+@cli.group(cls=CaseGroup)
 def case() -> None:
     """Problem cases (案件): intake, assessment, dispatch, handling, closure, callback."""
 

@@ -139,3 +139,25 @@ def test_duties_and_documents_in_the_cli(db: str, tmp_path: Path) -> None:
     docs = json.loads(ok(db, "documents", "ZQ-001", "--json").output)
     assert docs[0]["fields"]["advice"] == "建立出租房屋台账"
     assert "建议指导" in ok(db, "documents").output
+
+
+def test_case_help_draws_the_lifecycle_from_the_transitions_table() -> None:
+    from ledger.aggregates.case import TRANSITIONS
+
+    shown = CliRunner().invoke(cli, ["--lang", "en", "case", "--help"])
+    assert shown.exit_code == 0, shown.output
+    text = shown.output[shown.output.index("Lifecycle"):]
+    drawn = set()
+    state: str | None = None
+    for line in text.splitlines()[1:]:
+        if line.startswith("      "):
+            command, _arrow, after = line.strip().partition(" → ")
+            drawn.add((state, command, after.split("(")[-1].rstrip(")")))
+        elif line.startswith("  ") and not line.startswith("   ") and "(" not in line[:3]:
+            name = line.strip()
+            state = None if name == "(no case yet)" else name.split("(")[-1].rstrip(")")
+    wanted = {(b, c, a) for (b, c), a in TRANSITIONS.items() if c != "supervise"}
+    assert drawn == wanted
+    assert "supervise" in text
+    chinese = CliRunner().invoke(cli, ["--lang", "zh", "case", "--help"])
+    assert "案件生命周期" in chinese.output and "已受理登记 (received)" in chinese.output
