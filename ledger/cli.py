@@ -1104,6 +1104,7 @@ def history(key: str, as_of: str | None, effective: str | None, as_json: bool) -
     if as_json:
         r.emit(view if view is not None else [e.public() for e in events])
         return
+    from ledger.kernel.fields import payload_text
     from ledger.render import short_time
 
     rows = []
@@ -1112,7 +1113,7 @@ def history(key: str, as_of: str | None, effective: str | None, as_json: bool) -
         rows.append([e.position, e.version, e.type, env.get("actor"), env.get("post") or "",
                      env.get("basis") or "", short_time(env.get("occurred_at")),
                      e.recorded_at.isoformat(timespec="seconds"),
-                     json.dumps(e.data, ensure_ascii=False)])
+                     payload_text(e.data, r.lang)])
     r.table(f"{r.label('history_title')}: {key}",
             ("position", "version", "event", "actor", "acting_post", "basis", "occurred_at",
              "recorded_at", "data"), rows)

@@ -9,6 +9,7 @@ import click
 
 from ledger import audit
 from ledger.cli import _parse_when_option, cli, json_option, renderer, state
+from ledger.kernel.fields import payload_text
 from ledger.kernel.i18n import _, add_labels
 from ledger.render import short_time
 
@@ -69,7 +70,7 @@ def audit_decision(ref: str, as_json: bool) -> None:
                    label=r.label(key if key != 'post' else 'acting_post'),
                    value=data.get(key) or ''))
     r.line(_("  {label}: {dumps}").format(
-               label=r.label('data'), dumps=json.dumps(ev['data'], ensure_ascii=False)))
+               label=r.label('data'), dumps=payload_text(ev['data'], r.lang)))
     sig = data.get("signature") or {}
     reg = sig.get("registration")
     text = str(sig.get("signed_by", ""))
@@ -94,7 +95,7 @@ def audit_decision(ref: str, as_json: bool) -> None:
                    dumps=json.dumps(rule['parameters'], ensure_ascii=False)))
         r.table(r.label("inputs"), ("position", "type", "actor", "acting_post", "data"),
                 [[i["position"], i.get("type", ""), i.get("actor", ""), i.get("post", ""),
-                  json.dumps(i.get("data", {}), ensure_ascii=False)] for i in rule["inputs"]])
+                  payload_text(i.get("data", {}), r.lang)] for i in rule["inputs"]])
 
 
 @audit_group.command("actor")

@@ -130,3 +130,32 @@ def test_tokens_are_ids_codes_dates_amounts_and_short_chinese_words() -> None:
 def test_a_table_too_narrow_for_its_tokens_is_printed_wider_rather_than_cut() -> None:
     _fixed, widths, width = column_widths(["a", "b"], [["x" * 40, "y" * 40]], 50)
     assert widths == [40, 40] and width == 87
+
+
+def test_history_and_audit_show_what_an_event_recorded_as_labelled_fields(tmp_path: Path) -> None:
+    from tests.conftest import sunny_garden
+
+    db = f"sqlite:///{tmp_path / 'fields.db'}"
+    led = GovernanceLedger(db)
+    sunny_garden(led)
+    led.close()
+    en = CliRunner().invoke(cli, ["--db", db, "--lang", "en", "history", "ZQ-001",
+                                  "--format", "tsv"])
+    assert en.exit_code == 0, en.output
+    assert "post: party_org.secretary@ZQ-001; person: P-0101; name: 李华" in en.output
+    assert '"target_post"' not in en.output and "{" not in en.output
+    zh = CliRunner().invoke(cli, ["--db", db, "--lang", "zh", "history", "ZQ-001",
+                                  "--format", "tsv"])
+    assert "岗位: party_org.secretary@ZQ-001; 人员: P-0101; 姓名: 李华" in zh.output
+    position = en.output.strip().splitlines()[-1].split("\t")[0]
+    audit = CliRunner().invoke(cli, ["--db", db, "--lang", "zh", "audit", "decision", position])
+    assert audit.exit_code == 0, audit.output
+    assert "人员: P-0102; 姓名: 张敏" in audit.output
+
+
+def test_a_field_of_sealed_personal_data_shows_as_sealed() -> None:
+    from ledger.kernel.fields import payload_text
+
+    text = payload_text({"ref": "ZQ-2025-000001", "caller": {"subject": "S-1", "nonce": "x"},
+                         "note": None}, "en")
+    assert text == "reference: ZQ-2025-000001; caller: (sealed personal data)"
