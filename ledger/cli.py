@@ -344,6 +344,7 @@ def load_all_commands() -> None:
     for module in sorted({m for m, _help in LAZY.values()}):
         importlib.import_module(f"ledger.commandline.{module}")
     import ledger.commandline.keys  # noqa: F401 - adds to the key group
+    importlib.import_module("ledger.commandline.overview")  # the demo's first screen, labels
 
 
 class RootGroup(LedgerGroup):
@@ -1275,20 +1276,35 @@ DEMO_SECTIONS: list[Callable[[GovernanceLedger, Renderer], None]] = []
 """Extra demo output registered by domain modules (resolution tracker, warnings, tables…)."""
 
 
+DEMO_END = (2025, 12, 31, 18, 0)
+"""The end of the sample year (Shanghai time): the overview shows the town as it was then."""
+
+
 @cli.command()
+@click.option("--full", is_flag=True,
+              help="After the overview, also print the long tables: every roster, the "
+                   "appraisal and indicator tables, the warnings board, the resolution tracker, "
+                   "the checkpoint, the owners' committees, the contracts and the ban list.")
 @json_option
-def demo(as_json: bool) -> None:
-    """Load the bundled Zhuanqiao sample year into a new ledger and print the status.
+def demo(full: bool, as_json: bool) -> None:
+    """Load the bundled Zhuanqiao sample year into a new ledger and show the town.
 
     Uses --db when given, else a new ledger-demo.db in the working directory. Refuses a
-    ledger that already holds events.
+    ledger that already holds events. Prints one screen first: the warnings per community
+    and problem type, the overdue cases, the resolution items, the year's appraisal outcome
+    and the verification of the log; the long tables only with --full.
 
     \b
     Example:
       ledger demo
+      ledger demo --full
       ledger --db sqlite:///tmp/zq.db --lang en demo
     """
     load_all_commands()  # their sections of the demo
+    from ledger.commandline import overview
+    from ledger.integrity import sealer
+    from ledger.kernel.config import localize
+
     st = state()
     ledger = st.ledger(None if st.db_given else DEMO_DB, create=True)
     if not ledger.is_empty():
@@ -1304,16 +1320,28 @@ def demo(as_json: bool) -> None:
                 raise LedgerError(_("sample {name} line {line}: {error}").format(
                                       name=path.name, line=outcome.line, error=outcome.error))
             loaded += 1
+    sealer.ensure_key_file(ledger.settings)
+    sealer.seal(ledger)
+    data = overview.town_overview(ledger, localize(datetime(*DEMO_END)))
+    checked = overview.verification(ledger)
     if as_json:
-        r.emit({"commands": loaded, "keys": str(keys_dir), "status": ledger.status()})
+        r.emit({"commands": loaded, "keys": str(keys_dir), "overview": data,
+                "verification": checked, "status": ledger.status()})
         return
-    click.echo(_("loaded {loaded} commands from the sample year into {db_url}, each signed by its official "
-                 "(their keys: {keys_dir})").format(
-                   loaded=loaded, db_url=ledger.settings.db_url, keys_dir=keys_dir))
-    ctx = click.get_current_context()
-    ctx.invoke(status, community_code=None, as_json=False)
-    for section in DEMO_SECTIONS:
-        section(ledger, r)
+    r.line(_("loaded {loaded} commands from the sample year into {db_url}, each signed by its official "
+             "(their keys: {keys_dir})").format(
+               loaded=loaded, db_url=ledger.settings.db_url, keys_dir=keys_dir))
+    overview.render(r, data, checked)
+    if full:
+        ctx = click.get_current_context()
+        ctx.invoke(status, community_code=None, as_json=False)
+        for section in DEMO_SECTIONS:
+            section(ledger, r)
+    else:
+        r.note(_("The rosters and the year's long tables (appraisal, indicators, committees, "
+                 "contracts, the ban list) are printed with --full."))
+    if not checked["ok"]:
+        sys.exit(1)
 
 
 def main() -> None:
