@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ledger import __version__
+from ledger import __version__, complete
 from ledger.kernel.config import default_db_url, default_lang
 from ledger.kernel.errors import ConfigurationError, LedgerError, LedgerNotEmptyError
 from ledger.kernel.i18n import _, set_language
@@ -371,6 +371,23 @@ class RootGroup(LedgerGroup):
                 import ledger.commandline.keys  # noqa: F401 - adds to the key group
         return self.commands.get(cmd_name)
 
+    def shell_complete(self, ctx: click.Context,
+                       incomplete: str) -> list[click.shell_completion.CompletionItem]:
+        """Command names with their one-line help, from :data:`LAZY` for the modules not
+        loaded (completing ``ledger ca`` imports no domain module), then the options."""
+        from click.shell_completion import CompletionItem
+
+        items = []
+        for name in self.list_commands(ctx):
+            if not name.startswith(incomplete):
+                continue
+            cmd = self.commands.get(name)
+            if cmd is None:
+                items.append(CompletionItem(name, help=_(LAZY[name][1])))
+            elif not cmd.hidden:
+                items.append(CompletionItem(name, help=cmd.get_short_help_str()))
+        return items + click.Command.shell_complete(self, ctx, incomplete)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
         for name in self.list_commands(ctx):
@@ -511,6 +528,7 @@ def envelope_options(f: F) -> F:
                      help="Who acts (person id, e.g. P-0001); required unless the profile "
                           "(--profile) names it. Env: LEDGER_ACTOR."),
         click.option("--post", "acting_post", envvar="LEDGER_POST", metavar="POST",
+                     shell_complete=complete.posts,
                      help="The post you act in, e.g. town.ledger_admin@ZQ (default: the "
                           "profile's). Env: LEDGER_POST."),
         click.option("--basis", metavar="REF", help="Resolution, rule or document reference."),
@@ -926,7 +944,7 @@ def post() -> None:
 
 
 @post.command("appoint")
-@click.argument("target_post", metavar="POST")
+@click.argument("target_post", metavar="POST", shell_complete=complete.posts)
 @click.argument("person")
 @click.option("--name", "person_name", required=True, help="The person's name.")
 @click.option("--from", "effective_from", metavar="DATETIME",
@@ -952,7 +970,7 @@ def post_appoint(target_post: str, person: str, person_name: str, effective_from
 
 
 @post.command("vacate")
-@click.argument("target_post", metavar="POST")
+@click.argument("target_post", metavar="POST", shell_complete=complete.posts)
 @click.argument("person")
 @click.option("--to", "effective_to", metavar="DATETIME",
               help="Effective end (default: --at, i.e. now).")
@@ -991,7 +1009,8 @@ POST_COLUMNS = ("role", "post", "person", "person_name", "since", "until", "also
 
 
 @cli.command()
-@click.argument("community_code", metavar="[COMMUNITY]", required=False)
+@click.argument("community_code", metavar="[COMMUNITY]", required=False,
+                shell_complete=complete.communities)
 @json_option
 def status(community_code: str | None, as_json: bool) -> None:
     """Show communities and who holds each post now (and the town's posts).
@@ -1020,7 +1039,7 @@ def status(community_code: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("community_code", metavar="COMMUNITY")
+@click.argument("community_code", metavar="COMMUNITY", shell_complete=complete.communities)
 @click.option("--as-of", metavar="DATETIME", help="Show the roster as it was then.")
 @json_option
 def roster(community_code: str, as_of: str | None, as_json: bool) -> None:

@@ -24,6 +24,7 @@ from ledger.cli import (
     state,
 )
 from ledger.commands.cases import TEMPLATES
+from ledger.complete import case_or_community, case_refs, communities, posts
 from ledger.kernel.i18n import _, add_labels
 from ledger.projections.cases import (
     case_board,
@@ -154,7 +155,7 @@ def case() -> None:
 
 @case.command("receive")
 @click.argument("ref", required=False, metavar="[REF]")
-@click.option("--community", required=True, help="Community code, e.g. ZQ-001.")
+@click.option("--community", shell_complete=communities, required=True, help="Community code, e.g. ZQ-001.")
 @click.option("--channel", type=click.Choice(CHANNELS), required=True, help="How it arrived.")
 @click.option("--problem-type", type=click.Choice(PROBLEM_TYPES), required=True)
 @click.option("--stage", type=click.Choice(STAGES), default="classified_management",
@@ -189,7 +190,7 @@ def case_receive(ref: str | None, community: str, channel: str, problem_type: st
 
 
 @case.command("accept")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--note", default="")
 @envelope_options
 @json_option
@@ -204,7 +205,7 @@ def case_accept(ref: str, note: str, as_json: bool, **kw: Any) -> None:
 
 
 @case.command("reject")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--reason", required=True)
 @envelope_options
 @json_option
@@ -220,7 +221,7 @@ def case_reject(ref: str, reason: str, as_json: bool, **kw: Any) -> None:
 
 
 @case.command("assess")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--mode", type=click.Choice(["single", "multi"]), required=True)
 @click.option("--reason", default="")
 @envelope_options
@@ -237,7 +238,7 @@ def case_assess(ref: str, mode: str, reason: str, as_json: bool, **kw: Any) -> N
 
 
 @case.command("dispatch")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--department", "departments", multiple=True, required=True,
               help="Department code; repeat for a multi-department case.")
 @click.option("--note", default="")
@@ -256,7 +257,7 @@ def case_dispatch(ref: str, departments: tuple[str, ...], note: str, as_json: bo
 
 
 @case.command("acknowledge")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @envelope_options
 @json_option
 def case_acknowledge(ref: str, as_json: bool, **kw: Any) -> None:
@@ -271,7 +272,7 @@ def case_acknowledge(ref: str, as_json: bool, **kw: Any) -> None:
 
 
 @case.command("return")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--reason", required=True)
 @envelope_options
 @json_option
@@ -287,7 +288,7 @@ def case_return(ref: str, reason: str, as_json: bool, **kw: Any) -> None:
 
 
 @case.command("plan")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--task", "tasks", multiple=True, required=True, metavar="DEPT=TASK",
               help="One sub-task per dispatched department.")
 @envelope_options
@@ -310,7 +311,7 @@ def case_plan(ref: str, tasks: tuple[str, ...], as_json: bool, **kw: Any) -> Non
 
 
 @case.command("inspect")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--findings", required=True)
 @click.option("--evidence", multiple=True, help="Evidence reference; repeatable.")
 @envelope_options
@@ -328,7 +329,7 @@ def case_inspect(ref: str, findings: str, evidence: tuple[str, ...], as_json: bo
 
 
 @case.command("rectify")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--plan", "plan_text", required=True)
 @click.option("--deadline", required=True, metavar="DATE")
 @envelope_options
@@ -345,7 +346,7 @@ def case_rectify(ref: str, plan_text: str, deadline: str, as_json: bool, **kw: A
 
 
 @case.command("feedback")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--result", required=True)
 @click.option("--evidence", multiple=True)
 @envelope_options
@@ -363,7 +364,7 @@ def case_feedback(ref: str, result: str, evidence: tuple[str, ...], as_json: boo
 
 
 @case.command("verify")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--note", default="")
 @envelope_options
 @json_option
@@ -379,7 +380,7 @@ def case_verify(ref: str, note: str, as_json: bool, **kw: Any) -> None:
 
 
 @case.command("close")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--note", default="")
 @envelope_options
 @json_option
@@ -394,7 +395,7 @@ def case_close(ref: str, note: str, as_json: bool, **kw: Any) -> None:
 
 
 @case.command("callback")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--satisfied/--dissatisfied", required=True)
 @click.option("--note", default="")
 @envelope_options
@@ -411,7 +412,7 @@ def case_callback(ref: str, satisfied: bool, note: str, as_json: bool, **kw: Any
 
 
 @case.command("reopen")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--reason", required=True)
 @envelope_options
 @json_option
@@ -427,8 +428,9 @@ def case_reopen(ref: str, reason: str, as_json: bool, **kw: Any) -> None:
 
 
 @case.command("merge")
-@click.argument("ref")
-@click.option("--into", required=True, metavar="REF", help="The case it duplicates.")
+@click.argument("ref", shell_complete=case_refs)
+@click.option("--into", required=True, metavar="REF", shell_complete=case_refs,
+              help="The case it duplicates.")
 @envelope_options
 @json_option
 def case_merge(ref: str, into: str, as_json: bool, **kw: Any) -> None:
@@ -443,7 +445,7 @@ def case_merge(ref: str, into: str, as_json: bool, **kw: Any) -> None:
 
 
 @case.command("supervise")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--instruction", required=True)
 @click.option("--deadline", metavar="DATE", help="New deadline for the current step.")
 @envelope_options
@@ -461,7 +463,7 @@ def case_supervise(ref: str, instruction: str, deadline: str | None, as_json: bo
 
 
 @case.command("next")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--as-of", metavar="DATETIME", help="Which steps were allowed then (default now).")
 @json_option
 def case_next_cmd(ref: str, as_of: str | None, as_json: bool) -> None:
@@ -499,7 +501,7 @@ def case_next_cmd(ref: str, as_of: str | None, as_json: bool) -> None:
               help="Run as of this moment (default now): days overdue are counted to its day.")
 @click.option("--actor", default="system:rules", show_default=True, metavar="PERSON",
               help="Who runs it: system:rules (cron, the scheduler) or a person.")
-@click.option("--post", "acting_post", metavar="POST",
+@click.option("--post", "acting_post", metavar="POST", shell_complete=posts,
               help="The post a person runs it in, e.g. town.supervision_team.leader@ZQ.")
 @click.option("--dry-run", is_flag=True, help="Show what would be escalated; write nothing.")
 @json_option
@@ -545,7 +547,7 @@ def supervise_cmd(town: str, as_of: str | None, actor: str, acting_post: str | N
 
 @cli.command("escalations")
 @click.option("--town", help="Only this town.")
-@click.option("--community", help="Only this community.")
+@click.option("--community", shell_complete=communities, help="Only this community.")
 @click.option("--kind", type=click.Choice(["case", "measure", "resolution_item"]),
               help="Only this kind of work.")
 @click.option("--as-of", metavar="DATETIME", help="As recorded by then (default now).")
@@ -605,7 +607,7 @@ CASE_COLUMNS = ("cases.ref", "community", "cases.channel", "cases.problem_type",
 
 
 @cli.command("cases")
-@click.option("--community", help="Only this community.")
+@click.option("--community", shell_complete=communities, help="Only this community.")
 @click.option("--status", type=click.Choice(STATES), help="Only cases in this state.")
 @click.option("--overdue", is_flag=True, help="Only cases past their time limit.")
 @click.option("--as-of", metavar="DATETIME", help="The board as it was then (default now).")
@@ -646,7 +648,7 @@ def _measure_text(r: Renderer, m: dict[str, Any]) -> str:
 
 @cli.command("warnings")
 @click.option("--level", type=click.Choice(["orange", "red", "black"]), help="Only this colour.")
-@click.option("--community", help="Only this community.")
+@click.option("--community", shell_complete=communities, help="Only this community.")
 @click.option("--as-of", metavar="DATETIME", help="The board as it was then (default now).")
 @json_option
 def warnings_cmd(level: str | None, community: str | None, as_of: str | None,
@@ -709,7 +711,8 @@ def duties_cmd(town: str | None, year: int | None, as_json: bool) -> None:
 
 
 @cli.command("documents")
-@click.argument("target", required=False, metavar="[CASE-REF|COMMUNITY]")
+@click.argument("target", required=False, metavar="[CASE-REF|COMMUNITY]",
+                shell_complete=case_or_community)
 @json_option
 def documents_cmd(target: str | None, as_json: bool) -> None:
     """List the template documents filed (on a case, a community, or all).
@@ -745,7 +748,7 @@ def _warning_cmd(type_: str, community: str, problem_type: str, reason: str,
 
 def _warning_options(f: Any) -> Any:
     for option in reversed([
-        click.argument("community"),
+        click.argument("community", shell_complete=communities),
         click.argument("problem_type", type=click.Choice(PROBLEM_TYPES)),
         click.option("--reason", default="", help="Why (required)."),
         click.option("--evidence", multiple=True, help="Evidence reference (required); repeat."),
@@ -826,7 +829,7 @@ def warning_lift(community: str, problem_type: str, reason: str, evidence: tuple
 
 
 @warning.command("measure")
-@click.argument("community")
+@click.argument("community", shell_complete=communities)
 @click.argument("problem_type", type=click.Choice(PROBLEM_TYPES))
 @click.argument("measure")
 @click.option("--note", default="")
@@ -884,11 +887,11 @@ def duty_issue(file: Path, town: str, effective_from: str | None, as_json: bool,
 
 @duty.command("record-failure")
 @click.argument("party")
-@click.option("--community", required=True)
+@click.option("--community", shell_complete=communities, required=True)
 @click.option("--problem-type", type=click.Choice(PROBLEM_TYPES), required=True)
 @click.option("--stage", type=click.Choice(STAGES), required=True)
 @click.option("--duty", "duty_code", required=True, help="Duty code in the list in force.")
-@click.option("--case", "case_ref", help="The case where it showed.")
+@click.option("--case", "case_ref", shell_complete=case_refs, help="The case where it showed.")
 @click.option("--description", required=True)
 @envelope_options
 @json_option
@@ -914,8 +917,8 @@ def document() -> None:
 
 @document.command("file")
 @click.argument("template", type=click.Choice(sorted(TEMPLATES)))
-@click.option("--case", "case_ref", help="Case reference.")
-@click.option("--community", help="Community code.")
+@click.option("--case", "case_ref", shell_complete=case_refs, help="Case reference.")
+@click.option("--community", shell_complete=communities, help="Community code.")
 @click.option("--problem-type", type=click.Choice(PROBLEM_TYPES))
 @click.option("--field", "fields", multiple=True, metavar="NAME=VALUE", required=True,
               help="A field of the template; repeat.")
