@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ledger import __version__
+from ledger import __version__, complete
 from ledger.kernel.config import default_db_url, default_lang
 from ledger.kernel.errors import ConfigurationError, LedgerError, LedgerNotEmptyError
 from ledger.kernel.i18n import _, set_language
@@ -344,6 +344,7 @@ def load_all_commands() -> None:
     for module in sorted({m for m, _help in LAZY.values()}):
         importlib.import_module(f"ledger.commandline.{module}")
     import ledger.commandline.keys  # noqa: F401 - adds to the key group
+    importlib.import_module("ledger.commandline.overview")  # the demo's first screen, labels
 
 
 class RootGroup(LedgerGroup):
@@ -369,6 +370,23 @@ class RootGroup(LedgerGroup):
             if cmd_name == "key":
                 import ledger.commandline.keys  # noqa: F401 - adds to the key group
         return self.commands.get(cmd_name)
+
+    def shell_complete(self, ctx: click.Context,
+                       incomplete: str) -> list[click.shell_completion.CompletionItem]:
+        """Command names with their one-line help, from :data:`LAZY` for the modules not
+        loaded (completing ``ledger ca`` imports no domain module), then the options."""
+        from click.shell_completion import CompletionItem
+
+        items = []
+        for name in self.list_commands(ctx):
+            if not name.startswith(incomplete):
+                continue
+            cmd = self.commands.get(name)
+            if cmd is None:
+                items.append(CompletionItem(name, help=_(LAZY[name][1])))
+            elif not cmd.hidden:
+                items.append(CompletionItem(name, help=cmd.get_short_help_str()))
+        return items + click.Command.shell_complete(self, ctx, incomplete)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
@@ -510,6 +528,7 @@ def envelope_options(f: F) -> F:
                      help="Who acts (person id, e.g. P-0001); required unless the profile "
                           "(--profile) names it. Env: LEDGER_ACTOR."),
         click.option("--post", "acting_post", envvar="LEDGER_POST", metavar="POST",
+                     shell_complete=complete.posts,
                      help="The post you act in, e.g. town.ledger_admin@ZQ (default: the "
                           "profile's). Env: LEDGER_POST."),
         click.option("--basis", metavar="REF", help="Resolution, rule or document reference."),
@@ -925,7 +944,7 @@ def post() -> None:
 
 
 @post.command("appoint")
-@click.argument("target_post", metavar="POST")
+@click.argument("target_post", metavar="POST", shell_complete=complete.posts)
 @click.argument("person")
 @click.option("--name", "person_name", required=True, help="The person's name.")
 @click.option("--from", "effective_from", metavar="DATETIME",
@@ -951,7 +970,7 @@ def post_appoint(target_post: str, person: str, person_name: str, effective_from
 
 
 @post.command("vacate")
-@click.argument("target_post", metavar="POST")
+@click.argument("target_post", metavar="POST", shell_complete=complete.posts)
 @click.argument("person")
 @click.option("--to", "effective_to", metavar="DATETIME",
               help="Effective end (default: --at, i.e. now).")
@@ -990,7 +1009,8 @@ POST_COLUMNS = ("role", "post", "person", "person_name", "since", "until", "also
 
 
 @cli.command()
-@click.argument("community_code", metavar="[COMMUNITY]", required=False)
+@click.argument("community_code", metavar="[COMMUNITY]", required=False,
+                shell_complete=complete.communities)
 @json_option
 def status(community_code: str | None, as_json: bool) -> None:
     """Show communities and who holds each post now (and the town's posts).
@@ -1019,7 +1039,7 @@ def status(community_code: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("community_code", metavar="COMMUNITY")
+@click.argument("community_code", metavar="COMMUNITY", shell_complete=complete.communities)
 @click.option("--as-of", metavar="DATETIME", help="Show the roster as it was then.")
 @json_option
 def roster(community_code: str, as_of: str | None, as_json: bool) -> None:
@@ -1276,20 +1296,35 @@ DEMO_SECTIONS: list[Callable[[GovernanceLedger, Renderer], None]] = []
 """Extra demo output registered by domain modules (resolution tracker, warnings, tables…)."""
 
 
+DEMO_END = (2025, 12, 31, 18, 0)
+"""The end of the sample year (Shanghai time): the overview shows the town as it was then."""
+
+
 @cli.command()
+@click.option("--full", is_flag=True,
+              help="After the overview, also print the long tables: every roster, the "
+                   "appraisal and indicator tables, the warnings board, the resolution tracker, "
+                   "the checkpoint, the owners' committees, the contracts and the ban list.")
 @json_option
-def demo(as_json: bool) -> None:
-    """Load the bundled Zhuanqiao sample year into a new ledger and print the status.
+def demo(full: bool, as_json: bool) -> None:
+    """Load the bundled Zhuanqiao sample year into a new ledger and show the town.
 
     Uses --db when given, else a new ledger-demo.db in the working directory. Refuses a
-    ledger that already holds events.
+    ledger that already holds events. Prints one screen first: the warnings per community
+    and problem type, the overdue cases, the resolution items, the year's appraisal outcome
+    and the verification of the log; the long tables only with --full.
 
     \b
     Example:
       ledger demo
+      ledger demo --full
       ledger --db sqlite:///tmp/zq.db --lang en demo
     """
     load_all_commands()  # their sections of the demo
+    from ledger.commandline import overview
+    from ledger.integrity import sealer
+    from ledger.kernel.config import localize
+
     st = state()
     ledger = st.ledger(None if st.db_given else DEMO_DB, create=True)
     if not ledger.is_empty():
@@ -1305,16 +1340,28 @@ def demo(as_json: bool) -> None:
                 raise LedgerError(_("sample {name} line {line}: {error}").format(
                                       name=path.name, line=outcome.line, error=outcome.error))
             loaded += 1
+    sealer.ensure_key_file(ledger.settings)
+    sealer.seal(ledger)
+    data = overview.town_overview(ledger, localize(datetime(*DEMO_END)))
+    checked = overview.verification(ledger)
     if as_json:
-        r.emit({"commands": loaded, "keys": str(keys_dir), "status": ledger.status()})
+        r.emit({"commands": loaded, "keys": str(keys_dir), "overview": data,
+                "verification": checked, "status": ledger.status()})
         return
-    click.echo(_("loaded {loaded} commands from the sample year into {db_url}, each signed by its official "
-                 "(their keys: {keys_dir})").format(
-                   loaded=loaded, db_url=ledger.settings.db_url, keys_dir=keys_dir))
-    ctx = click.get_current_context()
-    ctx.invoke(status, community_code=None, as_json=False)
-    for section in DEMO_SECTIONS:
-        section(ledger, r)
+    r.line(_("loaded {loaded} commands from the sample year into {db_url}, each signed by its official "
+             "(their keys: {keys_dir})").format(
+               loaded=loaded, db_url=ledger.settings.db_url, keys_dir=keys_dir))
+    overview.render(r, data, checked)
+    if full:
+        ctx = click.get_current_context()
+        ctx.invoke(status, community_code=None, as_json=False)
+        for section in DEMO_SECTIONS:
+            section(ledger, r)
+    else:
+        r.note(_("The rosters and the year's long tables (appraisal, indicators, committees, "
+                 "contracts, the ban list) are printed with --full."))
+    if not checked["ok"]:
+        sys.exit(1)
 
 
 def main() -> None:

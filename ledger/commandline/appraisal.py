@@ -29,6 +29,7 @@ from ledger.cli import (
     renderer,
     state,
 )
+from ledger.complete import communities, firms
 from ledger.handlers.appraisal import simulate
 from ledger.indicators import indicator_table
 from ledger.kernel.errors import LedgerError
@@ -278,7 +279,7 @@ def open_year(year: int, town: str, as_json: bool, **kw: Any) -> None:
 
 
 @appraisal.command("record-firm-score", cls=NumbersCommand)
-@click.argument("firm")
+@click.argument("firm", shell_complete=firms)
 @click.argument("score", type=NUMBER)
 @_year_options
 @click.option("--body", "appraising_body", required=True, help="The appraising body.")
@@ -300,7 +301,7 @@ def score(firm: str, score: str, year: int, town: str, appraising_body: str, not
 
 
 @appraisal.command("record-satisfaction")
-@click.argument("firm")
+@click.argument("firm", shell_complete=firms)
 @click.argument("percent")
 @_year_options
 @click.option("--sample-size", type=int, required=True, help="Owners surveyed.")
@@ -502,10 +503,11 @@ def rerun_cmd(year: int, town: str, reason: str, cascade: bool, as_json: bool,
 
 
 @appraisal.command("file-objection")
-@click.argument("firm")
+@click.argument("firm", shell_complete=firms)
 @_year_options
 @click.option("--text", required=True, help="The objection.")
-@click.option("--community", help="When a project manager files it: their community.")
+@click.option("--community", shell_complete=communities,
+              help="When a project manager files it: their community.")
 @envelope_options
 @json_option
 def object_(firm: str, year: int, town: str, text: str, community: str | None, as_json: bool,
@@ -583,7 +585,7 @@ def evaluate_oc(oc: str, year: int, town: str, criteria: tuple[str, ...], commen
 
 
 @appraisal.command("resident-appraisal")
-@click.argument("community")
+@click.argument("community", shell_complete=communities)
 @click.argument("party")
 @_year_options
 @click.option("--rating", "ratings", multiple=True, required=True, metavar="PERSON=RATING",
@@ -636,7 +638,7 @@ def define_indicator(code: str, year: int, town: str, name_zh: str, name_en: str
 
 @appraisal.command("record-indicator", cls=NumbersCommand)
 @click.argument("code")
-@click.argument("community")
+@click.argument("community", shell_complete=communities)
 @click.argument("value", type=NUMBER)
 @_year_options
 @click.option("--note", default="")

@@ -25,6 +25,7 @@ from ledger.cli import (
     state,
 )
 from ledger.commands.cases import TEMPLATES
+from ledger.complete import case_or_community, case_refs, communities, posts
 from ledger.kernel.i18n import _, add_labels
 from ledger.kernel.i18n import t as label_for
 from ledger.projections.cases import (
@@ -193,7 +194,7 @@ def case() -> None:
 
 @case.command("receive")
 @click.argument("ref", required=False, metavar="[REF]")
-@click.option("--community", required=True, help="Community code, e.g. ZQ-001.")
+@click.option("--community", shell_complete=communities, required=True, help="Community code, e.g. ZQ-001.")
 @click.option("--channel", type=click.Choice(CHANNELS), required=True, help="How it arrived.")
 @click.option("--problem-type", type=click.Choice(PROBLEM_TYPES), required=True)
 @click.option("--stage", type=click.Choice(STAGES), default="classified_management",
@@ -228,7 +229,7 @@ def case_receive(ref: str | None, community: str, channel: str, problem_type: st
 
 
 @case.command("accept")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--note", default="")
 @envelope_options
 @json_option
@@ -243,7 +244,7 @@ def case_accept(ref: str, note: str, as_json: bool, **kw: Any) -> None:
 
 
 @case.command("reject")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--reason", required=True)
 @envelope_options
 @json_option
@@ -259,7 +260,7 @@ def case_reject(ref: str, reason: str, as_json: bool, **kw: Any) -> None:
 
 
 @case.command("assess")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--mode", type=click.Choice(["single", "multi"]), required=True)
 @click.option("--reason", default="")
 @envelope_options
@@ -276,7 +277,7 @@ def case_assess(ref: str, mode: str, reason: str, as_json: bool, **kw: Any) -> N
 
 
 @case.command("dispatch")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--department", "departments", multiple=True, required=True,
               help="Department code; repeat for a multi-department case.")
 @click.option("--note", default="")
@@ -295,7 +296,7 @@ def case_dispatch(ref: str, departments: tuple[str, ...], note: str, as_json: bo
 
 
 @case.command("acknowledge")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @envelope_options
 @json_option
 def case_acknowledge(ref: str, as_json: bool, **kw: Any) -> None:
@@ -310,7 +311,7 @@ def case_acknowledge(ref: str, as_json: bool, **kw: Any) -> None:
 
 
 @case.command("return")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--reason", required=True)
 @envelope_options
 @json_option
@@ -326,7 +327,7 @@ def case_return(ref: str, reason: str, as_json: bool, **kw: Any) -> None:
 
 
 @case.command("plan")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--task", "tasks", multiple=True, required=True, metavar="DEPT=TASK",
               help="One sub-task per dispatched department.")
 @envelope_options
@@ -349,7 +350,7 @@ def case_plan(ref: str, tasks: tuple[str, ...], as_json: bool, **kw: Any) -> Non
 
 
 @case.command("inspect")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--findings", required=True)
 @click.option("--evidence", multiple=True, help="Evidence reference; repeatable.")
 @envelope_options
@@ -367,7 +368,7 @@ def case_inspect(ref: str, findings: str, evidence: tuple[str, ...], as_json: bo
 
 
 @case.command("rectify")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--plan", "plan_text", required=True)
 @click.option("--deadline", required=True, metavar="DATE")
 @envelope_options
@@ -384,7 +385,7 @@ def case_rectify(ref: str, plan_text: str, deadline: str, as_json: bool, **kw: A
 
 
 @case.command("feedback")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--result", required=True)
 @click.option("--evidence", multiple=True)
 @envelope_options
@@ -402,7 +403,7 @@ def case_feedback(ref: str, result: str, evidence: tuple[str, ...], as_json: boo
 
 
 @case.command("verify")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--note", default="")
 @envelope_options
 @json_option
@@ -418,7 +419,7 @@ def case_verify(ref: str, note: str, as_json: bool, **kw: Any) -> None:
 
 
 @case.command("close")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--note", default="")
 @envelope_options
 @json_option
@@ -433,7 +434,7 @@ def case_close(ref: str, note: str, as_json: bool, **kw: Any) -> None:
 
 
 @case.command("callback")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--satisfied/--dissatisfied", required=True)
 @click.option("--note", default="")
 @envelope_options
@@ -450,7 +451,7 @@ def case_callback(ref: str, satisfied: bool, note: str, as_json: bool, **kw: Any
 
 
 @case.command("reopen")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--reason", required=True)
 @envelope_options
 @json_option
@@ -466,8 +467,9 @@ def case_reopen(ref: str, reason: str, as_json: bool, **kw: Any) -> None:
 
 
 @case.command("merge")
-@click.argument("ref")
-@click.option("--into", required=True, metavar="REF", help="The case it duplicates.")
+@click.argument("ref", shell_complete=case_refs)
+@click.option("--into", required=True, metavar="REF", shell_complete=case_refs,
+              help="The case it duplicates.")
 @envelope_options
 @json_option
 def case_merge(ref: str, into: str, as_json: bool, **kw: Any) -> None:
@@ -482,7 +484,7 @@ def case_merge(ref: str, into: str, as_json: bool, **kw: Any) -> None:
 
 
 @case.command("supervise")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--instruction", required=True)
 @click.option("--deadline", metavar="DATE", help="New deadline for the current step.")
 @envelope_options
@@ -500,7 +502,7 @@ def case_supervise(ref: str, instruction: str, deadline: str | None, as_json: bo
 
 
 @case.command("next")
-@click.argument("ref")
+@click.argument("ref", shell_complete=case_refs)
 @click.option("--as-of", metavar="DATETIME", help="Which steps were allowed then (default now).")
 @json_option
 def case_next_cmd(ref: str, as_of: str | None, as_json: bool) -> None:
@@ -538,7 +540,7 @@ def case_next_cmd(ref: str, as_of: str | None, as_json: bool) -> None:
               help="Run as of this moment (default now): days overdue are counted to its day.")
 @click.option("--actor", default="system:rules", show_default=True, metavar="PERSON",
               help="Who runs it: system:rules (cron, the scheduler) or a person.")
-@click.option("--post", "acting_post", metavar="POST",
+@click.option("--post", "acting_post", metavar="POST", shell_complete=posts,
               help="The post a person runs it in, e.g. town.supervision_team.leader@ZQ.")
 @click.option("--dry-run", is_flag=True, help="Show what would be escalated; write nothing.")
 @json_option
@@ -584,7 +586,7 @@ def supervise_cmd(town: str, as_of: str | None, actor: str, acting_post: str | N
 
 @cli.command("escalations")
 @click.option("--town", help="Only this town.")
-@click.option("--community", help="Only this community.")
+@click.option("--community", shell_complete=communities, help="Only this community.")
 @click.option("--kind", type=click.Choice(["case", "measure", "resolution_item"]),
               help="Only this kind of work.")
 @click.option("--as-of", metavar="DATETIME", help="As recorded by then (default now).")
@@ -644,7 +646,7 @@ CASE_COLUMNS = ("cases.ref", "community", "cases.channel", "cases.problem_type",
 
 
 @cli.command("cases")
-@click.option("--community", help="Only this community.")
+@click.option("--community", shell_complete=communities, help="Only this community.")
 @click.option("--status", type=click.Choice(STATES), help="Only cases in this state.")
 @click.option("--overdue", is_flag=True, help="Only cases past their time limit.")
 @click.option("--as-of", metavar="DATETIME", help="The board as it was then (default now).")
@@ -685,7 +687,7 @@ def _measure_text(r: Renderer, m: dict[str, Any]) -> str:
 
 @cli.command("warnings")
 @click.option("--level", type=click.Choice(["orange", "red", "black"]), help="Only this colour.")
-@click.option("--community", help="Only this community.")
+@click.option("--community", shell_complete=communities, help="Only this community.")
 @click.option("--as-of", metavar="DATETIME", help="The board as it was then (default now).")
 @json_option
 def warnings_cmd(level: str | None, community: str | None, as_of: str | None,
@@ -748,7 +750,8 @@ def duties_cmd(town: str | None, year: int | None, as_json: bool) -> None:
 
 
 @cli.command("documents")
-@click.argument("target", required=False, metavar="[CASE-REF|COMMUNITY]")
+@click.argument("target", required=False, metavar="[CASE-REF|COMMUNITY]",
+                shell_complete=case_or_community)
 @json_option
 def documents_cmd(target: str | None, as_json: bool) -> None:
     """List the template documents filed (on a case, a community, or all).
@@ -784,7 +787,7 @@ def _warning_cmd(type_: str, community: str, problem_type: str, reason: str,
 
 def _warning_options(f: Any) -> Any:
     for option in reversed([
-        click.argument("community"),
+        click.argument("community", shell_complete=communities),
         click.argument("problem_type", type=click.Choice(PROBLEM_TYPES)),
         click.option("--reason", default="", help="Why (required)."),
         click.option("--evidence", multiple=True, help="Evidence reference (required); repeat."),
@@ -865,7 +868,7 @@ def warning_lift(community: str, problem_type: str, reason: str, evidence: tuple
 
 
 @warning.command("measure")
-@click.argument("community")
+@click.argument("community", shell_complete=communities)
 @click.argument("problem_type", type=click.Choice(PROBLEM_TYPES))
 @click.argument("measure")
 @click.option("--note", default="")
@@ -923,11 +926,11 @@ def duty_issue(file: Path, town: str, effective_from: str | None, as_json: bool,
 
 @duty.command("record-failure")
 @click.argument("party")
-@click.option("--community", required=True)
+@click.option("--community", shell_complete=communities, required=True)
 @click.option("--problem-type", type=click.Choice(PROBLEM_TYPES), required=True)
 @click.option("--stage", type=click.Choice(STAGES), required=True)
 @click.option("--duty", "duty_code", required=True, help="Duty code in the list in force.")
-@click.option("--case", "case_ref", help="The case where it showed.")
+@click.option("--case", "case_ref", shell_complete=case_refs, help="The case where it showed.")
 @click.option("--description", required=True)
 @envelope_options
 @json_option
@@ -953,8 +956,8 @@ def document() -> None:
 
 @document.command("file")
 @click.argument("template", type=click.Choice(sorted(TEMPLATES)))
-@click.option("--case", "case_ref", help="Case reference.")
-@click.option("--community", help="Community code.")
+@click.option("--case", "case_ref", shell_complete=case_refs, help="Case reference.")
+@click.option("--community", shell_complete=communities, help="Community code.")
 @click.option("--problem-type", type=click.Choice(PROBLEM_TYPES))
 @click.option("--field", "fields", multiple=True, metavar="NAME=VALUE", required=True,
               help="A field of the template; repeat.")

@@ -20,6 +20,7 @@ from ledger.cli import (
     renderer,
     state,
 )
+from ledger.complete import communities
 from ledger.kernel.i18n import _, add_labels
 from ledger.projections.deliberation import (
     attendance_of,
@@ -123,7 +124,7 @@ def meeting() -> None:
 @meeting.command("convene")
 @click.argument("reference")
 @click.option("--kind", type=KIND_CHOICE, required=True, help="The kind of meeting.")
-@click.option("--community", help="The community (four_in_one, community_joint).")
+@click.option("--community", shell_complete=communities, help="The community (four_in_one, community_joint).")
 @click.option("--town", help="The town (town_joint).")
 @click.option("--title", required=True, help="What the meeting is about.")
 @click.option("--agenda", "agenda", multiple=True, required=True,
@@ -238,7 +239,7 @@ def meeting_show(reference: str, as_json: bool) -> None:
 
 @meeting.command("cadence")
 @click.option("--as-of", metavar="DATE", help="Judge the cadence as of this date (default today).")
-@click.option("--community", help="One community only.")
+@click.option("--community", shell_complete=communities, help="One community only.")
 @json_option
 def meeting_cadence(as_of: str | None, community: str | None, as_json: bool) -> None:
     """Flag communities whose last four-in-one meeting is older than the town's cadence
@@ -266,7 +267,7 @@ def _cadence_table(r: Renderer, data: dict[str, Any]) -> None:
 
 
 @cli.command("meetings")
-@click.option("--community", help="Only this community's meetings.")
+@click.option("--community", shell_complete=communities, help="Only this community's meetings.")
 @click.option("--kind", type=KIND_CHOICE, help="Only meetings of this kind.")
 @json_option
 def meetings_cmd(community: str | None, kind: str | None, as_json: bool) -> None:
@@ -409,7 +410,8 @@ def _body_text(i: dict[str, Any]) -> str:
 
 
 @cli.command("resolutions")
-@click.option("--community", help="Items of this community's meetings (or assigned to it).")
+@click.option("--community", shell_complete=communities,
+              help="Items of this community's meetings (or assigned to it).")
 @click.option("--overdue", is_flag=True, help="Only items overdue on the as-of date.")
 @click.option("--as-of", metavar="DATE", help="States as they stood on this date (default today).")
 @click.option("--body", help="Only items this body is responsible for.")
@@ -444,7 +446,7 @@ def matter() -> None:
 
 @matter.command("raise")
 @click.argument("reference")
-@click.option("--community", required=True, help="The community it concerns.")
+@click.option("--community", shell_complete=communities, required=True, help="The community it concerns.")
 @click.option("--title", required=True, help="Short title (no personal data).")
 @click.option("--description", default="", help="What it is (no personal data).")
 @click.option("--resident", "resident_ref", metavar="R-XXXX",
@@ -538,7 +540,7 @@ def matter_step(reference: str, step: str, summary: str, document: str | None, a
 
 
 @cli.command("matters")
-@click.option("--community", help="Only this community's matters.")
+@click.option("--community", shell_complete=communities, help="Only this community's matters.")
 @click.option("--route", "route_", type=ROUTE_CHOICE, help="Only matters on this route.")
 @click.option("--topics", is_flag=True, help="Only deliberation-platform topics.")
 @json_option
@@ -573,7 +575,7 @@ def topic() -> None:
 
 @topic.command("raise")
 @click.argument("reference")
-@click.option("--community", required=True, help="The community.")
+@click.option("--community", shell_complete=communities, required=True, help="The community.")
 @click.option("--resident", "resident_ref", required=True, metavar="R-XXXX",
               help="The resident's pseudonymous reference (no name, no phone).")
 @click.option("--title", required=True, help="The topic.")

@@ -24,6 +24,7 @@ from ledger.cli import (
     renderer,
     state,
 )
+from ledger.complete import communities, firms
 from ledger.kernel.i18n import _, add_labels
 from ledger.projections.owners import blacklist, contracts, credit_file, ocs
 from ledger.render import Renderer, short_time
@@ -123,7 +124,7 @@ def oc() -> None:
 
 
 @oc.command("form-group")
-@click.argument("community")
+@click.argument("community", shell_complete=communities)
 @click.argument("term")
 @click.option("--kind", type=click.Choice(["formation", "re_election"]), default="formation",
               show_default=True, help="First committee, or a re-election (换届改选).")
@@ -422,7 +423,7 @@ def tender_launch(oc_key: str, tender_ref: str, title: str, closes: str | None, 
 @tender.command("bid")
 @click.argument("oc_key", metavar="OC")
 @click.argument("tender_ref", metavar="TENDER")
-@click.argument("firm_code", metavar="FIRM")
+@click.argument("firm_code", metavar="FIRM", shell_complete=firms)
 @click.option("--annual-fee", metavar="AMOUNT", help="Fee offered per year (yuan, exact).")
 @envelope_options
 @json_option
@@ -443,7 +444,7 @@ def tender_bid(oc_key: str, tender_ref: str, firm_code: str, annual_fee: str | N
 @tender.command("award")
 @click.argument("oc_key", metavar="OC")
 @click.argument("tender_ref", metavar="TENDER")
-@click.argument("firm_code", metavar="FIRM")
+@click.argument("firm_code", metavar="FIRM", shell_complete=firms)
 @click.option("--decision", required=True, metavar="REF", help="The decision awarding it.")
 @envelope_options
 @json_option
@@ -471,7 +472,8 @@ def contract() -> None:
 @click.argument("contract_ref", metavar="CONTRACT")
 @click.option("--tender", "tender_ref", required=True, metavar="TENDER",
               help="The awarded tender.")
-@click.option("--firm", "firm_code", required=True, metavar="FIRM", help="The winning firm.")
+@click.option("--firm", "firm_code", shell_complete=firms,
+              required=True, metavar="FIRM", help="The winning firm.")
 @click.option("--start", required=True, metavar="DATE", help="First day of service.")
 @click.option("--end", required=True, metavar="DATE", help="Last day of service.")
 @click.option("--annual-fee", required=True, metavar="AMOUNT", help="Yuan per year, exact.")
@@ -501,7 +503,7 @@ def contract_sign(oc_key: str, contract_ref: str, tender_ref: str, firm_code: st
 @contract.command("renew")
 @click.argument("oc_key", metavar="OC")
 @click.argument("contract_ref", metavar="CONTRACT")
-@click.option("--firm", "firm_code", required=True, metavar="FIRM")
+@click.option("--firm", "firm_code", shell_complete=firms, required=True, metavar="FIRM")
 @click.option("--end", required=True, metavar="DATE", help="The new last day of service.")
 @click.option("--annual-fee", metavar="AMOUNT", help="The new fee (yuan per year, exact).")
 @click.option("--decision", required=True, metavar="REF", help="The assembly decision.")
@@ -525,7 +527,7 @@ def contract_renew(oc_key: str, contract_ref: str, firm_code: str, end: str,
 @contract.command("terminate")
 @click.argument("oc_key", metavar="OC")
 @click.argument("contract_ref", metavar="CONTRACT")
-@click.option("--firm", "firm_code", required=True, metavar="FIRM")
+@click.option("--firm", "firm_code", shell_complete=firms, required=True, metavar="FIRM")
 @click.option("--kind", type=click.Choice(["expiry", "mutual", "dismissal", "elimination"]),
               required=True, help="dismissal: by the owners' assembly for non-performance; "
               "elimination: after the firm was put on the elimination list.")
@@ -556,7 +558,7 @@ def contract_terminate(oc_key: str, contract_ref: str, firm_code: str, kind: str
 @contract.command("contest-termination")
 @click.argument("oc_key", metavar="OC")
 @click.argument("contract_ref", metavar="CONTRACT")
-@click.option("--firm", "firm_code", required=True, metavar="FIRM")
+@click.option("--firm", "firm_code", shell_complete=firms, required=True, metavar="FIRM")
 @click.option("--contested-by", required=True, help="Who contests (the firm, its lawyer).")
 @click.option("--grounds", required=True, help="On what grounds.")
 @click.option("--document", metavar="REF", help="The filing: letter, lawsuit reference.")
@@ -612,7 +614,8 @@ def _render_ocs(r: Renderer, rows: list[dict[str, Any]]) -> None:
 
 
 @cli.command("ocs")
-@click.option("--community", metavar="COMMUNITY", help="Only this community's committees.")
+@click.option("--community", shell_complete=communities, metavar="COMMUNITY",
+              help="Only this community's committees.")
 @json_option
 def ocs_command(community: str | None, as_json: bool) -> None:
     """List owners' committees: election, turnout, director, term, rules adopted, maintenance
@@ -650,8 +653,9 @@ def _render_contracts(r: Renderer, data: dict[str, Any]) -> None:
 
 
 @cli.command("contracts")
-@click.option("--firm", "firm_code", metavar="FIRM", help="Only this firm's contracts.")
-@click.option("--community", metavar="COMMUNITY", help="Only this community's contracts.")
+@click.option("--firm", "firm_code", shell_complete=firms, metavar="FIRM", help="Only this firm's contracts.")
+@click.option("--community", shell_complete=communities, metavar="COMMUNITY",
+              help="Only this community's contracts.")
 @click.option("--as-of", metavar="DATETIME",
               help="Only contracts in force then: which firm served which community.")
 @json_option
@@ -675,7 +679,7 @@ def contracts_command(firm_code: str | None, community: str | None, as_of: str |
 
 
 @cli.command("credit-file")
-@click.argument("firm_code", metavar="[FIRM]", required=False)
+@click.argument("firm_code", metavar="[FIRM]", shell_complete=firms, required=False)
 @json_option
 def credit_file_command(firm_code: str | None, as_json: bool) -> None:
     """Show the credit file of every firm (or FIRM): registration, contracts, eliminations,

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ledger.cli import json_option, renderer, state
+from ledger.complete import communities
 from ledger.kernel.i18n import _, add_labels, t
 
 add_labels({
@@ -93,7 +94,7 @@ def post_kinds(community: str | None = None) -> list[dict[str, Any]]:
 
 
 @click.command("posts")
-@click.option("--community", metavar="COMMUNITY",
+@click.option("--community", shell_complete=communities, metavar="COMMUNITY",
               help="Show the posts of COMMUNITY as post ids, with who holds each now.")
 @json_option
 def posts_cmd(community: str | None, as_json: bool) -> None:

@@ -140,8 +140,8 @@ def test_the_history_of_an_eliminated_firm_tells_the_chain(db: str) -> None:
 
 @pytest.mark.zh_default
 def test_the_demo_prints_the_firm_tables_of_both_sample_years(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 'demo.db'}", "demo"],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 'demo.db'}", "demo",
+                                      "--full"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "物业服务企业年度考核 ZQ/2024" in result.output
     assert "物业服务企业年度考核 ZQ/2025" in result.output

@@ -209,8 +209,8 @@ def test_apply_of_a_missing_file_is_a_clear_error(db: str) -> None:
 def test_demo_loads_the_sample_year_and_refuses_a_ledger_with_events(db: str) -> None:
     result = run(db, "demo")
     assert result.exit_code == 0, result.output
-    assert "ZQ-001 阳光花园" in result.output
-    assert "ZQ-006 北桥小区" in result.output
+    assert "The town at a glance: 颛桥镇 — as of 2025-12-31" in result.output
+    assert "阳光花园" in result.output and "北桥小区" in result.output
     again = CliRunner().invoke(cli, ["--db", db, "demo"])
     assert again.exit_code == 1
     assert "already holds events" in again.output

@@ -151,7 +151,7 @@ def test_the_cadence_report_flags_a_community_without_a_recent_four_in_one_meeti
 def test_the_demo_loads_the_deliberation_sample_and_shows_the_resolution_tracker(
         tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 'demo.db'}", "--lang",
-                                      "en", "demo"], catch_exceptions=False)
+                                      "en", "demo", "--full"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     out = result.output
     assert "Resolution tracker — as of 2025-12-31" in out

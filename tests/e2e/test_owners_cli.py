@@ -171,7 +171,7 @@ def test_a_committee_is_formed_elected_and_seated_through_the_cli(db: str) -> No
 
 
 def test_the_demo_loads_the_owners_sample_and_prints_committees_and_contracts(db: str) -> None:
-    result = run(db, "--lang", "en", "demo")
+    result = run(db, "--lang", "en", "demo", "--full")
     assert result.exit_code == 0, result.output
     for text in ("Owners' committees", "Property service contracts",
                  "Firms banned from bidding in the town"):

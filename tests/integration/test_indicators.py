@@ -92,7 +92,7 @@ def test_cases_feed_clearance_patrols_and_the_sense_of_safety(ledger: Governance
 def test_all_fourteen_appear_in_the_demos_year_end_table_with_their_source(
         tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 'demo.db'}", "--lang",
-                                      "en", "demo"], catch_exceptions=False)
+                                      "en", "demo", "--full"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "Safe-community governance indicators ZQ/2025 (14)" in result.output
     rows = indicator_table(GovernanceLedger(f"sqlite:///{tmp_path / 'demo.db'}"), "ZQ/2025")
