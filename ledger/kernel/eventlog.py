@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -24,9 +23,20 @@ from ledger.kernel.store import id_param, placeholder
 from ledger.kernel.transcoder import loads
 
 
-@dataclass(frozen=True)
+_UNSET: Any = object()
+
+
 class LoggedEvent:
-    """One event as read back from the log, in the ledger's public shape."""
+    """One event as read back from the log, in the ledger's public shape.
+
+    Decoded lazily: the stored JSON is parsed the first time ``data``, ``envelope`` or
+    ``recorded_at`` is read, and not at all by a reader that needs only the position, the
+    aggregate, the version or the type (a projection skipping an event, the feed's filters,
+    the verifier). Once parsed, the fields are kept; an event is not changed after it is read.
+    """
+
+    __slots__ = ("position", "aggregate_id", "version", "type", "topic", "state",
+                 "_data", "_envelope", "_recorded_at")
 
     position: int
     """Notification id: the event's position in the global log (gaps possible)."""
@@ -34,14 +44,75 @@ class LoggedEvent:
     version: int
     type: str
     """Public type name: ``<Aggregate>.<Event>``, e.g. ``Community.PostAppointed``."""
-    recorded_at: datetime
-    """When the ledger recorded it (the library's timestamp, UTC)."""
-    data: dict[str, Any]
-    """The event's own fields (without the envelope)."""
-    envelope: dict[str, Any] = field(default_factory=dict)
-    """The audit envelope: actor, post, basis, occurred_at, command_id, command, authority."""
-    topic: str = ""
-    state: bytes = b""
+    topic: str
+    state: bytes
+
+    def __init__(self, position: int, aggregate_id: UUID, version: int, type: str,  # noqa: A002
+                 recorded_at: datetime | None = None, data: dict[str, Any] | None = None,
+                 envelope: dict[str, Any] | None = None, topic: str = "",
+                 state: bytes = b"") -> None:
+        self.position = position
+        self.aggregate_id = aggregate_id
+        self.version = version
+        self.type = type
+        self.topic = topic
+        self.state = state
+        if recorded_at is None and data is None and envelope is None:
+            self._data = _UNSET
+            self._envelope = _UNSET
+            self._recorded_at = _UNSET
+        else:
+            self._data = {} if data is None else data
+            self._envelope = {} if envelope is None else envelope
+            self._recorded_at = recorded_at
+
+    def _parse(self) -> None:
+        obj = loads(self.state)
+        if self.state.count(b'"_type_"') > 1:
+            obj = _unwrap(obj)
+        ts = obj.pop("timestamp")
+        self._recorded_at = ts if isinstance(ts, datetime) else datetime.fromisoformat(
+            ts["_data_"] if isinstance(ts, dict) else ts)
+        obj.pop("originator_topic", None)
+        obj.pop("originator_id", None)
+        obj.pop("originator_version", None)
+        self._envelope = obj.pop("envelope", None) or {}
+        self._data = obj
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The event's own fields (without the envelope)."""
+        if self._data is _UNSET:
+            self._parse()
+        return self._data  # type: ignore[no-any-return]
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        """The audit envelope: actor, post, basis, occurred_at, command_id, command, authority."""
+        if self._envelope is _UNSET:
+            self._parse()
+        return self._envelope  # type: ignore[no-any-return]
+
+    @property
+    def recorded_at(self) -> datetime:
+        """When the ledger recorded it (the library's timestamp, UTC)."""
+        if self._recorded_at is _UNSET:
+            self._parse()
+        return self._recorded_at  # type: ignore[no-any-return]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LoggedEvent):
+            return NotImplemented
+        return (self.position, self.aggregate_id, self.version, self.type, self.topic,
+                self.state, self.recorded_at, self.data, self.envelope) == (
+            other.position, other.aggregate_id, other.version, other.type, other.topic,
+            other.state, other.recorded_at, other.data, other.envelope)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"LoggedEvent(position={self.position!r}, aggregate_id={self.aggregate_id!r}, "
+                f"version={self.version!r}, type={self.type!r})")
 
     def public(self) -> dict[str, Any]:
         """The event in the stable public JSON shape (schema ``ledger-event/1``)."""
@@ -58,33 +129,14 @@ class LoggedEvent:
 
 def decode(mapper: Mapper[UUID] | None, position: int, originator_id: UUID, version: int,
            topic: str, state: bytes) -> LoggedEvent:
-    """Decode one stored record straight from its JSON (no event objects are built).
+    """One stored record as a :class:`LoggedEvent`, its JSON parsed when first read.
 
     Payloads hold JSON values only; the library's own wrappers (``{"_type_": …,
     "_data_": …}`` for the timestamp, and for any UUID, Decimal or datetime) are unwrapped.
     *mapper* is accepted for callers that have one; it is not needed.
     """
-    obj = loads(state)
-    if state.count(b'"_type_"') > 1:
-        obj = _unwrap(obj)
-    ts = obj.pop("timestamp")
-    recorded = ts if isinstance(ts, datetime) else datetime.fromisoformat(
-        ts["_data_"] if isinstance(ts, dict) else ts)
-    obj.pop("originator_topic", None)
-    obj.pop("originator_id", None)
-    obj.pop("originator_version", None)
-    envelope = obj.pop("envelope", None) or {}
-    return LoggedEvent(
-        position=position,
-        aggregate_id=originator_id,
-        version=version,
-        type=_type_name(topic),
-        recorded_at=recorded,
-        data=obj,
-        envelope=envelope,
-        topic=topic,
-        state=state,
-    )
+    return LoggedEvent(position, originator_id, version, _type_name(topic), topic=topic,
+                       state=state)
 
 
 @lru_cache(maxsize=4096)

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from ledger.kernel.eventlog import LoggedEvent, read_log_page
 from ledger.kernel.store import projection_tracking, write_intent
-from ledger.projections.sql import TableBuffer
+from ledger.projections.sql import Appender, TableBuffer
 
 if TYPE_CHECKING:
     from ledger.kernel.ports import LedgerPort as GovernanceLedger
@@ -70,6 +70,7 @@ class Projection:
 
     def __init__(self) -> None:
         self._buffers: dict[str, TableBuffer] = {}
+        self._appenders: dict[str, Appender] = {}
         self._memos: dict[str, dict[Any, Any]] = {}
         #: The tables hold nothing the memos do not know (they started empty, none evicted).
         self.complete = False
@@ -85,6 +86,14 @@ class Projection:
             buf = self._buffers[table.name] = TableBuffer(table, key)
         return buf
 
+    def appender(self, table: Table, columns: tuple[str, ...]) -> Appender:
+        """The insert-only buffer of *table*: rows as tuples of *columns* (see
+        :class:`~ledger.projections.sql.Appender`)."""
+        app = self._appenders.get(table.name)
+        if app is None:
+            app = self._appenders[table.name] = Appender(table, columns)
+        return app
+
     def memo(self, name: str) -> dict[Any, Any]:
         """A named dictionary of working state (see the class docstring)."""
         m = self._memos.get(name)
@@ -98,6 +107,8 @@ class Projection:
 
     def flush(self, conn: Connection) -> None:
         """Send the buffered writes (called once per batch, before the batch commits)."""
+        for app in self._appenders.values():
+            app.flush(conn)
         for buf in self._buffers.values():
             buf.flush(conn)
         for m in self._memos.values():
@@ -110,6 +121,8 @@ class Projection:
         """Forget buffered writes and working state (the tables are the truth again)."""
         for buf in self._buffers.values():
             buf.clear()
+        for app in self._appenders.values():
+            app.clear()
         self._memos.clear()
         self.complete = False
         self.synced = None
