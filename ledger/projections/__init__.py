@@ -67,6 +67,9 @@ class Projection:
     tables: ClassVar[tuple[Table, ...]] = ()
     #: Event type names this projection reads; empty means every event.
     topics: ClassVar[frozenset[str]] = frozenset()
+    #: Relative cost of a rebuild of this read model, to share them among worker processes
+    #: (its share of the CPU time of a one-process rebuild of the city ledger).
+    rebuild_cost: ClassVar[float] = 1.0
 
     def __init__(self) -> None:
         self._buffers: dict[str, TableBuffer] = {}
@@ -207,13 +210,15 @@ class Router:
 
 def catch_up(ledger: GovernanceLedger, projection: Projection, batch: int | None = None,
              stop: int | None = None) -> int:
-    """Apply every event after the tracked position; return how many were read."""
+    """Apply every event after the tracked position; return how far the position moved
+    (the events read, and those of other types passed over)."""
     return catch_up_many(ledger, [projection], batch, stop)
 
 
 def catch_up_many(ledger: GovernanceLedger, projections: Sequence[Projection],
                   batch: int | None = None, stop: int | None = None) -> int:
-    """Catch several projections up in one pass over the log; return the rows read.
+    """Catch several projections up in one pass over the log; return how far the lowest
+    tracked position moved (events read, and those no projection reads passed over).
 
     Each batch reads the log once from the lowest tracked position, hands every event to the
     projections that read it and are behind it, and moves every projection's tracking row in
@@ -264,7 +269,7 @@ def catch_up_many(ledger: GovernanceLedger, projections: Sequence[Projection],
                     raise
             for p in ordered:
                 p.synced = max(after[p.name], new_pos)
-        total += read
+        total += new_pos - start
         if read < batch:
             return total
 
