@@ -33,7 +33,14 @@ from ledger import __version__
 from ledger.application import GovernanceLedger
 from ledger.feed import EVENT_SCHEMA
 from ledger.feed.guard import DEFAULT_MAX_CONCURRENT, Gate, RateLimiter, error_response
-from ledger.feed.log import MAX_POSITION, Page, log_state, public_event, public_page, read_page
+from ledger.feed.log import (
+    MAX_POSITION,
+    Page,
+    log_state,
+    page_json,
+    public_event,
+    read_page,
+)
 from ledger.feed.models import EventPage, Health, errors
 from ledger.feed.notify import Waker, waker_for
 from ledger.feed.queries import LedgerDep, discover
@@ -265,12 +272,13 @@ def _event_routes(app: FastAPI) -> None:
                records: Annotated[bool, Query(description=(
                    "Also give each event its leaf `record` (the canonical record its Merkle "
                    "leaf hashes) and the stored `leaf_hash`, for a verifying reader."))] = False,
-               ) -> JSONResponse:
+               ) -> Response:
         """Events after ``after``, oldest first, with the log's ``origin`` and latest signed
         ``checkpoint``. Follow ``next_after`` for the next page; when ``has_more`` is false
         you are at the head: wait, or use ``/events/stream``."""
-        page = read_page(ledger, after, limit, _types(types), _aggregate(ledger, aggregate))
-        return JSONResponse(public_page(ledger, page, records=records))
+        body = page_json(ledger, after, limit, _types(types), _aggregate(ledger, aggregate),
+                         records=records)
+        return Response(body, media_type="application/json")
 
     @app.get("/events/stream", tags=["feed"], responses={
         200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},

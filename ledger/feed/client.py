@@ -57,6 +57,7 @@ from ledger.feed.verify import (
     unb64,
 )
 from ledger.integrity.merkle import verify_consistency
+from ledger.kernel.transcoder import loads
 
 __all__ = ["Event", "FeedError", "FeedIntegrityError", "Handler", "Progress", "Subscriber",
            "Verified"]
@@ -216,8 +217,8 @@ class Subscriber:
         if self.verify:
             return self._poll_verified(handler)
         after = self.position()
-        page = self._get("/events", {"after": after, "limit": self.page_size, **self._params()}
-                         ).json()
+        page = loads(self._get("/events", {"after": after, "limit": self.page_size,
+                                                  **self._params()}).content)
         done = self.process(page["events"], handler, through=int(page["next_after"]))
         return Progress(done, self.position(), bool(page["has_more"]))
 

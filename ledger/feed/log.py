@@ -11,11 +11,16 @@ to the head seen first" is complete, and the next page can start at that head.
 from __future__ import annotations
 
 import base64
+import json
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import orjson
 from sqlalchemy import Connection, func, or_, select
 
 from ledger.application import GovernanceLedger
@@ -157,6 +162,98 @@ def leaf_records(ledger: GovernanceLedger, events: Sequence[LoggedEvent],
             record = event_record_v2(**sealer.record_fields_v2(position, row, command, mapper))
         out.append((record, None if stored is None else base64.b64encode(stored).decode("ascii")))
     return out
+
+
+def _dumps(obj: Any) -> bytes:
+    """Compact UTF-8 JSON (as Starlette's JSONResponse writes it), by orjson; the standard
+    library for what orjson refuses (an integer beyond 64 bits)."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj, ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":")).encode("utf-8")
+
+
+class PageCache:
+    """The encoded events of full pages, by range: a page that is not the last (it has
+    ``limit`` events and ends before the head) is made of committed events of the sealed,
+    append-only log, so the same request always gets the same events; they are encoded once
+    and kept (least recently used go first beyond *max_bytes*)."""
+
+    def __init__(self, max_bytes: int = 64 << 20) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.entries: OrderedDict[tuple[Any, ...], tuple[int, bytes]] = OrderedDict()
+        self.lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[Any, ...]) -> tuple[int, bytes] | None:
+        with self.lock:
+            got = self.entries.get(key)
+            if got is None:
+                self.misses += 1
+                return None
+            self.entries.move_to_end(key)
+            self.hits += 1
+            return got
+
+    def put(self, key: tuple[Any, ...], next_after: int, body: bytes) -> None:
+        if len(body) > self.max_bytes // 4:
+            return
+        with self.lock:
+            if key in self.entries:
+                return
+            self.entries[key] = (next_after, body)
+            self.size += len(body)
+            while self.size > self.max_bytes:
+                _k, (_n, old) = self.entries.popitem(last=False)
+                self.size -= len(old)
+
+
+_CACHES: weakref.WeakKeyDictionary[GovernanceLedger, PageCache] = weakref.WeakKeyDictionary()
+
+
+def page_cache(ledger: GovernanceLedger) -> PageCache:
+    """The page cache of *ledger* (one per ledger object)."""
+    cache = _CACHES.get(ledger)
+    if cache is None:
+        cache = _CACHES[ledger] = PageCache()
+    return cache
+
+
+def page_json(ledger: GovernanceLedger, after: int, limit: int, types: Sequence[str] = (),
+              aggregate: UUID | None = None, *, records: bool = False) -> bytes:
+    """The body of ``GET /events`` (as :func:`public_page` of :func:`read_page` gives it),
+    encoded; the events of a full page come from the :class:`PageCache` once encoded."""
+    from ledger.feed import PAGE_SCHEMA
+
+    key = (after, limit, tuple(types), aggregate, records)
+    cache = page_cache(ledger)
+    found = cache.get(key)
+    if found is not None:
+        with ledger.engine.connect() as conn:
+            top = head(conn, ledger)
+        next_after, events = found
+        has_more = True
+    else:
+        page = read_page(ledger, after, limit, types, aggregate)
+        body = [public_event(e) for e in page.events]
+        if records:
+            for event, (record, leaf) in zip(body, leaf_records(ledger, page.events),
+                                             strict=True):
+                event["record"] = record
+                event["leaf_hash"] = leaf
+        events = _dumps(body)
+        top, next_after, has_more = page.head, page.next_after, page.has_more
+        if has_more:
+            cache.put(key, next_after, events)
+    state = _dumps(log_state(ledger))
+    return b"".join((
+        b'{"schema":', _dumps(PAGE_SCHEMA), b',"after":', str(after).encode(),
+        b',"next_after":', str(next_after).encode(), b',"head":', str(top).encode(),
+        b',"has_more":', b"true" if has_more else b"false", b',"events":', events, b",",
+        state[1:]))
 
 
 def public_page(ledger: GovernanceLedger, page: Page, *, records: bool = False,

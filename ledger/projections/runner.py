@@ -615,7 +615,7 @@ def _run_workers(ledger: GovernanceLedger, shadows: list[_Shadow], starts: list[
                     "specs": [(type(p).__module__, p.name) for p in shadow.projections],
                     "dialect": shadow.dialect, "where": shadow.where, "pos": pos,
                     "batch": batch}
-            procs.append((shadow, subprocess.Popen(
+            procs.append((shadow, subprocess.Popen(  # noqa: S603 - our own interpreter
                 [sys.executable, "-c",
                  "from ledger.projections.runner import _worker_main; _worker_main()",
                  json.dumps(args)], env=env)))
