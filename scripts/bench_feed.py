@@ -11,6 +11,8 @@ Measured in one run, on one SQLite ledger of N events (``post.appoint`` commands
 - feed pages → subscriber: ``ledger serve`` in a separate process; a
   :class:`ledger.feed.client.Subscriber` pages through ``/events`` (1,000 per page) and, in one
   transaction per page, stores each event in its own SQLite database with its position.
+- the same for a second subscriber: every full page is then served from the feed's page
+  cache (encoded once, by range).
 - feed SSE stream: the same events read from ``/events/stream`` and parsed (no storage).
 
     python scripts/bench_feed.py [--events N] [--quick] [--json FILE]
@@ -178,6 +180,7 @@ def bench(n: int, pg_url: str | None = None) -> list[dict[str, object]]:
         try:
             httpx.get(f"{base}/events", params={"limit": 10})  # warm up
             pages_n, pages_dt = subscriber_pages(base, Path(d) / "subscriber.db")
+            again_n, again_dt = subscriber_pages(base, Path(d) / "subscriber-2.db")
             sse_n, sse_dt = sse_stream(base, head)
         finally:
             proc.terminate()
@@ -187,6 +190,7 @@ def bench(n: int, pg_url: str | None = None) -> list[dict[str, object]]:
     for name, count, dt in (("log read, decoded lazily (iter_log)", dec_n, dec_dt),
                             ("log read, every payload parsed", par_n, par_dt),
                             ("feed pages -> subscriber DB", pages_n, pages_dt),
+                            ("feed pages -> a second subscriber (cached)", again_n, again_dt),
                             ("feed SSE stream (parse only)", sse_n, sse_dt)):
         if count != raw_n:
             raise SystemExit(f"{name}: {count} events, the log has {raw_n}")

@@ -37,6 +37,7 @@ class LoggedEvent:
         "_data",
         "_envelope",
         "_recorded_at",
+        "_recorded_iso",
         "aggregate_id",
         "position",
         "state",
@@ -68,18 +69,26 @@ class LoggedEvent:
             self._data = _UNSET
             self._envelope = _UNSET
             self._recorded_at = _UNSET
+            self._recorded_iso = _UNSET
         else:
             self._data = {} if data is None else data
             self._envelope = {} if envelope is None else envelope
             self._recorded_at = recorded_at
+            self._recorded_iso = None
 
     def _parse(self) -> None:
-        obj = loads(self.state)
-        if self.state.count(b'"_type_"') > 1:
+        state = self.state
+        obj = loads(state)
+        if state.count(b'"_type_"') > 1:
             obj = _unwrap(obj)
         ts = obj.pop("timestamp")
-        self._recorded_at = ts if isinstance(ts, datetime) else datetime.fromisoformat(
-            ts["_data_"] if isinstance(ts, dict) else ts)
+        if ts.__class__ is dict:  # the library's wrapper: kept as written, parsed when read
+            self._recorded_iso = ts["_data_"]
+            self._recorded_at = None
+        elif isinstance(ts, datetime):
+            self._recorded_at, self._recorded_iso = ts, None
+        else:
+            self._recorded_iso, self._recorded_at = ts, None
         obj.pop("originator_topic", None)
         obj.pop("originator_id", None)
         obj.pop("originator_version", None)
@@ -105,7 +114,19 @@ class LoggedEvent:
         """When the ledger recorded it (the library's timestamp, UTC)."""
         if self._recorded_at is _UNSET:
             self._parse()
+        if self._recorded_at is None:
+            self._recorded_at = datetime.fromisoformat(self._recorded_iso)
         return self._recorded_at  # type: ignore[no-any-return]
+
+    @property
+    def recorded_iso(self) -> str:
+        """``recorded_at.isoformat()``, without making the datetime when the log holds the
+        text (it holds what ``isoformat`` wrote)."""
+        if self._recorded_at is _UNSET:
+            self._parse()
+        if self._recorded_iso is None:
+            return self.recorded_at.isoformat()
+        return self._recorded_iso  # type: ignore[no-any-return]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LoggedEvent):

@@ -5,6 +5,8 @@ Answers "everything this person did" without scanning the log.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Column, Connection, Index, Integer, String, Table
 
 from ledger.kernel.eventlog import LoggedEvent
@@ -53,6 +55,7 @@ class AuditProjection(Projection):
     """Who did what, indexed by actor and business time."""
 
     name = "audit"
+    rebuild_cost = 4.0
     schema_version = 2
     tables = (actions, signed_by)
 
@@ -62,11 +65,20 @@ class AuditProjection(Projection):
         get = env.get
         occurred = get("occurred_at")
         position = event.position
+        agg = _AGG.get(event.aggregate_id)
+        if agg is None:
+            if len(_AGG) > 50_000:
+                _AGG.clear()
+            agg = _AGG[event.aggregate_id] = str(event.aggregate_id)
         self.appender(actions, _ACTION_COLUMNS).add((
             position, get("actor") or "", get("post"), get("command"), get("command_id"),
-            event.type, str(event.aggregate_id), event.version, occurred,
-            utc_key(occurred) if occurred else None, event.recorded_at.isoformat()))
+            event.type, agg, event.version, occurred,
+            utc_key(occurred) if occurred else None, event.recorded_iso))
         self.appender(signed_by, _SIGNED_COLUMNS).add((position, signed_by_of(env)))
+
+
+#: Aggregate ids as text (a log has far fewer aggregates than events).
+_AGG: dict[Any, str] = {}
 
 
 _ACTION_COLUMNS = tuple(c.name for c in actions.columns)

@@ -548,11 +548,15 @@ def _worker(url: str, table_name: str, specs: list[tuple[str, str]], dialect: st
                   Column("topic", Text), Column("state", LargeBinary))
     source = create_engine(url)
     shadow = _pg_shadow(url, where) if dialect == "postgresql" else _sqlite_shadow(Path(where))
+    wall, cpu = time.perf_counter(), time.process_time()
     try:
-        _build(source, table, router, shadow, pos, batch)
+        end, moved = _build(source, table, router, shadow, pos, batch)
     finally:
         source.dispose()
         shadow.dispose()
+    log.info("projection.worker_done", projections=[p.name for p in router.projections],
+             position=end, events=moved, seconds=round(time.perf_counter() - wall, 2),
+             cpu_seconds=round(time.process_time() - cpu, 2))
 
 
 #: Below this many events to read, a rebuild runs in one process (starting workers costs
