@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
-from ledger.kernel.eventlog import LoggedEvent, read_log_page
+from ledger.kernel.eventlog import LoggedEvent, gc_paused, read_log_page
 from ledger.kernel.store import projection_tracking, write_intent
 from ledger.projections.sql import Appender, TableBuffer
 
@@ -257,7 +257,8 @@ def catch_up_many(ledger: GovernanceLedger, projections: Sequence[Projection],
                     events, read, new_pos = read_log_page(
                         conn, ledger.events_table, ledger.mapper, start, batch, stop,
                         router.types)
-                    router.apply(conn, events, after if len(ordered) > 1 else None)
+                    with gc_paused():  # acyclic rows and working state
+                        router.apply(conn, events, after if len(ordered) > 1 else None)
                     for p in ordered:
                         conn.execute(update(projection_tracking)
                                      .where(projection_tracking.c.name == p.name)

@@ -53,7 +53,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from ledger.kernel.errors import LedgerError
-from ledger.kernel.eventlog import read_log_page
+from ledger.kernel.eventlog import gc_paused, read_log_page
 from ledger.kernel.store import projection_tracking, write_intent
 from ledger.projections import Projection, Router, catch_up, position
 
@@ -343,7 +343,7 @@ def _build(source: Engine, table: Table, router: Router, shadow: Engine, pos: in
         if last == pos:
             break
         try:
-            with shadow.begin() as wconn:
+            with gc_paused(), shadow.begin() as wconn:
                 router.apply(wconn, events)
                 wconn.execute(update(projection_tracking)
                               .where(projection_tracking.c.name.in_(names))
