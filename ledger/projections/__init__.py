@@ -68,7 +68,7 @@ class Projection:
     #: Event type names this projection reads; empty means every event.
     topics: ClassVar[frozenset[str]] = frozenset()
     #: Relative cost of a rebuild of this read model, to share them among worker processes
-    #: (its share of the CPU time of a one-process rebuild of the city ledger).
+    #: (CPU seconds to rebuild it alone from 100,000 events of the city ledger, measured).
     rebuild_cost: ClassVar[float] = 1.0
 
     def __init__(self) -> None:

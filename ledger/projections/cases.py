@@ -208,7 +208,7 @@ class CasesProjection(Projection):
     """Cases now and as they were: current row plus one interval per state and due date."""
 
     name = "cases"
-    rebuild_cost = 2.0
+    rebuild_cost = 0.85
     schema_version = 1
     tables = (case_keys, cases, case_intervals, documents)
     topics = frozenset({f"Case.{name}" for name in (
@@ -433,7 +433,7 @@ class DutiesProjection(Projection):
     """Responsibility lists by version and the duty failures recorded against each party."""
 
     name = "duties"
-    rebuild_cost = 0.1
+    rebuild_cost = 0.07
     schema_version = 1
     tables = (duty_keys, duty_versions, duty_entries, duty_failures)
     topics = frozenset({"ResponsibilityList.Started", "ResponsibilityList.Issued",

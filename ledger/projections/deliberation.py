@@ -146,7 +146,7 @@ class DeliberationProjection(Projection):
     """Meetings, attendance, resolution items and their progress, matters, and cadence."""
 
     name = "deliberation"
-    rebuild_cost = 2.0
+    rebuild_cost = 1.08
     schema_version = 1
     tables = (meetings, attendance, items, progress, matters, cadence)
     topics = frozenset({
