@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ledger import __version__
 from ledger.application import GovernanceLedger
 from ledger.feed import EVENT_SCHEMA
+from ledger.feed.cache import accepts_gzip
 from ledger.feed.guard import DEFAULT_MAX_CONCURRENT, Gate, RateLimiter, error_response
 from ledger.feed.log import (
     MAX_POSITION,
@@ -264,7 +265,7 @@ def _event_routes(app: FastAPI) -> None:
 
     @app.get("/events", response_model=EventPage, responses=errors(404), tags=["feed"],
              summary="A page of events in log order")
-    def events(ledger: LedgerDep,
+    def events(request: Request, ledger: LedgerDep,
                after: Annotated[int, AFTER] = 0,
                limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
                types: Annotated[TypeNames | None, TYPES] = None,
@@ -276,9 +277,13 @@ def _event_routes(app: FastAPI) -> None:
         """Events after ``after``, oldest first, with the log's ``origin`` and latest signed
         ``checkpoint``. Follow ``next_after`` for the next page; when ``has_more`` is false
         you are at the head: wait, or use ``/events/stream``."""
+        gzip = accepts_gzip(request.scope)
         body = page_json(ledger, after, limit, _types(types), _aggregate(ledger, aggregate),
-                         records=records)
-        return Response(body, media_type="application/json")
+                         records=records, gzip=gzip)
+        headers = {"Vary": "Accept-Encoding"}
+        if gzip:
+            headers["Content-Encoding"] = "gzip"
+        return Response(body, media_type="application/json", headers=headers)
 
     @app.get("/events/stream", tags=["feed"], responses={
         200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import base64
 import json
+import struct
 import threading
 import weakref
+import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -174,6 +176,30 @@ def _dumps(obj: Any) -> bytes:
                           separators=(",", ":")).encode("utf-8")
 
 
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+
+
+def _deflate(data: bytes, last: bool) -> bytes:
+    """*data* as raw deflate blocks of their own (no reference to anything before them),
+    ending byte-aligned (``Z_SYNC_FLUSH``) or, when *last*, with the final block."""
+    z = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return z.compress(data) + z.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+
+def gzip_parts(parts: Sequence[tuple[bytes, bytes | None]]) -> bytes:
+    """One gzip member of the concatenation of *parts*, each given as (bytes, its deflate
+    blocks made by :func:`_deflate` or None): independent deflate blocks can follow one
+    another, so a part compressed once (a cached page's events) is used as it is."""
+    crc, size, out = 0, 0, [_GZIP_HEADER]
+    for i, (data, blocks) in enumerate(parts):
+        last = i == len(parts) - 1
+        out.append(blocks if blocks is not None and not last else _deflate(data, last))
+        crc = zlib.crc32(data, crc)
+        size += len(data)
+    out.append(struct.pack("<II", crc, size & 0xFFFFFFFF))
+    return b"".join(out)
+
+
 class PageCache:
     """The encoded events of full pages, by range: a page that is not the last (it has
     ``limit`` events and ends before the head) is made of committed events of the sealed,
@@ -184,6 +210,9 @@ class PageCache:
         self.max_bytes = max_bytes
         self.size = 0
         self.entries: OrderedDict[tuple[Any, ...], tuple[int, bytes]] = OrderedDict()
+        #: The events of a kept page as deflate blocks, made the first time one is asked for
+        #: compressed.
+        self.deflated: dict[tuple[Any, ...], bytes] = {}
         self.lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -207,8 +236,8 @@ class PageCache:
             self.entries[key] = (next_after, body)
             self.size += len(body)
             while self.size > self.max_bytes:
-                _k, (_n, old) = self.entries.popitem(last=False)
-                self.size -= len(old)
+                k, (_n, old) = self.entries.popitem(last=False)
+                self.size -= len(old) + len(self.deflated.pop(k, b""))
 
 
 _CACHES: weakref.WeakKeyDictionary[GovernanceLedger, PageCache] = weakref.WeakKeyDictionary()
@@ -223,9 +252,11 @@ def page_cache(ledger: GovernanceLedger) -> PageCache:
 
 
 def page_json(ledger: GovernanceLedger, after: int, limit: int, types: Sequence[str] = (),
-              aggregate: UUID | None = None, *, records: bool = False) -> bytes:
+              aggregate: UUID | None = None, *, records: bool = False,
+              gzip: bool = False) -> bytes:
     """The body of ``GET /events`` (as :func:`public_page` of :func:`read_page` gives it),
-    encoded; the events of a full page come from the :class:`PageCache` once encoded."""
+    encoded (with *gzip*, compressed); the events of a full page come from the
+    :class:`PageCache` once encoded (and once compressed)."""
     from ledger.feed import PAGE_SCHEMA
 
     key = (after, limit, tuple(types), aggregate, records)
@@ -249,11 +280,23 @@ def page_json(ledger: GovernanceLedger, after: int, limit: int, types: Sequence[
         if has_more:
             cache.put(key, next_after, events)
     state = _dumps(log_state(ledger))
-    return b"".join((
+    prefix = b"".join((
         b'{"schema":', _dumps(PAGE_SCHEMA), b',"after":', str(after).encode(),
         b',"next_after":', str(next_after).encode(), b',"head":', str(top).encode(),
-        b',"has_more":', b"true" if has_more else b"false", b',"events":', events, b",",
-        state[1:]))
+        b',"has_more":', b"true" if has_more else b"false", b',"events":'))
+    suffix = b"," + state[1:]
+    if not gzip:
+        return b"".join((prefix, events, suffix))
+    blocks = None
+    if has_more:
+        blocks = cache.deflated.get(key)
+        if blocks is None:
+            blocks = _deflate(events, last=False)
+            with cache.lock:
+                if key in cache.entries:
+                    cache.deflated[key] = blocks
+                    cache.size += len(blocks)
+    return gzip_parts([(prefix, None), (events, blocks), (suffix, None)])
 
 
 def public_page(ledger: GovernanceLedger, page: Page, *, records: bool = False,
