@@ -38,19 +38,24 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 import structlog
 from sqlalchemy import (
+    Column,
     Connection,
     Engine,
+    MetaData,
     Table,
+    Text,
     create_engine,
     event,
     func,
     insert,
     select,
     text,
+    type_coerce,
     update,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.types import NullType
 
 from ledger.kernel.errors import LedgerError
 from ledger.kernel.eventlog import gc_paused, read_log_page
@@ -324,6 +329,27 @@ def _shadow_engine(ledger: GovernanceLedger) -> Iterator[tuple[Engine, str]]:
                 p.unlink()
 
 
+#: In a shadow space: which event of the log its position is at (aggregate id and version),
+#: so that a shadow is resumed only on the log it was built from (not, say, on a restored
+#: older copy whose later events differ). Its own metadata: it never exists in the live space.
+rebuild_mark = Table("ledger_rebuild_mark", MetaData(), Column("mark", Text(), nullable=False))
+
+
+def _log_mark(conn: Connection, table: Table, pos: int) -> str:
+    """The event at *pos* (aggregate id and version), or ``""`` (none: position 0)."""
+    if pos <= 0:
+        return ""
+    row = conn.execute(select(type_coerce(table.c.originator_id, NullType()),
+                              table.c.originator_version).where(table.c.id == pos)).first()
+    if row is None:
+        return "missing"
+    agg = row[0]
+    if isinstance(agg, memoryview | bytearray):
+        agg = bytes(agg)
+    text = agg.hex() if isinstance(agg, bytes) else uuid.UUID(str(agg)).hex
+    return f"{text}/{int(row[1])}"
+
+
 def _build(source: Engine, table: Table, router: Router, shadow: Engine, pos: int,
            batch: int, stop: int | None = None) -> tuple[int, int]:
     """Apply events after *pos* (up to *stop*) into the shadow tables; return (new position,
@@ -340,6 +366,7 @@ def _build(source: Engine, table: Table, router: Router, shadow: Engine, pos: in
         with source.connect() as rconn:
             events, read, last = read_log_page(rconn, table, None, pos, batch, stop=stop,
                                                types=router.types)
+            mark = _log_mark(rconn, table, last) if last != pos else ""
         if last == pos:
             break
         try:
@@ -348,6 +375,7 @@ def _build(source: Engine, table: Table, router: Router, shadow: Engine, pos: in
                 wconn.execute(update(projection_tracking)
                               .where(projection_tracking.c.name.in_(names))
                               .values(position=last))
+                wconn.execute(update(rebuild_mark).values(mark=mark))
         except BaseException:
             router.discard()
             raise
@@ -438,6 +466,13 @@ class _Shadow:
         if not self.lock.acquire():
             raise ProjectionRunningError(
                 f"a rebuild of {', '.join(p.name for p in self.projections)} is running")
+        try:
+            return self._open(ledger)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _open(self, ledger: GovernanceLedger) -> int:
         found = self._resumable(ledger)
         if found is not None:
             log.info("projection.rebuild_resumed", projections=[p.name for p in
@@ -456,6 +491,8 @@ class _Shadow:
                 for table in self.tables:
                     sconn.execute(CreateTable(table))
                 sconn.execute(CreateTable(projection_tracking))
+                sconn.execute(CreateTable(rebuild_mark))
+                sconn.execute(insert(rebuild_mark).values(mark=""))
                 for p in self.projections:
                     sconn.execute(insert(projection_tracking).values(
                         name=p.name, position=0, schema_version=p.schema_version))
@@ -477,14 +514,22 @@ class _Shadow:
                 rows = sconn.execute(select(projection_tracking.c.name,
                                             projection_tracking.c.position,
                                             projection_tracking.c.schema_version)).all()
+                marks = sconn.execute(select(rebuild_mark.c.mark)).scalars().all()
         except DBAPIError:
             return None
         finally:
             shadow.dispose()
         want = {(p.name, p.schema_version) for p in self.projections}
-        if {(r[0], r[2]) for r in rows} != want or len({r[1] for r in rows}) != 1:
+        if {(r[0], r[2]) for r in rows} != want or len({r[1] for r in rows}) != 1 or \
+                len(marks) != 1:
             return None
-        return int(rows[0][1])
+        pos = int(rows[0][1])
+        with ledger.engine.connect() as conn:
+            if _log_mark(conn, ledger.events_table, pos) != marks[0]:
+                log.warning("projection.rebuild_discarded", position=pos,
+                            reason="the log at this position is not the one it was built from")
+                return None
+        return pos
 
     def build(self, ledger: GovernanceLedger, pos: int, batch: int,
               stop: int | None = None) -> tuple[int, int]:

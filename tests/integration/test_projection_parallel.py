@@ -96,3 +96,37 @@ def test_parallel_rebuild_killed_midway_resumes_where_each_worker_stopped(
         assert contents(led) == one_by_one
     finally:
         led.close()
+
+
+def test_a_shadow_is_resumed_only_on_the_log_it_was_built_from(sqlite_url: str) -> None:
+    """A shadow records which event its position is at; one whose event is not the log's
+    (a restored older copy, another log) is built again from zero, not resumed."""
+    from ledger.projections.runner import _Shadow
+
+    db = Path(sqlite_url.removeprefix("sqlite:///"))
+    led = GovernanceLedger(sqlite_url)
+    try:
+        head = load_sample_year(led)
+        status = led.projections["status"]
+        shadow = _Shadow(led, [status])
+        assert shadow.open(led) == 0
+        stop = head // 2
+        pos, _moved = shadow.build(led, 0, 50, stop=stop)
+        assert 0 < pos <= stop
+        shadow.release()  # as if killed before the swap
+
+        again = _Shadow(led, [status])
+        assert again.open(led) == pos  # resumed
+        again.release()
+
+        conn = sqlite3.connect(again.where)
+        conn.execute("UPDATE ledger_rebuild_mark SET mark = '00/1'")
+        conn.commit()
+        conn.close()
+        other = _Shadow(led, [status])
+        assert other.open(led) == 0  # not this log's event at that position: from zero
+        assert _shadow_positions(db) == {Path(other.where).name: 0}
+        other.drop(led)
+        other.release()
+    finally:
+        led.close()
