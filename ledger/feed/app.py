@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ledger import __version__
 from ledger.application import GovernanceLedger
 from ledger.feed import EVENT_SCHEMA
+from ledger.feed.cache import accepts_gzip
 from ledger.feed.guard import (
     DEFAULT_MAX_CONCURRENT,
     CookieSessions,
@@ -39,7 +40,14 @@ from ledger.feed.guard import (
     RateLimiter,
     error_response,
 )
-from ledger.feed.log import MAX_POSITION, Page, log_state, public_event, public_page, read_page
+from ledger.feed.log import (
+    MAX_POSITION,
+    Page,
+    log_state,
+    page_json,
+    public_event,
+    read_page,
+)
 from ledger.feed.models import EventPage, Health, errors
 from ledger.feed.notify import Waker, waker_for
 from ledger.feed.queries import LedgerDep, discover
@@ -267,7 +275,7 @@ def _event_routes(app: FastAPI) -> None:
 
     @app.get("/events", response_model=EventPage, responses=errors(404), tags=["feed"],
              summary="A page of events in log order")
-    def events(ledger: LedgerDep,
+    def events(request: Request, ledger: LedgerDep,
                after: Annotated[int, AFTER] = 0,
                limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
                types: Annotated[TypeNames | None, TYPES] = None,
@@ -275,12 +283,17 @@ def _event_routes(app: FastAPI) -> None:
                records: Annotated[bool, Query(description=(
                    "Also give each event its leaf `record` (the canonical record its Merkle "
                    "leaf hashes) and the stored `leaf_hash`, for a verifying reader."))] = False,
-               ) -> JSONResponse:
+               ) -> Response:
         """Events after ``after``, oldest first, with the log's ``origin`` and latest signed
         ``checkpoint``. Follow ``next_after`` for the next page; when ``has_more`` is false
         you are at the head: wait, or use ``/events/stream``."""
-        page = read_page(ledger, after, limit, _types(types), _aggregate(ledger, aggregate))
-        return JSONResponse(public_page(ledger, page, records=records))
+        gzip = accepts_gzip(request.scope)
+        body = page_json(ledger, after, limit, _types(types), _aggregate(ledger, aggregate),
+                         records=records, gzip=gzip)
+        headers = {"Vary": "Accept-Encoding"}
+        if gzip:
+            headers["Content-Encoding"] = "gzip"
+        return Response(body, media_type="application/json", headers=headers)
 
     @app.get("/events/stream", tags=["feed"], responses={
         200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},

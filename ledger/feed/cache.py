@@ -50,6 +50,17 @@ class _Entry:
     route: Any
 
 
+def accepts_gzip(scope: Scope) -> bool:
+    """Whether the request's ``Accept-Encoding`` names gzip (without ``q=0``)."""
+    for name, value in scope.get("headers") or ():
+        if name == b"accept-encoding":
+            for part in value.decode("latin-1").lower().split(","):
+                coding, _, params = part.strip().partition(";")
+                if coding.strip() in ("gzip", "*") and params.replace(" ", "") != "q=0":
+                    return True
+    return False
+
+
 def log_marker_sql(events_table: str) -> str:
     """One query for the marker: head, latest checkpoint size, current origin row."""
     return (f"SELECT (SELECT max(id) FROM {events_table}), "
@@ -109,7 +120,9 @@ class ResponseCache:
         if scope["type"] != "http" or not self.cacheable(scope):
             await self.app(scope, receive, send)
             return
-        key = (scope["path"], scope.get("query_string", b""))
+        # Answers may be compressed for clients that accept it: kept apart from the others.
+        key = (scope["path"], scope.get("query_string", b"") +
+               (b"\0gzip" if accepts_gzip(scope) else b""))
         marker = await self.marker()
         if await self._serve_kept(key, marker, scope, send):
             return

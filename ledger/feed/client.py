@@ -58,6 +58,7 @@ from ledger.feed.verify import (
 )
 from ledger.integrity.merkle import verify_consistency
 from ledger.kernel.i18n import _
+from ledger.kernel.transcoder import loads
 
 __all__ = ["Event", "FeedError", "FeedIntegrityError", "Handler", "Progress", "Subscriber",
            "Verified"]
@@ -220,8 +221,8 @@ class Subscriber:
         if self.verify:
             return self._poll_verified(handler)
         after = self.position()
-        page = self._get("/events", {"after": after, "limit": self.page_size, **self._params()}
-                         ).json()
+        page = loads(self._get("/events", {"after": after, "limit": self.page_size,
+                                                  **self._params()}).content)
         done = self.process(page["events"], handler, through=int(page["next_after"]))
         return Progress(done, self.position(), bool(page["has_more"]))
 

@@ -11,16 +11,23 @@ to the head seen first" is complete, and the next page can start at that head.
 from __future__ import annotations
 
 import base64
+import json
+import struct
+import threading
+import weakref
+import zlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import orjson
 from sqlalchemy import Connection, func, or_, select
 
 from ledger.application import GovernanceLedger
 from ledger.integrity.canonical import event_record_v2
-from ledger.kernel.eventlog import LoggedEvent, decode
+from ledger.kernel.eventlog import LoggedEvent, decode, read_log_page
 from ledger.kernel.store import placeholder
 
 MAX_POSITION = 2**63 - 1
@@ -69,6 +76,17 @@ def read_page(ledger: GovernanceLedger, after: int, limit: int,
               types: Sequence[str] = (), aggregate: UUID | None = None) -> Page:
     """Up to *limit* events after *after*, of *types* (all when empty) and *aggregate*."""
     table = ledger.events_table
+    if not types and aggregate is None:  # the whole log: the kernel's page reader
+        with ledger.engine.connect() as conn:
+            top = head(conn, ledger)
+            if top <= after:
+                events: list[LoggedEvent] = []
+            else:
+                events = read_log_page(conn, table, None, after, limit, stop=top)[0]
+        full = len(events) == limit and events[-1].position < top
+        next_after = events[-1].position if full else max(top, after)
+        return Page(after=after, events=events, next_after=next_after, head=top,
+                    has_more=full)
     with ledger.engine.connect() as conn:
         top = head(conn, ledger)
         q = select(table.c.id, table.c.originator_id, table.c.originator_version,
@@ -157,6 +175,139 @@ def leaf_records(ledger: GovernanceLedger, events: Sequence[LoggedEvent],
             record = event_record_v2(**sealer.record_fields_v2(position, row, command, mapper))
         out.append((record, None if stored is None else base64.b64encode(stored).decode("ascii")))
     return out
+
+
+def _dumps(obj: Any) -> bytes:
+    """Compact UTF-8 JSON (as Starlette's JSONResponse writes it), by orjson; the standard
+    library for what orjson refuses (an integer beyond 64 bits)."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj, ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":")).encode("utf-8")
+
+
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+
+
+def _deflate(data: bytes, last: bool) -> bytes:
+    """*data* as raw deflate blocks of their own (no reference to anything before them),
+    ending byte-aligned (``Z_SYNC_FLUSH``) or, when *last*, with the final block."""
+    z = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return z.compress(data) + z.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+
+def gzip_parts(parts: Sequence[tuple[bytes, bytes | None]]) -> bytes:
+    """One gzip member of the concatenation of *parts*, each given as (bytes, its deflate
+    blocks made by :func:`_deflate` or None): independent deflate blocks can follow one
+    another, so a part compressed once (a cached page's events) is used as it is."""
+    crc, size, out = 0, 0, [_GZIP_HEADER]
+    for i, (data, blocks) in enumerate(parts):
+        last = i == len(parts) - 1
+        out.append(blocks if blocks is not None and not last else _deflate(data, last))
+        crc = zlib.crc32(data, crc)
+        size += len(data)
+    out.append(struct.pack("<II", crc, size & 0xFFFFFFFF))
+    return b"".join(out)
+
+
+class PageCache:
+    """The encoded events of full pages, by range: a page that is not the last (it has
+    ``limit`` events and ends before the head) is made of committed events of the sealed,
+    append-only log, so the same request always gets the same events; they are encoded once
+    and kept (least recently used go first beyond *max_bytes*)."""
+
+    def __init__(self, max_bytes: int = 64 << 20) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.entries: OrderedDict[tuple[Any, ...], tuple[int, bytes]] = OrderedDict()
+        #: The events of a kept page as deflate blocks, made the first time one is asked for
+        #: compressed.
+        self.deflated: dict[tuple[Any, ...], bytes] = {}
+        self.lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[Any, ...]) -> tuple[int, bytes] | None:
+        with self.lock:
+            got = self.entries.get(key)
+            if got is None:
+                self.misses += 1
+                return None
+            self.entries.move_to_end(key)
+            self.hits += 1
+            return got
+
+    def put(self, key: tuple[Any, ...], next_after: int, body: bytes) -> None:
+        if len(body) > self.max_bytes // 4:
+            return
+        with self.lock:
+            if key in self.entries:
+                return
+            self.entries[key] = (next_after, body)
+            self.size += len(body)
+            while self.size > self.max_bytes:
+                k, (_n, old) = self.entries.popitem(last=False)
+                self.size -= len(old) + len(self.deflated.pop(k, b""))
+
+
+_CACHES: weakref.WeakKeyDictionary[GovernanceLedger, PageCache] = weakref.WeakKeyDictionary()
+
+
+def page_cache(ledger: GovernanceLedger) -> PageCache:
+    """The page cache of *ledger* (one per ledger object)."""
+    cache = _CACHES.get(ledger)
+    if cache is None:
+        cache = _CACHES[ledger] = PageCache()
+    return cache
+
+
+def page_json(ledger: GovernanceLedger, after: int, limit: int, types: Sequence[str] = (),
+              aggregate: UUID | None = None, *, records: bool = False,
+              gzip: bool = False) -> bytes:
+    """The body of ``GET /events`` (as :func:`public_page` of :func:`read_page` gives it),
+    encoded (with *gzip*, compressed); the events of a full page come from the
+    :class:`PageCache` once encoded (and once compressed)."""
+    from ledger.feed import PAGE_SCHEMA
+
+    key = (after, limit, tuple(types), aggregate, records)
+    cache = page_cache(ledger)
+    found = cache.get(key)
+    if found is not None:
+        with ledger.engine.connect() as conn:
+            top = head(conn, ledger)
+        next_after, events = found
+        has_more = True
+    else:
+        page = read_page(ledger, after, limit, types, aggregate)
+        body = [public_event(e) for e in page.events]
+        if records:
+            for event, (record, leaf) in zip(body, leaf_records(ledger, page.events),
+                                             strict=True):
+                event["record"] = record
+                event["leaf_hash"] = leaf
+        events = _dumps(body)
+        top, next_after, has_more = page.head, page.next_after, page.has_more
+        if has_more:
+            cache.put(key, next_after, events)
+    state = _dumps(log_state(ledger))
+    prefix = b"".join((
+        b'{"schema":', _dumps(PAGE_SCHEMA), b',"after":', str(after).encode(),
+        b',"next_after":', str(next_after).encode(), b',"head":', str(top).encode(),
+        b',"has_more":', b"true" if has_more else b"false", b',"events":'))
+    suffix = b"," + state[1:]
+    if not gzip:
+        return b"".join((prefix, events, suffix))
+    blocks = None
+    if has_more:
+        blocks = cache.deflated.get(key)
+        if blocks is None:
+            blocks = _deflate(events, last=False)
+            with cache.lock:
+                if key in cache.entries:
+                    cache.deflated[key] = blocks
+                    cache.size += len(blocks)
+    return gzip_parts([(prefix, None), (events, blocks), (suffix, None)])
 
 
 def public_page(ledger: GovernanceLedger, page: Page, *, records: bool = False,

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
-from ledger.kernel.eventlog import LoggedEvent, read_log_page
+from ledger.kernel.eventlog import LoggedEvent, gc_paused, read_log_page
 from ledger.kernel.store import projection_tracking, write_intent
-from ledger.projections.sql import TableBuffer
+from ledger.projections.sql import Appender, TableBuffer
 
 if TYPE_CHECKING:
     from ledger.kernel.ports import LedgerPort as GovernanceLedger
@@ -67,9 +67,13 @@ class Projection:
     tables: ClassVar[tuple[Table, ...]] = ()
     #: Event type names this projection reads; empty means every event.
     topics: ClassVar[frozenset[str]] = frozenset()
+    #: Relative cost of a rebuild of this read model, to share them among worker processes
+    #: (CPU seconds to rebuild it alone from 100,000 events of the city ledger, measured).
+    rebuild_cost: ClassVar[float] = 1.0
 
     def __init__(self) -> None:
         self._buffers: dict[str, TableBuffer] = {}
+        self._appenders: dict[str, Appender] = {}
         self._memos: dict[str, dict[Any, Any]] = {}
         #: The tables hold nothing the memos do not know (they started empty, none evicted).
         self.complete = False
@@ -85,6 +89,14 @@ class Projection:
             buf = self._buffers[table.name] = TableBuffer(table, key)
         return buf
 
+    def appender(self, table: Table, columns: tuple[str, ...]) -> Appender:
+        """The insert-only buffer of *table*: rows as tuples of *columns* (see
+        :class:`~ledger.projections.sql.Appender`)."""
+        app = self._appenders.get(table.name)
+        if app is None:
+            app = self._appenders[table.name] = Appender(table, columns)
+        return app
+
     def memo(self, name: str) -> dict[Any, Any]:
         """A named dictionary of working state (see the class docstring)."""
         m = self._memos.get(name)
@@ -98,6 +110,8 @@ class Projection:
 
     def flush(self, conn: Connection) -> None:
         """Send the buffered writes (called once per batch, before the batch commits)."""
+        for app in self._appenders.values():
+            app.flush(conn)
         for buf in self._buffers.values():
             buf.flush(conn)
         for m in self._memos.values():
@@ -110,6 +124,8 @@ class Projection:
         """Forget buffered writes and working state (the tables are the truth again)."""
         for buf in self._buffers.values():
             buf.clear()
+        for app in self._appenders.values():
+            app.clear()
         self._memos.clear()
         self.complete = False
         self.synced = None
@@ -194,13 +210,15 @@ class Router:
 
 def catch_up(ledger: GovernanceLedger, projection: Projection, batch: int | None = None,
              stop: int | None = None) -> int:
-    """Apply every event after the tracked position; return how many were read."""
+    """Apply every event after the tracked position; return how far the position moved
+    (the events read, and those of other types passed over)."""
     return catch_up_many(ledger, [projection], batch, stop)
 
 
 def catch_up_many(ledger: GovernanceLedger, projections: Sequence[Projection],
                   batch: int | None = None, stop: int | None = None) -> int:
-    """Catch several projections up in one pass over the log; return the rows read.
+    """Catch several projections up in one pass over the log; return how far the lowest
+    tracked position moved (events read, and those no projection reads passed over).
 
     Each batch reads the log once from the lowest tracked position, hands every event to the
     projections that read it and are behind it, and moves every projection's tracking row in
@@ -239,7 +257,8 @@ def catch_up_many(ledger: GovernanceLedger, projections: Sequence[Projection],
                     events, read, new_pos = read_log_page(
                         conn, ledger.events_table, ledger.mapper, start, batch, stop,
                         router.types)
-                    router.apply(conn, events, after if len(ordered) > 1 else None)
+                    with gc_paused():  # acyclic rows and working state
+                        router.apply(conn, events, after if len(ordered) > 1 else None)
                     for p in ordered:
                         conn.execute(update(projection_tracking)
                                      .where(projection_tracking.c.name == p.name)
@@ -251,7 +270,7 @@ def catch_up_many(ledger: GovernanceLedger, projections: Sequence[Projection],
                     raise
             for p in ordered:
                 p.synced = max(after[p.name], new_pos)
-        total += read
+        total += new_pos - start
         if read < batch:
             return total
 

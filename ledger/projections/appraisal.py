@@ -191,6 +191,7 @@ class AppraisalProjection(Projection):
     """Appraisal years, firm grades and outcomes, evaluations, indicators, objections."""
 
     name = "appraisal"
+    rebuild_cost = 0.15
     schema_version = 1
     tables = TABLES
 

@@ -208,6 +208,7 @@ class CasesProjection(Projection):
     """Cases now and as they were: current row plus one interval per state and due date."""
 
     name = "cases"
+    rebuild_cost = 0.85
     schema_version = 1
     tables = (case_keys, cases, case_intervals, documents)
     topics = frozenset({f"Case.{name}" for name in (
@@ -359,6 +360,7 @@ class WarningsProjection(Projection):
     """Warning levels as intervals, measures with their lifecycle, fulfilments."""
 
     name = "warnings"
+    rebuild_cost = 0.2
     schema_version = 1
     tables = (warning_keys, warning_levels, warning_measures, measure_fulfilments)
     topics = frozenset({
@@ -431,6 +433,7 @@ class DutiesProjection(Projection):
     """Responsibility lists by version and the duty failures recorded against each party."""
 
     name = "duties"
+    rebuild_cost = 0.07
     schema_version = 1
     tables = (duty_keys, duty_versions, duty_entries, duty_failures)
     topics = frozenset({"ResponsibilityList.Started", "ResponsibilityList.Issued",

@@ -36,12 +36,28 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, insert, text, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.types import NullType
 
 from ledger.kernel.errors import LedgerError
-from ledger.kernel.eventlog import read_log_page
+from ledger.kernel.eventlog import gc_paused, read_log_page
 from ledger.kernel.i18n import _
 from ledger.kernel.logs import get_logger
 from ledger.kernel.store import projection_tracking, write_intent
@@ -314,30 +330,62 @@ def _shadow_engine(ledger: GovernanceLedger) -> Iterator[tuple[Engine, str]]:
                 p.unlink()
 
 
-def _build(ledger: GovernanceLedger, router: Router, shadow: Engine, pos: int,
-           batch: int) -> tuple[int, int]:
-    """Apply events after *pos* into the shadow tables; return (new position, events read).
+#: In a shadow space: which event of the log its position is at (aggregate id and version),
+#: so that a shadow is resumed only on the log it was built from (not, say, on a restored
+#: older copy whose later events differ). Its own metadata: it never exists in the live space.
+rebuild_mark = Table("ledger_rebuild_mark", MetaData(), Column("mark", Text(), nullable=False))
 
-    One pass for every projection being rebuilt: each page of the log is read and decoded
-    once and handed to every projection that reads its events.
+
+def _log_mark(conn: Connection, table: Table, pos: int) -> str:
+    """The event at *pos* (aggregate id and version), or ``""`` (none: position 0)."""
+    if pos <= 0:
+        return ""
+    row = conn.execute(select(type_coerce(table.c.originator_id, NullType()),
+                              table.c.originator_version).where(table.c.id == pos)).first()
+    if row is None:
+        return "missing"
+    agg = row[0]
+    if isinstance(agg, memoryview | bytearray):
+        agg = bytes(agg)
+    text = agg.hex() if isinstance(agg, bytes) else uuid.UUID(str(agg)).hex
+    return f"{text}/{int(row[1])}"
+
+
+def _build(source: Engine, table: Table, router: Router, shadow: Engine, pos: int,
+           batch: int, stop: int | None = None) -> tuple[int, int]:
+    """Apply events after *pos* (up to *stop*) into the shadow tables; return (new position,
+    how far it moved).
+
+    One pass for every projection of *router*: each page of the log is read and decoded once
+    and handed to every projection that reads its events; the others are not fetched. Each
+    batch commits with the shadow's own tracking rows, so a build killed midway resumes after
+    its last batch.
     """
     total = 0
-    while True:
-        with ledger.engine.connect() as rconn:
-            # Only the events some projection reads are decoded; the others are skipped.
-            events, read, last = read_log_page(rconn, ledger.events_table, ledger.mapper,
-                                               pos, batch, types=router.types)
-        if not read:
-            return pos, total
+    names = [p.name for p in router.projections]
+    while stop is None or pos < stop:
+        with source.connect() as rconn:
+            events, read, last = read_log_page(rconn, table, None, pos, batch, stop=stop,
+                                               types=router.types)
+            mark = _log_mark(rconn, table, last) if last != pos else ""
+        if last == pos:
+            break
         try:
-            with shadow.begin() as wconn:
+            with gc_paused(), shadow.begin() as wconn:
                 router.apply(wconn, events)
+                wconn.execute(update(projection_tracking)
+                              .where(projection_tracking.c.name.in_(names))
+                              .values(position=last))
+                wconn.execute(update(rebuild_mark).values(mark=mark))
         except BaseException:
             router.discard()
             raise
         del events
+        total += last - pos
         pos = last
-        total += read
+        if read < batch:
+            break
+    return pos, total
 
 
 def _set_tracking(conn: Connection, projection: Projection, pos: int) -> None:
@@ -350,76 +398,393 @@ def _set_tracking(conn: Connection, projection: Projection, pos: int) -> None:
                      .values(position=pos, schema_version=projection.schema_version))
 
 
+# ---------------------------------------------------------------------------- shadows
+def _group_key(projections: Sequence[Projection]) -> str:
+    spec = ",".join(f"{p.name}@{p.schema_version}" for p in sorted(projections,
+                                                                     key=lambda p: p.name))
+    return hashlib.sha256(spec.encode()).hexdigest()[:12]
+
+
+def _sqlite_shadow(path: Path) -> Engine:
+    shadow_engine = create_engine(f"sqlite:///{path}")
+
+    @event.listens_for(shadow_engine, "connect")
+    def _fast(dbapi_conn: Any, _record: Any) -> None:
+        # A rollback journal, so a process killed mid-batch leaves the last committed batch;
+        # no sync: nobody reads the shadow until the swap, and a power loss costs a rebuild.
+        dbapi_conn.execute("PRAGMA synchronous = OFF")
+
+    return shadow_engine
+
+
+def _pg_shadow(url: Any, schema: str) -> Engine:
+    shadow_engine = create_engine(url)
+
+    @event.listens_for(shadow_engine, "connect")
+    def _search_path(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute(f'SET search_path TO "{schema}"')
+        cur.close()
+        dbapi_conn.commit()
+
+    return shadow_engine
+
+
+class _Shadow:
+    """The tables of a group of projections being rebuilt, in a space of their own (a file
+    beside the database on SQLite, a schema on PostgreSQL) named after the group, with
+    tracking rows of their own: a rebuild killed midway (or whose worker process was killed)
+    finds them on its next run and resumes after the last batch they committed."""
+
+    def __init__(self, ledger: GovernanceLedger, projections: Sequence[Projection]) -> None:
+        self.projections = sorted(projections, key=lambda p: p.name)
+        self.key = _group_key(self.projections)
+        self.tables = [t for p in self.projections for t in p.tables]
+        engine = ledger.engine
+        self.dialect = engine.dialect.name
+        self.lock = lock_for(ledger, f"rebuild-{self.key}")
+        if self.dialect == "postgresql":
+            with engine.connect() as conn:
+                self.live = str(conn.execute(text("SELECT current_schema()")).scalar_one())
+            self.where = f"{self.live[:40]}_rebuild_{self.key}"
+            self.url = engine.url
+        else:
+            path = _sqlite_file(engine)
+            if path is None:  # pragma: no cover - callers check
+                raise LedgerError(_("internal: no shadow space for an in-memory database"))
+            self.live = "main"
+            self.where = str(path.with_name(f"{path.name}.rebuild-{self.key}"))
+            self.url = engine.url
+
+    def engine(self) -> Engine:
+        """A new engine on the shadow space."""
+        if self.dialect == "postgresql":
+            return _pg_shadow(self.url, self.where)
+        return _sqlite_shadow(Path(self.where))
+
+    def open(self, ledger: GovernanceLedger) -> int:
+        """Resume the shadow found, or make a new one; the position it is at."""
+        if not self.lock.acquire():
+            raise ProjectionRunningError(_("a rebuild of {names} is running").format(
+                names=", ".join(p.name for p in self.projections)))
+        try:
+            return self._open(ledger)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _open(self, ledger: GovernanceLedger) -> int:
+        found = self._resumable(ledger)
+        if found is not None:
+            log.info("projection.rebuild_resumed", projections=[p.name for p in
+                                                                 self.projections],
+                     position=found)
+            return found
+        self.drop(ledger)
+        if self.dialect == "postgresql":
+            with ledger.engine.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{self.where}"'))
+        shadow = self.engine()
+        try:
+            # Tables without their secondary indexes: those are built once, after the rows
+            # are in (on PostgreSQL in the shadow schema, on SQLite by the copy at the swap).
+            with shadow.begin() as sconn:
+                for table in self.tables:
+                    sconn.execute(CreateTable(table))
+                sconn.execute(CreateTable(projection_tracking))
+                sconn.execute(CreateTable(rebuild_mark))
+                sconn.execute(insert(rebuild_mark).values(mark=""))
+                for p in self.projections:
+                    sconn.execute(insert(projection_tracking).values(
+                        name=p.name, position=0, schema_version=p.schema_version))
+        finally:
+            shadow.dispose()
+        return 0
+
+    def _resumable(self, ledger: GovernanceLedger) -> int | None:
+        if self.dialect == "postgresql":
+            with ledger.engine.connect() as conn:
+                if conn.execute(text("SELECT 1 FROM information_schema.schemata WHERE "
+                                     "schema_name = :s"), {"s": self.where}).first() is None:
+                    return None
+        elif not Path(self.where).exists():
+            return None
+        shadow = self.engine()
+        try:
+            with shadow.connect() as sconn:
+                rows = sconn.execute(select(projection_tracking.c.name,
+                                            projection_tracking.c.position,
+                                            projection_tracking.c.schema_version)).all()
+                marks = sconn.execute(select(rebuild_mark.c.mark)).scalars().all()
+        except DBAPIError:
+            return None
+        finally:
+            shadow.dispose()
+        want = {(p.name, p.schema_version) for p in self.projections}
+        if {(r[0], r[2]) for r in rows} != want or len({r[1] for r in rows}) != 1 or \
+                len(marks) != 1:
+            return None
+        pos = int(rows[0][1])
+        with ledger.engine.connect() as conn:
+            if _log_mark(conn, ledger.events_table, pos) != marks[0]:
+                log.warning("projection.rebuild_discarded", position=pos,
+                            reason="the log at this position is not the one it was built from")
+                return None
+        return pos
+
+    def build(self, ledger: GovernanceLedger, pos: int, batch: int,
+              stop: int | None = None) -> tuple[int, int]:
+        """Build in this process from *pos* (up to *stop*); (new position, how far)."""
+        router = Router([type(p)() for p in self.projections])
+        for p in router.projections:
+            if pos == 0:
+                p.start_empty()
+            else:
+                p.discard()
+        shadow = self.engine()
+        try:
+            return _build(ledger.engine, ledger.events_table, router, shadow, pos, batch, stop)
+        finally:
+            router.discard()
+            shadow.dispose()
+
+    def position(self) -> int:
+        """The position the shadow's tracking rows are at."""
+        shadow = self.engine()
+        try:
+            with shadow.connect() as sconn:
+                return int(sconn.execute(select(func.min(projection_tracking.c.position)))
+                           .scalar_one())
+        finally:
+            shadow.dispose()
+
+    def drop(self, ledger: GovernanceLedger) -> None:
+        """Remove the shadow space."""
+        if self.dialect == "postgresql":
+            with ledger.engine.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.where}" CASCADE'))
+            return
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{self.where}{suffix}").unlink()
+
+    def release(self) -> None:
+        self.lock.release()
+
+
+def _worker(url: str, table_name: str, specs: list[tuple[str, str]], dialect: str,
+            where: str, pos: int, batch: int) -> None:
+    """A worker process: build one shadow from *pos* to the head of the log."""
+    import importlib
+
+    from sqlalchemy import Column, Integer, LargeBinary, MetaData, Text
+
+    from ledger.projections import REGISTRY
+
+    for module, _name in specs:
+        importlib.import_module(module)
+    router = Router([REGISTRY[name]() for _module, name in specs])
+    for p in router.projections:
+        if pos == 0:
+            p.start_empty()
+        else:
+            p.discard()
+    table = Table(table_name, MetaData(), Column("id", Integer, primary_key=True),
+                  Column("originator_id", LargeBinary), Column("originator_version", Integer),
+                  Column("topic", Text), Column("state", LargeBinary))
+    source = create_engine(url)
+    shadow = _pg_shadow(url, where) if dialect == "postgresql" else _sqlite_shadow(Path(where))
+    wall, cpu = time.perf_counter(), time.process_time()
+    try:
+        end, moved = _build(source, table, router, shadow, pos, batch)
+    finally:
+        source.dispose()
+        shadow.dispose()
+    log.info("projection.worker_done", projections=[p.name for p in router.projections],
+             position=end, events=moved, seconds=round(time.perf_counter() - wall, 2),
+             cpu_seconds=round(time.process_time() - cpu, 2))
+
+
+#: Below this many events to read, a rebuild runs in one process (starting workers costs
+#: about a second each); ``LEDGER_REBUILD_PARALLEL_MIN`` changes it.
+PARALLEL_MIN_EVENTS = 100_000
+
+
+def rebuild_workers() -> int:
+    """Worker processes for a rebuild: ``LEDGER_REBUILD_WORKERS``, else the CPUs available."""
+    env = os.environ.get("LEDGER_REBUILD_WORKERS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _groups(projections: Sequence[Projection], workers: int) -> list[list[Projection]]:
+    """Split *projections* into at most *workers* groups of about equal cost (longest first
+    into the lightest group); each group reads and decodes the log once."""
+    workers = max(1, min(workers, len(projections)))
+    groups: list[list[Projection]] = [[] for _ in range(workers)]
+    loads = [0.0] * workers
+    for p in sorted(projections, key=lambda p: (-p.rebuild_cost, p.name)):
+        i = loads.index(min(loads))
+        groups[i].append(p)
+        loads[i] += p.rebuild_cost
+    return [g for g in groups if g]
+
+
+def _worker_main() -> None:
+    """Entry point of a worker process (``python -c``): its arguments are JSON on argv."""
+    import json
+    import sys
+
+    args = json.loads(sys.argv[1])
+    _worker(args["url"], args["table"], [tuple(x) for x in args["specs"]], args["dialect"],
+            args["where"], args["pos"], args["batch"])
+
+
+def _run_workers(ledger: GovernanceLedger, shadows: list[_Shadow], starts: list[int],
+                 batch: int) -> None:
+    """One worker process per shadow (a new interpreter: nothing of this process is
+    inherited, open connections included); waits for all of them."""
+    import json
+    import subprocess
+    import sys
+
+    import ledger as package
+
+    url = ledger.engine.url.render_as_string(hide_password=False)
+    root = str(Path(package.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    procs = []
+    try:
+        for shadow, pos in zip(shadows, starts, strict=True):
+            args = {"url": url, "table": ledger.events_table.name,
+                    "specs": [(type(p).__module__, p.name) for p in shadow.projections],
+                    "dialect": shadow.dialect, "where": shadow.where, "pos": pos,
+                    "batch": batch}
+            procs.append((shadow, subprocess.Popen(  # noqa: S603 - our own interpreter
+                [sys.executable, "-c",
+                 "from ledger.projections.runner import _worker_main; _worker_main()",
+                 json.dumps(args)], env=env)))
+        failed = []
+        for shadow, proc in procs:
+            code = proc.wait()
+            if code != 0:
+                failed.append(f"the worker of {', '.join(p.name for p in shadow.projections)}"
+                              f" exited with {code}")
+    finally:
+        for _shadow, proc in procs:
+            if proc.poll() is None:  # interrupted here: the workers stop too
+                proc.terminate()
+                proc.wait()
+    if failed:
+        raise LedgerError("rebuild worker failed: " + "; ".join(failed) +
+                          " (the next rebuild resumes after the last batch it committed)")
+
+
 def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[Projection],
-                    batch: int = 1000, on_built: Callable[[], None] | None = None) -> int:
-    """Rebuild one or several projections into new tables and swap them in, all in one pass
-    over the log and one swap transaction; return the events read.
+                    batch: int = 1000, on_built: Callable[[], None] | None = None,
+                    workers: int | None = None) -> int:
+    """Rebuild one or several projections into new tables and swap them in, in one swap
+    transaction; return how far the position moved (events read and passed over).
+
+    The projections are split into *workers* groups (default :func:`rebuild_workers`, one
+    when the log is short), each built in a shadow space of its own by a worker process that
+    reads and decodes the log once for its group. A worker killed midway leaves its shadow
+    at its last committed batch; the next rebuild resumes there.
 
     *on_built* is called after the shadow tables are built, before the swap (tests use it to
     show that queries keep working meanwhile).
     """
     engine = ledger.engine
     projections = [projection] if isinstance(projection, Projection) else list(projection)
-    # New instances build the shadow: the ledger's own keep serving catch-ups of the live
-    # tables meanwhile (from this or other threads) with working state of their own.
-    router = Router(sorted((type(p)() for p in projections), key=lambda p: p.name))
-    tables = [t for p in router.projections for t in p.tables]
+    head = ledger.recorder.max_notification_id() or 0
+    if workers is None:
+        small = head < int(os.environ.get("LEDGER_REBUILD_PARALLEL_MIN") or PARALLEL_MIN_EVENTS)
+        workers = 1 if small else rebuild_workers()
+    shadows = [_Shadow(ledger, g) for g in _groups(projections, workers)]
+    opened: list[_Shadow] = []
     try:
-        with _shadow_engine(ledger) as (shadow, where):
-            # Tables without their secondary indexes: those are built once, after the rows
-            # are in (on PostgreSQL in the shadow schema, on SQLite by the copy at the swap).
-            with shadow.begin() as sconn:
-                for table in tables:
-                    sconn.execute(CreateTable(table))
-            for p in router.projections:
-                p.start_empty()
-            pos, total = _build(ledger, router, shadow, 0, batch)
-            if on_built is not None:
-                on_built()
-            pos, more = _build(ledger, router, shadow, pos, batch)  # what came meanwhile
-            total += more
-            if engine.dialect.name == "postgresql":
-                with shadow.begin() as sconn:
-                    for table in tables:
-                        for index in table.indexes:
-                            sconn.execute(CreateIndex(index))
-                with engine.begin() as conn:
-                    live = str(conn.execute(text("SELECT current_schema()")).scalar_one())
-                    for p in router.projections:  # locks the rows: catch-ups wait here
+        starts = []
+        for sh in shadows:
+            starts.append(sh.open(ledger))
+            opened.append(sh)
+        first = min(starts)
+        if len(shadows) > 1:
+            _run_workers(ledger, shadows, starts, batch)
+            positions = [sh.position() for sh in shadows]
+        else:
+            positions = [shadows[0].build(ledger, starts[0], batch)[0]]
+        if on_built is not None:
+            on_built()
+        # What came meanwhile, up to one position for all.
+        target = max([*positions, ledger.recorder.max_notification_id() or 0])
+        for i, sh in enumerate(shadows):
+            if positions[i] < target:
+                positions[i] = sh.build(ledger, positions[i], batch, stop=target)[0]
+        pos = target
+        total = pos - first
+        tables = [t for sh in shadows for t in sh.tables]
+        if engine.dialect.name == "postgresql":
+            for sh in shadows:
+                sheng = sh.engine()
+                try:
+                    with sheng.begin() as sconn:
+                        for table in sh.tables:
+                            for index in table.indexes:
+                                sconn.execute(CreateIndex(index))
+                finally:
+                    sheng.dispose()
+            with engine.begin() as conn:
+                live = shadows[0].live
+                for sh in shadows:  # locks the rows: catch-ups wait here
+                    for p in sh.projections:
                         _set_tracking(conn, p, pos)
-                    for table in reversed(tables):
-                        conn.execute(text(f'DROP TABLE IF EXISTS "{live}"."{table.name}"'))
-                    for table in tables:
+                for table in reversed(tables):
+                    conn.execute(text(f'DROP TABLE IF EXISTS "{live}"."{table.name}"'))
+                for sh in shadows:
+                    for table in sh.tables:
                         conn.execute(text(
-                            f'ALTER TABLE "{where}"."{table.name}" SET SCHEMA "{live}"'))
-            else:
-                with engine.connect() as conn:
-                    raw: Any = conn.connection.driver_connection
-                    raw.execute("ATTACH DATABASE ? AS ledger_rebuild", (where,))
-                    try:
-                        with write_intent(), conn.begin():
-                            for p in router.projections:
+                            f'ALTER TABLE "{sh.where}"."{table.name}" SET SCHEMA "{live}"'))
+        else:
+            with engine.connect() as conn:
+                raw: Any = conn.connection.driver_connection
+                for i, sh in enumerate(shadows):
+                    raw.execute(f"ATTACH DATABASE ? AS ledger_rebuild_{i}", (sh.where,))
+                try:
+                    with write_intent(), conn.begin():
+                        for sh in shadows:
+                            for p in sh.projections:
                                 _set_tracking(conn, p, pos)
-                            for table in reversed(tables):
-                                conn.execute(text(f'DROP TABLE IF EXISTS main."{table.name}"'))
-                            for table in tables:
-                                _copy_table(conn, table)
-                    finally:
-                        raw.execute("DETACH DATABASE ledger_rebuild")
+                        for table in reversed(tables):
+                            conn.execute(text(f'DROP TABLE IF EXISTS main."{table.name}"'))
+                        for i, sh in enumerate(shadows):
+                            for table in sh.tables:
+                                _copy_table(conn, table, f"ledger_rebuild_{i}")
+                finally:
+                    for i in range(len(shadows)):
+                        raw.execute(f"DETACH DATABASE ledger_rebuild_{i}")
+        for sh in shadows:
+            sh.drop(ledger)
     finally:
-        router.discard()
-    for p in router.projections:
-        log.info("projection.rebuilt", projection=p.name, events=total, position=pos)
+        for sh in opened:
+            sh.release()
+    for sh in shadows:
+        for p in sh.projections:
+            log.info("projection.rebuilt", projection=p.name, events=total, position=pos)
     return total
 
 
-def _copy_table(conn: Connection, table: Table) -> None:
+def _copy_table(conn: Connection, table: Table, source: str) -> None:
     """Create *table* in the live database and fill it from the attached shadow; its indexes
     are made after the rows are in (faster than keeping them up to date row by row)."""
     conn.execute(CreateTable(table))
     cols = ", ".join(f'"{c.name}"' for c in table.columns)
     conn.execute(text(f'INSERT INTO main."{table.name}" ({cols}) '
-                      f'SELECT {cols} FROM ledger_rebuild."{table.name}"'))
+                      f'SELECT {cols} FROM {source}."{table.name}"'))
     for index in table.indexes:
         conn.execute(CreateIndex(index))
 

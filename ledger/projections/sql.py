@@ -115,6 +115,45 @@ class TableBuffer:
         self.clear()
 
 
+class Appender:
+    """Rows only ever inserted into one table (an index of events, one row per event), kept
+    as tuples in column order and sent at flush with one ``executemany``.
+
+    Cheaper per row than :class:`TableBuffer`: no key, no dictionary, no reshaping. For tables
+    whose rows a batch never updates or deletes.
+    """
+
+    def __init__(self, table: Table, columns: tuple[str, ...]) -> None:
+        self.table = table
+        self.columns = columns
+        self.rows: list[tuple[Any, ...]] = []
+        #: ``rows.append``, for the projection's loop.
+        self.add = self.rows.append
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def clear(self) -> None:
+        """Forget everything queued."""
+        self.rows.clear()
+
+    def flush(self, conn: Connection) -> None:
+        """Insert what is queued, then forget it."""
+        if not self.rows:
+            return
+        sql, names, procs = _compiled(_insert_cols(self.table, self.columns), conn.dialect)
+        if procs or (names is not None and names != self.columns):  # pragma: no cover
+            index = {c: i for i, c in enumerate(self.columns)}
+            executemany(conn, _insert_cols(self.table, self.columns),
+                        [{c: r[index[c]] for c in self.columns} for r in self.rows])
+        elif names is None:
+            conn.exec_driver_sql(sql, [dict(zip(self.columns, r, strict=True))
+                                       for r in self.rows])
+        else:
+            conn.exec_driver_sql(sql, self.rows)
+        self.rows.clear()
+
+
 def executemany(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
     """Run *statement* once per row of parameters, straight through the driver.
 

@@ -221,3 +221,39 @@ def test_integrity_routes_serve_the_latest_checkpoint_and_proofs(
     beyond = client.get("/proofs/consistency", params={"from": 99})
     assert beyond.status_code == 404
     assert beyond.json()["error"]["code"] == "proof_unavailable"
+
+
+def test_pages_are_the_same_plain_or_gzip_and_served_again_from_the_cache(
+        client: TestClient, ledger: GovernanceLedger) -> None:
+    """A full page is encoded once and kept by range; compressed or not, first time or
+    again, its body is the same JSON, and a page at the head is never kept."""
+    import gzip
+    import json
+
+    from ledger.feed.log import page_cache
+
+    def get(after: int, encoding: str) -> tuple[dict[str, Any], str | None]:
+        r = client.get("/events", params={"after": after, "limit": 3},
+                       headers={"Accept-Encoding": encoding})
+        assert r.status_code == 200
+        raw = r.read() if hasattr(r, "read") else r.content
+        if r.headers.get("content-encoding") == "gzip" and raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        return json.loads(raw), r.headers.get("content-encoding")
+
+    plain, enc = get(0, "identity")
+    assert enc is None and plain["has_more"] is True
+    cache = page_cache(ledger)
+    hits = cache.hits
+    again, _ = get(0, "identity")
+    zipped, enc = get(0, "gzip")
+    zipped_again, _ = get(0, "gzip, br")
+    assert enc == "gzip"
+    assert plain == again == zipped == zipped_again
+    assert cache.hits >= hits + 1  # (repeats within a second come from the response cache)
+    assert (0, 3, (), None, False) in cache.deflated
+    # The last page is read afresh each time (the head moves): it is not kept.
+    head = plain["head"]
+    last, _ = get(head - 1, "gzip")
+    assert last["has_more"] is False
+    assert (head - 1, 3, (), None, False) not in cache.entries

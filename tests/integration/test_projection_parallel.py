@@ -1,0 +1,132 @@
+"""A rebuild in worker processes, one per group of read models, each building a shadow space
+with tracking rows of its own: its tables equal those of catching up event by event, and when
+the rebuild and its workers are killed midway (SIGKILL, a real process), the next rebuild
+resumes each shadow after its last committed batch instead of starting again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import ledger.projections as projections
+from ledger.application import GovernanceLedger
+from ledger.projections import catch_up_many, rebuild_many
+from tests.integration.test_projection_rebuild import contents, load_sample_year, start_over
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _shadow_positions(db: Path) -> dict[str, int]:
+    """The tracking position of every shadow file beside *db* (those with one)."""
+    out: dict[str, int] = {}
+    for f in db.parent.glob(f"{db.name}.rebuild-*"):
+        if f.name.endswith(("-journal", "-wal", "-shm")):
+            continue
+        try:
+            conn = sqlite3.connect(f"file:{f}?mode=rw", uri=True, timeout=0.05)
+            try:
+                row = conn.execute("SELECT min(position) FROM ledger_projection_tracking").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            continue
+        if row and row[0] is not None:
+            out[f.name] = int(row[0])
+    return out
+
+
+def test_parallel_rebuild_killed_midway_resumes_where_each_worker_stopped(
+        sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = Path(sqlite_url.removeprefix("sqlite:///"))
+    led = GovernanceLedger(sqlite_url)
+    try:
+        head = load_sample_year(led)
+        everything = list(led.projections.values())
+        start_over(led)
+        monkeypatch.setattr(projections, "MEMO_LIMIT", 0)
+        assert catch_up_many(led, everything, batch=1) == head
+        monkeypatch.undo()
+        one_by_one = contents(led)
+
+        # A rebuild in two workers, small batches, in a process of its own: killed with its
+        # workers (the whole process group) once both shadows have committed some batches.
+        script = ("import sys; from ledger.application import GovernanceLedger; "
+                  "from ledger.projections import rebuild_many; "
+                  "led = GovernanceLedger(sys.argv[1]); "
+                  "rebuild_many(led, list(led.projections.values()), batch=1)")
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "LEDGER_REBUILD_WORKERS": "2",
+               "LEDGER_REBUILD_PARALLEL_MIN": "0"}
+        proc = subprocess.Popen([sys.executable, "-c", script, sqlite_url], env=env,
+                                start_new_session=True)
+        deadline = time.monotonic() + 120
+        seen: dict[str, int] = {}
+        try:
+            while time.monotonic() < deadline and proc.poll() is None:
+                seen = _shadow_positions(db)
+                if len(seen) == 2 and all(0 < p < head for p in seen.values()):
+                    break
+                time.sleep(0.002)
+            assert proc.poll() is None, "the rebuild ended before it could be killed"
+            os.killpg(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait()
+        time.sleep(0.2)  # let the killed workers go
+        stopped = _shadow_positions(db)
+        assert len(stopped) == 2 and all(0 < p < head for p in stopped.values()), stopped
+
+        # The next rebuild starts from where each shadow stopped: it moves the positions by
+        # head - (lowest shadow position), not by head.
+        monkeypatch.setenv("LEDGER_REBUILD_WORKERS", "2")
+        monkeypatch.setenv("LEDGER_REBUILD_PARALLEL_MIN", "0")
+        counts = rebuild_many(led, everything, batch=2)
+        assert set(counts.values()) == {head - min(stopped.values())}
+        assert contents(led) == one_by_one
+        assert _shadow_positions(db) == {}  # swapped in and removed
+
+        # And from zero in workers, the same tables.
+        counts = rebuild_many(led, everything, batch=500)
+        assert set(counts.values()) == {head}
+        assert contents(led) == one_by_one
+    finally:
+        led.close()
+
+
+def test_a_shadow_is_resumed_only_on_the_log_it_was_built_from(sqlite_url: str) -> None:
+    """A shadow records which event its position is at; one whose event is not the log's
+    (a restored older copy, another log) is built again from zero, not resumed."""
+    from ledger.projections.runner import _Shadow
+
+    db = Path(sqlite_url.removeprefix("sqlite:///"))
+    led = GovernanceLedger(sqlite_url)
+    try:
+        head = load_sample_year(led)
+        status = led.projections["status"]
+        shadow = _Shadow(led, [status])
+        assert shadow.open(led) == 0
+        stop = head // 2
+        pos, _moved = shadow.build(led, 0, 50, stop=stop)
+        assert 0 < pos <= stop
+        shadow.release()  # as if killed before the swap
+
+        again = _Shadow(led, [status])
+        assert again.open(led) == pos  # resumed
+        again.release()
+
+        conn = sqlite3.connect(again.where)
+        conn.execute("UPDATE ledger_rebuild_mark SET mark = '00/1'")
+        conn.commit()
+        conn.close()
+        other = _Shadow(led, [status])
+        assert other.open(led) == 0  # not this log's event at that position: from zero
+        assert _shadow_positions(db) == {Path(other.where).name: 0}
+        other.drop(led)
+        other.release()
+    finally:
+        led.close()
