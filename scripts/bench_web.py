@@ -31,7 +31,8 @@ from pathlib import Path
 SECRET = "bench-secret-token"
 PAGES = ["/board", "/board/overview/live", "/board/warnings", "/board/cases",
          "/board/cases?community=ZQ-001&problem_type=illegal_construction",
-         "/board/cases/ZQ-2025-000004", "/board/resolutions",
+         "/board/cases/ZQ-2025-000004", "/board/resolutions", "/board/topics",
+         "/board/topics/ZQ-001-MT-2025-001",
          "/board/roster?community=ZQ-001&date=2025-06-01", "/board/appraisal",
          "/board/appraisal?year=2025&score_below=70", "/board/firms", "/board/integrity"]
 
