@@ -26,6 +26,7 @@ from ledger.cli import (
 )
 from ledger.commands.cases import TEMPLATES
 from ledger.complete import case_or_community, case_refs, communities, posts
+from ledger.kernel.fields import payload_text
 from ledger.kernel.i18n import _, add_labels
 from ledger.kernel.i18n import t as label_for
 from ledger.projections.cases import (
@@ -768,7 +769,7 @@ def documents_cmd(target: str | None, as_json: bool) -> None:
     r.table(r.label("cases.documents_title"),
             ("occurred_at", "cases.template", "cases.target", "actor", "data"),
             [[short_time(d["occurred_at"]), _lbl(r, "template", d["template"]), d["target"],
-              f"{d['actor']} {d['post']}", json.dumps(d["fields"], ensure_ascii=False)]
+              f"{d['actor']} {d['post']}", payload_text(d["fields"], r.lang)]
              for d in docs])
 
 

@@ -1,8 +1,9 @@
 """The fields of event payloads, labelled in the reader's language.
 
-``history`` and ``audit`` show what an event recorded as labelled fields (``label: value; …``)
-rather than raw JSON: each field has a label ``field:<name>`` (English here, Chinese in the
-catalog); a field without one shows its own name. Sealed personal data shows as sealed.
+``history``, ``audit`` and ``documents`` show what an event (or a template document)
+recorded as labelled fields (``label: value; …``) rather than raw JSON: each field has a
+label ``field:<name>`` (English here, Chinese in the catalog); a field without one shows its
+own name. Sealed personal data shows as sealed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,20 @@ from ledger.kernel.i18n import LABELS, add_labels, t
 
 #: Each event field's label in English (``field:<name>``; Chinese in the catalog).
 FIELD_LABELS: dict[str, str] = {
+    "addressee": "addressee",
+    "advice": "advice",
+    "analysis": "analysis",
+    "assessment": "assessment",
+    "audience": "audience",
+    "comments": "comments",
+    "content": "content",
+    "feedback": "feedback",
+    "period": "period",
+    "references": "references",
+    "requirement": "requirement",
+    "situation": "situation",
+    "suggested_level": "suggested level",
+    "supervised_party": "supervised party",
     "accepted_suggestion": "accepted the suggestion",
     "action": "action",
     "added": "added",
