@@ -54,7 +54,7 @@ from ledger.feed.queries import LedgerDep, discover
 from ledger.feed.tokens import Registry, Token, scopes_for
 from ledger.feed.tokens import configured as configured_tokens
 from ledger.kernel.errors import CommandValidationError, LedgerError
-from ledger.kernel.i18n import _
+from ledger.kernel.i18n import _, accept_language, set_language
 
 log = structlog.get_logger("ledger.feed")
 
@@ -77,6 +77,20 @@ def error_body(code: str, message: str) -> dict[str, Any]:
 
 
 _FROM_ENV: Any = object()
+
+
+class Language:
+    """Answers (error messages included) in the language the request's ``Accept-Language``
+    asks for, Chinese or English; without one, the server's default (``LEDGER_LANG``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            header = dict(scope.get("headers") or ()).get(b"accept-language")
+            set_language(accept_language(header.decode("latin-1") if header else None))
+        await self.app(scope, receive, send)
 
 
 def create_app(ledger_or_url: GovernanceLedger | str, *,
@@ -126,6 +140,7 @@ def create_app(ledger_or_url: GovernanceLedger | str, *,
                     "docs/open311.md.",
         lifespan=lifespan,
     )
+    app.add_middleware(Language)
     app.state.ledger = ledger
     app.state.waker = waker
     app.state.heartbeat = heartbeat

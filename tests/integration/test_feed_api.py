@@ -257,3 +257,14 @@ def test_pages_are_the_same_plain_or_gzip_and_served_again_from_the_cache(
     last, _ = get(head - 1, "gzip")
     assert last["has_more"] is False
     assert (head - 1, 3, (), None, False) not in cache.entries
+
+
+def test_an_error_answers_in_the_language_the_request_accepts(client: TestClient) -> None:
+    zh = client.get("/history/XX-404", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
+    en = client.get("/history/XX-404", headers={"Accept-Language": "en-GB,en;q=0.8"})
+    assert zh.status_code == en.status_code == 404
+    assert zh.json()["error"]["code"] == en.json()["error"]["code"] == "unknown_key"
+    assert "XX-404" in zh.json()["error"]["message"] and "XX-404" in en.json()["error"]["message"]
+    assert zh.json()["error"]["message"] != en.json()["error"]["message"]
+    assert "没有" in zh.json()["error"]["message"]
+    assert en.json()["error"]["message"].startswith("no aggregate has the key")
