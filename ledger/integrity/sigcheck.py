@@ -34,6 +34,7 @@ import orjson
 from sqlalchemy import Connection
 
 from ledger.integrity import dsse
+from ledger.kernel.i18n import _
 from ledger.kernel.store import placeholder, signed_commands
 
 __all__ = ["SignatureStats", "check_signatures"]
@@ -59,18 +60,18 @@ class SignatureStats:
     unsigned_positions: list[int] = field(default_factory=list)
 
     def summary(self) -> str:
-        parts = [f"{self.signed} events signed by officials ({self.commands} signatures "
-                 "verified)"]
+        """The signature pass in a sentence, in the reader's language."""
+        parts = [_("{signed} events signed by officials ({commands} signatures verified)").format(
+            signed=self.signed, commands=self.commands)]
         if self.unsigned:
-            first = ", ".join(map(str, self.unsigned_positions[:5]))
-            parts.append(f"{self.unsigned} accepted unsigned (marked; first at log position "
-                         f"{first})")
+            parts.append(_("{n} accepted unsigned (marked; first at log position {first})").format(
+                n=self.unsigned, first=", ".join(map(str, self.unsigned_positions[:5]))))
         if self.system:
-            parts.append(f"{self.system} by the system")
+            parts.append(_("{n} by the system").format(n=self.system))
         if self.earlier:
-            parts.append(f"{self.earlier} of an earlier release, before signatures")
+            parts.append(_("{n} of an earlier release, before signatures").format(n=self.earlier))
         if self.erased:
-            parts.append(f"{self.erased} whose signed bytes were erased")
+            parts.append(_("{n} whose signed bytes were erased").format(n=self.erased))
         return "; ".join(parts)
 
 

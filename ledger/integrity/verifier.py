@@ -144,20 +144,24 @@ class Verification:
         return not self.findings
 
     def summary(self) -> str:
-        text = (f"verified {self.events} events, tree size {self.tree_size}, root "
-                f"{base64.b64encode(self.root).decode()}")
+        """What was verified, in the reader's language."""
+        text = _("verified {events} events, tree size {size}, root {root}").format(
+            events=self.events, size=self.tree_size, root=base64.b64encode(self.root).decode())
         if self.unsealed:
-            text += f"; {self.unsealed} later events not sealed yet (run 'ledger checkpoint')"
+            text += _("; {n} later events not sealed yet (run 'ledger checkpoint')").format(
+                n=self.unsealed)
         if self.snapshots is not None:
-            text += f"; {self.snapshots} snapshots checked against the events"
+            text += _("; {n} snapshots checked against the events").format(n=self.snapshots)
         if self.nodes is not None:
-            text += f"; {self.nodes} tree nodes recomputed"
+            text += _("; {n} tree nodes recomputed").format(n=self.nodes)
         if self.projection_rows is not None:
-            text += f"; {self.projection_rows} read-model rows compared with a rebuild"
+            text += _("; {n} read-model rows compared with a rebuild").format(
+                n=self.projection_rows)
         if self.witnesses is not None:
-            text += f"; cosigned by {', '.join(self.witnesses) or 'no witness'}"
+            text += _("; cosigned by {witnesses}").format(
+                witnesses=", ".join(self.witnesses) or _("no witness"))
         if self.signatures is not None:
-            text += f"; {self.signatures.summary()}"
+            text += "; " + self.signatures.summary()
         return text
 
 
