@@ -285,3 +285,26 @@ class Renderer:
         """A remark beside the data: on stdout under a table, on stderr in the formats for
         programs (so that what they read stays CSV, TSV or JSON)."""
         click.echo(text, err=self.machine)
+
+
+def xlsx(title: str, headers: list[str], cells: list[list[Any]]) -> bytes:
+    """A one-sheet Excel workbook of a table (bold header row, frozen, columns sized to fit)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None  # a new workbook always has a sheet
+    ws.title = title[:31].replace("/", "-")
+    ws.append(headers)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for row in cells:
+        ws.append(["" if v is None else v for v in row])
+    for i, h in enumerate(headers, start=1):
+        width = max([len(str(h))] + [len(str(r[i - 1] or "")) for r in cells]) + 2
+        ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(width, 80)
+    ws.freeze_panes = "A2"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

@@ -659,25 +659,12 @@ def record_indicator(code: str, community: str, value: str, year: int, town: str
 
 # ---------------------------------------------------------------------------- tables
 def _write_xlsx(path: str, title: str, headers: list[str], cells: list[list[Any]]) -> None:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
+    from pathlib import Path
 
-    wb = Workbook()
-    ws = wb.active
-    if ws is None:  # pragma: no cover - a new workbook always has a sheet
-        raise LedgerError(_("internal: openpyxl made no sheet"))
-    ws.title = title[:31].replace("/", "-")
-    ws.append(headers)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for row in cells:
-        ws.append(["" if v is None else v for v in row])
-    for i, h in enumerate(headers, start=1):
-        width = max([len(str(h))] + [len(str(r[i - 1] or "")) for r in cells]) + 2
-        ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(width, 80)
-    ws.freeze_panes = "A2"
+    from ledger.render import xlsx
+
     try:
-        wb.save(path)
+        Path(path).write_bytes(xlsx(title, headers, cells))
     except OSError as e:
         raise click.ClickException(_("cannot write {path}: {strerror}").format(
                                        path=path, strerror=e.strerror)) from None

@@ -33,6 +33,7 @@ from ledger.feed.queries import moment
 from ledger.feed.tokens import Registry, Token
 from ledger.kernel.errors import LedgerError
 from ledger.kernel.i18n import _
+from ledger.render import xlsx
 from ledger.web import data, personal
 from ledger.web.auth import LANG_COOKIE, LOGIN_COOKIE, PREFIX, SESSION_COOKIE, BoardSessions
 from ledger.web.auth import Session as BoardSession
@@ -455,7 +456,7 @@ def mount(app: FastAPI, sessions: BoardSessions) -> None:
                                 headers={"Content-Disposition":
                                          f'attachment; filename="{name}.csv"'})
             if fmt == "xlsx":
-                return Response(data.xlsx(title, headers, cells), media_type=(
+                return Response(xlsx(title, headers, cells), media_type=(
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
                     headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
             raise PageNotFoundError(_("no download in format {fmt!r}: csv or xlsx").format(

@@ -4,7 +4,6 @@ counts and groups for display (filters, age buckets, progress per community)."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections import Counter, defaultdict
@@ -262,6 +261,7 @@ def topic_page(ledger: GovernanceLedger, ref: str) -> dict[str, Any]:
                          "occurred_at": env.get("occurred_at"), "actor": env.get("actor"),
                          "actor_name": names.get(str(env.get("actor")), ""),
                          "post": env.get("post"), "basis": env.get("basis"),
+                         "signed": bool(env.get("signature")), "sealed_caller": None,
                          "data": data, "proof": event_proof_state(ledger, pub["position"])})
     row = next((m for m in matter_list(ledger) if m["code"] == ref), None)
     return {"ref": ref, "row": row, "timeline": timeline, "sealed_raiser": sealed_raiser}
@@ -349,29 +349,6 @@ def appraisal(ledger: GovernanceLedger, lang: str, query: dict[str, str]) -> dic
         whatif = simulate(ledger, year["code"], overrides)
     return {"years": years, "year": year, "tables": tables, "params": params, "form": form,
             "whatif": whatif}
-
-
-def xlsx(title: str, headers: list[str], cells: list[list[Any]]) -> bytes:
-    """A one-sheet workbook of a table (bold header row, frozen, columns sized to fit)."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None  # a new workbook always has a sheet
-    ws.title = title[:31].replace("/", "-")
-    ws.append(headers)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for row in cells:
-        ws.append(["" if v is None else v for v in row])
-    for i, h in enumerate(headers, start=1):
-        width = max([len(str(h))] + [len(str(r[i - 1] or "")) for r in cells]) + 2
-        ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(width, 80)
-    ws.freeze_panes = "A2"
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
 
 
 class UnknownTableError(NotFoundError):

@@ -206,17 +206,20 @@ def test_a_viewer_without_the_personal_data_scope_sees_no_caller_anywhere(
     context.close()
 
 
+def personal_views(demo_db: str) -> list[tuple[str, str, str]]:
+    """The recorded views of personal data: (viewer, record, outcome)."""
+    conn = sqlite3.connect(demo_db.removeprefix("sqlite:///"))
+    try:
+        return conn.execute("SELECT viewer, record, outcome FROM ledger_personal_views"
+                            ).fetchall()
+    finally:
+        conn.close()
+
+
 def test_the_personal_data_scope_shows_the_caller_and_records_the_view(
         board: str, browser: Any, demo_db: str, server_log: Path) -> None:
-    db = demo_db.removeprefix("sqlite:///")
-
     def recorded() -> list[tuple[str, str, str]]:
-        conn = sqlite3.connect(db)
-        try:
-            return conn.execute("SELECT viewer, record, outcome FROM ledger_personal_views"
-                                ).fetchall()
-        finally:
-            conn.close()
+        return personal_views(demo_db)
 
     before = len(recorded())
     context = browser.new_context()
@@ -238,15 +241,8 @@ def test_the_personal_data_scope_shows_the_caller_and_records_the_view(
 
 def test_a_topic_raiser_is_shown_only_with_the_personal_data_scope_and_the_view_recorded(
         board: str, browser: Any, demo_db: str) -> None:
-    db = demo_db.removeprefix("sqlite:///")
-
     def recorded() -> list[tuple[str, str, str]]:
-        conn = sqlite3.connect(db)
-        try:
-            return conn.execute("SELECT viewer, record, outcome FROM ledger_personal_views"
-                                ).fetchall()
-        finally:
-            conn.close()
+        return personal_views(demo_db)
 
     before = len(recorded())
     context = browser.new_context()
