@@ -1063,9 +1063,6 @@ def main() -> None:
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="ledger-bench-") as d:
         work = Path(d)
-        # A ledger that is not a SQLite file keeps its checkpoint key in the working directory
-        # by default; the bench's PostgreSQL ledgers keep theirs here, with the rest of the run.
-        os.environ.setdefault("LEDGER_SIGNING_KEY", str(work / "postgres-signing.key"))
         backends = [Backend("sqlite", s, None, work) for s in (a.sync or ["NORMAL", "FULL"])]
         for b in backends:
             if "ingest" in sections:
