@@ -44,6 +44,7 @@ database, rebuilds, seals and verifies them there. ``--no-postgres`` skips it.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -82,6 +83,19 @@ med = statistics.median
 
 
 # ---------------------------------------------------------------------------- helpers
+def open_ledger(url: str) -> GovernanceLedger:
+    """A ledger of the bench. One that is not a SQLite file keeps its checkpoint key (and the
+    signer's record beside it) in the system's temporary directory, one per process and
+    database, instead of the working directory's default ``ledger-signing.key``."""
+    if url.startswith("sqlite"):
+        return GovernanceLedger(url)
+    from ledger.kernel.config import Settings
+
+    digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+    key = Path(tempfile.gettempdir()) / f"ledger-bench-{os.getpid()}-{digest}.key"
+    return GovernanceLedger(settings=Settings(db_url=url, key_file=str(key)))
+
+
 def setup(url: str, admin_key: Any = None) -> GovernanceLedger:
     """Town ZQ and its communities; with *admin_key*, the administrator's key is registered
     by the bootstrap and every command is signed with it."""
@@ -94,7 +108,7 @@ def setup(url: str, admin_key: Any = None) -> GovernanceLedger:
             led.execute(dsse.sign_command(admin_key, json.dumps(
                 {"command_id": str(uuid.uuid4()), **command}).encode()))
 
-    led = GovernanceLedger(url)
+    led = open_ledger(url)
     send({"type": "town.bootstrap", "actor": "system:bootstrap", "code": "ZQ", "name": "颛桥镇",
           "admin": "P-0001", "admin_name": "王明", "occurred_at": "2025-01-01",
           **({"admin_public_key": dsse.public_key_b64(admin_key.public_key())}
@@ -170,7 +184,7 @@ class Backend:
 
     def ledger(self) -> GovernanceLedger:
         with sync_env(self.sync):
-            return GovernanceLedger(self.url())
+            return open_ledger(self.url())
 
 
 def _dsn(url: str) -> str:
@@ -486,7 +500,7 @@ def vm_hwm_mb() -> float:
 
 def child_rebuild(url: str, name: str | None) -> dict[str, Any]:
     configure("warning")
-    led = GovernanceLedger(url)
+    led = open_ledger(url)
     base = vm_hwm_mb()
     t = time.perf_counter()
     counts = led.rebuild(name)
@@ -614,7 +628,7 @@ def child_verify(url: str, key_file: str, signatures: bool = True) -> dict[str, 
     from ledger.integrity.verifier import verify
 
     configure("warning")
-    led = GovernanceLedger(url)
+    led = open_ledger(url)
     key = load_private_key(Path(key_file))
     seal_s = timed(lambda: sealer.seal(led, key=key))
     vk = format_verifier_key(sealer.log_origin(led), key.public_key())
@@ -857,7 +871,7 @@ def bench_pg_read(url: str, n: int) -> list[dict[str, Any]]:
     src = CACHE / "city.db"
     if not src.exists():
         src = CACHE / "quick.db"
-    led = GovernanceLedger(url)
+    led = open_ledger(url)
     s = sqlite3.connect(src)
     rows = s.execute("SELECT id, originator_id, originator_version, topic, state FROM "
                      "ledger_events ORDER BY id LIMIT ?", (n,))
