@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -678,21 +678,11 @@ class GovernanceLedger(Application[UUID]):
                      keep_going: bool, channel: str) -> list[LineOutcome]:
         """One transaction for the batch; each line in a savepoint. Falls back to one
         transaction per line if the batch as a whole hits a concurrent writer."""
-        outcomes: list[LineOutcome] = []
         with self._write_lock:
             try:
                 with self._writer.transaction() as txn:
-                    txn.batch_line = True
-                    self._check_head(txn)
-                    parsed = [(n, self._parse_line(n, t)) for n, t in batch]
-                    state = _Batch(txn.priors(
-                        [c[0].command_id for _, c in parsed if isinstance(c, tuple)]))
-                    for number, cmd in parsed:
-                        outcome = self._batched_line(number, cmd, txn, state)
-                        outcomes.append(outcome)
-                        if not (outcome.ok or keep_going):
-                            break
-                    txn.insert_commands(state.rows)
+                    parsed, outcomes = self._lines_in(
+                        txn, batch, stop=lambda o: not (o.ok or keep_going))
                 for o in outcomes:
                     if o.result is not None:
                         self._committed(o.result)
@@ -709,6 +699,26 @@ class GovernanceLedger(Application[UUID]):
                 break
         return outcomes
 
+    def _lines_in(self, txn: WriteTxn, batch: list[tuple[int, str | bytes | dsse.Envelope]],
+                  stop: Callable[[LineOutcome], bool],
+                  ) -> tuple[list[tuple[int, tuple[Command, dsse.Envelope | None] | LedgerError]],
+                             list[LineOutcome]]:
+        """Run *batch*'s lines in the write transaction *txn*, each in a savepoint, until
+        *stop* says so after a line; record the accepted commands. Returns the parsed lines
+        and each line's outcome."""
+        txn.batch_line = True
+        self._check_head(txn)
+        parsed = [(n, self._parse_line(n, t)) for n, t in batch]
+        state = _Batch(txn.priors([c[0].command_id for _, c in parsed if isinstance(c, tuple)]))
+        outcomes: list[LineOutcome] = []
+        for number, cmd in parsed:
+            outcome = self._batched_line(number, cmd, txn, state)
+            outcomes.append(outcome)
+            if stop(outcome):
+                break
+        txn.insert_commands(state.rows)
+        return parsed, outcomes
+
     def _apply_atomic(self, batch: list[tuple[int, str | bytes | dsse.Envelope]],
                       channel: str) -> list[LineOutcome]:
         """Every line in one transaction, committed only if none is refused (retried whole
@@ -719,17 +729,9 @@ class GovernanceLedger(Application[UUID]):
                 parsed: list[tuple[int, tuple[Command, dsse.Envelope | None] | LedgerError]] = []
                 try:
                     with self._writer.transaction() as txn:
-                        txn.batch_line = True
-                        self._check_head(txn)
-                        parsed = [(n, self._parse_line(n, t)) for n, t in batch]
-                        state = _Batch(txn.priors(
-                            [c[0].command_id for _, c in parsed if isinstance(c, tuple)]))
-                        for number, cmd in parsed:
-                            outcome = self._batched_line(number, cmd, txn, state)
-                            outcomes.append(outcome)
-                            if not outcome.ok:
-                                raise _UndoAll
-                        txn.insert_commands(state.rows)
+                        parsed, outcomes = self._lines_in(txn, batch, stop=lambda o: not o.ok)
+                        if outcomes and not outcomes[-1].ok:
+                            raise _UndoAll  # the transaction rolls back: nothing is written
                 except _UndoAll:
                     self._aggregates.clear()
                     self._record_refused_lines(batch, parsed, outcomes[-1:], channel)
