@@ -367,8 +367,7 @@ def mount(app: FastAPI, sessions: BoardSessions) -> None:
             if not data.CASE_REF.match(ref):
                 raise PageNotFoundError(_("{ref!r} is not a case reference").format(ref=ref[:60]))
             view = data.case_page(ledger, ref)
-            sealed = next((e["sealed_caller"] for e in view["timeline"]
-                           if e["sealed_caller"]), None)
+            sealed = next((e["sealed"] for e in view["timeline"] if e["sealed"]), None)
             return {"view": view, "caller": reveal_once(viewer, sealed, "cases", ref)}
 
         return page(request, "cases", "read:cases", build, "case.html")

@@ -165,27 +165,33 @@ def event_proof_state(ledger: GovernanceLedger, position: int) -> dict[str, Any]
     return {"state": "verified", "tree_size": doc["tree_size"], "leaf_index": doc["leaf_index"]}
 
 
-def case_page(ledger: GovernanceLedger, ref: str) -> dict[str, Any]:
-    """One case: its row on the board, its events (who by name and post, business and
-    record time, basis, data), the template documents filed on it and its escalations, each
-    event with its proof state."""
-    events = ledger.history(f"case:{ref}")
+def event_timeline(ledger: GovernanceLedger, events: list[Any],
+                   sealed_field: str) -> list[dict[str, Any]]:
+    """A record's events as its page shows them: who (name and post), business and record
+    time, basis, whether signed, the data, and the proof state; the personal data sealed in
+    *sealed_field* is kept apart (``sealed``), for a viewer allowed to open it."""
     names = person_names(ledger)
-    timeline = []
+    out = []
     for ev in events:
         pub = public_event(ev)
         env = pub["envelope"]
         data = dict(pub["data"])
-        sealed = data.pop("caller", None)
-        timeline.append({"position": pub["position"], "type": pub["type"],
-                         "version": pub["version"], "recorded_at": pub["recorded_at"],
-                         "occurred_at": env.get("occurred_at"), "actor": env.get("actor"),
-                         "actor_name": names.get(str(env.get("actor")), ""),
-                         "post": env.get("post"), "basis": env.get("basis"),
-                         "command_id": env.get("command_id"),
-                         "signed": bool(env.get("signature")),
-                         "data": data, "sealed_caller": sealed,
-                         "proof": event_proof_state(ledger, pub["position"])})
+        out.append({"position": pub["position"], "type": pub["type"],
+                    "version": pub["version"], "recorded_at": pub["recorded_at"],
+                    "occurred_at": env.get("occurred_at"), "actor": env.get("actor"),
+                    "actor_name": names.get(str(env.get("actor")), ""),
+                    "post": env.get("post"), "basis": env.get("basis"),
+                    "command_id": env.get("command_id"), "signed": bool(env.get("signature")),
+                    "sealed": data.pop(sealed_field, None), "sealed_as": sealed_field,
+                    "data": data, "proof": event_proof_state(ledger, pub["position"])})
+    return out
+
+
+def case_page(ledger: GovernanceLedger, ref: str) -> dict[str, Any]:
+    """One case: its row on the board, its events (who by name and post, business and
+    record time, basis, data), the template documents filed on it and its escalations, each
+    event with its proof state."""
+    timeline = event_timeline(ledger, ledger.history(f"case:{ref}"), "caller")
     row = next((c for c in case_board(ledger)["cases"] if c["ref"] == ref), None)
     escalations = [e for e in escalation_list(ledger, kind="case")["escalations"]
                    if e["key"] == ref]
@@ -247,22 +253,8 @@ def topics(ledger: GovernanceLedger) -> dict[str, Any]:
 def topic_page(ledger: GovernanceLedger, ref: str) -> dict[str, Any]:
     """One matter or topic: its row and its events (who by name and post, both times, basis,
     proof state); a resident raiser's reference stays sealed here (``sealed_raiser``)."""
-    events = ledger.history(f"matter:{ref}")  # NotFoundError (404) when there is none
-    names = person_names(ledger)
-    timeline, sealed_raiser = [], None
-    for ev in events:
-        pub = public_event(ev)
-        env = pub["envelope"]
-        data = dict(pub["data"])
-        sealed = data.pop("resident", None)
-        sealed_raiser = sealed_raiser or sealed
-        timeline.append({"position": pub["position"], "type": pub["type"],
-                         "recorded_at": pub["recorded_at"],
-                         "occurred_at": env.get("occurred_at"), "actor": env.get("actor"),
-                         "actor_name": names.get(str(env.get("actor")), ""),
-                         "post": env.get("post"), "basis": env.get("basis"),
-                         "signed": bool(env.get("signature")), "sealed_caller": None,
-                         "data": data, "proof": event_proof_state(ledger, pub["position"])})
+    timeline = event_timeline(ledger, ledger.history(f"matter:{ref}"), "resident")
+    sealed_raiser = next((e["sealed"] for e in timeline if e["sealed"]), None)
     row = next((m for m in matter_list(ledger) if m["code"] == ref), None)
     return {"ref": ref, "row": row, "timeline": timeline, "sealed_raiser": sealed_raiser}
 

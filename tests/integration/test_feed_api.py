@@ -268,3 +268,17 @@ def test_an_error_answers_in_the_language_the_request_accepts(client: TestClient
     assert zh.json()["error"]["message"] != en.json()["error"]["message"]
     assert "没有" in zh.json()["error"]["message"]
     assert en.json()["error"]["message"].startswith("no aggregate has the key")
+
+
+@pytest.mark.parametrize("header", [
+    "x" * 8000, "zh;q=abc, en;q=", ";;;,,,", "fr-FR, de;q=0.9", "zh;q=NaN, en;q=1e9",
+    "\u4e2d\u6587".encode(),  # raw UTF-8 bytes in a header
+])
+def test_a_hostile_accept_language_gets_an_answer_in_a_language_of_ours(
+        client: TestClient, header: str | bytes) -> None:
+    """Whatever a client sends as Accept-Language, the answer comes, in Chinese or English."""
+    answer = client.get("/history/XX-404", headers={"Accept-Language": header})
+    assert answer.status_code == 404
+    error = answer.json()["error"]
+    assert error["code"] == "unknown_key" and "XX-404" in error["message"]
+    assert error["message"].startswith("no aggregate") or "没有" in error["message"]
