@@ -92,8 +92,7 @@ def _terms(conn: sqlite3.Connection, scopes: list[str], at: str) -> list[dict[st
     return with_also_holds(_rows(conn, sql, *scopes, at, at))
 
 
-def _read(db_url: str, community: str | None,
-          question: Any) -> dict[str, Any] | None:
+def _read(db_url: str, question: Any) -> dict[str, Any] | None:
     conn = _open(db_url)
     if conn is None:
         return None
@@ -139,7 +138,7 @@ def status(db_url: str, community: str | None, as_of: datetime) -> dict[str, Any
         holders = _terms(conn, scopes, utc_key(as_of))
         return status_answer(comms, town_rows, holders, community, as_of)
 
-    return _read(db_url, community, question)
+    return _read(db_url, question)
 
 
 def roster(db_url: str, community: str, as_of: datetime) -> dict[str, Any] | None:
@@ -152,4 +151,4 @@ def roster(db_url: str, community: str, as_of: datetime) -> dict[str, Any] | Non
         return {"community": row[0], "as_of": as_of.isoformat(),
                 "posts": _terms(conn, [community], utc_key(as_of))}
 
-    return _read(db_url, community, question)
+    return _read(db_url, question)
