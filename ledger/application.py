@@ -502,7 +502,7 @@ class GovernanceLedger(Application[UUID]):
         result = CommandResult.model_construct(  # built from checked values: no validation
             command_id=cmd.command_id, type=cmd.type, outcome="accepted", positions=positions,
             events=[type(e).__qualname__ for e in events],
-            detail=detail, recorded_at=now().isoformat(),
+            detail=detail, recorded_at=ctx.now.isoformat(),
         )
         row = (cmd.command_id, cmd.type, cmd.actor, result.recorded_at,
                positions[0] if positions else None, positions[-1] if positions else None,
@@ -563,7 +563,8 @@ class GovernanceLedger(Application[UUID]):
                    ) -> dict[str, Any]:
         """The events' ``signature`` member, checked against the actor's keys now."""
         keys = None if cmd.actor.startswith("system:") else ctx.find(PersonKeys, cmd.actor)
-        return signatures.check(cmd, signed, keys, allow_unsigned=self.settings.allow_unsigned)
+        return signatures.check(cmd, signed, keys, allow_unsigned=self.settings.allow_unsigned,
+                                when=ctx.now)
 
     def _dry_run(self, cmd: Command, signed: dsse.Envelope | None = None) -> CommandResult:
         handler = self._handler(cmd)
