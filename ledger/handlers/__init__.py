@@ -29,10 +29,13 @@ from ledger.kernel.errors import (
     TownNotFoundError,
 )
 from ledger.kernel.i18n import _
+from ledger.kernel.personal_data import may_hold_personal_data as _may_hold
 from ledger.kernel.posts import parse_post
 
 #: Fields that hold sealed personal data (encrypted under the subject's key), not free text.
 SEALED_FIELDS = frozenset({"caller", "resident_ref"})
+#: Keys under which a data subject is named (checked as a subject id, not as free text).
+_SUBJECT_KEYS = SEALED_FIELDS | {"subject"}
 #: Envelope fields that are not free text.
 ENVELOPE_FIELDS = frozenset({"type", "actor", "post", "command_id", "occurred_at"})
 
@@ -68,21 +71,26 @@ def _needs_personal_data_walk(value: Any, *, top: bool = False) -> bool:
     value has the shape of a phone or ID-card number, or the command names a data subject.
     Visits the values the walk visits (the fields of a model, the members of a mapping and of
     a list or tuple; not the envelope's fields at the top), without building paths."""
-    from ledger.kernel.personal_data import may_hold_personal_data
-
-    if isinstance(value, str):
-        return may_hold_personal_data(value)
     if isinstance(value, BaseModel):
-        value = {k: getattr(value, k) for k in type(value).model_fields}
+        value = value.__dict__  # a model's fields (extra fields are forbidden)
     if isinstance(value, dict):
         for k, v in value.items():
-            if k in SEALED_FIELDS or k == "subject":
+            if k in _SUBJECT_KEYS:
                 return True
             if top and k in ENVELOPE_FIELDS:
                 continue
-            if _needs_personal_data_walk(v):
+            t = type(v)
+            if t is str:
+                # the shortest phone number is ten characters long
+                if len(v) >= 10 and _may_hold(v):
+                    return True
+            elif t is int or t is bool or v is None:
+                continue
+            elif _needs_personal_data_walk(v):
                 return True
         return False
+    if isinstance(value, str):
+        return len(value) >= 10 and _may_hold(value)
     if isinstance(value, (list, tuple)):
         return any(_needs_personal_data_walk(v) for v in value)
     return False
