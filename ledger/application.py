@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
+import orjson
 import sqlalchemy.exc
 from eventsourcing.application import AggregateNotFoundError as LibAggregateNotFound
 from eventsourcing.application import Application
@@ -286,6 +287,25 @@ def _command_digest(cmd: Command) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+#: orjson refuses (and the result goes through pydantic) anything that is not plain JSON:
+#: datetimes, dataclasses, subclasses of str, int, dict and list, non-text keys.
+_PLAIN_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | \
+    orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _result_json(result: CommandResult) -> str:
+    """The JSON of an accepted command's result as the command log keeps it: encoded by
+    orjson straight from the fields when its detail is plain JSON (the same text as pydantic's),
+    by pydantic otherwise."""
+    try:
+        return orjson.dumps({
+            "command_id": result.command_id, "type": result.type, "outcome": result.outcome,
+            "positions": result.positions, "events": result.events, "detail": result.detail,
+            "recorded_at": result.recorded_at}, option=_PLAIN_JSON).decode()
+    except TypeError:
+        return result.model_dump_json()
+
+
 class GovernanceLedger(Application[UUID]):
     """The ledger: commands in through :meth:`execute`, plain data out through queries."""
 
@@ -506,7 +526,7 @@ class GovernanceLedger(Application[UUID]):
         )
         row = (cmd.command_id, cmd.type, cmd.actor, result.recorded_at,
                positions[0] if positions else None, positions[-1] if positions else None,
-               f'{{"digest": "{digest}", "result": {result.model_dump_json()}}}')
+               f'{{"digest": "{digest}", "result": {_result_json(result)}}}')
         if batch is not None:
             batch.add(row, digest, result)
         else:
