@@ -60,7 +60,7 @@ from ledger.kernel.errors import (
     ReadOnlyLedgerError,
     RuleViolationError,
 )
-from ledger.kernel.eventlog import LoggedEvent, read_aggregate
+from ledger.kernel.eventlog import LoggedEvent, gc_paused, read_aggregate
 from ledger.kernel.i18n import _
 from ledger.kernel.logs import get_logger
 from ledger.kernel.sqlitefile import is_read_only
@@ -461,7 +461,7 @@ class GovernanceLedger(Application[UUID]):
         with self._write_lock:
             for attempt in range(MAX_ATTEMPTS):
                 try:
-                    with self._writer.transaction() as txn:
+                    with gc_paused(), self._writer.transaction() as txn:
                         self._check_head(txn)
                         result = self._run(cmd, handler, digest, txn, signed=signed)
                     self._committed(result)
@@ -701,7 +701,7 @@ class GovernanceLedger(Application[UUID]):
         transaction per line if the batch as a whole hits a concurrent writer."""
         with self._write_lock:
             try:
-                with self._writer.transaction() as txn:
+                with gc_paused(), self._writer.transaction() as txn:
                     parsed, outcomes = self._lines_in(
                         txn, batch, stop=lambda o: not (o.ok or keep_going))
                 for o in outcomes:
@@ -749,7 +749,7 @@ class GovernanceLedger(Application[UUID]):
                 outcomes: list[LineOutcome] = []
                 parsed: list[tuple[int, tuple[Command, dsse.Envelope | None] | LedgerError]] = []
                 try:
-                    with self._writer.transaction() as txn:
+                    with gc_paused(), self._writer.transaction() as txn:
                         parsed, outcomes = self._lines_in(txn, batch, stop=lambda o: not o.ok)
                         if outcomes and not outcomes[-1].ok:
                             raise _UndoAll  # the transaction rolls back: nothing is written
