@@ -281,10 +281,15 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+#: ``json.dumps(…, sort_keys=True)`` without building an encoder per call (the same text).
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True)
+_NOT_DIGESTED = {"command_id"}
+
+
 def _command_digest(cmd: Command) -> str:
-    body = cmd.model_dump(mode="json", exclude_unset=True, exclude={"command_id"})
+    body = cmd.model_dump(mode="json", exclude_unset=True, exclude=_NOT_DIGESTED)
     body["type"] = cmd.type
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(_DIGEST_JSON.encode(body).encode()).hexdigest()
 
 
 #: orjson refuses (and the result goes through pydantic) anything that is not plain JSON:
