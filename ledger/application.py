@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
+import orjson
 import sqlalchemy.exc
 from eventsourcing.application import AggregateNotFoundError as LibAggregateNotFound
 from eventsourcing.application import Application
@@ -59,7 +60,7 @@ from ledger.kernel.errors import (
     ReadOnlyLedgerError,
     RuleViolationError,
 )
-from ledger.kernel.eventlog import LoggedEvent, read_aggregate
+from ledger.kernel.eventlog import LoggedEvent, gc_paused, read_aggregate
 from ledger.kernel.i18n import _
 from ledger.kernel.logs import get_logger
 from ledger.kernel.sqlitefile import is_read_only
@@ -280,10 +281,34 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+#: ``json.dumps(…, sort_keys=True)`` without building an encoder per call (the same text).
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True)
+_NOT_DIGESTED = {"command_id"}
+
+
 def _command_digest(cmd: Command) -> str:
-    body = cmd.model_dump(mode="json", exclude_unset=True, exclude={"command_id"})
+    body = cmd.model_dump(mode="json", exclude_unset=True, exclude=_NOT_DIGESTED)
     body["type"] = cmd.type
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(_DIGEST_JSON.encode(body).encode()).hexdigest()
+
+
+#: orjson refuses (and the result goes through pydantic) anything that is not plain JSON:
+#: datetimes, dataclasses, subclasses of str, int, dict and list, non-text keys.
+_PLAIN_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | \
+    orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _result_json(result: CommandResult) -> str:
+    """The JSON of an accepted command's result as the command log keeps it: encoded by
+    orjson straight from the fields when its detail is plain JSON (the same text as pydantic's),
+    by pydantic otherwise."""
+    try:
+        return orjson.dumps({
+            "command_id": result.command_id, "type": result.type, "outcome": result.outcome,
+            "positions": result.positions, "events": result.events, "detail": result.detail,
+            "recorded_at": result.recorded_at}, option=_PLAIN_JSON).decode()
+    except TypeError:
+        return result.model_dump_json()
 
 
 class GovernanceLedger(Application[UUID]):
@@ -441,7 +466,7 @@ class GovernanceLedger(Application[UUID]):
         with self._write_lock:
             for attempt in range(MAX_ATTEMPTS):
                 try:
-                    with self._writer.transaction() as txn:
+                    with gc_paused(), self._writer.transaction() as txn:
                         self._check_head(txn)
                         result = self._run(cmd, handler, digest, txn, signed=signed)
                     self._committed(result)
@@ -502,11 +527,11 @@ class GovernanceLedger(Application[UUID]):
         result = CommandResult.model_construct(  # built from checked values: no validation
             command_id=cmd.command_id, type=cmd.type, outcome="accepted", positions=positions,
             events=[type(e).__qualname__ for e in events],
-            detail=detail, recorded_at=now().isoformat(),
+            detail=detail, recorded_at=ctx.now.isoformat(),
         )
         row = (cmd.command_id, cmd.type, cmd.actor, result.recorded_at,
                positions[0] if positions else None, positions[-1] if positions else None,
-               f'{{"digest": "{digest}", "result": {result.model_dump_json()}}}')
+               f'{{"digest": "{digest}", "result": {_result_json(result)}}}')
         if batch is not None:
             batch.add(row, digest, result)
         else:
@@ -563,7 +588,8 @@ class GovernanceLedger(Application[UUID]):
                    ) -> dict[str, Any]:
         """The events' ``signature`` member, checked against the actor's keys now."""
         keys = None if cmd.actor.startswith("system:") else ctx.find(PersonKeys, cmd.actor)
-        return signatures.check(cmd, signed, keys, allow_unsigned=self.settings.allow_unsigned)
+        return signatures.check(cmd, signed, keys, allow_unsigned=self.settings.allow_unsigned,
+                                when=ctx.now)
 
     def _dry_run(self, cmd: Command, signed: dsse.Envelope | None = None) -> CommandResult:
         handler = self._handler(cmd)
@@ -680,7 +706,7 @@ class GovernanceLedger(Application[UUID]):
         transaction per line if the batch as a whole hits a concurrent writer."""
         with self._write_lock:
             try:
-                with self._writer.transaction() as txn:
+                with gc_paused(), self._writer.transaction() as txn:
                     parsed, outcomes = self._lines_in(
                         txn, batch, stop=lambda o: not (o.ok or keep_going))
                 for o in outcomes:
@@ -728,7 +754,7 @@ class GovernanceLedger(Application[UUID]):
                 outcomes: list[LineOutcome] = []
                 parsed: list[tuple[int, tuple[Command, dsse.Envelope | None] | LedgerError]] = []
                 try:
-                    with self._writer.transaction() as txn:
+                    with gc_paused(), self._writer.transaction() as txn:
                         parsed, outcomes = self._lines_in(txn, batch, stop=lambda o: not o.ok)
                         if outcomes and not outcomes[-1].ok:
                             raise _UndoAll  # the transaction rolls back: nothing is written

@@ -97,10 +97,10 @@ class Roster:
         A person cannot hold the same post twice at once; a single-holder post cannot have two
         holders whose terms overlap.
         """
-        multi = post.kind.multi
-        for t in self.terms.get(post.name, []):
-            if multi and t["person"] != person:
-                continue  # others' terms never block a post with several holders
+        terms = self.terms.get(post.name, [])
+        if post.kind.multi:  # others' terms never block a post with several holders
+            terms = [t for t in terms if t["person"] == person]
+        for t in terms:
             open_after = t["effective_to"] is None or at(t["effective_to"]) > effective_from
             if not open_after:
                 continue

@@ -29,10 +29,13 @@ from ledger.kernel.errors import (
     TownNotFoundError,
 )
 from ledger.kernel.i18n import _
+from ledger.kernel.personal_data import may_hold_personal_data as _may_hold
 from ledger.kernel.posts import parse_post
 
 #: Fields that hold sealed personal data (encrypted under the subject's key), not free text.
 SEALED_FIELDS = frozenset({"caller", "resident_ref"})
+#: Keys under which a data subject is named (checked as a subject id, not as free text).
+_SUBJECT_KEYS = SEALED_FIELDS | {"subject"}
 #: Envelope fields that are not free text.
 ENVELOPE_FIELDS = frozenset({"type", "actor", "post", "command_id", "occurred_at"})
 
@@ -63,6 +66,36 @@ def handles(*command_classes: type[Command]) -> Callable[[Handler], Handler]:
     return deco
 
 
+def _needs_personal_data_walk(value: Any, *, top: bool = False) -> bool:
+    """Whether :meth:`Context.check_personal_data` has to walk the command: some free-text
+    value has the shape of a phone or ID-card number, or the command names a data subject.
+    Visits the values the walk visits (the fields of a model, the members of a mapping and of
+    a list or tuple; not the envelope's fields at the top), without building paths."""
+    if isinstance(value, BaseModel):
+        value = value.__dict__  # a model's fields (extra fields are forbidden)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k in _SUBJECT_KEYS:
+                return True
+            if top and k in ENVELOPE_FIELDS:
+                continue
+            t = type(v)
+            if t is str:
+                # the shortest phone number is ten characters long
+                if len(v) >= 10 and _may_hold(v):
+                    return True
+            elif t is int or t is bool or v is None:
+                continue
+            elif _needs_personal_data_walk(v):
+                return True
+        return False
+    if isinstance(value, str):
+        return len(value) >= 10 and _may_hold(value)
+    if isinstance(value, (list, tuple)):
+        return any(_needs_personal_data_walk(v) for v in value)
+    return False
+
+
 class Context:
     """What a handler works with: the command, its envelope, and the aggregates it touches."""
 
@@ -70,6 +103,9 @@ class Context:
                  txn: WriteTxn | None = None) -> None:
         self.ledger = ledger
         self.txn = txn
+        self.now = now()
+        """The record time of the command: the ledger's clock when it began (one reading for
+        the plausibility check, the signature check and the result)."""
         self.command = command
         self.dry_run = dry_run
         self.authorized = False
@@ -169,6 +205,8 @@ class Context:
         sealed fields (``caller``, ``resident_ref``) are exempt: they are encrypted."""
         from ledger.kernel.personal_data import check_free_text, check_subject_id
 
+        if not _needs_personal_data_walk(self.command.__dict__, top=True):
+            return  # no text of the shape of a phone or ID number, and no subject id
         tag = self.command.type
 
         def walk(value: Any, where: str) -> None:
@@ -205,14 +243,14 @@ class Context:
         found = self.find(Town, town) if town else None
         raw = (found.parameters if found is not None else {}).get(FUTURE_DAYS_PARAMETER)
         days = DEFAULT_FUTURE_DAYS if raw is None else int(raw)
-        limit = now() + timedelta(days=days)
+        limit = self.now + timedelta(days=days)
         if self.at > limit:
             raise ImplausibleTimeError(
                 _("{type}: field 'occurred_at': {at} is in the future: later than now ({now}) plus the "
                   "town's tolerance of {days} day(s) (town parameter {future_days_parameter}); record what "
                   "happened, when it happened").format(
                     type=self.command.type, at=self.at.isoformat(),
-                    now=now().isoformat(timespec='seconds'), days=days,
+                    now=self.now.isoformat(timespec='seconds'), days=days,
                     future_days_parameter=FUTURE_DAYS_PARAMETER))
 
     # Authority.

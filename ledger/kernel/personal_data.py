@@ -47,6 +47,9 @@ _LANDLINE = re.compile(
     r"(?<![0-9A-Za-z])(?:\(0[0-9]{2,3}\)|（0[0-9]{2,3}）|0[0-9]{2,3})[- ]?"
     r"[2-9][0-9]{2,3}[- ]?[0-9]{4}(?!\.?[0-9])")
 _ID_CARD = re.compile(r"(?<![0-9A-Za-z])[1-8][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
+#: The three shapes in one pattern: a text it finds nothing in has no match of any of them,
+#: so most texts are cleared by one scan (:func:`may_hold_personal_data`).
+_ANY = re.compile("|".join(p.pattern for p in (_ID_CARD, _MOBILE, _LANDLINE)))
 
 _ID_WEIGHTS = [pow(2, 17 - i, 11) for i in range(17)]
 _ID_CHECK = "10X98765432"
@@ -96,8 +99,16 @@ def _mask(text: str) -> str:
     return text[:3] + "*" * max(len(text) - 5, 0) + text[-2:]
 
 
+def may_hold_personal_data(text: str) -> bool:
+    """Whether *text* has anything of the shape of a phone or ID-card number (one scan; an
+    ID-card shape still has to pass its checks in :func:`find_personal_data`). Pure."""
+    return _ANY.search(text) is not None
+
+
 def find_personal_data(text: str) -> list[Finding]:
     """Every mobile number, landline number and ID-card number in *text*, in order. Pure."""
+    if _ANY.search(text) is None:
+        return []
     found: list[Finding] = []
     taken: list[tuple[int, int]] = []
 

@@ -85,12 +85,15 @@ def test_after_erasure_no_dead_postgresql_row_holds_the_key(pg_database: str) ->
     with admin.connect() as conn:
         available = conn.execute(sa.text(
             "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_dirtyread'")).first()
-        if available is None:
-            admin.dispose()
-            pytest.skip("pg_dirtyread is not installed on this PostgreSQL server (Debian: "
-                        "apt-get install postgresql-15-dirtyread; .ci/run installs it)")
-        conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_dirtyread SCHEMA public"))
-        data_dir = conn.execute(sa.text("SHOW data_directory")).scalar()
+        if available is not None:
+            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_dirtyread SCHEMA public"))
+            data_dir = conn.execute(sa.text("SHOW data_directory")).scalar()
+    if available is None:
+        # Skipped once the connection is back in the pool, so that dispose closes it (a
+        # connection still checked out would be left to the garbage collector, unclosed).
+        admin.dispose()
+        pytest.skip("pg_dirtyread is not installed on this PostgreSQL server (Debian: "
+                    "apt-get install postgresql-15-dirtyread; .ci/run installs it)")
     url = pg_schema_url(pg_database, "erasure_test")
     led = GovernanceLedger(url)
     try:

@@ -111,3 +111,17 @@ def test_commands_round_trip_through_json_lines(person: str, name: str, day: obj
     again = parse_command(cmd.to_json())
     assert isinstance(again, AppointPost)
     assert again == cmd
+
+
+@pytest.mark.parametrize("text", [
+    '{"type": "post.appoint", "basis": "a\\u0001b"}',      # an escaped control character
+    '{"type": "post.appoint", "basis": "a\\ud800b"}',      # an escaped lone surrogate
+    '{"type": "post.appoint", "basis": "a\x7fb"}',         # DEL as it is
+    '{"type": "post.appoint", "x": [[[[[[[[["deep"]]]]]]]]]}',
+])
+def test_the_text_screen_never_spares_a_command_the_walk_refuses(text: str) -> None:
+    from ledger.kernel.command import _clean_text
+
+    assert not _clean_text(text)
+    with pytest.raises(CommandValidationError, match="control or invalid|nested deeper"):
+        parse_command(text)

@@ -163,3 +163,25 @@ def test_other_credit_codes_outside_counties_19_and_20_are_never_personal_data(
         body: str, prefix: str, division: str) -> None:
     code = make_credit_code(prefix + division + body)
     assert find_personal_data(code) == []
+
+
+# --- the one-scan screen -------------------------------------------------------------------
+
+@given(st.text(alphabet=st.sampled_from("0123456789 -+()（）Xx.abc号年"), max_size=40))
+def test_the_one_scan_screen_clears_only_texts_with_nothing_found(text: str) -> None:
+    from ledger.kernel.personal_data import may_hold_personal_data
+
+    if not may_hold_personal_data(text):
+        assert find_personal_data(text) == []
+    if find_personal_data(text):
+        assert may_hold_personal_data(text)
+        assert len(text) >= 10  # the walk's screen passes shorter texts unscanned
+
+
+def test_a_command_with_nothing_of_the_shape_is_not_walked_and_one_with_it_is() -> None:
+    from ledger.handlers import _needs_personal_data_walk
+
+    assert not _needs_personal_data_walk({"command_id": "13800138000", "note": "第3次会议"},
+                                         top=True)
+    assert _needs_personal_data_walk({"note": ["ok", {"x": "tel 13800138000"}]}, top=True)
+    assert _needs_personal_data_walk({"caller": {"subject": "S-1"}}, top=True)
