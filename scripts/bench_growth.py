@@ -10,7 +10,7 @@ through the sizes given, and sealed at each; at each size, in fresh processes:
   processes included: wall time, CPU time of all processes, peak memory of the parent and of
   the largest worker);
 - **serve**: ``ledger serve`` started on the file (time until ``/health`` answers, resident
-  memory after the requests), then each request timed (median of repeats, after one untimed
+  memory after the requests), then each request timed (median of the repeats after the
   first request, reported apart): a feed page of 1,000 events at the start, the middle and
   the end of the log, the latest checkpoint, an inclusion proof for an event in the middle, a
   consistency proof from about half the size, a community's status and a case's history; each
