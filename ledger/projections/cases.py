@@ -224,7 +224,7 @@ class CasesProjection(Projection):
         if kind in ("Received", "Opened") and agg in ("Case", "ProblemFile"):
             self.buffer(case_keys).insert({"aggregate_id": str(event.aggregate_id),
                                            "key": d["code"]})
-            _KEYS[(case_keys.name, event.aggregate_id)] = d["code"]
+            _remember(case_keys, event, d["code"])
         if agg == "ProblemFile":
             if kind == "DocumentFiled":
                 self._document(event, "community", _key(conn, case_keys, event))
@@ -349,10 +349,16 @@ def _key(conn: Connection, table: Table, event: LoggedEvent) -> str:
         return cached
     row = conn.execute(sel_by(table, "aggregate_id"), {KEY: str(event.aggregate_id)}).one()
     key = str(row.town if "town" in table.c else row.key)
-    if len(_KEYS) > 100_000:
+    _remember(table, event, key)
+    return key
+
+
+def _remember(table: Table, event: LoggedEvent, key: str) -> None:
+    """Keep *key* as the readable key of the event's aggregate, in at most 100,000 entries
+    (a rebuild of ten million events meets about a million aggregates)."""
+    if len(_KEYS) >= 100_000:
         _KEYS.clear()
     _KEYS[(table.name, event.aggregate_id)] = key
-    return key
 
 
 @projection
@@ -378,7 +384,7 @@ class WarningsProjection(Projection):
         if kind == "Opened":
             self.buffer(warning_keys).insert({"aggregate_id": str(event.aggregate_id),
                                               "key": d["code"]})
-            _KEYS[(warning_keys.name, event.aggregate_id)] = d["code"]
+            _remember(warning_keys, event, d["code"])
             return
         key = _key(conn, warning_keys, event)
         measures = self.buffer(warning_measures)
@@ -444,7 +450,7 @@ class DutiesProjection(Projection):
         if event.type.endswith(".Started"):
             self.buffer(duty_keys).insert({"aggregate_id": str(event.aggregate_id),
                                            "town": d["code"]})
-            _KEYS[(duty_keys.name, event.aggregate_id)] = d["code"]
+            _remember(duty_keys, event, d["code"])
             return
         town = _key(conn, duty_keys, event)
         if event.type.endswith(".Issued"):
