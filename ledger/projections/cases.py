@@ -203,11 +203,50 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+class _KeyedProjection(Projection):
+    """A read model whose events name their aggregate by a readable key kept in its own key
+    table (``key_table``), remembered across batches: an aggregate's key never changes (its
+    id is derived from it)."""
+
+    key_table: Table
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: dict[UUID, str] = {}
+
+    def remember(self, event: LoggedEvent, key: str) -> None:
+        """Remember *key* as the readable key of the event's aggregate (which creates it)."""
+        self.keys[event.aggregate_id] = key
+
+    def key(self, conn: Connection, event: LoggedEvent) -> str:
+        """The readable key of the event's aggregate."""
+        found = self.keys.get(event.aggregate_id)
+        if found is None:
+            table = self.key_table
+            row = conn.execute(sel_by(table, "aggregate_id"),
+                               {KEY: str(event.aggregate_id)}).one()
+            found = self.keys[event.aggregate_id] = str(
+                row.town if "town" in table.c else row.key)
+        return found
+
+    def flush(self, conn: Connection) -> None:
+        super().flush(conn)
+        # Only now, with the batch's key rows written, may remembered keys be forgotten: at
+        # most KEY_LIMIT are kept (a rebuild of ten million events meets a million aggregates).
+        if len(self.keys) > KEY_LIMIT:
+            self.keys.clear()
+
+    def discard(self) -> None:
+        super().discard()
+        self.keys.clear()
+
+
 @projection
-class CasesProjection(Projection):
+class CasesProjection(_KeyedProjection):
     """Cases now and as they were: current row plus one interval per state and due date."""
 
     name = "cases"
+    key_table = case_keys
     rebuild_cost = 0.85
     schema_version = 1
     tables = (case_keys, cases, case_intervals, documents)
@@ -224,10 +263,10 @@ class CasesProjection(Projection):
         if kind in ("Received", "Opened") and agg in ("Case", "ProblemFile"):
             self.buffer(case_keys).insert({"aggregate_id": str(event.aggregate_id),
                                            "key": d["code"]})
-            _remember(case_keys, event, d["code"])
+            self.remember(event, d["code"])
         if agg == "ProblemFile":
             if kind == "DocumentFiled":
-                self._document(event, "community", _key(conn, case_keys, event))
+                self._document(event, "community", self.key(conn, event))
             return
         if agg != "Case":
             return
@@ -245,7 +284,7 @@ class CasesProjection(Projection):
                 {"status": d["status"], "status_since": at, "due": d["due"], "mode": None,
                  "departments": "[]", "returns": 0, "reopens": 0, "supervisions": 0},
                 0, [])
-        ref = _key(conn, case_keys, event)
+        ref = self.key(conn, event)
         if kind == "DocumentFiled":
             self._document(event, "case", ref)
             return
@@ -337,35 +376,18 @@ _OPEN_INTERVALS = select(case_intervals.c.seq).where(and_(
     case_intervals.c.ref == bindparam(KEY), case_intervals.c.to_utc.is_(None)))
 
 
-#: Readable keys already looked up, by (key table, aggregate id). An aggregate's key never
-#: changes (the id is derived from it), so remembering it across batches is safe.
-_KEYS: dict[tuple[str, UUID], str] = {}
+#: Readable keys a key-table read model remembers at most (see ``_KeyedProjection``).
+KEY_LIMIT = 100_000
 
 
-def _key(conn: Connection, table: Table, event: LoggedEvent) -> str:
-    """The readable key of the event's aggregate, from the projection's key table."""
-    cached = _KEYS.get((table.name, event.aggregate_id))
-    if cached is not None:
-        return cached
-    row = conn.execute(sel_by(table, "aggregate_id"), {KEY: str(event.aggregate_id)}).one()
-    key = str(row.town if "town" in table.c else row.key)
-    _remember(table, event, key)
-    return key
-
-
-def _remember(table: Table, event: LoggedEvent, key: str) -> None:
-    """Keep *key* as the readable key of the event's aggregate, in at most 100,000 entries
-    (a rebuild of ten million events meets about a million aggregates)."""
-    if len(_KEYS) >= 100_000:
-        _KEYS.clear()
-    _KEYS[(table.name, event.aggregate_id)] = key
 
 
 @projection
-class WarningsProjection(Projection):
+class WarningsProjection(_KeyedProjection):
     """Warning levels as intervals, measures with their lifecycle, fulfilments."""
 
     name = "warnings"
+    key_table = warning_keys
     rebuild_cost = 0.2
     schema_version = 1
     tables = (warning_keys, warning_levels, warning_measures, measure_fulfilments)
@@ -384,9 +406,9 @@ class WarningsProjection(Projection):
         if kind == "Opened":
             self.buffer(warning_keys).insert({"aggregate_id": str(event.aggregate_id),
                                               "key": d["code"]})
-            _remember(warning_keys, event, d["code"])
+            self.remember(event, d["code"])
             return
-        key = _key(conn, warning_keys, event)
+        key = self.key(conn, event)
         measures = self.buffer(warning_measures)
         if kind in ("Raised", "Escalated", "Deescalated", "Lifted"):
             community, _, problem_type = key.partition("/")
@@ -435,10 +457,11 @@ class WarningsProjection(Projection):
 
 
 @projection
-class DutiesProjection(Projection):
+class DutiesProjection(_KeyedProjection):
     """Responsibility lists by version and the duty failures recorded against each party."""
 
     name = "duties"
+    key_table = duty_keys
     rebuild_cost = 0.07
     schema_version = 1
     tables = (duty_keys, duty_versions, duty_entries, duty_failures)
@@ -450,9 +473,9 @@ class DutiesProjection(Projection):
         if event.type.endswith(".Started"):
             self.buffer(duty_keys).insert({"aggregate_id": str(event.aggregate_id),
                                            "town": d["code"]})
-            _remember(duty_keys, event, d["code"])
+            self.remember(event, d["code"])
             return
-        town = _key(conn, duty_keys, event)
+        town = self.key(conn, event)
         if event.type.endswith(".Issued"):
             self.buffer(duty_versions).insert({
                 "town": town, "version": d["version"], "effective_from": d["effective_from"],

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 import ledger.projections as projections
+import ledger.projections.cases as cases_projections
 from ledger.application import GovernanceLedger
 from ledger.cli import sample_files
 from ledger.kernel.eventlog import iter_log
@@ -72,15 +73,20 @@ def test_a_one_pass_rebuild_leaves_the_rows_catching_up_event_by_event_leaves(
     assert counts == dict.fromkeys(ledger.projections, head)
     assert contents(ledger) == one_by_one
 
-    # Small batches and a small memory: working state is evicted and read back mid-rebuild.
+    # Small batches and a small memory: working state and remembered keys are evicted and
+    # read back mid-rebuild.
     monkeypatch.setattr(projections, "MEMO_LIMIT", 4)
+    monkeypatch.setattr(cases_projections, "KEY_LIMIT", 2)
     rebuild_many(ledger, everything, batch=37)
     assert contents(ledger) == one_by_one
 
-    # Each read model caught up on its own, from zero, in ordinary batches.
+    # Each read model caught up on its own, from zero, in ordinary batches; the keys a
+    # key-table read model remembers stay within their limit.
     start_over(ledger)
     for p in everything:
         assert catch_up(ledger, p, batch=250) == head
+        if isinstance(p, cases_projections._KeyedProjection):
+            assert len(p.keys) <= 2
     assert contents(ledger) == one_by_one
 
 
