@@ -199,7 +199,7 @@ def type_of_topic(table: Table, dialect: str) -> Any:
 
 
 @lru_cache(maxsize=16)
-def _head_query(table: Table) -> Any:
+def head_query(table: Table) -> Any:
     return select(func.max(table.c.id))
 
 
@@ -302,7 +302,7 @@ def read_log_page(conn: Connection, table: Table, mapper: Mapper[UUID] | None, a
     (the default) every event's JSON is parsed before returning, else when first read.
     """
     if types:
-        top = conn.execute(_head_query(table)).scalar()
+        top = conn.execute(head_query(table)).scalar()
         bound = int(top or 0) if stop is None else min(stop, int(top or 0))
         if bound <= after:
             return [], 0, after

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
-from ledger.kernel.eventlog import LoggedEvent, gc_paused, read_log_page
+from ledger.kernel.eventlog import LoggedEvent, gc_paused, head_query, read_log_page
 from ledger.kernel.store import projection_tracking, write_intent
 from ledger.projections.sql import Appender, TableBuffer
 
@@ -70,6 +70,9 @@ class Projection:
     #: Relative cost of a rebuild of this read model, to share them among worker processes
     #: (CPU seconds to rebuild it alone from 100,000 events of the city ledger, measured).
     rebuild_cost: ClassVar[float] = 1.0
+    #: Builds its rows for a range of log positions by SQL inside the database
+    #: (:meth:`apply_range`), without the events being fetched or decoded in Python.
+    in_sql: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._buffers: dict[str, TableBuffer] = {}
@@ -106,6 +109,12 @@ class Projection:
 
     def apply(self, conn: Connection, event: LoggedEvent) -> None:
         """Apply one event (inside the batch's transaction; writes go to the buffers)."""
+        raise NotImplementedError
+
+    def apply_range(self, conn: Connection, source: str, after: int, upto: int) -> None:
+        """Write the rows of every event with ``after < position <= upto`` by SQL (an
+        ``in_sql`` projection; inside the batch's transaction). *source* is the events
+        table's name as *conn* reaches it (qualified when it lives in another space)."""
         raise NotImplementedError
 
     def flush(self, conn: Connection) -> None:
@@ -172,33 +181,71 @@ def rebuild_batch_size() -> int:
 
 
 class Router:
-    """Which of several projections read each event type, and which types any of them read."""
+    """Which of several projections read each event type, and which types any of them read.
+
+    Projections built by SQL (``in_sql``) are not routed events: each batch hands them its
+    range of positions (:meth:`apply`), so the types fetched and decoded are those of the
+    others only.
+    """
 
     def __init__(self, projections: Sequence[Projection]) -> None:
         self.projections = list(projections)
+        self.sql = [p for p in self.projections if p.in_sql]
+        evented = [p for p in self.projections if not p.in_sql]
+        self._evented = evented
         self._routes: dict[str, list[Projection]] = {}
         #: The event types to decode (``None``: all, some projection reads every event).
         self.types: frozenset[str] | None = (
-            None if any(not p.topics for p in projections)
-            else frozenset().union(*(p.topics for p in projections)))
+            None if any(not p.topics for p in evented)
+            else frozenset().union(*(p.topics for p in evented)))
 
     def route(self, event_type: str) -> list[Projection]:
         """The projections that read *event_type*, in the order given."""
         got = self._routes.get(event_type)
         if got is None:
             got = self._routes[event_type] = [
-                p for p in self.projections if not p.topics or event_type in p.topics]
+                p for p in self._evented if not p.topics or event_type in p.topics]
         return got
 
+    def read(self, conn: Connection, table: Table, after: int, batch: int,
+             stop: int | None = None) -> tuple[list[LoggedEvent], int, bool]:
+        """The next page for these projections: (events, position it reaches, whether it
+        reached the end of the log or *stop*).
+
+        With projections built by SQL and the others reading only some types, a page spans
+        at most *batch* positions (the SQL ones write a row per position at most), not
+        *batch* events of those types.
+        """
+        if not self.sql or self.types is None:
+            events, read, new_pos = read_log_page(conn, table, None, after, batch, stop,
+                                                  self.types)
+            return events, new_pos, read < batch
+        cap = after + batch if stop is None else min(stop, after + batch)
+        top = int(conn.execute(head_query(table)).scalar() or 0)
+        end = top if stop is None else min(stop, top)
+        if not self._evented:
+            new_pos = max(after, min(cap, end))
+            return [], new_pos, new_pos >= end
+        events, read, new_pos = read_log_page(conn, table, None, after, batch, cap,
+                                              self.types)
+        return events, new_pos, read < batch and new_pos >= end
+
     def apply(self, conn: Connection, events: list[LoggedEvent],
-              after: dict[str, int] | None = None) -> None:
+              after: dict[str, int] | None = None, *, span: tuple[int, int] | None = None,
+              source: str = "") -> None:
         """Hand each event to every projection that reads it (and, with *after*, has not yet
-        applied it), then flush every projection."""
+        applied it), the range *span* (start, end) to those built by SQL (from their own
+        position with *after*), then flush every projection."""
         route = self.route
         for ev in events:
             for p in route(ev.type):
                 if after is None or ev.position > after[p.name]:
                     p.apply(conn, ev)
+        if self.sql and span is not None:
+            for p in self.sql:
+                lo = span[0] if after is None else max(span[0], after[p.name])
+                if span[1] > lo:
+                    p.apply_range(conn, source, lo, span[1])
         for p in self.projections:
             p.flush(conn)
 
@@ -254,11 +301,11 @@ def catch_up_many(ledger: GovernanceLedger, projections: Sequence[Projection],
                         after[p.name] = pos
                     start = min(after.values())
                     # Only the events some projection reads are decoded; others are skipped.
-                    events, read, new_pos = read_log_page(
-                        conn, ledger.events_table, ledger.mapper, start, batch, stop,
-                        router.types)
+                    events, new_pos, done = router.read(conn, ledger.events_table, start,
+                                                        batch, stop)
                     with gc_paused():  # acyclic rows and working state
-                        router.apply(conn, events, after if len(ordered) > 1 else None)
+                        router.apply(conn, events, after if len(ordered) > 1 else None,
+                                     span=(start, new_pos), source=ledger.events_table.name)
                     for p in ordered:
                         conn.execute(update(projection_tracking)
                                      .where(projection_tracking.c.name == p.name)
@@ -271,7 +318,7 @@ def catch_up_many(ledger: GovernanceLedger, projections: Sequence[Projection],
             for p in ordered:
                 p.synced = max(after[p.name], new_pos)
         total += new_pos - start
-        if read < batch:
+        if done:
             return total
 
 
