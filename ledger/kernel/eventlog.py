@@ -278,8 +278,9 @@ def _events(rows: list[Any], parse: bool) -> list[LoggedEvent]:
     paused: when a page's reader reads nearly every event's fields (a projection), parsing the
     page in one go without the collections its dictionaries would trigger costs about a third
     less than one by one."""
-    uuid_of, type_of, event = _uuid, _type_name, LoggedEvent
-    out = [event(position, uuid_of(agg), version, type_of(topic), topic=topic,
+    uuid_of, known, type_of, event = _uuid, _UUIDS.get, _type_name, LoggedEvent
+    out = [event(position, (agg.__class__ is bytes and known(agg)) or uuid_of(agg), version,
+                 type_of(topic), topic=topic,
                  state=state if state.__class__ is bytes else bytes(state))
            for position, agg, version, topic, state in rows]
     if parse:
