@@ -55,7 +55,7 @@ class AuditProjection(Projection):
     """Who did what, indexed by actor and business time."""
 
     name = "audit"
-    rebuild_cost = 1.64
+    rebuild_cost = 0.95
     schema_version = 2
     tables = (actions, signed_by)
     in_sql = True

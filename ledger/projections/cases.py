@@ -208,7 +208,7 @@ class CasesProjection(Projection):
     """Cases now and as they were: current row plus one interval per state and due date."""
 
     name = "cases"
-    rebuild_cost = 0.85
+    rebuild_cost = 0.95
     schema_version = 1
     tables = (case_keys, cases, case_intervals, documents)
     topics = frozenset({f"Case.{name}" for name in (
@@ -360,7 +360,7 @@ class WarningsProjection(Projection):
     """Warning levels as intervals, measures with their lifecycle, fulfilments."""
 
     name = "warnings"
-    rebuild_cost = 0.2
+    rebuild_cost = 0.15
     schema_version = 1
     tables = (warning_keys, warning_levels, warning_measures, measure_fulfilments)
     topics = frozenset({
