@@ -184,9 +184,11 @@ def rebuild_batch_size() -> int:
 class Router:
     """Which of several projections read each event type, and which types any of them read.
 
-    Projections built by SQL (``in_sql``) are not routed events: each batch hands them its
-    range of positions (:meth:`apply`), so the types fetched and decoded are those of the
-    others only.
+    Projections built by SQL (``in_sql``) are handed a range of positions instead of events
+    when the caller reads its pages with :meth:`read` and passes their *span* to
+    :meth:`apply`: the types fetched and decoded are then those of the others only. A caller
+    that reads pages itself (``types``) and hands over events without a span gets every
+    projection applied event by event, those built by SQL through their ``apply``.
     """
 
     def __init__(self, projections: Sequence[Projection]) -> None:
@@ -195,16 +197,25 @@ class Router:
         evented = [p for p in self.projections if not p.in_sql]
         self._evented = evented
         self._routes: dict[str, list[Projection]] = {}
-        #: The event types to decode (``None``: all, some projection reads every event).
-        self.types: frozenset[str] | None = (
-            None if any(not p.topics for p in evented)
-            else frozenset().union(*(p.topics for p in evented)))
+        self._evented_routes: dict[str, list[Projection]] = {}
+        #: The event types every projection reads, event by event (``None``: all).
+        self.types: frozenset[str] | None = _types_of(self.projections)
+        #: The event types :meth:`read` fetches and decodes (those built by SQL read the log
+        #: themselves).
+        self.page_types: frozenset[str] | None = _types_of(evented)
 
     def route(self, event_type: str) -> list[Projection]:
         """The projections that read *event_type*, in the order given."""
         got = self._routes.get(event_type)
         if got is None:
             got = self._routes[event_type] = [
+                p for p in self.projections if not p.topics or event_type in p.topics]
+        return got
+
+    def _route_evented(self, event_type: str) -> list[Projection]:
+        got = self._evented_routes.get(event_type)
+        if got is None:
+            got = self._evented_routes[event_type] = [
                 p for p in self._evented if not p.topics or event_type in p.topics]
         return got
 
@@ -217,9 +228,9 @@ class Router:
         at most *batch* positions (the SQL ones write a row per position at most), not
         *batch* events of those types.
         """
-        if not self.sql or self.types is None:
+        if not self.sql or self.page_types is None:
             events, read, new_pos = read_log_page(conn, table, None, after, batch, stop,
-                                                  self.types)
+                                                  self.page_types)
             return events, new_pos, read < batch
         cap = after + batch if stop is None else min(stop, after + batch)
         top = int(conn.execute(head_query(table)).scalar() or 0)
@@ -228,16 +239,17 @@ class Router:
             new_pos = max(after, min(cap, end))
             return [], new_pos, new_pos >= end
         events, read, new_pos = read_log_page(conn, table, None, after, batch, cap,
-                                              self.types)
+                                              self.page_types)
         return events, new_pos, read < batch and new_pos >= end
 
     def apply(self, conn: Connection, events: list[LoggedEvent],
               after: dict[str, int] | None = None, *, span: tuple[int, int] | None = None,
               source: str = "") -> None:
         """Hand each event to every projection that reads it (and, with *after*, has not yet
-        applied it), the range *span* (start, end) to those built by SQL (from their own
-        position with *after*), then flush every projection."""
-        route = self.route
+        applied it), then flush every projection. With *span* (start, end), the page read by
+        :meth:`read`, those built by SQL are handed the range instead (from their own
+        position with *after*); without it they apply the events one by one."""
+        route = self.route if span is None else self._route_evented
         for ev in events:
             for p in route(ev.type):
                 if after is None or ev.position > after[p.name]:
@@ -254,6 +266,13 @@ class Router:
         """Forget every projection's buffers and working state."""
         for p in self.projections:
             p.discard()
+
+
+def _types_of(projections: Sequence[Projection]) -> frozenset[str] | None:
+    """The event types *projections* read (``None``: every type, one of them reads all)."""
+    if any(not p.topics for p in projections):
+        return None
+    return frozenset().union(*(p.topics for p in projections))
 
 
 def catch_up(ledger: GovernanceLedger, projection: Projection, batch: int | None = None,
