@@ -135,6 +135,15 @@ def start_server(url: str) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("ledger serve did not start")
 
 
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) process *pid* has used so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def subscriber_pages(base: str, db: Path) -> tuple[int, float]:
     sub = Subscriber(base, db, page_size=1000, stream=False, synchronous="NORMAL")
     sub.db.execute("CREATE TABLE mirror (position INTEGER PRIMARY KEY, type TEXT, event TEXT)")
@@ -179,8 +188,15 @@ def bench(n: int, pg_url: str | None = None) -> list[dict[str, object]]:
         proc, base = start_server(url)
         try:
             httpx.get(f"{base}/events", params={"limit": 10})  # warm up
-            pages_n, pages_dt = subscriber_pages(base, Path(d) / "subscriber.db")
-            again_n, again_dt = subscriber_pages(base, Path(d) / "subscriber-2.db")
+            cpu = []  # (server, subscriber) CPU seconds of each reader: what load does not move
+            for target in ("subscriber.db", "subscriber-2.db"):
+                server, mine = cpu_of(proc.pid), time.process_time()
+                got = subscriber_pages(base, Path(d) / target)
+                cpu.append((cpu_of(proc.pid) - server, time.process_time() - mine))
+                if target == "subscriber.db":
+                    pages_n, pages_dt = got
+                else:
+                    again_n, again_dt = got
             sse_n, sse_dt = sse_stream(base, head)
         finally:
             proc.terminate()
@@ -197,6 +213,11 @@ def bench(n: int, pg_url: str | None = None) -> list[dict[str, object]]:
         out.append({"name": f"{name}, {count} events", "unit": "events/s",
                     "value": count / dt, "baseline": "raw SELECT of the same rows",
                     "baseline_value": raw_rate})
+    # CPU per event of the feed's server and of the subscriber, for each reader: the wall
+    # clock above depends on what else the machine runs, these do not.
+    for r, (server, mine) in zip(out[2:4], cpu, strict=True):
+        r["server_cpu_us_per_event"] = round(server / raw_n * 1e6, 1)
+        r["subscriber_cpu_us_per_event"] = round(mine / raw_n * 1e6, 1)
     return out
 
 
@@ -215,6 +236,9 @@ def main() -> None:
         r["ratio"] = ratio
         print(f"{r['name']:44} {r['value']:>10,.0f}/s {r['baseline']:>28} "
               f"{r['baseline_value']:>10,.0f}/s {ratio:>7.3f}")
+        if "server_cpu_us_per_event" in r:
+            print(f"    CPU per event: server {r['server_cpu_us_per_event']} µs, "
+                  f"subscriber {r['subscriber_cpu_us_per_event']} µs")
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
 

@@ -26,6 +26,7 @@ import orjson
 from sqlalchemy import Connection, func, or_, select
 
 from ledger.application import GovernanceLedger
+from ledger.feed import EVENT_SCHEMA
 from ledger.integrity.canonical import event_record_v2
 from ledger.kernel.eventlog import LoggedEvent, decode, read_log_page
 from ledger.kernel.store import placeholder
@@ -52,10 +53,19 @@ class Page:
 
 
 def public_event(event: LoggedEvent) -> dict[str, Any]:
-    """The event in schema ``ledger-event/1``."""
-    from ledger.feed import EVENT_SCHEMA
+    """The event in schema ``ledger-event/1`` (:meth:`LoggedEvent.public` with its schema)."""
+    agg = _AGG.get(event.aggregate_id)
+    if agg is None:
+        if len(_AGG) > 50_000:
+            _AGG.clear()
+        agg = _AGG[event.aggregate_id] = str(event.aggregate_id)
+    return {"schema": EVENT_SCHEMA, "position": event.position, "aggregate_id": agg,
+            "version": event.version, "type": event.type, "recorded_at": event.recorded_iso,
+            "envelope": event.envelope, "data": event.data}
 
-    return {"schema": EVENT_SCHEMA, **event.public()}
+
+#: Aggregate ids as text (a log has far fewer aggregates than events).
+_AGG: dict[UUID, str] = {}
 
 
 def _like_suffix(type_name: str) -> str:

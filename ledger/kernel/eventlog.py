@@ -199,7 +199,7 @@ def type_of_topic(table: Table, dialect: str) -> Any:
 
 
 @lru_cache(maxsize=16)
-def _head_query(table: Table) -> Any:
+def head_query(table: Table) -> Any:
     return select(func.max(table.c.id))
 
 
@@ -278,8 +278,9 @@ def _events(rows: list[Any], parse: bool) -> list[LoggedEvent]:
     paused: when a page's reader reads nearly every event's fields (a projection), parsing the
     page in one go without the collections its dictionaries would trigger costs about a third
     less than one by one."""
-    uuid_of, type_of, event = _uuid, _type_name, LoggedEvent
-    out = [event(position, uuid_of(agg), version, type_of(topic), topic=topic,
+    uuid_of, known, type_of, event = _uuid, _UUIDS.get, _type_name, LoggedEvent
+    out = [event(position, (agg.__class__ is bytes and known(agg)) or uuid_of(agg), version,
+                 type_of(topic), topic=topic,
                  state=state if state.__class__ is bytes else bytes(state))
            for position, agg, version, topic, state in rows]
     if parse:
@@ -302,7 +303,7 @@ def read_log_page(conn: Connection, table: Table, mapper: Mapper[UUID] | None, a
     (the default) every event's JSON is parsed before returning, else when first read.
     """
     if types:
-        top = conn.execute(_head_query(table)).scalar()
+        top = conn.execute(head_query(table)).scalar()
         bound = int(top or 0) if stop is None else min(stop, int(top or 0))
         if bound <= after:
             return [], 0, after

@@ -247,7 +247,7 @@ class CasesProjection(_KeyedProjection):
 
     name = "cases"
     key_table = case_keys
-    rebuild_cost = 0.85
+    rebuild_cost = 0.95
     schema_version = 1
     tables = (case_keys, cases, case_intervals, documents)
     topics = frozenset({f"Case.{name}" for name in (
@@ -388,7 +388,7 @@ class WarningsProjection(_KeyedProjection):
 
     name = "warnings"
     key_table = warning_keys
-    rebuild_cost = 0.2
+    rebuild_cost = 0.15
     schema_version = 1
     tables = (warning_keys, warning_levels, warning_measures, measure_fulfilments)
     topics = frozenset({

@@ -147,7 +147,7 @@ class DeliberationProjection(Projection):
     """Meetings, attendance, resolution items and their progress, matters, and cadence."""
 
     name = "deliberation"
-    rebuild_cost = 1.08
+    rebuild_cost = 1.24
     schema_version = 1
     tables = (meetings, attendance, items, progress, matters, cadence)
     topics = frozenset({
@@ -216,12 +216,11 @@ class DeliberationProjection(Projection):
         code = m["code"]
         buf = self.buffer(meetings)
         if name == "AttendanceRecorded":
-            att = self.buffer(attendance)
+            add = self.appender(attendance, _ATTENDANCE).add
+            position = event.position
             for seq, a in enumerate(d["attendees"]):
-                att.insert({"position": event.position, "seq": seq, "meeting": code,
-                            "body": a["body"], "community": a.get("community"),
-                            "person": a["person"], "person_name": a["person_name"],
-                            "post": a.get("post"), "guest": bool(a["guest"])})
+                add((position, seq, code, a["body"], a.get("community"), a["person"],
+                     a["person_name"], a.get("post"), bool(a["guest"])))
             m["attendees"] += len(d["attendees"])
             buf.update((code,), {"attendees": m["attendees"]})
         elif name == "Closed":
@@ -245,9 +244,9 @@ class DeliberationProjection(Projection):
             buf.update((code,), {"resolutions": m["resolutions"]})
         elif name == "ItemProgressReported":
             ref = f"{code}/{d['resolution']}/{d['item']}"
-            self.buffer(progress).insert({
-                "position": event.position, "item": ref, "reported_on": d["reported_on"],
-                "note": d["note"], "actor": env.get("actor", ""), "post": env.get("post")})
+            self.appender(progress, _PROGRESS).add((
+                event.position, ref, d["reported_on"], d["note"], env.get("actor", ""),
+                env.get("post")))
         elif name == "ItemCompleted":
             self.buffer(items).update((f"{code}/{d['resolution']}/{d['item']}",), {
                 "completed_on": d["completed_on"], "evidence": d["evidence"],
@@ -309,6 +308,10 @@ class DeliberationProjection(Projection):
         elif name == "OutcomePublished":
             buf.update(key, {"outcome": d["summary"], "published_on": d["published_on"]})
 
+
+#: Rows only ever inserted (one per attendee, one per report), as tuples in column order.
+_ATTENDANCE = tuple(c.name for c in attendance.columns)
+_PROGRESS = tuple(c.name for c in progress.columns)
 
 _MEETING = select(meetings.c.code, meetings.c.kind, meetings.c.town, meetings.c.community,
                   meetings.c.attendees, meetings.c.resolutions, meetings.c.topics).where(

@@ -14,7 +14,18 @@ from functools import cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Dialect,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 
 from ledger.kernel.i18n import _
 
@@ -183,7 +194,14 @@ def _compiled(statement: Any, dialect: Dialect,
     if got is None:
         c = statement.compile(dialect=dialect)
         names = tuple(c.positiontup) if dialect.positional else None
-        got = _COMPILED[key] = (c.string, names, dict(c._bind_processors))
+        procs = dict(c._bind_processors)
+        if dialect.name == "sqlite":
+            # sqlite3 stores True and False as 1 and 0, what the processor would make of them:
+            # without it, rows with a boolean column go to the driver as they are.
+            for bind, name in c.bind_names.items():
+                if isinstance(bind.type, Boolean):
+                    procs.pop(name, None)
+        got = _COMPILED[key] = (c.string, names, procs)
     return got
 
 
