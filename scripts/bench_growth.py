@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 os.environ.setdefault("LEDGER_ALLOW_UNSIGNED", "1")
 
 import bench_load  # noqa: E402
+from bench import raw_read_sqlite  # noqa: E402
 
 CACHE = ROOT / ".bench-cache"
 
@@ -78,23 +79,6 @@ def child(*args: str) -> dict[str, Any]:
     out = subprocess.run([sys.executable, *args], check=True, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
-def raw_read(path: Path) -> tuple[int, float]:
-    conn = sqlite3.connect(path)
-    t0 = time.perf_counter()
-    n = after = 0
-    while True:
-        rows = conn.execute("SELECT id, originator_id, originator_version, topic, state FROM "
-                            "ledger_events WHERE id > ? ORDER BY id LIMIT 5000",
-                            (after,)).fetchall()
-        n += len(rows)
-        if len(rows) < 5000:
-            break
-        after = rows[-1][0]
-    dt = time.perf_counter() - t0
-    conn.close()
-    return n, dt
 
 
 def raw_page(path: Path, after: int, step: int, repeats: int) -> float:
@@ -193,7 +177,7 @@ def serve(path: Path, head: int, repeats: int) -> dict[str, Any]:
 
 def measure(path: Path, repeats: int, skip: set[str]) -> dict[str, Any]:
     r: dict[str, Any] = {"file_mb": path.stat().st_size / 1e6}
-    n, dt = raw_read(path)
+    n, dt = raw_read_sqlite(path)
     r["raw_read_rows_per_s"] = n / dt
     if "verify" not in skip:
         v = child(__file__, "--child-verify", str(path))
