@@ -121,3 +121,24 @@ def test_a_catch_up_after_another_process_moved_the_position_reads_the_tables_ag
     finally:
         first.close()
         second.close()
+
+
+def test_after_a_swap_every_connection_still_zeroes_what_it_frees(tmp_path: Path) -> None:
+    """The swap drops the live read-model tables without zeroing their pages; the rebuilt
+    rows are the same, and every connection afterwards zeroes what it frees again (erasure
+    relies on it)."""
+    led = GovernanceLedger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        head = load_sample_year(led)
+        assert catch_up_many(led, list(led.projections.values())) == head
+        before = contents(led)
+        led.rebuild()
+        assert contents(led) == before
+        conns = [led.engine.connect() for _ in range(3)]
+        try:
+            assert [c.exec_driver_sql("PRAGMA secure_delete").scalar() for c in conns] == [1] * 3
+        finally:
+            for c in conns:
+                c.close()
+    finally:
+        led.close()
