@@ -776,9 +776,9 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
                     raw.execute(f"ATTACH DATABASE ? AS ledger_rebuild_{i}", (sh.where,))
                 # The live read-model tables are dropped without zeroing their pages: they
                 # hold nothing the events do not (personal data stays sealed there; no read
-                # model decrypts), and zeroing them wrote about 900 bytes per event, most of
-                # the swap's writes in a large ledger (docs/performance.md). Every other
-                # deletion of the connection keeps secure_delete, restored below.
+                # model decrypts), and zeroing them wrote about 900 bytes per event
+                # (docs/performance.md). Every other deletion of the connection keeps
+                # secure_delete, restored below.
                 raw.execute("PRAGMA secure_delete = OFF")
                 try:
                     with write_intent(), conn.begin():
