@@ -294,15 +294,7 @@ def _shadow_engine(ledger: GovernanceLedger) -> Iterator[tuple[Engine, str]]:
         shadow = f"{live[:40]}_rebuild_{tag}"
         with engine.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{shadow}"'))
-        shadow_engine = create_engine(engine.url)
-
-        @event.listens_for(shadow_engine, "connect")
-        def _search_path(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute(f'SET search_path TO "{shadow}"')
-            cur.close()
-            dbapi_conn.commit()
-
+        shadow_engine = _pg_shadow(engine.url, shadow)
         try:
             yield shadow_engine, shadow
         finally:
