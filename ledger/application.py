@@ -302,11 +302,8 @@ def _result_json(result: CommandResult) -> str:
     """The JSON of an accepted command's result as the command log keeps it: encoded by
     orjson straight from the fields when its detail is plain JSON (the same text as pydantic's),
     by pydantic otherwise."""
-    try:
-        return orjson.dumps({
-            "command_id": result.command_id, "type": result.type, "outcome": result.outcome,
-            "positions": result.positions, "events": result.events, "detail": result.detail,
-            "recorded_at": result.recorded_at}, option=_PLAIN_JSON).decode()
+    try:  # a model's __dict__ holds its fields in their declared order, as pydantic writes them
+        return orjson.dumps(result.__dict__, option=_PLAIN_JSON).decode()
     except TypeError:
         return result.model_dump_json()
 
