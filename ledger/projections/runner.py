@@ -19,7 +19,8 @@ the shadow's position; the next catch-up applies whatever was written since:
   and constraints move with them); readers wait on the table lock for the instant of the swap.
 - SQLite: the shadow file is attached; the live tables are dropped, created afresh from their
   definitions and filled with ``INSERT … SELECT`` (a copy at C speed: SQLite cannot move a
-  table between files). Readers (WAL) see the old tables until the commit.
+  table between files; the shadow's indexes, made by the workers, are copied with the rows,
+  already sorted). Readers (WAL) see the old tables until the commit.
 """
 
 from __future__ import annotations
@@ -400,6 +401,20 @@ def _build(source: Engine, table: Table, router: Router, shadow: Engine, pos: in
     return pos, total
 
 
+def _make_indexes(shadow: Engine, tables: Sequence[Table]) -> None:
+    """The secondary indexes of *tables* in a shadow space, made once its rows are in (one
+    sort each, instead of keeping them up to date row by row). Each worker makes those of its
+    own group, beside the others still building; the parent makes any still missing (a
+    shadow built in one process, or resumed) before the swap. Rows applied after them (the
+    catch-up before the swap) keep them up to date. The swap then moves them with their table
+    (PostgreSQL) or copies them with its rows, already sorted (SQLite), so that no index is
+    sorted while the swap holds the database."""
+    with shadow.begin() as sconn:
+        for table in tables:
+            for index in table.indexes:
+                sconn.execute(CreateIndex(index, if_not_exists=True))
+
+
 def _set_tracking(conn: Connection, projection: Projection, pos: int) -> None:
     if position(conn, projection.name, lock=True) is None:
         conn.execute(insert(projection_tracking).values(
@@ -499,7 +514,7 @@ class _Shadow:
         shadow = self.engine()
         try:
             # Tables without their secondary indexes: those are built once, after the rows
-            # are in (on PostgreSQL in the shadow schema, on SQLite by the copy at the swap).
+            # are in (_make_indexes).
             with shadow.begin() as sconn:
                 for table in self.tables:
                     sconn.execute(CreateTable(table))
@@ -609,6 +624,7 @@ def _worker(url: str, table_name: str, specs: list[tuple[str, str]], dialect: st
     wall, cpu = time.perf_counter(), time.process_time()
     try:
         end, moved = _build(source, table, router, shadow, pos, batch)
+        _make_indexes(shadow, [t for p in router.projections for t in p.tables])
     finally:
         source.dispose()
         shadow.dispose()
@@ -740,16 +756,13 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
         pos = target
         total = pos - first
         tables = [t for sh in shadows for t in sh.tables]
+        for sh in shadows:
+            sheng = sh.engine()
+            try:
+                _make_indexes(sheng, sh.tables)
+            finally:
+                sheng.dispose()
         if engine.dialect.name == "postgresql":
-            for sh in shadows:
-                sheng = sh.engine()
-                try:
-                    with sheng.begin() as sconn:
-                        for table in sh.tables:
-                            for index in table.indexes:
-                                sconn.execute(CreateIndex(index))
-                finally:
-                    sheng.dispose()
             with engine.begin() as conn:
                 live = shadows[0].live
                 for sh in shadows:  # locks the rows: catch-ups wait here
@@ -798,16 +811,16 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
 
 
 def _copy_table(conn: Connection, table: Table, source: str) -> None:
-    """Create *table* in the live database and fill it from the attached shadow; its indexes
-    are made after the rows are in (faster than keeping them up to date row by row)."""
+    """Create *table* with its indexes in the live database and fill it from the attached
+    shadow, whose table has the same indexes (:func:`_make_indexes`)."""
     conn.execute(CreateTable(table))
-    # Both tables come from the same definition, so ``SELECT *`` lines their columns up, and
-    # into an empty table without indexes SQLite then copies the b-tree's records as they are
-    # (its transfer optimisation), without decoding each row: about a third less than naming
-    # the columns.
-    conn.execute(text(f'INSERT INTO main."{table.name}" SELECT * FROM {source}."{table.name}"'))
     for index in table.indexes:
         conn.execute(CreateIndex(index))
+    # Both tables and their indexes come from the same definitions, so ``SELECT *`` lines
+    # their columns up, and into an empty table SQLite then copies the records of the table's
+    # b-tree and of each index's as they are, in order (its transfer optimisation): no row is
+    # decoded and no index sorted while the swap holds the database.
+    conn.execute(text(f'INSERT INTO main."{table.name}" SELECT * FROM {source}."{table.name}"'))
 
 
 def can_swap(ledger: GovernanceLedger) -> bool:

@@ -12,8 +12,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 import ledger.projections as projections
 from ledger.application import GovernanceLedger
@@ -128,5 +130,38 @@ def test_a_shadow_is_resumed_only_on_the_log_it_was_built_from(sqlite_url: str) 
         assert _shadow_positions(db) == {Path(other.where).name: 0}
         other.drop(led)
         other.release()
+    finally:
+        led.close()
+
+
+def _read_model_indexes(led: GovernanceLedger) -> dict[str, list[tuple[Any, ...]]]:
+    """Every read-model table's indexes as the database describes them (name, columns,
+    uniqueness), sorted."""
+    insp = sa.inspect(led.engine)
+    return {t.name: sorted((ix["name"], tuple(ix["column_names"]), bool(ix["unique"]))
+                           for ix in insp.get_indexes(t.name))
+            for p in led.projections.values() for t in p.tables}
+
+
+def test_a_parallel_rebuild_swaps_in_the_same_tables_and_indexes_a_new_ledger_has(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The workers make the indexes in their shadows and the swap brings them over (copied
+    # with the rows on SQLite, moved with the table on PostgreSQL): the live schema after a
+    # rebuild is the one a new ledger is created with, and the rows are those of catching up.
+    led = GovernanceLedger(db_url)
+    try:
+        fresh = _read_model_indexes(led)
+        assert any(fresh.values())
+        head = load_sample_year(led)
+        everything = list(led.projections.values())
+        catch_up_many(led, everything)
+        caught_up = contents(led)
+        monkeypatch.setenv("LEDGER_REBUILD_WORKERS", "2")
+        monkeypatch.setenv("LEDGER_REBUILD_PARALLEL_MIN", "0")
+        for _ in range(2):  # twice: the second swap replaces tables the first one made
+            counts = rebuild_many(led, everything, batch=300)
+            assert set(counts.values()) == {head}
+            assert _read_model_indexes(led) == fresh
+            assert contents(led) == caught_up
     finally:
         led.close()
