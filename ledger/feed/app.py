@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ledger import __version__
 from ledger.application import GovernanceLedger
 from ledger.feed import EVENT_SCHEMA
-from ledger.feed.cache import accepts_gzip
+from ledger.feed.cache import content_coding
 from ledger.feed.guard import (
     DEFAULT_MAX_CONCURRENT,
     CookieSessions,
@@ -302,12 +302,12 @@ def _event_routes(app: FastAPI) -> None:
         """Events after ``after``, oldest first, with the log's ``origin`` and latest signed
         ``checkpoint``. Follow ``next_after`` for the next page; when ``has_more`` is false
         you are at the head: wait, or use ``/events/stream``."""
-        gzip = accepts_gzip(request.scope)
+        coding = content_coding(request.scope)
         body = page_json(ledger, after, limit, _types(types), _aggregate(ledger, aggregate),
-                         records=records, gzip=gzip)
+                         records=records, coding=coding)
         headers = {"Vary": "Accept-Encoding"}
-        if gzip:
-            headers["Content-Encoding"] = "gzip"
+        if coding:
+            headers["Content-Encoding"] = coding
         return Response(body, media_type="application/json", headers=headers)
 
     @app.get("/events/stream", tags=["feed"], responses={

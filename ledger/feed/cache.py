@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import text
@@ -50,15 +51,58 @@ class _Entry:
     route: Any
 
 
-def accepts_gzip(scope: Scope) -> bool:
-    """Whether the request's ``Accept-Encoding`` names gzip (without ``q=0``)."""
+def _weights(header: str) -> dict[str, float]:
+    """The codings of an ``Accept-Encoding`` value with their weights (RFC 9110, 12.5.3):
+    ``q`` from 0 to 1, 1 when absent; an entry whose weight does not parse is left out."""
+    out: dict[str, float] = {}
+    for part in header.lower().split(","):
+        coding, *params = (x.strip() for x in part.split(";"))
+        if not coding:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = -1.0
+                if not 0.0 <= q <= 1.0:  # NaN fails both
+                    q = -1.0
+        if q >= 0.0:
+            out[coding] = max(q, out.get(coding, 0.0))
+    return out
+
+
+def content_coding(scope: Scope) -> str | None:
+    """How to compress an answer for this request: ``"br"`` when the client ranks brotli
+    above gzip (or accepts brotli only), ``"gzip"`` when it accepts gzip at least as much,
+    ``None`` (not compressed) when it accepts neither. A tie goes to gzip: a kept page's
+    events are compressed once for gzip (:class:`~ledger.feed.log.PageCache`), while brotli
+    compresses every answer whole (its blocks cannot be spliced like deflate's)."""
+    header = ""
     for name, value in scope.get("headers") or ():
         if name == b"accept-encoding":
-            for part in value.decode("latin-1").lower().split(","):
-                coding, _, params = part.strip().partition(";")
-                if coding.strip() in ("gzip", "*") and params.replace(" ", "") != "q=0":
-                    return True
-    return False
+            header += "," + value.decode("latin-1")
+    if not header:
+        return None
+    weights = _weights(header)
+    star = weights.get("*", 0.0)
+    gzip, br = weights.get("gzip", star), weights.get("br", star)
+    if br > gzip and br > 0 and brotli_available():
+        return "br"
+    return "gzip" if gzip > 0 else None
+
+
+@lru_cache(maxsize=1)
+def brotli_available() -> bool:
+    """Whether the brotli codec can be imported (a dependency; an environment installed
+    before it was one serves gzip only)."""
+    try:
+        import brotli  # noqa: F401
+    except ImportError:  # pragma: no cover - installed with the ledger
+        return False
+    return True
 
 
 def log_marker_sql(events_table: str) -> str:
@@ -121,8 +165,9 @@ class ResponseCache:
             await self.app(scope, receive, send)
             return
         # Answers may be compressed for clients that accept it: kept apart from the others.
+        coding = content_coding(scope)
         key = (scope["path"], scope.get("query_string", b"") +
-               (b"\0gzip" if accepts_gzip(scope) else b""))
+               (b"\0" + coding.encode() if coding else b""))
         marker = await self.marker()
         if await self._serve_kept(key, marker, scope, send):
             return

@@ -197,6 +197,11 @@ def _dumps(obj: Any) -> bytes:
                           separators=(",", ":")).encode("utf-8")
 
 
+#: Brotli's quality for pages: 4 compresses a page of 1,000 events (608 KB of JSON) to
+#: 43 KB in about 3 ms, against 73 KB for gzip's level 1 (docs/performance.md); 5 takes
+#: twice as long for 16 % less.
+BROTLI_QUALITY = 4
+
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 
 
@@ -274,10 +279,11 @@ def page_cache(ledger: GovernanceLedger) -> PageCache:
 
 def page_json(ledger: GovernanceLedger, after: int, limit: int, types: Sequence[str] = (),
               aggregate: UUID | None = None, *, records: bool = False,
-              gzip: bool = False) -> bytes:
+              coding: str | None = None) -> bytes:
     """The body of ``GET /events`` (as :func:`public_page` of :func:`read_page` gives it),
-    encoded (with *gzip*, compressed); the events of a full page come from the
-    :class:`PageCache` once encoded (and once compressed)."""
+    encoded, and compressed with *coding* (``"gzip"`` or ``"br"``) when given; the events
+    of a full page come from the :class:`PageCache` once encoded (and, for gzip, once
+    compressed)."""
     from ledger.feed import PAGE_SCHEMA
 
     key = (after, limit, tuple(types), aggregate, records)
@@ -306,8 +312,13 @@ def page_json(ledger: GovernanceLedger, after: int, limit: int, types: Sequence[
         b',"next_after":', str(next_after).encode(), b',"head":', str(top).encode(),
         b',"has_more":', b"true" if has_more else b"false", b',"events":'))
     suffix = b"," + state[1:]
-    if not gzip:
+    if coding is None:
         return b"".join((prefix, events, suffix))
+    if coding == "br":
+        import brotli
+
+        return bytes(brotli.compress(b"".join((prefix, events, suffix)),
+                                     quality=BROTLI_QUALITY))
     blocks = None
     if has_more:
         blocks = cache.deflated.get(key)

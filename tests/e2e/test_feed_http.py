@@ -237,3 +237,25 @@ def test_the_example_subscriber_mirrors_what_it_is_asked_for_and_resumes(
         run(url, str(credit), "--types", "Community.PostAppointed", "--name", "appointments",
             "--once")
         assert [t for _p, t in mirrored(credit)] == ["Community.PostAppointed"] * 3
+
+
+def test_a_served_page_comes_in_brotli_or_gzip_as_the_client_ranks_them(
+        garden: GovernanceLedger, sqlite_url: str) -> None:
+    # A real server on loopback; the bodies read as they came over the wire.
+    import gzip
+
+    import brotli
+
+    def raw(c: httpx.Client, encoding: str) -> tuple[bytes, str | None]:
+        with c.stream("GET", "/events", params={"after": 0, "limit": 2},
+                      headers={"Accept-Encoding": encoding}) as r:
+            assert r.status_code == 200
+            return b"".join(r.iter_raw()), r.headers.get("content-encoding")
+
+    with serve(sqlite_url) as url, httpx.Client(base_url=url, timeout=10) as c:
+        plain, enc = raw(c, "identity")
+        assert enc is None
+        br, enc = raw(c, "gzip;q=0.5, br")
+        assert enc == "br" and brotli.decompress(br) == plain
+        gz, enc = raw(c, "gzip, deflate, br")
+        assert enc == "gzip" and gzip.decompress(gz) == plain

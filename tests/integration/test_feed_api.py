@@ -259,6 +259,47 @@ def test_pages_are_the_same_plain_or_gzip_and_served_again_from_the_cache(
     assert (head - 1, 3, (), None, False) not in cache.entries
 
 
+def test_a_client_that_ranks_brotli_first_gets_the_same_page_in_brotli(
+        client: TestClient) -> None:
+    """Brotli where the client asks for it (ranked above gzip, or alone); gzip on a tie (its
+    kept blocks cost nothing more); nothing compressed when both are refused."""
+    import json
+
+    import brotli
+
+    base = str(client.base_url)
+
+    def get(encoding: str) -> tuple[bytes, str | None]:
+        # A raw request: the body as it came over the wire, not decoded by the client.
+        req = client.build_request("GET", f"{base}/events", params={"after": 0, "limit": 3},
+                                   headers={"Accept-Encoding": encoding})
+        r = client.send(req, stream=True)
+        try:
+            raw = b"".join(r.iter_raw())
+        finally:
+            r.close()
+        assert r.status_code == 200 and r.headers["vary"] == "Accept-Encoding"
+        return raw, r.headers.get("content-encoding")
+
+    plain, enc = get("identity")
+    assert enc is None
+    page = json.loads(plain)
+    for header in ("br", "gzip;q=0.5, br", "br;q=1, gzip;q=0.9, *;q=0.1", "*;q=0.2, br"):
+        body, enc = get(header)
+        assert enc == "br", header
+        assert json.loads(brotli.decompress(body)) == page
+        assert len(body) < len(plain)
+    for header in ("gzip, deflate, br", "br, gzip", "*", "gzip;q=0.8, br;q=0.8",
+                   "br;q=abc, gzip"):
+        body, enc = get(header)
+        assert enc == "gzip", header
+        assert body[:2] == b"\x1f\x8b"
+    for header in ("br;q=0, gzip;q=0", "deflate", "*;q=0", "zstd"):
+        body, enc = get(header)
+        assert enc is None, header
+        assert json.loads(body) == page
+
+
 def test_an_error_answers_in_the_language_the_request_accepts(client: TestClient) -> None:
     zh = client.get("/history/XX-404", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
     en = client.get("/history/XX-404", headers={"Accept-Language": "en-GB,en;q=0.8"})
