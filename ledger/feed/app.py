@@ -301,7 +301,8 @@ def _event_routes(app: FastAPI) -> None:
                ) -> Response:
         """Events after ``after``, oldest first, with the log's ``origin`` and latest signed
         ``checkpoint``. Follow ``next_after`` for the next page; when ``has_more`` is false
-        you are at the head: wait, or use ``/events/stream``."""
+        you are at the head: wait, or use ``/events/stream``. Compressed with gzip for a
+        client that accepts it, or with brotli (``br``) for one that ranks it above gzip."""
         coding = content_coding(request.scope)
         body = page_json(ledger, after, limit, _types(types), _aggregate(ledger, aggregate),
                          records=records, coding=coding)
