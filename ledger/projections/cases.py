@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from sqlalchemy import (
@@ -209,6 +209,8 @@ class _KeyedProjection(Projection):
     id is derived from it)."""
 
     key_table: Table
+    #: The key table's column holding the readable key.
+    key_column: ClassVar[str] = "key"
 
     def __init__(self) -> None:
         super().__init__()
@@ -222,11 +224,9 @@ class _KeyedProjection(Projection):
         """The readable key of the event's aggregate."""
         found = self.keys.get(event.aggregate_id)
         if found is None:
-            table = self.key_table
-            row = conn.execute(sel_by(table, "aggregate_id"),
+            row = conn.execute(sel_by(self.key_table, "aggregate_id"),
                                {KEY: str(event.aggregate_id)}).one()
-            found = self.keys[event.aggregate_id] = str(
-                row.town if "town" in table.c else row.key)
+            found = self.keys[event.aggregate_id] = str(getattr(row, self.key_column))
         return found
 
     def flush(self, conn: Connection) -> None:
@@ -380,8 +380,6 @@ _OPEN_INTERVALS = select(case_intervals.c.seq).where(and_(
 KEY_LIMIT = 100_000
 
 
-
-
 @projection
 class WarningsProjection(_KeyedProjection):
     """Warning levels as intervals, measures with their lifecycle, fulfilments."""
@@ -462,6 +460,7 @@ class DutiesProjection(_KeyedProjection):
 
     name = "duties"
     key_table = duty_keys
+    key_column = "town"
     rebuild_cost = 0.07
     schema_version = 1
     tables = (duty_keys, duty_versions, duty_entries, duty_failures)

@@ -575,6 +575,14 @@ class _Shadow:
             router.discard()
             shadow.dispose()
 
+    def make_indexes(self) -> None:
+        """Make the indexes its worker has not made (:func:`_make_indexes`)."""
+        shadow = self.engine()
+        try:
+            _make_indexes(shadow, self.tables)
+        finally:
+            shadow.dispose()
+
     def position(self) -> int:
         """The position the shadow's tracking rows are at."""
         shadow = self.engine()
@@ -757,11 +765,7 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
         total = pos - first
         tables = [t for sh in shadows for t in sh.tables]
         for sh in shadows:
-            sheng = sh.engine()
-            try:
-                _make_indexes(sheng, sh.tables)
-            finally:
-                sheng.dispose()
+            sh.make_indexes()
         if engine.dialect.name == "postgresql":
             with engine.begin() as conn:
                 live = shadows[0].live
