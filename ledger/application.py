@@ -833,11 +833,13 @@ class GovernanceLedger(Application[UUID]):
             if key == name:
                 catch_up(self, projection)
 
-    def rebuild(self, name: str | None = None) -> dict[str, int]:
+    def rebuild(self, name: str | None = None, *,
+                progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]:
         """Rebuild projections (all, or *name*) from zero in one pass over the log; return
-        events read per projection."""
+        events read per projection. *progress* is told how far it is
+        (:data:`ledger.projections.runner.RebuildProgress`)."""
         return rebuild_many(self, [p for key, p in self.projections.items()
-                                   if name is None or key == name])
+                                   if name is None or key == name], progress=progress)
 
     def projection_status(self) -> list[dict[str, Any]]:
         """Each projection's tracked position and how many log positions it is behind."""

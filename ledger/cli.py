@@ -23,7 +23,7 @@ import click
 from ledger import __version__, complete
 from ledger.kernel.config import default_db_url, default_lang
 from ledger.kernel.errors import ConfigurationError, LedgerError, LedgerNotEmptyError
-from ledger.kernel.i18n import _, set_language
+from ledger.kernel.i18n import _, add_labels, set_language
 from ledger.kernel.logs import LEVELS, configure
 
 if TYPE_CHECKING:
@@ -891,9 +891,11 @@ def apply(file: str, dry_run: bool, keep_going: bool, atomic: bool, keys_dir: Pa
                 r.line(_("line {line}: {label}: {message}").format(
                            line=rep['line'], label=r.label('rejected'), message=rep['message']))
             else:
-                r.line(f"line {rep['line']}: {r.label(rep['outcome'])}: {rep['type']} "
-                       f"[{rep['command_id']}]"
-                       + (f" → {','.join(map(str, rep['positions']))}" if rep["positions"] else ""))
+                r.line(_("line {line}: {label}: {message}").format(
+                           line=rep['line'], label=r.label(rep['outcome']),
+                           message=f"{rep['type']} [{rep['command_id']}]"
+                           + (f" → {','.join(map(str, rep['positions']))}"
+                              if rep["positions"] else "")))
     stopped = counts["rejected"] > 0 and not keep_going
     undone = stopped and atomic and not dry_run
     summary = {k: v for k, v in counts.items() if v} | (
@@ -902,12 +904,14 @@ def apply(file: str, dry_run: bool, keep_going: bool, atomic: bool, keys_dir: Pa
     if as_json:
         r.emit({"lines": reports, "summary": summary, "dry_run": dry_run})
     else:
-        text = ", ".join(f"{v} {r.label(k)}" for k, v in counts.items() if v) or "nothing to do"
+        text = ", ".join(f"{v} {r.label(k)}" for k, v in counts.items() if v) or \
+            _("nothing to do")
         if undone:
             text += "; " + _("nothing written: line {line} was rejected and --atomic applies "
                              "all lines or none").format(line=last_line)
         elif stopped:
-            text += f"; stopped at line {last_line} (later lines not applied; see --keep-going)"
+            text += "; " + _("stopped at line {line} (later lines not applied; see "
+                             "--keep-going)").format(line=last_line)
         click.echo(text, err=True)
     if counts["rejected"]:
         sys.exit(1)
@@ -1173,6 +1177,10 @@ def commands_(type_: str | None) -> None:
 
 
 # ---------------------------------------------------------------------------- projections
+add_labels({"projections.head": "log head", "projections.runner": "runner",
+            "projections.running": "running", "projections.not_running": "not running"})
+
+
 @cli.group()
 def projections() -> None:
     """Read models: status and rebuild."""
@@ -1188,31 +1196,66 @@ def projections_rebuild(name: str | None) -> None:
       ledger projections rebuild
       ledger projections rebuild status
     """
+    import time
+
     ledger = state().ledger()
     if name is not None and name not in ledger.projections:
         raise click.ClickException(
             _("unknown projection {name!r}; known: {projections}").format(
                 name=name, projections=', '.join(sorted(ledger.projections))))
-    for key, count in ledger.rebuild(name).items():
+    started = time.perf_counter()
+    counts = rebuild_with_progress(ledger, name)
+    seconds = time.perf_counter() - started
+    for key, count in counts.items():
         click.echo(_("{key}: rebuilt from {count} events").format(key=key, count=count))
+    events = max(counts.values(), default=0)
+    click.echo(_("{n} read model(s) rebuilt in {seconds:.1f} s ({rate} events/s)").format(
+        n=len(counts), seconds=seconds, rate=round(events / seconds) if seconds > 0 else 0))
+
+
+def rebuild_with_progress(ledger: Any, name: str | None = None) -> dict[str, int]:
+    """Rebuild read models (all, or *name*), with a progress bar on stderr when it is a
+    terminal: the events the rebuild has read, then the swap; the events read per read
+    model."""
+    from ledger.render import progress_bar
+
+    building, swapping = _("rebuilding read models"), _("swapping in the new tables")
+    with progress_bar(building, sys.stderr.isatty()) as bar:
+        if bar is None:
+            return dict(ledger.rebuild(name))
+
+        def told(phase: str, done: int, total: int) -> None:
+            bar(done, total, label=building if phase == "build" else swapping)
+
+        return dict(ledger.rebuild(name, progress=told))
 
 
 @projections.command("status")
 @json_option
 def projections_status(as_json: bool) -> None:
-    """Show each projection's position in the log and its lag.
+    """Show each projection's position in the log, its lag, and whether a runner follows it.
 
     \b
     Example:
       ledger projections status
+      ledger projections status --json
     """
-    data = state().ledger().projection_status()
+    from ledger.projections.runner import runner_states
+
+    ledger = state().ledger()
+    data = ledger.projection_status()
+    running = runner_states(ledger)
+    for d in data:
+        d["runner"] = running.get(d["name"], False)
     r = renderer(as_json)
     if as_json:
         r.emit(data)
         return
-    r.table(r.label("projection"), ("projection", "position", "lag"),
-            [[d["name"], d["position"], d["lag"]] for d in data])
+    r.table(r.label("projection"),
+            ("projection", "position", "projections.head", "lag", "projections.runner"),
+            [[d["name"], d["position"], d["head"], d["lag"],
+              r.label("projections.running" if d["runner"] else "projections.not_running")]
+             for d in data])
 
 
 # ---------------------------------------------------------------------------- demo

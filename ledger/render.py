@@ -18,7 +18,8 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -308,3 +309,37 @@ def xlsx(title: str, headers: list[str], cells: list[list[Any]]) -> bytes:
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+#: Told how a long step is getting on: ``(done, total)``, and optionally a new label.
+ProgressUpdate = Callable[..., None]
+
+
+@contextmanager
+def progress_bar(label: str, enabled: bool) -> Iterator[ProgressUpdate | None]:
+    """A progress bar on stderr while a long step runs (``verify``, a rebuild), labelled
+    *label*, with the count and the time left; nothing (``None``) when not *enabled*: stderr
+    not a terminal, or output for a program. It is cleared when the step ends."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=Console(file=sys.stderr),
+                  transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int, label: str | None = None) -> None:
+            if label is not None:
+                bar.update(task, description=label)
+            bar.update(task, completed=done, total=total)
+
+        yield update

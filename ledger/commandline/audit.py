@@ -149,7 +149,8 @@ def audit_refused(actor: str | None, start: str | None, end: str | None, as_json
         r.emit(rows)
         return
     if not rows:
-        click.echo("no refused writes" + (f" by {actor}" if actor else ""))
+        click.echo(_("no refused writes by {actor}").format(actor=actor) if actor
+                   else _("no refused writes"))
         return
     r.table(r.label("refused_title"),
             ("recorded_at", "actor", "command", "command_id", "signed_by", "refusal_code",

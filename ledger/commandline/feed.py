@@ -1,5 +1,4 @@
-"""``ledger serve`` (the HTTP feed), ``ledger project`` (the projection runner) and the
-runner column of ``ledger projections status``."""
+"""``ledger serve`` (the HTTP feed) and ``ledger project`` (the projection runner)."""
 
 from __future__ import annotations
 
@@ -9,14 +8,10 @@ from typing import Any
 
 import click
 
-from ledger.cli import cli, json_option, projections, renderer, state
+from ledger.cli import cli, json_option, renderer, state
 from ledger.kernel.i18n import _, add_labels
 
 add_labels({
-    "feed.head": "log head",
-    "feed.runner": "runner",
-    "feed.running": "running",
-    "feed.not_running": "not running",
     "feed.events_applied": "events applied",
 })
 
@@ -204,29 +199,3 @@ def project(names: tuple[str, ...], follow: bool, poll_max: float, as_json: bool
                    value=', '.join(names or ledger.projections)), err=True)
     ran = run(ledger, list(names) or None, stop=stop, poll_max=poll_max, on_progress=progress)
     click.echo(_("stopped ({ran})").format(ran=', '.join(ran)), err=True)
-
-
-@projections.command("status")
-@json_option
-def projections_status(as_json: bool) -> None:
-    """Show each projection's position in the log, its lag, and whether a runner follows it.
-
-    \b
-    Example:
-      ledger projections status
-      ledger projections status --json
-    """
-    from ledger.projections.runner import runner_states
-
-    ledger = state().ledger()
-    data = ledger.projection_status()
-    running = runner_states(ledger)
-    for d in data:
-        d["runner"] = running.get(d["name"], False)
-    r = renderer(as_json)
-    if as_json:
-        r.emit(data)
-        return
-    r.table(r.label("projection"), ("projection", "position", "feed.head", "lag", "feed.runner"),
-            [[d["name"], d["position"], d["head"], d["lag"],
-              r.label("feed.running" if d["runner"] else "feed.not_running")] for d in data])

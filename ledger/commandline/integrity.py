@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from ledger.integrity import sealer
 from ledger.integrity.verifier import load_witness_policy as load_verify_policy
 from ledger.integrity.verifier import verify as verify_ledger
 from ledger.kernel.i18n import _, add_labels
-from ledger.render import Renderer
+from ledger.render import Renderer, progress_bar
 
 add_labels({
     "checkpoint": "checkpoint",
@@ -168,25 +166,6 @@ def prove_consistency(from_size: int, to_size: int | None, as_json: bool) -> Non
     _b64_lines(r, doc, ("from_root", "to_root"))
 
 
-@contextmanager
-def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress("verify", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(file=sys.stderr), transient=True) as bar:
-        task = bar.add_task("verify", total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
 def _read_key(value: str | None) -> str | None:
     if value is None:
         return None
@@ -258,7 +237,7 @@ def verify_cmd(checkpoint_file: str | None, verifier_key: str | None,
         sys.exit(2)
     policy = load_verify_policy(witness_policy)
     note = Path(checkpoint_file).read_text(encoding="utf-8") if checkpoint_file else None
-    with _progress_bar(sys.stderr.isatty() and not as_json) as progress:
+    with progress_bar("verify", sys.stderr.isatty() and not as_json) as progress:
         result = verify_ledger(state().ledger(), note, verifier_key=_read_key(verifier_key),
                                progress=progress, snapshots=check_snapshots, full=full,
                                projections=check_projections, witness_policy=policy,

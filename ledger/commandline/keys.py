@@ -167,8 +167,12 @@ def key_list(person: str | None, as_json: bool) -> None:
         r.emit(rows)
         return
     if not rows:
-        click.echo("no personal keys registered" + (f" for {person}" if person else ""))
+        click.echo(_("no personal keys registered for {person}").format(person=person)
+                   if person else _("no personal keys registered"))
         return
-    r.table("personal keys", ("person", "key id", "valid from", "revoked from", "reason"),
-            [[k["person"], k["key_id"], k["valid_from"], k["revoked_from"] or "",
-              k["reason"] or ""] for k in rows])
+    r.table_labelled(_("personal keys"),
+                     [r.label("person"), _("key id"), _("valid from"), _("revoked from"),
+                      _("reason")],
+                     [[k["person"], k["key_id"], k["valid_from"], k["revoked_from"] or "",
+                       k["reason"] or ""] for k in rows],
+                     keys=["person", "key id", "valid from", "revoked from", "reason"])

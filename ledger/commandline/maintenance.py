@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ledger import backup as backups
-from ledger.cli import cli, json_option, renderer, state
+from ledger.cli import cli, json_option, rebuild_with_progress, renderer, state
 from ledger.kernel import privacy
 from ledger.kernel.i18n import _
 
@@ -71,7 +71,7 @@ def restore_cmd(file: Path | None, force: bool, new_origin: bool, reason: str | 
     if file is not None:
         backups.restore(file, state().db_url, force=force)
         led = state().ledger()
-        counts = led.rebuild()
+        counts = rebuild_with_progress(led)
         click.echo(_("restored {file} into {db_url}; read models rebuilt ({value})").format(
                        file=file, db_url=state().db_url,
                        value=', '.join(f'{k}: {v} events' for k, v in counts.items())))

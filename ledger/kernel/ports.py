@@ -8,7 +8,7 @@ contracts in ``pyproject.toml``). ``GovernanceLedger`` satisfies it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
@@ -58,7 +58,8 @@ class LedgerPort(Protocol):
 
     def roster(self, community: str, as_of: Any = None) -> dict[str, Any]: ...
 
-    def rebuild(self, name: str | None = None) -> dict[str, int]: ...
+    def rebuild(self, name: str | None = None, *,
+                progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]: ...
 
     def projection_status(self) -> list[dict[str, Any]]: ...
 

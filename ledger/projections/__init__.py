@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from itertools import islice
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -348,12 +348,14 @@ def rebuild(ledger: GovernanceLedger, projection: Projection, batch: int | None 
 
 
 def rebuild_many(ledger: GovernanceLedger, projections: Sequence[Projection],
-                 batch: int | None = None) -> dict[str, int]:
+                 batch: int | None = None,
+                 progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]:
     """Rebuild several projections in one pass over the log; return the events read by each.
 
     The log is read and decoded once; every event goes to each projection that reads it. An
     in-memory SQLite database has no room for shadow tables: there the tables are emptied and
-    replayed in place.
+    replayed in place. *progress* is told how far the rebuild is
+    (:data:`ledger.projections.runner.RebuildProgress`; in memory, only the end).
     """
     from ledger.projections.runner import can_swap, rebuild_swapped
 
@@ -361,7 +363,7 @@ def rebuild_many(ledger: GovernanceLedger, projections: Sequence[Projection],
         return {}
     batch = batch or rebuild_batch_size()
     if can_swap(ledger):
-        read = rebuild_swapped(ledger, projections, batch)
+        read = rebuild_swapped(ledger, projections, batch, progress=progress)
     else:
         with ExitStack() as held:
             for p in sorted(projections, key=lambda p: p.name):
@@ -373,4 +375,7 @@ def rebuild_many(ledger: GovernanceLedger, projections: Sequence[Projection],
                                  .where(projection_tracking.c.name == p.name))
                     p.synced = None
         read = catch_up_many(ledger, projections, batch)
+        if progress is not None:
+            progress("build", read, read)
+            progress("swap", 1, 1)
     return {p.name: read for p in projections}

@@ -69,6 +69,15 @@ if TYPE_CHECKING:
 
 log = get_logger("ledger.projections")
 
+#: Told how a rebuild is getting on: ``(phase, done, total)``. Phase ``"build"`` counts the
+#: events of the log the shadow spaces have applied (see :class:`_BuildProgress`); phase
+#: ``"swap"`` counts the new tables swapped in, from ``(0, n)`` to ``(n, n)``, told once more
+#: when the swap has committed.
+RebuildProgress = Callable[[str, int, int], None]
+
+#: Seconds between two looks at the workers' positions while they build.
+PROGRESS_EVERY = 0.5
+
 
 class ProjectionRunningError(LedgerError):
     """Raised when every projection asked for already has a runner in another process."""
@@ -361,7 +370,8 @@ def _source_in(shadow: Connection, source: Engine, table: Table) -> str:
 
 
 def _build(source: Engine, table: Table, router: Router, shadow: Engine, pos: int,
-           batch: int, stop: int | None = None) -> tuple[int, int]:
+           batch: int, stop: int | None = None,
+           on_batch: Callable[[int], None] | None = None) -> tuple[int, int]:
     """Apply events after *pos* (up to *stop*) into the shadow tables; return (new position,
     how far it moved).
 
@@ -369,7 +379,7 @@ def _build(source: Engine, table: Table, router: Router, shadow: Engine, pos: in
     and handed to every projection that reads its events; the others are not fetched. Those
     built by SQL read the page's range of the log themselves, from the shadow's connection.
     Each batch commits with the shadow's own tracking rows, so a build killed midway resumes
-    after its last batch.
+    after its last batch. *on_batch* is told the position after each committed batch.
     """
     total = 0
     names = [p.name for p in router.projections]
@@ -396,6 +406,8 @@ def _build(source: Engine, table: Table, router: Router, shadow: Engine, pos: in
             del events
             total += last - pos
             pos = last
+            if on_batch is not None:
+                on_batch(pos)
             if done:
                 break
     return pos, total
@@ -560,7 +572,8 @@ class _Shadow:
         return pos
 
     def build(self, ledger: GovernanceLedger, pos: int, batch: int,
-              stop: int | None = None) -> tuple[int, int]:
+              stop: int | None = None,
+              on_batch: Callable[[int], None] | None = None) -> tuple[int, int]:
         """Build in this process from *pos* (up to *stop*); (new position, how far)."""
         router = Router([type(p)() for p in self.projections])
         for p in router.projections:
@@ -570,7 +583,8 @@ class _Shadow:
                 p.discard()
         shadow = self.engine()
         try:
-            return _build(ledger.engine, ledger.events_table, router, shadow, pos, batch, stop)
+            return _build(ledger.engine, ledger.events_table, router, shadow, pos, batch, stop,
+                          on_batch)
         finally:
             router.discard()
             shadow.dispose()
@@ -583,15 +597,17 @@ class _Shadow:
         finally:
             shadow.dispose()
 
-    def position(self) -> int:
-        """The position the shadow's tracking rows are at."""
-        shadow = self.engine()
+    def position(self, shadow: Engine | None = None) -> int:
+        """The position the shadow's tracking rows are at (read through *shadow*, an engine
+        on the shadow space, when given)."""
+        engine = shadow if shadow is not None else self.engine()
         try:
-            with shadow.connect() as sconn:
+            with engine.connect() as sconn:
                 return int(sconn.execute(select(func.min(projection_tracking.c.position)))
                            .scalar_one())
         finally:
-            shadow.dispose()
+            if shadow is None:
+                engine.dispose()
 
     def drop(self, ledger: GovernanceLedger) -> None:
         """Remove the shadow space."""
@@ -681,9 +697,10 @@ def _worker_main() -> None:
 
 
 def _run_workers(ledger: GovernanceLedger, shadows: list[_Shadow], starts: list[int],
-                 batch: int) -> None:
+                 batch: int, on_tick: Callable[[], None] | None = None) -> None:
     """One worker process per shadow (a new interpreter: nothing of this process is
-    inherited, open connections included); waits for all of them."""
+    inherited, open connections included); waits for all of them, calling *on_tick* every
+    :data:`PROGRESS_EVERY` seconds meanwhile and once at the end."""
     import json
     import subprocess
     import sys
@@ -706,8 +723,17 @@ def _run_workers(ledger: GovernanceLedger, shadows: list[_Shadow], starts: list[
                  "from ledger.projections.runner import _worker_main; _worker_main()",
                  json.dumps(args)], env=env)))
         failed = []
+        for _shadow, proc in procs:
+            while True:
+                try:
+                    proc.wait(timeout=PROGRESS_EVERY if on_tick is not None else None)
+                    break
+                except subprocess.TimeoutExpired:
+                    on_tick()  # type: ignore[misc]  # a timeout is only given with on_tick
+        if on_tick is not None:
+            on_tick()
         for shadow, proc in procs:
-            code = proc.wait()
+            code = proc.returncode
             if code != 0:
                 failed.append(f"the worker of {', '.join(p.name for p in shadow.projections)}"
                               f" exited with {code}")
@@ -723,7 +749,8 @@ def _run_workers(ledger: GovernanceLedger, shadows: list[_Shadow], starts: list[
 
 def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[Projection],
                     batch: int = 1000, on_built: Callable[[], None] | None = None,
-                    workers: int | None = None) -> int:
+                    workers: int | None = None,
+                    progress: RebuildProgress | None = None) -> int:
     """Rebuild one or several projections into new tables and swap them in, in one swap
     transaction; return how far the position moved (events read and passed over).
 
@@ -733,7 +760,8 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
     at its last committed batch; the next rebuild resumes there.
 
     *on_built* is called after the shadow tables are built, before the swap (tests use it to
-    show that queries keep working meanwhile).
+    show that queries keep working meanwhile). *progress* is told how far the build and the
+    swap are (:data:`RebuildProgress`).
     """
     engine = ledger.engine
     projections = [projection] if isinstance(projection, Projection) else list(projection)
@@ -749,11 +777,17 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
             starts.append(sh.open(ledger))
             opened.append(sh)
         first = min(starts)
+        tell = _BuildProgress(progress, starts, head)
+        tell(starts)
         if len(shadows) > 1:
-            _run_workers(ledger, shadows, starts, batch)
+            with _Watch(shadows, tell) as watch:
+                _run_workers(ledger, shadows, starts, batch,
+                             on_tick=watch.tick if progress is not None else None)
             positions = [sh.position() for sh in shadows]
         else:
-            positions = [shadows[0].build(ledger, starts[0], batch)[0]]
+            positions = [shadows[0].build(ledger, starts[0], batch,
+                                          on_batch=lambda p: tell([p]))[0]]
+        tell(positions)
         if on_built is not None:
             on_built()
         # What came meanwhile, up to one position for all.
@@ -766,6 +800,7 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
         tables = [t for sh in shadows for t in sh.tables]
         for sh in shadows:
             sh.make_indexes()
+        swapped = _SwapProgress(progress, len(tables))
         if engine.dialect.name == "postgresql":
             with engine.begin() as conn:
                 live = shadows[0].live
@@ -778,6 +813,7 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
                     for table in sh.tables:
                         conn.execute(text(
                             f'ALTER TABLE "{sh.where}"."{table.name}" SET SCHEMA "{live}"'))
+                        swapped.one()
         else:
             with engine.connect() as conn:
                 raw: Any = conn.connection.driver_connection
@@ -799,12 +835,14 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
                         for i, sh in enumerate(shadows):
                             for table in sh.tables:
                                 _copy_table(conn, table, f"ledger_rebuild_{i}")
+                                swapped.one()
                 finally:
                     raw.execute("PRAGMA secure_delete = ON")
                     for i in range(len(shadows)):
                         raw.execute(f"DETACH DATABASE ledger_rebuild_{i}")
         for sh in shadows:
             sh.drop(ledger)
+        swapped.end()
     finally:
         for sh in opened:
             sh.release()
@@ -812,6 +850,70 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
         for p in sh.projections:
             log.info("projection.rebuilt", projection=p.name, events=total, position=pos)
     return total
+
+
+class _BuildProgress:
+    """Tells *progress* (if any) how far the shadows are, at positions *positions* from their
+    *starts* towards *head*, as events of the log: the mean of the shadows' shares of their
+    way, times the events from the earliest start to *head* (each worker reads the log
+    itself, so the count is the log's, not the sum of what the workers read)."""
+
+    def __init__(self, progress: RebuildProgress | None, starts: list[int], head: int) -> None:
+        self.progress, self.starts, self.head = progress, starts, head
+        self.total = max(0, head - min(starts, default=head))
+        self.done = -1
+
+    def __call__(self, positions: Sequence[int]) -> None:
+        if self.progress is None:
+            return
+        shares = [1.0 if self.head <= s else (min(p, self.head) - s) / (self.head - s)
+                  for p, s in zip(positions, self.starts, strict=True)]
+        done = round(self.total * sum(shares) / len(shares)) if shares else self.total
+        if done > self.done:  # never backwards
+            self.done = done
+            self.progress("build", done, self.total)
+
+
+class _SwapProgress:
+    """Tells *progress* (if any) the tables swapped in so far, out of *total*: none yet when
+    made, one more at each :meth:`one`, and all again once the swap has committed
+    (:meth:`end`)."""
+
+    def __init__(self, progress: RebuildProgress | None, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+        if progress is not None:
+            progress("swap", 0, total)
+
+    def one(self) -> None:
+        self.done = min(self.total, self.done + 1)
+        if self.progress is not None and self.done < self.total:
+            self.progress("swap", self.done, self.total)
+
+    def end(self) -> None:
+        if self.progress is not None:
+            self.progress("swap", self.total, self.total)
+
+
+class _Watch:
+    """Reads the shadows' positions while their workers build (one engine per shadow, kept
+    for the whole build); a look that fails (a shadow busy committing) is skipped."""
+
+    def __init__(self, shadows: list[_Shadow], tell: _BuildProgress) -> None:
+        self.shadows, self.tell = shadows, tell
+        self.engines: list[Engine] = []
+
+    def __enter__(self) -> _Watch:
+        self.engines = [sh.engine() for sh in self.shadows] if self.tell.progress else []
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for engine in self.engines:
+            engine.dispose()
+
+    def tick(self) -> None:
+        with contextlib.suppress(DBAPIError):
+            self.tell([sh.position(e) for sh, e in zip(self.shadows, self.engines,
+                                                       strict=True)])
 
 
 def _copy_table(conn: Connection, table: Table, source: str) -> None:

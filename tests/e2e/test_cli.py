@@ -185,6 +185,42 @@ def test_apply_stops_at_the_first_rejected_line_by_default(db: str, tmp_path: Pa
     assert report["summary"] == {"rejected": 1, "stopped_at_line": 1}
 
 
+def test_apply_speaks_the_interface_language_on_every_line_and_in_its_summary(
+        db: str, tmp_path: Path) -> None:
+    # A clerk with the Chinese interface reads Chinese throughout: each line's report, the
+    # stop at a rejected line, and "nothing to do" for an empty file.
+    init(db)
+    f = tmp_path / "cmds.jsonl"
+    f.write_text('{"type":"community.register","actor":"P-0001","post":"town.ledger_admin@ZQ",'
+                 '"code":"ZQ-001","name":"阳光花园"}\n'
+                 '{"type":"community.register","actor":"P-0001","post":"town.ledger_admin@ZQ",'
+                 '"code":"ZQ-001","name":"阳光花园"}\n'
+                 '{"type":"community.register","actor":"P-0001","post":"town.ledger_admin@ZQ",'
+                 '"code":"ZQ-002","name":"紫藤"}\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--db", db, "--lang", "zh", "apply", str(f)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0].startswith("第 1 行:已接受:community.register [")
+    assert lines[1].startswith("第 2 行:已拒绝:")
+    assert lines[-1] == "1 已接受, 1 已拒绝; 在第 2 行停止(其后的行未应用;见 --keep-going)"
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--db", db, "--lang", "zh", "apply", str(empty)])
+    assert result.exit_code == 0
+    assert result.output.strip() == "无事可做"
+
+
+def test_empty_answers_are_in_the_interface_language(db: str) -> None:
+    init(db)
+    assert run(db, "--lang", "zh", "audit", "refused").output.strip() == "没有被拒绝的写入"
+    assert run(db, "--lang", "zh", "audit", "refused", "--actor", "P-0009").output.strip() == \
+        "P-0009 没有被拒绝的写入"
+    assert run(db, "--lang", "en", "audit", "refused").output.strip() == "no refused writes"
+    assert run(db, "--lang", "zh", "key", "list").output.strip() == "没有登记个人密钥"
+    assert run(db, "--lang", "zh", "key", "list", "P-0009").output.strip() == \
+        "P-0009 没有登记个人密钥"
+
+
 def test_apply_dry_run_writes_nothing(db: str, tmp_path: Path) -> None:
     init(db)
     f = tmp_path / "cmds.jsonl"

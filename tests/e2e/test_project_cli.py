@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -41,8 +42,11 @@ def test_project_catches_up_and_status_shows_position_lag_and_runner(sqlite_url:
     code, out = run(sqlite_url, "projections", "status")
     assert code == 0
     assert "not running" in out
-    assert run(sqlite_url, "projections", "rebuild", "status") == (
-        0, "status: rebuilt from 5 events\n")
+    code, out = run(sqlite_url, "projections", "rebuild", "status")
+    assert code == 0
+    first, summary = out.splitlines()
+    assert first == "status: rebuilt from 5 events"
+    assert re.fullmatch(r"1 read model\(s\) rebuilt in \d+\.\d s \(\d+ events/s\)", summary)
     code, out = run(sqlite_url, "project", "nonesuch")
     assert code == 1
     assert "unknown projection 'nonesuch'" in out
@@ -102,3 +106,62 @@ def test_a_rebuild_killed_before_its_swap_leaves_the_live_tables_whole(
     assert run(sqlite_url, "projections", "rebuild", "status")[0] == 0
     assert led.status("ZQ-001")["communities"][0]["posts"] == before
     led.close()
+
+
+def test_rebuild_on_a_terminal_shows_a_progress_bar_and_then_how_long_it_took(
+        sqlite_url: str) -> None:
+    # A real process whose stderr is a terminal (a pseudo-terminal): the bar is drawn there,
+    # labelled in the interface's language, and cleared; stdout says what was rebuilt and how
+    # fast. Piped (every other test), nothing is drawn.
+    import os
+    import pty
+
+    led = GovernanceLedger(sqlite_url)
+    sunny_garden(led)
+    tables = sum(len(p.tables) for p in led.projections.values())
+    led.close()
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen([PYTHON, "-m", "ledger", "--db", sqlite_url, "--lang", "zh",
+                             "projections", "rebuild"], env=subprocess_env(),
+                            stdout=subprocess.PIPE, stderr=terminal)
+    os.close(terminal)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the process closed its end
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    out, _ = proc.communicate(timeout=120)
+    os.close(controller)
+    assert proc.returncode == 0
+    screen = drawn.decode()
+    # The first frame (drawn as the bar starts) is the build's, the last the swap's: every
+    # table swapped in.
+    assert 0 <= screen.index("正在重建读模型") < screen.rindex("正在换入新表")
+    assert f"{tables}/{tables}" in screen[screen.rindex("正在换入新表"):]
+    assert screen.rstrip().endswith("\x1b[2K")  # cleared at the end
+    lines = out.decode().splitlines()
+    assert "status:已从 5 条事件重建" in lines
+    assert re.fullmatch(r"已重建 9 个读模型，用时 \d+\.\d 秒（每秒 \d+ 条事件）", lines[-1])
+
+
+def test_projections_status_in_a_fresh_process_says_whether_a_runner_follows(
+        sqlite_url: str) -> None:
+    # The runner column comes with the command itself, not with whichever other command's
+    # module happens to be loaded (a new process loads only what the command needs).
+    led = GovernanceLedger(sqlite_url)
+    sunny_garden(led)
+    led.close()
+    done = subprocess.run([PYTHON, "-m", "ledger", "--db", sqlite_url, "--lang", "en",
+                           "projections", "status", "--json"], env=subprocess_env(),
+                          capture_output=True, text=True, timeout=60, check=True)
+    status = entry(done.stdout, "status")
+    assert status == {"name": "status", "position": 0, "head": 5, "lag": 5, "runner": False}
+    table = subprocess.run([PYTHON, "-m", "ledger", "--db", sqlite_url, "--lang", "en",
+                            "projections", "status", "--format", "table"],
+                           env=subprocess_env(COLUMNS="120"), capture_output=True, text=True,
+                           timeout=60, check=True).stdout
+    assert "runner" in table and "not running" in table and "log head" in table

@@ -165,3 +165,38 @@ def test_a_parallel_rebuild_swaps_in_the_same_tables_and_indexes_a_new_ledger_ha
             assert contents(led) == caught_up
     finally:
         led.close()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_rebuild_tells_how_far_it_is_from_the_first_event_to_the_swap(
+        db_url: str, workers: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # What the progress bar of 'ledger projections rebuild' shows: the events of the log the
+    # shadows have applied (never backwards, never past the log's head, counted once however
+    # many workers read the log), then the tables swapped in; and the rows are unchanged by it.
+    led = GovernanceLedger(db_url)
+    try:
+        head = load_sample_year(led)
+        everything = list(led.projections.values())
+        catch_up_many(led, everything)
+        caught_up = contents(led)
+        monkeypatch.setenv("LEDGER_REBUILD_WORKERS", workers)
+        monkeypatch.setenv("LEDGER_REBUILD_PARALLEL_MIN", "0")
+        told: list[tuple[str, int, int]] = []
+        counts = rebuild_many(led, everything, batch=100,
+                              progress=lambda *a: told.append(a))
+        assert set(counts.values()) == {head}
+        builds = [(done, total) for phase, done, total in told if phase == "build"]
+        assert builds[0] == (0, head)
+        assert builds[-1] == (head, head)
+        assert {total for _done, total in builds} == {head}
+        dones = [done for done, _total in builds]
+        assert dones == sorted(set(dones))  # strictly forward
+        if workers == "1":  # one batch of 100 events at a time: the way there is seen
+            assert any(0 < d < head for d in dones)
+        # Then the swap, table by table, the last one told once the swap has committed.
+        swaps = told[len(builds):]
+        tables = sum(len(p.tables) for p in everything)
+        assert swaps == [("swap", n, tables) for n in range(tables + 1)]
+        assert contents(led) == caught_up
+    finally:
+        led.close()
