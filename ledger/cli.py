@@ -1191,6 +1191,10 @@ def projections() -> None:
 def projections_rebuild(name: str | None) -> None:
     """Rebuild read models (all, or NAME) from zero; the rows come out identical.
 
+    Queries keep working meanwhile. On a terminal a progress bar on stderr shows the events
+    rebuilt and the time left, then the tables swapped in; the last line says how long it
+    took.
+
     \b
     Example:
       ledger projections rebuild
@@ -1215,8 +1219,8 @@ def projections_rebuild(name: str | None) -> None:
 
 def rebuild_with_progress(ledger: Any, name: str | None = None) -> dict[str, int]:
     """Rebuild read models (all, or *name*), with a progress bar on stderr when it is a
-    terminal: the events the rebuild has read, then the swap; the events read per read
-    model."""
+    terminal: the events the rebuild has read, then the tables swapped in; the events read
+    per read model."""
     from ledger.render import progress_bar
 
     building, swapping = _("rebuilding read models"), _("swapping in the new tables")

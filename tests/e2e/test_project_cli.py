@@ -145,7 +145,7 @@ def test_rebuild_on_a_terminal_shows_a_progress_bar_and_then_how_long_it_took(
     assert screen.rstrip().endswith("\x1b[2K")  # cleared at the end
     lines = out.decode().splitlines()
     assert "status:已从 5 条事件重建" in lines
-    assert re.fullmatch(r"已重建 9 个读模型，用时 \d+\.\d 秒（每秒 \d+ 条事件）", lines[-1])
+    assert re.fullmatch(r"已重建 9 个读模型,用时 \d+\.\d 秒\(每秒 \d+ 条事件\)", lines[-1])
 
 
 def test_projections_status_in_a_fresh_process_says_whether_a_runner_follows(
