@@ -323,7 +323,7 @@ def scopes_for(method: str, path: str) -> frozenset[str] | None:
 def describe(tokens: list[Token] | None) -> str:
     """One line for startup: whether authentication is on, and each token's id and scopes."""
     if tokens is None:
-        return ("authentication: OFF (no LEDGER_FEED_TOKENS, no --tokens-file): every route "
-                "is open to anyone who can connect")
+        return _("authentication: OFF (no LEDGER_FEED_TOKENS, no --tokens-file): every route "
+                 "is open to anyone who can connect")
     listed = "; ".join(f"{t.id} [{' '.join(sorted(t.scopes))}]" for t in tokens)
-    return f"authentication: on, {len(tokens)} token(s): {listed}"
+    return _("authentication: on, {n} token(s): {listed}").format(n=len(tokens), listed=listed)

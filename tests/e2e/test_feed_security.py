@@ -70,10 +70,10 @@ def test_a_hotline_token_whose_intake_key_is_unreadable_stops_serve(
 def test_startup_says_whether_authentication_is_on(town: GovernanceLedger, sqlite_url: str,
                                                    tmp_path: Path) -> None:
     off, on, legacy = tmp_path / "off.log", tmp_path / "on.log", tmp_path / "legacy.log"
-    with serve(sqlite_url, stderr_path=off):
+    with serve(sqlite_url, stderr_path=off, LEDGER_LANG="en"):
         pass
     assert "authentication: OFF" in off.read_text()
-    with serve(sqlite_url, stderr_path=on, LEDGER_FEED_TOKENS=TOKENS):
+    with serve(sqlite_url, stderr_path=on, LEDGER_FEED_TOKENS=TOKENS, LEDGER_LANG="en"):
         pass
     text = on.read_text()
     assert "authentication: on, 5 token(s): credit [read:events]; board [read:cases]" in text

@@ -129,3 +129,16 @@ def test_a_stream_credential_opens_the_stream_only_until_it_expires() -> None:
     assert registry.check_credential(old) is None
     wrong, _ = registry.issue_credential(hotline, 60)
     assert registry.check_credential(wrong) is None
+
+
+def test_the_startup_line_about_authentication_is_in_the_operators_language(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledger.kernel import i18n
+
+    monkeypatch.setenv(t.TOKENS_ENV, "a:secret-123:admin")
+    i18n.set_language("zh")
+    try:
+        assert t.describe(None).startswith("身份验证:关闭(OFF;")
+        assert t.describe(t.configured(None)) == "身份验证:开启,1 个令牌:a [admin]"
+    finally:
+        i18n.set_language("en")
