@@ -8,7 +8,9 @@ import click
 
 from ledger import profiles
 from ledger.cli import cli, json_option, renderer
-from ledger.kernel.i18n import _
+from ledger.kernel.i18n import _, add_labels
+
+add_labels({"profile": "profile", "key_file": "key file"})
 
 
 @cli.group("profile")

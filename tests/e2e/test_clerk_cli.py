@@ -180,6 +180,11 @@ def test_profiles_are_kept_owner_only_and_fill_actor_and_post(
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     listed = ok(db, "--profile", "clerk", "--lang", "en", "profile", "list").output
     assert "clerk *" in listed and "P-0005" in listed
+    # Headed in the reader's language on a terminal; the same column names for programs.
+    table = ok(db, "--lang", "zh", "profile", "list", "--format", "table").output
+    assert "身份配置" in table and "密钥文件" in table
+    tsv = ok(db, "--lang", "zh", "profile", "list", "--format", "tsv").output
+    assert tsv.splitlines()[0].split("\t") == ["profile", "actor", "acting_post", "key_file"]
     shown = json.loads(ok(db, "profile", "show", "clerk", "--json").output)
     assert shown == {"name": "clerk", "actor": "P-0005", "post": "town.peace_office.staff@ZQ"}
     out = ok(db, "--profile", "clerk", *RECEIVE, "--at", "2025-03-03T09:00", "--json").output
