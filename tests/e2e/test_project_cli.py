@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from ledger.application import GovernanceLedger
 from ledger.cli import cli
-from tests.conftest import ADMIN, sunny_garden
+from tests.conftest import ADMIN, store_snapshot, sunny_garden
 from tests.feedkit import PYTHON, subprocess_env
 
 
@@ -165,3 +165,18 @@ def test_projections_status_in_a_fresh_process_says_whether_a_runner_follows(
                            env=subprocess_env(COLUMNS="120"), capture_output=True, text=True,
                            timeout=60, check=True).stdout
     assert "runner" in table and "not running" in table and "log head" in table
+
+
+def test_rebuild_of_an_unknown_read_model_names_the_known_ones_and_changes_nothing(
+        sqlite_url: str) -> None:
+    led = GovernanceLedger(sqlite_url)
+    sunny_garden(led)
+    led.catch_up()
+    before = store_snapshot(led)
+    code, out = run(sqlite_url, "projections", "rebuild", "nonesuch")
+    assert code == 1
+    assert out.splitlines() == [
+        "Error: unknown projection 'nonesuch'; known: " + ", ".join(sorted(led.projections))]
+    assert store_snapshot(led) == before
+    assert not list(Path(sqlite_url.removeprefix("sqlite:///")).parent.glob("*.rebuild-*"))
+    led.close()
