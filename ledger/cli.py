@@ -1217,7 +1217,7 @@ def projections_rebuild(name: str | None) -> None:
         n=len(counts), seconds=seconds, rate=round(events / seconds) if seconds > 0 else 0))
 
 
-def rebuild_with_progress(ledger: Any, name: str | None = None) -> dict[str, int]:
+def rebuild_with_progress(ledger: GovernanceLedger, name: str | None = None) -> dict[str, int]:
     """Rebuild read models (all, or *name*), with a progress bar on stderr when it is a
     terminal: the events the rebuild has read, then the tables swapped in; the events read
     per read model."""
@@ -1226,12 +1226,12 @@ def rebuild_with_progress(ledger: Any, name: str | None = None) -> dict[str, int
     building, swapping = _("rebuilding read models"), _("swapping in the new tables")
     with progress_bar(building, sys.stderr.isatty()) as bar:
         if bar is None:
-            return dict(ledger.rebuild(name))
+            return ledger.rebuild(name)
 
         def told(phase: str, done: int, total: int) -> None:
             bar(done, total, label=building if phase == "build" else swapping)
 
-        return dict(ledger.rebuild(name, progress=told))
+        return ledger.rebuild(name, progress=told)
 
 
 @projections.command("status")

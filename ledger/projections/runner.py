@@ -868,7 +868,7 @@ class _BuildProgress:
             return
         shares = [1.0 if self.head <= s else (min(p, self.head) - s) / (self.head - s)
                   for p, s in zip(positions, self.starts, strict=True)]
-        done = round(self.total * sum(shares) / len(shares)) if shares else self.total
+        done = round(self.total * sum(shares) / len(shares))
         if done > self.done:  # never backwards
             self.done = done
             self.progress("build", done, self.total)
