@@ -13,7 +13,12 @@ on SQLite. Projections write through their ordinary ``Table`` objects, which car
 so pointing a connection at the shadow space (``search_path`` / a separate file) is all the
 indirection needed, and ``apply`` needs no change. Meanwhile queries keep reading (and catching
 up) the live tables. Then one transaction swaps the new tables in and sets the tracking row to
-the shadow's position; the next catch-up applies whatever was written since:
+the shadow's position; the next catch-up applies whatever was written since. When the
+rebuild runs in several worker processes, each group of projections is swapped in by its own
+transaction as soon as its worker is done, while the others still build: the shadow copied (or
+moved) and its WAL pages written back while the rest is being built, and no writer waits for
+more than one group's tables at a time. Each projection's tables and tracking row still change
+together (as a catch-up moves each projection on its own):
 
 - PostgreSQL: ``DROP TABLE`` the live tables, ``ALTER TABLE shadow.t SET SCHEMA live`` (indexes
   and constraints move with them); readers wait on the table lock for the instant of the swap.
@@ -479,6 +484,8 @@ class _Shadow:
         self.projections = sorted(projections, key=lambda p: p.name)
         self.key = _group_key(self.projections)
         self.tables = [t for p in self.projections for t in p.tables]
+        #: Whether its tables have been swapped in (and the shadow dropped).
+        self.swapped = False
         engine = ledger.engine
         self.dialect = engine.dialect.name
         self.lock = lock_for(ledger, f"rebuild-{self.key}")
@@ -697,10 +704,13 @@ def _worker_main() -> None:
 
 
 def _run_workers(ledger: GovernanceLedger, shadows: list[_Shadow], starts: list[int],
-                 batch: int, on_tick: Callable[[], None] | None = None) -> None:
+                 batch: int, on_tick: Callable[[], None] | None = None,
+                 on_done: Callable[[int], None] | None = None) -> list[str]:
     """One worker process per shadow (a new interpreter: nothing of this process is
     inherited, open connections included); waits for all of them, calling *on_tick* every
-    :data:`PROGRESS_EVERY` seconds meanwhile and once at the end."""
+    :data:`PROGRESS_EVERY` seconds meanwhile and once at the end, and *on_done* with the index
+    of each shadow whose worker succeeded, as soon as it has (while the others go on). Returns
+    what went wrong with the workers that failed (nothing when all succeeded)."""
     import json
     import subprocess
     import sys
@@ -711,59 +721,67 @@ def _run_workers(ledger: GovernanceLedger, shadows: list[_Shadow], starts: list[
     root = str(Path(package.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
-    procs = []
+    procs: list[subprocess.Popen[bytes]] = []
+    failed: list[str] = []
     try:
         for shadow, pos in zip(shadows, starts, strict=True):
             args = {"url": url, "table": ledger.events_table.name,
                     "specs": [(type(p).__module__, p.name) for p in shadow.projections],
                     "dialect": shadow.dialect, "where": shadow.where, "pos": pos,
                     "batch": batch}
-            procs.append((shadow, subprocess.Popen(  # noqa: S603 - our own interpreter
+            procs.append(subprocess.Popen(  # noqa: S603 - our own interpreter
                 [sys.executable, "-c",
                  "from ledger.projections.runner import _worker_main; _worker_main()",
-                 json.dumps(args)], env=env)))
-        failed = []
-        for _shadow, proc in procs:
-            while True:
-                try:
-                    proc.wait(timeout=PROGRESS_EVERY if on_tick is not None else None)
-                    break
-                except subprocess.TimeoutExpired:
-                    on_tick()  # type: ignore[misc]  # a timeout is only given with on_tick
+                 json.dumps(args)], env=env))
+        pending = list(range(len(procs)))
+        ticked = time.monotonic()
+        while pending:
+            for i in list(pending):
+                code = procs[i].poll()
+                if code is None:
+                    continue
+                pending.remove(i)
+                if code != 0:
+                    failed.append(f"the worker of "
+                                  f"{', '.join(p.name for p in shadows[i].projections)} "
+                                  f"exited with {code}")
+                elif on_done is not None:
+                    on_done(i)
+            if not pending:
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                procs[pending[0]].wait(timeout=0.05)
+            if on_tick is not None and time.monotonic() - ticked >= PROGRESS_EVERY:
+                on_tick()
+                ticked = time.monotonic()
         if on_tick is not None:
             on_tick()
-        for shadow, proc in procs:
-            code = proc.returncode
-            if code != 0:
-                failed.append(f"the worker of {', '.join(p.name for p in shadow.projections)}"
-                              f" exited with {code}")
     finally:
-        for _shadow, proc in procs:
+        for proc in procs:
             if proc.poll() is None:  # interrupted here: the workers stop too
                 proc.terminate()
                 proc.wait()
-    if failed:
-        raise LedgerError("rebuild worker failed: " + "; ".join(failed) +
-                          " (the next rebuild resumes after the last batch it committed)")
+    return failed
 
 
 def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[Projection],
                     batch: int = 1000, on_built: Callable[[], None] | None = None,
                     workers: int | None = None,
                     progress: RebuildProgress | None = None) -> int:
-    """Rebuild one or several projections into new tables and swap them in, in one swap
-    transaction; return how far the position moved (events read and passed over).
+    """Rebuild one or several projections into new tables and swap them in; return how far
+    the position moved (events read and passed over).
 
     The projections are split into *workers* groups (default :func:`rebuild_workers`, one
     when the log is short), each built in a shadow space of its own by a worker process that
-    reads and decodes the log once for its group. A worker killed midway leaves its shadow
-    at its last committed batch; the next rebuild resumes there.
+    reads and decodes the log once for its group. Each group is swapped in by a transaction
+    of its own as soon as its worker is done, while the others still build. A worker killed
+    midway leaves its shadow at its last committed batch; the next rebuild resumes there
+    (the groups already swapped in stay rebuilt).
 
-    *on_built* is called after the shadow tables are built, before the swap (tests use it to
-    show that queries keep working meanwhile). *progress* is told how far the build and the
-    swap are (:data:`RebuildProgress`).
+    *on_built* is called before each swap, once the tables it swaps in are built (tests use
+    it to show that queries keep working meanwhile). *progress* is told how far the build and
+    the swaps are (:data:`RebuildProgress`).
     """
-    engine = ledger.engine
     projections = [projection] if isinstance(projection, Projection) else list(projection)
     head = ledger.recorder.max_notification_id() or 0
     if workers is None:
@@ -771,6 +789,7 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
         workers = 1 if small else rebuild_workers()
     shadows = [_Shadow(ledger, g) for g in _groups(projections, workers)]
     opened: list[_Shadow] = []
+    ends: list[int] = []
     try:
         starts = []
         for sh in shadows:
@@ -779,77 +798,106 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
         first = min(starts)
         tell = _BuildProgress(progress, starts, head)
         tell(starts)
+        swapped = _SwapProgress(progress, sum(len(sh.tables) for sh in shadows))
+
+        def finish(group: list[_Shadow], positions: list[int]) -> None:
+            if on_built is not None:
+                on_built()
+            ends.append(_swap_in(ledger, group, positions, batch, swapped))
+
         if len(shadows) > 1:
             with _Watch(shadows, tell) as watch:
-                _run_workers(ledger, shadows, starts, batch,
-                             on_tick=watch.tick if progress is not None else None)
-            positions = [sh.position() for sh in shadows]
+                def done(i: int) -> None:
+                    pos = shadows[i].position()
+                    watch.finished(i, pos)
+                    finish([shadows[i]], [pos])
+
+                failed = _run_workers(ledger, shadows, starts, batch,
+                                      on_tick=watch.tick if progress is not None else None,
+                                      on_done=done)
+            if failed:
+                rebuilt = [p.name for sh in shadows if sh.swapped for p in sh.projections]
+                raise LedgerError(
+                    "rebuild worker failed: " + "; ".join(failed)
+                    + " (the next rebuild resumes after the last batch it committed"
+                    + (f"; rebuilt and swapped in: {', '.join(rebuilt)}" if rebuilt else "")
+                    + ")")
         else:
-            positions = [shadows[0].build(ledger, starts[0], batch,
-                                          on_batch=lambda p: tell([p]))[0]]
-        tell(positions)
-        if on_built is not None:
-            on_built()
-        # What came meanwhile, up to one position for all.
-        target = max([*positions, ledger.recorder.max_notification_id() or 0])
-        for i, sh in enumerate(shadows):
-            if positions[i] < target:
-                positions[i] = sh.build(ledger, positions[i], batch, stop=target)[0]
-        pos = target
-        total = pos - first
-        tables = [t for sh in shadows for t in sh.tables]
-        for sh in shadows:
-            sh.make_indexes()
-        swapped = _SwapProgress(progress, len(tables))
-        if engine.dialect.name == "postgresql":
-            with engine.begin() as conn:
-                live = shadows[0].live
-                for sh in shadows:  # locks the rows: catch-ups wait here
-                    for p in sh.projections:
-                        _set_tracking(conn, p, pos)
-                for table in reversed(tables):
-                    conn.execute(text(f'DROP TABLE IF EXISTS "{live}"."{table.name}"'))
-                for sh in shadows:
-                    for table in sh.tables:
-                        conn.execute(text(
-                            f'ALTER TABLE "{sh.where}"."{table.name}" SET SCHEMA "{live}"'))
-                        swapped.one()
-        else:
-            with engine.connect() as conn:
-                raw: Any = conn.connection.driver_connection
-                for i, sh in enumerate(shadows):
-                    raw.execute(f"ATTACH DATABASE ? AS ledger_rebuild_{i}", (sh.where,))
-                # The live read-model tables are dropped without zeroing their pages: they
-                # hold nothing the events do not (personal data stays sealed there; no read
-                # model decrypts), and zeroing them wrote about 900 bytes per event
-                # (docs/performance.md). Every other deletion of the connection keeps
-                # secure_delete, restored below.
-                raw.execute("PRAGMA secure_delete = OFF")
-                try:
-                    with write_intent(), conn.begin():
-                        for sh in shadows:
-                            for p in sh.projections:
-                                _set_tracking(conn, p, pos)
-                        for table in reversed(tables):
-                            conn.execute(text(f'DROP TABLE IF EXISTS main."{table.name}"'))
-                        for i, sh in enumerate(shadows):
-                            for table in sh.tables:
-                                _copy_table(conn, table, f"ledger_rebuild_{i}")
-                                swapped.one()
-                finally:
-                    raw.execute("PRAGMA secure_delete = ON")
-                    for i in range(len(shadows)):
-                        raw.execute(f"DETACH DATABASE ledger_rebuild_{i}")
-        for sh in shadows:
-            sh.drop(ledger)
+            pos = shadows[0].build(ledger, starts[0], batch, on_batch=lambda p: tell([p]))[0]
+            tell([pos])
+            finish(shadows, [pos])
         swapped.end()
     finally:
         for sh in opened:
             sh.release()
+    pos = max(ends)
+    total = pos - first
     for sh in shadows:
         for p in sh.projections:
             log.info("projection.rebuilt", projection=p.name, events=total, position=pos)
     return total
+
+
+def _swap_in(ledger: GovernanceLedger, shadows: list[_Shadow], positions: list[int],
+             batch: int, swapped: _SwapProgress) -> int:
+    """Catch *shadows* (built up to *positions*) up with what came meanwhile, up to one
+    position for all, and swap them in, in one transaction; drop them; return the position
+    their projections are then tracked at."""
+    engine = ledger.engine
+    target = max([*positions, ledger.recorder.max_notification_id() or 0])
+    for sh, at in zip(shadows, positions, strict=True):
+        if at < target:
+            sh.build(ledger, at, batch, stop=target)
+    for sh in shadows:
+        sh.make_indexes()
+    swapped.begin()
+    if engine.dialect.name == "postgresql":
+        tables = [t for sh in shadows for t in sh.tables]
+        with engine.begin() as conn:
+            live = shadows[0].live
+            for sh in shadows:  # locks the rows: catch-ups wait here
+                for p in sh.projections:
+                    _set_tracking(conn, p, target)
+            for table in reversed(tables):
+                conn.execute(text(f'DROP TABLE IF EXISTS "{live}"."{table.name}"'))
+            for sh in shadows:
+                for table in sh.tables:
+                    conn.execute(text(
+                        f'ALTER TABLE "{sh.where}"."{table.name}" SET SCHEMA "{live}"'))
+                    swapped.one()
+    else:
+        with engine.connect() as conn:
+            raw: Any = conn.connection.driver_connection
+            for i, sh in enumerate(shadows):
+                raw.execute(f"ATTACH DATABASE ? AS ledger_rebuild_{i}", (sh.where,))
+            # The live read-model tables are dropped without zeroing their pages: they
+            # hold nothing the events do not (personal data stays sealed there; no read
+            # model decrypts), and zeroing them wrote about 900 bytes per event
+            # (docs/performance.md). Every other deletion of the connection keeps
+            # secure_delete, restored below.
+            raw.execute("PRAGMA secure_delete = OFF")
+            try:
+                # One transaction per projection: a writer waits for one projection's
+                # tables to be copied at a time, not for the whole group's.
+                with write_intent():
+                    for i, sh in enumerate(shadows):
+                        for p in sh.projections:
+                            with conn.begin():
+                                _set_tracking(conn, p, target)
+                                for table in reversed(p.tables):
+                                    conn.execute(text(
+                                        f'DROP TABLE IF EXISTS main."{table.name}"'))
+                                for table in p.tables:
+                                    _copy_table(conn, table, f"ledger_rebuild_{i}")
+                                    swapped.one()
+            finally:
+                raw.execute("PRAGMA secure_delete = ON")
+                for i in range(len(shadows)):
+                    raw.execute(f"DETACH DATABASE ledger_rebuild_{i}")
+    for sh in shadows:
+        sh.drop(ledger)
+        sh.swapped = True
+    return target
 
 
 class _BuildProgress:
@@ -875,14 +923,19 @@ class _BuildProgress:
 
 
 class _SwapProgress:
-    """Tells *progress* (if any) the tables swapped in so far, out of *total*: none yet when
-    made, one more at each :meth:`one`, and all again once the swap has committed
-    (:meth:`end`)."""
+    """Tells *progress* (if any) the tables swapped in so far, out of *total*: none when the
+    first swap begins (:meth:`begin`), one more at each :meth:`one`, and all again once the
+    last swap has committed (:meth:`end`)."""
 
     def __init__(self, progress: RebuildProgress | None, total: int) -> None:
         self.progress, self.total, self.done = progress, total, 0
-        if progress is not None:
-            progress("swap", 0, total)
+        self.begun = False
+
+    def begin(self) -> None:
+        if not self.begun:
+            self.begun = True
+            if self.progress is not None:
+                self.progress("swap", 0, self.total)
 
     def one(self) -> None:
         self.done = min(self.total, self.done + 1)
@@ -890,6 +943,7 @@ class _SwapProgress:
             self.progress("swap", self.done, self.total)
 
     def end(self) -> None:
+        self.begin()
         if self.progress is not None:
             self.progress("swap", self.total, self.total)
 
@@ -901,6 +955,7 @@ class _Watch:
     def __init__(self, shadows: list[_Shadow], tell: _BuildProgress) -> None:
         self.shadows, self.tell = shadows, tell
         self.engines: list[Engine] = []
+        self.done: dict[int, int] = {}
 
     def __enter__(self) -> _Watch:
         self.engines = [sh.engine() for sh in self.shadows] if self.tell.progress else []
@@ -910,10 +965,27 @@ class _Watch:
         for engine in self.engines:
             engine.dispose()
 
+    def finished(self, i: int, pos: int) -> None:
+        """Shadow *i* is built up to *pos* (and is about to be swapped in and dropped): its
+        position is no longer read."""
+        self.done[i] = pos
+        if self.engines:
+            self.engines[i].dispose()
+        self.tick()
+
     def tick(self) -> None:
-        with contextlib.suppress(DBAPIError):
-            self.tell([sh.position(e) for sh, e in zip(self.shadows, self.engines,
-                                                       strict=True)])
+        positions = self._read()
+        if positions:
+            self.tell(positions)
+
+    def _read(self) -> list[int]:
+        if not self.engines:
+            return []
+        try:
+            return [self.done[i] if i in self.done else sh.position(self.engines[i])
+                    for i, sh in enumerate(self.shadows)]
+        except DBAPIError:  # a shadow busy committing: skip this look
+            return []
 
 
 def _copy_table(conn: Connection, table: Table, source: str) -> None:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 import ledger.projections as projections
 from ledger.application import GovernanceLedger
+from ledger.kernel.errors import LedgerError
 from ledger.projections import catch_up_many, rebuild_many
 from tests.integration.test_projection_rebuild import contents, load_sample_year, start_over
 
@@ -193,10 +194,140 @@ def test_a_rebuild_tells_how_far_it_is_from_the_first_event_to_the_swap(
         assert dones == sorted(set(dones))  # strictly forward
         if workers == "1":  # one batch of 100 events at a time: the way there is seen
             assert any(0 < d < head for d in dones)
-        # Then the swap, table by table, the last one told once the swap has committed.
-        swaps = told[len(builds):]
+        # And the swaps, table by table, the last one told once the last swap has committed.
+        # In one process there is one swap, after the build; with workers, each group is
+        # swapped in as soon as its worker is done, so the others' build may be told between.
+        swaps = [t for t in told if t[0] == "swap"]
         tables = sum(len(p.tables) for p in everything)
         assert swaps == [("swap", n, tables) for n in range(tables + 1)]
+        assert told[-1] == ("swap", tables, tables)
+        if workers == "1":
+            assert told[len(builds):] == swaps
+        assert contents(led) == caught_up
+    finally:
+        led.close()
+
+
+def _tracked(led: GovernanceLedger) -> dict[str, int]:
+    return {row["name"]: row["position"] for row in led.projection_status()}
+
+
+def test_each_group_is_swapped_in_by_itself_as_soon_as_its_worker_is_done(
+        sqlite_url: str) -> None:
+    # Two workers, two groups: before the second swap the first group is already live
+    # (tracked at the head, its shadow gone) while the second group's shadow still waits,
+    # and its projections are still where the catch-up left them.
+    from ledger.projections.runner import rebuild_swapped
+
+    db = Path(sqlite_url.removeprefix("sqlite:///"))
+    led = GovernanceLedger(sqlite_url)
+    try:
+        head = load_sample_year(led)
+        everything = list(led.projections.values())
+        catch_up_many(led, everything)
+        caught_up = contents(led)
+        with led.engine.begin() as conn:  # every projection one event behind, live
+            conn.execute(sa.text("UPDATE ledger_projection_tracking SET position = :p"),
+                         {"p": head - 1})
+        seen: list[tuple[dict[str, int], list[str]]] = []
+
+        def before_swap() -> None:
+            shadows = sorted(f.name for f in db.parent.glob(f"{db.name}.rebuild-*")
+                             if not f.name.endswith(("-journal", "-wal", "-shm")))
+            seen.append((_tracked(led), shadows))
+
+        moved = rebuild_swapped(led, everything, batch=200, workers=2, on_built=before_swap)
+        assert moved == head
+        assert len(seen) == 2
+        (first, shadows1), (second, shadows2) = seen
+        assert set(first.values()) == {head - 1} and len(shadows1) == 2
+        assert len(shadows2) == 1
+        swapped_first = {name for name, pos in second.items() if pos == head}
+        assert swapped_first and swapped_first != set(first)
+        assert {pos for name, pos in second.items() if name not in swapped_first} == {head - 1}
+        assert set(_tracked(led).values()) == {head}
+        assert contents(led) == caught_up
+    finally:
+        led.close()
+
+
+def test_when_one_worker_fails_the_other_group_is_swapped_in_and_named(
+        sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A worker that dies (here: the one building the audit read model exits with 3 at start,
+    # in a real process) fails the rebuild with a message naming it and the read models that
+    # were rebuilt anyway; those are live at the head, the failed group is untouched, and the
+    # next rebuild finishes it.
+    db = Path(sqlite_url.removeprefix("sqlite:///"))
+    crash = tmp_path / "crash"
+    crash.mkdir()
+    (crash / "sitecustomize.py").write_text(
+        "import os, sys\n"
+        "if os.environ.get('CRASH_AUDIT_WORKER') and any('\"audit\"' in a for a in sys.argv):\n"
+        "    os._exit(3)\n")
+    led = GovernanceLedger(sqlite_url)
+    try:
+        head = load_sample_year(led)
+        everything = list(led.projections.values())
+        catch_up_many(led, everything)
+        caught_up = contents(led)
+        with led.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE ledger_projection_tracking SET position = 1"))
+        monkeypatch.setenv("LEDGER_REBUILD_WORKERS", "2")
+        monkeypatch.setenv("LEDGER_REBUILD_PARALLEL_MIN", "0")
+        monkeypatch.setenv("PYTHONPATH", str(crash))
+        monkeypatch.setenv("CRASH_AUDIT_WORKER", "1")
+        with pytest.raises(LedgerError) as raised:
+            rebuild_many(led, everything, batch=300)
+        message = str(raised.value)
+        assert "the worker of audit" in message and "exited with 3" in message
+        tracked = _tracked(led)
+        rebuilt = {name for name, pos in tracked.items() if pos == head}
+        assert rebuilt and "audit" not in rebuilt
+        assert f"rebuilt and swapped in: {', '.join(sorted(rebuilt))}" in message
+        assert {pos for name, pos in tracked.items() if name not in rebuilt} == {1}
+        assert len([f for f in db.parent.glob(f"{db.name}.rebuild-*")
+                    if not f.name.endswith(("-journal", "-wal", "-shm"))]) == 1
+
+        monkeypatch.delenv("CRASH_AUDIT_WORKER")
+        rebuild_many(led, everything, batch=300)
+        assert set(_tracked(led).values()) == {head}
+        assert contents(led) == caught_up
+    finally:
+        led.close()
+
+
+def test_on_sqlite_each_read_model_is_swapped_in_by_a_transaction_of_its_own(
+        sqlite_url: str) -> None:
+    # A writer waits for one read model's tables to be copied at a time: while the swap goes
+    # table by table, another connection sees the read models already swapped in tracked at
+    # the head (their tables and tracking row committed together) and the others not yet.
+    from ledger.projections.runner import rebuild_swapped
+
+    db = Path(sqlite_url.removeprefix("sqlite:///"))
+    led = GovernanceLedger(sqlite_url)
+    try:
+        head = load_sample_year(led)
+        everything = list(led.projections.values())
+        catch_up_many(led, everything)
+        caught_up = contents(led)
+        with led.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE ledger_projection_tracking SET position = 1"))
+        seen: list[frozenset[str]] = []
+
+        def told(phase: str, _done: int, _total: int) -> None:
+            if phase == "swap":
+                other = sqlite3.connect(db, timeout=5)
+                try:
+                    seen.append(frozenset(name for name, pos in other.execute(
+                        "SELECT name, position FROM ledger_projection_tracking") if pos == head))
+                finally:
+                    other.close()
+
+        rebuild_swapped(led, everything, batch=300, workers=1, progress=told)
+        partial = [s for s in seen if s and len(s) < len(everything)]
+        assert len(set(partial)) >= len(everything) - 2, seen  # one more at a time
+        assert all(a <= b for a, b in zip(seen, seen[1:], strict=False))  # never undone
+        assert seen[-1] == frozenset(p.name for p in everything)
         assert contents(led) == caught_up
     finally:
         led.close()
