@@ -64,6 +64,14 @@ def check_not_before(when: datetime, since: str | None, what: str,
                 when=when.isoformat(), what=what, since=since, why=why))
 
 
+#: Each terms list looked up by person (:meth:`Roster.terms_of`): id of the list -> (the list,
+#: how many of its terms are indexed, person -> their terms in order). The entry holds the
+#: list, so its id cannot be reused while the entry lives; terms are only ever appended to a
+#: list and never change person, so the index is extended, never rebuilt.
+_BY_PERSON: dict[int, tuple[list[dict[str, Any]], int, dict[str, list[dict[str, Any]]]]] = {}
+_BY_PERSON_MAX = 4096
+
+
 class Roster:
     """The appointment history of posts within one scope (a town or a community).
 
@@ -75,6 +83,27 @@ class Roster:
     def __init__(self, terms: dict[str, list[dict[str, Any]]]) -> None:
         self.terms = terms
 
+    def terms_of(self, post: str, person: str) -> list[dict[str, Any]]:
+        """The terms of *post* held by *person*, oldest first: a lookup, not a scan of every
+        holder the post ever had (a community's volunteers grow with the years)."""
+        terms = self.terms.get(post)
+        if not terms:
+            return []
+        if len(terms) < 8:
+            return [t for t in terms if t["person"] == person]
+        entry = _BY_PERSON.get(id(terms))
+        if entry is None or entry[0] is not terms:
+            if len(_BY_PERSON) >= _BY_PERSON_MAX:
+                _BY_PERSON.clear()
+            entry = (terms, 0, {})
+        indexed, by_person = entry[1], entry[2]
+        if indexed < len(terms):
+            for t in terms[indexed:]:
+                by_person.setdefault(t["person"], []).append(t)
+            entry = (terms, len(terms), by_person)
+        _BY_PERSON[id(terms)] = entry
+        return by_person.get(person, [])
+
     def holders(self, post: str, when: datetime) -> list[dict[str, Any]]:
         """Terms of *post* in force at *when*."""
         return [
@@ -85,11 +114,13 @@ class Roster:
 
     def holds(self, person: str, post: str, when: datetime) -> bool:
         """Whether *person* held *post* at *when*."""
-        return any(t["person"] == person for t in self.holders(post, when))
+        return self.term_of(person, post, when) is not None
 
     def term_of(self, person: str, post: str, when: datetime) -> dict[str, Any] | None:
         """The term in which *person* held *post* at *when*, if any."""
-        return next((t for t in self.holders(post, when) if t["person"] == person), None)
+        return next((t for t in self.terms_of(post, person)
+                     if at(t["effective_from"]) <= when
+                     and (t["effective_to"] is None or when < at(t["effective_to"]))), None)
 
     def check_can_appoint(self, post: PostName, person: str, effective_from: datetime) -> None:
         """Raise if *person* cannot take *post* from *effective_from*.
@@ -97,9 +128,9 @@ class Roster:
         A person cannot hold the same post twice at once; a single-holder post cannot have two
         holders whose terms overlap.
         """
-        terms = self.terms.get(post.name, [])
-        if post.kind.multi:  # others' terms never block a post with several holders
-            terms = [t for t in terms if t["person"] == person]
+        # Others' terms never block a post with several holders.
+        terms = self.terms_of(post.name, person) if post.kind.multi else \
+            self.terms.get(post.name, [])
         for t in terms:
             open_after = t["effective_to"] is None or at(t["effective_to"]) > effective_from
             if not open_after:
@@ -119,8 +150,8 @@ class Roster:
 
     def open_term(self, post: str, person: str) -> dict[str, Any]:
         """The term of *post* held by *person* that has no end yet; raise if none."""
-        for t in self.terms.get(post, []):
-            if t["person"] == person and t["effective_to"] is None:
+        for t in self.terms_of(post, person):
+            if t["effective_to"] is None:
                 return t
         raise PostNotHeldError(_("{person} does not hold {post}; nothing to vacate").format(
                                    person=person, post=post))
