@@ -664,6 +664,10 @@ def _worker(url: str, table_name: str, specs: list[tuple[str, str]], dialect: st
              cpu_seconds=round(time.process_time() - cpu, 2))
 
 
+#: After a swap that held the write lock this long (seconds), the next waits :data:`SWAP_YIELD`.
+SWAP_YIELD_AFTER = 0.05
+SWAP_YIELD = 0.11
+
 #: Below this many events to read, a rebuild runs in one process (starting workers costs
 #: about a second each); ``LEDGER_REBUILD_PARALLEL_MIN`` changes it.
 PARALLEL_MIN_EVENTS = 100_000
@@ -876,21 +880,38 @@ def _swap_in(ledger: GovernanceLedger, shadows: list[_Shadow], positions: list[i
             # (docs/performance.md). Every other deletion of the connection keeps
             # secure_delete, restored below.
             raw.execute("PRAGMA secure_delete = OFF")
+            # The copied pages are written back from the WAL into the database file by a
+            # thread of its own, each swap's while the next one copies, instead of by this
+            # connection after each commit (its automatic checkpoint, off meanwhile).
+            autocheckpoint = raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+            raw.execute("PRAGMA wal_autocheckpoint = 0")
+            checkpointer = _Checkpointer(_sqlite_file(engine))
             try:
                 # One transaction per projection: a writer waits for one projection's
-                # tables to be copied at a time, not for the whole group's.
+                # tables to be copied at a time, not for the whole group's. The largest
+                # first, so that the last write-back, which nothing overlaps, is short.
                 with write_intent():
-                    for i, sh in enumerate(shadows):
-                        for p in sh.projections:
-                            with conn.begin():
-                                _set_tracking(conn, p, target)
-                                for table in reversed(p.tables):
-                                    conn.execute(text(
-                                        f'DROP TABLE IF EXISTS main."{table.name}"'))
-                                for table in p.tables:
-                                    _copy_table(conn, table, f"ledger_rebuild_{i}")
-                                    swapped.one()
+                    for i, p in sorted(((i, p) for i, sh in enumerate(shadows)
+                                        for p in sh.projections),
+                                       key=lambda ip: (-ip[1].rebuild_cost, ip[1].name)):
+                        began = time.monotonic()
+                        with conn.begin():
+                            _set_tracking(conn, p, target)
+                            for table in reversed(p.tables):
+                                conn.execute(text(
+                                    f'DROP TABLE IF EXISTS main."{table.name}"'))
+                            for table in p.tables:
+                                _copy_table(conn, table, f"ledger_rebuild_{i}")
+                                swapped.one()
+                        checkpointer.poke()
+                        if time.monotonic() - began > SWAP_YIELD_AFTER:
+                            # Let a writer that waited meanwhile in before the next swap
+                            # takes the lock again: SQLite's busy handler looks again only
+                            # every 100 ms once it has waited a while.
+                            time.sleep(SWAP_YIELD)
             finally:
+                checkpointer.close()
+                raw.execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint)}")
                 raw.execute("PRAGMA secure_delete = ON")
                 for i in range(len(shadows)):
                     raw.execute(f"DETACH DATABASE ledger_rebuild_{i}")
@@ -898,6 +919,45 @@ def _swap_in(ledger: GovernanceLedger, shadows: list[_Shadow], positions: list[i
         sh.drop(ledger)
         sh.swapped = True
     return target
+
+
+class _Checkpointer:
+    """Writes the WAL's pages back into the database file (``wal_checkpoint(PASSIVE)``, which
+    waits for no one) on a connection and thread of its own, each time it is poked, while the
+    caller goes on writing; :meth:`close` waits for the last one."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.wake = threading.Event()
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, name="ledger-checkpoint", daemon=True)
+        if path is not None:
+            self.thread.start()
+
+    def poke(self) -> None:
+        self.wake.set()
+
+    def close(self) -> None:
+        if self.path is not None:
+            self.stop = True
+            self.wake.set()
+            self.thread.join()
+
+    def _run(self) -> None:
+        import sqlite3
+
+        conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            while True:
+                self.wake.wait()
+                self.wake.clear()
+                with contextlib.suppress(sqlite3.Error):  # a busy look: the next poke retries
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                if self.stop:
+                    return
+        finally:
+            conn.close()
 
 
 class _BuildProgress:

@@ -331,3 +331,35 @@ def test_on_sqlite_each_read_model_is_swapped_in_by_a_transaction_of_its_own(
         assert contents(led) == caught_up
     finally:
         led.close()
+
+
+def test_on_sqlite_the_swapped_pages_are_written_back_to_the_database_file(
+        sqlite_url: str, tmp_path: Path) -> None:
+    # The swap's own connection does not write the WAL back after each commit (a thread does,
+    # while the next read model is copied): once the rebuild returns, the database file alone,
+    # without its WAL, holds the rebuilt read models, and the connection writes back again on
+    # its own afterwards.
+    from ledger.projections.runner import rebuild_swapped
+
+    db = Path(sqlite_url.removeprefix("sqlite:///"))
+    led = GovernanceLedger(sqlite_url)
+    try:
+        load_sample_year(led)
+        everything = list(led.projections.values())
+        catch_up_many(led, everything)
+        caught_up = contents(led)
+        start_over(led)
+        rebuild_swapped(led, everything, batch=300, workers=1)
+        assert contents(led) == caught_up
+        alone = tmp_path / "alone.db"
+        alone.write_bytes(db.read_bytes())  # the file without its -wal
+        copy = GovernanceLedger(f"sqlite:///{alone}")
+        try:
+            assert contents(copy) == caught_up
+        finally:
+            copy.close()
+        with led.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    finally:
+        led.close()
