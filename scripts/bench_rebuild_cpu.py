@@ -7,10 +7,11 @@ driver measures an earlier tree too:
     PYTHONPATH=<an earlier tree> python scripts/bench_rebuild_cpu.py LEDGER.db
 
 ``--progress`` passes a progress callback (what ``ledger projections rebuild`` draws) and
-counts its calls. ``--probe-writes`` runs, in another process meanwhile, an empty write
-transaction every 0.1 s (``GovernanceLedger.write_nothing``: the writers' lock, as every
-command takes it) and reports how long the longest waited: what a command sent during the
-rebuild waits for the swap.
+counts its calls. ``--timeline`` also notes when (seconds from the start) the build began and
+ended and each table was swapped in: where the time goes. ``--probe-writes`` runs, in another
+process meanwhile, an empty write transaction every 0.1 s
+(``GovernanceLedger.write_nothing``: the writers' lock, as every command takes it) and reports
+how long the longest waited: what a command sent during the rebuild waits for the swap.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def main() -> None:
     parser.add_argument("db", type=Path)
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--probe-writes", action="store_true")
+    parser.add_argument("--timeline", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("LEDGER_ALLOW_UNSIGNED", "1")
     from ledger.application import GovernanceLedger
@@ -63,8 +65,16 @@ def main() -> None:
     probe = _start_probe(url) if args.probe_writes else None
     led = GovernanceLedger(url)
     told: list[Any] = []
+    timeline: list[Any] = []
+
+    def progress(phase: str, done: int, total: int) -> None:
+        told.append((phase, done, total))
+        previous = timeline[-1][1] if timeline else None
+        if args.timeline and (phase != previous or phase == "swap" or done == total):
+            timeline.append((round(time.perf_counter() - t, 2), phase, done, total))
+
     t = time.perf_counter()
-    led.rebuild(None, progress=(lambda *a: told.append(a)) if args.progress else None)
+    led.rebuild(None, progress=progress if args.progress or args.timeline else None)
     wall = time.perf_counter() - t
     n = led.recorder.max_notification_id() or 0
     led.close()
@@ -77,6 +87,8 @@ def main() -> None:
         "maxrss_self_mb": me.ru_maxrss // 1024, "maxrss_child_mb": kids.ru_maxrss // 1024}
     if args.progress:
         out["progress_calls"] = len(told)
+    if args.timeline:
+        out["timeline"] = timeline
     if probe is not None:
         out["writes_meanwhile"] = _stop_probe(probe)
     print(json.dumps(out))
