@@ -5,6 +5,7 @@ resumes each shadow after its last committed batch instead of starting again."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sqlite3
@@ -21,6 +22,7 @@ import ledger.projections as projections
 from ledger.application import GovernanceLedger
 from ledger.kernel.errors import LedgerError
 from ledger.projections import catch_up_many, rebuild_many
+from ledger.projections.runner import rebuild_swapped
 from tests.integration.test_projection_rebuild import contents, load_sample_year, start_over
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -212,29 +214,41 @@ def _tracked(led: GovernanceLedger) -> dict[str, int]:
     return {row["name"]: row["position"] for row in led.projection_status()}
 
 
+def _caught_up(led: GovernanceLedger) -> tuple[int, list[Any], dict[str, Any]]:
+    """The sample year loaded and every read model caught up: (head, the read models, their
+    rows)."""
+    head = load_sample_year(led)
+    everything = list(led.projections.values())
+    catch_up_many(led, everything)
+    return head, everything, contents(led)
+
+
+def _track_all_at(led: GovernanceLedger, position: int) -> None:
+    """Every read model tracked at *position* (behind the head: the rebuild has to move it)."""
+    with led.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE ledger_projection_tracking SET position = :p"),
+                     {"p": position})
+
+
+def _shadow_files(db: Path) -> list[str]:
+    return sorted(f.name for f in db.parent.glob(f"{db.name}.rebuild-*")
+                  if not f.name.endswith(("-journal", "-wal", "-shm")))
+
+
 def test_each_group_is_swapped_in_by_itself_as_soon_as_its_worker_is_done(
         sqlite_url: str) -> None:
     # Two workers, two groups: before the second swap the first group is already live
     # (tracked at the head, its shadow gone) while the second group's shadow still waits,
     # and its projections are still where the catch-up left them.
-    from ledger.projections.runner import rebuild_swapped
-
     db = Path(sqlite_url.removeprefix("sqlite:///"))
     led = GovernanceLedger(sqlite_url)
     try:
-        head = load_sample_year(led)
-        everything = list(led.projections.values())
-        catch_up_many(led, everything)
-        caught_up = contents(led)
-        with led.engine.begin() as conn:  # every projection one event behind, live
-            conn.execute(sa.text("UPDATE ledger_projection_tracking SET position = :p"),
-                         {"p": head - 1})
+        head, everything, caught_up = _caught_up(led)
+        _track_all_at(led, head - 1)
         seen: list[tuple[dict[str, int], list[str]]] = []
 
         def before_swap() -> None:
-            shadows = sorted(f.name for f in db.parent.glob(f"{db.name}.rebuild-*")
-                             if not f.name.endswith(("-journal", "-wal", "-shm")))
-            seen.append((_tracked(led), shadows))
+            seen.append((_tracked(led), _shadow_files(db)))
 
         moved = rebuild_swapped(led, everything, batch=200, workers=2, on_built=before_swap)
         assert moved == head
@@ -266,12 +280,8 @@ def test_when_one_worker_fails_the_other_group_is_swapped_in_and_named(
         "    os._exit(3)\n")
     led = GovernanceLedger(sqlite_url)
     try:
-        head = load_sample_year(led)
-        everything = list(led.projections.values())
-        catch_up_many(led, everything)
-        caught_up = contents(led)
-        with led.engine.begin() as conn:
-            conn.execute(sa.text("UPDATE ledger_projection_tracking SET position = 1"))
+        head, everything, caught_up = _caught_up(led)
+        _track_all_at(led, 1)
         monkeypatch.setenv("LEDGER_REBUILD_WORKERS", "2")
         monkeypatch.setenv("LEDGER_REBUILD_PARALLEL_MIN", "0")
         monkeypatch.setenv("PYTHONPATH", str(crash))
@@ -285,8 +295,7 @@ def test_when_one_worker_fails_the_other_group_is_swapped_in_and_named(
         assert rebuilt and "audit" not in rebuilt
         assert f"rebuilt and swapped in: {', '.join(sorted(rebuilt))}" in message
         assert {pos for name, pos in tracked.items() if name not in rebuilt} == {1}
-        assert len([f for f in db.parent.glob(f"{db.name}.rebuild-*")
-                    if not f.name.endswith(("-journal", "-wal", "-shm"))]) == 1
+        assert len(_shadow_files(db)) == 1
 
         monkeypatch.delenv("CRASH_AUDIT_WORKER")
         rebuild_many(led, everything, batch=300)
@@ -301,17 +310,11 @@ def test_on_sqlite_each_read_model_is_swapped_in_by_a_transaction_of_its_own(
     # A writer waits for one read model's tables to be copied at a time: while the swap goes
     # table by table, another connection sees the read models already swapped in tracked at
     # the head (their tables and tracking row committed together) and the others not yet.
-    from ledger.projections.runner import rebuild_swapped
-
     db = Path(sqlite_url.removeprefix("sqlite:///"))
     led = GovernanceLedger(sqlite_url)
     try:
-        head = load_sample_year(led)
-        everything = list(led.projections.values())
-        catch_up_many(led, everything)
-        caught_up = contents(led)
-        with led.engine.begin() as conn:
-            conn.execute(sa.text("UPDATE ledger_projection_tracking SET position = 1"))
+        head, everything, caught_up = _caught_up(led)
+        _track_all_at(led, 1)
         seen: list[frozenset[str]] = []
 
         def told(phase: str, _done: int, _total: int) -> None:
@@ -326,7 +329,7 @@ def test_on_sqlite_each_read_model_is_swapped_in_by_a_transaction_of_its_own(
         rebuild_swapped(led, everything, batch=300, workers=1, progress=told)
         partial = [s for s in seen if s and len(s) < len(everything)]
         assert len(set(partial)) >= len(everything) - 2, seen  # one more at a time
-        assert all(a <= b for a, b in zip(seen, seen[1:], strict=False))  # never undone
+        assert all(a <= b for a, b in itertools.pairwise(seen))  # never undone
         assert seen[-1] == frozenset(p.name for p in everything)
         assert contents(led) == caught_up
     finally:
@@ -339,15 +342,10 @@ def test_on_sqlite_the_swapped_pages_are_written_back_to_the_database_file(
     # while the next read model is copied): once the rebuild returns, the database file alone,
     # without its WAL, holds the rebuilt read models, and the connection writes back again on
     # its own afterwards.
-    from ledger.projections.runner import rebuild_swapped
-
     db = Path(sqlite_url.removeprefix("sqlite:///"))
     led = GovernanceLedger(sqlite_url)
     try:
-        load_sample_year(led)
-        everything = list(led.projections.values())
-        catch_up_many(led, everything)
-        caught_up = contents(led)
+        _head, everything, caught_up = _caught_up(led)
         start_over(led)
         rebuild_swapped(led, everything, batch=300, workers=1)
         assert contents(led) == caught_up
