@@ -319,7 +319,10 @@ ProgressUpdate = Callable[..., None]
 def progress_bar(label: str, enabled: bool) -> Iterator[ProgressUpdate | None]:
     """A progress bar on stderr while a long step runs (``verify``, a rebuild), labelled
     *label*, with the count and the time left; nothing (``None``) when not *enabled*: stderr
-    not a terminal, or output for a program. It is cleared when the step ends."""
+    not a terminal, or output for a program. It is cleared when the step ends.
+
+    An update with another *label* draws a bar of its own under the first (a rebuild's
+    build and its swaps, which may go on at once), so that each bar only moves forward."""
     if not enabled:
         yield None
         return
@@ -335,11 +338,14 @@ def progress_bar(label: str, enabled: bool) -> Iterator[ProgressUpdate | None]:
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=Console(file=sys.stderr),
                   transient=True) as bar:
-        task = bar.add_task(label, total=None)
+        tasks = {label: bar.add_task(label, total=None)}
+        first = label
 
         def update(done: int, total: int, label: str | None = None) -> None:
-            if label is not None:
-                bar.update(task, description=label)
+            key = first if label is None else label
+            task = tasks.get(key)
+            if task is None:
+                task = tasks[key] = bar.add_task(key, total=None)
             bar.update(task, completed=done, total=total)
 
         yield update
