@@ -6,6 +6,7 @@ resumes each shadow after its last committed batch instead of starting again."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import sqlite3
@@ -359,5 +360,68 @@ def test_on_sqlite_the_swapped_pages_are_written_back_to_the_database_file(
         with led.engine.connect() as conn:
             raw = conn.connection.driver_connection
             assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    finally:
+        led.close()
+
+
+WRITER = """
+import json, select, sys
+from ledger.application import GovernanceLedger
+led = GovernanceLedger(sys.argv[1])
+print("ready", flush=True)
+accepted = []
+n = 0
+while not select.select([sys.stdin], [], [], 0)[0]:  # until told to stop
+    n += 1
+    result = led.execute({"type": "post.appoint", "actor": "P-0001",
+                          "post": "town.ledger_admin@ZQ",
+                          "target_post": f"building_leader@ZQ-001/W{n}",
+                          "person": f"P-{5000 + n}", "person_name": f"楼组长{n}",
+                          "occurred_at": "2025-03-01", "command_id": f"meanwhile-{n}"})
+    accepted.append(result.positions[-1])
+led.close()
+print(json.dumps(accepted), flush=True)
+"""
+
+
+def test_commands_written_during_a_rebuild_in_workers_are_neither_lost_nor_doubled(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another process writes commands all through a rebuild in two workers (read models
+    # swapped in one at a time, group by group, written back by a thread): every one of them
+    # is accepted and in the log once, and the read models, once caught up, are those a
+    # catch-up from nothing makes of the same log.
+    from tests.feedkit import subprocess_env
+
+    led = GovernanceLedger(sqlite_url)
+    try:
+        _caught_up(led)
+        monkeypatch.setenv("LEDGER_REBUILD_WORKERS", "2")
+        monkeypatch.setenv("LEDGER_REBUILD_PARALLEL_MIN", "0")
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, sqlite_url],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  env=subprocess_env())
+        try:
+            assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+            rebuild_many(led, list(led.projections.values()), batch=20)
+            out, _ = writer.communicate("stop\n", timeout=120)
+        finally:
+            if writer.poll() is None:
+                writer.kill()
+        assert writer.returncode == 0
+        accepted = json.loads(out.strip().splitlines()[-1])
+        assert len(accepted) >= 1
+        with led.engine.connect() as conn:
+            logged = conn.execute(sa.text(
+                "SELECT command_id, last_notification_id FROM ledger_command_log "
+                "WHERE command_id LIKE 'meanwhile-%'")).all()
+        assert sorted(r[1] for r in logged) == sorted(accepted)  # each once, where it said
+        led.catch_up()
+        rebuilt_then_caught_up = contents(led)
+        start_over(led)
+        catch_up_many(led, list(led.projections.values()))
+        assert contents(led) == rebuilt_then_caught_up
+        leaders = {r["post"] for r in led.status("ZQ-001")["communities"][0]["posts"]
+                   if r["post"].startswith("building_leader@ZQ-001/W")}
+        assert len(leaders) == len(accepted)
     finally:
         led.close()
