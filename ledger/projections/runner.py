@@ -921,6 +921,11 @@ def _swap_in(ledger: GovernanceLedger, shadows: list[_Shadow], positions: list[i
     return target
 
 
+#: How many more times the last write-back of a swap is tried (10 ms apart) while a reader
+#: holds frames back.
+FINAL_CHECKPOINT_TRIES = 50
+
+
 class _Checkpointer:
     """Writes the WAL's pages back into the database file (``wal_checkpoint(PASSIVE)``, which
     waits for no one) on a connection and thread of its own, each time it is poked, while the
@@ -952,12 +957,29 @@ class _Checkpointer:
             while True:
                 self.wake.wait()
                 self.wake.clear()
-                with contextlib.suppress(sqlite3.Error):  # a busy look: the next poke retries
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                if self.stop:
+                done = self._checkpoint(conn)
+                # Stop only once a write-back began after the last poke: a poke that came
+                # during this one (the last swap's commit) gets one more.
+                if self.stop and not self.wake.is_set():
+                    for _ in range(FINAL_CHECKPOINT_TRIES):  # a reader may hold frames back
+                        if done:
+                            break
+                        time.sleep(0.01)
+                        done = self._checkpoint(conn)
                     return
         finally:
             conn.close()
+
+    @staticmethod
+    def _checkpoint(conn: Any) -> bool:
+        """One passive write-back; whether every frame of the WAL is back in the file."""
+        import sqlite3
+
+        try:
+            busy, frames, written = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:  # busy: the next poke (or the last tries) look again
+            return False
+        return not busy and frames == written
 
 
 class _BuildProgress:
