@@ -845,8 +845,8 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
 def _swap_in(ledger: GovernanceLedger, shadows: list[_Shadow], positions: list[int],
              batch: int, swapped: _SwapProgress) -> int:
     """Catch *shadows* (built up to *positions*) up with what came meanwhile, up to one
-    position for all, and swap them in, in one transaction; drop them; return the position
-    their projections are then tracked at."""
+    position for all, and swap them in (one transaction on PostgreSQL, one per projection on
+    SQLite); drop them; return the position their projections are then tracked at."""
     engine = ledger.engine
     target = max([*positions, ledger.recorder.max_notification_id() or 0])
     for sh, at in zip(shadows, positions, strict=True):
@@ -888,8 +888,9 @@ def _swap_in(ledger: GovernanceLedger, shadows: list[_Shadow], positions: list[i
             checkpointer = _Checkpointer(_sqlite_file(engine))
             try:
                 # One transaction per projection: a writer waits for one projection's
-                # tables to be copied at a time, not for the whole group's. The largest
-                # first, so that the last write-back, which nothing overlaps, is short.
+                # tables to be copied at a time, not for the whole group's. The costliest
+                # first (about the largest), so that the last write-back, which nothing
+                # overlaps, is short.
                 with write_intent():
                     for i, p in sorted(((i, p) for i, sh in enumerate(shadows)
                                         for p in sh.projections),
