@@ -746,9 +746,8 @@ def _run_workers(ledger: GovernanceLedger, shadows: list[_Shadow], starts: list[
                     continue
                 pending.remove(i)
                 if code != 0:
-                    failed.append(f"the worker of "
-                                  f"{', '.join(p.name for p in shadows[i].projections)} "
-                                  f"exited with {code}")
+                    failed.append(_("the worker of {names} exited with {code}").format(
+                    names=", ".join(p.name for p in shadows[i].projections), code=code))
                 elif on_done is not None:
                     on_done(i)
             if not pending:
@@ -821,11 +820,13 @@ def rebuild_swapped(ledger: GovernanceLedger, projection: Projection | Sequence[
                                       on_done=done)
             if failed:
                 rebuilt = [p.name for sh in shadows if sh.swapped for p in sh.projections]
+                why = "; ".join(failed)
                 raise LedgerError(
-                    "rebuild worker failed: " + "; ".join(failed)
-                    + " (the next rebuild resumes after the last batch it committed"
-                    + (f"; rebuilt and swapped in: {', '.join(rebuilt)}" if rebuilt else "")
-                    + ")")
+                    _("rebuild worker failed: {why} (the next rebuild resumes after the last "
+                      "batch it committed; rebuilt and swapped in: {names})").format(
+                        why=why, names=", ".join(rebuilt)) if rebuilt else
+                    _("rebuild worker failed: {why} (the next rebuild resumes after the last "
+                      "batch it committed)").format(why=why))
         else:
             pos = shadows[0].build(ledger, starts[0], batch, on_batch=lambda p: tell([p]))[0]
             tell([pos])
