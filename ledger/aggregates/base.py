@@ -72,6 +72,12 @@ _BY_PERSON: dict[int, tuple[list[dict[str, Any]], int, dict[str, list[dict[str, 
 _BY_PERSON_MAX = 4096
 
 
+def _in_force(term: dict[str, Any], when: datetime) -> bool:
+    """Whether the term of office *term* is in force at *when*."""
+    return at(term["effective_from"]) <= when and (
+        term["effective_to"] is None or when < at(term["effective_to"]))
+
+
 class Roster:
     """The appointment history of posts within one scope (a town or a community).
 
@@ -106,11 +112,7 @@ class Roster:
 
     def holders(self, post: str, when: datetime) -> list[dict[str, Any]]:
         """Terms of *post* in force at *when*."""
-        return [
-            t for t in self.terms.get(post, [])
-            if at(t["effective_from"]) <= when
-            and (t["effective_to"] is None or when < at(t["effective_to"]))
-        ]
+        return [t for t in self.terms.get(post, []) if _in_force(t, when)]
 
     def holds(self, person: str, post: str, when: datetime) -> bool:
         """Whether *person* held *post* at *when*."""
@@ -118,9 +120,7 @@ class Roster:
 
     def term_of(self, person: str, post: str, when: datetime) -> dict[str, Any] | None:
         """The term in which *person* held *post* at *when*, if any."""
-        return next((t for t in self.terms_of(post, person)
-                     if at(t["effective_from"]) <= when
-                     and (t["effective_to"] is None or when < at(t["effective_to"]))), None)
+        return next((t for t in self.terms_of(post, person) if _in_force(t, when)), None)
 
     def check_can_appoint(self, post: PostName, person: str, effective_from: datetime) -> None:
         """Raise if *person* cannot take *post* from *effective_from*.

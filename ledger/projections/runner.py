@@ -34,6 +34,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import sqlite3
 import threading
 import time
 import uuid
@@ -951,8 +952,6 @@ class _Checkpointer:
             self.thread.join()
 
     def _run(self) -> None:
-        import sqlite3
-
         conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None,
                                check_same_thread=False)
         try:
@@ -963,20 +962,18 @@ class _Checkpointer:
                 # Stop only once a write-back began after the last poke: a poke that came
                 # during this one (the last swap's commit) gets one more.
                 if self.stop and not self.wake.is_set():
-                    for _ in range(FINAL_CHECKPOINT_TRIES):  # a reader may hold frames back
-                        if done:
-                            break
-                        time.sleep(0.01)
-                        done = self._checkpoint(conn)
-                    return
+                    break
+            for _ in range(FINAL_CHECKPOINT_TRIES):  # a reader may hold frames back
+                if done:
+                    break
+                time.sleep(0.01)
+                done = self._checkpoint(conn)
         finally:
             conn.close()
 
     @staticmethod
-    def _checkpoint(conn: Any) -> bool:
+    def _checkpoint(conn: sqlite3.Connection) -> bool:
         """One passive write-back; whether every frame of the WAL is back in the file."""
-        import sqlite3
-
         try:
             busy, frames, written = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error:  # busy: the next poke (or the last tries) look again
