@@ -21,7 +21,7 @@ from sqlalchemy import and_, or_, select
 from ledger.kernel.errors import AggregateNotFoundError, LedgerError, NotFoundError
 from ledger.kernel.eventlog import LoggedEvent, decode
 from ledger.kernel.i18n import _
-from ledger.projections.audit import actions, signed_by, signed_by_of
+from ledger.projections.audit import actions, signed_by_of
 from ledger.projections.status import post_terms, utc_key
 
 if TYPE_CHECKING:
@@ -288,9 +288,7 @@ def actor_actions(ledger: GovernanceLedger, person: str, start: datetime | None 
                   end: datetime | None = None) -> list[dict[str, Any]]:
     """Everything *person* did (by business time, oldest first), with the post they acted in."""
     ledger.catch_up("audit")
-    q = (select(actions, signed_by.c.signed_by)
-         .join(signed_by, signed_by.c.position == actions.c.position, isouter=True)
-         .where(actions.c.actor == person))
+    q = select(actions).where(actions.c.actor == person)
     if start is not None:
         q = q.where(actions.c.occurred_utc >= utc_key(start))
     if end is not None:

@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from itertools import islice
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, text, update
 
 from ledger.kernel.eventlog import LoggedEvent, gc_paused, head_query, read_log_page
 from ledger.kernel.store import projection_tracking, write_intent
@@ -65,6 +65,9 @@ class Projection:
     name: ClassVar[str] = ""
     schema_version: ClassVar[int] = 1
     tables: ClassVar[tuple[Table, ...]] = ()
+    #: Tables an earlier schema version of this read model had and this one has not: dropped
+    #: when it is reset or rebuilt (:meth:`reset`).
+    retired_tables: ClassVar[tuple[str, ...]] = ()
     #: Event type names this projection reads; empty means every event.
     topics: ClassVar[frozenset[str]] = frozenset()
     #: Relative cost of a rebuild of this read model, to share them among worker processes
@@ -146,10 +149,22 @@ class Projection:
         self.complete = True
         self.synced = 0
 
-    def reset(self, conn: Connection) -> None:
-        """Empty the tables (children first)."""
+    def reset(self, conn: Connection, *, reshape: bool = False) -> None:
+        """Empty the tables (children first). With *reshape* (the tracked schema version is
+        another), drop them and create them afresh from their definitions instead, so that
+        a read model whose tables changed shape (a column added, say) gets its new tables on
+        a ledger of an earlier release; drop its :attr:`retired_tables` too."""
+        if not reshape:
+            for table in reversed(self.tables):
+                conn.execute(delete(table))
+            self.start_empty()
+            return
         for table in reversed(self.tables):
-            conn.execute(delete(table))
+            table.drop(conn, checkfirst=True)
+        for name in self.retired_tables:
+            conn.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+        for table in self.tables:
+            table.create(conn)
         self.start_empty()
 
 
@@ -309,14 +324,17 @@ def catch_up_many(ledger: GovernanceLedger, projections: Sequence[Projection],
                     for p in ordered:
                         tracked = position(conn, p.name, lock=True)
                         if tracked is None:
+                            # Never tracked here: its tables, if any, may have the shape of
+                            # an earlier release (a ledger written before tracking rows).
                             conn.execute(insert(projection_tracking).values(
                                 name=p.name, position=0, schema_version=p.schema_version))
+                            p.reset(conn, reshape=True)
                             tracked = (0, p.schema_version)
                         pos, version = tracked
                         if p.synced != pos:  # another process moved it: reread the tables
                             p.discard()
                         if version != p.schema_version:
-                            p.reset(conn)
+                            p.reset(conn, reshape=True)
                             pos = 0
                         after[p.name] = pos
                     start = min(after.values())
@@ -370,7 +388,7 @@ def rebuild_many(ledger: GovernanceLedger, projections: Sequence[Projection],
                 held.enter_context(p.lock)
             with write_intent(), ledger.engine.begin() as conn:
                 for p in projections:
-                    p.reset(conn)
+                    p.reset(conn, reshape=True)
                     conn.execute(delete(projection_tracking)
                                  .where(projection_tracking.c.name == p.name))
                     p.synced = None

@@ -864,8 +864,9 @@ def _swap_in(ledger: GovernanceLedger, shadows: list[_Shadow], positions: list[i
             for sh in shadows:  # locks the rows: catch-ups wait here
                 for p in sh.projections:
                     _set_tracking(conn, p, target)
-            for table in reversed(tables):
-                conn.execute(text(f'DROP TABLE IF EXISTS "{live}"."{table.name}"'))
+            for name in [*(t.name for t in reversed(tables)),
+                         *(r for sh in shadows for p in sh.projections for r in p.retired_tables)]:
+                conn.execute(text(f'DROP TABLE IF EXISTS "{live}"."{name}"'))
             for sh in shadows:
                 for table in sh.tables:
                     conn.execute(text(
@@ -900,9 +901,9 @@ def _swap_in(ledger: GovernanceLedger, shadows: list[_Shadow], positions: list[i
                         began = time.monotonic()
                         with conn.begin():
                             _set_tracking(conn, p, target)
-                            for table in reversed(p.tables):
-                                conn.execute(text(
-                                    f'DROP TABLE IF EXISTS main."{table.name}"'))
+                            for name in [*(t.name for t in reversed(p.tables)),
+                                         *p.retired_tables]:
+                                conn.execute(text(f'DROP TABLE IF EXISTS main."{name}"'))
                             for table in p.tables:
                                 _copy_table(conn, table, f"ledger_rebuild_{i}")
                                 swapped.one()

@@ -15,8 +15,11 @@ import pytest
 import sqlalchemy as sa
 
 from ledger.application import GovernanceLedger
+from ledger.audit import actor_actions
+from ledger.kernel.eventlog import iter_log
+from ledger.kernel.store import write_intent
 from ledger.projections import Projection, catch_up, catch_up_many, rebuild_many
-from ledger.projections.audit import AuditProjection, actions, signed_by
+from ledger.projections.audit import AuditProjection, actions, signed_by_of
 from tests.integration.test_projection_rebuild import load_sample_year, start_over
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +35,7 @@ class EventByEvent(AuditProjection):
 def audit_rows(led: GovernanceLedger) -> dict[str, list[tuple[Any, ...]]]:
     with led.engine.connect() as conn:
         return {t.name: [tuple(r) for r in conn.execute(sa.select(t).order_by(t.c.position))]
-                for t in (actions, signed_by)}
+                for t in (actions,)}
 
 
 def both_ways(led: GovernanceLedger, projection: Projection, batch: int,
@@ -91,7 +94,8 @@ def test_sql_rows_equal_event_by_event_rows_for_an_earlier_release(
     led = GovernanceLedger(f"sqlite:///{tmp_path / 'ledger.db'}")
     try:
         python, sql = both_ways(led, led.projections["audit"], batch=3)
-        assert python["rm_audit_signed_by"]
+        signed = {r[-1] for r in python["rm_audit_actions"]}
+        assert signed and "" not in signed
         assert sql == python
     finally:
         led.close()
@@ -109,3 +113,76 @@ def test_a_catch_up_of_several_moves_the_sql_one_from_its_own_position(
     catch_up(ledger, audit, batch=10, stop=head // 3)
     catch_up_many(ledger, list(ledger.projections.values()), batch=250)
     assert audit_rows(ledger) == python
+
+
+def _tables(led: GovernanceLedger) -> dict[str, set[str]]:
+    with led.engine.connect() as conn:
+        insp = sa.inspect(conn)
+        return {t: {c["name"] for c in insp.get_columns(t)}
+                for t in insp.get_table_names() if t.startswith("rm_audit")}
+
+
+def _open_release(release: str, tmp_path: Path) -> GovernanceLedger:
+    for f in (FIXTURES / release).iterdir():
+        if f.name.startswith("ledger.db"):
+            shutil.copy(f, tmp_path / f.name)
+            (tmp_path / f.name).chmod(0o600)
+    return GovernanceLedger(f"sqlite:///{tmp_path / 'ledger.db'}")
+
+
+@pytest.mark.parametrize("how", ["catch_up", "rebuild"])
+def test_an_earlier_release_audit_table_is_reshaped_with_signed_by_as_a_column(
+        how: str, tmp_path: Path) -> None:
+    """The 2026-12 release kept ``signed_by`` in a table of its own (schema version 2): its
+    ledger gets the new table shape, with every event's ``signed_by``, and loses the old table,
+    on its first catch-up as on a rebuild."""
+    led = _open_release("release-2026-12", tmp_path)
+    try:
+        before = _tables(led)
+        assert "rm_audit_signed_by" in before and "signed_by" not in before["rm_audit_actions"]
+        with led.engine.connect() as conn:  # how every event was signed, from the log
+            want = {e.position: signed_by_of(e.envelope)
+                    for e in iter_log(conn, led.events_table, led.mapper)}
+        if how == "catch_up":
+            led.catch_up("audit")
+        else:
+            rebuild_many(led, [led.projections["audit"]], batch=50)
+        after = _tables(led)
+        assert "rm_audit_signed_by" not in after
+        assert "signed_by" in after["rm_audit_actions"]
+        with led.engine.connect() as conn:
+            new = dict(conn.execute(sa.select(actions.c.position, actions.c.signed_by)).all())
+            tracked = conn.execute(sa.text(
+                "SELECT schema_version FROM ledger_projection_tracking WHERE name = 'audit'"
+            )).scalar_one()
+        assert tracked == AuditProjection.schema_version == 3
+        assert len(new) == led.recorder.max_notification_id()
+        assert new == want
+        assert all(want.values())
+        # What ``ledger audit actor`` shows reads the column.
+        done = actor_actions(led, "P-0001")
+        assert done and all(r["signed_by"] == new[r["position"]] for r in done)
+    finally:
+        led.close()
+
+
+def test_a_schema_version_change_recreates_the_tables_in_their_new_shape(
+        ledger: GovernanceLedger) -> None:
+    """A tracked schema version other than the read model's: its tables are dropped and made
+    afresh from their definitions (columns added since included), then rebuilt from zero."""
+    head = load_sample_year(ledger)
+    ledger.catch_up("audit")
+    with write_intent(), ledger.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE rm_audit_actions"))
+        conn.execute(sa.text("CREATE TABLE rm_audit_actions (position INTEGER PRIMARY KEY, "
+                             "actor TEXT)"))
+        conn.execute(sa.text("CREATE TABLE rm_audit_signed_by (position INTEGER PRIMARY KEY, "
+                             "signed_by TEXT)"))
+        conn.execute(sa.text("UPDATE ledger_projection_tracking SET schema_version = 2, "
+                             "position = 5 WHERE name = 'audit'"))
+    ledger.projections["audit"].discard()
+    ledger.catch_up("audit")
+    tables = _tables(ledger)
+    assert "rm_audit_signed_by" not in tables
+    assert {c.name for c in actions.columns} == tables["rm_audit_actions"]
+    assert len(audit_rows(ledger)["rm_audit_actions"]) == head
