@@ -359,23 +359,23 @@ def dispute_mediation_success(ledger: GovernanceLedger, town: str, year: int,
                               community: str) -> Decimal | None:
     """Owners' disputes the community's committees mediated in the year that were settled."""
     from ledger.aggregates.owners_committee import OwnersCommittee
-    from ledger.audit import event_at
-    from ledger.projections.audit import actions
+    from ledger.audit import events_at
     from ledger.projections.owners import committees
 
     params, _version = formula(ledger, town, "dispute_mediation_success")
     ledger.catch_up("owners")
-    ledger.catch_up("audit")
+    t = ledger.events_table
     with ledger.engine.connect() as conn:
         keys = conn.execute(select(committees.c.key).where(
             committees.c.community == community)).scalars().all()
-        ids = [str(OwnersCommittee.id_for(k)) for k in keys]
-        positions = conn.execute(select(actions.c.position).where(and_(
-            actions.c.type == "OwnersCommittee.DisputeMediated",
-            actions.c.aggregate_id.in_(ids),
-            actions.c.occurred_at >= f"{year}-01-01",
-            actions.c.occurred_at < f"{year + 1}-01-01"))).scalars().all() if ids else []
-    outcomes = [event_at(ledger, p).data["outcome"] for p in positions]
+        # The committees' own events (their aggregate's index), the mediations among them.
+        positions = conn.execute(select(t.c.id).where(and_(
+            t.c.originator_id.in_([OwnersCommittee.id_for(k) for k in keys]),
+            t.c.topic.endswith(":OwnersCommittee.DisputeMediated")))
+            .order_by(t.c.id)).scalars().all() if keys else []
+    outcomes = [e.data["outcome"] for e in events_at(ledger, positions)
+                if f"{year}-01-01" <= str(e.envelope.get("occurred_at") or "")
+                < f"{year + 1}-01-01"]
     good = {"settled", "referred"} if params["count_referred_as_success"] else {"settled"}
     return percent(sum(1 for o in outcomes if o in good), len(outcomes))
 

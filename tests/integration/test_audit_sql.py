@@ -20,6 +20,7 @@ from ledger.kernel.eventlog import iter_log
 from ledger.kernel.store import write_intent
 from ledger.projections import Projection, catch_up, catch_up_many, rebuild_many
 from ledger.projections.audit import AuditProjection, actions, signed_by_of
+from ledger.projections.status import utc_key
 from tests.integration.test_projection_rebuild import load_sample_year, start_over
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,8 +95,8 @@ def test_sql_rows_equal_event_by_event_rows_for_an_earlier_release(
     led = GovernanceLedger(f"sqlite:///{tmp_path / 'ledger.db'}")
     try:
         python, sql = both_ways(led, led.projections["audit"], batch=3)
-        signed = {r[-1] for r in python["rm_audit_actions"]}
-        assert signed and "" not in signed
+        assert len(python["rm_audit_actions"]) == led.recorder.max_notification_id()
+        assert all(r[1] and r[2] for r in python["rm_audit_actions"])  # actor, UTC key
         assert sql == python
     finally:
         led.close()
@@ -130,38 +131,51 @@ def _open_release(release: str, tmp_path: Path) -> GovernanceLedger:
     return GovernanceLedger(f"sqlite:///{tmp_path / 'ledger.db'}")
 
 
+#: The fields of each row of ``actor_actions``, in order (as every release gave them).
+ACTION_FIELDS = ["position", "actor", "post", "command", "command_id", "type", "aggregate_id",
+                 "version", "occurred_at", "recorded_at", "signed_by"]
+
+
 @pytest.mark.parametrize("how", ["catch_up", "rebuild"])
-def test_an_earlier_release_audit_table_is_reshaped_with_signed_by_as_a_column(
+def test_an_earlier_release_audit_index_is_reshaped_and_answers_as_before(
         how: str, tmp_path: Path) -> None:
-    """The 2026-12 release kept ``signed_by`` in a table of its own (schema version 2): its
-    ledger gets the new table shape, with every event's ``signed_by``, and loses the old table,
-    on its first catch-up as on a rebuild."""
+    """The 2026-12 release copied each event's post, command, type, times… into the audit
+    table and its signer into ``rm_audit_signed_by`` (schema version 2). Its ledger gets the
+    slim index on its first catch-up as on a rebuild, loses the old table, and ``audit actor``
+    answers with every field, each what the log says."""
     led = _open_release("release-2026-12", tmp_path)
     try:
         before = _tables(led)
-        assert "rm_audit_signed_by" in before and "signed_by" not in before["rm_audit_actions"]
-        with led.engine.connect() as conn:  # how every event was signed, from the log
-            want = {e.position: signed_by_of(e.envelope)
-                    for e in iter_log(conn, led.events_table, led.mapper)}
+        assert "rm_audit_signed_by" in before and "command_id" in before["rm_audit_actions"]
+        with led.engine.connect() as conn:
+            log = list(iter_log(conn, led.events_table, led.mapper))
         if how == "catch_up":
             led.catch_up("audit")
         else:
             rebuild_many(led, [led.projections["audit"]], batch=50)
         after = _tables(led)
         assert "rm_audit_signed_by" not in after
-        assert "signed_by" in after["rm_audit_actions"]
+        assert after["rm_audit_actions"] == {"position", "actor", "occurred_utc"}
         with led.engine.connect() as conn:
-            new = dict(conn.execute(sa.select(actions.c.position, actions.c.signed_by)).all())
+            rows = conn.execute(sa.select(actions)).all()
             tracked = conn.execute(sa.text(
                 "SELECT schema_version FROM ledger_projection_tracking WHERE name = 'audit'"
             )).scalar_one()
         assert tracked == AuditProjection.schema_version == 3
-        assert len(new) == led.recorder.max_notification_id()
-        assert new == want
-        assert all(want.values())
-        # What ``ledger audit actor`` shows reads the column.
-        done = actor_actions(led, "P-0001")
-        assert done and all(r["signed_by"] == new[r["position"]] for r in done)
+        assert len(rows) == len(log) == led.recorder.max_notification_id()
+        for person in {e.envelope.get("actor") for e in log}:
+            mine = sorted((e for e in log if e.envelope.get("actor") == person),
+                          key=lambda e: (utc_key(e.envelope["occurred_at"]), e.position))
+            want = [{"position": e.position, "actor": person, "post": e.envelope.get("post"),
+                     "command": e.envelope.get("command"),
+                     "command_id": e.envelope.get("command_id"), "type": e.type,
+                     "aggregate_id": str(e.aggregate_id), "version": e.version,
+                     "occurred_at": e.envelope.get("occurred_at"),
+                     "recorded_at": e.recorded_at.isoformat(),
+                     "signed_by": signed_by_of(e.envelope)} for e in mine]
+            got = actor_actions(led, person)
+            assert got == want
+            assert all(list(r) == ACTION_FIELDS for r in got)
     finally:
         led.close()
 
@@ -169,13 +183,13 @@ def test_an_earlier_release_audit_table_is_reshaped_with_signed_by_as_a_column(
 def test_a_schema_version_change_recreates_the_tables_in_their_new_shape(
         ledger: GovernanceLedger) -> None:
     """A tracked schema version other than the read model's: its tables are dropped and made
-    afresh from their definitions (columns added since included), then rebuilt from zero."""
+    afresh from their definitions (columns added or removed since), then rebuilt from zero."""
     head = load_sample_year(ledger)
     ledger.catch_up("audit")
     with write_intent(), ledger.engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE rm_audit_actions"))
         conn.execute(sa.text("CREATE TABLE rm_audit_actions (position INTEGER PRIMARY KEY, "
-                             "actor TEXT)"))
+                             "actor TEXT, command_id TEXT, signed_by TEXT)"))
         conn.execute(sa.text("CREATE TABLE rm_audit_signed_by (position INTEGER PRIMARY KEY, "
                              "signed_by TEXT)"))
         conn.execute(sa.text("UPDATE ledger_projection_tracking SET schema_version = 2, "
@@ -184,5 +198,5 @@ def test_a_schema_version_change_recreates_the_tables_in_their_new_shape(
     ledger.catch_up("audit")
     tables = _tables(ledger)
     assert "rm_audit_signed_by" not in tables
-    assert {c.name for c in actions.columns} == tables["rm_audit_actions"]
+    assert tables["rm_audit_actions"] == {"position", "actor", "occurred_utc"}
     assert len(audit_rows(ledger)["rm_audit_actions"]) == head

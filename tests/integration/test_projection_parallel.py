@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -290,7 +291,7 @@ def test_when_one_worker_fails_the_other_group_is_swapped_in_and_named(
         with pytest.raises(LedgerError) as raised:
             rebuild_many(led, everything, batch=300)
         message = str(raised.value)
-        assert "the worker of audit" in message and "exited with 3" in message
+        assert re.search(r"the worker of [a-z, ]*\baudit\b[a-z, ]* exited with 3", message)
         tracked = _tracked(led)
         rebuilt = {name for name, pos in tracked.items() if pos == head}
         assert rebuilt and "audit" not in rebuilt
