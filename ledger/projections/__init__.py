@@ -70,9 +70,9 @@ class Projection:
     retired_tables: ClassVar[tuple[str, ...]] = ()
     #: Event type names this projection reads; empty means every event.
     topics: ClassVar[frozenset[str]] = frozenset()
-    #: Relative cost of a rebuild of this read model, to share them among worker processes
-    #: (CPU seconds to rebuild it alone from 100,000 events of a generated ledger, measured:
-    #: ``scripts/generate --towns 8 --communities-per-town 30 --years 4 --seed 2``).
+    #: Relative cost of a rebuild of this read model, to share them among worker processes:
+    #: CPU seconds per 100,000 events to rebuild it alone in one process, swap included,
+    #: measured on the bench's city ledger (1,043,200 events; ``docs/performance.md``).
     rebuild_cost: ClassVar[float] = 1.0
     #: Builds its rows for a range of log positions by SQL inside the database
     #: (:meth:`apply_range`), without the events being fetched or decoded in Python.

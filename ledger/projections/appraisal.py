@@ -191,7 +191,7 @@ class AppraisalProjection(Projection):
     """Appraisal years, firm grades and outcomes, evaluations, indicators, objections."""
 
     name = "appraisal"
-    rebuild_cost = 0.11
+    rebuild_cost = 0.12
     schema_version = 1
     tables = TABLES
 

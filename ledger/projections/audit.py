@@ -49,7 +49,7 @@ class AuditProjection(Projection):
     """
 
     name = "audit"
-    rebuild_cost = 0.5
+    rebuild_cost = 0.84
     schema_version = 3
     tables = (actions,)
     retired_tables = ("rm_audit_signed_by",)

@@ -247,7 +247,7 @@ class CasesProjection(_KeyedProjection):
 
     name = "cases"
     key_table = case_keys
-    rebuild_cost = 0.95
+    rebuild_cost = 1.47
     schema_version = 1
     tables = (case_keys, cases, case_intervals, documents)
     topics = frozenset({f"Case.{name}" for name in (
@@ -386,7 +386,7 @@ class WarningsProjection(_KeyedProjection):
 
     name = "warnings"
     key_table = warning_keys
-    rebuild_cost = 0.15
+    rebuild_cost = 0.11
     schema_version = 1
     tables = (warning_keys, warning_levels, warning_measures, measure_fulfilments)
     topics = frozenset({
@@ -461,7 +461,7 @@ class DutiesProjection(_KeyedProjection):
     name = "duties"
     key_table = duty_keys
     key_column = "town"
-    rebuild_cost = 0.07
+    rebuild_cost = 0.09
     schema_version = 1
     tables = (duty_keys, duty_versions, duty_entries, duty_failures)
     topics = frozenset({"ResponsibilityList.Started", "ResponsibilityList.Issued",

@@ -147,7 +147,7 @@ class DeliberationProjection(Projection):
     """Meetings, attendance, resolution items and their progress, matters, and cadence."""
 
     name = "deliberation"
-    rebuild_cost = 1.24
+    rebuild_cost = 1.86
     schema_version = 1
     tables = (meetings, attendance, items, progress, matters, cadence)
     topics = frozenset({

@@ -165,7 +165,7 @@ class OwnersProjection(Projection):
     """Committees, tenders, firms, contracts (with periods for as-of queries), credit file."""
 
     name = "owners"
-    rebuild_cost = 0.14
+    rebuild_cost = 0.20
     schema_version = 1
     tables = (committees, oc_money, tenders, firms, contracts_table, contract_periods,
               credit_entries)

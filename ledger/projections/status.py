@@ -88,7 +88,7 @@ class StatusProjection(Projection):
     """Communities and who holds which post, with full term history for as-of queries."""
 
     name = "status"
-    rebuild_cost = 0.27
+    rebuild_cost = 0.19
     schema_version = 1
     tables = (towns, departments, communities, post_terms)
     topics = frozenset({

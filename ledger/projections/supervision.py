@@ -45,7 +45,7 @@ class SupervisionProjection(Projection):
     """Every escalation, with the item, the level, the days overdue and the reason."""
 
     name = "supervision"
-    rebuild_cost = 0.06
+    rebuild_cost = 0.05
     schema_version = 1
     tables = (escalations,)
     topics = frozenset({"Case.Escalated", "CommunityWarning.MeasureEscalated",
