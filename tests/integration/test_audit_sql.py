@@ -200,3 +200,40 @@ def test_a_schema_version_change_recreates_the_tables_in_their_new_shape(
     assert "rm_audit_signed_by" not in tables
     assert tables["rm_audit_actions"] == {"position", "actor", "occurred_utc"}
     assert len(audit_rows(ledger)["rm_audit_actions"]) == head
+
+
+def _by_command(led: GovernanceLedger) -> dict[str, list[int]]:
+    with led.engine.connect() as conn:
+        out: dict[str, list[int]] = {}
+        for e in iter_log(conn, led.events_table, led.mapper):
+            cid = e.envelope.get("command_id")
+            if cid:
+                out.setdefault(cid, []).append(e.position)
+    return out
+
+
+@pytest.mark.parametrize("where", ["sample year", "release-2026-11", "release-2026-12"])
+def test_the_events_of_one_command_are_those_the_log_says(
+        where: str, sqlite_url: str, tmp_path: Path) -> None:
+    """``audit decision`` lists the other events the same command wrote (and rule outcomes
+    find their source among them): read through the command log's first and last position,
+    they are every event of the log with that command id, for a ledger written line by line
+    in batches and for ledgers of earlier releases."""
+    from ledger.audit import _same_command, decision, event_at
+
+    if where == "sample year":
+        led = GovernanceLedger(sqlite_url)
+        load_sample_year(led)
+    else:
+        led = _open_release(where, tmp_path)
+    try:
+        commands = _by_command(led)
+        assert any(len(p) > 1 for p in commands.values())
+        for positions in commands.values():
+            for pos in positions:
+                same = _same_command(led, event_at(led, pos))
+                assert [e.position for e in same] == [p for p in positions if p != pos]
+        several = max(commands.values(), key=len)
+        assert [e["position"] for e in decision(led, several[0])["same_command"]] == several[1:]
+    finally:
+        led.close()

@@ -48,6 +48,9 @@ def test_mediation_success_is_measured_under_the_towns_versioned_formula(
                          ("MD-4", "settled")):
         run(ledger, "oc.mediate", DIRECTOR, "2025-07-20", oc=OC, dispute=ref,
             parties=["302室", "402室"], summary="漏水", outcome=outcome)
+    # Mediated in the next year: not the 2025 figure's.
+    run(ledger, "oc.mediate", DIRECTOR, "2026-01-05", oc=OC, dispute="MD-5",
+        parties=["302室", "402室"], summary="噪音", outcome="not_settled")
     run(ledger, "appraisal.open_year", ADMIN, "2025-12-01", year=2025)
     _define(ledger, "i13_disputes", "dispute_mediation_success")
     row = _values(ledger)["i13_disputes"]
