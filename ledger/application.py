@@ -842,14 +842,21 @@ class GovernanceLedger(Application[UUID]):
                                    if name is None or key == name], progress=progress)
 
     def projection_status(self) -> list[dict[str, Any]]:
-        """Each projection's tracked position and how many log positions it is behind."""
+        """Each projection's tracked position and how many log positions it is behind, with
+        the schema version its tables have (``schema_version``, ``None`` if never built) and
+        the one this release builds (``builds``). Tables of another version are rebuilt from
+        zero: their ``lag`` is the whole log."""
         head = self.recorder.max_notification_id() or 0
         out = []
         with self.engine.connect() as conn:
-            for name in self.projections:
+            for name, p in self.projections.items():
                 tracked = position(conn, name)
                 pos = tracked[0] if tracked else 0
-                out.append({"name": name, "position": pos, "head": head, "lag": head - pos})
+                version = tracked[1] if tracked else None
+                stale = version is not None and version != p.schema_version
+                out.append({"name": name, "position": pos, "head": head,
+                            "lag": head if stale else head - pos, "schema_version": version,
+                            "builds": p.schema_version})
         return out
 
     def status(self, community: str | None = None) -> dict[str, Any]:

@@ -1260,6 +1260,13 @@ def projections_status(as_json: bool) -> None:
             [[d["name"], d["position"], d["head"], d["lag"],
               r.label("projections.running" if d["runner"] else "projections.not_running")]
              for d in data])
+    for d in data:
+        if d["schema_version"] is not None and d["schema_version"] != d["builds"]:
+            r.note(_("{name}: its tables have schema version {old}, this release builds {new}: "
+                     "the next query that reads it rebuilds it from zero in its own process; "
+                     "run 'ledger projections rebuild {name}' to build it in the background "
+                     "instead").format(name=d["name"], old=d["schema_version"],
+                                       new=d["builds"]))
 
 
 # ---------------------------------------------------------------------------- demo

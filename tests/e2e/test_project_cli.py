@@ -10,9 +10,12 @@ import time
 from pathlib import Path
 
 from click.testing import CliRunner
+from sqlalchemy import update
 
 from ledger.application import GovernanceLedger
 from ledger.cli import cli
+from ledger.kernel.store import projection_tracking
+from ledger.projections.status import StatusProjection
 from tests.conftest import ADMIN, store_snapshot, sunny_garden
 from tests.feedkit import PYTHON, subprocess_env
 
@@ -37,7 +40,8 @@ def test_project_catches_up_and_status_shows_position_lag_and_runner(sqlite_url:
     code, out = run(sqlite_url, "projections", "status", "--json")
     assert code == 0
     assert entry(out, "status") == {"name": "status", "position": 0, "head": 5, "lag": 5,
-                                    "runner": False}
+                                    "schema_version": None,
+                                    "builds": StatusProjection.schema_version, "runner": False}
     assert run(sqlite_url, "project", "status") == (0, "status: 5 events applied\n")
     code, out = run(sqlite_url, "projections", "status")
     assert code == 0
@@ -50,6 +54,35 @@ def test_project_catches_up_and_status_shows_position_lag_and_runner(sqlite_url:
     code, out = run(sqlite_url, "project", "nonesuch")
     assert code == 1
     assert "unknown projection 'nonesuch'" in out
+
+
+def test_status_names_a_read_model_whose_tables_another_release_built(
+        sqlite_url: str) -> None:
+    """After an upgrade that changed a read model's tables, ``projections status`` says so:
+    its whole log is to be read again, and the note says how to do it in the background."""
+    led = GovernanceLedger(sqlite_url)
+    sunny_garden(led)
+    led.catch_up("audit")
+    builds = led.projections["audit"].schema_version
+    with led.engine.begin() as conn:
+        conn.execute(update(projection_tracking).where(projection_tracking.c.name == "audit")
+                     .values(schema_version=builds - 1))
+    led.close()
+    code, out = run(sqlite_url, "projections", "status", "--json")
+    assert code == 0
+    audit = entry(out, "audit")
+    assert audit["position"] == audit["head"] == 5
+    assert (audit["lag"], audit["schema_version"], audit["builds"]) == (5, builds - 1, builds)
+    code, out = run(sqlite_url, "projections", "status")
+    assert code == 0
+    assert (f"audit: its tables have schema version {builds - 1}, this release builds {builds}"
+            in out)
+    assert "ledger projections rebuild audit" in out
+    # Rebuilt, it is current again and the note is gone.
+    assert run(sqlite_url, "projections", "rebuild", "audit")[0] == 0
+    code, out = run(sqlite_url, "projections", "status")
+    assert "schema version" not in out
+    assert entry(run(sqlite_url, "projections", "status", "--json")[1], "audit")["lag"] == 0
 
 
 def test_a_second_follower_of_the_same_projections_is_refused(sqlite_url: str) -> None:
@@ -161,7 +194,9 @@ def test_projections_status_in_a_fresh_process_says_whether_a_runner_follows(
                            "projections", "status", "--json"], env=subprocess_env(),
                           capture_output=True, text=True, timeout=60, check=True)
     status = entry(done.stdout, "status")
-    assert status == {"name": "status", "position": 0, "head": 5, "lag": 5, "runner": False}
+    assert status == {"name": "status", "position": 0, "head": 5, "lag": 5,
+                      "schema_version": None, "builds": StatusProjection.schema_version,
+                      "runner": False}
     table = subprocess.run([PYTHON, "-m", "ledger", "--db", sqlite_url, "--lang", "en",
                             "projections", "status", "--format", "table"],
                            env=subprocess_env(COLUMNS="120"), capture_output=True, text=True,
