@@ -314,7 +314,9 @@ def actor_actions(ledger: GovernanceLedger, person: str, start: datetime | None 
                   end: datetime | None = None) -> list[dict[str, Any]]:
     """Everything *person* did (by business time, oldest first), with the post they acted in.
 
-    The audit index finds the events; each row's other fields come from the event itself."""
+    The audit index finds the events; each row's fields come from the event itself, and an
+    event whose own actor is another is left out (an index edited to point elsewhere
+    attributes nothing; ``verify --projections`` reports the edited row)."""
     ledger.catch_up("audit")
     q = select(actions.c.position).where(actions.c.actor == person)
     if start is not None:
@@ -327,6 +329,8 @@ def actor_actions(ledger: GovernanceLedger, person: str, start: datetime | None 
     out = []
     for ev in events_at(ledger, positions):
         env = ev.envelope
+        if (env.get("actor") or "") != person:
+            continue  # the index says so, the event does not: the log is the truth
         out.append({
             "position": ev.position, "actor": env.get("actor") or "", "post": env.get("post"),
             "command": env.get("command"), "command_id": env.get("command_id"),

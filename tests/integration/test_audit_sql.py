@@ -237,3 +237,31 @@ def test_the_events_of_one_command_are_those_the_log_says(
         assert [e["position"] for e in decision(led, several[0])["same_command"]] == several[1:]
     finally:
         led.close()
+
+
+def test_an_audit_index_edited_to_point_at_anothers_event_attributes_nothing(
+        ledger: GovernanceLedger) -> None:
+    """The attacker who can write the file moves one of their own index rows onto an event of
+    another actor (raw SQL), to put it under their name, or to hide theirs: ``audit actor``
+    reads who acted from the event itself, so the other's event is not shown as theirs, and
+    ``verify --projections`` names the edited row."""
+    from ledger.integrity.verifier import verify
+    from tests.integration.test_verify_full import _vk
+
+    load_sample_year(ledger)
+    ledger.catch_up("audit")
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(sa.select(actions.c.position, actions.c.actor)).all()
+    mine, theirs = rows[10], next(r for r in rows if r.actor not in (rows[10].actor, ""))
+    honest = actor_actions(ledger, mine.actor)
+    with write_intent(), ledger.engine.begin() as conn:
+        conn.execute(sa.delete(actions).where(actions.c.position == theirs.position))
+        conn.execute(sa.update(actions).where(actions.c.position == mine.position)
+                     .values(position=theirs.position))
+    shown = actor_actions(ledger, mine.actor)
+    assert all(r["actor"] == mine.actor for r in shown)
+    assert theirs.position not in {r["position"] for r in shown}
+    assert shown == [r for r in honest if r["position"] != mine.position]
+    result = verify(ledger, verifier_key=_vk(ledger), projections=True)
+    assert any(f.kind == "projection_row" and "rm_audit_actions" in f.detail
+               and f"position={theirs.position}" in f.detail for f in result.findings)
