@@ -159,13 +159,16 @@ class Projection:
                 conn.execute(delete(table))
             self.start_empty()
             return
-        for table in reversed(self.tables):
-            table.drop(conn, checkfirst=True)
-        for name in self.retired_tables:
+        for name in self.dropped_tables():
             conn.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
         for table in self.tables:
             table.create(conn)
         self.start_empty()
+
+    def dropped_tables(self) -> list[str]:
+        """The tables to drop before this read model's tables are made afresh, in order: its
+        own (children first), then its :attr:`retired_tables`."""
+        return [*(t.name for t in reversed(self.tables)), *self.retired_tables]
 
 
 #: Entries kept per memo dictionary across batches (bounded memory during a long rebuild).

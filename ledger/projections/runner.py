@@ -858,14 +858,13 @@ def _swap_in(ledger: GovernanceLedger, shadows: list[_Shadow], positions: list[i
         sh.make_indexes()
     swapped.begin()
     if engine.dialect.name == "postgresql":
-        tables = [t for sh in shadows for t in sh.tables]
         with engine.begin() as conn:
             live = shadows[0].live
             for sh in shadows:  # locks the rows: catch-ups wait here
                 for p in sh.projections:
                     _set_tracking(conn, p, target)
-            for name in [*(t.name for t in reversed(tables)),
-                         *(r for sh in shadows for p in sh.projections for r in p.retired_tables)]:
+            for name in [n for sh in reversed(shadows) for p in reversed(sh.projections)
+                         for n in p.dropped_tables()]:
                 conn.execute(text(f'DROP TABLE IF EXISTS "{live}"."{name}"'))
             for sh in shadows:
                 for table in sh.tables:
@@ -901,8 +900,7 @@ def _swap_in(ledger: GovernanceLedger, shadows: list[_Shadow], positions: list[i
                         began = time.monotonic()
                         with conn.begin():
                             _set_tracking(conn, p, target)
-                            for name in [*(t.name for t in reversed(p.tables)),
-                                         *p.retired_tables]:
+                            for name in p.dropped_tables():
                                 conn.execute(text(f'DROP TABLE IF EXISTS main."{name}"'))
                             for table in p.tables:
                                 _copy_table(conn, table, f"ledger_rebuild_{i}")
